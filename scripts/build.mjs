@@ -1,0 +1,20 @@
+// Builds dist/: an ESM bundle of the CLI (code-split so each command loads only what it needs) and the lean supervisor.
+import { build } from 'esbuild';
+import { readFileSync, rmSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: { cli: 'src/cli.ts', supervisor: 'src/supervisor/main.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  chunkNames: 'chunks/[name]-[hash]',
+  define: { JOBQ_VERSION: JSON.stringify(pkg.version) },
+  // CJS dependencies (proper-lockfile) call require(): give the ESM bundle one.
+  banner: { js: "import { createRequire as __jobqCreateRequire } from 'node:module'; const require = __jobqCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

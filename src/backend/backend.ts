@@ -1,0 +1,59 @@
+// The seam between commands and where jobs run: the local backend first, others (Slurm) later.
+import type { JobRecord, JobState } from '../domain/job.js';
+
+/** What `run` asks for, after flags, config and presets are resolved. */
+export interface RunSpec {
+  name: string;
+  argv: string[];
+  cwd: string;
+  callerEnv: NodeJS.ProcessEnv;
+  presets: string[];
+  presetTable: Record<string, Record<string, string>>;
+  env: Record<string, string>;
+  guardVars: string[];
+  log?: string;
+  isolationMode: 'auto' | 'scope' | 'cgroup' | 'none';
+  memLimitBytes?: number;
+  oomScoreAdj: number;
+  timeoutMs?: number;
+  idleTimeoutMs?: number;
+  warnSignal?: { signal: string; leadMs: number };
+  graceMs: number;
+  stopSignal: string;
+  maxLogBytes?: number;
+  onExit?: string;
+}
+
+/** A record as a reader should see it: state reconciled against the live system. */
+export interface JobView {
+  rec: JobRecord;
+  state: JobState;
+  supervisorAlive: boolean;
+  rssBytes?: number;
+}
+
+/** A record that could not be read; listed by name, never rewritten. */
+export interface BrokenRecord {
+  id: string;
+  error: string;
+}
+
+/** The result of cancelling one job. */
+export interface CancelResult {
+  id: string;
+  outcome: 'cancelled' | 'already-ended' | 'not-signalled';
+  state: JobState;
+  escalated: boolean;
+  elapsedMs: number;
+  detail?: string;
+}
+
+/** The operations every backend offers; commands only talk to this. */
+export interface Backend {
+  run(spec: RunSpec): Promise<JobRecord>;
+  list(opts: { all: boolean; recent: number; withMemory: boolean }): Promise<{ views: JobView[]; broken: BrokenRecord[]; hidden: number }>;
+  get(ref: string, opts?: { withMemory?: boolean }): Promise<JobView>;
+  resolve(ref: string): string;
+  cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult>;
+  waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined>;
+}

@@ -1,0 +1,31 @@
+// `jobq cancel JOB... [--signal SIG] [--grace DURATION] [--all]`
+import type { Command } from 'commander';
+import { JobqError, EXIT } from '../domain/errors.js';
+import { parseDuration, parseSignal, formatDuration } from '../domain/units.js';
+import { stateLabel } from '../output/format.js';
+import { context, printJson } from './context.js';
+
+export default async function cancel(refs: string[], o: { signal?: string; grace?: string; all?: boolean; json?: boolean }, cmd: Command): Promise<number> {
+  const ctx = context(cmd);
+  const signal = o.signal ? parseSignal(o.signal) : ctx.config.signal;
+  const graceMs = o.grace ? parseDuration(o.grace, '--grace') : ctx.config.graceMs;
+  if (o.all && refs.length) throw new JobqError('USAGE', 'give job names or --all, not both');
+  if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq cancel NAME|ID (or --all)');
+  const b = ctx.backend;
+  const ids = o.all ? b.store.activeIds() : refs.map((r) => b.resolve(r));
+  const results = await Promise.all([...new Set(ids)].map((id) => b.cancel(id, { signal, graceMs })));
+  if (o.json) printJson({ schema: 1, results });
+  let code: number = EXIT.ok;
+  for (const r of results) {
+    if (r.outcome === 'not-signalled') {
+      code = EXIT.failure;
+      process.stderr.write(`jobq: ${r.id}: ${r.detail}\n`);
+    } else if (!o.json) {
+      const label = stateLabel({ state: r.state, supervisorAlive: false });
+      if (r.outcome === 'already-ended') process.stdout.write(`${r.id} had already ended: ${label}\n`);
+      else process.stdout.write(`cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; ${formatDuration(r.elapsedMs)}): ${label}\n`);
+    }
+  }
+  if (o.all && !results.length && !o.json) process.stdout.write('no running jobs\n');
+  return code;
+}

@@ -1,0 +1,34 @@
+// `jobq config [--json]`: the merged configuration and where each value came from.
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import { formatDuration, formatSize } from '../domain/units.js';
+import { loadConfig } from '../config/config.js';
+import { stateHome } from '../store/store.js';
+import { columns } from '../output/format.js';
+import { printJson } from './context.js';
+
+export default function config(o: { json?: boolean }, _cmd: Command): number {
+  const { config: c, sources, files } = loadConfig();
+  const stateDir = c.stateDir ?? stateHome();
+  const stateSrc = sources.stateDir ?? (process.env.XDG_STATE_HOME ? 'env XDG_STATE_HOME' : 'default');
+  if (o.json) {
+    printJson({ schema: 1, config: { ...c, stateDir }, sources: { ...sources, stateDir: stateSrc }, files });
+    return EXIT.ok;
+  }
+  const rows = [
+    ['stateDir', stateDir, stateSrc],
+    ['grace', formatDuration(c.graceMs), sources.graceMs!],
+    ['signal', c.signal, sources.signal!],
+    ['isolation', c.isolation, sources.isolation!],
+    ['oomScoreAdj', String(c.oomScoreAdj), sources.oomScoreAdj!],
+    ['maxLogSize', formatSize(c.maxLogBytes), sources.maxLogBytes!],
+    ...Object.entries(c.presets).map(([name, vars]) => [
+      `presets.${name}`,
+      Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' '),
+      sources[`presets.${name}`] ?? '',
+    ]),
+  ];
+  process.stdout.write(columns([['KEY', 'VALUE', 'FROM'], ...rows]) + '\n');
+  process.stdout.write(`files read: ${files.join(', ') || 'none'}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,27 @@
+// What every command needs: merged config, the backend, colour, and JSON printing.
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../config/config.js';
+import { localBackend, type LocalBackend } from '../backend/local.js';
+import { makeChalk } from '../output/color.js';
+import { stateHome } from '../store/store.js';
+
+/** Config, backend and colour for a command; the backend opens the state dir on first use. */
+export function context(cmd: Command) {
+  const { config } = loadConfig();
+  const root = cmd.parent ?? cmd;
+  const noColor = root.opts().color === false;
+  let backend: LocalBackend | undefined;
+  return {
+    config: config as Config,
+    chalk: makeChalk(noColor),
+    get backend(): LocalBackend {
+      backend ??= localBackend(config.stateDir ?? stateHome());
+      return backend;
+    },
+  };
+}
+
+/** Prints a value as stable, indented JSON on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

@@ -1,0 +1,39 @@
+// `jobq events [-f] [-n N] [--json]`: jobq's own log of what it did.
+import fs from 'node:fs';
+import { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import { levelName } from '../store/events.js';
+import { followFile, printLastLines } from '../output/follow.js';
+import { context } from './context.js';
+
+/** One event line for people: time, level, message, then the other fields. */
+function pretty(line: string): string {
+  try {
+    const { level, time, msg, pid: _p, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+    return `${new Date(time as number).toISOString()} ${levelName(level as number).padEnd(5)} ${msg} ${extra}`.trimEnd();
+  } catch {
+    return line;
+  }
+}
+
+export default async function events(o: { follow?: boolean; lines: string; json?: boolean }, cmd: Command): Promise<number> {
+  const { backend } = context(cmd);
+  const file = backend.store.eventsLog;
+  if (!fs.existsSync(file)) fs.writeFileSync(file, '', { mode: 0o600 });
+  let partial = '';
+  const out = o.json
+    ? process.stdout
+    : new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          const lines = (partial + chunk.toString('utf8')).split('\n');
+          partial = lines.pop()!;
+          for (const l of lines) if (l) process.stdout.write(pretty(l) + '\n');
+          cb();
+        },
+      });
+  const offset = printLastLines(file, Number(o.lines) || 50, out);
+  if (o.follow) await followFile(file, offset, out, async () => false);
+  return EXIT.ok;
+}

@@ -1,0 +1,57 @@
+// `jobq restart JOB`: the same argv, cwd, jobq-added env and protection, as a new job.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import type { RunSpec } from '../backend/backend.js';
+import { jobJson } from '../output/json.js';
+import { context, printJson } from './context.js';
+
+const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG']);
+
+export default async function restart(ref: string, o: { json?: boolean }, cmd: Command): Promise<number> {
+  const ctx = context(cmd);
+  const b = ctx.backend;
+  const old = (await b.get(ref)).rec;
+  const env: Record<string, string> = {};
+  const guardVars: string[] = [];
+  for (const [k, v] of Object.entries(old.env.added)) {
+    if (JOBQ_OWN.has(k)) continue;
+    if (v === '<redacted>') {
+      // Secret values were never written down: take them from the caller's environment, if there.
+      if (process.env[k] !== undefined) env[k] = process.env[k]!;
+      else process.stderr.write(`jobq: warning: ${k} was redacted in ${old.id} and is not set here; the new job runs without it\n`);
+      continue;
+    }
+    env[k] = v;
+  }
+  const p = old.protection;
+  const spec: RunSpec = {
+    name: old.name,
+    argv: old.argv,
+    cwd: old.cwd,
+    callerEnv: process.env,
+    presets: old.env.presets.filter((n) => n in ctx.config.presets),
+    presetTable: ctx.config.presets,
+    env,
+    guardVars,
+    log: path.dirname(old.log) === b.store.paths(old.id).dir ? undefined : old.log,
+    isolationMode: p.isolationMode,
+    memLimitBytes: p.memLimitBytes,
+    oomScoreAdj: p.oomScoreAdj?.requested ?? 0,
+    timeoutMs: p.timeoutMs,
+    idleTimeoutMs: p.idleTimeoutMs,
+    warnSignal: p.warnSignal,
+    graceMs: p.graceMs,
+    stopSignal: p.stopSignal,
+    maxLogBytes: old.maxLogBytes,
+    onExit: old.onExit,
+  };
+  const rec = await b.run(spec);
+  if (o.json) printJson(jobJson({ rec, state: rec.state, supervisorAlive: true }));
+  if (rec.state.status === 'failed-to-start') {
+    process.stderr.write(`jobq: ${rec.id} failed to start: ${rec.state.error}\n`);
+    return EXIT.failedToStart;
+  }
+  if (!o.json) process.stdout.write(`restarted ${old.id} as ${rec.id}  pid ${rec.job?.pid}\nlog: ${rec.log}\n`);
+  return EXIT.ok;
+}

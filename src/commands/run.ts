@@ -1,0 +1,99 @@
+// `jobq run NAME [options] -- CMD [ARGS...]`
+import path from 'node:path';
+import type { Command } from 'commander';
+import { JobqError, EXIT } from '../domain/errors.js';
+import { parseEnvPairs } from '../domain/env.js';
+import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
+import type { RunSpec } from '../backend/backend.js';
+import { context, printJson } from './context.js';
+import { jobJson } from '../output/json.js';
+
+/** Options of `run` as commander hands them over. */
+export interface RunOpts {
+  env: string[];
+  cwd?: string;
+  guardVar: string[];
+  memsafe?: boolean;
+  preset: string[];
+  log?: string;
+  isolation?: RunSpec['isolationMode'];
+  memLimit?: string;
+  oomScoreAdj?: string;
+  timeout?: string;
+  idleTimeout?: string;
+  timeoutSignal?: string;
+  signal?: string;
+  grace?: string;
+  maxLogSize?: string;
+  onExit?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Checks that the command came after `--` and after NAME. */
+function requireDoubleDash(raw: string[], name: string): void {
+  const ri = raw.indexOf('run');
+  const dd = raw.indexOf('--', ri + 1);
+  if (dd < 0) throw new JobqError('USAGE', "missing '--' before the command: jobq run NAME [options] -- CMD [ARGS...]");
+  if (!raw.slice(ri + 1, dd).includes(name)) throw new JobqError('USAGE', 'missing job NAME before --: jobq run NAME [options] -- CMD [ARGS...]');
+}
+
+/** Turns flags and config into a RunSpec (pure but for reading the caller's cwd and env). */
+export function specFrom(name: string, argv: string[], o: RunOpts, config: ReturnType<typeof context>['config']): RunSpec {
+  const oom = o.oomScoreAdj === undefined ? config.oomScoreAdj : Number(o.oomScoreAdj);
+  if (!Number.isInteger(oom) || oom < -1000 || oom > 1000) throw new JobqError('USAGE', `invalid --oom-score-adj '${o.oomScoreAdj}': an integer from -1000 to 1000`);
+  let warnSignal: RunSpec['warnSignal'];
+  if (o.timeoutSignal) {
+    const m = /^([^@]+)@(.+)$/.exec(o.timeoutSignal);
+    if (!m) throw new JobqError('USAGE', `invalid --timeout-signal '${o.timeoutSignal}': expected SIG@LEAD, e.g. USR1@60s`);
+    warnSignal = { signal: parseSignal(m[1]!), leadMs: parseDuration(m[2]!, '--timeout-signal lead') };
+    if (!o.timeout) throw new JobqError('USAGE', '--timeout-signal needs --timeout');
+  }
+  const presets = [...(o.memsafe ? ['memsafe'] : []), ...o.preset];
+  return {
+    name,
+    argv,
+    cwd: path.resolve(o.cwd ?? process.cwd()),
+    callerEnv: process.env,
+    presets: [...new Set(presets)],
+    presetTable: config.presets,
+    env: parseEnvPairs(o.env),
+    guardVars: o.guardVar,
+    log: o.log,
+    isolationMode: o.isolation ?? config.isolation,
+    memLimitBytes: o.memLimit ? parseSize(o.memLimit, '--mem-limit') : undefined,
+    oomScoreAdj: oom,
+    timeoutMs: o.timeout ? parseDuration(o.timeout, '--timeout') : undefined,
+    idleTimeoutMs: o.idleTimeout ? parseDuration(o.idleTimeout, '--idle-timeout') : undefined,
+    warnSignal,
+    graceMs: o.grace ? parseDuration(o.grace, '--grace') : config.graceMs,
+    stopSignal: o.signal ? parseSignal(o.signal) : config.signal,
+    maxLogBytes: o.maxLogSize ? parseSize(o.maxLogSize, '--max-log-size') : config.maxLogBytes,
+    onExit: o.onExit,
+  };
+}
+
+export default async function run(name: string, argv: string[], o: RunOpts, cmd: Command): Promise<number> {
+  requireDoubleDash((cmd.parent as Command & { rawArgs: string[] }).rawArgs.slice(2), name);
+  const ctx = context(cmd);
+  // commander keeps the separator in the variadic argument.
+  const spec = specFrom(name, argv[0] === '--' ? argv.slice(1) : argv, o, ctx.config);
+  const rec = await ctx.backend.run(spec);
+  const s = rec.state;
+  for (const w of rec.protection.warnings) process.stderr.write(`jobq: warning: ${w}\n`);
+  if (o.json) printJson(jobJson({ rec, state: s, supervisorAlive: s.status === 'running' }));
+  if (s.status === 'failed-to-start') {
+    process.stderr.write(`jobq: ${rec.id} failed to start: ${s.error}\n`);
+    return EXIT.failedToStart;
+  }
+  if (o.json) return EXIT.ok;
+  if (o.quiet) {
+    process.stdout.write(rec.id + '\n');
+    return EXIT.ok;
+  }
+  const c = ctx.chalk;
+  const j = rec.job!;
+  process.stdout.write(`${c.green('started')} ${c.bold(rec.id)}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
+  if (s.status !== 'running') process.stdout.write(`(already ${s.status})\n`);
+  return EXIT.ok;
+}

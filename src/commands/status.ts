@@ -1,0 +1,71 @@
+// `jobq status [JOB] [--all] [--json] [--watch]`
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import { isFinal } from '../domain/job.js';
+import { formatBroken, formatDetail, formatTable } from '../output/format.js';
+import { listJson, jobJson } from '../output/json.js';
+import { lastLine } from '../output/follow.js';
+import { context, printJson } from './context.js';
+
+interface StatusOpts {
+  all?: boolean;
+  recent: string;
+  watch?: boolean;
+  json?: boolean;
+}
+
+export default async function status(ref: string | undefined, o: StatusOpts, cmd: Command): Promise<number> {
+  const ctx = context(cmd);
+  const c = ctx.chalk;
+  if (ref) {
+    const v = await ctx.backend.get(ref, { withMemory: true });
+    if (o.json) printJson(jobJson(v));
+    else process.stdout.write(formatDetail(c, v) + '\n');
+    return EXIT.ok;
+  }
+  const recent = Math.max(0, Number(o.recent) || 0);
+  const render = async (forWatch: boolean) => {
+    const { views, broken, hidden } = await ctx.backend.list({ all: !!o.all, recent, withMemory: true });
+    if (o.json) return { text: JSON.stringify(listJson(views, broken, hidden), null, 2) + '\n', broken: [] as string[] };
+    let text = views.length
+      ? formatTable(c, views, { memory: true, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : c.dim(lastLine(v.rec.log))) : undefined }) + '\n'
+      : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
+    if (hidden > 0) text += c.dim(`${hidden} older job${hidden === 1 ? '' : 's'} not shown (--all to list them)`) + '\n';
+    return { text, broken: formatBroken(broken) };
+  };
+  if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.store.jobsDir, render);
+  const { text, broken } = await render(false);
+  process.stdout.write(text);
+  for (const b of broken) process.stderr.write(b + '\n');
+  return EXIT.ok;
+}
+
+/** Redraws the table when something changes (inotify on the state dir) and at least every second for elapsed times. */
+async function watch(dir: string, render: (w: boolean) => Promise<{ text: string; broken: string[] }>): Promise<number> {
+  let wake: (() => void) | undefined;
+  const watcher = fs.watch(dir, { recursive: false }, () => wake?.());
+  watcher.on('error', () => undefined);
+  process.stdout.write('\x1b[?25l');
+  const restore = () => process.stdout.write('\x1b[?25h');
+  process.once('SIGINT', () => {
+    restore();
+    process.exit(EXIT.ok);
+  });
+  try {
+    for (;;) {
+      const { text, broken } = await render(true);
+      process.stdout.write('\x1b[H\x1b[2J' + text + broken.join('\n') + `\n\x1b[2m${new Date().toLocaleTimeString()}  Ctrl-C to quit\x1b[0m\n`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 1000);
+        wake = () => {
+          clearTimeout(t);
+          setTimeout(r, 50);
+        };
+      });
+    }
+  } finally {
+    watcher.close();
+    restore();
+  }
+}

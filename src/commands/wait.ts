@@ -1,0 +1,39 @@
+// `jobq wait JOB... [--timeout DURATION]`
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import { exitCodeOf } from '../domain/job.js';
+import { formatDuration, parseDuration } from '../domain/units.js';
+import type { JobView } from '../backend/backend.js';
+import { elapsedMs, stateLabel } from '../output/format.js';
+import { lastLine } from '../output/follow.js';
+import { jobJson } from '../output/json.js';
+import { context, printJson } from './context.js';
+
+export default async function wait(refs: string[], o: { timeout?: string; json?: boolean }, cmd: Command): Promise<number> {
+  const { backend } = context(cmd);
+  const ids = refs.map((r) => backend.resolve(r));
+  const deadline = o.timeout ? Date.now() + parseDuration(o.timeout, '--timeout') : Infinity;
+  const tty = process.stderr.isTTY && !o.json;
+  // On a TTY, one status line: elapsed time and the job's last output line.
+  const tick = tty
+    ? (v: JobView) => {
+        const e = elapsedMs(v);
+        const line = `${v.rec.id} ${stateLabel(v)} ${e === undefined ? '' : formatDuration(e)}  ${lastLine(v.rec.log)}`;
+        process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
+      }
+    : undefined;
+  const done: JobView[] = [];
+  for (const id of ids) {
+    const v = await backend.waitFinal(id, deadline, tick);
+    if (tty) process.stderr.write('\r\x1b[2K');
+    if (!v) {
+      process.stderr.write(`jobq: timed out waiting for ${id}\n`);
+      return EXIT.timeout;
+    }
+    done.push(v);
+    if (!o.json && ids.length > 1) process.stderr.write(`${id}: ${stateLabel(v)}\n`);
+  }
+  if (o.json) printJson({ schema: 1, jobs: done.map(jobJson) });
+  const failed = done.find((v) => exitCodeOf(v.state) !== 0);
+  return failed ? exitCodeOf(failed.state) : EXIT.ok;
+}

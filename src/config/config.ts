@@ -1,0 +1,138 @@
+// Configuration: built-in defaults < user config < project .jobq.json < environment < flags, with provenance.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { JobqError } from '../domain/errors.js';
+import { BUILTIN_PRESETS } from '../domain/env.js';
+import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
+
+/** The settings a config file may hold. */
+export interface Config {
+  stateDir?: string;
+  graceMs: number;
+  signal: NodeJS.Signals;
+  isolation: 'auto' | 'scope' | 'cgroup' | 'none';
+  oomScoreAdj: number;
+  maxLogBytes: number;
+  presets: Record<string, Record<string, string>>;
+}
+
+/** Where each value came from: "default", a file path, or an environment variable. */
+export type Sources = Partial<Record<keyof Config | `presets.${string}`, string>>;
+
+const DEFAULTS: Config = {
+  graceMs: 10_000,
+  signal: 'SIGTERM',
+  isolation: 'auto',
+  oomScoreAdj: 500,
+  maxLogBytes: 1024 ** 3,
+  presets: BUILTIN_PRESETS,
+};
+
+const KEYS = ['stateDir', 'grace', 'signal', 'isolation', 'oomScoreAdj', 'maxLogSize', 'presets'];
+
+/** The user config file: $XDG_CONFIG_HOME/jobq/config.json, else ~/.config/jobq/config.json. */
+export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(os.homedir(), '.config');
+  return path.join(base, 'jobq', 'config.json');
+}
+
+/** The nearest .jobq.json from cwd upward, if any. */
+export function projectConfigPath(cwd: string): string | undefined {
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    const f = path.join(dir, '.jobq.json');
+    if (fs.existsSync(f)) return f;
+    if (dir === path.dirname(dir)) return undefined;
+  }
+}
+
+function bad(file: string, key: string, why: string): never {
+  throw new JobqError('CONFIG', `bad config ${file}: key '${key}': ${why}`);
+}
+
+/** Applies one config file on top of cfg, recording where each value came from. */
+function applyFile(cfg: Config, sources: Sources, file: string): void {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new JobqError('CONFIG', `bad config ${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new JobqError('CONFIG', `bad config ${file}: expected a JSON object`);
+  const o = raw as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KEYS.includes(key)) bad(file, key, `unknown key (known: ${KEYS.join(', ')})`);
+  }
+  const str = (key: string) => {
+    if (typeof o[key] !== 'string') bad(file, key, 'expected a string');
+    return o[key] as string;
+  };
+  const wrap = <T>(key: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      return bad(file, key, (e as Error).message);
+    }
+  };
+  if ('stateDir' in o) {
+    const v = str('stateDir');
+    cfg.stateDir = path.resolve(path.dirname(file), v.replace(/^~(?=$|\/)/, os.homedir()));
+    sources.stateDir = file;
+  }
+  if ('grace' in o) {
+    cfg.graceMs = wrap('grace', () => parseDuration(str('grace'), 'grace'));
+    sources.graceMs = file;
+  }
+  if ('signal' in o) {
+    cfg.signal = wrap('signal', () => parseSignal(str('signal')));
+    sources.signal = file;
+  }
+  if ('isolation' in o) {
+    const v = str('isolation');
+    if (!['auto', 'scope', 'cgroup', 'none'].includes(v)) bad(file, 'isolation', 'expected auto, scope, cgroup or none');
+    cfg.isolation = v as Config['isolation'];
+    sources.isolation = file;
+  }
+  if ('oomScoreAdj' in o) {
+    const v = o.oomScoreAdj;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < -1000 || v > 1000) bad(file, 'oomScoreAdj', 'expected an integer from -1000 to 1000');
+    cfg.oomScoreAdj = v as number;
+    sources.oomScoreAdj = file;
+  }
+  if ('maxLogSize' in o) {
+    cfg.maxLogBytes = wrap('maxLogSize', () => parseSize(str('maxLogSize'), 'maxLogSize'));
+    sources.maxLogBytes = file;
+  }
+  if ('presets' in o) {
+    const p = o.presets;
+    if (!p || typeof p !== 'object' || Array.isArray(p)) bad(file, 'presets', 'expected an object of NAME: {VAR: "value"}');
+    for (const [name, vars] of Object.entries(p as Record<string, unknown>)) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) bad(file, `presets.${name}`, 'invalid preset name');
+      if (!vars || typeof vars !== 'object' || Array.isArray(vars)) bad(file, `presets.${name}`, 'expected an object of VAR: "value"');
+      const clean: Record<string, string> = {};
+      for (const [k, v] of Object.entries(vars as Record<string, unknown>)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) bad(file, `presets.${name}.${k}`, 'invalid variable name');
+        if (typeof v !== 'string') bad(file, `presets.${name}.${k}`, 'expected a string value');
+        clean[k] = v;
+      }
+      cfg.presets = { ...cfg.presets, [name]: clean };
+      sources[`presets.${name}`] = file;
+    }
+  }
+}
+
+/** Loads the merged configuration for a working directory, with where each value came from. */
+export function loadConfig(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Sources; files: string[] } {
+  const config: Config = { ...DEFAULTS, presets: { ...DEFAULTS.presets } };
+  const sources: Sources = {};
+  for (const k of Object.keys(DEFAULTS) as Array<keyof Config>) sources[k] = 'default';
+  for (const name of Object.keys(BUILTIN_PRESETS)) sources[`presets.${name}`] = 'built-in';
+  const files = [userConfigPath(env), projectConfigPath(cwd)].filter((f): f is string => !!f);
+  for (const f of files) applyFile(config, sources, f);
+  if (env.JOBQ_HOME) {
+    config.stateDir = path.resolve(env.JOBQ_HOME);
+    sources.stateDir = 'env JOBQ_HOME';
+  }
+  return { config, sources, files };
+}

@@ -1,0 +1,52 @@
+// Typed errors: every failure jobq reports has a stable code and a documented exit code.
+
+/** Exit codes jobq itself uses (docs/exit-codes.md). Job codes pass through `wait`/`tail -f`. */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  timeout: 124,
+  failedToStart: 127,
+} as const;
+
+export type ErrorCode =
+  | 'USAGE'
+  | 'BAD_NAME'
+  | 'NOT_FOUND'
+  | 'STATE_DIR'
+  | 'IO'
+  | 'START_FAILED'
+  | 'CONFIG'
+  | 'UNSAFE'
+  | 'TIMEOUT';
+
+const exitFor: Record<ErrorCode, number> = {
+  USAGE: EXIT.usage,
+  BAD_NAME: EXIT.usage,
+  CONFIG: EXIT.usage,
+  NOT_FOUND: EXIT.failure,
+  STATE_DIR: EXIT.failure,
+  IO: EXIT.failure,
+  START_FAILED: EXIT.failure,
+  UNSAFE: EXIT.failure,
+  TIMEOUT: EXIT.timeout,
+};
+
+/** An error jobq reports as one line on stderr with a stable code and exit code. */
+export class JobqError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  constructor(code: ErrorCode, message: string, exitCode?: number) {
+    super(message);
+    this.name = 'JobqError';
+    this.code = code;
+    this.exitCode = exitCode ?? exitFor[code];
+  }
+}
+
+/** Wraps a Node I/O error so the message names the action and the path. */
+export function ioError(action: string, path: string, err: unknown): JobqError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e?.code ? `${e.code}${e.message ? ': ' + e.message.replace(/^[A-Z]+: /, '') : ''}` : String(err);
+  return new JobqError('IO', `cannot ${action} ${path}: ${why}`);
+}

@@ -1,0 +1,66 @@
+// Parsing and printing of durations, sizes and signal names used on the command line and in records.
+import { constants } from 'node:os';
+import { JobqError } from './errors.js';
+
+const durUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "10s", "1.5m", "2h", "500ms", "7d" or bare seconds into milliseconds. */
+export function parseDuration(text: string, what = 'duration'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 500ms, 10s, 5m, 2h, 7d)`);
+  return Math.round(Number(m[1]) * durUnits[m[2] ?? 's']!);
+}
+
+/** Formats milliseconds compactly for tables: 850ms, 12s, 3m04s, 2h05m, 3d04h. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+const sizeUnits: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Parses "100M", "8G", "512k", "1.5g" or bytes into bytes (binary units). */
+export function parseSize(text: string, what = 'size'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 512K, 100M, 8G)`);
+  const n = Math.floor(Number(m[1]) * sizeUnits[m[2]!.toLowerCase()]!);
+  if (n <= 0) throw new JobqError('USAGE', `invalid ${what} '${text}': must be above zero`);
+  return n;
+}
+
+/** Formats bytes as 1.2G / 340M / 12K. */
+export function formatSize(bytes: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
+}
+
+/** Normalises "term", "SIGTERM" or "15" to a signal name Node accepts. */
+export function parseSignal(text: string): NodeJS.Signals {
+  const sigs = constants.signals as Record<string, number>;
+  const up = text.trim().toUpperCase();
+  if (/^\d+$/.test(up)) {
+    const name = Object.keys(sigs).find((k) => sigs[k] === Number(up));
+    if (name) return name as NodeJS.Signals;
+  } else {
+    const name = up.startsWith('SIG') ? up : `SIG${up}`;
+    if (name in sigs) return name as NodeJS.Signals;
+  }
+  throw new JobqError('USAGE', `unknown signal '${text}' (examples: TERM, INT, SIGUSR1, 15)`);
+}
+
+/** Signal number for a name, e.g. SIGKILL -> 9. */
+export function signalNumber(name: string): number {
+  return (constants.signals as Record<string, number>)[name] ?? 0;
+}

@@ -1,0 +1,110 @@
+// Reading a log: its last N lines, and following it as it grows (raw bytes, so `\r` progress shows live).
+import fs from 'node:fs';
+
+/** The byte offset where the last `n` lines of the file begin (a trailing partial line counts as one). */
+export function lastLinesOffset(fd: number, size: number, n: number): number {
+  if (n <= 0) return size;
+  const chunk = 64 * 1024;
+  const buf = Buffer.alloc(chunk);
+  let pos = size;
+  let seen = 0;
+  // A final newline ends the last line; it does not start another.
+  let skipLast = true;
+  while (pos > 0) {
+    const len = Math.min(chunk, pos);
+    pos -= len;
+    fs.readSync(fd, buf, 0, len, pos);
+    for (let i = len - 1; i >= 0; i--) {
+      if (buf[i] !== 10) {
+        skipLast = false;
+        continue;
+      }
+      if (skipLast && pos + i === size - 1) continue;
+      if (++seen === n) return pos + i + 1;
+    }
+  }
+  return 0;
+}
+
+/** Copies bytes [from, to) of fd to out; returns the new offset. */
+function copyRange(fd: number, from: number, to: number, out: NodeJS.WritableStream): number {
+  const buf = Buffer.alloc(64 * 1024);
+  let pos = from;
+  while (pos < to) {
+    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, to - pos), pos);
+    if (n <= 0) break;
+    out.write(Buffer.from(buf.subarray(0, n)));
+    pos += n;
+  }
+  return pos;
+}
+
+/** Prints the last n lines of a file; returns the offset reached (for following). */
+export function printLastLines(file: string, n: number, out: NodeJS.WritableStream): number {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    return copyRange(fd, lastLinesOffset(fd, size, n), size, out);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Follows a file from `offset`, waking on inotify (with a slow poll as a net), until isDone() says so; then drains. */
+export async function followFile(file: string, offset: number, out: NodeJS.WritableStream, isDone: () => Promise<boolean>, pollMs = 250): Promise<void> {
+  let pos = offset;
+  const fd = fs.openSync(file, 'r');
+  let wake: (() => void) | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(file, () => wake?.());
+    watcher.on('error', () => undefined);
+  } catch {
+    /* no inotify: the poll below still works */
+  }
+  const drain = () => {
+    const size = fs.fstatSync(fd).size;
+    // A capped or truncated log starts again from its top.
+    if (size < pos) pos = 0;
+    pos = copyRange(fd, pos, size, out);
+  };
+  try {
+    for (;;) {
+      drain();
+      if (await isDone()) {
+        drain();
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    watcher?.close();
+    fs.closeSync(fd);
+  }
+}
+
+/** The last non-empty line of a file, taking the text after the last `\r` (what a terminal would show). */
+export function lastLine(file: string, maxBytes = 4096): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const len = Math.min(size, maxBytes);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      const lines = buf.toString('utf8').split('\n').map((l) => l.split('\r').filter(Boolean).pop() ?? '').filter((l) => l.trim());
+      return (lines.pop() ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,140 @@
+// Human formatting of jobs: the status table, the detail view, and state colours.
+import type { ChalkInstance } from 'chalk';
+import { exitCodeOf, type JobState } from '../domain/job.js';
+import { formatDuration, formatSize } from '../domain/units.js';
+import type { BrokenRecord, JobView } from '../backend/backend.js';
+
+/** The state as a short word, with the exit detail that matters. */
+export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive'>): string {
+  const s = v.state;
+  switch (s.status) {
+    case 'failed':
+      return `failed (${s.exitCode})`;
+    case 'killed':
+      return s.note ? `killed (${s.note})` : `killed (${s.signal})`;
+    case 'timeout':
+      return `timeout (${s.reason})`;
+    case 'running':
+      return v.supervisorAlive ? 'running' : 'running (no supervisor)';
+    default:
+      return s.status;
+  }
+}
+
+/** Colours a state word by how it ended. */
+export function paintState(c: ChalkInstance, status: JobState['status'], text: string): string {
+  switch (status) {
+    case 'succeeded':
+      return c.green(text);
+    case 'running':
+    case 'starting':
+      return c.cyan(text);
+    case 'cancelled':
+      return c.yellow(text);
+    default:
+      return c.red(text);
+  }
+}
+
+function started(v: JobView): string | undefined {
+  return 'startedAt' in v.state ? v.state.startedAt : undefined;
+}
+
+/** Elapsed time: the recorded duration when finished, else time since start. */
+export function elapsedMs(v: JobView, now = Date.now()): number | undefined {
+  if ('durationMs' in v.state) return v.state.durationMs;
+  const s = started(v);
+  return s ? now - Date.parse(s) : undefined;
+}
+
+function shortTime(iso: string | undefined, now = new Date()): string {
+  if (!iso) return '-';
+  const d = new Date(iso);
+  const p = (n: number) => String(n).padStart(2, '0');
+  const hm = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return d.toDateString() === now.toDateString() ? hm : `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${hm}`;
+}
+
+function exitText(s: JobState): string {
+  if (!('endedAt' in s)) return s.status === 'failed-to-start' || s.status === 'lost' ? '?' : '-';
+  if (s.signal) return s.signal;
+  return s.exitCode === null ? '?' : String(s.exitCode);
+}
+
+/** Lays out rows as aligned columns (colour codes do not count towards width). */
+export function columns(rows: string[][]): string {
+  const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, plain(cell).length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - plain(cell).length))).join('  ').trimEnd()).join('\n');
+}
+
+/** The status table. */
+export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: boolean; lastLine?: (v: JobView) => string }): string {
+  const head = ['NAME', 'ID', 'STATE', 'PID', 'STARTED', 'ELAPSED', 'EXIT'];
+  if (opts.memory) head.push('MEM');
+  if (opts.lastLine) head.push('LAST OUTPUT');
+  const rows = [head.map((h) => c.bold(h))];
+  for (const v of views) {
+    const e = elapsedMs(v);
+    const row = [
+      v.rec.name,
+      v.rec.id,
+      paintState(c, v.state.status, stateLabel(v)),
+      v.rec.job ? String(v.rec.job.pid) : '-',
+      shortTime(started(v) ?? v.rec.createdAt),
+      e === undefined ? '-' : formatDuration(e),
+      exitText(v.state),
+    ];
+    if (opts.memory) row.push(v.rssBytes ? formatSize(v.rssBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? c.dim(formatSize(v.state.peakMemBytes)) : '-');
+    if (opts.lastLine) row.push(opts.lastLine(v));
+    rows.push(row);
+  }
+  return columns(rows);
+}
+
+/** One line per unreadable record, naming the file. */
+export function formatBroken(broken: BrokenRecord[]): string[] {
+  return broken.map((b) => `jobq: skipped ${b.id}: ${b.error}`);
+}
+
+/** The detail view of one job. */
+export function formatDetail(c: ChalkInstance, v: JobView): string {
+  const r = v.rec;
+  const s = v.state;
+  const p = r.protection;
+  const lines: Array<[string, string]> = [
+    ['id', r.id],
+    ['name', r.name],
+    ['state', paintState(c, s.status, stateLabel(v))],
+    ['command', r.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')],
+    ['cwd', r.cwd],
+    ['log', r.log],
+  ];
+  if (r.job) lines.push(['pid', `${r.job.pid} (pgid ${r.job.pgid}, session ${r.job.pid})`]);
+  if (r.supervisor) lines.push(['supervisor', `${r.supervisor.pid} ${v.supervisorAlive ? '(alive)' : '(gone)'}`]);
+  lines.push(['created', r.createdAt]);
+  if ('startedAt' in s && s.startedAt) lines.push(['started', s.startedAt]);
+  if ('endedAt' in s) lines.push(['ended', `${s.endedAt} (${formatDuration(s.durationMs)})`]);
+  else {
+    const e = elapsedMs(v);
+    if (e !== undefined) lines.push(['elapsed', formatDuration(e)]);
+  }
+  if ('endedAt' in s || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
+  if (s.status === 'failed-to-start') lines.push(['error', s.error]);
+  if (s.status === 'lost') lines.push(['reason', s.reason]);
+  if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
+  lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
+  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)} via ${p.memLimitHow ?? 'none'}`]);
+  if (p.oomScoreAdj) lines.push(['oom_score_adj', `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})`]);
+  if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
+  if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
+  if (v.rssBytes) lines.push(['memory now', formatSize(v.rssBytes)]);
+  if ('peakMemBytes' in s && s.peakMemBytes) lines.push(['peak memory', formatSize(s.peakMemBytes)]);
+  if ('cpuMs' in s && s.cpuMs !== undefined) lines.push(['cpu time', formatDuration(s.cpuMs)]);
+  const added = Object.entries(r.env.added).map(([k, val]) => `${k}=${val}`).join(' ');
+  lines.push(['env added', added + (r.env.presets.length ? `  [presets: ${r.env.presets.join(', ')}]` : '')]);
+  for (const w of p.warnings) lines.push(['warning', c.yellow(w)]);
+  const width = Math.max(...lines.map(([k]) => k.length));
+  return lines.map(([k, val]) => `${c.dim(k.padEnd(width))}  ${val}`).join('\n');
+}

@@ -1,0 +1,213 @@
+// Per-job isolation: decide (pure) between a systemd scope, a cgroup v2/v1 of its own, or none; then apply it.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Isolation } from '../domain/job.js';
+import { JobqError } from '../domain/errors.js';
+
+export type IsolationMode = 'auto' | 'scope' | 'cgroup' | 'none';
+
+/** What the machine offers, read once by the supervisor (detectFacts) or made up by tests. */
+export interface IsolationFacts {
+  uid: number;
+  /** A systemd user manager answers (sd_booted and the user's private socket exists) and systemd-run is on PATH. */
+  systemdUser: boolean;
+  /** A writable cgroup v2 directory with the memory controller, under which job cgroups can be made. */
+  v2Base?: string;
+  /** Writable cgroup v1 directories (memory, cpuacct), one per hierarchy, under which job cgroups can be made. */
+  v1Bases?: { memory: string; cpuacct?: string };
+}
+
+/** What the supervisor will do for one job. */
+export interface IsolationPlan {
+  kind: Isolation;
+  /** argv to put before the job's own (systemd-run ... --). */
+  prefix: string[];
+  /** cgroup directories to create and move the job into; the first is the memory one. */
+  cgroupDirs: string[];
+  unit?: string;
+}
+
+/** Decides the isolation for a job; throws when an explicit mode cannot be had here. Pure. */
+export function planIsolation(mode: IsolationMode, facts: IsolationFacts, job: { id: string; memLimitBytes?: number }): IsolationPlan {
+  const wantScope = mode === 'scope' || (mode === 'auto' && facts.systemdUser);
+  if (wantScope) {
+    if (!facts.systemdUser) throw new JobqError('USAGE', 'isolation scope needs a systemd user manager (systemctl --user), and none answers here');
+    const unit = `jobq-${job.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.scope`;
+    const prefix = ['systemd-run', '--user', '--scope', '--quiet', '--collect', `--unit=${unit}`, '-p', 'OOMPolicy=continue'];
+    if (job.memLimitBytes) prefix.push('-p', `MemoryMax=${job.memLimitBytes}`, '-p', 'MemorySwapMax=0');
+    prefix.push('--');
+    return { kind: 'systemd-scope', prefix, cgroupDirs: [], unit };
+  }
+  if (mode === 'auto' || mode === 'cgroup') {
+    if (facts.v2Base) return { kind: 'cgroup-v2', prefix: [], cgroupDirs: [path.join(facts.v2Base, job.id)] };
+    if (facts.v1Bases) {
+      const dirs = [path.join(facts.v1Bases.memory, job.id)];
+      if (facts.v1Bases.cpuacct) dirs.push(path.join(facts.v1Bases.cpuacct, job.id));
+      return { kind: 'cgroup-v1', prefix: [], cgroupDirs: dirs };
+    }
+    if (mode === 'cgroup') throw new JobqError('USAGE', 'isolation cgroup needs a writable cgroup hierarchy (root, or a delegated cgroup v2 subtree), and none is here');
+  }
+  return { kind: 'none', prefix: [], cgroupDirs: [] };
+}
+
+const CG = '/sys/fs/cgroup';
+
+/** Own cgroup path per hierarchy, from /proc/self/cgroup ("" key for v2). */
+function ownCgroups(): Map<string, string> {
+  const map = new Map<string, string>();
+  try {
+    for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const m = /^\d+:([^:]*):(.*)$/.exec(line);
+      if (m) for (const c of m[1]!.split(',')) map.set(c, m[2]!);
+    }
+  } catch {
+    /* no cgroups */
+  }
+  return map;
+}
+
+function writableDir(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Makes `<dir>/jobq` (a base for job cgroups) if the hierarchy lets us; undefined if not. */
+function ensureBase(dir: string, v2: boolean): string | undefined {
+  if (!writableDir(dir)) return undefined;
+  const base = path.join(dir, 'jobq');
+  try {
+    fs.mkdirSync(base, { recursive: true });
+    if (v2) {
+      if (!fs.readFileSync(path.join(base, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) return undefined;
+      fs.writeFileSync(path.join(base, 'cgroup.subtree_control'), '+memory');
+      const cpu = fs.readFileSync(path.join(base, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('cpu');
+      if (cpu) fs.writeFileSync(path.join(base, 'cgroup.subtree_control'), '+cpu');
+    }
+    return base;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads what this machine offers for isolation (cheap file checks; no process is started). */
+export function detectFacts(env: NodeJS.ProcessEnv = process.env): IsolationFacts {
+  const uid = process.getuid?.() ?? 0;
+  const runtime = env.XDG_RUNTIME_DIR;
+  const systemdUser =
+    fs.existsSync('/run/systemd/system') &&
+    !!runtime &&
+    fs.existsSync(path.join(runtime, 'systemd', 'private')) &&
+    (env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, 'systemd-run')));
+  const own = ownCgroups();
+  const facts: IsolationFacts = { uid, systemdUser };
+  if (fs.existsSync(path.join(CG, 'cgroup.controllers'))) {
+    // Pure v2: as root use the root's child; otherwise the parent of our own cgroup if delegated to us.
+    const mine = own.get('') ?? '/';
+    const dir = uid === 0 ? CG : path.join(CG, path.dirname(mine));
+    facts.v2Base = ensureBase(dir, true);
+  } else if (own.has('memory') && fs.existsSync(path.join(CG, 'memory', 'memory.limit_in_bytes'))) {
+    const memory = ensureBase(path.join(CG, 'memory', own.get('memory')!), false);
+    if (memory) {
+      const cpuRel = own.get('cpuacct');
+      const cpuacct = cpuRel !== undefined && fs.existsSync(path.join(CG, 'cpuacct')) ? ensureBase(path.join(CG, 'cpuacct', cpuRel), false) : undefined;
+      facts.v1Bases = { memory, ...(cpuacct ? { cpuacct } : {}) };
+    }
+  }
+  return facts;
+}
+
+function readNum(file: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readKeyed(file: string, key: string): number | undefined {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(fs.readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Creates the job's cgroups and sets the memory limit; returns the limit the kernel really holds. */
+export function createCgroups(plan: IsolationPlan, memLimitBytes?: number): { appliedLimit?: number } {
+  for (const dir of plan.cgroupDirs) fs.mkdirSync(dir, { recursive: true });
+  if (!memLimitBytes) return {};
+  const mem = plan.cgroupDirs[0]!;
+  if (plan.kind === 'cgroup-v2') {
+    fs.writeFileSync(path.join(mem, 'memory.max'), String(memLimitBytes));
+    if (fs.existsSync(path.join(mem, 'memory.swap.max'))) fs.writeFileSync(path.join(mem, 'memory.swap.max'), '0');
+    return { appliedLimit: readNum(path.join(mem, 'memory.max')) };
+  }
+  fs.writeFileSync(path.join(mem, 'memory.limit_in_bytes'), String(memLimitBytes));
+  // With swap accounting, cap memory+swap too, or the job swaps instead of hitting the limit.
+  try {
+    fs.writeFileSync(path.join(mem, 'memory.memsw.limit_in_bytes'), String(memLimitBytes));
+  } catch {
+    /* no swap accounting */
+  }
+  return { appliedLimit: readNum(path.join(mem, 'memory.limit_in_bytes')) };
+}
+
+/** Moves a process (and so all it will start) into the job's cgroups. */
+export function enterCgroups(plan: IsolationPlan, pid: number): void {
+  for (const dir of plan.cgroupDirs) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+}
+
+/** The memory limit a systemd scope really got, read from the job's own cgroup (v2); undefined if none. */
+export function scopeMemoryMax(pid: number): number | undefined {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    if (!line) return undefined;
+    return readNum(path.join(CG, line.slice(3), 'memory.max'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Figures from the job's cgroups: memory now and at peak, CPU time, OOM kills. */
+export function cgroupStats(kind: Isolation, dirs: string[]): { currentBytes?: number; peakBytes?: number; cpuMs?: number; oomKills?: number } {
+  const [mem, cpu] = dirs;
+  if (!mem) return {};
+  if (kind === 'cgroup-v2') {
+    const usec = readKeyed(path.join(mem, 'cpu.stat'), 'usage_usec');
+    return {
+      currentBytes: readNum(path.join(mem, 'memory.current')),
+      peakBytes: readNum(path.join(mem, 'memory.peak')),
+      cpuMs: usec === undefined ? undefined : Math.round(usec / 1000),
+      oomKills: readKeyed(path.join(mem, 'memory.events'), 'oom_kill'),
+    };
+  }
+  if (kind === 'cgroup-v1') {
+    const ns = cpu ? readNum(path.join(cpu, 'cpuacct.usage')) : undefined;
+    return {
+      currentBytes: readNum(path.join(mem, 'memory.usage_in_bytes')),
+      peakBytes: readNum(path.join(mem, 'memory.max_usage_in_bytes')),
+      cpuMs: ns === undefined ? undefined : Math.round(ns / 1e6),
+      oomKills: readKeyed(path.join(mem, 'memory.oom_control'), 'oom_kill'),
+    };
+  }
+  return {};
+}
+
+/** Removes the job's cgroups once empty; a cgroup with processes left in it stays (and is reported). */
+export function removeCgroups(dirs: string[]): string[] {
+  const left: string[] = [];
+  for (const dir of dirs) {
+    try {
+      fs.rmdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') left.push(dir);
+    }
+  }
+  return left;
+}

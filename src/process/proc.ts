@@ -1,0 +1,147 @@
+// Reads /proc: process identity (pid + start time), state, groups, descendants, memory.
+import fs from 'node:fs';
+import type { ProcId } from '../domain/job.js';
+
+/** The fields of /proc/PID/stat that jobq uses. */
+export interface ProcStat {
+  pid: number;
+  state: string;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  utimeTicks: number;
+  stimeTicks: number;
+  startTicks: number;
+  rssPages: number;
+}
+
+/** Parses /proc/PID/stat; null if the process does not exist. Splits after the last ')' since comm may hold spaces. */
+export function readStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const f = text.slice(close + 2).split(' ');
+  // f[0] is field 3 (state); field N is f[N - 3].
+  return {
+    pid,
+    state: f[0]!,
+    ppid: Number(f[1]),
+    pgid: Number(f[2]),
+    sid: Number(f[3]),
+    utimeTicks: Number(f[11]),
+    stimeTicks: Number(f[12]),
+    startTicks: Number(f[19]),
+    rssPages: Number(f[21]),
+  };
+}
+
+/** Identity of a live process, for recording it. */
+export function procId(pid: number): ProcId | null {
+  const st = readStat(pid);
+  return st ? { pid, startTicks: st.startTicks } : null;
+}
+
+/** Alive = exists, is not a zombie, and started when the record says (so a reused pid is not it). */
+export function isAlive(id: ProcId | undefined): boolean {
+  if (!id || !(id.pid > 1)) return false;
+  const st = readStat(id.pid);
+  return !!st && st.state !== 'Z' && st.state !== 'X' && st.startTicks === id.startTicks;
+}
+
+/** True when the pid exists now but is a different process than the record's (pid reused). */
+export function isReused(id: ProcId | undefined): boolean {
+  if (!id || !(id.pid > 1)) return false;
+  const st = readStat(id.pid);
+  return !!st && st.startTicks !== id.startTicks;
+}
+
+/** Every live (non-zombie) process on the system. */
+export function allProcesses(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const st = readStat(Number(name));
+    if (st && st.state !== 'Z' && st.state !== 'X') out.push(st);
+  }
+  return out;
+}
+
+/** Live members of a process group (zombies excluded). */
+export function groupMembers(pgid: number, procs = allProcesses()): ProcStat[] {
+  return procs.filter((p) => p.pgid === pgid);
+}
+
+/** Live descendants of the given roots, found by following parent links. */
+export function descendantsOf(roots: number[], procs = allProcesses()): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const p of procs) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p);
+    else children.set(p.ppid, [p]);
+  }
+  const seen = new Set<number>(roots);
+  const out: ProcStat[] = [];
+  const queue = [...roots];
+  while (queue.length) {
+    for (const child of children.get(queue.pop()!) ?? []) {
+      if (seen.has(child.pid)) continue;
+      seen.add(child.pid);
+      out.push(child);
+      queue.push(child.pid);
+    }
+  }
+  return out;
+}
+
+/** Pids listed in a cgroup's cgroup.procs (empty when the cgroup is gone). */
+export function cgroupPids(dir: string): number[] {
+  try {
+    return fs
+      .readFileSync(`${dir}/cgroup.procs`, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+let pageSize = 4096;
+try {
+  // AT_PAGESZ is not exposed by Node; smaps' KernelPageSize tells it for this process.
+  const m = /KernelPageSize:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/smaps', 'latin1').slice(0, 4096));
+  if (m) pageSize = Number(m[1]) * 1024;
+} catch {
+  /* keep 4 KiB */
+}
+
+/** Resident memory of the given processes, in bytes. */
+export function rssBytes(procs: ProcStat[]): number {
+  return procs.reduce((sum, p) => sum + p.rssPages * pageSize, 0);
+}
+
+/** Clock ticks per second for /proc times (USER_HZ, fixed at 100 on Linux). */
+export const CLK_TCK = 100;
+
+/** Pids whose command line shows a jobq supervisor for the given job id. */
+export function findSupervisors(jobId: string): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let cmd: string;
+    try {
+      cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'latin1');
+    } catch {
+      continue;
+    }
+    const args = cmd.split('\0');
+    if (args.some((a) => a.endsWith('supervisor.js')) && args.includes(jobId)) out.push(Number(name));
+  }
+  return out;
+}

@@ -1,0 +1,121 @@
+// The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM -> grace -> KILL.
+import fs from 'node:fs';
+import type { ProcId } from '../domain/job.js';
+import { allProcesses, cgroupPids, descendantsOf, groupMembers, readStat, type ProcStat } from './proc.js';
+
+/** What jobq knows about a job's processes: the leader (pid = pgid = sid) and its cgroups. */
+export interface JobTarget {
+  job: ProcId & { pgid: number };
+  cgroups?: string[];
+}
+
+/** Sends a signal to one process or (negative) a group; refuses 0, 1, -1 and anything <= 1 in absolute value. */
+export function safeKill(target: number, signal: NodeJS.Signals | 0): boolean {
+  if (!Number.isInteger(target) || Math.abs(target) <= 1) return false;
+  try {
+    process.kill(target, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when a record's numbers are plausible enough to act on at all. */
+export function validTarget(t: JobTarget | undefined): t is JobTarget {
+  const j = t?.job;
+  return !!j && Number.isInteger(j.pid) && j.pid > 1 && Number.isInteger(j.pgid) && j.pgid > 1 && Number.isInteger(j.startTicks) && j.startTicks > 0;
+}
+
+/**
+ * The live processes that provably belong to the job: members of its cgroups; members of its
+ * group while the leader is the recorded process or gone (a pgid is not reused while members live);
+ * and their descendants that left the group (setsid, double fork).
+ */
+export function jobProcesses(t: JobTarget, all: ProcStat[] = allProcesses()): { procs: ProcStat[]; groupOk: boolean } {
+  if (!validTarget(t)) return { procs: [], groupOk: false };
+  const byPid = new Map(all.map((p) => [p.pid, p]));
+  const found = new Map<number, ProcStat>();
+  for (const dir of t.cgroups ?? []) {
+    for (const pid of cgroupPids(dir)) {
+      const p = byPid.get(pid);
+      if (p) found.set(pid, p);
+    }
+  }
+  const leader = readStat(t.job.pid);
+  const leaderIsJob = !!leader && leader.startTicks === t.job.startTicks;
+  const groupOk = leaderIsJob || !leader;
+  if (groupOk) {
+    for (const p of groupMembers(t.job.pgid, all)) {
+      if (p.startTicks >= t.job.startTicks) found.set(p.pid, p);
+    }
+  }
+  for (const p of descendantsOf([...found.keys()], all)) found.set(p.pid, p);
+  return { procs: [...found.values()], groupOk: groupOk && [...found.values()].some((p) => p.pgid === t.job.pgid) };
+}
+
+/** Signals every process of the job: the group at once, then any member outside it. Returns how many were signalled. */
+export function signalJob(t: JobTarget, signal: NodeJS.Signals): number {
+  const { procs, groupOk } = jobProcesses(t);
+  if (procs.length === 0) return 0;
+  if (groupOk) safeKill(-t.job.pgid, signal);
+  for (const p of procs) {
+    if (groupOk && p.pgid === t.job.pgid) continue;
+    // Re-check identity right before signalling: the pid must still be that process.
+    const now = readStat(p.pid);
+    if (now && now.startTicks === p.startTicks && now.state !== 'Z') safeKill(p.pid, signal);
+  }
+  return procs.length;
+}
+
+/** Result of ending a job. */
+export interface TerminateResult {
+  signalled: number;
+  escalated: boolean;
+  remaining: number;
+  elapsedMs: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until nothing of the job lives or the deadline passes; returns what is left. */
+export async function waitGone(t: JobTarget, deadlineMs: number, stepMs = 15): Promise<number> {
+  for (;;) {
+    const left = jobProcesses(t).procs.length;
+    if (left === 0 || Date.now() >= deadlineMs) return left;
+    await sleep(stepMs);
+  }
+}
+
+/** Ends a job: `signal` to all of it, up to `graceMs` for it to go, then SIGKILL; returns once nothing is left. */
+export async function terminateJob(
+  t: JobTarget,
+  opts: { signal: NodeJS.Signals; graceMs: number; onEscalate?: (left: number) => void },
+): Promise<TerminateResult> {
+  const start = Date.now();
+  const signalled = signalJob(t, opts.signal);
+  let left = signalled ? await waitGone(t, start + opts.graceMs) : 0;
+  let escalated = false;
+  if (left > 0 && opts.signal !== 'SIGKILL') {
+    escalated = true;
+    opts.onEscalate?.(left);
+  }
+  for (let round = 0; left > 0 && round < 50; round++) {
+    signalJob(t, 'SIGKILL');
+    left = await waitGone(t, Date.now() + 100);
+  }
+  return { signalled, escalated, remaining: left, elapsedMs: Date.now() - start };
+}
+
+/** True if anything of the job still runs. */
+export function jobRunning(t: JobTarget | undefined): boolean {
+  return !!t && validTarget(t) && jobProcesses(t).procs.length > 0;
+}
+
+/** Reads a small proc/sys file, trimmed; undefined if unreadable. */
+export function readSmall(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,148 @@
+// The only owner of spawning: the launcher starts a detached supervisor; the supervisor starts the job.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { JobqError } from '../domain/errors.js';
+
+/** Node settings that must not leak into (or slow down) the supervisor; saved for the job instead. */
+const SUPERVISOR_MASKED = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'UV_THREADPOOL_SIZE', 'NODE_V8_COVERAGE'];
+const SAVED_VAR = 'JOBQ_SUPERVISOR_SAVED_ENV';
+
+/** The supervisor's environment: the job's, with Node settings set aside so the job still gets them. */
+export function supervisorEnv(jobEnv: Record<string, string>): Record<string, string> {
+  const env = { ...jobEnv };
+  const saved: Record<string, string | null> = {};
+  for (const k of SUPERVISOR_MASKED) {
+    saved[k] = env[k] ?? null;
+    delete env[k];
+  }
+  env.UV_THREADPOOL_SIZE = '1';
+  env[SAVED_VAR] = JSON.stringify(saved);
+  return env;
+}
+
+/** In the supervisor: the job's environment, with the masked Node settings put back. */
+export function restoreJobEnv(supEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(supEnv)) if (v !== undefined) env[k] = v;
+  const saved = JSON.parse(env[SAVED_VAR] ?? '{}') as Record<string, string | null>;
+  delete env[SAVED_VAR];
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === null) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+/** dist/supervisor.js, whether this code sits in dist/ or in a code-split chunk below it. */
+function supervisorScript(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const found = [path.join(here, 'supervisor.js'), path.join(here, '..', 'supervisor.js')].find((f) => fs.existsSync(f));
+  if (!found) throw new JobqError('START_FAILED', `supervisor.js not found beside ${here}: is jobq built (npm run build)?`);
+  return found;
+}
+
+/** Starts the detached supervisor and resolves once it reports that the job was exec'd or failed to start. */
+export async function startSupervisor(home: string, id: string, jobEnv: Record<string, string>, timeoutMs = 30_000): Promise<void> {
+  const script = supervisorScript();
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, ['--v8-pool-size=0', '--max-semi-space-size=1', script, home, id], {
+      detached: true,
+      stdio: ['ignore', 'ignore', process.env.JOBQ_DEBUG_SUPERVISOR ? 'inherit' : 'ignore', 'pipe'],
+      env: supervisorEnv(jobEnv),
+      cwd: '/',
+    });
+  } catch (e) {
+    throw new JobqError('START_FAILED', `cannot start the supervisor: ${(e as Error).message}`);
+  }
+  const pipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
+  // The handshake is a wake-up only; the record on disk says what happened.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => done(new JobqError('START_FAILED', `the supervisor did not report within ${timeoutMs / 1000}s`)), timeoutMs);
+    let finished = false;
+    function done(err?: Error) {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      pipe.destroy();
+      child.unref();
+      if (err) reject(err);
+      else resolve();
+    }
+    pipe.on('data', () => done());
+    pipe.on('end', () => done());
+    pipe.on('error', () => done());
+    child.on('error', (e) => done(new JobqError('START_FAILED', `cannot start the supervisor: ${e.message}`)));
+    child.on('exit', () => done());
+  });
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Checks, before anything starts, that cwd is usable and argv[0] resolves to an executable; throws why not. */
+export function checkStartable(argv: string[], cwd: string, env: Record<string, string>): string {
+  try {
+    if (!fs.statSync(cwd).isDirectory()) throw new Error('not a directory');
+    fs.accessSync(cwd, fs.constants.X_OK);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
+    throw new JobqError('START_FAILED', `cannot use working directory ${cwd}: ${why}`);
+  }
+  const cmd = argv[0]!;
+  if (cmd.includes('/')) {
+    const file = path.resolve(cwd, cmd);
+    if (!fs.existsSync(file)) throw new JobqError('START_FAILED', `command not found: ${cmd}`);
+    if (!isExecutableFile(file)) throw new JobqError('START_FAILED', `command is not an executable file: ${cmd}`);
+    return file;
+  }
+  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const file = path.resolve(cwd, dir || '.', cmd);
+    if (isExecutableFile(file)) return file;
+  }
+  throw new JobqError('START_FAILED', `command not found: ${cmd} (searched PATH)`);
+}
+
+// Waits on fd 3 for the supervisor's word: "go", or "rlimit:KB" to cap address space first; anything else aborts.
+const WRAPPER =
+  'IFS= read -r w <&3 || exit 125; exec 3<&-; case "$w" in go) ;; rlimit:*) ulimit -v "${w#rlimit:}" || exit 125 ;; *) exit 125 ;; esac; exec "$@"';
+
+/** A job spawned and held before exec: set it up, then release() runs the real command. */
+export interface HeldJob {
+  child: ChildProcess;
+  pid: number;
+  release(rlimitKb?: number): void;
+  abort(): void;
+}
+
+/** Spawns the job in a new session (pid = pgid = sid), stdin /dev/null, output on the log fd, held before exec. */
+export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<string, string>; logFd: number; prefix: string[] }): HeldJob {
+  const full = [...opts.prefix, '/bin/sh', '-c', WRAPPER, 'jobq-job', ...argv];
+  const child = spawn(full[0]!, full.slice(1), {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true,
+    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe'],
+  });
+  if (!child.pid) throw new JobqError('START_FAILED', `cannot spawn ${full[0]}`);
+  const gate = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
+  gate.on('error', () => undefined);
+  return {
+    child,
+    pid: child.pid,
+    release(rlimitKb) {
+      gate.end(rlimitKb ? `rlimit:${rlimitKb}\n` : 'go\n');
+    },
+    abort() {
+      gate.destroy();
+    },
+  };
+}
