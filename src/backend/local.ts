@@ -127,11 +127,11 @@ export class LocalBackend implements Backend {
   }
 
   /** Reads and reconciles one record; finalizes it under the lock when the supervisor is provably gone. */
-  async view(id: string, procs?: ProcStat[]): Promise<JobView> {
+  async view(id: string, procs?: ProcStat[], locked = false): Promise<JobView> {
     let rec = this.store.readRecord(id);
     let r = reconcileState(rec);
     if (r.persist) {
-      rec = await this.store.withLock(id, () => {
+      const finalize = () => {
         const fresh = this.store.readRecord(id);
         const again = reconcileState(fresh);
         if (!again.persist) return fresh;
@@ -140,7 +140,8 @@ export class LocalBackend implements Backend {
         this.store.setActive(id, false);
         appendEvent(this.store.eventsLog, 'warn', 'reconciled', { id, status: again.state.status });
         return next;
-      });
+      };
+      rec = locked ? finalize() : await this.store.withLock(id, finalize);
       r = reconcileState(rec);
     } else if (isFinal(rec.state)) {
       this.store.setActive(id, false);
@@ -185,14 +186,14 @@ export class LocalBackend implements Backend {
     return this.store.withLock(
       id,
       async () => {
-        let v = await this.view(id);
+        let v = await this.view(id, undefined, true);
         if (isFinal(v.state)) return { id, outcome: 'already-ended' as const, state: v.state, escalated: false, elapsedMs: Date.now() - started };
         const req = { at: new Date().toISOString(), by: `${safeUser()}@${os.hostname()} pid ${process.pid}`, signal: opts.signal };
         this.store.writeCancel(id, req);
         // A job still starting has no pid yet: give its supervisor a moment to record one.
         for (let i = 0; i < 100 && v.state.status === 'starting'; i++) {
           await sleep(50);
-          v = await this.view(id);
+          v = await this.view(id, undefined, true);
         }
         const t = targetOf(v.rec);
         if (!t || !validTarget(t)) {
@@ -204,30 +205,21 @@ export class LocalBackend implements Backend {
           onEscalate: (left) => appendEvent(this.store.eventsLog, 'warn', 'escalated to SIGKILL', { id, left }),
         });
         appendEvent(this.store.eventsLog, 'info', 'cancelled', { id, signal: opts.signal, ...res });
-        // The supervisor folds the request into the final state; without one, finalize here.
-        const deadline = Date.now() + 5000;
-        for (;;) {
-          v = await this.view(id);
-          if (isFinal(v.state) || !v.supervisorAlive || Date.now() > deadline) break;
+        // The supervisor folds the request into the final state; raw reads here, so nothing reconciles it to lost meanwhile.
+        let rec = this.store.readRecord(id);
+        for (const deadline = Date.now() + 5000; !isFinal(rec.state) && isAlive(rec.supervisor) && Date.now() < deadline; ) {
           await sleep(10);
+          rec = this.store.readRecord(id);
         }
-        if (!isFinal(v.state)) {
-          const rec = this.store.readRecord(id);
+        if (!isFinal(rec.state)) {
+          // No supervisor to record the end: it was cancelled, with its exit status unknown.
           const startedAt = rec.state.status === 'running' ? rec.state.startedAt : rec.createdAt;
-          const state: JobState = {
-            status: 'cancelled',
-            startedAt,
-            cancel: req,
-            exitCode: null,
-            signal: null,
-            endedAt: new Date().toISOString(),
-            durationMs: Date.now() - Date.parse(startedAt),
-          };
-          this.store.writeRecord({ ...rec, state });
+          const state: JobState = { status: 'cancelled', startedAt, cancel: req, exitCode: null, signal: null, endedAt: new Date().toISOString(), durationMs: Date.now() - Date.parse(startedAt) };
+          rec = { ...rec, state };
+          this.store.writeRecord(rec);
           this.store.setActive(id, false);
-          v = { ...v, rec: { ...rec, state }, state };
         }
-        return { id, outcome: 'cancelled' as const, state: v.state, escalated: res.escalated, elapsedMs: Date.now() - started };
+        return { id, outcome: 'cancelled' as const, state: rec.state, escalated: res.escalated, elapsedMs: Date.now() - started };
       },
       opts.graceMs + 60_000,
     );

@@ -203,12 +203,18 @@ export class Store {
   async withLock<T>(id: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
     const { default: lockfile } = await import('proper-lockfile');
     const p = this.paths(id);
-    const release = await lockfile.lock(p.dir, {
-      lockfilePath: p.lock,
-      realpath: false,
-      stale: 10_000,
-      retries: { retries: Math.ceil(waitMs / 100), minTimeout: 50, maxTimeout: 100, factor: 1.2 },
-    });
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(p.dir, {
+        lockfilePath: p.lock,
+        realpath: false,
+        stale: 10_000,
+        retries: { retries: Math.ceil(waitMs / 100), minTimeout: 50, maxTimeout: 100, factor: 1.2 },
+      });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('IO', `job ${id} is busy: another jobq holds ${p.lock}; try again`);
+      throw ioError('lock', p.lock, e);
+    }
     try {
       return await fn();
     } finally {

@@ -1,0 +1,112 @@
+// Test helpers: run the built CLI against a temp state dir, poll with deadlines, and kill everything a test started.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { execa, type Options } from 'execa';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'jobq');
+
+/** One isolated jobq world: its own state dir and a tag in every job's environment. */
+export interface World {
+  home: string;
+  tag: string;
+  env: Record<string, string>;
+  run(args: string[], opts?: Options): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  record(id: string): any;
+  ids(): string[];
+  cleanup(): Promise<void>;
+}
+
+/** Makes a fresh world; call cleanup() in afterEach/afterAll. */
+export function world(extraEnv: Record<string, string> = {}): World {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-test-'));
+  fs.chmodSync(home, 0o700);
+  const tag = randomUUID();
+  const env: Record<string, string> = {
+    JOBQ_HOME: home,
+    JOBQ_TEST_TAG: tag,
+    XDG_CONFIG_HOME: path.join(home, 'xdg-config'),
+    NO_COLOR: '1',
+    ...extraEnv,
+  };
+  const w: World = {
+    home,
+    tag,
+    env,
+    async run(args, opts = {}) {
+      const r = await execa(process.execPath, [BIN, ...args], { env: { ...env, ...(opts.env as Record<string, string>) }, reject: false, stdin: 'ignore', timeout: 120_000, ...opts, cwd: (opts.cwd as string) ?? ROOT });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+    },
+    record(id) {
+      return JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8'));
+    },
+    ids() {
+      return fs.existsSync(path.join(home, 'jobs')) ? fs.readdirSync(path.join(home, 'jobs')) : [];
+    },
+    async cleanup() {
+      killTagged(tag);
+      await pollUntil(() => taggedPids(tag).length === 0, 10_000, 'tagged processes to exit');
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return w;
+}
+
+/** Pids of live processes whose environment carries the tag (jobs, supervisors, escaped grandchildren). */
+export function taggedPids(tag: string): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${tag}`)) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** SIGKILLs every live process carrying the tag. */
+export function killTagged(tag: string): void {
+  for (const pid of taggedPids(tag)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** Polls until fn() is truthy, up to a deadline; throws naming what it waited for. */
+export async function pollUntil<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string, stepMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** True if the pid is alive and not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const st = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return st !== 'Z' && st !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a job and returns its id (from -q output). */
+export async function start(w: World, name: string, argv: string[], flags: string[] = []): Promise<string> {
+  const r = await w.run(['run', name, '-q', ...flags, '--', ...argv]);
+  if (r.exitCode !== 0) throw new Error(`jobq run failed (${r.exitCode}): ${r.stderr}`);
+  return r.stdout.trim();
+}
