@@ -1,0 +1,131 @@
+// Issue 4: own cgroup, OOM isolation, memory limits, timeouts, nothing escapes cancel.
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { detectFacts } from '../../src/process/isolation.js';
+
+const facts = detectFacts();
+const hasCgroup = !!(facts.v1Bases || facts.v2Base);
+let w: World;
+beforeEach(() => {
+  w = world();
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+const HOG = [process.execPath, '-e', 'const a=[];for(;;){a.push(Buffer.alloc(8<<20,1))}'];
+
+describe.skipIf(!hasCgroup)('with a cgroup of its own', () => {
+  it('a job allocating past --mem-limit 100M ends oom while a process outside it lives on', async () => {
+    const sibling = spawn('sleep', ['60'], { stdio: 'ignore', detached: true, env: { ...process.env, JOBQ_TEST_TAG: w.tag } });
+    const id = await start(w, 'hog', HOG, ['--mem-limit', '100M']);
+    const r = await w.run(['wait', id, '--timeout', '60s']);
+    expect(r.exitCode).toBe(137);
+    const rec = w.record(id);
+    expect(rec.state.status).toBe('oom');
+    expect(rec.protection.memLimitHow).toBe('cgroup');
+    expect(rec.protection.memLimitBytes).toBe(100 * 1024 * 1024);
+    expect(rec.state.peakMemBytes).toBeGreaterThan(80 * 1024 * 1024);
+    expect(alive(sibling.pid!)).toBe(true);
+    expect((await w.run(['status', id])).stdout).toMatch(/state\s+oom/);
+  });
+
+  it('records isolation, limit, peak memory and CPU time; status --json carries them', async () => {
+    const id = await start(w, 'figures', [process.execPath, '-e', 'const b=Buffer.alloc(64<<20,1); let x=0; const t=Date.now(); while(Date.now()-t<400) x++;'], ['--mem-limit', '1G']);
+    await w.run(['wait', id]);
+    const j = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    expect(j.protection.isolation).toMatch(/^cgroup-v[12]$/);
+    expect(j.protection.cgroups[0]).toContain(id);
+    expect(j.protection.memLimitBytes).toBe(1024 ** 3);
+    expect(j.state.peakMemBytes).toBeGreaterThan(60 * 1024 * 1024);
+    expect(j.state.cpuMs).toBeGreaterThan(200);
+    expect(fs.existsSync(j.protection.cgroups[0])).toBe(false);
+  });
+
+  it('a child that calls setsid leaves nothing behind after cancel', async () => {
+    const id = await start(w, 'escape', ['bash', '-c', 'setsid sleep 300 & setsid bash -c "sleep 301 & wait" & sleep 302']);
+    const cg = w.record(id).protection.cgroups[0];
+    await pollUntil(() => fs.readFileSync(`${cg}/cgroup.procs`, 'utf8').trim().split('\n').length >= 4, 5000, 'escapees started');
+    const pids = fs.readFileSync(`${cg}/cgroup.procs`, 'utf8').trim().split('\n').map(Number);
+    const r = await w.run(['cancel', id]);
+    expect(r.exitCode).toBe(0);
+    for (const pid of pids) expect(alive(pid), String(pid)).toBe(false);
+  });
+});
+
+describe('without a cgroup', () => {
+  it('a child that calls setsid is found through parent links and ended by cancel', async () => {
+    const id = await start(w, 'escape2', ['bash', '-c', 'setsid sleep 300 & echo $! > esc.pid; sleep 302'], ['--isolation', 'none', '--cwd', w.home]);
+    const pidFile = `${w.home}/esc.pid`;
+    await pollUntil(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim(), 5000, 'escapee pid');
+    const esc = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(alive(esc)).toBe(true);
+    await w.run(['cancel', id]);
+    expect(alive(esc)).toBe(false);
+    expect(w.record(id).protection.isolation).toBe('none');
+  });
+
+  it('--mem-limit falls back to RLIMIT_AS with a warning that says what that means', async () => {
+    const r = await w.run(['run', 'rl', '--isolation', 'none', '--mem-limit', '50M', '--', 'sh', '-c', 'ulimit -v']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/RLIMIT_AS/);
+    const id = /started (\S+)/.exec(r.stdout)![1]!;
+    await w.run(['wait', id]);
+    expect(fs.readFileSync(w.record(id).log, 'utf8').trim()).toBe(String(50 * 1024));
+    expect(w.record(id).protection.memLimitHow).toBe('rlimit-as');
+  });
+
+  it('an unrequested SIGKILL is shown as possibly OOM', async () => {
+    const id = await start(w, 'k9', ['sh', '-c', 'kill -KILL $$'], ['--isolation', 'none']);
+    await w.run(['wait', id]);
+    expect(w.record(id).state).toMatchObject({ status: 'killed', signal: 'SIGKILL', note: 'SIGKILL, possibly OOM' });
+    expect((await w.run(['status'])).stdout).toContain('killed (SIGKILL, possibly OOM)');
+  });
+});
+
+describe('oom_score_adj', () => {
+  it('is set before the job runs: default 500, or the value asked', async () => {
+    const a = await start(w, 'adj', ['cat', '/proc/self/oom_score_adj']);
+    const b = await start(w, 'adj2', ['cat', '/proc/self/oom_score_adj'], ['--oom-score-adj', '321']);
+    const c = await start(w, 'adj0', ['cat', '/proc/self/oom_score_adj'], ['--oom-score-adj', '0']);
+    await w.run(['wait', a, b, c]);
+    expect(fs.readFileSync(w.record(a).log, 'utf8').trim()).toBe('500');
+    expect(fs.readFileSync(w.record(b).log, 'utf8').trim()).toBe('321');
+    expect(w.record(b).protection.oomScoreAdj).toEqual({ requested: 321, actual: 321 });
+    expect(fs.readFileSync(w.record(c).log, 'utf8').trim()).toBe(fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+  });
+});
+
+describe('timeouts', () => {
+  it('--idle-timeout ends a silent job, and a job printing only \\r progress is not ended', async () => {
+    const silent = await start(w, 'silent', ['sh', '-c', 'echo start; sleep 60'], ['--idle-timeout', '2s', '--grace', '1s']);
+    const busy = await start(w, 'busy', ['bash', '-c', 'for i in $(seq 1 9); do printf "\\r%d%%" $((i*10)); sleep 0.5; done'], ['--idle-timeout', '2s']);
+    const rs = await w.run(['wait', silent, '--timeout', '30s']);
+    expect(rs.exitCode).toBe(143);
+    expect(w.record(silent).state).toMatchObject({ status: 'timeout', reason: 'idle', signal: 'SIGTERM' });
+    const rb = await w.run(['wait', busy, '--timeout', '30s']);
+    expect(rb.exitCode).toBe(0);
+    expect(w.record(busy).state.status).toBe('succeeded');
+  });
+
+  it('--timeout ends the job through TERM -> grace -> KILL, after the --timeout-signal warning', async () => {
+    const id = await start(w, 'wall', ['bash', '-c', 'trap "echo warned" USR1; trap "" TERM; while :; do sleep 0.1; done'], ['--timeout', '2s', '--timeout-signal', 'USR1@1s', '--grace', '500ms']);
+    const r = await w.run(['wait', id, '--timeout', '30s']);
+    expect(r.exitCode).toBe(137);
+    const rec = w.record(id);
+    expect(rec.state).toMatchObject({ status: 'timeout', reason: 'wall', signal: 'SIGKILL' });
+    expect(fs.readFileSync(rec.log, 'utf8')).toContain('warned');
+    expect(rec.state.durationMs).toBeGreaterThanOrEqual(2400);
+  });
+});
+
+describe('live memory', () => {
+  it('status shows the live RSS of a running job', async () => {
+    const id = await start(w, 'rss', [process.execPath, '-e', 'const b=Buffer.alloc(50<<20,1); setTimeout(()=>{},30000)']);
+    await pollUntil(async () => (JSON.parse((await w.run(['status', id, '--json'])).stdout).rssBytes ?? 0) > 40 * 1024 * 1024, 10_000, 'rss reported');
+    const table = (await w.run(['status'])).stdout;
+    expect(table).toMatch(/rss\S*\s+\S+\s+running.*\d+M/);
+  });
+});
