@@ -1,0 +1,89 @@
+// Pure rules: units, names and ids, exit classification, environment building, redaction.
+import { describe, expect, it } from 'vitest';
+import { formatDuration, formatSize, parseDuration, parseSignal, parseSize } from '../../src/domain/units.js';
+import { classifyExit, exitCodeOf, makeId, parseId, redactEnv, validateName, type Outcome } from '../../src/domain/job.js';
+import { buildJobEnv, parseEnvPairs, BUILTIN_PRESETS } from '../../src/domain/env.js';
+
+describe('units', () => {
+  it('parses and formats durations, sizes and signals', () => {
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('10')).toBe(10_000);
+    expect(parseDuration('1.5m')).toBe(90_000);
+    expect(parseDuration('7d')).toBe(7 * 86_400_000);
+    expect(() => parseDuration('soon')).toThrow(/invalid duration 'soon'/);
+    expect(formatDuration(850)).toBe('850ms');
+    expect(formatDuration(184_000)).toBe('3m04s');
+    expect(formatDuration(7_500_000)).toBe('2h05m');
+    expect(parseSize('100M')).toBe(100 * 1024 ** 2);
+    expect(parseSize('8G')).toBe(8 * 1024 ** 3);
+    expect(parseSize('512KiB')).toBe(512 * 1024);
+    expect(() => parseSize('0')).toThrow(/above zero/);
+    expect(() => parseSize('lots')).toThrow(/invalid size/);
+    expect(formatSize(1536)).toBe('1.5K');
+    expect(parseSignal('term')).toBe('SIGTERM');
+    expect(parseSignal('SIGUSR1')).toBe('SIGUSR1');
+    expect(parseSignal('9')).toBe('SIGKILL');
+    expect(() => parseSignal('SIGNOPE')).toThrow(/unknown signal/);
+  });
+});
+
+describe('names and ids', () => {
+  it('accepts plain names and rejects anything that could escape or confuse', () => {
+    for (const ok of ['train', 'a', 'etl-2026.v2', 'A_b-c.d', 'x'.repeat(64)]) expect(validateName(ok)).toBe(ok);
+    for (const bad of ['', '..', 'a..b', '../x', 'a/b', '-x', '.hidden', 'a b', 'a\nb', 'a\0b', 'x'.repeat(65), 'é']) {
+      expect(() => validateName(bad), JSON.stringify(bad)).toThrow(/invalid job name/);
+    }
+  });
+
+  it('makes sortable ids with a suffix for the same second, and parses them back', () => {
+    const d = new Date(2026, 10, 24, 13, 5, 9);
+    expect(makeId('train', d, 1)).toBe('train_20261124_130509');
+    expect(makeId('train', d, 3)).toBe('train_20261124_130509-3');
+    expect(parseId('my_job_20261124_130509-12')).toEqual({ name: 'my_job', sortKey: '202611241305090012' });
+    expect(parseId('train')).toBeNull();
+    expect(parseId('../x_20261124_130509')).toBeNull();
+    expect(parseId('a..b_20261124_130509')).toBeNull();
+  });
+});
+
+describe('exit classification', () => {
+  const base: Outcome = { exitCode: 0, signal: null, endedAt: 't', durationMs: 1 };
+  it('only exit 0 is success, whatever else happened', () => {
+    expect(classifyExit('s', base, {}).status).toBe('succeeded');
+    expect(classifyExit('s', base, { cancel: { at: 't', by: 'me', signal: 'SIGTERM' } }).status).toBe('succeeded');
+    expect(classifyExit('s', { ...base, exitCode: 1 }, {}).status).toBe('failed');
+    expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGKILL' }, { oom: true }).status).toBe('oom');
+    expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGTERM' }, { timeout: 'idle' })).toMatchObject({ status: 'timeout', reason: 'idle' });
+    expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGTERM' }, { cancel: { at: 't', by: 'me', signal: 'SIGTERM' } }).status).toBe('cancelled');
+    expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGKILL' }, {})).toMatchObject({ status: 'killed', note: 'SIGKILL, possibly OOM' });
+    expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGKILL' }, { cgroupKnown: true })).not.toHaveProperty('note');
+  });
+
+  it('maps states to the exit codes wait returns', () => {
+    expect(exitCodeOf({ status: 'succeeded', startedAt: 's', ...base })).toBe(0);
+    expect(exitCodeOf({ status: 'failed', startedAt: 's', ...base, exitCode: 7 })).toBe(7);
+    expect(exitCodeOf({ status: 'killed', startedAt: 's', ...base, exitCode: null, signal: 'SIGTERM' })).toBe(143);
+    expect(exitCodeOf({ status: 'failed-to-start', error: 'x', at: 't' })).toBe(127);
+    expect(exitCodeOf({ status: 'lost', reason: 'x', detectedAt: 't' })).toBe(1);
+  });
+});
+
+describe('environment', () => {
+  const spec = { id: 'j_20261124_000000', name: 'j', log: '/l', presets: [] as string[], presetTable: BUILTIN_PRESETS, env: {}, guardVars: [] as string[] };
+  it('adds jobq variables on top of the caller\'s, presets under explicit --env', () => {
+    const { env, added } = buildJobEnv({ PATH: '/bin', HOME: '/h' }, { ...spec, presets: ['memsafe'], env: { OMP_NUM_THREADS: '4' }, guardVars: ['GRAV_BG_JOB'] });
+    expect(env.PATH).toBe('/bin');
+    expect(added).toMatchObject({ BG_JOB: '1', GRAV_BG_JOB: '1', JOBQ_JOB_ID: 'j_20261124_000000', JOBQ_JOB_NAME: 'j', JOBQ_LOG: '/l', PYTHONUNBUFFERED: '1', OMP_NUM_THREADS: '4', MALLOC_ARENA_MAX: '2' });
+  });
+  it('keeps the caller\'s PYTHONUNBUFFERED, rejects unknown presets and bad pairs', () => {
+    expect(buildJobEnv({ PYTHONUNBUFFERED: '0' }, spec).env.PYTHONUNBUFFERED).toBe('0');
+    expect(() => buildJobEnv({}, { ...spec, presets: ['nope'] })).toThrow(/unknown preset 'nope'/);
+    expect(() => parseEnvPairs(['1X=2'])).toThrow(/NAME=VALUE/);
+    expect(parseEnvPairs(['A=b=c', 'E='])).toEqual({ A: 'b=c', E: '' });
+  });
+  it('redacts secret-looking names only', () => {
+    expect(redactEnv({ GITHUB_TOKEN: 'x', MY_SECRET: 'x', DB_PASSWORD: 'x', API_KEY: 'x', AWS_CREDENTIALS: 'x', EPOCHS: '3' })).toEqual({
+      GITHUB_TOKEN: '<redacted>', MY_SECRET: '<redacted>', DB_PASSWORD: '<redacted>', API_KEY: '<redacted>', AWS_CREDENTIALS: '<redacted>', EPOCHS: '3',
+    });
+  });
+});

@@ -1,0 +1,41 @@
+// Formatting only (the one place mocks are fine): table layout, colour rules, state labels.
+import { describe, expect, it } from 'vitest';
+import { Chalk } from 'chalk';
+import { columns, formatTable, stateLabel } from '../../src/output/format.js';
+import { colorLevel } from '../../src/output/color.js';
+import type { JobView } from '../../src/backend/backend.js';
+
+const plain = new Chalk({ level: 0 });
+const view = (state: any, extra: Partial<JobView> = {}): JobView => ({
+  rec: { id: 'a_20261124_000000', name: 'a', createdAt: new Date().toISOString(), job: { pid: 42, pgid: 42, startTicks: 1 }, protection: {} } as any,
+  state,
+  supervisorAlive: true,
+  ...extra,
+});
+
+describe('format', () => {
+  it('labels states with the detail that matters', () => {
+    expect(stateLabel(view({ status: 'failed', exitCode: 7 }))).toBe('failed (7)');
+    expect(stateLabel(view({ status: 'killed', signal: 'SIGKILL', note: 'SIGKILL, possibly OOM' }))).toBe('killed (SIGKILL, possibly OOM)');
+    expect(stateLabel(view({ status: 'running' }, { supervisorAlive: false }))).toBe('running (no supervisor)');
+    expect(stateLabel(view({ status: 'timeout', reason: 'idle' }))).toBe('timeout (idle)');
+  });
+
+  it('aligns columns ignoring colour codes', () => {
+    const c = new Chalk({ level: 1 });
+    expect(columns([[c.red('ab'), 'x'], ['abcd', 'y']])).toBe(`${c.red('ab')}    x\nabcd  y`);
+    const t = formatTable(plain, [view({ status: 'succeeded', startedAt: new Date().toISOString(), exitCode: 0, signal: null, endedAt: '', durationMs: 1500 })], { memory: false });
+    expect(t.split('\n')[1]).toMatch(/^a\s+a_20261124_000000\s+succeeded\s+42\s+\S+\s+1s\s+0$/);
+  });
+
+  it('colour: NO_COLOR and --no-color win, FORCE_COLOR forces, no TTY means none', () => {
+    const tty = { isTTY: true } as NodeJS.WriteStream;
+    const pipe = { isTTY: false } as NodeJS.WriteStream;
+    expect(colorLevel(tty, {}, false)).toBeGreaterThan(0);
+    expect(colorLevel(pipe, {}, false)).toBe(0);
+    expect(colorLevel(tty, { NO_COLOR: '1' }, false)).toBe(0);
+    expect(colorLevel(tty, {}, true)).toBe(0);
+    expect(colorLevel(pipe, { FORCE_COLOR: '1' }, false)).toBe(1);
+    expect(colorLevel(tty, { FORCE_COLOR: '0' }, false)).toBe(0);
+  });
+});
