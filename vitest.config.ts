@@ -8,6 +8,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: two files at a time keeps real-process tests from starving each other.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

@@ -37,7 +37,7 @@ export function world(extraEnv: Record<string, string> = {}): World {
     tag,
     env,
     async run(args, opts = {}) {
-      const r = await execa(process.execPath, [BIN, ...args], { env: { ...env, ...(opts.env as Record<string, string>) }, reject: false, stdin: 'ignore', timeout: 120_000, ...opts, cwd: (opts.cwd as string) ?? ROOT });
+      const r = await execa(process.execPath, [BIN, ...args], { reject: false, stdin: 'ignore', timeout: 120_000, ...opts, env: { ...env, ...(opts.env as Record<string, string>) }, cwd: (opts.cwd as string) ?? ROOT });
       return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
     },
     record(id) {

@@ -79,7 +79,7 @@ describe('config', () => {
       ['{"presets": {"x": {"A": 1}}}', "key 'presets.x.A'"],
       ['{"oomScoreAdj": 5000}', "key 'oomScoreAdj'"],
       ['{not json', 'bad config'],
-    ]) {
+    ] as const) {
       fs.writeFileSync(f, body);
       let msg = '';
       try {
