@@ -16,5 +16,8 @@ await build({
   define: { JOBQ_VERSION: JSON.stringify(pkg.version) },
   // CJS dependencies (proper-lockfile) call require(): give the ESM bundle one.
   banner: { js: "import { createRequire as __jobqCreateRequire } from 'node:module'; const require = __jobqCreateRequire(import.meta.url);" },
+  // Smaller code parses faster at every start; identifiers stay readable in stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });

@@ -9,7 +9,6 @@ import { Store, openLogAppend } from '../store/store.js';
 import { appendEvent } from '../store/events.js';
 import { allProcesses, findSupervisors, isAlive, isReused, procId, rssBytes, type ProcStat } from '../process/proc.js';
 import { jobProcesses, terminateJob, validTarget, type JobTarget } from '../process/signals.js';
-import { startSupervisor } from '../process/spawn.js';
 import type { Backend, BrokenRecord, CancelResult, JobView, RunSpec } from './backend.js';
 
 declare const JOBQ_VERSION: string;
@@ -99,6 +98,8 @@ export class LocalBackend implements Backend {
       // Recorded before anything starts: if the disk is full or read-only, nothing runs unrecorded.
       store.writeRecord(rec);
       store.setActive(id, true);
+      // Loaded here so reading commands never pay for child_process.
+      const { startSupervisor } = await import('../process/spawn.js');
       await startSupervisor(store.home, id, env);
     } catch (e) {
       if (!fs.existsSync(paths.record)) {

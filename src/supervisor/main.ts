@@ -13,14 +13,7 @@ import { capLog } from '../output/logcap.js';
 import { runOnExit } from './hooks.js';
 
 const [home, id] = process.argv.slice(2) as [string, string];
-const handshake = (() => {
-  try {
-    return fs.createWriteStream('', { fd: 3 });
-  } catch {
-    return undefined;
-  }
-})();
-handshake?.on('error', () => undefined);
+let handshakeOpen = true;
 
 // The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
 for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
@@ -41,8 +34,16 @@ function save(state: JobState, patch: Partial<JobRecord> = {}): void {
   store.writeRecord(rec);
 }
 
+/** Tells the launcher (fd 3, a one-shot pipe) that the record now says what happened; a plain write, no stream. */
 function notifyLauncher(): void {
-  handshake?.end('ok\n');
+  if (!handshakeOpen) return;
+  handshakeOpen = false;
+  try {
+    fs.writeSync(3, 'ok\n');
+    fs.closeSync(3);
+  } catch {
+    /* launcher gone or no pipe (started by hand): the record is the truth anyway */
+  }
 }
 
 function failStart(err: unknown): never {

@@ -179,7 +179,8 @@ describe('concurrency', () => {
 
 describe('supervisor loss', () => {
   it('a SIGKILLed supervisor leaves the job running, status says so, and the end is never "succeeded"', async () => {
-    const id = await start(w, 'orphan', ['sh', '-c', 'sleep 1; echo still-logging; sleep 1']);
+    const stop = `${w.home}/stop-orphan`;
+    const id = await start(w, 'orphan', ['sh', '-c', `while [ ! -e ${stop} ]; do sleep 0.05; done; echo still-logging`]);
     const rec = w.record(id);
     process.kill(rec.supervisor.pid, 'SIGKILL');
     await pollUntil(() => !alive(rec.supervisor.pid), 5000, 'supervisor gone');
@@ -188,6 +189,7 @@ describe('supervisor loss', () => {
     expect(st.state.status).toBe('running');
     expect(st.supervisorAlive).toBe(false);
     expect((await w.run(['status'])).stdout).toContain('running (no supervisor)');
+    fs.writeFileSync(stop, '');
     await pollUntil(() => !alive(rec.job.pid), 10_000, 'job end');
     expect(fs.readFileSync(rec.log, 'utf8')).toContain('still-logging');
     const r = await w.run(['wait', id]);

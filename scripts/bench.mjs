@@ -1,0 +1,178 @@
+// npm run bench: medians of jobq's commands against `node -e 0`, the setsid/nohup floor and (where installed) nq and
+// task-spooler, measured interleaved in one run so the machine's noise falls on every side alike. Prints one table.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'jobq');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-bench-'));
+const tag = `bench-${process.pid}`;
+const node = process.execPath;
+const envFor = (home) => ({ ...process.env, JOBQ_HOME: home, JOBQ_TEST_TAG: tag, NO_COLOR: '1' });
+const emptyHome = path.join(tmp, 'empty');
+const manyHome = path.join(tmp, 'many');
+const runHome = path.join(tmp, 'run');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21);
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+function timeOnce(argv, env) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { env, stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// Anchors: install them if we may (root with apt), else skip cleanly.
+if (process.getuid?.() === 0 && (!has('nq') || !has('tsp'))) {
+  spawnSync('sh', ['-c', 'apt-get install -y -qq nq task-spooler >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nq task-spooler) >/dev/null 2>&1'], { stdio: 'ignore' });
+}
+const hasNq = has('nq');
+const hasTsp = has('tsp');
+
+// 2,000 finished jobs: one real job's directory copied under 2,000 ids (real record shape, no hand-made schema).
+fs.mkdirSync(emptyHome, { mode: 0o700 });
+execFileSync(node, [bin, 'status'], { env: envFor(emptyHome), stdio: 'ignore' });
+execFileSync(node, [bin, 'run', 'seed', '-q', '--', 'true'], { env: envFor(manyHome), stdio: 'ignore' });
+execFileSync(node, [bin, 'wait', 'seed'], { env: envFor(manyHome), stdio: 'ignore' });
+const seedId = fs.readdirSync(path.join(manyHome, 'jobs'))[0];
+const seedRec = fs.readFileSync(path.join(manyHome, 'jobs', seedId, 'job.json'), 'utf8');
+fs.rmSync(path.join(manyHome, 'jobs', seedId), { recursive: true });
+const base = new Date(2026, 0, 1).getTime();
+for (let i = 0; i < 2000; i++) {
+  const d = new Date(base + i * 1000);
+  const p = (n) => String(n).padStart(2, '0');
+  const id = `old${i % 10}_${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+  const dir = path.join(manyHome, 'jobs', id);
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'job.json'), seedRec.split(seedId).join(id), { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'output.log'), '', { mode: 0o600 });
+}
+if (!execFileSync(node, [bin, 'status', '--all', '--json'], { env: envFor(manyHome), maxBuffer: 1 << 28 }).toString().includes('"hidden": 0')) throw new Error('2,000-job state dir did not list');
+
+// Start-up figures, interleaved round-robin.
+const cases = [
+  ['node -e 0', [node, '-e', '0'], envFor(emptyHome)],
+  ['setsid nohup sh -c true &', ['sh', '-c', 'setsid nohup sh -c true >/dev/null 2>&1 </dev/null &'], envFor(emptyHome)],
+  ['jobq --version', [node, bin, '--version'], envFor(emptyHome)],
+  ['jobq status (no jobs)', [node, bin, 'status'], envFor(emptyHome)],
+  ['jobq status (2,000 jobs)', [node, bin, 'status'], envFor(manyHome)],
+  ['jobq run NAME -- true', [node, bin, 'run', 'b', '-q', '--', 'true'], envFor(runHome)],
+];
+if (hasNq) cases.push(['nq true', ['nq', '-q', 'true'], { ...envFor(emptyHome), NQDIR: path.join(tmp, 'nq1') }]);
+if (hasTsp) cases.push(['tsp true', ['tsp', 'true'], { ...envFor(emptyHome), TS_SOCKET: path.join(tmp, 'ts1.sock'), TS_SAVELIST: '', TS_MAXFINISHED: '1000' }]);
+fs.mkdirSync(path.join(tmp, 'nq1'));
+const times = new Map(cases.map(([k]) => [k, []]));
+for (let r = 0; r < ROUNDS; r++) for (const [k, argv, env] of cases) times.get(k).push(timeOnce(argv, env));
+const med = new Map([...times].map(([k, v]) => [k, median(v)]));
+
+// 200 jobs submitted one after another, until all have finished.
+function batch(label, submit, waitAll) {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < 200; i++) submit(i);
+  waitAll();
+  return [label, Number(process.hrtime.bigint() - t) / 1e6];
+}
+const batchHome = path.join(tmp, 'batch');
+const batches = [
+  batch('200 jobs: setsid nohup', () => spawnSync('sh', ['-c', 'setsid nohup sh -c "sleep 0.01" >/dev/null 2>&1 </dev/null &']), () => {
+    while (spawnSync('pgrep', ['-f', '^sh -c sleep 0.01$']).status === 0) spawnSync('sleep', ['0.01']);
+  }),
+  batch('200 jobs: jobq', (i) => spawnSync(node, [bin, 'run', `batch${i % 5}`, '-q', '--', 'sleep', '0.01'], { env: envFor(batchHome), stdio: 'ignore' }), () => {
+    const ids = fs.readdirSync(path.join(batchHome, 'jobs'));
+    spawnSync(node, [bin, 'wait', ...ids], { env: envFor(batchHome), stdio: 'ignore' });
+  }),
+];
+if (hasNq) {
+  const nqEnv = { ...process.env, NQDIR: path.join(tmp, 'nq2') };
+  fs.mkdirSync(nqEnv.NQDIR);
+  batches.push(batch('200 jobs: nq (runs them in series)', () => spawnSync('nq', ['-q', 'sleep', '0.01'], { env: nqEnv }), () => spawnSync('nq', ['-w'], { env: nqEnv })));
+}
+if (hasTsp) {
+  const tsEnv = { ...process.env, TS_SOCKET: path.join(tmp, 'ts2.sock'), TS_MAXFINISHED: '1000' };
+  spawnSync('tsp', ['-S', '2'], { env: tsEnv });
+  batches.push(batch('200 jobs: task-spooler (2 slots)', () => spawnSync('tsp', ['sleep', '0.01'], { env: tsEnv }), () => spawnSync('tsp', ['-w'], { env: tsEnv })));
+  spawnSync('tsp', ['-K'], { env: tsEnv });
+}
+
+// Supervisor memory with 20 jobs running: PSS summed over mappings other than the node binary's, and RSS.
+const memHome = path.join(tmp, 'mem');
+for (let i = 0; i < 20; i++) execFileSync(node, [bin, 'run', `mem${i}`, '-q', '--', 'sleep', '120'], { env: envFor(memHome), stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 1500));
+const exe = fs.realpathSync(node);
+const sup = fs.readdirSync(path.join(memHome, 'jobs')).map((id) => JSON.parse(fs.readFileSync(path.join(memHome, 'jobs', id, 'job.json'), 'utf8')).supervisor.pid);
+const memOf = (pid) => {
+  let pss = 0;
+  let exePss = 0;
+  let current = '';
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) current = head[1];
+    const m = /^Pss:\s+(\d+) kB/.exec(line);
+    if (m) {
+      pss += Number(m[1]);
+      if (current === exe) exePss += Number(m[1]);
+    }
+  }
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  return { pssNoExe: (pss - exePss) / 1024, rss: rss / 1024 };
+};
+const mems = sup.map(memOf);
+const pssPerJob = mems.reduce((s, m) => s + m.pssNoExe, 0) / mems.length;
+const rssMax = Math.max(...mems.map((m) => m.rss));
+execFileSync(node, [bin, 'cancel', '--all', '--grace', '1s'], { env: envFor(memHome), stdio: 'ignore' });
+
+// tail -f latency: time from a write to the follower seeing it.
+const tailHome = path.join(tmp, 'tail');
+const trig = path.join(tmp, 'trigger');
+fs.mkdirSync(trig);
+execFileSync(node, [bin, 'run', 'tl', '-q', '--', 'sh', '-c', `for i in $(seq 1 12); do while [ ! -e ${trig}/$i ]; do sleep 0.005; done; echo "tick $i"; done`], { env: envFor(tailHome), stdio: 'ignore' });
+const follower = spawn(node, [bin, 'tail', '-f', 'tl'], { env: envFor(tailHome) });
+let seen = '';
+follower.stdout.on('data', (d) => (seen += d));
+await new Promise((r) => setTimeout(r, 800));
+const tailLat = [];
+for (let i = 1; i <= 12; i++) {
+  const t = performance.now();
+  fs.writeFileSync(path.join(trig, String(i)), '');
+  while (!seen.includes(`tick ${i}\n`)) await new Promise((r) => setTimeout(r, 1));
+  tailLat.push(performance.now() - t);
+}
+await new Promise((r) => follower.on('exit', r));
+
+// cancel of a job that exits on SIGTERM: wall time of `jobq cancel`.
+const cancelHome = path.join(tmp, 'cancel');
+const cancelT = [];
+for (let i = 0; i < 9; i++) {
+  execFileSync(node, [bin, 'run', 'c', '-q', '--', 'sleep', '60'], { env: envFor(cancelHome), stdio: 'ignore' });
+  cancelT.push(timeOnce([node, bin, 'cancel', 'c'], envFor(cancelHome)));
+}
+
+// Clean up whatever still carries our tag.
+for (const name of fs.readdirSync('/proc')) {
+  if (!/^\d+$/.test(name)) continue;
+  try {
+    if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${tag}`)) process.kill(Number(name), 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+fs.rmSync(tmp, { recursive: true, force: true });
+
+const n0 = med.get('node -e 0');
+const floor = med.get('setsid nohup sh -c true &');
+const f = (x) => x.toFixed(1);
+const rows = [['figure', 'median', 'x node -e 0', 'x setsid floor', 'target']];
+const target = { 'jobq --version': '<= 1.6x node', 'jobq status (no jobs)': '<= 1.6x node', 'jobq status (2,000 jobs)': `<= 1.5x status (no jobs): ${(med.get('jobq status (2,000 jobs)') / med.get('jobq status (no jobs)')).toFixed(2)}x`, 'jobq run NAME -- true': '<= 3x node' };
+for (const [k, v] of med) rows.push([k, `${f(v)} ms`, (v / n0).toFixed(2), (v / floor).toFixed(1), target[k] ?? '']);
+for (const [k, v] of batches) rows.push([k, `${f(v / 1000)} s total`, '', (v / batches[0][1]).toFixed(1), '']);
+rows.push(['supervisor PSS per job (20 running, node binary excluded)', `${f(pssPerJob)} MiB`, '', '', '<= 10 MiB']);
+rows.push(['supervisor RSS (max of 20)', `${f(rssMax)} MiB`, '', '', '<= 45 MiB']);
+rows.push(['tail -f: write to shown', `${f(median(tailLat))} ms`, '', '', '<= 200 ms']);
+rows.push(['cancel of a TERM-obeying job (whole command)', `${f(median(cancelT))} ms`, (median(cancelT) / n0).toFixed(2), '', '<= 200 ms']);
+const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+console.log(`jobq bench: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.type()} ${os.release()}, ${ROUNDS} rounds, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}${hasNq ? '' : ', nq not installed'}${hasTsp ? '' : ', task-spooler not installed'}`);
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd());
