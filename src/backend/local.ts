@@ -172,7 +172,8 @@ export class LocalBackend implements Backend {
       try {
         views.push(await this.view(id, procs));
       } catch (e) {
-        if (e instanceof JobqError && e.code === 'NOT_FOUND' && !fs.existsSync(this.store.paths(id).dir)) continue;
+        // A directory without a record is a job being created (or one whose launcher died first): not a record.
+        if (e instanceof JobqError && e.code === 'NOT_FOUND') continue;
         broken.push({ id, error: (e as Error).message });
       }
     }

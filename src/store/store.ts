@@ -180,7 +180,7 @@ export class Store {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(ref) || ref.includes('..')) {
       throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(ref).slice(0, 80)}`);
     }
-    const latest = this.listIds().find((id) => parseId(id)!.name === ref);
+    const latest = this.listIds().find((id) => parseId(id)!.name === ref && fs.existsSync(this.paths(id).record));
     if (!latest) throw new JobqError('NOT_FOUND', `no job named or with id '${ref}' (see: jobq status --all)`);
     return latest;
   }

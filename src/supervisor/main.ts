@@ -18,15 +18,21 @@ let handshakeOpen = true;
 // The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
 for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
 
+// Until the record is loaded there is nothing to finalize: log the error and go.
 process.on('uncaughtException', (e) => {
-  appendEvent(`${home}/events.log`, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
-  if (rec?.state.status === 'starting') failStart(e);
+  appendEvent(`${home}/events.log`, 'error', 'supervisor error before reading the record', { id, error: String(e?.stack ?? e) });
   process.exit(70);
 });
 
 const store = Store.open(home, { create: false });
 const events = store.eventsLog;
 let rec: JobRecord = store.readRecord(id);
+process.removeAllListeners('uncaughtException');
+process.on('uncaughtException', (e) => {
+  appendEvent(events, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
+  if (rec.state.status === 'starting') failStart(e);
+  process.exit(70);
+});
 const self = procId(process.pid)!;
 
 function save(state: JobState, patch: Partial<JobRecord> = {}): void {

@@ -166,7 +166,8 @@ describe('packaging', () => {
   it('npm pack gives a tarball that installs and runs jobq run and status', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-pack-'));
     try {
-      const tgz = execFileSync('npm', ['pack', '--pack-destination', dir, '--silent'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
+      // --ignore-scripts: `prepare` would rebuild dist/ under the feet of tests running in parallel; npm test built it.
+      const tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
       execFileSync('npm', ['init', '-y'], { cwd: dir, stdio: 'ignore' });
       execFileSync('npm', ['install', '--no-audit', '--no-fund', path.join(dir, tgz)], { cwd: dir, stdio: 'ignore' });
       const bin = path.join(dir, 'node_modules', '.bin', 'jobq');
