@@ -55,7 +55,8 @@ export class LocalBackend implements Backend {
     const id = store.reserveId(spec.name);
     const paths = store.paths(id);
     try {
-      const log = spec.log ? path.resolve(spec.cwd, spec.log) : paths.log;
+      // A relative --log is taken from where jobq was called, like a shell redirect.
+      const log = spec.log ? path.resolve(spec.log) : paths.log;
       fs.closeSync(openLogAppend(log));
       const { env, added } = buildJobEnv(spec.callerEnv, {
         id,

@@ -34,14 +34,14 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     if (hidden > 0) text += c.dim(`${hidden} older job${hidden === 1 ? '' : 's'} not shown (--all to list them)`) + '\n';
     return { text, broken: formatBroken(broken) };
   };
-  if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.store.jobsDir, render);
+  if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.store.activeDir, render);
   const { text, broken } = await render(false);
   process.stdout.write(text);
   for (const b of broken) process.stderr.write(b + '\n');
   return EXIT.ok;
 }
 
-/** Redraws the table when something changes (inotify on the state dir) and at least every second for elapsed times. */
+/** Redraws the table when a job starts or ends (inotify on the active index) and every second for elapsed times. */
 async function watch(dir: string, render: (w: boolean) => Promise<{ text: string; broken: string[] }>): Promise<number> {
   let wake: (() => void) | undefined;
   const watcher = fs.watch(dir, { recursive: false }, () => wake?.());

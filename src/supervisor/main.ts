@@ -139,9 +139,12 @@ let lastLogSize = -1;
 let lastLogChange = Date.now();
 let timedOut: 'wall' | 'idle' | undefined;
 let ending = false;
+let lastMemScan = 0;
 
 function sample(): void {
-  if (!plan.cgroupDirs.length) {
+  // Without a cgroup, memory means a walk of /proc: every 2s is enough for a peak and cheap with many jobs.
+  if (!plan.cgroupDirs.length && Date.now() - lastMemScan >= 2000) {
+    lastMemScan = Date.now();
     const all = allProcesses();
     const procs = [...groupMembers(pid, all), ...descendantsOf([pid], all).filter((p) => p.pgid !== pid)];
     peakBytes = Math.max(peakBytes, rssBytes(procs));

@@ -82,7 +82,7 @@ describe('run', () => {
 
   it('survives its caller\'s process group being SIGKILLed', async () => {
     const caller = spawn('bash', ['-c', `node ${BIN} run survivor -q -- sh -c 'sleep 1.5; echo finished'; sleep 300`], { detached: true, env: { ...process.env, ...w.env }, stdio: 'ignore' });
-    const id = (await pollUntil(() => w.ids().find((i) => i.startsWith('survivor_') && w.record(i).state.status === 'running'), 15_000, 'job running'))!;
+    const id = (await pollUntil(() => w.ids().find((i) => i.startsWith('survivor_') && w.tryRecord(i)?.state.status === 'running'), 15_000, 'job running'))!;
     process.kill(-caller.pid!, 'SIGKILL');
     await pollUntil(() => !alive(caller.pid!), 5000, 'caller gone');
     expect(alive(w.record(id).job.pid)).toBe(true);
@@ -151,6 +151,22 @@ describe('tail', () => {
     const res = await follow;
     expect(res.exitCode).toBe(3);
     expect(seen).toContain('\rprogress 40');
+  });
+
+  it('Ctrl-C in tail -f and wait stops only the reader; the job keeps running', async () => {
+    const id = await start(w, 'keep', ['sh', '-c', 'echo ready; sleep 30']);
+    const follow = execa(process.execPath, [BIN, 'tail', '-f', id], { env: { ...process.env, ...w.env }, reject: false });
+    let seen = '';
+    follow.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await pollUntil(() => seen.includes('ready'), 10_000, 'tail -f following');
+    follow.kill('SIGINT');
+    expect((await follow).isTerminated || (await follow).exitCode !== 0).toBe(true);
+    // Ctrl-C must be harmless at any moment, so no readiness wait here.
+    const waiter = execa(process.execPath, [BIN, 'wait', id], { env: { ...process.env, ...w.env }, reject: false });
+    waiter.kill('SIGINT');
+    await waiter;
+    expect(alive(w.record(id).job.pid)).toBe(true);
+    expect(w.record(id).state.status).toBe('running');
   });
 
   it('prints the last N lines', async () => {

@@ -16,6 +16,8 @@ export interface World {
   env: Record<string, string>;
   run(args: string[], opts?: Options): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   record(id: string): any;
+  /** The record, or undefined while it is not written yet. */
+  tryRecord(id: string): any;
   ids(): string[];
   cleanup(): Promise<void>;
 }
@@ -42,6 +44,13 @@ export function world(extraEnv: Record<string, string> = {}): World {
     },
     record(id) {
       return JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8'));
+    },
+    tryRecord(id) {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8'));
+      } catch {
+        return undefined;
+      }
     },
     ids() {
       return fs.existsSync(path.join(home, 'jobs')) ? fs.readdirSync(path.join(home, 'jobs')) : [];

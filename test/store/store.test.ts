@@ -28,9 +28,12 @@ describe('Store', () => {
 
   it('resolves a NAME to its latest job and refuses traversal', () => {
     const s = Store.open(path.join(dir, 'state'));
-    s.reserveId('a', new Date(2026, 0, 1));
-    const later = s.reserveId('a', new Date(2026, 0, 2));
-    s.reserveId('ab', new Date(2026, 0, 3));
+    const withRecord = (id: string) => (fs.writeFileSync(s.paths(id).record, '{}'), id);
+    withRecord(s.reserveId('a', new Date(2026, 0, 1)));
+    const later = withRecord(s.reserveId('a', new Date(2026, 0, 2)));
+    withRecord(s.reserveId('ab', new Date(2026, 0, 3)));
+    // A newer directory whose record is not written yet is not "the latest job".
+    s.reserveId('a', new Date(2026, 0, 4));
     expect(s.resolve('a')).toBe(later);
     expect(() => s.resolve('../a')).toThrow(/invalid job name/);
     expect(() => s.resolve('zzz')).toThrow(/no job named/);
