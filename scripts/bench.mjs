@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killTagged } from './tagged.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'jobq');
@@ -151,15 +152,7 @@ for (let i = 0; i < 9; i++) {
   cancelT.push(timeOnce([node, bin, 'cancel', 'c'], envFor(cancelHome)));
 }
 
-// Clean up whatever still carries our tag.
-for (const name of fs.readdirSync('/proc')) {
-  if (!/^\d+$/.test(name)) continue;
-  try {
-    if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${tag}`)) process.kill(Number(name), 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-}
+killTagged(tag);
 fs.rmSync(tmp, { recursive: true, force: true });
 
 const n0 = med.get('node -e 0');

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { killTagged } from './tagged.mjs';
 
 const exec = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -80,15 +81,7 @@ try {
   /* report missing: counts stay 0 */
 }
 
-// Clean up everything this run started.
-for (const name of fs.readdirSync('/proc')) {
-  if (!/^\d+$/.test(name)) continue;
-  try {
-    if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${tag}`)) process.kill(Number(name), 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-}
+killTagged(tag);
 fs.rmSync(home, { recursive: true, force: true });
 
 console.log(

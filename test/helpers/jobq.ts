@@ -5,6 +5,9 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options } from 'execa';
+import { killTagged, taggedPids } from '../../scripts/tagged.mjs';
+
+export { killTagged, taggedPids };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'jobq');
@@ -62,33 +65,6 @@ export function world(extraEnv: Record<string, string> = {}): World {
     },
   };
   return w;
-}
-
-/** Pids of live processes whose environment carries the tag (jobs, supervisors, escaped grandchildren). */
-export function taggedPids(tag: string): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'latin1');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-      if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${tag}`)) out.push(Number(name));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-/** SIGKILLs every live process carrying the tag. */
-export function killTagged(tag: string): void {
-  for (const pid of taggedPids(tag)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
 }
 
 /** Polls until fn() is truthy, up to a deadline; throws naming what it waited for. */
