@@ -5,7 +5,7 @@ import { JobqError, EXIT } from './domain/errors.js';
 declare const JOBQ_VERSION: string;
 const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Builds the program; each action lazily imports its command and returns an exit code. */
 export function buildProgram(setCode: (n: number) => void): Command {
@@ -43,11 +43,11 @@ Docs: docs/ in the package (guards, make targets, JSON schema, guarantees).`,
     .description('Start CMD as a detached job named NAME. Returns once the job has really started.')
     .argument('<name>', 'job name (letters, digits, . _ -); NAME later means its latest job')
     .argument('[command...]', 'the command after --')
-    .option('--env <K=V>', 'set a variable for the job (repeatable)', collect, [])
+    .option('--env <K=V>', 'set a variable for the job (repeatable)', collect)
     .option('--cwd <dir>', 'working directory (default: here)')
-    .option('--guard-var <name>', 'also set NAME=1 for scripts that check it (repeatable)', collect, [])
+    .option('--guard-var <name>', 'also set NAME=1 for scripts that check it (repeatable)', collect)
     .option('--memsafe', 'preset: single-threaded BLAS/OpenMP, MALLOC_ARENA_MAX=2')
-    .option('--preset <name>', 'apply a named env preset (repeatable; see jobq config)', collect, [])
+    .option('--preset <name>', 'apply a named env preset (repeatable; see jobq config)', collect)
     .option('--log <file>', 'write the log here instead of the state dir')
     .addOption(new Option('--isolation <mode>', 'own cgroup or systemd scope for the job').choices(['auto', 'scope', 'cgroup', 'none']))
     .option('--mem-limit <size>', 'memory limit enforced by the kernel, e.g. 8G')

@@ -23,7 +23,11 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
     } else if (!o.json) {
       const label = stateLabel({ state: r.state, supervisorAlive: false });
       if (r.outcome === 'already-ended') process.stdout.write(`${r.id} had already ended: ${label}\n`);
-      else process.stdout.write(`cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; ${formatDuration(r.elapsedMs)}): ${label}\n`);
+      else {
+        // The job may have ended on its own in the meantime: say so rather than claim a cancel.
+        const how = r.state.status === 'cancelled' ? '' : `; it had ended: ${label}`;
+        process.stdout.write(`cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`);
+      }
     }
   }
   if (o.all && !results.length && !o.json) process.stdout.write('no running jobs\n');

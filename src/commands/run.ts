@@ -10,11 +10,11 @@ import { jobJson } from '../output/json.js';
 
 /** Options of `run` as commander hands them over. */
 export interface RunOpts {
-  env: string[];
+  env?: string[];
   cwd?: string;
-  guardVar: string[];
+  guardVar?: string[];
   memsafe?: boolean;
-  preset: string[];
+  preset?: string[];
   log?: string;
   isolation?: RunSpec['isolationMode'];
   memLimit?: string;
@@ -49,7 +49,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     warnSignal = { signal: parseSignal(m[1]!), leadMs: parseDuration(m[2]!, '--timeout-signal lead') };
     if (!o.timeout) throw new JobqError('USAGE', '--timeout-signal needs --timeout');
   }
-  const presets = [...(o.memsafe ? ['memsafe'] : []), ...o.preset];
+  const presets = [...(o.memsafe ? ['memsafe'] : []), ...(o.preset ?? [])];
   return {
     name,
     argv,
@@ -57,8 +57,8 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     callerEnv: process.env,
     presets: [...new Set(presets)],
     presetTable: config.presets,
-    env: parseEnvPairs(o.env),
-    guardVars: o.guardVar,
+    env: parseEnvPairs(o.env ?? []),
+    guardVars: o.guardVar ?? [],
     log: o.log,
     isolationMode: o.isolation ?? config.isolation,
     memLimitBytes: o.memLimit ? parseSize(o.memLimit, '--mem-limit') : undefined,

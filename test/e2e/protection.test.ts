@@ -1,8 +1,8 @@
 // Issue 4: own cgroup, OOM isolation, memory limits, timeouts, nothing escapes cancel.
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { BIN, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
 import { detectFacts } from '../../src/process/isolation.js';
 
 const facts = detectFacts();
@@ -95,6 +95,31 @@ describe('oom_score_adj', () => {
     expect(fs.readFileSync(w.record(b).log, 'utf8').trim()).toBe('321');
     expect(w.record(b).protection.oomScoreAdj).toEqual({ requested: 321, actual: 321 });
     expect(fs.readFileSync(w.record(c).log, 'utf8').trim()).toBe(fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v setpriv']).status !== 0)('as an unprivileged user', () => {
+  it('runs without a cgroup, and a refused lower oom_score_adj is reported, not hidden', async () => {
+    const dir = fs.mkdtempSync('/tmp/jobq-nobody-');
+    fs.chmodSync(dir, 0o755);
+    const state = `${dir}/state`;
+    fs.mkdirSync(state, { mode: 0o700 });
+    fs.chownSync(state, 65534, 65534);
+    try {
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', 'low', '--json', '--oom-score-adj', '-500', '--', 'cat', '/proc/self/oom_score_adj'], {
+        env: { ...process.env, ...w.env, JOBQ_HOME: state, HOME: dir, XDG_CONFIG_HOME: `${dir}/config` },
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/oom_score_adj -500 refused by the kernel .*CAP_SYS_RESOURCE.*it stays \d+/);
+      const rec = JSON.parse(r.stdout);
+      expect(rec.protection.isolation).toBe('none');
+      expect(rec.protection.oomScoreAdj.requested).toBe(-500);
+      expect(rec.protection.oomScoreAdj.actual).toBeGreaterThanOrEqual(0);
+      expect(rec.user).toBe('nobody');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
