@@ -21,19 +21,19 @@ function targetOf(rec: JobRecord): JobTarget | undefined {
 }
 
 /** Decides what a record really means now; returns a final state to persist when the truth is provable. */
-export function reconcileState(rec: JobRecord, probe = { isAlive, isReused, findSupervisors }): { state: JobState; supervisorAlive: boolean; persist: boolean } {
+function reconcileState(rec: JobRecord): { state: JobState; supervisorAlive: boolean; persist: boolean } {
   const s = rec.state;
   if (isFinal(s)) return { state: s, supervisorAlive: false, persist: false };
   const now = new Date().toISOString();
-  const supervisorAlive = probe.isAlive(rec.supervisor);
+  const supervisorAlive = isAlive(rec.supervisor);
   if (s.status === 'starting') {
-    if (supervisorAlive || probe.isAlive(rec.launcher) || probe.findSupervisors(rec.id).length) return { state: s, supervisorAlive, persist: false };
+    if (supervisorAlive || isAlive(rec.launcher) || findSupervisors(rec.id).length) return { state: s, supervisorAlive, persist: false };
     return { state: { status: 'failed-to-start', error: 'jobq was stopped before the job started', at: now }, supervisorAlive, persist: true };
   }
   if (supervisorAlive) return { state: s, supervisorAlive, persist: false };
   const t = targetOf(rec);
-  if (t && validTarget(t) && probe.isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
-  const reused = t && probe.isReused(t.job);
+  if (t && validTarget(t) && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
+  const reused = t && isReused(t.job);
   const reason = reused
     ? `pid ${t!.job.pid} now belongs to another process; the job and its supervisor are gone, exit status unknown`
     : 'the job and its supervisor are gone (killed or machine restarted); exit status unknown';

@@ -1,5 +1,4 @@
 // The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM -> grace -> KILL.
-import fs from 'node:fs';
 import type { ProcId } from '../domain/job.js';
 import { allProcesses, cgroupPids, descendantsOf, groupMembers, readStat, type ProcStat } from './proc.js';
 
@@ -104,18 +103,4 @@ export async function terminateJob(
     left = await waitGone(t, Date.now() + 100);
   }
   return { signalled, escalated, remaining: left, elapsedMs: Date.now() - start };
-}
-
-/** True if anything of the job still runs. */
-export function jobRunning(t: JobTarget | undefined): boolean {
-  return !!t && validTarget(t) && jobProcesses(t).procs.length > 0;
-}
-
-/** Reads a small proc/sys file, trimmed; undefined if unreadable. */
-export function readSmall(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
 }

@@ -96,6 +96,10 @@ try {
 fs.closeSync(logFd!);
 
 const pid = held.pid;
+if (plan.prefix.length && !awaitExec(pid, '/bin/sh', 10_000)) {
+  held.abort();
+  failStart(new JobqError('START_FAILED', `${plan.prefix[0]} did not start the job (its error, if any, is in ${rec.log})`));
+}
 const stat = readStat(pid);
 if (plan.cgroupDirs.length) enterCgroups(plan, pid);
 if (prot.oomScoreAdj) {
@@ -131,6 +135,23 @@ save({ status: 'running', startedAt }, { supervisor: self, job: target.job, prot
 held.release(rlimitKb);
 appendEvent(events, 'info', 'started', { id, pid, isolation: plan.kind });
 notifyLauncher();
+
+/** Waits (bounded) until a prefix such as systemd-run has exec'd the held wrapper; false if it died or never did. */
+function awaitExec(p: number, argv0: string, ms: number): boolean {
+  const until = Date.now() + ms;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < until) {
+    const st = readStat(p);
+    if (!st || st.state === 'Z') return false;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0')[0] === argv0) return true;
+    } catch {
+      return false;
+    }
+    Atomics.wait(pause, 0, 0, 10);
+  }
+  return false;
+}
 
 // Monitoring: peak memory and CPU where no cgroup measures them, idle timeout, log cap.
 let peakBytes = 0;
