@@ -123,6 +123,19 @@ export interface HeldJob {
   abort(): void;
 }
 
+/** What the held process is now: still a prefix (systemd-run), the waiting wrapper, the job itself, or gone. */
+export function heldPhase(pid: number): 'prefix' | 'wrapper' | 'job' | 'gone' {
+  let args: string[];
+  try {
+    args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  } catch {
+    return 'gone';
+  }
+  if (args.length <= 1 && !args[0]) return 'gone';
+  if (args[0] === '/bin/sh' && args[1] === '-c' && args[2] === WRAPPER) return 'wrapper';
+  return args[0] === 'systemd-run' ? 'prefix' : 'job';
+}
+
 /** Spawns the job in a new session (pid = pgid = sid), stdin /dev/null, output on the log fd, held before exec. */
 export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<string, string>; logFd: number; prefix: string[] }): HeldJob {
   const full = [...opts.prefix, '/bin/sh', '-c', WRAPPER, 'jobq-job', ...argv];

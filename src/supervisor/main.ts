@@ -6,7 +6,7 @@ import { JobqError } from '../domain/errors.js';
 import { Store, openLogAppend } from '../store/store.js';
 import { appendEvent } from '../store/events.js';
 import { procId, allProcesses, descendantsOf, groupMembers, rssBytes, readStat, CLK_TCK } from '../process/proc.js';
-import { restoreJobEnv, checkStartable, spawnHeld, type HeldJob } from '../process/spawn.js';
+import { restoreJobEnv, checkStartable, spawnHeld, heldPhase, type HeldJob } from '../process/spawn.js';
 import { terminateJob, signalJob, type JobTarget } from '../process/signals.js';
 import { detectFacts, planIsolation, createCgroups, enterCgroups, cgroupStats, removeCgroups, scopeMemoryMax, type IsolationPlan } from '../process/isolation.js';
 import { capLog } from '../output/logcap.js';
@@ -96,7 +96,7 @@ try {
 fs.closeSync(logFd!);
 
 const pid = held.pid;
-if (plan.prefix.length && !awaitExec(pid, '/bin/sh', 10_000)) {
+if (plan.prefix.length && awaitPhase(pid, (p) => p !== 'prefix', 10_000) !== 'wrapper') {
   held.abort();
   failStart(new JobqError('START_FAILED', `${plan.prefix[0]} did not start the job (its error, if any, is in ${rec.log})`));
 }
@@ -133,24 +133,21 @@ const startedAt = new Date().toISOString();
 const t0 = Date.now();
 save({ status: 'running', startedAt }, { supervisor: self, job: target.job, protection: prot });
 held.release(rlimitKb);
+// The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
+awaitPhase(pid, (p) => p !== 'wrapper', 2000);
 appendEvent(events, 'info', 'started', { id, pid, isolation: plan.kind });
 notifyLauncher();
 
-/** Waits (bounded) until a prefix such as systemd-run has exec'd the held wrapper; false if it died or never did. */
-function awaitExec(p: number, argv0: string, ms: number): boolean {
+/** Polls (bounded, 1 ms steps) the held process's phase until `done` accepts it; returns the last phase seen. */
+function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => boolean, ms: number): ReturnType<typeof heldPhase> {
   const until = Date.now() + ms;
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  while (Date.now() < until) {
-    const st = readStat(p);
-    if (!st || st.state === 'Z') return false;
-    try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0')[0] === argv0) return true;
-    } catch {
-      return false;
-    }
-    Atomics.wait(pause, 0, 0, 10);
+  let phase = heldPhase(p);
+  while (!done(phase) && phase !== 'gone' && Date.now() < until) {
+    Atomics.wait(pause, 0, 0, 1);
+    phase = heldPhase(p);
   }
-  return false;
+  return phase;
 }
 
 // Monitoring: peak memory and CPU where no cgroup measures them, idle timeout, log cap.

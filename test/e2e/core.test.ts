@@ -39,6 +39,8 @@ describe('run', () => {
     const m = /started (\S+)\s+pid (\d+)\s+pgid (\d+)/.exec(r.stdout);
     expect(m).not.toBeNull();
     expect(alive(Number(m![2]))).toBe(true);
+    // Not merely spawned: the command itself has been exec'd when run returns.
+    expect(fs.readFileSync(`/proc/${m![2]}/cmdline`, 'latin1').split('\0').slice(0, 2)).toEqual(['sleep', '30']);
     expect(r.stdout).toContain('log: ');
     expect(w.record(m![1]!).state.status).toBe('running');
   });
