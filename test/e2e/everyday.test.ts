@@ -144,6 +144,17 @@ describe('conventions', () => {
     await p;
   });
 
+  it.skipIf(!has('script'))('wait on a TTY shows elapsed time and the last output line', async () => {
+    const stop = path.join(w.home, 'stop-wait');
+    const id = await start(w, 'waited', ['sh', '-c', `echo "epoch 3 loss 0.25"; while [ ! -e ${stop} ]; do sleep 0.05; done`]);
+    const p = execa('script', ['-qfec', `node ${BIN} wait ${id}`, '/dev/null'], { env: { ...process.env, ...w.env }, reject: false });
+    let seen = '';
+    p.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await pollUntil(() => /waited_\S+ running \d+(ms|s)\s+epoch 3 loss 0\.25/.test(seen), 10_000, 'status line on the TTY');
+    fs.writeFileSync(stop, '');
+    expect((await p).exitCode).toBe(0);
+  });
+
   it('completion scripts parse in their shells', async () => {
     for (const shell of ['bash', 'zsh', 'fish']) {
       const r = await w.run(['completion', shell], { stripFinalNewline: false });
