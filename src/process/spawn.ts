@@ -48,6 +48,7 @@ export async function startSupervisor(home: string, id: string, jobEnv: Record<s
   const script = supervisorScript();
   let child: ChildProcess;
   try {
+    // Lean supervisor: no V8 worker threads, a tiny young generation, no optimizing JIT (docs/performance.md).
     child = spawn(process.execPath, ['--v8-pool-size=0', '--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm', script, home, id], {
       detached: true,
       stdio: ['ignore', 'ignore', process.env.JOBQ_DEBUG_SUPERVISOR ? 'inherit' : 'ignore', 'pipe'],

@@ -153,7 +153,8 @@ function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => bo
 // Monitoring: peak memory and CPU where no cgroup measures them, idle timeout, log cap.
 let peakBytes = 0;
 let cpuTicks = 0;
-let lastLogSize = -1;
+// Size and mtime together: a capped log shrinks, \r progress may rewrite in place; any change is output.
+let lastLogMark = -1;
 let lastLogChange = Date.now();
 let timedOut: 'wall' | 'idle' | undefined;
 let ending = false;
@@ -169,19 +170,19 @@ function sample(): void {
     const leader = procs.find((p) => p.pid === pid);
     if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
   }
-  let size = lastLogSize;
+  let mark = lastLogMark;
   try {
     const st = fs.statSync(rec.log);
-    size = st.size + st.mtimeMs;
+    mark = st.size + st.mtimeMs;
     if (rec.maxLogBytes && st.size > rec.maxLogBytes) capLog(rec.log, rec.maxLogBytes);
   } catch {
     /* log removed: treat as no output */
   }
-  if (size !== lastLogSize) {
-    lastLogSize = size;
+  if (mark !== lastLogMark) {
+    lastLogMark = mark;
     lastLogChange = Date.now();
   } else if (prot.idleTimeoutMs && Date.now() - lastLogChange >= prot.idleTimeoutMs) {
-    end('idle');
+    void end('idle');
   }
 }
 
