@@ -173,6 +173,33 @@ describe('conventions', () => {
   });
 });
 
+describe.skipIf(!has('make'))('Makefile.example', () => {
+  it('X-bg runs a guarded target as a job; the target alone refuses; jobs-* targets work', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-make-'));
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'Makefile'),
+        `include ${path.join(ROOT, 'Makefile.example')}\nJOBQ = ${process.execPath} ${BIN}\nhello:\n\t@$(JOBQ) guard || exit 1\n\t@echo "guarded ok OMP=$$OMP_NUM_THREADS"\n`,
+      );
+      const env = { ...process.env, ...w.env };
+      const direct = await execa('make', ['--no-print-directory', 'hello'], { cwd: dir, env, reject: false });
+      expect(direct.exitCode).not.toBe(0);
+      expect(direct.stderr).toContain('run it through jobq');
+      const bg = await execa('make', ['--no-print-directory', 'hello-bg'], { cwd: dir, env });
+      expect(bg.stdout).toMatch(/started hello_/);
+      expect((await execa('make', ['--no-print-directory', 'jobs-wait', 'NAME=hello'], { cwd: dir, env, reject: false })).exitCode).toBe(0);
+      expect((await w.run(['tail', 'hello'])).stdout).toContain('guarded ok OMP=1');
+      await execa('make', ['--no-print-directory', 'jobs-run', 'NAME=adhoc', 'CMD=echo adhoc $$BG_JOB; sleep 30'], { cwd: dir, env });
+      expect((await execa('make', ['--no-print-directory', 'jobs-status'], { cwd: dir, env })).stdout).toMatch(/adhoc\S*\s+\S+\s+running/);
+      expect((await execa('make', ['--no-print-directory', 'jobs-cancel', 'NAME=adhoc'], { cwd: dir, env })).stdout).toContain('cancelled adhoc_');
+      expect((await w.run(['tail', 'adhoc'])).stdout).toContain('adhoc 1');
+      expect((await execa('make', ['jobs-run'], { cwd: dir, env, reject: false })).exitCode).toBe(2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('packaging', () => {
   it('npm pack gives a tarball that installs and runs jobq run and status', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-pack-'));
@@ -188,6 +215,7 @@ describe('packaging', () => {
       await execa(bin, ['wait', 'packed'], { env });
       expect((await execa(bin, ['status'], { env })).stdout).toMatch(/packed\S*\s+\S+\s+succeeded/);
       expect((await execa(bin, ['tail', 'packed'], { env })).stdout).toBe('from the tarball');
+      expect((await execa('npx', ['--no-install', 'jobq', 'status', 'packed'], { env, cwd: dir })).stdout).toMatch(/state\s+succeeded/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
