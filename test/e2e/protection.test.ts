@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { ROOT, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
 import { detectFacts } from '../../src/process/isolation.js';
 
 const facts = detectFacts();
@@ -102,12 +102,17 @@ describe.skipIf(process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v s
   it('runs without a cgroup, and a refused lower oom_score_adj is reported, not hidden', async () => {
     const dir = fs.mkdtempSync('/tmp/jobq-nobody-');
     fs.chmodSync(dir, 0o755);
+    // The checkout may sit where nobody cannot read (a 0700 temp dir): run a world-readable copy of the bundle.
+    const app = `${dir}/app`;
+    for (const p of ['bin', 'dist', 'package.json']) fs.cpSync(`${ROOT}/${p}`, `${app}/${p}`, { recursive: true });
+    spawnSync('chmod', ['-R', 'a+rX', app]);
     const state = `${dir}/state`;
     fs.mkdirSync(state, { mode: 0o700 });
     fs.chownSync(state, 65534, 65534);
     try {
-      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', 'low', '--json', '--oom-score-adj', '-500', '--', 'cat', '/proc/self/oom_score_adj'], {
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, `${app}/bin/jobq`, 'run', 'low', '--json', '--oom-score-adj', '-500', '--', 'cat', '/proc/self/oom_score_adj'], {
         env: { ...process.env, ...w.env, JOBQ_HOME: state, HOME: dir, XDG_CONFIG_HOME: `${dir}/config` },
+        cwd: dir,
         encoding: 'utf8',
       });
       expect(r.status, r.stderr).toBe(0);
