@@ -130,9 +130,14 @@ export function classifyExit(
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** True for names that cannot escape the state dir or confuse a shell or table. */
+export function isValidName(name: string): boolean {
+  return NAME_RE.test(name) && !name.includes('..');
+}
+
 /** Rejects names that could escape the state dir or confuse a shell or table. */
 export function validateName(name: string): string {
-  if (!NAME_RE.test(name) || name.includes('..')) {
+  if (!isValidName(name)) {
     const shown = JSON.stringify(name).slice(0, 80);
     throw new JobqError(
       'BAD_NAME',

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JobqError, ioError } from '../domain/errors.js';
-import { type CancelRequest, type JobRecord, parseId, makeId, SCHEMA_VERSION } from '../domain/job.js';
+import { type CancelRequest, type JobRecord, isValidName, parseId, makeId, SCHEMA_VERSION } from '../domain/job.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
 export function stateHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -177,7 +177,7 @@ export class Store {
   /** Resolves NAME (its latest job) or an exact id. */
   resolve(ref: string): string {
     if (parseId(ref) && fs.existsSync(path.join(this.jobsDir, ref))) return ref;
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(ref) || ref.includes('..')) {
+    if (!isValidName(ref)) {
       throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(ref).slice(0, 80)}`);
     }
     const latest = this.listIds().find((id) => parseId(id)!.name === ref && fs.existsSync(this.paths(id).record));

@@ -5,9 +5,9 @@ import { classifyExit, type JobRecord, type JobState, type Outcome } from '../do
 import { JobqError } from '../domain/errors.js';
 import { Store, openLogAppend } from '../store/store.js';
 import { appendEvent } from '../store/events.js';
-import { procId, allProcesses, descendantsOf, groupMembers, rssBytes, readStat, CLK_TCK } from '../process/proc.js';
+import { procId, rssBytes, readStat, CLK_TCK } from '../process/proc.js';
 import { restoreJobEnv, checkStartable, spawnHeld, heldPhase, type HeldJob } from '../process/spawn.js';
-import { terminateJob, signalJob, type JobTarget } from '../process/signals.js';
+import { terminateJob, signalJob, jobProcesses, type JobTarget } from '../process/signals.js';
 import { detectFacts, planIsolation, createCgroups, enterCgroups, cgroupStats, removeCgroups, scopeMemoryMax, type IsolationPlan } from '../process/isolation.js';
 import { capLog } from '../output/logcap.js';
 import { runOnExit } from './hooks.js';
@@ -164,8 +164,7 @@ function sample(): void {
   // Without a cgroup, memory means a walk of /proc: every 2s is enough for a peak and cheap with many jobs.
   if (!plan.cgroupDirs.length && Date.now() - lastMemScan >= 2000) {
     lastMemScan = Date.now();
-    const all = allProcesses();
-    const procs = [...groupMembers(pid, all), ...descendantsOf([pid], all).filter((p) => p.pgid !== pid)];
+    const procs = jobProcesses(target).procs;
     peakBytes = Math.max(peakBytes, rssBytes(procs));
     const leader = procs.find((p) => p.pid === pid);
     if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
