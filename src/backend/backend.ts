@@ -1,5 +1,6 @@
 // The seam between commands and where jobs run: the local backend first, others (Slurm) later.
 import type { JobRecord, JobState } from '../domain/job.js';
+import type { BrokenEntry } from '../store/store.js';
 
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {
@@ -30,13 +31,12 @@ export interface JobView {
   state: JobState;
   supervisorAlive: boolean;
   rssBytes?: number;
+  /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */
+  note?: string;
 }
 
-/** A record that could not be read; listed by name, never rewritten. */
-export interface BrokenRecord {
-  id: string;
-  error: string;
-}
+/** A job dir whose record could not be read; listed by name, never rewritten. */
+export type BrokenRecord = BrokenEntry;
 
 /** The result of cancelling one job. */
 export interface CancelResult {

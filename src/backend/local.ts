@@ -2,42 +2,61 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { JobqError } from '../domain/errors.js';
-import { isFinal, redactEnv, SCHEMA_VERSION, validateName, type JobRecord, type JobState } from '../domain/job.js';
+import { isFinal, redactEnv, SCHEMA_VERSION, validateName, type CancelRequest, type JobRecord, type JobState } from '../domain/job.js';
 import { buildJobEnv } from '../domain/env.js';
-import { Store, openLogAppend } from '../store/store.js';
+import { Store, openLogAppend, type BrokenEntry } from '../store/store.js';
 import { appendEvent } from '../store/events.js';
-import { allProcesses, findSupervisors, isAlive, isReused, procId, rssBytes, type ProcStat } from '../process/proc.js';
-import { jobProcesses, terminateJob, validTarget, type JobTarget } from '../process/signals.js';
-import type { Backend, BrokenRecord, CancelResult, JobView, RunSpec } from './backend.js';
+import { allProcesses, bootId, findSupervisors, isAlive, isReused, procId, rssBytes, type ProcStat } from '../process/proc.js';
+import { jobProcesses, jobTarget, terminateJob } from '../process/signals.js';
+import { removeCgroupsWhenEmpty } from '../process/isolation.js';
+import type { Backend, CancelResult, JobView, RunSpec } from './backend.js';
 
 declare const JOBQ_VERSION: string;
 const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function targetOf(rec: JobRecord): JobTarget | undefined {
-  return rec.job ? { job: rec.job, cgroups: rec.protection?.cgroups } : undefined;
-}
-
-/** Decides what a record really means now; returns a final state to persist when the truth is provable. */
+/** Decides what a record really means now; `persist` when the truth is provable and the record should say it. */
 function reconcileState(rec: JobRecord): { state: JobState; supervisorAlive: boolean; persist: boolean } {
   const s = rec.state;
   if (isFinal(s)) return { state: s, supervisorAlive: false, persist: false };
   const now = new Date().toISOString();
-  const supervisorAlive = isAlive(rec.supervisor);
-  if (s.status === 'starting') {
-    if (supervisorAlive || isAlive(rec.launcher) || findSupervisors(rec.id).length) return { state: s, supervisorAlive, persist: false };
-    return { state: { status: 'failed-to-start', error: 'jobq was stopped before the job started', at: now }, supervisorAlive, persist: true };
-  }
+  const otherBoot = !!rec.boot && rec.boot !== bootId();
+  const supervisorAlive = !otherBoot && isAlive(rec.supervisor);
   if (supervisorAlive) return { state: s, supervisorAlive, persist: false };
-  const t = targetOf(rec);
-  if (t && validTarget(t) && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
-  const reused = t && isReused(t.job);
-  const reason = reused
-    ? `pid ${t!.job.pid} now belongs to another process; the job and its supervisor are gone, exit status unknown`
-    : 'the job and its supervisor are gone (killed or machine restarted); exit status unknown';
+  if (s.status === 'starting') {
+    const claimer = s.claim?.by ?? rec.launcher;
+    if (!otherBoot && !rec.supervisor && (isAlive(claimer) || findSupervisors(rec.id).length)) return { state: s, supervisorAlive, persist: false };
+    const error = otherBoot
+      ? 'the machine restarted before the job started'
+      : rec.supervisor
+        ? 'the supervisor stopped before starting the job (see jobq events)'
+        : 'jobq was stopped before the job started';
+    return { state: { status: 'failed-to-start', error, at: now }, supervisorAlive, persist: true };
+  }
+  const t = jobTarget(rec);
+  if (t && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
+  const reason = otherBoot
+    ? 'the machine restarted while the job ran; exit status unknown'
+    : rec.job && isReused(rec.job)
+      ? `pid ${rec.job.pid} now belongs to another process; the job and its supervisor are gone, exit status unknown`
+      : 'the job and its supervisor are gone (killed or machine restarted); exit status unknown';
   return { state: { status: 'lost', ...('startedAt' in s ? { startedAt: s.startedAt } : {}), reason, detectedAt: now }, supervisorAlive, persist: true };
+}
+
+/** Why a live supervisor has not recorded an end yet, if the state dir refuses writes: the one thing that stalls it. */
+function unwritableReason(store: Store): string | undefined {
+  const probe = path.join(store.home, `.probe-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, 'x', { mode: 0o600 });
+    fs.rmSync(probe, { force: true });
+    return undefined;
+  } catch (e) {
+    fs.rmSync(probe, { force: true });
+    return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  }
 }
 
 /** The local backend over one state dir. */
@@ -50,15 +69,16 @@ export class LocalBackend implements Backend {
 
   async run(spec: RunSpec): Promise<JobRecord> {
     validateName(spec.name);
-    if (spec.argv.length === 0) throw new JobqError('USAGE', "missing command: jobq run NAME [options] -- CMD [ARGS...]");
+    if (spec.argv.length === 0) throw new JobqError('USAGE', 'missing command: jobq run NAME [options] -- CMD [ARGS...]');
     const store = this.store;
     const id = store.reserveId(spec.name);
-    const paths = store.paths(id);
+    const token = randomUUID();
+    let env: Record<string, string>;
     try {
       // A relative --log is taken from where jobq was called, like a shell redirect.
-      const log = spec.log ? path.resolve(spec.log) : paths.log;
+      const log = spec.log ? path.resolve(spec.log) : store.paths(id).log;
       fs.closeSync(openLogAppend(log));
-      const { env, added } = buildJobEnv(spec.callerEnv, {
+      const built = buildJobEnv(spec.callerEnv, {
         id,
         name: spec.name,
         log,
@@ -67,19 +87,23 @@ export class LocalBackend implements Backend {
         env: spec.env,
         guardVars: spec.guardVars,
       });
-      const rec: JobRecord = {
+      env = built.env;
+      const me = procId(process.pid)!;
+      // Recorded before anything starts: if the disk is full or read-only, nothing runs unrecorded.
+      store.create({
         schema: SCHEMA_VERSION,
         id,
         name: spec.name,
         argv: spec.argv,
         cwd: spec.cwd,
-        env: { added: redactEnv(added), presets: spec.presets },
+        env: { added: redactEnv(built.added), presets: spec.presets },
         host: os.hostname(),
         user: safeUser(),
         jobqVersion: version,
         log,
         createdAt: new Date().toISOString(),
-        launcher: procId(process.pid)!,
+        boot: bootId(),
+        launcher: me,
         protection: {
           isolationMode: spec.isolationMode,
           isolation: 'none',
@@ -94,68 +118,61 @@ export class LocalBackend implements Backend {
         },
         ...(spec.maxLogBytes ? { maxLogBytes: spec.maxLogBytes } : {}),
         ...(spec.onExit ? { onExit: spec.onExit } : {}),
-        state: { status: 'starting' },
-      };
-      // Recorded before anything starts: if the disk is full or read-only, nothing runs unrecorded.
-      store.writeRecord(rec);
-      store.setActive(id, true);
-      // Loaded here so reading commands never pay for child_process.
-      const { startSupervisor } = await import('../process/spawn.js');
-      await startSupervisor(store.home, id, env);
+        state: { status: 'starting', claim: { by: me, token, at: new Date().toISOString() } },
+      });
     } catch (e) {
-      if (!fs.existsSync(paths.record)) {
-        store.removeJob(id);
-      } else if (e instanceof JobqError && e.code === 'START_FAILED') {
-        const rec = store.readRecord(id);
-        if (rec.state.status === 'starting') {
-          store.writeRecord({ ...rec, state: { status: 'failed-to-start', error: e.message, at: new Date().toISOString() } });
-          store.setActive(id, false);
-        }
-      } else {
-        store.removeJob(id);
-      }
+      // Nothing started and nothing worth keeping: leave no half-made job dir behind.
+      store.removeJob(id);
       throw e;
     }
-    let rec = store.readRecord(id);
-    if (rec.state.status === 'starting') {
-      // The supervisor ended without recording anything: say so rather than leave it starting.
-      const state = { status: 'failed-to-start' as const, error: 'the supervisor exited before starting the job (see jobq events)', at: new Date().toISOString() };
-      rec = { ...rec, state };
-      store.writeRecord(rec);
-      store.setActive(id, false);
+    try {
+      // Loaded here so reading commands never pay for child_process.
+      const { startSupervisor } = await import('../process/spawn.js');
+      await startSupervisor(store.home, id, token, env);
+    } catch (e) {
+      if (!(e instanceof JobqError && e.code === 'START_FAILED')) throw e;
+      // The launcher's verdict is final: a supervisor that comes later finds no claim and stands down.
+      await store.transition(id, (rec) => (rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: e.message, at: new Date().toISOString() } } : undefined));
     }
-    appendEvent(store.eventsLog, 'info', 'submitted', { id, argv: rec.argv, status: rec.state.status });
-    return rec;
+    // The supervisor ended without recording anything: that is provable now, so say it.
+    return (await this.view(id)).rec;
   }
 
-  /** Reads and reconciles one record; finalizes it under the lock when the supervisor is provably gone. */
-  async view(id: string, procs?: ProcStat[], locked = false): Promise<JobView> {
+  /** Reads and reconciles one record; moves it through the store's transition when its truth is provable. */
+  async view(id: string, procs?: ProcStat[]): Promise<JobView> {
     let rec = this.store.readRecord(id);
     let r = reconcileState(rec);
+    let note: string | undefined;
     if (r.persist) {
-      const finalize = () => {
-        const fresh = this.store.readRecord(id);
-        const again = reconcileState(fresh);
-        if (!again.persist) return fresh;
-        const next = { ...fresh, state: again.state };
-        this.store.writeRecord(next);
-        this.store.setActive(id, false);
-        appendEvent(this.store.eventsLog, 'warn', 'reconciled', { id, status: again.state.status });
-        return next;
-      };
-      rec = locked ? finalize() : await this.store.withLock(id, finalize);
-      r = reconcileState(rec);
-    } else if (isFinal(rec.state)) {
-      this.store.setActive(id, false);
-    }
-    const view: JobView = { rec, state: r.state, supervisorAlive: r.supervisorAlive };
-    if (procs && !isFinal(r.state)) {
-      const t = targetOf(rec);
-      if (t && validTarget(t)) {
-        view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
+      try {
+        const t = await this.store.transition(id, (fresh) => {
+          const again = reconcileState(fresh);
+          return again.persist ? { ...fresh, state: again.state } : undefined;
+        });
+        rec = t.rec;
+        if (t.changed && rec.state.status === 'lost') await this.cleanupCgroups(rec);
+        r = reconcileState(rec);
+      } catch (e) {
+        // A reader that cannot write still shows what is provable.
+        note = `not recorded: ${(e as Error).message}`;
       }
     }
+    const view: JobView = { rec, state: r.state, supervisorAlive: r.supervisorAlive, ...(note ? { note } : {}) };
+    if (!isFinal(r.state)) {
+      const t = jobTarget(rec);
+      if (r.supervisorAlive && r.state.status === 'running' && t && !isAlive(t.job)) {
+        const why = unwritableReason(this.store);
+        view.note = why ? `ended; its supervisor holds the outcome until the state dir can be written (${why})` : 'ended; recording the outcome';
+      }
+      if (procs && t) view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
+    }
     return view;
+  }
+
+  /** Removes the cgroups of a job whose supervisor is gone, once they are empty (only cgroups jobq makes for it). */
+  private async cleanupCgroups(rec: JobRecord): Promise<void> {
+    const t = jobTarget({ ...rec, boot: bootId() });
+    if (t?.cgroups?.length) await removeCgroupsWhenEmpty(t.cgroups, 0);
   }
 
   async get(ref: string, opts: { withMemory?: boolean } = {}): Promise<JobView> {
@@ -168,13 +185,16 @@ export class LocalBackend implements Backend {
     const chosen = opts.all ? ids : ids.filter((id, i) => i < opts.recent || active.has(id));
     const procs = opts.withMemory && active.size ? allProcesses() : undefined;
     const views: JobView[] = [];
-    const broken: BrokenRecord[] = [];
+    const broken: BrokenEntry[] = [];
     for (const id of chosen) {
       try {
         views.push(await this.view(id, procs));
       } catch (e) {
-        // A directory without a record is a job being created (or one whose launcher died first): not a record.
-        if (e instanceof JobqError && e.code === 'NOT_FOUND') continue;
+        if (e instanceof JobqError && e.code === 'NOT_FOUND') {
+          const why = this.store.inspect(id);
+          if (why !== 'creating') broken.push(why);
+          continue;
+        }
         broken.push({ id, error: (e as Error).message });
       }
     }
@@ -184,48 +204,53 @@ export class LocalBackend implements Backend {
   async cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
     const id = this.resolve(ref);
     const started = Date.now();
-    const first = await this.view(id);
-    if (isFinal(first.state)) return { id, outcome: 'already-ended', state: first.state, escalated: false, elapsedMs: 0 };
-    return this.store.withLock(
-      id,
-      async () => {
-        let v = await this.view(id, undefined, true);
-        if (isFinal(v.state)) return { id, outcome: 'already-ended' as const, state: v.state, escalated: false, elapsedMs: Date.now() - started };
-        const req = { at: new Date().toISOString(), by: `${safeUser()}@${os.hostname()} pid ${process.pid}`, signal: opts.signal };
-        this.store.writeCancel(id, req);
-        // A job still starting has no pid yet: give its supervisor a moment to record one.
-        for (let i = 0; i < 100 && v.state.status === 'starting'; i++) {
-          await sleep(50);
-          v = await this.view(id, undefined, true);
-        }
-        const t = targetOf(v.rec);
-        if (!t || !validTarget(t)) {
-          return { id, outcome: 'not-signalled' as const, state: v.state, escalated: false, elapsedMs: Date.now() - started, detail: 'the record holds no valid pid/pgid; nothing was signalled' };
-        }
-        const res = await terminateJob(t, {
-          signal: opts.signal,
-          graceMs: opts.graceMs,
-          onEscalate: (left) => appendEvent(this.store.eventsLog, 'warn', 'escalated to SIGKILL', { id, left }),
-        });
-        appendEvent(this.store.eventsLog, 'info', 'cancelled', { id, signal: opts.signal, ...res });
-        // The supervisor folds the request into the final state; raw reads here, so nothing reconciles it to lost meanwhile.
-        let rec = this.store.readRecord(id);
-        for (const deadline = Date.now() + 5000; !isFinal(rec.state) && isAlive(rec.supervisor) && Date.now() < deadline; ) {
-          await sleep(10);
-          rec = this.store.readRecord(id);
-        }
-        if (!isFinal(rec.state)) {
-          // No supervisor to record the end: it was cancelled, with its exit status unknown.
-          const startedAt = rec.state.status === 'running' ? rec.state.startedAt : rec.createdAt;
-          const state: JobState = { status: 'cancelled', startedAt, cancel: req, exitCode: null, signal: null, endedAt: new Date().toISOString(), durationMs: Date.now() - Date.parse(startedAt) };
-          rec = { ...rec, state };
-          this.store.writeRecord(rec);
-          this.store.setActive(id, false);
-        }
-        return { id, outcome: 'cancelled' as const, state: rec.state, escalated: res.escalated, elapsedMs: Date.now() - started };
-      },
-      opts.graceMs + 60_000,
-    );
+    const elapsed = () => Date.now() - started;
+    let v = await this.view(id);
+    if (isFinal(v.state)) return { id, outcome: 'already-ended', state: v.state, escalated: false, elapsedMs: 0 };
+    const asker = procId(process.pid)!;
+    const mine: CancelRequest = { at: new Date().toISOString(), by: `${safeUser()}@${os.hostname()} pid ${process.pid}`, signal: opts.signal, asker };
+    const { req, ours } = this.store.requestCancel(id, mine, (earlier) => !isAlive(earlier.asker));
+    if (!ours) {
+      // Another jobq is cancelling it: wait for the end it brings rather than signal twice.
+      const end = await this.waitFinal(id, Date.now() + opts.graceMs + 60_000);
+      return { id, outcome: 'already-ended', state: (end ?? v).state, escalated: false, elapsedMs: elapsed(), detail: `already being cancelled by ${req.by}` };
+    }
+    appendEvent(this.store.eventsLog, 'info', 'cancel requested', { id, signal: opts.signal, by: req.by });
+    // A job still starting has no pid yet: its supervisor either starts it (then we signal) or folds the request in.
+    for (const until = Date.now() + 10_000; v.state.status === 'starting' && Date.now() < until; ) {
+      await sleep(20);
+      v = await this.view(id);
+    }
+    if (isFinal(v.state)) return { id, outcome: v.state.status === 'cancelled' ? 'cancelled' : 'already-ended', state: v.state, escalated: false, elapsedMs: elapsed() };
+    const t = jobTarget(v.rec);
+    if (!t) return { id, outcome: 'not-signalled', state: v.state, escalated: false, elapsedMs: elapsed(), detail: 'the record holds no valid pid/pgid for this boot; nothing was signalled' };
+    // Right before signalling: the state dir is still the one that was checked.
+    this.store.assertSame();
+    const res = await terminateJob(t, {
+      signal: opts.signal,
+      graceMs: opts.graceMs,
+      onEscalate: (left) => appendEvent(this.store.eventsLog, 'warn', 'escalated to SIGKILL', { id, left }),
+    });
+    appendEvent(this.store.eventsLog, 'info', 'signalled', { id, signal: opts.signal, ...res });
+    // The supervisor folds the request into the final state; raw reads here, so nothing reconciles it to lost meanwhile.
+    let rec = this.store.readRecord(id);
+    for (const until = Date.now() + 15_000; !isFinal(rec.state) && isAlive(rec.supervisor) && Date.now() < until; ) {
+      await sleep(10);
+      rec = this.store.readRecord(id);
+    }
+    if (!isFinal(rec.state)) {
+      // No supervisor to record the end: nothing of the job is left, so it was cancelled, exit status unknown.
+      const now = Date.now();
+      const t2 = await this.store.transition(id, (fresh) => {
+        if (isFinal(fresh.state) || isAlive(fresh.supervisor)) return undefined;
+        const startedAt = ('startedAt' in fresh.state && fresh.state.startedAt) || fresh.createdAt;
+        const state: JobState = { status: 'cancelled', startedAt, cancel: req, exitCode: null, signal: null, endedAt: new Date(now).toISOString(), durationMs: now - Date.parse(startedAt) };
+        return { ...fresh, state };
+      });
+      rec = t2.rec;
+      await this.cleanupCgroups(rec);
+    }
+    return { id, outcome: 'cancelled', state: rec.state, escalated: res.escalated, elapsedMs: elapsed() };
   }
 
   async waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined> {

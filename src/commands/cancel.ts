@@ -22,7 +22,7 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
       process.stderr.write(`jobq: ${r.id}: ${r.detail}\n`);
     } else if (!o.json) {
       const label = stateLabel({ state: r.state, supervisorAlive: false });
-      if (r.outcome === 'already-ended') process.stdout.write(`${r.id} had already ended: ${label}\n`);
+      if (r.outcome === 'already-ended') process.stdout.write(r.detail ? `${r.id} was ${r.detail}; it ended: ${label}\n` : `${r.id} had already ended: ${label}\n`);
       else {
         // The job may have ended on its own in the meantime: say so rather than claim a cancel.
         const how = r.state.status === 'cancelled' ? '' : `; it had ended: ${label}`;

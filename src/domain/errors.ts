@@ -13,40 +13,40 @@ export type ErrorCode =
   | 'USAGE'
   | 'BAD_NAME'
   | 'NOT_FOUND'
+  | 'CONFLICT'
   | 'STATE_DIR'
   | 'IO'
   | 'START_FAILED'
   | 'CONFIG'
-  | 'UNSAFE'
-  | 'TIMEOUT';
+  | 'UNSAFE';
 
 const exitFor: Record<ErrorCode, number> = {
   USAGE: EXIT.usage,
   BAD_NAME: EXIT.usage,
   CONFIG: EXIT.usage,
   NOT_FOUND: EXIT.failure,
+  CONFLICT: EXIT.failure,
   STATE_DIR: EXIT.failure,
   IO: EXIT.failure,
-  START_FAILED: EXIT.failure,
+  START_FAILED: EXIT.failedToStart,
   UNSAFE: EXIT.failure,
-  TIMEOUT: EXIT.timeout,
 };
 
 /** An error jobq reports as one line on stderr with a stable code and exit code. */
 export class JobqError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
-  constructor(code: ErrorCode, message: string, exitCode?: number) {
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'JobqError';
     this.code = code;
-    this.exitCode = exitCode ?? exitFor[code];
+    this.exitCode = exitFor[code];
   }
 }
 
 /** Wraps a Node I/O error so the message names the action and the path. */
 export function ioError(action: string, path: string, err: unknown): JobqError {
   const e = err as NodeJS.ErrnoException;
-  const why = e?.code ? `${e.code}${e.message ? ': ' + e.message.replace(/^[A-Z]+: /, '') : ''}` : String(err);
+  const why = e?.code ? `${e.code}${e.message ? ': ' + e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '') : ''}` : String(err);
   return new JobqError('IO', `cannot ${action} ${path}: ${why}`);
 }

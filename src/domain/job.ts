@@ -2,7 +2,8 @@
 import { JobqError, EXIT } from './errors.js';
 import { signalNumber } from './units.js';
 
-export const SCHEMA_VERSION = 1;
+/** 2 added the boot id, claims and the end marker; records of schema 1 still read. */
+export const SCHEMA_VERSION = 2;
 
 /** Identity of a process: a pid is only "the same process" if its start time matches too. */
 export interface ProcId {
@@ -27,16 +28,25 @@ export interface CancelRequest {
   at: string;
   by: string;
   signal: string;
+  /** The jobq process that asked; a request whose asker is gone may be taken over. */
+  asker?: ProcId;
+}
+
+/** Who took a job to `starting`: the launcher (or a dispatcher), with a token its supervisor must show. */
+export interface Claim {
+  by: ProcId;
+  token: string;
+  at: string;
 }
 
 /** The lifecycle: each state carries exactly the fields that are true in it. */
 export type JobState =
-  | { status: 'starting' }
+  | { status: 'starting'; claim?: Claim }
   | { status: 'running'; startedAt: string }
   | ({ status: 'succeeded'; startedAt: string } & Outcome)
   | ({ status: 'failed'; startedAt: string } & Outcome)
   | ({ status: 'killed'; startedAt: string; note?: string } & Outcome)
-  | ({ status: 'cancelled'; startedAt: string; cancel: CancelRequest } & Outcome)
+  | ({ status: 'cancelled'; startedAt?: string; cancel: CancelRequest } & Outcome)
   | ({ status: 'timeout'; startedAt: string; reason: 'wall' | 'idle' } & Outcome)
   | ({ status: 'oom'; startedAt: string } & Outcome)
   | { status: 'failed-to-start'; error: string; at: string }
@@ -46,6 +56,24 @@ export type Status = JobState['status'];
 export const FINAL_STATUSES: readonly Status[] = [
   'succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost',
 ];
+const LIVE_STATUSES: readonly Status[] = ['starting', 'running'];
+const ENDED_RUNNING: Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'lost'];
+
+/** The legal moves of the lifecycle; a final state has none, so it is never overwritten. */
+const NEXT: Partial<Record<Status, readonly Status[]>> = {
+  starting: ['starting', 'running', 'failed-to-start', 'cancelled', 'lost'],
+  running: ['running', ...ENDED_RUNNING],
+};
+
+/** True when a record may go from `from` to `to`. */
+export function canMove(from: Status, to: Status): boolean {
+  return NEXT[from]?.includes(to) ?? false;
+}
+
+/** True for every status this jobq knows; a record with another one is left alone (a newer jobq wrote it). */
+export function isKnownStatus(s: unknown): s is Status {
+  return typeof s === 'string' && (FINAL_STATUSES.includes(s as Status) || LIVE_STATUSES.includes(s as Status));
+}
 
 /** Limits and protections asked for at `run`, and what was really applied. */
 export interface Protection {
@@ -79,6 +107,8 @@ export interface JobRecord {
   jobqVersion: string;
   log: string;
   createdAt: string;
+  /** /proc/sys/kernel/random/boot_id when the pids below were recorded: after a reboot they mean nothing. */
+  boot?: string;
   launcher: ProcId;
   supervisor?: ProcId;
   /** The job's leader; pid = pgid = sid. */
@@ -107,20 +137,25 @@ export function exitCodeOf(state: JobState): number {
       return EXIT.failure;
     default:
       if (state.signal) return 128 + (signalNumber(state.signal) || 0);
-      return state.exitCode ?? EXIT.failure;
+      if (state.exitCode) return state.exitCode;
+      // Ended by jobq or the kernel yet exited 0 (its handler ran): still never 0.
+      if (state.status === 'timeout') return EXIT.timeout;
+      if (state.status === 'cancelled') return 128 + (signalNumber(state.cancel.signal) || 15);
+      if (state.status === 'oom') return 128 + 9;
+      return EXIT.failure;
   }
 }
 
-/** Classifies a finished process; cancel/timeout/oom knowledge comes from the caller. */
+/** Classifies a finished process: the cause of the end (OOM, timeout, cancel) wins over the exit code. */
 export function classifyExit(
   startedAt: string,
   outcome: Outcome,
-  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: boolean; sigkillExpected?: boolean; cgroupKnown?: boolean },
+  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: boolean; cgroupKnown?: boolean },
 ): JobState {
-  if (outcome.exitCode === 0 && !outcome.signal) return { status: 'succeeded', startedAt, ...outcome };
   if (ctx.oom) return { status: 'oom', startedAt, ...outcome };
   if (ctx.timeout) return { status: 'timeout', startedAt, reason: ctx.timeout, ...outcome };
   if (ctx.cancel) return { status: 'cancelled', startedAt, cancel: ctx.cancel, ...outcome };
+  if (outcome.exitCode === 0 && !outcome.signal) return { status: 'succeeded', startedAt, ...outcome };
   if (outcome.signal) {
     const note = outcome.signal === 'SIGKILL' && !ctx.cgroupKnown ? 'SIGKILL, possibly OOM' : undefined;
     return { status: 'killed', startedAt, ...(note ? { note } : {}), ...outcome };
@@ -163,16 +198,34 @@ export function makeId(name: string, date: Date, n: number): string {
   return `${name}_${stamp}${n > 1 ? `-${n}` : ''}`;
 }
 
-const SECRET_RE = /(TOKEN|SECRET|PASSW|PASSWD|PWD_|KEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE)/i;
+// Long words anywhere in the name; short ones (PAT, PWD, PW, PIN) only as a whole _-separated part.
+const SECRET_WORDS = /(TOKEN|SECRET|PASS|CREDENTIAL|PRIVATE|COOKIE|SESSION|AUTH|APIKEY|API_KEY|_KEY|KEY_|^KEY$|SIGNATURE|CERT_KEY)/i;
+const SECRET_PARTS = new Set(['PAT', 'PWD', 'PW', 'PIN', 'KEY', 'DSN']);
+const NOT_SECRET = new Set(['PWD', 'OLDPWD', 'PATH', 'XAUTHORITY', 'SSH_AUTH_SOCK', 'KEYBOARD']);
 
 /** True when an environment variable's name suggests its value must not be written out. */
 export function looksSecret(name: string): boolean {
-  return SECRET_RE.test(name);
+  const up = name.toUpperCase();
+  if (NOT_SECRET.has(up)) return false;
+  return SECRET_WORDS.test(up) || up.split('_').some((part) => SECRET_PARTS.has(part));
+}
+
+// scheme://user:password@host — the password part of a URL's userinfo.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):([^\s/@]*)@/gi;
+
+/** A value with any password inside a URL's userinfo replaced (postgres://u:pw@h -> postgres://u:<redacted>@h). */
+export function redactValue(value: string): string {
+  return value.replace(URL_USERINFO, (_m, head: string) => `${head}:<redacted>@`);
 }
 
 /** Copies an env map with secret-looking values replaced. */
 export function redactEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) out[k] = looksSecret(k) ? '<redacted>' : v;
+  for (const [k, v] of Object.entries(env)) out[k] = looksSecret(k) ? '<redacted>' : redactValue(v);
   return out;
+}
+
+/** True when a recorded value lost something to redaction (restart must take it from the caller instead). */
+export function isRedacted(value: string): boolean {
+  return value.includes('<redacted>');
 }

@@ -2,13 +2,16 @@
 import { constants } from 'node:os';
 import { JobqError } from './errors.js';
 
-const durUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const durUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
+const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 
-/** Parses "10s", "1.5m", "2h", "500ms", "7d" or bare seconds into milliseconds. */
+/** Parses "10s", "1.5m", "2h", "500ms", "7d", "2w", "1y" or bare seconds into milliseconds (up to 100 years). */
 export function parseDuration(text: string, what = 'duration'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 500ms, 10s, 5m, 2h, 7d)`);
-  return Math.round(Number(m[1]) * durUnits[m[2] ?? 's']!);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)?\s*$/.exec(text);
+  if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 500ms, 10s, 5m, 2h, 7d, 1y)`);
+  const ms = Math.round(Number(m[1]) * durUnits[m[2] ?? 's']!);
+  if (!(ms <= MAX_DURATION_MS)) throw new JobqError('USAGE', `invalid ${what} '${text}': at most 100y`);
+  return ms;
 }
 
 /** Formats milliseconds compactly for tables: 850ms, 12s, 3m04s, 2h05m, 3d04h. */
@@ -31,6 +34,7 @@ export function parseSize(text: string, what = 'size'): number {
   if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 512K, 100M, 8G)`);
   const n = Math.floor(Number(m[1]) * sizeUnits[m[2]!.toLowerCase()]!);
   if (n <= 0) throw new JobqError('USAGE', `invalid ${what} '${text}': must be above zero`);
+  if (!Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid ${what} '${text}': too large`);
   return n;
 }
 

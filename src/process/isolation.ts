@@ -13,8 +13,8 @@ export interface IsolationFacts {
   systemdUser: boolean;
   /** A writable cgroup v2 directory with the memory controller, under which job cgroups can be made. */
   v2Base?: string;
-  /** Writable cgroup v1 directories (memory, cpuacct), one per hierarchy, under which job cgroups can be made. */
-  v1Bases?: { memory: string; cpuacct?: string };
+  /** Writable cgroup v1 directories (memory, cpuacct, freezer), one per hierarchy, under which job cgroups can be made. */
+  v1Bases?: { memory: string; cpuacct?: string; freezer?: string };
 }
 
 /** What the supervisor will do for one job. */
@@ -22,7 +22,7 @@ export interface IsolationPlan {
   kind: Isolation;
   /** argv to put before the job's own (systemd-run ... --). */
   prefix: string[];
-  /** cgroup directories to create and move the job into; the first is the memory one. */
+  /** cgroup directories to create and move the job into; the first is the memory one (v1: then cpuacct, freezer). */
   cgroupDirs: string[];
   unit?: string;
 }
@@ -43,6 +43,7 @@ export function planIsolation(mode: IsolationMode, facts: IsolationFacts, job: {
     if (facts.v1Bases) {
       const dirs = [path.join(facts.v1Bases.memory, job.id)];
       if (facts.v1Bases.cpuacct) dirs.push(path.join(facts.v1Bases.cpuacct, job.id));
+      if (facts.v1Bases.freezer) dirs.push(path.join(facts.v1Bases.freezer, job.id));
       return { kind: 'cgroup-v1', prefix: [], cgroupDirs: dirs };
     }
     if (mode === 'cgroup') throw new JobqError('USAGE', 'isolation cgroup needs a writable cgroup hierarchy (root, or a delegated cgroup v2 subtree), and none is here');
@@ -112,9 +113,13 @@ export function detectFacts(env: NodeJS.ProcessEnv = process.env): IsolationFact
   } else if (own.has('memory') && fs.existsSync(path.join(CG, 'memory', 'memory.limit_in_bytes'))) {
     const memory = ensureBase(path.join(CG, 'memory', own.get('memory')!), false);
     if (memory) {
-      const cpuRel = own.get('cpuacct');
-      const cpuacct = cpuRel !== undefined && fs.existsSync(path.join(CG, 'cpuacct')) ? ensureBase(path.join(CG, 'cpuacct', cpuRel), false) : undefined;
-      facts.v1Bases = { memory, ...(cpuacct ? { cpuacct } : {}) };
+      const v1 = (ctl: string) => {
+        const rel = own.get(ctl);
+        return rel !== undefined && fs.existsSync(path.join(CG, ctl)) ? ensureBase(path.join(CG, ctl, rel), false) : undefined;
+      };
+      const cpuacct = v1('cpuacct');
+      const freezer = v1('freezer');
+      facts.v1Bases = { memory, ...(cpuacct ? { cpuacct } : {}), ...(freezer ? { freezer } : {}) };
     }
   }
   return facts;
@@ -199,15 +204,105 @@ export function cgroupStats(kind: Isolation, dirs: string[]): { currentBytes?: n
   return {};
 }
 
-/** Removes the job's cgroups once empty; a cgroup with processes left in it stays (and is reported). */
-export function removeCgroups(dirs: string[]): string[] {
-  const left: string[] = [];
-  for (const dir of dirs) {
-    try {
-      fs.rmdirSync(dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') left.push(dir);
-    }
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Removes the job's cgroups once their last process has gone (polling up to waitMs); returns those still in use. */
+export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Promise<string[]> {
+  const until = Date.now() + waitMs;
+  let left = dirs;
+  for (;;) {
+    left = left.filter((dir) => {
+      try {
+        fs.rmdirSync(dir);
+        return false;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+      }
+    });
+    if (!left.length || Date.now() >= until) return left;
+    await sleep(20);
   }
-  return left;
+}
+
+/**
+ * True only for a cgroup directory jobq itself makes for this job: absolute, normalised, under /sys/fs/cgroup,
+ * named for the job id inside a `jobq` base. Anything else in a record is data, never a target.
+ */
+export function isJobCgroup(dir: unknown, id: string): dir is string {
+  if (typeof dir !== 'string' || !path.isAbsolute(dir) || path.normalize(dir) !== dir || !dir.startsWith(`${CG}/`)) return false;
+  if (path.basename(dir) !== id || path.basename(path.dirname(dir)) !== 'jobq') return false;
+  try {
+    return fs.lstatSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The freezer of a job's cgroups: the v1 freezer directory, or the v2 cgroup itself. */
+function freezerOf(dirs: string[]): { dir: string; v2: boolean } | undefined {
+  const v1 = dirs.find((d) => d.startsWith(`${CG}/freezer/`));
+  if (v1) return { dir: v1, v2: false };
+  const v2 = dirs.find((d) => fs.existsSync(path.join(d, 'cgroup.freeze')));
+  return v2 ? { dir: v2, v2: true } : undefined;
+}
+
+/** True when the job's cgroups can be frozen (the job then cannot tell it was stopped). */
+export function canFreeze(dirs: string[]): boolean {
+  return !!freezerOf(dirs);
+}
+
+/** Freezes the job's cgroups and waits (up to waitMs) until every process is frozen; false if it could not. */
+export async function freezeCgroups(dirs: string[], waitMs = 2000): Promise<boolean> {
+  const f = freezerOf(dirs);
+  if (!f) return false;
+  try {
+    if (f.v2) fs.writeFileSync(path.join(f.dir, 'cgroup.freeze'), '1');
+    else fs.writeFileSync(path.join(f.dir, 'freezer.state'), 'FROZEN');
+  } catch {
+    return false;
+  }
+  const until = Date.now() + waitMs;
+  for (;;) {
+    if (isFrozen(dirs)) return true;
+    if (Date.now() >= until) return false;
+    await sleep(1);
+  }
+}
+
+/** True when the job's cgroups are frozen now. */
+export function isFrozen(dirs: string[]): boolean {
+  const f = freezerOf(dirs);
+  if (!f) return false;
+  try {
+    if (f.v2) return /^frozen 1$/m.test(fs.readFileSync(path.join(f.dir, 'cgroup.events'), 'utf8'));
+    return fs.readFileSync(path.join(f.dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+  } catch {
+    return false;
+  }
+}
+
+/** Thaws the job's cgroups (signals sent while frozen take effect now). */
+export function thawCgroups(dirs: string[]): void {
+  const f = freezerOf(dirs);
+  if (!f) return;
+  try {
+    if (f.v2) fs.writeFileSync(path.join(f.dir, 'cgroup.freeze'), '0');
+    else fs.writeFileSync(path.join(f.dir, 'freezer.state'), 'THAWED');
+  } catch {
+    /* gone with the job */
+  }
+}
+
+/** Sets a process's oom_score_adj and returns what the kernel kept (lowering needs CAP_SYS_RESOURCE). */
+export function setOomScoreAdj(pid: number, want: number): number | null {
+  try {
+    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(want));
+  } catch {
+    /* the read-back says what the kernel kept */
+  }
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
+  } catch {
+    return null;
+  }
 }

@@ -46,6 +46,20 @@ export function procId(pid: number): ProcId | null {
   return st ? { pid, startTicks: st.startTicks } : null;
 }
 
+let boot: string | undefined;
+
+/** This boot's id (/proc/sys/kernel/random/boot_id): pids and start times recorded under another boot mean nothing now. */
+export function bootId(): string {
+  if (boot === undefined) {
+    try {
+      boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    } catch {
+      boot = '';
+    }
+  }
+  return boot;
+}
+
 /** Alive = exists, is not a zombie, and started when the record says (so a reused pid is not it). */
 export function isAlive(id: ProcId | undefined): boolean {
   if (!id || !(id.pid > 1)) return false;

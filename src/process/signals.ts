@@ -1,6 +1,7 @@
-// The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM -> grace -> KILL.
-import type { ProcId } from '../domain/job.js';
-import { allProcesses, cgroupPids, descendantsOf, groupMembers, readStat, type ProcStat } from './proc.js';
+// The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM (+CONT) -> grace -> KILL.
+import type { JobRecord, ProcId } from '../domain/job.js';
+import { allProcesses, bootId, cgroupPids, descendantsOf, groupMembers, readStat, type ProcStat } from './proc.js';
+import { isJobCgroup, thawCgroups } from './isolation.js';
 
 /** What jobq knows about a job's processes: the leader (pid = pgid = sid) and its cgroups. */
 export interface JobTarget {
@@ -23,6 +24,16 @@ export function safeKill(target: number, signal: NodeJS.Signals | 0): boolean {
 export function validTarget(t: JobTarget | undefined): t is JobTarget {
   const j = t?.job;
   return !!j && Number.isInteger(j.pid) && j.pid > 1 && Number.isInteger(j.pgid) && j.pgid > 1 && Number.isInteger(j.startTicks) && j.startTicks > 0;
+}
+
+/**
+ * What a record lets jobq act on, treating it as data: nothing from another boot, nothing implausible, and only
+ * cgroups that jobq itself makes for this job (under its own cgroup root, named for the job id).
+ */
+export function jobTarget(rec: JobRecord): JobTarget | undefined {
+  if (!rec.job || (rec.boot && rec.boot !== bootId())) return undefined;
+  const t: JobTarget = { job: rec.job, cgroups: (rec.protection?.cgroups ?? []).filter((d) => isJobCgroup(d, rec.id)) };
+  return validTarget(t) ? t : undefined;
 }
 
 /**
@@ -52,17 +63,26 @@ export function jobProcesses(t: JobTarget, all: ProcStat[] = allProcesses()): { 
   return { procs: [...found.values()], groupOk: groupOk && [...found.values()].some((p) => p.pgid === t.job.pgid) };
 }
 
-/** Signals every process of the job: the group at once, then any member outside it. Returns how many were signalled. */
-export function signalJob(t: JobTarget, signal: NodeJS.Signals): number {
+/**
+ * Signals every process of the job: the group at once, then any member outside it. With `wake`, a stopped
+ * or frozen job is continued right after, so it can act on the signal (a TERM handler runs instead of
+ * waiting for the KILL). Returns how many processes there were.
+ */
+export function signalJob(t: JobTarget, signal: NodeJS.Signals, opts: { wake?: boolean } = {}): number {
   const { procs, groupOk } = jobProcesses(t);
   if (procs.length === 0) return 0;
-  if (groupOk) safeKill(-t.job.pgid, signal);
-  for (const p of procs) {
-    if (groupOk && p.pgid === t.job.pgid) continue;
-    // Re-check identity right before signalling: the pid must still be that process.
-    const now = readStat(p.pid);
-    if (now && now.startTicks === p.startTicks && now.state !== 'Z') safeKill(p.pid, signal);
+  const sigs: NodeJS.Signals[] = opts.wake && signal !== 'SIGKILL' && signal !== 'SIGCONT' ? [signal, 'SIGCONT'] : [signal];
+  for (const sig of sigs) {
+    if (groupOk) safeKill(-t.job.pgid, sig);
+    for (const p of procs) {
+      if (groupOk && p.pgid === t.job.pgid) continue;
+      // Re-check identity right before signalling: the pid must still be that process.
+      const now = readStat(p.pid);
+      if (now && now.startTicks === p.startTicks && now.state !== 'Z') safeKill(p.pid, sig);
+    }
   }
+  // A frozen cgroup holds signals until it thaws.
+  if (opts.wake && t.cgroups?.length) thawCgroups(t.cgroups);
   return procs.length;
 }
 
@@ -85,13 +105,13 @@ export async function waitGone(t: JobTarget, deadlineMs: number, stepMs = 15): P
   }
 }
 
-/** Ends a job: `signal` to all of it, up to `graceMs` for it to go, then SIGKILL; returns once nothing is left. */
+/** Ends a job: `signal` (and CONT) to all of it, up to `graceMs` for it to go, then SIGKILL; returns once nothing is left. */
 export async function terminateJob(
   t: JobTarget,
   opts: { signal: NodeJS.Signals; graceMs: number; onEscalate?: (left: number) => void },
 ): Promise<TerminateResult> {
   const start = Date.now();
-  const signalled = signalJob(t, opts.signal);
+  const signalled = signalJob(t, opts.signal, { wake: true });
   let left = signalled ? await waitGone(t, start + opts.graceMs) : 0;
   let escalated = false;
   if (left > 0 && opts.signal !== 'SIGKILL') {
@@ -99,7 +119,7 @@ export async function terminateJob(
     opts.onEscalate?.(left);
   }
   for (let round = 0; left > 0 && round < 50; round++) {
-    signalJob(t, 'SIGKILL');
+    signalJob(t, 'SIGKILL', { wake: true });
     left = await waitGone(t, Date.now() + 100);
   }
   return { signalled, escalated, remaining: left, elapsedMs: Date.now() - start };

@@ -43,13 +43,23 @@ function supervisorScript(): string {
   return found;
 }
 
-/** Starts the detached supervisor and resolves once it reports that the job was exec'd or failed to start. */
-export async function startSupervisor(home: string, id: string, jobEnv: Record<string, string>, timeoutMs = 30_000): Promise<void> {
+/** How long `run` waits for the supervisor's word: JOBQ_START_TIMEOUT (a duration in ms or with a unit), else 30s. */
+export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const m = /^(\d+)(ms|s)?$/.exec(env.JOBQ_START_TIMEOUT ?? '');
+  if (!m) return 30_000;
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+}
+
+/**
+ * Starts the detached supervisor for a claimed job and resolves once it reports (fd 3) that the record now
+ * says what happened; rejects with START_FAILED if it cannot start or stays silent past the timeout.
+ */
+export async function startSupervisor(home: string, id: string, token: string, jobEnv: Record<string, string>, timeoutMs = startTimeoutMs()): Promise<void> {
   const script = supervisorScript();
   let child: ChildProcess;
   try {
     // Lean supervisor: no V8 worker threads, a tiny young generation, no optimizing JIT (docs/performance.md).
-    child = spawn(process.execPath, ['--v8-pool-size=0', '--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm', script, home, id], {
+    child = spawn(process.execPath, ['--v8-pool-size=0', '--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm', script, home, id, token], {
       detached: true,
       stdio: ['ignore', 'ignore', process.env.JOBQ_DEBUG_SUPERVISOR ? 'inherit' : 'ignore', 'pipe'],
       env: supervisorEnv(jobEnv),
@@ -78,6 +88,12 @@ export async function startSupervisor(home: string, id: string, jobEnv: Record<s
     child.on('error', (e) => done(new JobqError('START_FAILED', `cannot start the supervisor: ${e.message}`)));
     child.on('exit', () => done());
   });
+}
+
+/** Starts a detached helper command (`sh -c CMD`): output appended to the log fd, in its own session. */
+export function spawnShell(cmd: string, opts: { cwd: string; env: Record<string, string>; logFd?: number }): ChildProcess {
+  const out = opts.logFd ?? 'ignore';
+  return spawn('/bin/sh', ['-c', cmd], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', out, out] });
 }
 
 function isExecutableFile(file: string): boolean {

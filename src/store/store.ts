@@ -1,9 +1,11 @@
-// The only owner of the state dir: paths, permissions, atomic record I/O, listing, markers, locks.
+// The only owner of the state dir: paths, trust checks, atomic record I/O, the one transition function, listing, locks.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JobqError, ioError } from '../domain/errors.js';
-import { type CancelRequest, type JobRecord, isValidName, parseId, makeId, SCHEMA_VERSION } from '../domain/job.js';
+import { type CancelRequest, type JobRecord, canMove, isFinal, isKnownStatus, isValidName, parseId, makeId, SCHEMA_VERSION } from '../domain/job.js';
+import { appendEvent } from './events.js';
+import { untrustedReason } from './trust.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
 export function stateHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -21,23 +23,45 @@ export interface JobPaths {
   lock: string;
 }
 
-/** One state dir, checked for ownership and permissions before any use. */
+/** A job directory that holds no readable record, and why. */
+export interface BrokenEntry {
+  id: string;
+  error: string;
+  /** True for a directory a killed `run` left half made: prune may remove it. */
+  halfMade?: boolean;
+}
+
+/** A record that changed state: what it was and what it is now. */
+export interface Transitioned {
+  rec: JobRecord;
+  changed: boolean;
+}
+
+// A job dir younger than this without a record may be one a `run` is creating right now.
+const HALF_MADE_AFTER_MS = 60_000;
+
+/** One state dir, trusted only after checking who could have written it. */
 export class Store {
   readonly home: string;
   readonly jobsDir: string;
   readonly activeDir: string;
+  readonly locksDir: string;
   readonly eventsLog: string;
+  private identity?: { dev: number; ino: number };
 
   private constructor(home: string) {
     this.home = home;
     this.jobsDir = path.join(home, 'jobs');
     this.activeDir = path.join(home, 'active');
+    this.locksDir = path.join(home, 'locks');
     this.eventsLog = path.join(home, 'events.log');
   }
 
-  /** Opens (creating 0700 if needed) the state dir; refuses one another user owns or others can write. */
+  /** Opens (creating 0700 if needed) the state dir; refuses one that another user owns, could write, or could swap. */
   static open(home = stateHome(), opts: { create?: boolean } = { create: true }): Store {
     const store = new Store(home);
+    const why = untrustedReason(home);
+    if (why) throw new JobqError('STATE_DIR', `refusing state dir ${home}: ${why}`);
     let st: fs.Stats;
     try {
       st = fs.statSync(home);
@@ -61,16 +85,32 @@ export class Store {
       const mode = (st.mode & 0o777).toString(8);
       throw new JobqError('STATE_DIR', `refusing state dir ${home}: mode ${mode} lets others write to it (chmod 700 ${home})`);
     }
+    store.identity = { dev: st.dev, ino: st.ino };
     if (opts.create) {
-      for (const d of [store.jobsDir, store.activeDir]) {
+      for (const d of [store.jobsDir, store.activeDir, store.locksDir]) {
         try {
           fs.mkdirSync(d, { mode: 0o700 });
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('create', d, e);
+          const code = (e as NodeJS.ErrnoException).code;
+          // A read-only or full state dir can still be read: readers go on, writers fail at their write.
+          if (code !== 'EEXIST' && code !== 'EROFS' && code !== 'ENOSPC') throw ioError('create', d, e);
         }
       }
     }
     return store;
+  }
+
+  /** Re-checks, right before acting on what the state dir says, that it is still the directory that was checked. */
+  assertSame(): void {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(this.home);
+    } catch {
+      /* gone: refused below */
+    }
+    if (!st || !this.identity || st.dev !== this.identity.dev || st.ino !== this.identity.ino) {
+      throw new JobqError('STATE_DIR', `state dir ${this.home} was replaced while jobq was using it; nothing was signalled`);
+    }
   }
 
   /** Paths of a job; the id is validated so nothing can escape the state dir. */
@@ -100,25 +140,66 @@ export class Store {
     throw new JobqError('IO', `cannot reserve an id for ${name}: too many jobs started in one second`);
   }
 
-  /** Removes a job's directory and index entry entirely (failed creation, prune). */
+  /** Removes a job's directory and index entry entirely (failed creation, prune, rm). */
   removeJob(id: string): void {
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
     this.setActive(id, false);
   }
 
-  /** Writes the record atomically: temp file, fsync, rename; a reader sees the old or the new, never half. */
-  writeRecord(rec: JobRecord): void {
-    writeFileAtomic(this.paths(rec.id).record, JSON.stringify(rec, null, 2) + '\n');
+  /** Writes a record no one else can know yet (a job being created); every later change goes through transition(). */
+  create(rec: JobRecord): void {
+    writeFileAtomic(this.paths(rec.id).record, JSON.stringify(rec, null, 2) + '\n', false);
+    this.setActive(rec.id, !isFinal(rec.state));
+    appendEvent(this.eventsLog, 'info', rec.state.status === 'starting' ? 'submitted' : rec.state.status, { id: rec.id, argv: rec.argv });
   }
 
-  /** Reads a record; throws a one-line error naming the file if it is missing or broken. */
+  /**
+   * The one way a record changes: under the job's lock, `change` sees the record as it is now and returns the
+   * next one (or undefined for no change); the move must be legal (a final state is never overwritten); the
+   * write is atomic (and durable for a final state); the active index and the event log follow.
+   */
+  async transition(id: string, change: (rec: JobRecord) => JobRecord | undefined, opts: { lockWaitMs?: number; event?: Record<string, unknown> } = {}): Promise<Transitioned> {
+    return this.withLock(
+      id,
+      () => {
+        const rec = this.readRecord(id);
+        const next = change(rec);
+        if (!next) return { rec, changed: false };
+        const from = rec.state.status;
+        const to = next.state.status;
+        if (!canMove(from, to)) return { rec, changed: false };
+        const done = isFinal(next.state);
+        writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: SCHEMA_VERSION }, null, 2) + '\n', done);
+        this.setActive(id, !done);
+        if (from !== to) {
+          const level = to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
+          appendEvent(this.eventsLog, level, to, { id, from, ...opts.event });
+        }
+        return { rec: next, changed: true };
+      },
+      opts.lockWaitMs,
+    );
+  }
+
+  /** Reads a record (never through a symlink, only one we own); throws a one-line error naming the file if it is missing or broken. */
   readRecord(id: string): JobRecord {
     const file = this.paths(id).record;
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      try {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile()) throw new JobqError('IO', `broken record ${file}: not a regular file; left as it is`);
+        if (st.uid !== (process.getuid?.() ?? st.uid)) throw new JobqError('UNSAFE', `refusing record ${file}: owned by uid ${st.uid}, not by you`);
+        text = fs.readFileSync(fd, 'utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new JobqError('NOT_FOUND', `no record for job ${id} (${file} missing)`);
+      if (e instanceof JobqError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new JobqError('NOT_FOUND', `no record for job ${id} (${file} missing)`);
+      if (code === 'ELOOP') throw new JobqError('UNSAFE', `refusing record ${file}: it is a symlink`);
       throw ioError('read', file, e);
     }
     let rec: JobRecord;
@@ -130,10 +211,27 @@ export class Store {
     if (!rec || typeof rec !== 'object' || rec.id !== id || typeof rec.state?.status !== 'string') {
       throw new JobqError('IO', `broken record ${file}: missing id or state; left as it is`);
     }
-    if (rec.schema > SCHEMA_VERSION) {
-      throw new JobqError('IO', `record ${file} has schema ${rec.schema}, newer than this jobq understands (${SCHEMA_VERSION})`);
+    if (rec.schema > SCHEMA_VERSION || !isKnownStatus(rec.state.status)) {
+      const what = rec.schema > SCHEMA_VERSION ? `schema ${rec.schema}` : `status '${String(rec.state.status).slice(0, 40)}'`;
+      throw new JobqError('IO', `record ${file} has ${what}, unknown to this jobq ${SCHEMA_VERSION === rec.schema ? '' : `(schema ${SCHEMA_VERSION}) `}(written by a newer jobq?); left as it is`);
     }
     return rec;
+  }
+
+  /** Why a job dir has no readable record: still being created, half made by a killed `run`, or broken. */
+  inspect(id: string, now = Date.now()): BrokenEntry | 'creating' {
+    const dir = this.paths(id).dir;
+    let names: string[] = [];
+    let age = 0;
+    try {
+      names = fs.readdirSync(dir);
+      age = now - fs.statSync(dir).mtimeMs;
+    } catch {
+      /* vanished meanwhile */
+    }
+    if (age < HALF_MADE_AFTER_MS) return 'creating';
+    const what = names.length ? `only ${names.join(', ')}` : 'nothing';
+    return { id, error: `half-made job dir ${dir}: no record, ${what} (a run was killed while creating it; jobq prune removes it)`, halfMade: true };
   }
 
   /** All job ids, newest first, from directory names alone (no record is read). */
@@ -167,53 +265,86 @@ export class Store {
   /** Adds or removes a job from the active index. */
   setActive(id: string, active: boolean): void {
     const p = path.join(this.activeDir, id);
-    if (active) {
-      fs.writeFileSync(p, '', { mode: 0o600 });
-    } else {
-      fs.rmSync(p, { force: true });
-    }
+    if (active) fs.writeFileSync(p, '', { mode: 0o600 });
+    else fs.rmSync(p, { force: true });
   }
 
-  /** Resolves NAME (its latest job) or an exact id. */
+  /** Resolves NAME (its latest job) or an exact id; a near miss gets a "did you mean". */
   resolve(ref: string): string {
     if (parseId(ref) && fs.existsSync(path.join(this.jobsDir, ref))) return ref;
     if (!isValidName(ref)) {
       throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(ref).slice(0, 80)}`);
     }
-    const latest = this.listIds().find((id) => parseId(id)!.name === ref && fs.existsSync(this.paths(id).record));
-    if (!latest) throw new JobqError('NOT_FOUND', `no job named or with id '${ref}' (see: jobq status --all)`);
+    const ids = this.listIds();
+    const latest = ids.find((id) => parseId(id)!.name === ref && fs.existsSync(this.paths(id).record));
+    if (!latest) {
+      const names = [...new Set(ids.map((id) => parseId(id)!.name))];
+      const near = closest(ref, names);
+      throw new JobqError('NOT_FOUND', `no job named or with id '${ref}'${near ? `; did you mean ${near}?` : ' (see: jobq status --all)'}`);
+    }
     return latest;
   }
 
-  /** Leaves a cancel request beside a job for its supervisor to fold into the final state. */
-  writeCancel(id: string, req: CancelRequest): void {
-    writeFileAtomic(this.paths(id).cancel, JSON.stringify(req) + '\n');
+  /** Ids of the not-yet-final jobs called NAME, newest first (the index, not the records). */
+  activeNamed(name: string): string[] {
+    return this.activeIds()
+      .filter((id) => parseId(id)!.name === name)
+      .sort((a, b) => (parseId(a)!.sortKey < parseId(b)!.sortKey ? 1 : -1));
+  }
+
+  /** Leaves a cancel request beside a job, first asker wins; returns the request that stands (ours or an earlier one). */
+  requestCancel(id: string, req: CancelRequest, mayTakeOver: (earlier: CancelRequest) => boolean): { req: CancelRequest; ours: boolean } {
+    const file = this.paths(id).cancel;
+    const tmp = `${file}.tmp-${process.pid}`;
+    try {
+      writeFileAtomic(tmp, JSON.stringify(req) + '\n', false);
+      // link() puts the whole file in place or fails with EEXIST: a reader never sees half a request.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          fs.linkSync(tmp, file);
+          return { req, ours: true };
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('write', file, e);
+        }
+        const earlier = this.readCancel(id);
+        if (earlier && !mayTakeOver(earlier)) return { req: earlier, ours: false };
+        // The earlier asker is gone: its request stands for the record, the signalling is ours now.
+        if (earlier) return { req: earlier, ours: true };
+        fs.rmSync(file, { force: true });
+      }
+      throw new JobqError('IO', `cannot leave a cancel request in ${file}`);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
   }
 
   /** The cancel request left for a job, if any. */
   readCancel(id: string): CancelRequest | undefined {
     try {
-      return JSON.parse(fs.readFileSync(this.paths(id).cancel, 'utf8')) as CancelRequest;
+      const r = JSON.parse(fs.readFileSync(this.paths(id).cancel, 'utf8')) as CancelRequest;
+      return r && typeof r.at === 'string' && typeof r.signal === 'string' ? r : undefined;
     } catch {
       return undefined;
     }
   }
 
-  /** Runs fn under the job's lock (proper-lockfile, loaded only when needed). */
-  async withLock<T>(id: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
+  /** Runs fn under a lock: a job's (its id) or a name's (`name:NAME`); proper-lockfile, loaded only when needed. */
+  async withLock<T>(key: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
     const { default: lockfile } = await import('proper-lockfile');
-    const p = this.paths(id);
+    const file = key.startsWith('name:') ? path.join(this.locksDir, `name-${key.slice(5)}.lock`) : this.paths(key).lock;
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(p.dir, {
-        lockfilePath: p.lock,
+      release = await lockfile.lock(this.home, {
+        lockfilePath: file,
         realpath: false,
         stale: 10_000,
-        retries: { retries: Math.ceil(waitMs / 100), minTimeout: 50, maxTimeout: 100, factor: 1.2 },
+        retries: { retries: Math.ceil(waitMs / 100), minTimeout: 20, maxTimeout: 100, factor: 1.3 },
+        // A lock we lost (we were stopped past `stale`) must not crash a supervisor: the write it guarded is atomic anyway.
+        onCompromised: () => undefined,
       });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('IO', `job ${id} is busy: another jobq holds ${p.lock}; try again`);
-      throw ioError('lock', p.lock, e);
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('IO', `${key} is busy: another jobq holds ${file}; try again`);
+      throw ioError('lock', file, e);
     }
     try {
       return await fn();
@@ -223,14 +354,42 @@ export class Store {
   }
 }
 
-/** Atomic replace: write a 0600 temp file (never through a symlink), fsync, rename over the target. */
-export function writeFileAtomic(file: string, data: string): void {
+/** The candidate nearest to `word` by edit distance, if near enough to be a typo. */
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Atomic replace: write a 0600 temp file (never through a symlink), fsync when asked, rename over the target. */
+export function writeFileAtomic(file: string, data: string, durable = true): void {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, file);
@@ -241,12 +400,45 @@ export function writeFileAtomic(file: string, data: string): void {
   }
 }
 
-/** Opens a log for appending, refusing a symlink planted at its path; mode 0600. */
+/**
+ * Opens a log for appending without trusting its path: never through a symlink or into a FIFO, only a regular
+ * file we own with one link, or a new one (0600, O_EXCL); its directory (made 0700 if missing) must be one
+ * that no other user could have planted or can swap things in.
+ */
 export function openLogAppend(file: string): number {
+  const dir = path.dirname(file);
+  const why = untrustedReason(dir);
+  if (why) throw new JobqError('UNSAFE', `refusing log ${file}: ${why}`);
   try {
-    return fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new JobqError('UNSAFE', `refusing log ${file}: it is a symlink`);
-    throw ioError('open log', file, e);
+    throw ioError('create the log directory', dir, e);
   }
+  const base = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+  try {
+    return fs.openSync(file, base | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw logOpenError(file, e);
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, base);
+  } catch (e) {
+    throw logOpenError(file, e);
+  }
+  const st = fs.fstatSync(fd);
+  const uid = process.getuid?.() ?? st.uid;
+  const why2 = !st.isFile() ? 'it is not a regular file' : st.uid !== uid ? `it is owned by uid ${st.uid}, not by you` : st.nlink !== 1 ? `it has ${st.nlink} hard links` : undefined;
+  if (why2) {
+    fs.closeSync(fd);
+    throw new JobqError('UNSAFE', `refusing log ${file}: ${why2}`);
+  }
+  return fd;
+}
+
+function logOpenError(file: string, e: unknown): JobqError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP') return new JobqError('UNSAFE', `refusing log ${file}: it is a symlink`);
+  if (code === 'ENXIO') return new JobqError('UNSAFE', `refusing log ${file}: it is a FIFO or socket`);
+  return ioError('open log', file, e);
 }

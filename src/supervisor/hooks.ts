@@ -1,14 +1,13 @@
-// Runs a job's --on-exit command with the outcome in its environment; its result never touches the record.
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
+// Runs a job's --on-exit command with the job's environment plus its outcome; its result never touches the record.
 import { exitCodeOf, type JobRecord } from '../domain/job.js';
+import { spawnShell } from '../process/spawn.js';
 import { appendEvent } from '../store/events.js';
 
-/** Starts the hook (sh -c CMD, output appended to the job's log) and logs how it ended. */
-export function runOnExit(rec: JobRecord, eventsLog: string): void {
+/** Starts the hook (sh -c CMD in the job's cwd and environment, output appended to the job's log) and logs how it ended. */
+export function runOnExit(rec: JobRecord, jobEnv: Record<string, string>, logFd: number | undefined, eventsLog: string): Promise<void> {
   const s = rec.state;
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
+    ...jobEnv,
     JOBQ_JOB_ID: rec.id,
     JOBQ_JOB_NAME: rec.name,
     JOBQ_JOB_STATE: s.status,
@@ -16,19 +15,22 @@ export function runOnExit(rec: JobRecord, eventsLog: string): void {
     JOBQ_JOB_SIGNAL: ('signal' in s && s.signal) || '',
     JOBQ_LOG: rec.log,
   };
-  delete env.JOBQ_SUPERVISOR_SAVED_ENV;
-  let fd: number | 'ignore' = 'ignore';
-  try {
-    fd = fs.openSync(rec.log, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW);
-  } catch {
-    /* no log: discard the hook's output */
-  }
-  const child = spawn('/bin/sh', ['-c', rec.onExit!], { cwd: rec.cwd, env, detached: true, stdio: ['ignore', fd, fd] });
-  if (typeof fd === 'number') fs.closeSync(fd);
-  const timer = setTimeout(() => child.unref(), 10 * 60_000);
-  child.on('error', (e) => appendEvent(eventsLog, 'warn', 'on-exit failed to start', { id: rec.id, error: e.message }));
-  child.on('exit', (code, signal) => {
-    clearTimeout(timer);
-    appendEvent(eventsLog, code === 0 ? 'info' : 'warn', 'on-exit finished', { id: rec.id, exitCode: code, signal });
+  return new Promise((resolve) => {
+    const child = spawnShell(rec.onExit!, { cwd: rec.cwd, env, logFd });
+    // A hook that hangs must not keep the supervisor (and its slot) forever.
+    const timer = setTimeout(() => {
+      child.unref();
+      resolve();
+    }, 10 * 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      appendEvent(eventsLog, 'warn', 'on-exit failed to start', { id: rec.id, error: e.message });
+      resolve();
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      appendEvent(eventsLog, code === 0 ? 'info' : 'warn', 'on-exit finished', { id: rec.id, exitCode: code, signal });
+      resolve();
+    });
   });
 }

@@ -1,44 +1,64 @@
-// The per-job supervisor: starts the job held before exec, applies protection, waits, records the outcome.
-// Lean on purpose: node built-ins only, no CLI framework, no colour, no logger.
+// The per-job supervisor: starts the job held before exec, protects it, releases it, watches it, records how it ended.
+//
+// The protocol, once (files under $JOBQ_HOME; job.json is the truth and changes only through Store.transition,
+// which takes jobs/<id>/lock, refuses illegal moves — a final state is never overwritten — and keeps the
+// active/ index and events.log in step):
+//   run        mkdir jobs/<id> (exclusive), job.json `starting` + claim {launcher pid, token}, opens the log,
+//              starts `supervisor.js HOME ID TOKEN` detached (stdio /dev/null, fd 3 a pipe) and waits for one
+//              line on fd 3 ("ok": the record now says what happened) or its close. If that takes too long, run
+//              moves the record to failed-to-start; the supervisor then finds no claim and stands down.
+//   prepare    claim's token still there -> starting + supervisor pid (else stand down); cwd and command checked.
+//   start      `sh -c WRAPPER -- CMD` in a new session (pid = pgid = sid), stdin /dev/null, output on the log,
+//              held: the wrapper waits on its own pipe before exec'ing the command.
+//   protect    cgroups (memory, cpu, freezer), oom_score_adj, memory limit; reads back what the kernel kept.
+//   release    starting -> running (only if still claimed by us and not cancelled: else the wrapper is told to
+//              exit 125 and nothing ran), "go" to the wrapper, wait until the command itself runs, "ok" on fd 3.
+//   monitor    log cap and idle clock on its own descriptor of the log (not the path), memory, timeouts.
+//   record     running -> final (the cause — OOM, timeout, cancel — wins over the exit code), retried with
+//              backoff while the state dir cannot be written; a marker line in the log for an end jobq caused;
+//              the cgroups removed once empty; then the --on-exit hook.
+//   cancel     jobs/<id>/cancel.json (O_EXCL, first asker wins), then TERM+CONT to the group, KILL after the
+//              grace; the supervisor folds the request into the final state. With no supervisor alive, cancel
+//              itself moves the record to cancelled once nothing of the job is left.
+//   readers    only read; where the truth is provable (supervisor and job gone: lost; nobody left to start it:
+//              failed-to-start) they move the record through the same transition.
 import fs from 'node:fs';
-import { classifyExit, type JobRecord, type JobState, type Outcome } from '../domain/job.js';
+import { randomUUID } from 'node:crypto';
+import { classifyExit, type JobRecord, type JobState, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { JobqError } from '../domain/errors.js';
+import { formatSize } from '../domain/units.js';
 import { Store, openLogAppend } from '../store/store.js';
 import { appendEvent } from '../store/events.js';
-import { procId, rssBytes, readStat, CLK_TCK } from '../process/proc.js';
+import { bootId, procId, readStat, CLK_TCK } from '../process/proc.js';
 import { restoreJobEnv, checkStartable, spawnHeld, heldPhase, type HeldJob } from '../process/spawn.js';
-import { terminateJob, signalJob, jobProcesses, type JobTarget } from '../process/signals.js';
-import { detectFacts, planIsolation, createCgroups, enterCgroups, cgroupStats, removeCgroups, scopeMemoryMax, type IsolationPlan } from '../process/isolation.js';
-import { capLog } from '../output/logcap.js';
+import type { JobTarget } from '../process/signals.js';
+import {
+  detectFacts, planIsolation, createCgroups, enterCgroups, cgroupStats, removeCgroupsWhenEmpty, scopeMemoryMax, setOomScoreAdj, type IsolationPlan,
+} from '../process/isolation.js';
+import { monitor, type Ending } from './monitor.js';
+import { appendLogLine, capLogFd } from './logcap.js';
 import { runOnExit } from './hooks.js';
 
-const [home, id] = process.argv.slice(2) as [string, string];
-let handshakeOpen = true;
+const NONE: IsolationPlan = { kind: 'none', prefix: [], cgroupDirs: [] };
 
-// The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
-for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
-
-// Until the record is loaded there is nothing to finalize: log the error and go.
-process.on('uncaughtException', (e) => {
-  appendEvent(`${home}/events.log`, 'error', 'supervisor error before reading the record', { id, error: String(e?.stack ?? e) });
-  process.exit(70);
-});
-
-const store = Store.open(home, { create: false });
-const events = store.eventsLog;
-let rec: JobRecord = store.readRecord(id);
-process.removeAllListeners('uncaughtException');
-process.on('uncaughtException', (e) => {
-  appendEvent(events, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
-  if (rec.state.status === 'starting') failStart(e);
-  process.exit(70);
-});
-const self = procId(process.pid)!;
-
-function save(state: JobState, patch: Partial<JobRecord> = {}): void {
-  rec = { ...rec, ...patch, state };
-  store.writeRecord(rec);
+/** One job under this supervisor, as it goes through the steps. */
+interface Job {
+  store: Store;
+  id: string;
+  rec: JobRecord;
+  env: Record<string, string>;
+  self: ProcId;
+  prot: Protection;
+  plan: IsolationPlan;
+  logFd: number;
+  held?: HeldJob;
+  target?: JobTarget;
+  rlimitKb?: number;
+  startedAt?: string;
+  t0?: number;
 }
+
+let handshakeOpen = true;
 
 /** Tells the launcher (fd 3, a one-shot pipe) that the record now says what happened; a plain write, no stream. */
 function notifyLauncher(): void {
@@ -52,91 +72,123 @@ function notifyLauncher(): void {
   }
 }
 
-function failStart(err: unknown): never {
+/** prepare: takes the claim over (or stands down), checks the command, plans isolation, opens the log. */
+async function prepare(store: Store, id: string, token: string): Promise<Job | undefined> {
+  const self = procId(process.pid)!;
+  const reg = await store.transition(id, (rec) => {
+    const s = rec.state;
+    if (s.status !== 'starting' || s.claim?.token !== token || rec.supervisor) return undefined;
+    return { ...rec, boot: bootId(), supervisor: self };
+  });
+  if (!reg.changed) {
+    appendEvent(store.eventsLog, 'warn', 'supervisor stood down', { id, status: reg.rec.state.status });
+    return undefined;
+  }
+  const rec = reg.rec;
+  const job: Job = { store, id, rec, self, env: restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
+  try {
+    checkStartable(rec.argv, rec.cwd, job.env);
+    job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), { id, memLimitBytes: job.prot.memLimitBytes });
+    job.logFd = openLogAppend(rec.log);
+  } catch (e) {
+    await failStart(job, e);
+    return undefined;
+  }
+  return job;
+}
+
+/** Records that the job could not start (nothing of it ran) and tells the launcher. */
+async function failStart(job: Job, err: unknown): Promise<void> {
   const msg = err instanceof JobqError ? err.message : `cannot start: ${(err as Error).message}`;
-  save({ status: 'failed-to-start', error: msg, at: new Date().toISOString() }, { supervisor: self });
-  store.setActive(id, false);
-  appendEvent(events, 'warn', 'failed to start', { id, error: msg });
+  await job.store.transition(job.id, (rec) => (rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: msg, at: new Date().toISOString() } } : undefined));
   notifyLauncher();
-  process.exit(0);
 }
 
-const env = restoreJobEnv(process.env);
-const prot = rec.protection;
-let plan: IsolationPlan = { kind: 'none', prefix: [], cgroupDirs: [] };
-let held: HeldJob;
-let logFd: number;
-try {
-  checkStartable(rec.argv, rec.cwd, env);
-  plan = planIsolation(prot.isolationMode, detectFacts(env), { id, memLimitBytes: prot.memLimitBytes });
-  logFd = openLogAppend(rec.log);
-} catch (e) {
-  failStart(e);
-}
-
-let rlimitKb: number | undefined;
-try {
-  if (plan.cgroupDirs.length) {
+/** start: creates the cgroups and spawns the job held before exec, output on the log. */
+function startHeld(job: Job): void {
+  const { prot } = job;
+  if (job.plan.cgroupDirs.length) {
     try {
-      const { appliedLimit } = createCgroups(plan, prot.memLimitBytes);
+      const { appliedLimit } = createCgroups(job.plan, prot.memLimitBytes);
       if (prot.memLimitBytes) {
         prot.memLimitHow = 'cgroup';
         if (!appliedLimit || appliedLimit > prot.memLimitBytes + 65536) prot.warnings.push(`memory limit not applied by the kernel (reads ${appliedLimit})`);
       }
     } catch (e) {
       prot.warnings.push(`cgroup setup failed (${(e as Error).message}); running without isolation`);
-      removeCgroups(plan.cgroupDirs);
-      plan = { kind: 'none', prefix: [], cgroupDirs: [] };
+      void removeCgroupsWhenEmpty(job.plan.cgroupDirs, 0);
+      job.plan = NONE;
     }
   }
-  held = spawnHeld(rec.argv, { cwd: rec.cwd, env, logFd: logFd!, prefix: plan.prefix });
-} catch (e) {
-  failStart(e);
+  job.held = spawnHeld(job.rec.argv, { cwd: job.rec.cwd, env: job.env, logFd: job.logFd, prefix: job.plan.prefix });
+  // From here on the supervisor watches the file through a descriptor of its own, not through the path.
+  const rw = fs.openSync(`/proc/self/fd/${job.logFd}`, fs.constants.O_RDWR);
+  fs.closeSync(job.logFd);
+  job.logFd = rw;
 }
-fs.closeSync(logFd!);
 
-const pid = held.pid;
-if (plan.prefix.length && awaitPhase(pid, (p) => p !== 'prefix', 10_000) !== 'wrapper') {
-  held.abort();
-  failStart(new JobqError('START_FAILED', `${plan.prefix[0]} did not start the job (its error, if any, is in ${rec.log})`));
-}
-const stat = readStat(pid);
-if (plan.cgroupDirs.length) enterCgroups(plan, pid);
-if (prot.oomScoreAdj) {
-  const want = prot.oomScoreAdj.requested;
-  try {
-    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(want));
-  } catch {
-    /* read back below says what the kernel kept */
+/** protect: moves the held job into its cgroups, sets oom_score_adj and the memory limit, reads back what holds. */
+function protect(job: Job): boolean {
+  const { prot, plan } = job;
+  const pid = job.held!.pid;
+  if (plan.prefix.length && awaitPhase(pid, (p) => p !== 'prefix', 10_000) !== 'wrapper') return false;
+  if (plan.cgroupDirs.length) enterCgroups(plan, pid);
+  if (prot.oomScoreAdj) {
+    const want = prot.oomScoreAdj.requested;
+    const actual = setOomScoreAdj(pid, want);
+    prot.oomScoreAdj.actual = actual;
+    if (actual !== want) prot.warnings.push(`oom_score_adj ${want} refused by the kernel (lowering needs CAP_SYS_RESOURCE); it stays ${actual}`);
   }
-  const actual = Number(fs.readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
-  prot.oomScoreAdj.actual = actual;
-  if (actual !== want) prot.warnings.push(`oom_score_adj ${want} refused by the kernel (lowering needs CAP_SYS_RESOURCE); it stays ${actual}`);
+  if (prot.memLimitBytes && plan.kind === 'systemd-scope') {
+    // A user scope without delegation silently drops MemoryMax (systemd #10581): check what the kernel holds.
+    const max = scopeMemoryMax(pid);
+    if (max && max <= prot.memLimitBytes + 65536) prot.memLimitHow = 'cgroup';
+    else prot.warnings.push('systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
+  }
+  if (prot.memLimitBytes && !prot.memLimitHow) {
+    prot.memLimitHow = 'rlimit-as';
+    job.rlimitKb = Math.ceil(prot.memLimitBytes / 1024);
+    if (plan.kind !== 'systemd-scope') prot.warnings.push('no cgroup here: --mem-limit falls back to RLIMIT_AS (caps virtual address space; allocations fail instead of an OOM kill)');
+  }
+  prot.isolation = plan.kind;
+  if (plan.cgroupDirs.length) prot.cgroups = plan.cgroupDirs;
+  if (plan.unit) prot.unit = plan.unit;
+  job.target = { job: { pid, startTicks: readStat(pid)?.startTicks ?? 0, pgid: pid }, cgroups: plan.cgroupDirs };
+  return true;
 }
-if (prot.memLimitBytes && plan.kind === 'systemd-scope') {
-  // A user scope without delegation silently drops MemoryMax (systemd #10581): check what the kernel holds.
-  const max = scopeMemoryMax(pid);
-  if (max && max <= prot.memLimitBytes + 65536) prot.memLimitHow = 'cgroup';
-  else prot.warnings.push('systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
-}
-if (prot.memLimitBytes && !prot.memLimitHow) {
-  prot.memLimitHow = 'rlimit-as';
-  rlimitKb = Math.ceil(prot.memLimitBytes / 1024);
-  if (plan.kind !== 'systemd-scope') prot.warnings.push('no cgroup here: --mem-limit falls back to RLIMIT_AS (caps virtual address space; allocations fail instead of an OOM kill)');
-}
-prot.isolation = plan.kind;
-if (plan.cgroupDirs.length) prot.cgroups = plan.cgroupDirs;
-if (plan.unit) prot.unit = plan.unit;
 
-const target: JobTarget = { job: { pid, startTicks: stat?.startTicks ?? 0, pgid: pid }, cgroups: plan.cgroupDirs };
-const startedAt = new Date().toISOString();
-const t0 = Date.now();
-save({ status: 'running', startedAt }, { supervisor: self, job: target.job, protection: prot });
-held.release(rlimitKb);
-// The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
-awaitPhase(pid, (p) => p !== 'wrapper', 2000);
-appendEvent(events, 'info', 'started', { id, pid, isolation: plan.kind });
-notifyLauncher();
+/** release: starting -> running under the lock, only if the claim is still ours and no cancel came; then exec. */
+async function release(job: Job): Promise<boolean> {
+  const { store, id } = job;
+  job.startedAt = new Date().toISOString();
+  job.t0 = Date.now();
+  const r = await store.transition(id, (rec) => {
+    if (rec.state.status !== 'starting' || rec.supervisor?.pid !== job.self.pid || store.readCancel(id)) return undefined;
+    return { ...rec, job: job.target!.job, protection: job.prot, state: { status: 'running', startedAt: job.startedAt! } };
+  }, { event: { pid: job.held!.pid, isolation: job.plan.kind } });
+  if (!r.changed) {
+    // Never exec'd: the wrapper exits 125 without running anything.
+    job.held!.abort();
+    const now = new Date().toISOString();
+    const cancel = store.readCancel(id);
+    await store.transition(id, (rec) => {
+      if (rec.state.status !== 'starting') return undefined;
+      const state: JobState = cancel
+        ? { status: 'cancelled', cancel, exitCode: null, signal: null, endedAt: now, durationMs: 0 }
+        : { status: 'failed-to-start', error: 'the record changed before the job started', at: now };
+      return { ...rec, state };
+    });
+    await removeCgroupsWhenEmpty(job.plan.cgroupDirs);
+    notifyLauncher();
+    return false;
+  }
+  job.rec = r.rec;
+  job.held!.release(job.rlimitKb);
+  // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
+  awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
+  notifyLauncher();
+  return true;
+}
 
 /** Polls (bounded, 1 ms steps) the held process's phase until `done` accepts it; returns the last phase seen. */
 function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => boolean, ms: number): ReturnType<typeof heldPhase> {
@@ -150,93 +202,119 @@ function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => bo
   return phase;
 }
 
-// Monitoring: peak memory and CPU where no cgroup measures them, idle timeout, log cap.
-let peakBytes = 0;
-let cpuTicks = 0;
-// Size and mtime together: a capped log shrinks, \r progress may rewrite in place; any change is output.
-let lastLogMark = -1;
-let lastLogChange = Date.now();
-let timedOut: 'wall' | 'idle' | undefined;
-let ending = false;
-let lastMemScan = 0;
-
-function sample(): void {
-  // Without a cgroup, memory means a walk of /proc: every 2s is enough for a peak and cheap with many jobs.
-  if (!plan.cgroupDirs.length && Date.now() - lastMemScan >= 2000) {
-    lastMemScan = Date.now();
-    const procs = jobProcesses(target).procs;
-    peakBytes = Math.max(peakBytes, rssBytes(procs));
-    const leader = procs.find((p) => p.pid === pid);
-    if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
-  }
-  let mark = lastLogMark;
-  try {
-    const st = fs.statSync(rec.log);
-    mark = st.size + st.mtimeMs;
-    if (rec.maxLogBytes && st.size > rec.maxLogBytes) capLog(rec.log, rec.maxLogBytes);
-  } catch {
-    /* log removed: treat as no output */
-  }
-  if (mark !== lastLogMark) {
-    lastLogMark = mark;
-    lastLogChange = Date.now();
-  } else if (prot.idleTimeoutMs && Date.now() - lastLogChange >= prot.idleTimeoutMs) {
-    void end('idle');
+/** The one line a log gets when jobq, the kernel or a timeout ended the job rather than the job itself. */
+function endMarker(state: JobState, prot: Protection): string | undefined {
+  const at = 'endedAt' in state ? state.endedAt : new Date().toISOString();
+  const peak = 'peakMemBytes' in state && state.peakMemBytes ? `, peak ${formatSize(state.peakMemBytes)}` : '';
+  const code = 'exitCode' in state && state.exitCode !== null ? `, exit code ${state.exitCode}` : 'signal' in state && state.signal ? `, ${state.signal}` : '';
+  switch (state.status) {
+    case 'oom':
+      return `[jobq] oom-killed at ${at}${peak}${prot.memLimitBytes ? ` of ${formatSize(prot.memLimitBytes)} limit` : ''}`;
+    case 'timeout':
+      return `[jobq] ${state.reason === 'idle' ? `idle timeout (no output for ${prot.idleTimeoutMs}ms)` : `timeout after ${prot.timeoutMs}ms`} at ${at}${code}`;
+    case 'cancelled':
+      return `[jobq] cancelled at ${at} by ${state.cancel.by} (${state.cancel.signal})${code}`;
+    default:
+      return undefined;
   }
 }
 
-async function end(reason: 'wall' | 'idle'): Promise<void> {
-  if (ending) return;
-  ending = true;
-  timedOut = reason;
-  const what = reason === 'wall' ? `wall-clock timeout ${prot.timeoutMs}ms` : `no output for ${prot.idleTimeoutMs}ms`;
-  appendEvent(events, 'warn', 'timeout', { id, reason: what });
-  const res = await terminateJob(target, {
-    signal: prot.stopSignal as NodeJS.Signals,
-    graceMs: prot.graceMs,
-    onEscalate: (left) => appendEvent(events, 'warn', 'escalated to SIGKILL', { id, left }),
-  });
-  appendEvent(events, 'info', 'timeout ended the job', { id, ...res });
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const sampleEvery = prot.idleTimeoutMs ? Math.min(1000, Math.max(100, prot.idleTimeoutMs / 5)) : 1000;
-const sampler = setInterval(sample, sampleEvery);
-sample();
-const timers: NodeJS.Timeout[] = [];
-if (prot.timeoutMs) timers.push(setTimeout(() => void end('wall'), prot.timeoutMs));
-if (prot.timeoutMs && prot.warnSignal && prot.warnSignal.leadMs < prot.timeoutMs) {
-  const w = prot.warnSignal;
-  timers.push(setTimeout(() => {
-    appendEvent(events, 'info', 'warning signal', { id, signal: w.signal });
-    signalJob(target, w.signal as NodeJS.Signals);
-  }, prot.timeoutMs - w.leadMs));
-}
-
-held.child.on('exit', (code, signal) => {
-  clearInterval(sampler);
-  timers.forEach(clearTimeout);
+/** record: classifies the end, marks the log, removes the cgroups, and saves the final state until it holds. */
+async function record(job: Job, end: Ending): Promise<JobRecord> {
+  const { store, id, prot, plan } = job;
   const cg = cgroupStats(plan.kind, plan.cgroupDirs);
   const outcome: Outcome = {
-    exitCode: code,
-    signal,
-    endedAt: new Date().toISOString(),
-    durationMs: Date.now() - t0,
-    peakMemBytes: cg.peakBytes ?? (peakBytes || undefined),
-    cpuMs: cg.cpuMs ?? Math.round((cpuTicks * 1000) / CLK_TCK),
+    exitCode: end.code,
+    signal: end.signal,
+    endedAt: new Date(end.seenAt).toISOString(),
+    durationMs: end.seenAt - job.t0!,
+    peakMemBytes: cg.peakBytes ?? (end.peakBytes || undefined),
+    cpuMs: cg.cpuMs ?? Math.round((end.cpuTicks * 1000) / CLK_TCK),
   };
   const cancel = store.readCancel(id);
-  const state = classifyExit(startedAt, outcome, {
-    cancel,
-    timeout: timedOut,
+  const state = classifyExit(job.startedAt!, outcome, {
+    // A cancel asked for after the job had already exited did not end it.
+    cancel: cancel && Date.parse(cancel.at) <= end.seenAt ? cancel : undefined,
+    timeout: end.timedOut,
     oom: (cg.oomKills ?? 0) > 0,
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
+  const marker = endMarker(state, prot);
+  if (marker) appendLogLine(job.logFd, marker);
+  if (job.rec.maxLogBytes) capLogFd(job.logFd, job.rec.maxLogBytes);
   if (plan.cgroupDirs.length) {
-    const left = removeCgroups(plan.cgroupDirs);
-    if (left.length) prot.warnings.push(`processes of the job still run in ${left[0]} after it ended`);
+    const left = await removeCgroupsWhenEmpty(plan.cgroupDirs);
+    if (left.length) prot.warnings.push(`processes of the job still ran in ${left[0]} after it ended`);
   }
-  save(state, { protection: prot });
-  store.setActive(id, false);
-  appendEvent(events, 'info', 'recorded', { id, status: state.status, exitCode: code, signal });
-  if (rec.onExit) runOnExit(rec, events);
-});
+  // The outcome lives in memory until it is on disk: a full or read-only state dir is retried, with backoff.
+  for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
+    try {
+      const r = await store.transition(id, (rec) => ({ ...rec, protection: prot, state }), { event: { exitCode: end.code, signal: end.signal } });
+      return r.rec;
+    } catch (e) {
+      if (tries === 1) appendEvent(store.eventsLog, 'error', 'cannot record the outcome; retrying', { id, error: (e as Error).message });
+      await sleep(delay);
+    }
+  }
+}
+
+/** Supervises one claimed job from its claim to its recorded end; false if it never started. */
+async function supervise(store: Store, id: string, token: string): Promise<boolean> {
+  const job = await prepare(store, id, token);
+  if (!job) return false;
+  try {
+    startHeld(job);
+  } catch (e) {
+    await removeCgroupsWhenEmpty(job.plan.cgroupDirs, 0);
+    await failStart(job, e);
+    return false;
+  }
+  if (!protect(job)) {
+    job.held!.abort();
+    await failStart(job, new JobqError('START_FAILED', `${job.plan.prefix[0]} did not start the job (its error, if any, is in ${job.rec.log})`));
+    return false;
+  }
+  if (!(await release(job))) return false;
+  const end = await monitor({
+    id,
+    child: job.held!.child,
+    target: job.target!,
+    prot: job.prot,
+    maxLogBytes: job.rec.maxLogBytes,
+    logFd: job.logFd,
+    events: store.eventsLog,
+  });
+  const rec = await record(job, end);
+  if (rec.onExit) {
+    const fd = fs.openSync(`/proc/self/fd/${job.logFd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    await runOnExit(rec, job.env, fd, store.eventsLog);
+    fs.closeSync(fd);
+  }
+  fs.closeSync(job.logFd);
+  return true;
+}
+
+async function main(): Promise<void> {
+  const [home, id, token = randomUUID()] = process.argv.slice(2) as [string, string, string?];
+  // The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
+  for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
+  const store = Store.open(home, { create: false });
+  process.on('uncaughtException', (e) => {
+    appendEvent(store.eventsLog, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
+    process.exit(70);
+  });
+  await supervise(store, id, token);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    try {
+      appendEvent(`${process.argv[2]}/events.log`, 'error', 'supervisor failed', { id: process.argv[3], error: String((e as Error)?.stack ?? e) });
+    } finally {
+      process.exit(70);
+    }
+  },
+);

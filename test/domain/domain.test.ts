@@ -48,9 +48,11 @@ describe('names and ids', () => {
 
 describe('exit classification', () => {
   const base: Outcome = { exitCode: 0, signal: null, endedAt: 't', durationMs: 1 };
-  it('only exit 0 is success, whatever else happened', () => {
+  it('the cause of the end wins over the exit code: only an exit 0 on its own is success', () => {
     expect(classifyExit('s', base, {}).status).toBe('succeeded');
-    expect(classifyExit('s', base, { cancel: { at: 't', by: 'me', signal: 'SIGTERM' } }).status).toBe('succeeded');
+    expect(classifyExit('s', base, { cancel: { at: 't', by: 'me', signal: 'SIGTERM' } })).toMatchObject({ status: 'cancelled', exitCode: 0 });
+    expect(classifyExit('s', base, { timeout: 'wall' })).toMatchObject({ status: 'timeout', exitCode: 0 });
+    expect(classifyExit('s', base, { oom: true }).status).toBe('oom');
     expect(classifyExit('s', { ...base, exitCode: 1 }, {}).status).toBe('failed');
     expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGKILL' }, { oom: true }).status).toBe('oom');
     expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGTERM' }, { timeout: 'idle' })).toMatchObject({ status: 'timeout', reason: 'idle' });
@@ -65,6 +67,10 @@ describe('exit classification', () => {
     expect(exitCodeOf({ status: 'killed', startedAt: 's', ...base, exitCode: null, signal: 'SIGTERM' })).toBe(143);
     expect(exitCodeOf({ status: 'failed-to-start', error: 'x', at: 't' })).toBe(127);
     expect(exitCodeOf({ status: 'lost', reason: 'x', detectedAt: 't' })).toBe(1);
+    // Ended by jobq, yet the handler exited 0: never 0.
+    expect(exitCodeOf({ status: 'timeout', reason: 'wall', startedAt: 's', ...base })).toBe(124);
+    expect(exitCodeOf({ status: 'cancelled', cancel: { at: 't', by: 'me', signal: 'SIGINT' }, startedAt: 's', ...base })).toBe(130);
+    expect(exitCodeOf({ status: 'cancelled', cancel: { at: 't', by: 'me', signal: 'SIGTERM' }, startedAt: 's', ...base, exitCode: 3 })).toBe(3);
   });
 });
 

@@ -28,7 +28,8 @@ describe('run', () => {
     expect(sid).toBe(pid);
     expect(tty).toBe('?');
     expect(rec.state.status).toBe('succeeded');
-    expect(rec.schema).toBe(1);
+    expect(rec.schema).toBe(2);
+    expect(rec.boot).toBe(fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
     for (const k of ['id', 'name', 'argv', 'cwd', 'host', 'user', 'jobqVersion', 'createdAt', 'launcher', 'supervisor', 'job', 'protection', 'env']) expect(rec).toHaveProperty(k);
     expect(fs.statSync(rec.log).mode & 0o777).toBe(0o600);
   });

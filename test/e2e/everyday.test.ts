@@ -84,7 +84,7 @@ describe('housekeeping', () => {
     await w.run(['wait', id]);
     const log = fs.readFileSync(w.record(id).log, 'utf8');
     expect(log.length).toBeLessThanOrEqual(64 * 1024);
-    expect(log).toMatch(/^\[jobq: \d+ bytes of older output dropped/);
+    expect(log).toMatch(/^\[jobq\] \d+ bytes of older output dropped/);
     expect(log).toContain('line 3999');
   });
 });
@@ -104,7 +104,10 @@ describe('notifications and events', () => {
     const id = await start(w, 'ev', ['sleep', '30']);
     await w.run(['cancel', id]);
     const text = (await w.run(['events'])).stdout;
-    for (const msg of ['submitted', 'started', 'cancelled', 'recorded']) expect(text).toContain(msg);
+    // One event per state change, in order, named for the state it reached.
+    const order = ['submitted', 'running', 'cancel requested', 'cancelled'].map((m) => text.indexOf(` ${m} id=${id}`));
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
     const lines = (await w.run(['events', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.every((l) => typeof l.level === 'number' && typeof l.time === 'number' && l.msg)).toBe(true);
   });

@@ -1,0 +1,63 @@
+// Who could have written a path: the rule (as git's safe.directory and OpenSSH's secure_filename) that decides whether jobq may trust it.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const myUid = () => process.getuid?.() ?? 0;
+
+/** True when the owner is the current user or root: nobody else could have made or changed it. */
+export function ownedByUsOrRoot(st: fs.Stats, uid = myUid()): boolean {
+  return st.uid === uid || st.uid === 0;
+}
+
+/**
+ * Says why another user could have planted or swapped something on the way to `target` (undefined: nobody could).
+ * Every directory on the way must be owned by us or root and not writable by group or others, unless it is
+ * sticky (as /tmp) and the entry below it is ours or root's; a symlink is followed only when it is ours or
+ * root's. The part of the path that does not exist yet is not judged (the caller creates it).
+ */
+export function untrustedReason(target: string, uid = myUid()): string | undefined {
+  const todo = path.resolve(target).split('/').filter(Boolean);
+  let dir = '/';
+  let dirSt: fs.Stats;
+  try {
+    dirSt = fs.lstatSync('/');
+  } catch {
+    return undefined;
+  }
+  for (let hops = 0; todo.length; ) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      dir = path.dirname(dir);
+      dirSt = fs.lstatSync(dir);
+      continue;
+    }
+    const next = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(next);
+    } catch {
+      return undefined;
+    }
+    if (dirSt.mode & 0o022) {
+      const who = dirSt.mode & 0o002 ? 'others' : 'its group';
+      if (!(dirSt.mode & 0o1000)) return `${dir} is writable by ${who} (mode ${(dirSt.mode & 0o7777).toString(8)})`;
+      if (!ownedByUsOrRoot(st, uid)) return `${next} belongs to uid ${st.uid} in the shared directory ${dir}`;
+    }
+    if (!ownedByUsOrRoot(st, uid)) return `${next} is owned by uid ${st.uid}, not by you or root`;
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return `${next}: too many symlinks`;
+      const to = fs.readlinkSync(next);
+      todo.unshift(...to.split('/').filter(Boolean));
+      if (to.startsWith('/')) {
+        dir = '/';
+        dirSt = fs.lstatSync('/');
+      }
+      continue;
+    }
+    if (todo.length && !st.isDirectory()) return `${next} is not a directory`;
+    dir = next;
+    dirSt = st;
+  }
+  return undefined;
+}

@@ -1,0 +1,156 @@
+// Watches a running job until it exits: its log (through the supervisor's own descriptor), memory, timeouts.
+import fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import type { Protection } from '../domain/job.js';
+import { appendEvent } from '../store/events.js';
+import { rssBytes } from '../process/proc.js';
+import { terminateJob, signalJob, jobProcesses, type JobTarget } from '../process/signals.js';
+import { canFreeze, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
+import { capLogFd } from './logcap.js';
+
+/** What the monitor saw by the time the job's leader exited. */
+export interface Ending {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** When the exit was seen: a cancel asked for after this did not end the job. */
+  seenAt: number;
+  timedOut?: 'wall' | 'idle';
+  peakBytes: number;
+  cpuTicks: number;
+}
+
+export interface MonitorInput {
+  id: string;
+  child: ChildProcess;
+  target: JobTarget;
+  prot: Protection;
+  maxLogBytes?: number;
+  /** The supervisor's own O_RDWR descriptor of the log: the file the job writes, whatever happens to its path. */
+  logFd: number;
+  events: string;
+  /** True while the job is paused (its idle time does not count). */
+  paused?: () => boolean;
+}
+
+// Node's timers hold at most 2^31-1 ms (~24.8 days); longer waits are chained.
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** A timeout of any length, cancellable. */
+export function longTimeout(fn: () => void, ms: number): { clear(): void } {
+  let t: NodeJS.Timeout;
+  const arm = (left: number) => {
+    t = setTimeout(() => (left > MAX_TIMER ? arm(left - MAX_TIMER) : fn()), Math.min(left, MAX_TIMER));
+  };
+  arm(Math.max(0, ms));
+  return { clear: () => clearTimeout(t) };
+}
+
+/** Monitors the job until its leader exits; caps the log, enforces timeouts, tracks memory and CPU. */
+export function monitor(m: MonitorInput): Promise<Ending> {
+  const { prot, target } = m;
+  const cgroups = target.cgroups ?? [];
+  let peakBytes = 0;
+  let cpuTicks = 0;
+  let lastMark = -1;
+  let lastChange = Date.now();
+  let timedOut: 'wall' | 'idle' | undefined;
+  let ending = false;
+  let capping = false;
+  let lastMemScan = 0;
+  const freezable = canFreeze(cgroups);
+
+  const capIfOver = async () => {
+    if (!m.maxLogBytes || capping) return;
+    if (fs.fstatSync(m.logFd).size <= m.maxLogBytes) return;
+    capping = true;
+    // Frozen, the job cannot append between the copy's last check and the truncate; it cannot tell it was held.
+    const held = freezable && !isFrozen(cgroups) ? await freezeCgroups(cgroups, 200) : false;
+    try {
+      const dropped = capLogFd(m.logFd, m.maxLogBytes);
+      if (dropped) appendEvent(m.events, 'info', 'log capped', { id: m.id, dropped, frozen: held });
+    } catch (e) {
+      appendEvent(m.events, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
+    } finally {
+      if (held) thawCgroups(cgroups);
+      capping = false;
+    }
+  };
+
+  const noteLog = () => {
+    let mark = lastMark;
+    try {
+      const st = fs.fstatSync(m.logFd);
+      mark = st.size + st.mtimeMs;
+    } catch {
+      /* cannot fail on an open descriptor; keep the last mark */
+    }
+    if (mark !== lastMark) {
+      lastMark = mark;
+      lastChange = Date.now();
+    }
+    void capIfOver();
+  };
+
+  const sample = () => {
+    // Without a cgroup, memory means a walk of /proc: every 2s is enough for a peak and cheap with many jobs.
+    if (!cgroups.length && Date.now() - lastMemScan >= 2000) {
+      lastMemScan = Date.now();
+      const procs = jobProcesses(target).procs;
+      peakBytes = Math.max(peakBytes, rssBytes(procs));
+      const leader = procs.find((p) => p.pid === target.job.pid);
+      if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
+    }
+    noteLog();
+    if (!prot.idleTimeoutMs) return;
+    // Paused time is not idle time: the clock restarts when the job is resumed.
+    if (m.paused?.()) lastChange = Date.now();
+    else if (Date.now() - lastChange >= prot.idleTimeoutMs) void end('idle');
+  };
+
+  const end = async (reason: 'wall' | 'idle') => {
+    if (ending) return;
+    ending = true;
+    timedOut = reason;
+    const what = reason === 'wall' ? `wall-clock timeout ${prot.timeoutMs}ms` : `no output for ${prot.idleTimeoutMs}ms`;
+    appendEvent(m.events, 'warn', 'timeout', { id: m.id, reason: what });
+    const res = await terminateJob(target, {
+      signal: prot.stopSignal as NodeJS.Signals,
+      graceMs: prot.graceMs,
+      onEscalate: (left) => appendEvent(m.events, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
+    });
+    appendEvent(m.events, 'info', 'timeout ended the job', { id: m.id, ...res });
+  };
+
+  // inotify on the descriptor's file (via /proc/self/fd): every write wakes the cap and the idle clock at once.
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(`/proc/self/fd/${m.logFd}`, { persistent: false }, noteLog);
+    watcher.on('error', () => undefined);
+  } catch {
+    /* no inotify: the sampler below still checks */
+  }
+  const every = prot.idleTimeoutMs ? Math.min(1000, Math.max(100, prot.idleTimeoutMs / 5)) : 1000;
+  const sampler = setInterval(sample, every);
+  sample();
+  const timers: Array<{ clear(): void }> = [];
+  if (prot.timeoutMs) timers.push(longTimeout(() => void end('wall'), prot.timeoutMs));
+  const w = prot.warnSignal;
+  if (prot.timeoutMs && w && w.leadMs < prot.timeoutMs) {
+    timers.push(
+      longTimeout(() => {
+        appendEvent(m.events, 'info', 'warning signal', { id: m.id, signal: w.signal });
+        signalJob(target, w.signal as NodeJS.Signals);
+      }, prot.timeoutMs - w.leadMs),
+    );
+  }
+
+  return new Promise((resolve) => {
+    m.child.on('exit', (code, signal) => {
+      const seenAt = Date.now();
+      clearInterval(sampler);
+      watcher?.close();
+      timers.forEach((t) => t.clear());
+      resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks });
+    });
+  });
+}
