@@ -7,11 +7,12 @@ const CHUNK = 1024 * 1024;
  * Drops the oldest part of the file behind `fd` (opened O_RDWR, not O_APPEND) so it holds about maxBytes/2 of
  * the newest output behind a marker line. Whatever the job appends while the copy runs is copied too (the
  * loop chases the end until it stands still); the caller freezes the job around this where it can, so that
- * nothing lands between the last check and the truncate. Returns the bytes dropped (0 if under the cap).
+ * nothing lands between the last check and the truncate. Cuts once the file passes triggerBytes (at most maxBytes).
+ * Returns the bytes dropped (0 if under).
  */
-export function capLogFd(fd: number, maxBytes: number): number {
+export function capLogFd(fd: number, maxBytes: number, triggerBytes = maxBytes): number {
   let size = fs.fstatSync(fd).size;
-  if (size <= maxBytes) return 0;
+  if (size <= triggerBytes) return 0;
   let from = size - Math.floor(maxBytes / 2);
   const buf = Buffer.alloc(Math.min(CHUNK, Math.max(4096, maxBytes)));
   // Start the kept part at a line boundary when one is near, so its first line is whole.

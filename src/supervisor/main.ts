@@ -276,8 +276,8 @@ async function supervise(store: Store, id: string, token: string): Promise<boole
     await failStart(job, new JobqError('START_FAILED', `${job.plan.prefix[0]} did not start the job (its error, if any, is in ${job.rec.log})`));
     return false;
   }
-  if (!(await release(job))) return false;
-  const end = await monitor({
+  // Watching starts before the release: a job that writes at once is capped from its first megabyte.
+  const watching = monitor({
     id,
     child: job.held!.child,
     target: job.target!,
@@ -286,7 +286,11 @@ async function supervise(store: Store, id: string, token: string): Promise<boole
     logFd: job.logFd,
     events: store.eventsLog,
   });
-  const rec = await record(job, end);
+  if (!(await release(job))) {
+    await watching;
+    return false;
+  }
+  const rec = await record(job, await watching);
   if (rec.onExit) {
     const fd = fs.openSync(`/proc/self/fd/${job.logFd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND);
     await runOnExit(rec, job.env, fd, store.eventsLog);

@@ -59,19 +59,23 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   let lastMemScan = 0;
   const freezable = canFreeze(cgroups);
 
+  // Cut a little before the cap: a fast writer adds more while the supervisor wakes and freezes it.
+  const trigger = m.maxLogBytes ? m.maxLogBytes - Math.min(1024 * 1024, Math.floor(m.maxLogBytes / 4)) : 0;
   const capIfOver = async () => {
     if (!m.maxLogBytes || capping) return;
-    if (fs.fstatSync(m.logFd).size <= m.maxLogBytes) return;
+    if (fs.fstatSync(m.logFd).size <= trigger) return;
     capping = true;
     // Frozen, the job cannot append between the copy's last check and the truncate; it cannot tell it was held.
-    const held = freezable && !isFrozen(cgroups) ? await freezeCgroups(cgroups, 200) : false;
+    const freeze = freezable && !isFrozen(cgroups);
+    const held = freeze ? await freezeCgroups(cgroups, 200) : false;
     try {
-      const dropped = capLogFd(m.logFd, m.maxLogBytes);
+      const dropped = capLogFd(m.logFd, m.maxLogBytes, trigger);
       if (dropped) appendEvent(m.events, 'info', 'log capped', { id: m.id, dropped, frozen: held });
     } catch (e) {
       appendEvent(m.events, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
     } finally {
-      if (held) thawCgroups(cgroups);
+      // Thawed even when the freeze did not complete in time: a job must never stay frozen by a cap.
+      if (freeze) thawCgroups(cgroups);
       capping = false;
     }
   };
@@ -121,14 +125,34 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     appendEvent(m.events, 'info', 'timeout ended the job', { id: m.id, ...res });
   };
 
-  // inotify on the descriptor's file (via /proc/self/fd): every write wakes the cap and the idle clock at once.
+  // Quiet log: inotify (through /proc/self/fd) wakes us on the first write. Busy log: a 1 ms poll instead of a
+  // callback per write, so a chatty job costs the supervisor little CPU and a flood is still cut within ms.
   let watcher: fs.FSWatcher | undefined;
-  try {
-    watcher = fs.watch(`/proc/self/fd/${m.logFd}`, { persistent: false }, noteLog);
-    watcher.on('error', () => undefined);
-  } catch {
-    /* no inotify: the sampler below still checks */
-  }
+  let poll: NodeJS.Timeout | undefined;
+  let done = false;
+  const watchQuiet = () => {
+    if (done) return;
+    try {
+      watcher = fs.watch(`/proc/self/fd/${m.logFd}`, { persistent: false }, () => {
+        watcher?.close();
+        watcher = undefined;
+        pollBusy(0);
+      });
+      watcher.on('error', () => undefined);
+    } catch {
+      /* no inotify: the sampler below still checks */
+    }
+  };
+  const pollBusy = (still: number) => {
+    if (done) return;
+    const before = lastMark;
+    noteLog();
+    // 100 polls (~100 ms) without a change: back to waiting for inotify.
+    const next = lastMark === before ? still + 1 : 0;
+    if (next >= 100) watchQuiet();
+    else poll = setTimeout(() => pollBusy(next), 1);
+  };
+  watchQuiet();
   const every = prot.idleTimeoutMs ? Math.min(1000, Math.max(100, prot.idleTimeoutMs / 5)) : 1000;
   const sampler = setInterval(sample, every);
   sample();
@@ -147,7 +171,9 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   return new Promise((resolve) => {
     m.child.on('exit', (code, signal) => {
       const seenAt = Date.now();
+      done = true;
       clearInterval(sampler);
+      clearTimeout(poll);
       watcher?.close();
       timers.forEach((t) => t.clear());
       resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks });
