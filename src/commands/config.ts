@@ -8,7 +8,8 @@ import { columns } from '../output/format.js';
 import { printJson } from './context.js';
 
 export default function config(o: { json?: boolean }, _cmd: Command): number {
-  const { config: c, sources, files } = loadConfig();
+  const { config: c, sources, files, warnings } = loadConfig();
+  for (const w of warnings) process.stderr.write(`jobq: warning: ${w}\n`);
   const stateDir = c.stateDir ?? stateHome();
   const stateSrc = sources.stateDir ?? (process.env.XDG_STATE_HOME ? 'env XDG_STATE_HOME' : 'default');
   if (o.json) {

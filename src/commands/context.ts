@@ -7,7 +7,8 @@ import { stateHome } from '../store/store.js';
 
 /** Config, backend and colour for a command; the backend opens the state dir on first use. */
 export function context(cmd: Command) {
-  const { config } = loadConfig();
+  const { config, warnings } = loadConfig();
+  for (const w of warnings) process.stderr.write(`jobq: warning: ${w}\n`);
   const root = cmd.parent ?? cmd;
   const noColor = root.opts().color === false;
   let backend: LocalBackend | undefined;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { JobqError } from '../domain/errors.js';
 import { BUILTIN_PRESETS } from '../domain/env.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
+import { untrustedReason } from '../store/trust.js';
 
 /** The settings a config file may hold. */
 export interface Config {
@@ -50,13 +51,37 @@ function bad(file: string, key: string, why: string): never {
   throw new JobqError('CONFIG', `bad config ${file}: key '${key}': ${why}`);
 }
 
-/** Applies one config file on top of cfg, recording where each value came from. */
-function applyFile(cfg: Config, sources: Sources, file: string): void {
+/** The caller's working directory, or undefined when it was deleted (commands that need it say so). */
+export function callerCwd(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a config file must not be obeyed (git's safe.directory rule): another user could have written it. */
+function untrustedConfig(file: string): string | undefined {
+  const why = untrustedReason(file);
+  if (why) return why;
+  const st = fs.statSync(file);
+  if (st.mode & 0o022) return `it is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o777).toString(8)})`;
+  return undefined;
+}
+
+/** Applies one config file on top of cfg, recording where each value came from; false if there is none or it is not trusted. */
+function applyFile(cfg: Config, sources: Sources, file: string, warnings: string[]): boolean {
+  if (!fs.existsSync(file)) return false;
+  const distrust = untrustedConfig(file);
+  if (distrust) {
+    warnings.push(`ignoring config ${file}: ${distrust}`);
+    return false;
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new JobqError('CONFIG', `bad config ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new JobqError('CONFIG', `bad config ${file}: expected a JSON object`);
@@ -120,19 +145,22 @@ function applyFile(cfg: Config, sources: Sources, file: string): void {
       sources[`presets.${name}`] = file;
     }
   }
+  return true;
 }
 
-/** Loads the merged configuration for a working directory, with where each value came from. */
-export function loadConfig(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Sources; files: string[] } {
+/** Loads the merged configuration for a working directory, with where each value came from and the files really read. */
+export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Sources; files: string[]; warnings: string[] } {
   const config: Config = { ...DEFAULTS, presets: { ...DEFAULTS.presets } };
   const sources: Sources = {};
+  const warnings: string[] = [];
   for (const k of Object.keys(DEFAULTS) as Array<keyof Config>) sources[k] = 'default';
   for (const name of Object.keys(BUILTIN_PRESETS)) sources[`presets.${name}`] = 'built-in';
-  const files = [userConfigPath(env), projectConfigPath(cwd)].filter((f): f is string => !!f);
-  for (const f of files) applyFile(config, sources, f);
+  // Without a working directory (deleted under us) there is no project to look in.
+  const candidates = [userConfigPath(env), cwd === undefined ? undefined : projectConfigPath(cwd)];
+  const files = candidates.filter((f): f is string => !!f && applyFile(config, sources, f, warnings));
   if (env.JOBQ_HOME) {
-    config.stateDir = path.resolve(env.JOBQ_HOME);
+    config.stateDir = path.isAbsolute(env.JOBQ_HOME) ? env.JOBQ_HOME : path.resolve(cwd ?? '/', env.JOBQ_HOME);
     sources.stateDir = 'env JOBQ_HOME';
   }
-  return { config, sources, files };
+  return { config, sources, files, warnings };
 }

@@ -37,13 +37,12 @@ export function untrustedReason(target: string, uid = myUid()): string | undefin
     try {
       st = fs.lstatSync(next);
     } catch {
-      return undefined;
+      // What does not exist yet will be made by us: only where no one else can slip something in first.
+      return writableByOthers(dir, dirSt);
     }
-    if (dirSt.mode & 0o022) {
-      const who = dirSt.mode & 0o002 ? 'others' : 'its group';
-      if (!(dirSt.mode & 0o1000)) return `${dir} is writable by ${who} (mode ${(dirSt.mode & 0o7777).toString(8)})`;
-      if (!ownedByUsOrRoot(st, uid)) return `${next} belongs to uid ${st.uid} in the shared directory ${dir}`;
-    }
+    const open = writableByOthers(dir, dirSt);
+    if (open) return open;
+    if (dirSt.mode & 0o022 && !ownedByUsOrRoot(st, uid)) return `${next} belongs to uid ${st.uid} in the shared directory ${dir}`;
     if (!ownedByUsOrRoot(st, uid)) return `${next} is owned by uid ${st.uid}, not by you or root`;
     if (st.isSymbolicLink()) {
       if (++hops > 40) return `${next}: too many symlinks`;
@@ -59,5 +58,11 @@ export function untrustedReason(target: string, uid = myUid()): string | undefin
     dir = next;
     dirSt = st;
   }
-  return undefined;
+  return dirSt.isDirectory() ? writableByOthers(dir, dirSt) : undefined;
+}
+
+/** Why a directory lets other users add or swap entries (sticky ones like /tmp do not: entries stay their owner's). */
+function writableByOthers(dir: string, st: fs.Stats): string | undefined {
+  if (!(st.mode & 0o022) || st.mode & 0o1000) return undefined;
+  return `${dir} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})`;
 }
