@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
+import { isRedacted } from '../domain/job.js';
 import type { RunSpec } from '../backend/backend.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson } from './context.js';
@@ -16,7 +17,7 @@ export default async function restart(ref: string, o: { json?: boolean }, cmd: C
   const guardVars: string[] = [];
   for (const [k, v] of Object.entries(old.env.added)) {
     if (JOBQ_OWN.has(k)) continue;
-    if (v === '<redacted>') {
+    if (isRedacted(v)) {
       // Secret values were never written down: take them from the caller's environment, if there.
       if (process.env[k] !== undefined) env[k] = process.env[k]!;
       else process.stderr.write(`jobq: warning: ${k} was redacted in ${old.id} and is not set here; the new job runs without it\n`);

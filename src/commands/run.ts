@@ -1,9 +1,11 @@
 // `jobq run NAME [options] -- CMD [ARGS...]`
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { JobqError, EXIT } from '../domain/errors.js';
 import { parseEnvPairs } from '../domain/env.js';
-import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
+import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
+import { callerCwd } from '../config/config.js';
 import type { RunSpec } from '../backend/backend.js';
 import { context, printJson } from './context.js';
 import { jobJson } from '../output/json.js';
@@ -50,18 +52,31 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     if (!o.timeout) throw new JobqError('USAGE', '--timeout-signal needs --timeout');
   }
   const presets = [...(o.memsafe ? ['memsafe'] : []), ...(o.preset ?? [])];
+  if (argv.length && !argv[0]) throw new JobqError('USAGE', "empty command: the first word after '--' is ''");
+  const here = callerCwd();
+  // Relative paths are taken from where jobq was called, like a shell's; a deleted cwd cannot anchor them.
+  const fromHere = (p: string, what: string) => {
+    if (path.isAbsolute(p)) return path.normalize(p);
+    if (here === undefined) throw new JobqError('USAGE', `the current directory no longer exists: give ${what} as an absolute path`);
+    return path.resolve(here, p);
+  };
+  if (!o.cwd && here === undefined) throw new JobqError('USAGE', 'the current directory no longer exists (deleted?): cd elsewhere or pass --cwd DIR');
+  const memLimitBytes = o.memLimit ? parseSize(o.memLimit, '--mem-limit') : undefined;
+  if (memLimitBytes && memLimitBytes > os.totalmem()) {
+    throw new JobqError('USAGE', `--mem-limit ${o.memLimit} is more than this machine's memory (${formatSize(os.totalmem())})`);
+  }
   return {
     name,
     argv,
-    cwd: path.resolve(o.cwd ?? process.cwd()),
+    cwd: o.cwd ? fromHere(o.cwd, '--cwd') : here!,
     callerEnv: process.env,
     presets: [...new Set(presets)],
     presetTable: config.presets,
     env: parseEnvPairs(o.env ?? []),
     guardVars: o.guardVar ?? [],
-    log: o.log,
+    log: o.log ? fromHere(o.log, '--log') : undefined,
     isolationMode: o.isolation ?? config.isolation,
-    memLimitBytes: o.memLimit ? parseSize(o.memLimit, '--mem-limit') : undefined,
+    memLimitBytes,
     oomScoreAdj: oom,
     timeoutMs: o.timeout ? parseDuration(o.timeout, '--timeout') : undefined,
     idleTimeoutMs: o.idleTimeout ? parseDuration(o.idleTimeout, '--idle-timeout') : undefined,

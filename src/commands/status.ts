@@ -1,7 +1,7 @@
 // `jobq status [JOB] [--all] [--json] [--watch]`
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { isFinal } from '../domain/job.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { listJson, jobJson } from '../output/json.js';
@@ -24,15 +24,19 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     else process.stdout.write(formatDetail(c, v) + '\n');
     return EXIT.ok;
   }
-  const recent = Math.max(0, Number(o.recent) || 0);
+  const recent = Number(o.recent);
+  if (!/^\d+$/.test(o.recent) || !Number.isSafeInteger(recent)) throw new JobqError('USAGE', `invalid --recent '${o.recent}': a whole number (0 or more)`);
   const render = async (forWatch: boolean) => {
     const { views, broken, hidden } = await ctx.backend.list({ all: !!o.all, recent, withMemory: true });
     if (o.json) return { text: JSON.stringify(listJson(views, broken, hidden), null, 2) + '\n', broken: [] as string[] };
     let text = views.length
       ? formatTable(c, views, { memory: true, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : c.dim(lastLine(v.rec.log))) : undefined }) + '\n'
-      : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
+      : broken.length || hidden
+        ? ''
+        : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
     if (hidden > 0) text += c.dim(`${hidden} older job${hidden === 1 ? '' : 's'} not shown (--all to list them)`) + '\n';
-    return { text, broken: formatBroken(broken) };
+    const notes = views.filter((v) => v.note).map((v) => `jobq: ${v.rec.id}: ${v.note}`);
+    return { text, broken: [...notes, ...formatBroken(broken)] };
   };
   if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.store.activeDir, render);
   const { text, broken } = await render(false);

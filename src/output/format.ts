@@ -5,7 +5,7 @@ import { formatDuration, formatSize } from '../domain/units.js';
 import type { BrokenRecord, JobView } from '../backend/backend.js';
 
 /** The state as a short word, with the exit detail that matters. */
-export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive'>): string {
+export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'>): string {
   const s = v.state;
   switch (s.status) {
     case 'failed':
@@ -15,6 +15,7 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive'>): strin
     case 'timeout':
       return `timeout (${s.reason})`;
     case 'running':
+      if (v.note?.startsWith('ended')) return 'ended (recording)';
       return v.supervisorAlive ? 'running' : 'running (no supervisor)';
     default:
       return s.status;
@@ -123,6 +124,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if ('endedAt' in s || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
   if (s.status === 'lost') lines.push(['reason', s.reason]);
+  if (v.note) lines.push(['note', c.yellow(v.note)]);
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
   lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
   if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)} via ${p.memLimitHow ?? 'none'}`]);

@@ -9,9 +9,17 @@ import { untrustedReason } from './trust.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
 export function stateHome(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.JOBQ_HOME) return path.resolve(env.JOBQ_HOME);
+  if (env.JOBQ_HOME) return path.isAbsolute(env.JOBQ_HOME) ? env.JOBQ_HOME : path.join(safeCwd(), env.JOBQ_HOME);
   const xdg = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
   return path.join(xdg, 'jobq');
+}
+
+function safeCwd(): string {
+  try {
+    return process.cwd();
+  } catch {
+    throw new JobqError('STATE_DIR', 'JOBQ_HOME is relative and the current directory no longer exists');
+  }
 }
 
 /** A job's directory and the files in it. */
