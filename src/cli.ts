@@ -131,13 +131,36 @@ A command that cannot start exits 127 at once, and its record says why.`,
 
   program
     .command('prune')
-    .summary('remove finished jobs and their logs')
+    .summary('remove finished jobs and their logs (bare: only shows what it would remove)')
+    .argument('[jobs...]', 'only jobs of these NAMEs or IDs')
     .option('--older-than <duration>', 'only jobs that ended longer ago than this, e.g. 7d')
     .option('--keep <n>', 'keep the newest N finished jobs of each name')
+    .option('--state <state>', 'only jobs that ended so: failed, cancelled, lost, half-made... (repeatable)', collect)
+    .option('--all', 'every finished job')
     .option('--dry-run', 'list what would go, remove nothing')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq prune --older-than 7d\n  jobq prune --keep 3 --dry-run')
+    .addHelpText(
+      'after',
+      `
+Without a selector (--older-than, --keep, --state, --all or a JOB) prune removes nothing and shows what it would.
+Running and queued jobs are never removed; nor is a record this jobq cannot read (a newer jobq may own it).
+
+Examples:
+  jobq prune                          # show what a prune of everything finished would remove
+  jobq prune --older-than 7d
+  jobq prune --keep 3 --dry-run
+  jobq prune --state failed --state lost
+  jobq prune train                    # the finished jobs named train`,
+    )
     .action(act(() => import('./commands/prune.js')));
+
+  program
+    .command('rm')
+    .summary('remove finished jobs (record and log); a running one is refused')
+    .argument('<jobs...>', 'NAMEs (their latest job) or IDs')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq rm train_20261124_101500\n  jobq rm etl')
+    .action(act(() => import('./commands/rm.js')));
 
   program
     .command('restart')

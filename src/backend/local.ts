@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { JobqError } from '../domain/errors.js';
-import { isFinal, redactEnv, SCHEMA_VERSION, validateName, type CancelRequest, type JobRecord, type JobState } from '../domain/job.js';
+import { isFinal, parseId, redactEnv, SCHEMA_VERSION, validateName, type CancelRequest, type JobRecord, type JobState } from '../domain/job.js';
 import { buildJobEnv } from '../domain/env.js';
 import { Store, openLogAppend, type BrokenEntry } from '../store/store.js';
 import { appendEvent } from '../store/events.js';
 import { allProcesses, bootId, findSupervisors, isAlive, isReused, procId, rssBytes, type ProcStat } from '../process/proc.js';
 import { jobProcesses, jobTarget, terminateJob } from '../process/signals.js';
 import { removeCgroupsWhenEmpty } from '../process/isolation.js';
+import type { PruneEntry } from '../domain/prune.js';
 import type { Backend, CancelResult, JobView, RunSpec } from './backend.js';
 
 declare const JOBQ_VERSION: string;
@@ -75,8 +76,7 @@ export class LocalBackend implements Backend {
     const token = randomUUID();
     let env: Record<string, string>;
     try {
-      // A relative --log is taken from where jobq was called, like a shell redirect.
-      const log = spec.log ? path.resolve(spec.log) : store.paths(id).log;
+      const log = spec.log ?? store.paths(id).log;
       fs.closeSync(openLogAppend(log));
       const built = buildJobEnv(spec.callerEnv, {
         id,
@@ -253,6 +253,40 @@ export class LocalBackend implements Backend {
     return { id, outcome: 'cancelled', state: rec.state, escalated: res.escalated, elapsedMs: elapsed() };
   }
 
+  /** Every job dir as prune sees it, newest first: records reconciled, half-made dirs and unreadable records marked. */
+  async pruneEntries(): Promise<PruneEntry[]> {
+    const out: PruneEntry[] = [];
+    for (const id of this.store.listIds()) {
+      const name = parseId(id)!.name;
+      try {
+        const v = await this.view(id);
+        out.push({ id, name, status: v.state.status, final: isFinal(v.state), endedAt: endedAtMs(v.state) });
+      } catch (e) {
+        const why = e instanceof JobqError && e.code === 'NOT_FOUND' ? this.store.inspect(id) : undefined;
+        if (why && why !== 'creating') out.push({ id, name, status: 'half-made', final: false, endedAt: Date.now() - 60_000 });
+        else out.push({ id, name, status: 'unreadable', final: false, endedAt: 0 });
+      }
+    }
+    return out;
+  }
+
+  /** Removes a finished job (or a half-made dir) and its log if the log is in its dir; refuses a live job. */
+  async remove(id: string): Promise<{ id: string; status: string; log?: string }> {
+    let rec: JobRecord | undefined;
+    try {
+      rec = (await this.view(id)).rec;
+    } catch (e) {
+      const why = e instanceof JobqError && e.code === 'NOT_FOUND' ? this.store.inspect(id) : undefined;
+      if (!why || why === 'creating') throw e;
+      this.store.removeJob(id);
+      return { id, status: 'half-made' };
+    }
+    if (!isFinal(rec.state)) throw new JobqError('CONFLICT', `${id} is ${rec.state.status}: cancel it first (jobq cancel ${id})`);
+    this.store.removeJob(id);
+    const outside = path.dirname(rec.log) !== this.store.paths(id).dir;
+    return { id, status: rec.state.status, ...(outside ? { log: rec.log } : {}) };
+  }
+
   async waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined> {
     for (;;) {
       const v = await this.view(id);
@@ -262,6 +296,14 @@ export class LocalBackend implements Backend {
       await sleep(Math.min(100, Math.max(1, deadlineMs - Date.now())));
     }
   }
+}
+
+/** When a finished job ended, for age-based pruning. */
+function endedAtMs(s: JobState): number {
+  if ('endedAt' in s) return Date.parse(s.endedAt);
+  if (s.status === 'failed-to-start') return Date.parse(s.at);
+  if (s.status === 'lost') return Date.parse(s.detectedAt);
+  return Date.now();
 }
 
 function safeUser(): string {

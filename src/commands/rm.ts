@@ -1,0 +1,22 @@
+// `jobq rm JOB...`: remove finished jobs (their record and their log in the state dir); a live one is refused.
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import { context, printJson } from './context.js';
+
+export default async function rm(refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
+  const { backend } = context(cmd);
+  const ids = [...new Set(refs.map((r) => backend.resolve(r)))];
+  const removed: Array<{ id: string; status: string; log?: string }> = [];
+  let code: number = EXIT.ok;
+  for (const id of ids) {
+    try {
+      removed.push(await backend.remove(id));
+    } catch (e) {
+      process.stderr.write(`jobq: ${(e as Error).message}\n`);
+      code = EXIT.failure;
+    }
+  }
+  if (o.json) printJson({ schema: 1, removed });
+  else for (const r of removed) process.stdout.write(`removed ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
+  return code;
+}
