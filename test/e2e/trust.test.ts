@@ -1,0 +1,490 @@
+// Issue 9: the guarantees hold under the cases that broke 0.1.0 — long timeouts, handlers that exit 0, stopped
+// jobs, fast writers, moved logs, full disks, stalled supervisors — and another user cannot steer root's jobq.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, execFileSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { plantRecord, startTicks } from '../helpers/records.js';
+
+const isRoot = process.getuid?.() === 0;
+const hasCgroup = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+let w: World;
+const extra: number[] = [];
+const tmpPaths: string[] = [];
+beforeEach(() => {
+  w = world();
+});
+afterEach(async () => {
+  for (const pid of extra.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  await w.cleanup();
+  for (const p of tmpPaths.splice(0)) {
+    if (p.startsWith('/sys/fs/cgroup/')) fs.rmdirSync(p);
+    else fs.rmSync(p, { recursive: true, force: true });
+  }
+});
+
+/** A long-lived bystander process in its own group, which nothing of jobq may touch. */
+function bystander(): number {
+  const c = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+  c.unref();
+  extra.push(c.pid!);
+  return c.pid!;
+}
+
+/** A fresh temp dir, removed after the test; mode as given. */
+function tmpDir(mode = 0o700): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-trust-'));
+  fs.chmodSync(d, mode);
+  tmpPaths.push(d);
+  return d;
+}
+
+/** Runs a shell snippet as the unprivileged user `nobody` (the second user on the machine). */
+function asNobody(script: string): void {
+  execFileSync('runuser', ['-u', 'nobody', '--', 'sh', '-c', script], { stdio: 'ignore' });
+}
+
+const state = (id: string) => w.record(id).state;
+
+describe('timeouts longer than Node timers hold', () => {
+  it('--timeout 30d and a 20d warning lead do not fire early', async () => {
+    const id = await start(w, 'long', ['sleep', '60'], ['--timeout', '30d', '--timeout-signal', 'USR1@20d']);
+    const rec = w.record(id);
+    expect(rec.protection.timeoutMs).toBe(30 * 86_400_000);
+    // 0.1.0 fired both after a few ms (Node clamps delays over 2^31-1 ms to 1 ms).
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(state(id).status).toBe('running');
+    expect(alive(rec.job.pid)).toBe(true);
+    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).not.toContain('warning signal');
+  });
+
+  it('accepts durations up to years and refuses beyond', async () => {
+    expect((await w.run(['run', 'y', '--timeout', '2y', '-q', '--', 'true'])).exitCode).toBe(0);
+    const r = await w.run(['run', 'y2', '--timeout', '500y', '--', 'true']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('the cause of the end wins over the exit code', () => {
+  const trapper = ['sh', '-c', 'trap "echo handled; exit 0" TERM; while :; do sleep 0.05; done'];
+
+  it('a timeout whose TERM handler exits 0 is a timeout (exit 0 kept), and wait says 124', async () => {
+    const id = await start(w, 'tmo', trapper, ['--timeout', '1s']);
+    const r = await w.run(['wait', id]);
+    expect(state(id)).toMatchObject({ status: 'timeout', reason: 'wall', exitCode: 0 });
+    expect(r.exitCode).toBe(124);
+  });
+
+  it('an idle timeout whose handler exits 0 is a timeout', async () => {
+    const id = await start(w, 'idle', trapper, ['--idle-timeout', '700ms']);
+    await w.run(['wait', id]);
+    expect(state(id)).toMatchObject({ status: 'timeout', reason: 'idle', exitCode: 0 });
+  });
+
+  it('a cancel whose handler exits 0 is cancelled (exit 0 kept), and wait says 128+TERM', async () => {
+    const id = await start(w, 'cnl', trapper);
+    await w.run(['cancel', id]);
+    expect(state(id)).toMatchObject({ status: 'cancelled', exitCode: 0 });
+    expect((await w.run(['wait', id])).exitCode).toBe(143);
+    expect(fs.readFileSync(w.record(id).log, 'utf8')).toMatch(/handled\n\[jobq\] cancelled at .* \(SIGTERM\), exit code 0\n$/);
+  });
+});
+
+describe('stopped jobs', () => {
+  it('cancel of a job that stopped itself runs its TERM handler instead of waiting for KILL', async () => {
+    const marker = path.join(tmpDir(), 'handled');
+    const id = await start(w, 'stopped', ['sh', '-c', `trap 'echo yes > ${marker}; exit 3' TERM; kill -STOP $$; sleep 100`]);
+    const pid = w.record(id).job.pid;
+    await pollUntil(() => fs.readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.startsWith('T'), 5000, 'job stopped');
+    const r = JSON.parse((await w.run(['cancel', id, '--grace', '5s', '--json'])).stdout).results[0];
+    expect(r.escalated).toBe(false);
+    expect(fs.readFileSync(marker, 'utf8')).toBe('yes\n');
+    expect(state(id)).toMatchObject({ status: 'cancelled', exitCode: 3 });
+  });
+
+  it('a timeout of a stopped job runs its handler too', async () => {
+    const marker = path.join(tmpDir(), 'handled');
+    const id = await start(w, 'stopped2', ['sh', '-c', `trap 'echo yes > ${marker}; exit 0' TERM; kill -STOP $$; sleep 100`], ['--timeout', '1s', '--grace', '10s']);
+    await w.run(['wait', id]);
+    expect(fs.readFileSync(marker, 'utf8')).toBe('yes\n');
+    expect(state(id)).toMatchObject({ status: 'timeout', exitCode: 0 });
+  });
+});
+
+/** Samples a file's size (through a path or /proc/PID/fd/N) every few ms until stop() is called; returns the largest seen. */
+function sampleMax(file: () => string): { stop(): number } {
+  let max = 0;
+  let on = true;
+  const tick = () => {
+    try {
+      max = Math.max(max, fs.statSync(file()).size);
+    } catch {
+      /* not there yet, or gone */
+    }
+    if (on) setTimeout(tick, 2);
+  };
+  tick();
+  return {
+    stop() {
+      on = false;
+      return max;
+    },
+  };
+}
+
+describe('log cap', () => {
+  const MB = 1024 * 1024;
+
+  it('a job writing 200 MB in well under a second stays within the cap (plus one chunk) while it runs and at the end', async () => {
+    const probe = sampleMax(() => path.join(w.home, 'jobs', w.ids()[0] ?? 'x', 'output.log'));
+    // A job that starts, then floods: 200 MB in a fraction of a second.
+    const id = await start(w, 'burst', ['sh', '-c', 'sleep 0.2; head -c 200M /dev/zero | tr "\\0" x; sleep 0.5'], ['--max-log-size', '10M']);
+    await w.run(['wait', id]);
+    const max = probe.stop();
+    const size = fs.statSync(w.record(id).log).size;
+    expect(size).toBeLessThanOrEqual(10 * MB);
+    expect(max).toBeLessThanOrEqual(11 * MB);
+  }, 60_000);
+
+  it('a job that floods its log from its first instant ends within the cap', async () => {
+    const id = await start(w, 'flood0', ['sh', '-c', 'head -c 200M /dev/zero | tr "\\0" x'], ['--max-log-size', '10M']);
+    await w.run(['wait', id]);
+    expect(fs.statSync(w.record(id).log).size).toBeLessThanOrEqual(10 * MB);
+  }, 60_000);
+
+  it.skipIf(!hasCgroup || !isRoot)('nothing the job appends while the log is cut is lost: the kept lines are one unbroken run', async () => {
+    const id = await start(w, 'seq', ['seq', '1', '3000000'], ['--max-log-size', '2M']);
+    await w.run(['wait', id]);
+    const rec = w.record(id);
+    expect(rec.protection.isolation).not.toBe('none');
+    const lines = fs.readFileSync(rec.log, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^\[jobq\] \d+ bytes of older output dropped/);
+    const nums = lines.slice(1).map(Number);
+    expect(nums.at(-1)).toBe(3_000_000);
+    const gaps = nums.filter((n, i) => i > 0 && n !== nums[i - 1]! + 1);
+    expect(gaps).toEqual([]);
+  }, 60_000);
+
+  it('a log deleted and replaced while the job runs: the cap and the idle clock follow the file the job writes', async () => {
+    const id = await start(w, 'moved', ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do head -c 300000 /dev/zero | tr "\\0" y; echo; i=$((i+1)); sleep 0.05; done'], ['--max-log-size', '2M', '--idle-timeout', '1s']);
+    const rec = w.record(id);
+    fs.rmSync(rec.log);
+    fs.writeFileSync(rec.log, 'a decoy that never changes\n');
+    const probe = sampleMax(() => `/proc/${rec.job.pid}/fd/1`);
+    const r = await w.run(['wait', id]);
+    const max = probe.stop();
+    // 0.1.0 went by the path: the decoy never grew, so the idle timeout killed a job that was writing all along.
+    expect(state(id).status).toBe('succeeded');
+    expect(r.exitCode).toBe(0);
+    expect(max).toBeLessThanOrEqual(3 * MB);
+  }, 30_000);
+});
+
+describe.skipIf(!isRoot)('a full or read-only state dir while a job runs', () => {
+  let mnt: string;
+  beforeEach(() => {
+    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-tmpfs-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mnt]);
+  });
+  afterEach(() => {
+    execFileSync('umount', ['-l', mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  });
+
+  it('the outcome is held and recorded once space frees; status says why and never "no jobs"', async () => {
+    const home = path.join(mnt, 'state');
+    const go = path.join(tmpDir(), 'go');
+    const env = { JOBQ_HOME: home };
+    const r = await w.run(['run', 'full', '-q', '--log', path.join(path.dirname(go), 'out.log'), '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`], { env });
+    expect(r.exitCode).toBe(0);
+    const id = r.stdout.trim();
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${path.join(mnt, 'fill')}`, 'bs=4k', 'count=1000'], { stdio: 'ignore' });
+    } catch {
+      /* disk full is the point */
+    }
+    fs.writeFileSync(go, '');
+    const st = (await pollUntil(async () => {
+      const s = await w.run(['status'], { env });
+      return s.stderr.includes('ENOSPC') ? s : undefined;
+    }, 10_000, 'status to say the state dir is full'))!;
+    expect(st.stdout).toContain(id);
+    expect(st.stdout).not.toContain('no jobs yet');
+    expect(st.stdout).toMatch(/ended \(recording\)/);
+    // Not lost, not succeeded before it is on disk.
+    expect((await w.run(['wait', id, '--timeout', '500ms'], { env })).exitCode).toBe(124);
+    fs.rmSync(path.join(mnt, 'fill'));
+    expect((await w.run(['wait', id, '--timeout', '60s'], { env })).exitCode).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8')).state.status).toBe('succeeded');
+  }, 90_000);
+
+  it('a read-only state dir: the same, and EROFS is named', async () => {
+    const home = path.join(mnt, 'state');
+    const go = path.join(tmpDir(), 'go');
+    const env = { JOBQ_HOME: home };
+    const id = (await w.run(['run', 'ro', '-q', '--log', path.join(path.dirname(go), 'out.log'), '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`], { env })).stdout.trim();
+    execFileSync('mount', ['-o', 'remount,ro', mnt]);
+    fs.writeFileSync(go, '');
+    await pollUntil(async () => (await w.run(['status'], { env })).stderr.includes('EROFS'), 10_000, 'status to name EROFS');
+    execFileSync('mount', ['-o', 'remount,rw', mnt]);
+    expect((await w.run(['wait', id, '--timeout', '60s'], { env })).exitCode).toBe(0);
+  }, 90_000);
+});
+
+describe('a launcher that gives up has the last word', () => {
+  it('run reports failure and the job never starts later', async () => {
+    const marker = path.join(tmpDir(), 'ran');
+    const r = await w.run(['run', 'stall', '--', 'sh', '-c', `echo ran > ${marker}`], { env: { JOBQ_START_TIMEOUT: '1' } });
+    expect(r.exitCode).toBe(127);
+    expect(r.stderr).toMatch(/did not report/);
+    const id = w.ids()[0]!;
+    await new Promise((res) => setTimeout(res, 2000));
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(state(id).status).toBe('failed-to-start');
+    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).toContain('supervisor stood down');
+  });
+});
+
+describe.skipIf(!isRoot || !hasCgroup)('cgroups', () => {
+  it('cancel and a normal end leave no false warning and no cgroup behind', async () => {
+    const a = await start(w, 'kids', ['sh', '-c', 'sleep 100 & sleep 100 & wait']);
+    const b = await start(w, 'linger', ['sh', '-c', '(sleep 0.4; echo late) & exit 0']);
+    const dirs = [...w.record(a).protection.cgroups, ...w.record(b).protection.cgroups];
+    expect(dirs.length).toBeGreaterThan(1);
+    await w.run(['cancel', a]);
+    await w.run(['wait', b]);
+    for (const id of [a, b]) expect(w.record(id).protection.warnings.join(' ')).not.toMatch(/still ran/);
+    for (const d of dirs) expect(fs.existsSync(d), d).toBe(false);
+  });
+
+  it('the cgroup of a job whose supervisor was killed is removed by the next command that finds it empty', async () => {
+    const id = await start(w, 'orphan', ['sleep', '0.8']);
+    const rec = w.record(id);
+    process.kill(rec.supervisor.pid, 'SIGKILL');
+    await pollUntil(() => !alive(rec.job.pid), 5000, 'job end');
+    expect(rec.protection.cgroups.some((d: string) => fs.existsSync(d))).toBe(true);
+    await w.run(['status']);
+    expect(state(id).status).toBe('lost');
+    for (const d of rec.protection.cgroups) expect(fs.existsSync(d), d).toBe(false);
+  });
+});
+
+describe('what status lists', () => {
+  it('half-made job dirs are listed as broken with a reason, shown by a bare prune, removed by prune', async () => {
+    const old = new Date(Date.now() - 5 * 60_000);
+    const a = path.join(w.home, 'jobs', 'half_20260101_000000');
+    const b = path.join(w.home, 'jobs', 'half_20260101_000001');
+    fs.mkdirSync(a, { recursive: true });
+    fs.mkdirSync(b, { recursive: true });
+    fs.writeFileSync(path.join(a, 'job.json.tmp-123-abc'), '{"id":');
+    fs.writeFileSync(path.join(b, 'output.log'), 'some output\n');
+    for (const d of [a, b]) fs.utimesSync(d, old, old);
+    const st = await w.run(['status', '--json']);
+    const broken = JSON.parse(st.stdout).broken;
+    expect(broken.map((x: { id: string }) => x.id).sort()).toEqual(['half_20260101_000000', 'half_20260101_000001']);
+    expect(broken[0].error).toMatch(/half-made/);
+    expect((await w.run(['status'])).stdout).not.toContain('no jobs yet');
+    const bare = await w.run(['prune']);
+    expect(bare.stdout).toContain('would remove half_20260101_000000 (half-made)');
+    expect(fs.existsSync(a)).toBe(true);
+    await w.run(['prune', '--all']);
+    expect(fs.existsSync(a) || fs.existsSync(b)).toBe(false);
+  });
+
+  it('a record with a status this jobq does not know is left untouched and listed as broken', async () => {
+    const id = plantRecord(w.home, 'future', { state: { status: 'hibernating' } as never });
+    const file = path.join(w.home, 'jobs', id, 'job.json');
+    const before = fs.readFileSync(file, 'utf8');
+    const st = await w.run(['status', '--json']);
+    expect(JSON.parse(st.stdout).broken[0]).toMatchObject({ id });
+    expect(JSON.parse(st.stdout).broken[0].error).toMatch(/unknown to this jobq/);
+    await w.run(['prune', '--all']);
+    await w.run(['cancel', '--all']);
+    expect(fs.readFileSync(file, 'utf8')).toBe(before);
+  });
+
+  it('readers leave a finished job exactly as they found it', async () => {
+    const id = await start(w, 'done', ['true']);
+    await w.run(['wait', id]);
+    fs.writeFileSync(path.join(w.home, 'active', id), '');
+    const snap = () => execFileSync('find', [w.home, '-printf', '%p %s %T@\\n']).toString().split('\n').filter((l) => !l.includes('events.log')).sort().join('\n');
+    const before = snap();
+    for (const args of [['status'], ['status', id], ['status', '--json'], ['tail', id], ['wait', id]]) await w.run(args);
+    expect(snap()).toBe(before);
+  });
+});
+
+describe('small things', () => {
+  it('status -n abc / -n -3 are usage errors', async () => {
+    for (const n of ['abc', '-3', '1.5']) {
+      const r = await w.run(['status', '-n', n]);
+      expect(r.exitCode, n).toBe(2);
+      expect(r.stderr.trim().split('\n'), n).toHaveLength(1);
+    }
+  });
+
+  it('a deleted cwd: one line from run, other commands work', async () => {
+    const gone = tmpDir();
+    const sh = (cmd: string) => execFileSync('sh', ['-c', `cd ${gone} && rmdir ${gone} && ${process.execPath} ${path.resolve('bin/jobq')} ${cmd}; echo "rc=$?"`], { env: { ...process.env, ...w.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const status = (() => {
+      fs.mkdirSync(gone, { recursive: true });
+      return sh('status 2>&1');
+    })();
+    expect(status).toMatch(/rc=0/);
+    expect(status).not.toMatch(/uv_cwd|at /);
+    fs.mkdirSync(gone, { recursive: true });
+    const run = sh('run x -- true 2>&1');
+    expect(run).toMatch(/current directory no longer exists.*\nrc=2/);
+  });
+
+  it("an empty command and an impossible --mem-limit are usage errors that write nothing", async () => {
+    const e = await w.run(['run', 'x', '--', '']);
+    expect(e.exitCode).toBe(2);
+    expect(e.stderr).toMatch(/empty command/);
+    const m = await w.run(['run', 'x', '--mem-limit', '99999999999T', '--', 'true']);
+    expect(m.exitCode).toBe(2);
+    expect(m.stderr.trim().split('\n')).toHaveLength(1);
+    const m2 = await w.run(['run', 'x', '--mem-limit', `${Math.ceil(os.totalmem() / 1024 ** 3) + 1}G`, '--', 'true']);
+    expect(m2.exitCode).toBe(2);
+    expect(m2.stderr).toMatch(/more than this machine's memory/);
+    expect(w.ids()).toEqual([]);
+  });
+
+  it("a running record from another boot is lost, and its pid (alive now, same start time) is never signalled", async () => {
+    const by = bystander();
+    const id = plantRecord(w.home, 'prevboot', {
+      boot: '00000000-0000-0000-0000-000000000000',
+      supervisor: { pid: by, startTicks: startTicks(by) },
+      job: { pid: by, pgid: by, startTicks: startTicks(by) },
+      state: { status: 'running', startedAt: new Date().toISOString() },
+    });
+    await w.run(['cancel', id, '--grace', '100ms']);
+    expect(alive(by)).toBe(true);
+    const st = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    expect(st.state.status).toBe('lost');
+    expect(st.state.reason).toMatch(/restarted/);
+  });
+});
+
+describe.skipIf(!isRoot)('what another user can plant is data, never authority', () => {
+  it('a project .jobq.json another user could write is ignored with a one-line warning', async () => {
+    const shared = tmpDir(0o777);
+    asNobody(`printf '%s' '{"presets":{"memsafe":{"LD_PRELOAD":"/tmp/evil.so"}},"signal":"CONT","grace":"7d","isolation":"none"}' > ${shared}/.jobq.json`);
+    const r = await w.run(['run', 'p', '-q', '--memsafe', '--', 'sh', '-c', 'echo "pre=$LD_PRELOAD"'], { cwd: shared });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/ignoring config .*\.jobq\.json: .*(uid 65534|writable by others)/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const id = r.stdout.trim();
+    await w.run(['wait', id]);
+    const rec = w.record(id);
+    expect(fs.readFileSync(rec.log, 'utf8')).toContain('pre=\n');
+    expect(rec.protection.stopSignal).toBe('SIGTERM');
+    expect(rec.protection.graceMs).toBe(10_000);
+    const sticky = tmpDir(0o1777);
+    asNobody(`printf '%s' '{"grace":"7d"}' > ${sticky}/.jobq.json`);
+    expect((await w.run(['config'], { cwd: sticky })).stderr).toMatch(/ignoring config .*uid 65534/);
+    // Root's own file is not enough when the directory lets others swap it.
+    const mine = tmpDir(0o777);
+    fs.writeFileSync(path.join(mine, '.jobq.json'), '{"grace":"7d"}');
+    expect((await w.run(['config'], { cwd: mine })).stderr).toMatch(/ignoring config .*writable by others/);
+    const loose = tmpDir(0o755);
+    fs.writeFileSync(path.join(loose, '.jobq.json'), '{"grace":"7d"}', { mode: 0o666 });
+    fs.chmodSync(path.join(loose, '.jobq.json'), 0o666);
+    expect((await w.run(['config'], { cwd: loose })).stderr).toMatch(/ignoring config .*mode 666/);
+  });
+
+  it.skipIf(!hasCgroup)('a forged cgroup path in a record makes cancel touch nothing in that cgroup', async () => {
+    const base = '/sys/fs/cgroup/pids';
+    const victimCg = fs.mkdtempSync(path.join(base, 'jobq-victim-'));
+    tmpPaths.push(victimCg);
+    const by = bystander();
+    fs.writeFileSync(path.join(victimCg, 'cgroup.procs'), String(by));
+    const id = plantRecord(w.home, 'forged', {
+      supervisor: { pid: 4_000_011, startTicks: 1 },
+      job: { pid: 4_000_012, pgid: 4_000_012, startTicks: 5 },
+      protection: { isolationMode: 'auto', isolation: 'cgroup-v1', cgroups: [victimCg], graceMs: 100, stopSignal: 'SIGTERM', warnings: [] },
+      state: { status: 'running', startedAt: new Date().toISOString() },
+    });
+    await w.run(['cancel', id, '--grace', '100ms']);
+    await w.run(['cancel', '--all', '--grace', '100ms']);
+    expect(alive(by)).toBe(true);
+    fs.writeFileSync(path.join(base, 'cgroup.procs'), String(by));
+  });
+
+  it('a state dir reached through a symlink another user made, or through a directory others can write, is refused', async () => {
+    const by = bystander();
+    const theirs = tmpDir(0o755);
+    fs.chownSync(theirs, 65534, 65534);
+    // nobody builds a state dir holding a forged record that names root's bystander.
+    const forged = path.join(theirs, 'state');
+    asNobody(`mkdir -m 700 ${forged} ${forged}/jobs ${forged}/active`);
+    const link = path.join(os.tmpdir(), `jobq-link-${process.pid}-${Date.now()}`);
+    tmpPaths.push(link);
+    asNobody(`ln -s ${w.home} ${link}`);
+    for (const home of [link, path.join(theirs, 'x')]) {
+      const r = await w.run(['cancel', '--all'], { env: { JOBQ_HOME: home } });
+      expect(r.exitCode, home).toBe(1);
+      expect(r.stderr, home).toMatch(/refusing state dir .*uid 65534/);
+    }
+    const open = tmpDir(0o777);
+    const r2 = await w.run(['status'], { env: { JOBQ_HOME: path.join(open, 'state') } });
+    expect(r2.exitCode).toBe(1);
+    expect(r2.stderr).toMatch(/refusing state dir .*writable by others/);
+    expect(alive(by)).toBe(true);
+  });
+
+  it('--log into a shared directory: a planted file, FIFO or symlinked parent is refused; a fresh file is ours, 0600', async () => {
+    const shared = tmpDir(0o1777);
+    asNobody(`umask 0; echo theirs > ${shared}/planted.log; mkfifo ${shared}/fifo.log; mkdir ${shared}/realdir; ln -s ${shared}/realdir ${shared}/linkdir`);
+    const cases: Array<[string, RegExp]> = [
+      [`${shared}/planted.log`, /owned by uid 65534/],
+      [`${shared}/fifo.log`, /uid 65534|FIFO/],
+      [`${shared}/linkdir/out.log`, /uid 65534/],
+    ];
+    for (const [log, why] of cases) {
+      const r = await w.run(['run', 'lg', '--log', log, '--', 'echo', 'secret'], { timeout: 20_000 });
+      expect(r.exitCode, log).toBe(1);
+      expect(r.stderr, log).toMatch(why);
+    }
+    expect(fs.readFileSync(`${shared}/planted.log`, 'utf8')).toBe('theirs\n');
+    const open = tmpDir(0o777);
+    const r = await w.run(['run', 'lg', '--log', `${open}/out.log`, '--', 'true']);
+    expect(r.stderr).toMatch(/writable by others/);
+    const fresh = `${shared}/mine/deep/out.log`;
+    const ok = await w.run(['run', 'lg', '-q', '--log', fresh, '--', 'echo', 'hello']);
+    expect(ok.exitCode).toBe(0);
+    await w.run(['wait', ok.stdout.trim()]);
+    expect(fs.statSync(fresh).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(fresh)).mode & 0o777).toBe(0o700);
+    expect(fs.readFileSync(fresh, 'utf8')).toBe('hello\n');
+  });
+});
+
+describe('secrets', () => {
+  it('MYSQL_PWD, DB_PASS, PASSPHRASE, GH_PAT and a password in a URL are redacted in records, events and --json', async () => {
+    const secrets = { MYSQL_PWD: 's3cret1', DB_PASS: 's3cret2', PASSPHRASE: 's3cret3', GH_PAT: 's3cret4', DATABASE_URL: 'postgres://app:s3cret5@db:5432/x' };
+    const args = Object.entries(secrets).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+    const r = await w.run(['run', 'sec', '--json', ...args, '--env', 'MY_PATH=/keep/me', '--', 'sh', '-c', 'echo "$DATABASE_URL"']);
+    expect(r.stdout).not.toMatch(/s3cret/);
+    const j = JSON.parse(r.stdout);
+    expect(j.env.added.DATABASE_URL).toBe('postgres://app:<redacted>@db:5432/x');
+    expect(j.env.added.MY_PATH).toBe('/keep/me');
+    await w.run(['wait', j.id]);
+    expect(fs.readFileSync(path.join(w.home, 'jobs', j.id, 'job.json'), 'utf8')).not.toMatch(/s3cret/);
+    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).not.toMatch(/s3cret/);
+    // restart takes redacted values from the caller's environment, never from the record.
+    const re = await w.run(['restart', j.id, '--json'], { env: { DATABASE_URL: 'postgres://app:again@db/x' } });
+    const nj = JSON.parse(re.stdout);
+    await w.run(['wait', nj.id]);
+    expect(fs.readFileSync(nj.log, 'utf8')).toContain('postgres://app:again@db/x');
+  });
+});
