@@ -10,7 +10,8 @@ import { killTagged, taggedPids } from '../../scripts/tagged.mjs';
 export { killTagged, taggedPids };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN = path.join(ROOT, 'bin', 'jobq');
+/** The jobq under test; JOBQ_TEST_BIN points the suite at another build (e.g. 0.1.0, to show a test fails there). */
+export const BIN = process.env.JOBQ_TEST_BIN ?? path.join(ROOT, 'bin', 'jobq');
 
 /** One isolated jobq world: its own state dir and a tag in every job's environment. */
 export interface World {
