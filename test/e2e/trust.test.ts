@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { BIN, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -334,7 +334,7 @@ describe('small things', () => {
 
   it('a deleted cwd: one line from run, other commands work', async () => {
     const gone = tmpDir();
-    const sh = (cmd: string) => execFileSync('sh', ['-c', `cd ${gone} && rmdir ${gone} && ${process.execPath} ${path.resolve('bin/jobq')} ${cmd}; echo "rc=$?"`], { env: { ...process.env, ...w.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const sh = (cmd: string) => execFileSync('sh', ['-c', `cd ${gone} && rmdir ${gone} && ${process.execPath} ${BIN} ${cmd}; echo "rc=$?"`], { env: { ...process.env, ...w.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const status = (() => {
       fs.mkdirSync(gone, { recursive: true });
       return sh('status 2>&1');
@@ -408,14 +408,16 @@ describe.skipIf(!isRoot)('what another user can plant is data, never authority',
     tmpPaths.push(victimCg);
     const by = bystander();
     fs.writeFileSync(path.join(victimCg, 'cgroup.procs'), String(by));
+    // The record's own job is real (so cancel acts); only its cgroup path is forged to point at the victim.
+    const own = bystander();
     const id = plantRecord(w.home, 'forged', {
       supervisor: { pid: 4_000_011, startTicks: 1 },
-      job: { pid: 4_000_012, pgid: 4_000_012, startTicks: 5 },
+      job: { pid: own, pgid: own, startTicks: startTicks(own) },
       protection: { isolationMode: 'auto', isolation: 'cgroup-v1', cgroups: [victimCg], graceMs: 100, stopSignal: 'SIGTERM', warnings: [] },
       state: { status: 'running', startedAt: new Date().toISOString() },
     });
     await w.run(['cancel', id, '--grace', '100ms']);
-    await w.run(['cancel', '--all', '--grace', '100ms']);
+    await pollUntil(() => !alive(own), 5000, 'the record\'s own job to end');
     expect(alive(by)).toBe(true);
     fs.writeFileSync(path.join(base, 'cgroup.procs'), String(by));
   });
