@@ -23,6 +23,8 @@ export interface RunSpec {
   stopSignal: string;
   maxLogBytes?: number;
   onExit?: string;
+  /** What to do when a live job already has this name: refuse (default), cancel it first, or start beside it. */
+  onLive?: 'refuse' | 'replace' | 'allow';
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */

@@ -71,6 +71,50 @@ export class LocalBackend implements Backend {
   async run(spec: RunSpec): Promise<JobRecord> {
     validateName(spec.name);
     if (spec.argv.length === 0) throw new JobqError('USAGE', 'missing command: jobq run NAME [options] -- CMD [ARGS...]');
+    // A NAME means one live job: the check and the new record happen under the name's lock, so racing runs give one job.
+    const made =
+      spec.onLive === 'allow'
+        ? this.create(spec)
+        : await this.store.withLock(`name:${spec.name}`, async () => {
+            const live = await this.liveNamed(spec.name);
+            if (live.length && spec.onLive !== 'replace') {
+              const v = live[0]!;
+              const pid = v.rec.job ? ` (pid ${v.rec.job.pid})` : '';
+              throw new JobqError(
+                'CONFLICT',
+                `a job named ${spec.name} is already ${v.state.status}: ${v.rec.id}${pid}; cancel it (jobq cancel ${spec.name}), replace it (run --replace), or start another beside it (run --allow-duplicate)`,
+              );
+            }
+            for (const v of live) await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
+            return this.create(spec);
+          });
+    return this.start(made);
+  }
+
+  /** The not-yet-final jobs called NAME, newest first, as they really are now. */
+  async liveNamed(name: string): Promise<JobView[]> {
+    const out: JobView[] = [];
+    for (const id of this.store.activeNamed(name)) {
+      try {
+        const v = await this.view(id);
+        if (!isFinal(v.state)) out.push(v);
+      } catch {
+        /* unreadable: not a live job jobq could act on */
+      }
+    }
+    return out;
+  }
+
+  /** Every job a reference means for cancel: an id is itself; a NAME is each of its live jobs (or its latest, if none lives). */
+  async resolveAll(ref: string): Promise<string[]> {
+    const id = this.resolve(ref);
+    if (parseId(ref) && ref === id) return [id];
+    const live = (await this.liveNamed(ref)).map((v) => v.rec.id);
+    return live.length ? live : [id];
+  }
+
+  /** Writes the `starting` record (claimed by this process) and everything the supervisor needs. */
+  private create(spec: RunSpec): { id: string; token: string; env: Record<string, string> } {
     const store = this.store;
     const id = store.reserveId(spec.name);
     const token = randomUUID();
@@ -125,6 +169,12 @@ export class LocalBackend implements Backend {
       store.removeJob(id);
       throw e;
     }
+    return { id, token, env };
+  }
+
+  /** Starts the supervisor for a record this process claimed and returns the record once it says what happened. */
+  private async start({ id, token, env }: { id: string; token: string; env: Record<string, string> }): Promise<JobRecord> {
+    const store = this.store;
     try {
       // Loaded here so reading commands never pay for child_process.
       const { startSupervisor } = await import('../process/spawn.js');
@@ -179,10 +229,19 @@ export class LocalBackend implements Backend {
     return this.view(this.resolve(ref), opts.withMemory ? allProcesses() : undefined);
   }
 
+  /** Live jobs first (running, then starting), then finished ones newest first; `recent` finished ones unless `all`. */
   async list(opts: { all: boolean; recent: number; withMemory: boolean }) {
     const ids = this.store.listIds();
     const active = new Set(this.store.activeIds());
-    const chosen = opts.all ? ids : ids.filter((id, i) => i < opts.recent || active.has(id));
+    let chosen = ids;
+    if (!opts.all) {
+      // Ids sort by the second they were made in; read a little past N so jobs of the same second sort by real time.
+      const done = ids.filter((id) => !active.has(id));
+      const edge = done[opts.recent - 1];
+      const second = edge ? parseId(edge)!.sortKey.slice(0, 14) : '';
+      const recent = done.filter((id, i) => i < opts.recent || (edge !== undefined && parseId(id)!.sortKey.startsWith(second)));
+      chosen = ids.filter((id) => active.has(id) || recent.includes(id));
+    }
     const procs = opts.withMemory && active.size ? allProcesses() : undefined;
     const views: JobView[] = [];
     const broken: BrokenEntry[] = [];
@@ -198,7 +257,13 @@ export class LocalBackend implements Backend {
         broken.push({ id, error: (e as Error).message });
       }
     }
-    return { views, broken, hidden: ids.length - chosen.length };
+    views.sort((a, b) => rank(a) - rank(b) || Date.parse(b.rec.createdAt) - Date.parse(a.rec.createdAt) || (a.rec.id < b.rec.id ? 1 : -1));
+    let shown = views;
+    if (!opts.all) {
+      let finished = 0;
+      shown = views.filter((v) => !isFinal(v.state) || ++finished <= opts.recent);
+    }
+    return { views: shown, broken, hidden: ids.length - shown.length - broken.length };
   }
 
   async cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
@@ -296,6 +361,12 @@ export class LocalBackend implements Backend {
       await sleep(Math.min(100, Math.max(1, deadlineMs - Date.now())));
     }
   }
+}
+
+/** Where a job sorts in a listing: running first, then starting, then finished. */
+function rank(v: JobView): number {
+  if (v.state.status === 'running') return 0;
+  return isFinal(v.state) ? 2 : 1;
 }
 
 /** When a finished job ended, for age-based pruning. */

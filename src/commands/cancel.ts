@@ -12,7 +12,8 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
   if (o.all && refs.length) throw new JobqError('USAGE', 'give job names or --all, not both');
   if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq cancel NAME|ID (or --all)');
   const b = ctx.backend;
-  const ids = o.all ? b.store.activeIds() : refs.map((r) => b.resolve(r));
+  // A NAME means every live job of that name; an id means that job.
+  const ids = o.all ? b.store.activeIds() : (await Promise.all(refs.map((r) => b.resolveAll(r)))).flat();
   const results = await Promise.all([...new Set(ids)].map((id) => b.cancel(id, { signal, graceMs })));
   if (o.json) printJson({ schema: 1, results });
   let code: number = EXIT.ok;

@@ -9,12 +9,11 @@ import { context, printJson } from './context.js';
 
 const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG']);
 
-export default async function restart(ref: string, o: { json?: boolean }, cmd: Command): Promise<number> {
+export default async function restart(ref: string, o: { json?: boolean; keep?: boolean }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
   const old = (await b.get(ref)).rec;
   const env: Record<string, string> = {};
-  const guardVars: string[] = [];
   for (const [k, v] of Object.entries(old.env.added)) {
     if (JOBQ_OWN.has(k)) continue;
     if (isRedacted(v)) {
@@ -34,7 +33,7 @@ export default async function restart(ref: string, o: { json?: boolean }, cmd: C
     presets: old.env.presets.filter((n) => n in ctx.config.presets),
     presetTable: ctx.config.presets,
     env,
-    guardVars,
+    guardVars: [],
     log: path.dirname(old.log) === b.store.paths(old.id).dir ? undefined : old.log,
     isolationMode: p.isolationMode,
     memLimitBytes: p.memLimitBytes,
@@ -46,6 +45,8 @@ export default async function restart(ref: string, o: { json?: boolean }, cmd: C
     stopSignal: p.stopSignal,
     maxLogBytes: old.maxLogBytes,
     onExit: old.onExit,
+    // pm2 / systemd semantics: a live job of that name is stopped first, unless --keep starts a second copy.
+    onLive: o.keep ? 'allow' : 'replace',
   };
   const rec = await b.run(spec);
   if (o.json) printJson(jobJson({ rec, state: rec.state, supervisorAlive: true }));

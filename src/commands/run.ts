@@ -30,6 +30,8 @@ export interface RunOpts {
   onExit?: string;
   quiet?: boolean;
   json?: boolean;
+  replace?: boolean;
+  allowDuplicate?: boolean;
 }
 
 /** Checks that the command came after `--` and after NAME. */
@@ -51,6 +53,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     warnSignal = { signal: parseSignal(m[1]!), leadMs: parseDuration(m[2]!, '--timeout-signal lead') };
     if (!o.timeout) throw new JobqError('USAGE', '--timeout-signal needs --timeout');
   }
+  if (o.replace && o.allowDuplicate) throw new JobqError('USAGE', '--replace and --allow-duplicate contradict each other: choose one');
   const presets = [...(o.memsafe ? ['memsafe'] : []), ...(o.preset ?? [])];
   if (argv.length && !argv[0]) throw new JobqError('USAGE', "empty command: the first word after '--' is ''");
   const here = callerCwd();
@@ -85,6 +88,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     stopSignal: o.signal ? parseSignal(o.signal) : config.signal,
     maxLogBytes: o.maxLogSize ? parseSize(o.maxLogSize, '--max-log-size') : config.maxLogBytes,
     onExit: o.onExit,
+    onLive: o.replace ? 'replace' : o.allowDuplicate ? 'allow' : 'refuse',
   };
 }
 
