@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { levelName } from '../store/events.js';
 import { followFile, printLastLines } from '../output/follow.js';
 import { context } from './context.js';
@@ -33,7 +33,9 @@ export default async function events(o: { follow?: boolean; lines: string; json?
           cb();
         },
       });
-  const offset = printLastLines(file, Number(o.lines) || 50, out);
+  const n = Number(o.lines);
+  if (!/^\d+$/.test(o.lines) || !Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid --lines '${o.lines}': a whole number`);
+  const offset = printLastLines(file, n, out);
   if (o.follow) await followFile(file, offset, out, async () => false);
   return EXIT.ok;
 }

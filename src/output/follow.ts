@@ -39,12 +39,37 @@ function copyRange(fd: number, from: number, to: number, out: NodeJS.WritableStr
   return pos;
 }
 
-/** Prints the last n lines of a file; returns the offset reached (for following). */
-export function printLastLines(file: string, n: number, out: NodeJS.WritableStream): number {
+/** A line as a terminal shows it: each `\r` returns to column 0 and what follows overwrites (a trailing `\r` of CRLF changes nothing). */
+export function terminalLine(line: string): string {
+  if (!line.includes('\r')) return line;
+  let shown = '';
+  for (const seg of line.split('\r')) shown = seg + shown.slice(seg.length);
+  return shown;
+}
+
+// Past this, only the end of a giant line (a progress bar that never printed a newline) is read back.
+const MAX_TAIL_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Prints the last n lines of a file; returns the offset reached (for following). Unless `raw`, lines are shown
+ * as a terminal would (`\r` updates collapsed) and n counts those lines; raw copies the bytes as they are.
+ */
+export function printLastLines(file: string, n: number, out: NodeJS.WritableStream, raw = true): number {
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
-    return copyRange(fd, lastLinesOffset(fd, size, n), size, out);
+    const from = lastLinesOffset(fd, size, n);
+    if (raw) return copyRange(fd, from, size, out);
+    const start = Math.max(from, size - MAX_TAIL_BYTES);
+    const buf = Buffer.alloc(size - start);
+    fs.readSync(fd, buf, 0, buf.length, start);
+    const text = buf.toString('utf8');
+    const lines = text.split('\n');
+    const last = lines.pop()!;
+    const shown = lines.map((l) => terminalLine(l) + '\n');
+    if (last) shown.push(terminalLine(last));
+    out.write(shown.join(''));
+    return size;
   } finally {
     fs.closeSync(fd);
   }
@@ -99,7 +124,7 @@ export function lastLine(file: string, maxBytes = 4096): string {
       const len = Math.min(size, maxBytes);
       const buf = Buffer.alloc(len);
       fs.readSync(fd, buf, 0, len, size - len);
-      const lines = buf.toString('utf8').split('\n').map((l) => l.split('\r').filter(Boolean).pop() ?? '').filter((l) => l.trim());
+      const lines = buf.toString('utf8').split('\n').map(terminalLine).filter((l) => l.trim());
       return (lines.pop() ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
     } finally {
       fs.closeSync(fd);
