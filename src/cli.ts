@@ -1,193 +1,7 @@
-// jobq's command line: commander program, lazy-loaded commands, errors mapped to exit codes (the only process.exit).
-import { Command, CommanderError, Option } from 'commander';
+// jobq's command line: parses with the program, maps errors to exit codes (the only process.exit).
+import { CommanderError } from 'commander';
 import { JobqError, EXIT } from './domain/errors.js';
-
-declare const JOBQ_VERSION: string;
-const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** Builds the program; each action lazily imports its command and returns an exit code. */
-export function buildProgram(setCode: (n: number) => void): Command {
-  const program = new Command('jobq');
-  const act =
-    <A extends unknown[]>(load: () => Promise<{ default: (...a: A) => Promise<number> | number }>) =>
-    async (...args: A) => {
-      const mod = await load();
-      setCode(await mod.default(...args));
-    };
-
-  program
-    .version(version, '-V, --version', 'print the version')
-    .description('Run heavy, long-running jobs detached from your terminal: own session, own cgroup, a log, an exit code, a safe cancel.')
-    .enablePositionalOptions()
-    .option('--no-color', 'no colour (also NO_COLOR=1)')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  jobq run train -- python train.py --epochs 10
-  jobq status                 # recent and running jobs
-  jobq tail -f train          # follow the log; exits with the job's code
-  jobq cancel train           # TERM the whole group, KILL after 10s
-  jobq wait train && echo done
-
-State: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq.
-Exit codes: 0 ok, 1 failure, 2 usage; wait/tail -f return the job's code (128+signal), 124 on timeout.
-Docs: docs/ in the package (guards, make targets, JSON schema, guarantees).`,
-    );
-
-  program
-    .command('run')
-    .summary('start a job detached, in its own session, with a log and a record')
-    .description('Start CMD as a detached job named NAME. Returns once the job has really started.')
-    .argument('<name>', 'job name (letters, digits, . _ -); NAME later means its latest job')
-    .argument('[command...]', 'the command after --')
-    .option('--env <K=V>', 'set a variable for the job (repeatable)', collect)
-    .option('--cwd <dir>', 'working directory (default: here)')
-    .option('--guard-var <name>', 'also set NAME=1 for scripts that check it (repeatable)', collect)
-    .option('--memsafe', 'preset: single-threaded BLAS/OpenMP, MALLOC_ARENA_MAX=2')
-    .option('--preset <name>', 'apply a named env preset (repeatable; see jobq config)', collect)
-    .option('--log <file>', 'write the log here instead of the state dir')
-    .addOption(new Option('--isolation <mode>', 'own cgroup or systemd scope for the job').choices(['auto', 'scope', 'cgroup', 'none']))
-    .option('--mem-limit <size>', 'memory limit enforced by the kernel, e.g. 8G')
-    .option('--oom-score-adj <n>', 'make the job the OOM killer\'s first pick (default 500; 0 leaves it)')
-    .option('--timeout <duration>', 'end the job after this wall-clock time (state: timeout)')
-    .option('--idle-timeout <duration>', 'end the job after this long without new output (\\r counts)')
-    .option('--timeout-signal <SIG@LEAD>', 'send SIG this long before --timeout, e.g. USR1@60s')
-    .option('--signal <sig>', 'signal timeouts send first (default TERM)')
-    .option('--grace <duration>', 'time between the first signal and SIGKILL on timeout (default 10s)')
-    .option('--max-log-size <size>', 'cap the log; the oldest half is dropped with a marker (default 1G)')
-    .option('--on-exit <cmd>', 'run this shell command when the job ends (JOBQ_JOB_STATE etc. set)')
-    .option('-q, --quiet', 'print only the job id')
-    .option('--json', 'print the record as JSON')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  jobq run train -- python train.py --lr 3e-4
-  jobq run etl --memsafe --env DATA=/srv/x -- ./etl.sh
-  jobq run big --mem-limit 8G --timeout 6h --idle-timeout 20m -- python big.py
-  jobq run render --guard-var GRAV_BG_JOB --on-exit 'notify-send "$JOBQ_JOB_NAME $JOBQ_JOB_STATE"' -- make render
-
-The job gets BG_JOB=1, JOBQ_JOB_ID, JOBQ_JOB_NAME, JOBQ_LOG and PYTHONUNBUFFERED=1 (unless set).
-A command that cannot start exits 127 at once, and its record says why.`,
-    )
-    .action(act(() => import('./commands/run.js')));
-
-  program
-    .command('status')
-    .summary('list jobs, or show one in detail')
-    .argument('[job]', 'NAME (its latest job) or ID for the detail view')
-    .option('-a, --all', 'list every job, not only running and recent ones')
-    .option('-n, --recent <n>', 'how many recent finished jobs to list', '20')
-    .option('-w, --watch', 'redraw the table on change (TTY)')
-    .option('--json', 'print JSON (docs/json.md)')
-    .addHelpText('after', '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch')
-    .action(act(() => import('./commands/status.js')));
-
-  program
-    .command('tail')
-    .summary('print the end of a job\'s log, or follow it')
-    .argument('<job>', 'NAME or ID')
-    .option('-n, --lines <n>', 'how many lines', '10')
-    .option('-f, --follow', 'follow until the job ends, then exit with its code')
-    .addHelpText('after', '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail -f train     # Ctrl-C stops following; the job keeps running')
-    .action(act(() => import('./commands/tail.js')));
-
-  program
-    .command('cancel')
-    .summary('stop a job: SIGTERM to its whole group, SIGKILL after the grace')
-    .argument('[jobs...]', 'NAMEs or IDs')
-    .option('-s, --signal <sig>', 'first signal (default TERM)')
-    .option('-g, --grace <duration>', 'wait this long before SIGKILL (default 10s)')
-    .option('-a, --all', 'cancel every running job')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq cancel train\n  jobq cancel train --signal INT --grace 30s\n  jobq cancel --all')
-    .action(act(() => import('./commands/cancel.js')));
-
-  program
-    .command('wait')
-    .summary('block until jobs end; exit with the job\'s code')
-    .argument('<jobs...>', 'NAMEs or IDs')
-    .option('-t, --timeout <duration>', 'give up after this long (exit 124)')
-    .option('--json', 'print the final records as JSON')
-    .addHelpText('after', '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl')
-    .action(act(() => import('./commands/wait.js')));
-
-  program
-    .command('guard')
-    .summary('exit 0 inside a jobq job, else say "run this through jobq" and exit 1')
-    .option('--var <name>', 'the guard variable to check', 'BG_JOB')
-    .addHelpText('after', '\nExamples:\n  jobq guard || exit 1          # first line of a heavy script\n  jobq guard --var GRAV_BG_JOB\nSnippets without jobq on PATH: docs/guards.md')
-    .action(act(() => import('./commands/guard.js')));
-
-  program
-    .command('config')
-    .summary('print the merged configuration and where each value came from')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq config\n  jobq config --json\nFiles: $XDG_CONFIG_HOME/jobq/config.json, then .jobq.json from here upward (docs/config.md).')
-    .action(act(() => import('./commands/config.js')));
-
-  program
-    .command('prune')
-    .summary('remove finished jobs and their logs (bare: only shows what it would remove)')
-    .argument('[jobs...]', 'only jobs of these NAMEs or IDs')
-    .option('--older-than <duration>', 'only jobs that ended longer ago than this, e.g. 7d')
-    .option('--keep <n>', 'keep the newest N finished jobs of each name')
-    .option('--state <state>', 'only jobs that ended so: failed, cancelled, lost, half-made... (repeatable)', collect)
-    .option('--all', 'every finished job')
-    .option('--dry-run', 'list what would go, remove nothing')
-    .option('--json', 'print JSON')
-    .addHelpText(
-      'after',
-      `
-Without a selector (--older-than, --keep, --state, --all or a JOB) prune removes nothing and shows what it would.
-Running and queued jobs are never removed; nor is a record this jobq cannot read (a newer jobq may own it).
-
-Examples:
-  jobq prune                          # show what a prune of everything finished would remove
-  jobq prune --older-than 7d
-  jobq prune --keep 3 --dry-run
-  jobq prune --state failed --state lost
-  jobq prune train                    # the finished jobs named train`,
-    )
-    .action(act(() => import('./commands/prune.js')));
-
-  program
-    .command('rm')
-    .summary('remove finished jobs (record and log); a running one is refused')
-    .argument('<jobs...>', 'NAMEs (their latest job) or IDs')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq rm train_20261124_101500\n  jobq rm etl')
-    .action(act(() => import('./commands/rm.js')));
-
-  program
-    .command('restart')
-    .summary('start a job\'s argv, cwd and jobq-added env again, as a new job')
-    .argument('<job>', 'NAME or ID')
-    .option('--json', 'print the new record as JSON')
-    .addHelpText('after', '\nExamples:\n  jobq restart train')
-    .action(act(() => import('./commands/restart.js')));
-
-  program
-    .command('events')
-    .summary('read jobq\'s own event log (started, signalled, escalated, recorded, reconciled)')
-    .option('-f, --follow', 'keep printing new events')
-    .option('-n, --lines <n>', 'how many recent events', '50')
-    .option('--json', 'raw JSON lines')
-    .addHelpText('after', '\nExamples:\n  jobq events\n  jobq events -f --json')
-    .action(act(() => import('./commands/events.js')));
-
-  program
-    .command('completion')
-    .summary('print a shell completion script')
-    .argument('<shell>', 'bash, zsh or fish')
-    .addHelpText('after', '\nExamples:\n  source <(jobq completion bash)\n  jobq completion zsh > ~/.zfunc/_jobq\n  jobq completion fish > ~/.config/fish/completions/jobq.fish')
-    .action(act(() => import('./commands/completion.js')));
-
-  return program;
-}
+import { buildProgram } from './program.js';
 
 /** Runs the CLI and exits with the code the command chose. */
 export async function main(argv = process.argv): Promise<never> {
@@ -199,6 +13,13 @@ export async function main(argv = process.argv): Promise<never> {
   }
   let code = EXIT.ok as number;
   const program = buildProgram((n) => (code = n));
+  // --no-color is global, yet people put it after the command too: take it from anywhere before `--`.
+  const dd = argv.indexOf('--');
+  const head = dd < 0 ? argv : argv.slice(0, dd);
+  if (head.slice(3).includes('--no-color')) {
+    argv = [...argv.slice(0, 2), '--no-color', ...head.slice(2).filter((a) => a !== '--no-color'), ...(dd < 0 ? [] : argv.slice(dd))];
+  }
+  const hasDashDash = dd >= 0;
   program.exitOverride();
   program.configureOutput({
     writeErr: (s) => process.stderr.write(s.replace(/^error: /, 'jobq: ')),
@@ -206,7 +27,14 @@ export async function main(argv = process.argv): Promise<never> {
   });
   for (const c of program.commands) {
     c.exitOverride();
-    c.configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'jobq: ')) });
+    c.configureOutput({
+      outputError: (s, write) => {
+        let msg = s.replace(/^error: /, 'jobq: ');
+        // `jobq run m1 python3 train.py --epochs 1`: the command's own options landed on jobq.
+        if (c.name() === 'run' && !hasDashDash && /unknown option/.test(msg)) msg = msg.replace(/\n?$/, " — did you forget '--' before the command? (jobq run NAME [options] -- CMD ARGS...)\n");
+        write(msg);
+      },
+    });
   }
   try {
     await program.parseAsync(argv);

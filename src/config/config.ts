@@ -136,12 +136,18 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
       if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) bad(file, `presets.${name}`, 'invalid preset name');
       if (!vars || typeof vars !== 'object' || Array.isArray(vars)) bad(file, `presets.${name}`, 'expected an object of VAR: "value"');
       const clean: Record<string, string> = {};
+      // "replace": true drops the earlier preset of that name; by default a preset adds to it.
+      let replace = false;
       for (const [k, v] of Object.entries(vars as Record<string, unknown>)) {
+        if (k === 'replace' && typeof v === 'boolean') {
+          replace = v;
+          continue;
+        }
         if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) bad(file, `presets.${name}.${k}`, 'invalid variable name');
         if (typeof v !== 'string') bad(file, `presets.${name}.${k}`, 'expected a string value');
         clean[k] = v;
       }
-      cfg.presets = { ...cfg.presets, [name]: clean };
+      cfg.presets = { ...cfg.presets, [name]: replace ? clean : { ...cfg.presets[name], ...clean } };
       sources[`presets.${name}`] = file;
     }
   }

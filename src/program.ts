@@ -1,0 +1,223 @@
+// The one list of commands and options: help, parsing and completion all read this commander program.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { JobqError } from './domain/errors.js';
+
+declare const JOBQ_VERSION: string;
+const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** The installed package's root: the nearest directory above this code that holds jobq's package.json. */
+export function packageRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    try {
+      if (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name === 'jobq') return dir;
+    } catch {
+      /* not here */
+    }
+    if (dir === path.dirname(dir)) throw new JobqError('NOT_FOUND', 'cannot find the jobq package directory (docs are in the repository under docs/)');
+  }
+}
+
+/** Builds the program; each action lazily imports its command and hands back its exit code. */
+export function buildProgram(setCode: (n: number) => void): Command {
+  const program = new Command('jobq');
+  const act =
+    <A extends unknown[]>(load: () => Promise<{ default: (...a: A) => Promise<number> | number }>) =>
+    async (...args: A) => {
+      const mod = await load();
+      setCode(await mod.default(...args));
+    };
+
+  program
+    .version(version, '-V, --version', 'print the version')
+    .description('Run heavy, long-running jobs detached from your terminal: own session, own cgroup, a log, an exit code, a safe cancel.')
+    .enablePositionalOptions()
+    .option('--no-color', 'no colour (also NO_COLOR=1)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  jobq run train -- python train.py --epochs 10
+  jobq status                 # recent and running jobs
+  jobq tail -f train          # follow the log; exits with the job's code
+  jobq cancel train           # TERM the whole group, KILL after 10s
+  jobq wait train && echo done
+
+State: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq.
+Exit codes: 0 ok, 1 failure, 2 usage; wait/tail -f return the job's code (128+signal), 124 on timeout.
+Docs: jobq docs (where the installed pages and Makefile.example are).`,
+    );
+
+  program
+    .command('run')
+    .summary('start a job detached, in its own session, with a log and a record')
+    .description('Start CMD as a detached job named NAME. Returns once the job has really started.')
+    .argument('<name>', 'job name (letters, digits, . _ -); NAME later means its latest job')
+    .argument('[command...]', 'the command after --')
+    .option('--env <K=V>', 'set a variable for the job (repeatable)', collect)
+    .option('--cwd <dir>', 'working directory (default: here)')
+    .option('--guard-var <name>', 'also set NAME=1 for scripts that check it (repeatable)', collect)
+    .option('--memsafe', 'preset: single-threaded BLAS/OpenMP, MALLOC_ARENA_MAX=2')
+    .option('--preset <name>', 'apply a named env preset (repeatable; see jobq config)', collect)
+    .option('--log <file>', 'write the log here instead of the state dir')
+    .addOption(new Option('--isolation <mode>', 'own cgroup or systemd scope for the job').choices(['auto', 'scope', 'cgroup', 'none']))
+    .option('--mem-limit <size>', 'memory limit enforced by the kernel, e.g. 8G')
+    .option('--oom-score-adj <n>', 'make the job the OOM killer\'s first pick (default 500; 0 leaves it)')
+    .option('--timeout <duration>', 'end the job after this wall-clock time (state: timeout)')
+    .option('--idle-timeout <duration>', 'end the job after this long without new output (\\r counts)')
+    .option('--timeout-signal <SIG@LEAD>', 'send SIG this long before --timeout, e.g. USR1@60s')
+    .option('--signal <sig>', 'signal timeouts send first (default TERM)')
+    .option('--grace <duration>', 'time between the first signal and SIGKILL on timeout (default 10s)')
+    .option('--max-log-size <size>', 'cap the log; the oldest half is dropped with a marker (default 1G)')
+    .option('--on-exit <cmd>', 'run this shell command when the job ends (JOBQ_JOB_STATE etc. set)')
+    .option('--replace', 'if a job of this NAME is live, cancel it (its usual grace) and then start')
+    .option('--allow-duplicate', 'if a job of this NAME is live, start another beside it')
+    .option('-q, --quiet', 'print only the job id')
+    .option('--json', 'print the record as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  jobq run train -- python train.py --lr 3e-4
+  jobq run etl --memsafe --env DATA=/srv/x -- ./etl.sh
+  jobq run big --mem-limit 8G --timeout 6h --idle-timeout 20m -- python big.py
+  jobq run render --guard-var GRAV_BG_JOB --on-exit 'notify-send "$JOBQ_JOB_NAME $JOBQ_JOB_STATE"' -- make render
+  jobq run train --replace -- python train.py    # stop the running 'train' first
+
+A NAME names one live job: run refuses a NAME that is starting or running (exit 1) unless
+--replace or --allow-duplicate says what to do.
+
+The job gets BG_JOB=1, JOBQ_JOB_ID, JOBQ_JOB_NAME, JOBQ_LOG and PYTHONUNBUFFERED=1 (unless set).
+A command that cannot start exits 127 at once, and its record says why.`,
+    )
+    .action(act(() => import('./commands/run.js')));
+
+  program
+    .command('status')
+    .summary('list jobs, or show one in detail')
+    .argument('[job]', 'NAME (its latest job) or ID for the detail view')
+    .option('-a, --all', 'list every job, not only running and recent ones')
+    .option('-n, --recent <n>', 'how many recent finished jobs to list', '20')
+    .option('-w, --watch', 'redraw the table on change (TTY)')
+    .option('--json', 'print JSON (docs/json.md)')
+    .addHelpText('after', '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch')
+    .action(act(() => import('./commands/status.js')));
+
+  program
+    .command('tail')
+    .summary('print the end of a job\'s log, or follow it')
+    .argument('<job>', 'NAME or ID')
+    .option('-n, --lines <n>', 'how many lines (as a terminal shows them: \\r progress updates collapse into one)', '10')
+    .option('-f, --follow', 'follow until the job ends, then exit with its code (raw bytes, live)')
+    .option('--raw', 'print the bytes as written, every \\r update included')
+    .addHelpText('after', '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running')
+    .action(act(() => import('./commands/tail.js')));
+
+  program
+    .command('cancel')
+    .summary('stop a job: SIGTERM to its whole group, SIGKILL after the grace')
+    .argument('[jobs...]', 'NAMEs (every live job of that name) or IDs')
+    .option('-s, --signal <sig>', 'first signal (default TERM)')
+    .option('-g, --grace <duration>', 'wait this long before SIGKILL (default 10s)')
+    .option('-a, --all', 'cancel every running job')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq cancel train\n  jobq cancel train --signal INT --grace 30s\n  jobq cancel --all')
+    .action(act(() => import('./commands/cancel.js')));
+
+  program
+    .command('wait')
+    .summary('block until jobs end; exit with the job\'s code')
+    .argument('<jobs...>', 'NAMEs or IDs')
+    .option('-t, --timeout <duration>', 'give up after this long (exit 124)')
+    .option('--json', 'print the final records as JSON')
+    .addHelpText('after', '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl')
+    .action(act(() => import('./commands/wait.js')));
+
+  program
+    .command('guard')
+    .summary('exit 0 inside a jobq job, else say "run this through jobq" and exit 1')
+    .option('--var <name>', 'the guard variable to check', 'BG_JOB')
+    .addHelpText('after', '\nExamples:\n  jobq guard || exit 1          # first line of a heavy script\n  jobq guard --var GRAV_BG_JOB\nSnippets without jobq on PATH: docs/guards.md')
+    .action(act(() => import('./commands/guard.js')));
+
+  program
+    .command('config')
+    .summary('print the merged configuration and where each value came from')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq config\n  jobq config --json\nFiles: $XDG_CONFIG_HOME/jobq/config.json, then .jobq.json from here upward (docs/config.md).')
+    .action(act(() => import('./commands/config.js')));
+
+  program
+    .command('prune')
+    .summary('remove finished jobs and their logs (bare: only shows what it would remove)')
+    .argument('[jobs...]', 'only jobs of these NAMEs or IDs')
+    .option('--older-than <duration>', 'only jobs that ended longer ago than this, e.g. 7d')
+    .option('--keep <n>', 'keep the newest N finished jobs of each name')
+    .option('--state <state>', 'only jobs that ended so: failed, cancelled, lost, half-made... (repeatable)', collect)
+    .option('--all', 'every finished job')
+    .option('--dry-run', 'list what would go, remove nothing')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Without a selector (--older-than, --keep, --state, --all or a JOB) prune removes nothing and shows what it would.
+Running and queued jobs are never removed; nor is a record this jobq cannot read (a newer jobq may own it).
+
+Examples:
+  jobq prune                          # show what a prune of everything finished would remove
+  jobq prune --older-than 7d
+  jobq prune --keep 3 --dry-run
+  jobq prune --state failed --state lost
+  jobq prune train                    # the finished jobs named train`,
+    )
+    .action(act(() => import('./commands/prune.js')));
+
+  program
+    .command('rm')
+    .summary('remove finished jobs (record and log); a running one is refused')
+    .argument('<jobs...>', 'NAMEs (their latest job) or IDs')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq rm train_20261124_101500\n  jobq rm etl')
+    .action(act(() => import('./commands/rm.js')));
+
+  program
+    .command('restart')
+    .summary('start a job\'s argv, cwd and jobq-added env again, as a new job (stopping the live one first)')
+    .argument('<job>', 'NAME or ID')
+    .option('--keep', 'leave a live job of that name running and start a second copy beside it')
+    .option('--json', 'print the new record as JSON')
+    .addHelpText('after', '\nExamples:\n  jobq restart train          # cancels a running train first, as pm2/systemd do\n  jobq restart train --keep   # a second copy beside it')
+    .action(act(() => import('./commands/restart.js')));
+
+  program
+    .command('events')
+    .summary('read jobq\'s own event log (started, signalled, escalated, recorded, reconciled)')
+    .option('-f, --follow', 'keep printing new events')
+    .option('-n, --lines <n>', 'how many recent events', '50')
+    .option('--json', 'raw JSON lines')
+    .addHelpText('after', '\nExamples:\n  jobq events\n  jobq events -f --json')
+    .action(act(() => import('./commands/events.js')));
+
+  program
+    .command('docs')
+    .summary('say where the installed docs and Makefile.example are')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq docs\n  less "$(jobq docs --json | jq -r .docs)/queues.md"\n  cp "$(jobq docs --json | jq -r .makefileExample)" ./Makefile.jobq')
+    .addHelpText('after', () => `\nInstalled here: ${path.join(packageRoot(), 'docs')} and ${path.join(packageRoot(), 'Makefile.example')}`)
+    .action(act(() => import('./commands/docs.js')));
+
+  program
+    .command('completion')
+    .summary('print a shell completion script (generated from this command list)')
+    .argument('[shell]', 'bash, zsh or fish')
+    .addOption(new Option('--names', 'print the job names of the configured state dir (for the scripts)').hideHelp())
+    .addHelpText('after', '\nExamples:\n  source <(jobq completion bash)     # in ~/.bashrc; aliases such as alias js=\'jobq status\' complete too\n  jobq completion zsh > ~/.zfunc/_jobq\n  jobq completion fish > ~/.config/fish/completions/jobq.fish')
+    .action(act(() => import('./commands/completion.js')));
+
+  return program;
+}
+
