@@ -25,12 +25,20 @@ describe('config', () => {
     expect(config.signal).toBe('SIGINT');
     expect(sources.signal).toBe(path.join(xdg, 'jobq', 'config.json'));
     expect(config.stateDir).toBe(path.join(dir, 'proj', 'state'));
-    expect(config.presets.memsafe).toEqual({ OMP_NUM_THREADS: '2' });
+    // A preset adds to the built-in one of its name unless it says "replace": true.
+    expect(config.presets.memsafe).toMatchObject({ OMP_NUM_THREADS: '2', MKL_NUM_THREADS: '1', MALLOC_ARENA_MAX: '2' });
     expect(config.presets.gpu).toEqual({ CUDA_VISIBLE_DEVICES: '0' });
     expect(sources.isolation).toBe('default');
     const withEnv = loadConfig(proj, { XDG_CONFIG_HOME: xdg, JOBQ_HOME: '/tmp/elsewhere' });
     expect(withEnv.config.stateDir).toBe('/tmp/elsewhere');
     expect(withEnv.sources.stateDir).toBe('env JOBQ_HOME');
+  });
+
+  it('a preset with "replace": true replaces the built-in one', () => {
+    const xdg = path.join(dir, 'xdg');
+    fs.mkdirSync(path.join(xdg, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(xdg, 'jobq', 'config.json'), JSON.stringify({ presets: { memsafe: { replace: true, OMP_NUM_THREADS: '4' } } }));
+    expect(loadConfig(dir, { XDG_CONFIG_HOME: xdg }).config.presets.memsafe).toEqual({ OMP_NUM_THREADS: '4' });
   });
 
   it('a bad config file gives one line naming the file and the key', () => {

@@ -1,10 +1,11 @@
 // Issue 2's must-shows, end to end with real detached jobs.
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { BIN, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
 
+const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
 let w: World;
 beforeEach(() => {
   w = world();
@@ -163,10 +164,35 @@ describe('tail', () => {
     follow.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
     await pollUntil(() => seen.includes('ready'), 10_000, 'tail -f following');
     follow.kill('SIGINT');
-    expect((await follow).isTerminated || (await follow).exitCode !== 0).toBe(true);
-    // Ctrl-C must be harmless at any moment, so no readiness wait here.
-    const waiter = execa(process.execPath, [BIN, 'wait', id], { env: { ...process.env, ...w.env }, reject: false });
-    waiter.kill('SIGINT');
+    const f = await follow;
+    expect(f.isTerminated || f.exitCode !== 0).toBe(true);
+    expect(alive(w.record(id).job.pid)).toBe(true);
+    expect(w.record(id).state.status).toBe('running');
+  });
+
+  it.skipIf(!hasScript)('Ctrl-C in wait, once it is waiting, stops only the waiter; the job keeps running', async () => {
+    const id = await start(w, 'keep2', ['sleep', '30']);
+    // On a TTY wait draws a status line: that line is the sign it is really waiting.
+    const waiter = execa('script', ['-qfec', `${process.execPath} ${BIN} wait ${id}`, '/dev/null'], { env: { ...process.env, ...w.env }, reject: false });
+    let seen = '';
+    waiter.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await pollUntil(() => seen.includes(`${id} running`), 10_000, 'wait drawing its status line');
+    const waitPid = () =>
+      fs
+        .readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .find((p) => {
+          try {
+            return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0').join(' ').includes(`${BIN} wait ${id}`) && alive(Number(p));
+          } catch {
+            return false;
+          }
+        });
+    const pid = Number(waitPid());
+    expect(pid).toBeGreaterThan(1);
+    process.kill(pid, 'SIGINT');
+    await pollUntil(() => !alive(pid), 5000, 'wait to stop on Ctrl-C');
+    waiter.kill('SIGKILL');
     await waiter;
     expect(alive(w.record(id).job.pid)).toBe(true);
     expect(w.record(id).state.status).toBe('running');
@@ -182,7 +208,8 @@ describe('tail', () => {
 
 describe('concurrency', () => {
   it('50 runs started at once give 50 distinct, complete records', async () => {
-    const runs = await Promise.all(Array.from({ length: 50 }, (_, i) => w.run(['run', 'burst', '-q', '--', 'sh', '-c', `exit ${i % 3}`])));
+    // One name on purpose: --allow-duplicate is how many live jobs share one.
+    const runs = await Promise.all(Array.from({ length: 50 }, (_, i) => w.run(['run', 'burst', '-q', '--allow-duplicate', '--', 'sh', '-c', `exit ${i % 3}`])));
     expect(runs.map((r) => r.exitCode)).toEqual(Array(50).fill(0));
     const ids = runs.map((r) => r.stdout.trim());
     expect(new Set(ids).size).toBe(50);

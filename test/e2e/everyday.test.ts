@@ -35,8 +35,8 @@ describe('config and presets', () => {
     const r = await w.run(['run', 'presets', '-q', '--memsafe', '--preset', 'gpu', '--', 'sh', '-c', 'echo "$OMP_NUM_THREADS $CUDA_VISIBLE_DEVICES $MALLOC_ARENA_MAX"'], { cwd: proj });
     const id = r.stdout.trim();
     await w.run(['wait', id]);
-    // The project's memsafe replaced the built-in one, so MALLOC_ARENA_MAX is not set.
-    expect(fs.readFileSync(w.record(id).log, 'utf8').trim()).toBe('2 3');
+    // The project's memsafe adds to the built-in one: its OMP value, the built-in MALLOC_ARENA_MAX.
+    expect(fs.readFileSync(w.record(id).log, 'utf8').trim()).toBe('2 3 2');
     const id2 = await start(w, 'presets2', ['sh', '-c', 'echo "$OMP_NUM_THREADS"'], ['--memsafe', '--env', 'OMP_NUM_THREADS=8']);
     await w.run(['wait', id2]);
     expect(fs.readFileSync(w.record(id2).log, 'utf8').trim()).toBe('8');
@@ -158,21 +158,87 @@ describe('conventions', () => {
     expect((await p).exitCode).toBe(0);
   });
 
-  it('completion scripts parse in their shells', async () => {
-    for (const shell of ['bash', 'zsh', 'fish']) {
-      const r = await w.run(['completion', shell], { stripFinalNewline: false });
-      expect(r.exitCode).toBe(0);
-      const f = path.join(w.home, `c.${shell}`);
-      fs.writeFileSync(f, r.stdout);
-      if (!has(shell)) continue;
-      const check = spawnSync(shell, ['-n', f], { encoding: 'utf8' });
-      expect(check.status, `${shell}: ${check.stderr}`).toBe(0);
+});
+
+describe('completion', () => {
+  /** A `jobq` on PATH for the scripts' own `jobq completion --names`, running the build under test. */
+  function shimPath(): string {
+    const dir = path.join(w.home, 'bin');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'jobq'), `#!/bin/sh\nexec ${process.execPath} ${BIN} "$@"\n`, { mode: 0o755 });
+    return `${dir}:${process.env.PATH}`;
+  }
+
+  /** What bash completes for the words typed (the last one being completed), as the shell would call _jobq. */
+  async function bashComplete(words: string[], opts: { cwd?: string; env?: Record<string, string>; pre?: string } = {}): Promise<string[]> {
+    const script = path.join(w.home, 'c.bash');
+    if (!fs.existsSync(script)) fs.writeFileSync(script, (await w.run(['completion', 'bash'])).stdout);
+    const arr = words.map((x) => `'${x}'`).join(' ');
+    const fn = words[0] === 'jobq' ? '_jobq' : '_jobq_alias';
+    const r = spawnSync('bash', ['-c', `${opts.pre ?? ''}\nsource ${script}; COMP_WORDS=(${arr}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`], {
+      env: { ...process.env, ...w.env, PATH: shimPath(), ...opts.env },
+      cwd: opts.cwd ?? w.home,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter(Boolean).sort();
+  }
+
+  it('bash: commands and every command\'s options come from the program itself', async () => {
+    const help = (await w.run(['--help'])).stdout;
+    const section = help.slice(help.indexOf('Commands:'), help.indexOf('\n\n', help.indexOf('Commands:')));
+    const commands = [...section.matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands.length).toBeGreaterThan(10);
+    const top = await bashComplete(['jobq', '']);
+    for (const c of commands) expect(top, c).toContain(c);
+    for (const c of commands) {
+      const opts = await bashComplete(['jobq', c, '-']);
+      expect(opts, c).toContain('--help');
+      const declared = [...(await w.run([c, '--help'])).stdout.matchAll(/^\s+(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]!);
+      for (const o of declared) expect(opts, `${c} ${o}`).toContain(o);
     }
-    const start2 = await start(w, 'completeme', ['true']);
-    expect(start2).toBeTruthy();
-    const names = spawnSync('bash', ['-c', `source ${path.join(w.home, 'c.bash')}; COMP_WORDS=(jobq tail comp); COMP_CWORD=2; _jobq; echo "\${COMPREPLY[@]}"`], { env: { ...process.env, ...w.env }, encoding: 'utf8' });
-    expect(names.stdout.trim()).toBe('completeme');
+    expect(await bashComplete(['jobq', 'run', 'x', '--isolation', ''])).toEqual(['auto', 'cgroup', 'none', 'scope']);
+  });
+
+  it('bash: job names from the configured state dir; dirs for --cwd; the command and its files after --; aliases', async () => {
+    const home2 = path.join(w.home, 'configured-state');
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ stateDir: home2 }));
+    const noEnvHome = { JOBQ_HOME: '' };
+    const r = await w.run(['run', 'completeme', '-q', '--', 'true'], { env: noEnvHome });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(fs.existsSync(path.join(home2, 'jobs', r.stdout.trim()))).toBe(true);
+    expect(await bashComplete(['jobq', 'tail', 'comp'], { env: noEnvHome })).toEqual(['completeme']);
+    const proj = path.join(w.home, 'proj');
+    fs.mkdirSync(path.join(proj, 'subdir'), { recursive: true });
+    fs.writeFileSync(path.join(proj, 'subfile'), '');
+    fs.writeFileSync(path.join(proj, 'train.py'), '');
+    expect(await bashComplete(['jobq', 'run', 'x', '--cwd', 'sub'], { cwd: proj })).toEqual(['subdir']);
+    expect(await bashComplete(['jobq', 'run', 'x', '--log', 'sub'], { cwd: proj })).toEqual(['subdir', 'subfile']);
+    expect(await bashComplete(['jobq', 'run', 'x', '--', 'pytho'], { cwd: proj })).toContain('python3');
+    expect(await bashComplete(['jobq', 'run', 'x', '--', 'python3', 'tr'], { cwd: proj })).toEqual(['train.py']);
+    // The aliases docs/make.md shows complete as the commands they stand for.
+    expect(await bashComplete(['js', 'comp'], { env: noEnvHome, pre: "alias js='jobq status'" })).toEqual(['completeme']);
+    expect(await bashComplete(['jr', 'x', '--cw'], { pre: "alias jr='jobq run'" })).toEqual(['--cwd']);
     expect((await w.run(['completion', 'tcsh'])).exitCode).toBe(2);
+  });
+
+  it.skipIf(!has('zsh'))('zsh: the script loads', async () => {
+    const f = path.join(w.home, 'c.zsh');
+    fs.writeFileSync(f, (await w.run(['completion', 'zsh'])).stdout);
+    const r = spawnSync('zsh', ['-fc', `autoload -U compinit; compinit -u -D; source ${f}; whence -w _jobq`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('_jobq: function');
+  });
+
+  it.skipIf(!has('fish'))('fish: the script loads and completes commands and job names', async () => {
+    await start(w, 'fishname', ['true']);
+    const f = path.join(w.home, 'c.fish');
+    fs.writeFileSync(f, (await w.run(['completion', 'fish'])).stdout);
+    const r = spawnSync('fish', ['--no-config', '-c', `source ${f}; complete -C 'jobq ta'; complete -C 'jobq tail fishn'`], { env: { ...process.env, ...w.env, PATH: shimPath() }, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^tail\t/m);
+    expect(r.stdout).toMatch(/^fishname$/m);
   });
 });
 
@@ -197,6 +263,35 @@ describe.skipIf(!has('make'))('Makefile.example', () => {
       expect((await execa('make', ['--no-print-directory', 'jobs-cancel', 'NAME=adhoc'], { cwd: dir, env })).stdout).toContain('cancelled adhoc_');
       expect((await w.run(['tail', 'adhoc'])).stdout).toContain('adhoc 1');
       expect((await execa('make', ['jobs-run'], { cwd: dir, env, reject: false })).exitCode).toBe(2);
+      // Quotes survive as typed: the command reaches sh -c through the environment.
+      await execa('make', ['--no-print-directory', 'jobs-run', 'NAME=q1', "CMD=echo 'hi there'"], { cwd: dir, env });
+      await execa('make', ['--no-print-directory', 'jobs-run', 'NAME=q2', 'CMD=python3 -c "print(1)"'], { cwd: dir, env });
+      await w.run(['wait', 'q1', 'q2']);
+      expect((await w.run(['tail', 'q1'])).stdout).toBe('hi there');
+      expect((await w.run(['tail', 'q2'])).stdout).toBe('1');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!has('make'))('Makefile.example under make -j', () => {
+  it('make -j2 a-bg b-bg: both run, neither log holds jobserver noise, VAR=value still reaches the job', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-make-'));
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'Makefile'),
+        `include ${path.join(ROOT, 'Makefile.example')}\nJOBQ = ${process.execPath} ${BIN}\nMEMSAFE =\na b:\n\t@$(JOBQ) guard || exit 1\n\t@echo "$@ ran X=$(X)"\n\t@$(MAKE) --no-print-directory inner\ninner:\n\t@echo inner\n`,
+      );
+      const env = { ...process.env, ...w.env };
+      await execa('make', ['-j2', '--no-print-directory', 'a-bg', 'b-bg', 'X=7'], { cwd: dir, env });
+      expect((await w.run(['wait', 'a', 'b'])).exitCode).toBe(0);
+      for (const n of ['a', 'b']) {
+        const log = (await w.run(['tail', '-n', '20', n])).stdout;
+        expect(log).toContain(`${n} ran X=7`);
+        expect(log).toContain('inner');
+        expect(log).not.toMatch(/jobserver/);
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -29,11 +29,11 @@ describe('proc', () => {
   it('treats a zombie and a reused pid as not alive', async () => {
     const c = spawn('sh', ['-c', 'exit 0']);
     const id = { pid: c.pid!, startTicks: readStat(c.pid!)?.startTicks ?? 0 };
-    // Node reaps on its own; block the event loop briefly so the child sits as a zombie first.
-    const until = Date.now() + 300;
-    while (Date.now() < until) {
-      /* spin */
-    }
+    // Node reaps on its own; block the event loop so the child sits as a zombie until it is checked.
+    let state = '';
+    for (const until = Date.now() + 5000; state !== 'Z' && Date.now() < until; ) state = readStat(c.pid!)?.state ?? '';
+    expect(state).toBe('Z');
+    expect(readStat(c.pid!)?.startTicks).toBe(id.startTicks);
     expect(isAlive(id)).toBe(false);
     const me = procId(process.pid)!;
     expect(isAlive({ pid: me.pid, startTicks: me.startTicks + 1 })).toBe(false);

@@ -25,7 +25,10 @@ describe('Store', () => {
 
   it('resolves a NAME to its latest job and refuses traversal', () => {
     const s = Store.open(path.join(dir, 'state'));
-    const withRecord = (id: string) => (fs.writeFileSync(s.paths(id).record, '{}'), id);
+    const withRecord = (id: string) => {
+      fs.writeFileSync(s.paths(id).record, '{}');
+      return id;
+    };
     withRecord(s.reserveId('a', new Date(2026, 0, 1)));
     const later = withRecord(s.reserveId('a', new Date(2026, 0, 2)));
     withRecord(s.reserveId('ab', new Date(2026, 0, 3)));

@@ -1,0 +1,233 @@
+// Issue 10: what a new user meets in the first hour — names that mean one thing, safe defaults, readable
+// tails, hints where people trip.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { BIN, pollUntil, start, world, type World } from '../helpers/jobq.js';
+
+const isRoot = process.getuid?.() === 0;
+const hasCgroup = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+let w: World;
+beforeEach(() => {
+  w = world();
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+const state = (id: string) => w.record(id).state;
+
+describe('a NAME means one live job', () => {
+  it('run refuses a NAME that is running: one line naming the job and the ways on, exit 1, nothing written', async () => {
+    const first = await start(w, 'train', ['sleep', '30']);
+    const r = await w.run(['run', 'train', '--', 'true']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(first);
+    expect(r.stderr).toMatch(/--replace/);
+    expect(r.stderr).toMatch(/--allow-duplicate/);
+    expect(w.ids()).toEqual([first]);
+  });
+
+  it('--replace cancels the live one with its grace, then starts; --allow-duplicate starts beside it', async () => {
+    const first = await start(w, 'svc', ['sh', '-c', 'trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done']);
+    const second = await start(w, 'svc', ['sleep', '30'], ['--replace']);
+    expect(state(first)).toMatchObject({ status: 'cancelled', exitCode: 0 });
+    expect(fs.readFileSync(w.record(first).log, 'utf8')).toContain('bye');
+    expect(state(second).status).toBe('running');
+    const third = await start(w, 'svc', ['sleep', '30'], ['--allow-duplicate']);
+    expect(state(second).status).toBe('running');
+    expect(state(third).status).toBe('running');
+  });
+
+  it('20 simultaneous runs of one NAME give exactly one job', async () => {
+    const runs = await Promise.all(Array.from({ length: 20 }, () => w.run(['run', 'same', '-q', '--', 'sleep', '30'])));
+    expect(runs.filter((r) => r.exitCode === 0)).toHaveLength(1);
+    expect(runs.filter((r) => r.exitCode === 1 && /already/.test(r.stderr))).toHaveLength(19);
+    expect(w.ids()).toHaveLength(1);
+    const live = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${w.tag}`) && fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('sleep');
+      } catch {
+        return false;
+      }
+    });
+    expect(live).toHaveLength(1);
+  });
+
+  it('cancel NAME ends every live job of that name and lists each', async () => {
+    const a = await start(w, 'dup', ['sleep', '30']);
+    const b = await start(w, 'dup', ['sleep', '30'], ['--allow-duplicate']);
+    const r = await w.run(['cancel', 'dup']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`cancelled ${a}`);
+    expect(r.stdout).toContain(`cancelled ${b}`);
+    expect([state(a).status, state(b).status]).toEqual(['cancelled', 'cancelled']);
+  });
+
+  it('restart NAME stops the live job first; --keep starts a second copy', async () => {
+    const a = await start(w, 'rs', ['sleep', '30']);
+    const r = await w.run(['restart', 'rs']);
+    expect(r.exitCode).toBe(0);
+    expect(state(a).status).toBe('cancelled');
+    const b = w.ids().find((id) => id !== a)!;
+    expect(state(b).status).toBe('running');
+    expect((await w.run(['restart', 'rs', '--keep'])).exitCode).toBe(0);
+    expect(state(b).status).toBe('running');
+    expect(w.ids()).toHaveLength(3);
+  });
+});
+
+describe('status order', () => {
+  it('live jobs first, then finished ones newest first by time, not by name within a second', async () => {
+    const zed = await start(w, 'zed', ['true']);
+    await w.run(['wait', zed]);
+    const abe = await start(w, 'abe', ['true']);
+    await w.run(['wait', abe]);
+    for (let i = 0; i < 25; i++) await w.run(['run', `filler${i}`, '-q', '--', 'true']);
+    const running = await start(w, 'aaa-running', ['sleep', '30']);
+    const j = JSON.parse((await w.run(['status', '--all', '--json'])).stdout);
+    const ids: string[] = j.jobs.map((x: { id: string }) => x.id);
+    expect(ids[0]).toBe(running);
+    // abe started after zed (maybe in the same second): newest first means abe before zed.
+    expect(ids.indexOf(abe)).toBeLessThan(ids.indexOf(zed));
+    const head = (await w.run(['status'])).stdout.split('\n').slice(0, 2).join('\n');
+    expect(head).toMatch(/aaa-running\s+\S+\s+running/);
+  });
+});
+
+describe('safe defaults', () => {
+  it('a bare prune only shows; rm removes one finished job and refuses a live one', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await start(w, `p${i}`, ['true']));
+    await w.run(['wait', ...ids]);
+    const bare = await w.run(['prune']);
+    expect(bare.exitCode).toBe(0);
+    expect(bare.stdout).toMatch(/3 jobs would be removed/);
+    expect(bare.stdout).toMatch(/nothing removed: say which/);
+    expect(w.ids().sort()).toEqual([...ids].sort());
+    const live = await start(w, 'busy', ['sleep', '30']);
+    const rm = await w.run(['rm', ids[0]!, live]);
+    expect(rm.exitCode).toBe(1);
+    expect(rm.stdout).toContain(`removed ${ids[0]}`);
+    expect(rm.stderr).toMatch(/is running: cancel it first/);
+    expect(w.ids()).not.toContain(ids[0]);
+    expect(w.ids()).toContain(live);
+  });
+
+  it('tail shows \\r progress as a terminal would; --raw gives the bytes; -n counts shown lines', async () => {
+    const id = await start(w, 'tqdm', ['sh', '-c', 'echo epoch 1; i=0; while [ $i -lt 3000 ]; do printf "\\r%s" "progress $i/3000 ............"; i=$((i+1)); done; printf "\\rdone      \\n"; echo final']);
+    await w.run(['wait', id]);
+    const one = (await w.run(['tail', '-n', '2', id])).stdout;
+    // "done      " overwrote the start of the last progress update, as on a terminal.
+    expect(one).toBe('done      999/3000 ............\nfinal');
+    expect(one.length).toBeLessThan(100);
+    const raw = (await w.run(['tail', '--raw', '-n', '2', id])).stdout;
+    expect(raw.length).toBeGreaterThan(3000 * 20);
+    expect((await w.run(['tail', '-n', '1', id])).stdout).toBe('final');
+  });
+
+  it('an end jobq caused leaves one marker line at the end of the log', async () => {
+    const id = await start(w, 'marked', ['sleep', '30'], ['--timeout', '500ms']);
+    await w.run(['wait', id]);
+    const last = fs.readFileSync(w.record(id).log, 'utf8').trim().split('\n').pop();
+    expect(last).toMatch(/^\[jobq\] timeout after 500ms at \S+, SIGTERM$/);
+  });
+
+  it.skipIf(!isRoot || !hasCgroup)('an OOM kill names the peak and the limit in the log', async () => {
+    const id = await start(w, 'oomy', ['python3', '-c', 'x = []\nwhile True: x.append(bytearray(10_000_000))'], ['--mem-limit', '100M']);
+    await w.run(['wait', id]);
+    expect(state(id).status).toBe('oom');
+    expect(fs.readFileSync(w.record(id).log, 'utf8')).toMatch(/\[jobq\] oom-killed at \S+, peak [\d.]+M of 100M limit\n$/);
+  });
+});
+
+describe('hints where people trip', () => {
+  it("options meant for the command: \"did you forget '--'\"; `run NAME --` says missing command; a typo gets a suggestion", async () => {
+    const r = await w.run(['run', 'm1', 'python3', 'train.py', '--epochs', '1']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--epochs' — did you forget '--' before the command\?/);
+    const m = await w.run(['run', 'm5', '--']);
+    expect(m.exitCode).toBe(2);
+    expect(m.stderr).toMatch(/missing command/);
+    await start(w, 'train', ['true']);
+    const t = await w.run(['status', 'trian']);
+    expect(t.exitCode).toBe(1);
+    expect(t.stderr).toMatch(/did you mean train\?/);
+  });
+
+  it('--no-color works after the subcommand too; status -n validates', async () => {
+    await start(w, 'c', ['true']);
+    const r = await w.run(['status', '--no-color'], { env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).not.toContain('\x1b[');
+    expect((await w.run(['status', '-n', 'x'])).exitCode).toBe(2);
+  });
+
+  it('jobq config lists only the files it read', async () => {
+    const r = await w.run(['config']);
+    expect(r.stdout).toMatch(/files read: none/);
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), '{"grace":"3s"}');
+    expect((await w.run(['config'])).stdout).toContain(`files read: ${path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json')}`);
+  });
+
+  it('guard inside a job started without that guard variable names the flag to add', async () => {
+    const id = await start(w, 'g', [process.execPath, BIN, 'guard', '--var', 'GRAV_BG_JOB']);
+    const r = await w.run(['wait', id]);
+    expect(r.exitCode).toBe(1);
+    expect(fs.readFileSync(w.record(id).log, 'utf8')).toMatch(/inside jobq job g_\S+, but GRAV_BG_JOB=1 is not set: start it with jobq run NAME --guard-var GRAV_BG_JOB/);
+  });
+
+  it('--log into a directory that does not exist yet creates it (0700)', async () => {
+    const log = path.join(w.home, 'logs', 'deeper', 'out.log');
+    const id = await start(w, 'lg', ['echo', 'hi'], ['--log', log]);
+    await w.run(['wait', id]);
+    expect(fs.readFileSync(log, 'utf8')).toBe('hi\n');
+    expect(fs.statSync(path.dirname(log)).mode & 0o777).toBe(0o700);
+  });
+
+  it('jobq docs and jobq help docs say where the docs and Makefile.example are', async () => {
+    const r = await w.run(['docs']);
+    expect(r.stdout).toMatch(/^docs:\s+\/\S+\/docs$/m);
+    expect(r.stdout).toMatch(/^Makefile.example:\s+\/\S+\/Makefile.example$/m);
+    const j = JSON.parse((await w.run(['docs', '--json'])).stdout);
+    expect(fs.existsSync(path.join(j.docs, 'guarantees.md'))).toBe(true);
+    expect(fs.existsSync(j.makefileExample)).toBe(true);
+    expect((await w.run(['help', 'docs'])).stdout).toContain(`Installed here: ${j.docs}`);
+  });
+
+  it('events -f -n 0 prints only what comes next, and one job\'s events come in order', async () => {
+    await start(w, 'old', ['true']);
+    const p = execa(process.execPath, [BIN, 'events', '-f', '-n', '0'], { env: { ...process.env, ...w.env }, reject: false });
+    let seen = '';
+    p.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await new Promise((r) => setTimeout(r, 500));
+    const id = await start(w, 'new', ['true']);
+    await pollUntil(() => seen.includes(`succeeded id=${id}`), 10_000, 'the new job\'s events');
+    p.kill('SIGINT');
+    await p;
+    expect(seen).not.toContain('old_');
+    const at = (m: string) => seen.indexOf(`${m} id=${id}`);
+    expect(at('submitted')).toBeLessThan(at('running'));
+    expect(at('running')).toBeLessThan(at('succeeded'));
+  });
+
+  it('--on-exit gets the job\'s environment, not the supervisor\'s', async () => {
+    const out = path.join(w.home, 'hook.txt');
+    const r = await w.run(['run', 'hooked', '-q', '--on-exit', `echo "NO=$NODE_OPTIONS UV=$UV_THREADPOOL_SIZE G=$BG_JOB S=$JOBQ_JOB_STATE" > ${out}`, '--', 'true'], { env: { NODE_OPTIONS: '--max-old-space-size=77' } });
+    const id = r.stdout.trim();
+    await w.run(['wait', id]);
+    await pollUntil(() => fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('S='), 10_000, 'hook output');
+    expect(fs.readFileSync(out, 'utf8').trim()).toBe('NO=--max-old-space-size=77 UV= G=1 S=succeeded');
+  }, 30_000);
+});
+
+describe('the launcher', () => {
+  it('a run that fails to start exits 127, as wait does on the same record', async () => {
+    const r = await w.run(['run', 'nope', '--', '/no/such/command']);
+    expect(r.exitCode).toBe(127);
+    expect((await w.run(['wait', 'nope'])).exitCode).toBe(127);
+  });
+});
