@@ -29,7 +29,11 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Anchors: install them if we may (root with apt), else skip cleanly.
 if (process.getuid?.() === 0 && (!has('nq') || !has('tsp'))) {
-  spawnSync('sh', ['-c', 'apt-get install -y -qq nq task-spooler >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nq task-spooler) >/dev/null 2>&1'], { stdio: 'ignore' });
+  spawnSync(
+    'sh',
+    ['-c', 'apt-get install -y -qq nq task-spooler >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nq task-spooler) >/dev/null 2>&1'],
+    { stdio: 'ignore' },
+  );
 }
 const hasNq = has('nq');
 const hasTsp = has('tsp');
@@ -52,7 +56,12 @@ for (let i = 0; i < 2000; i++) {
   fs.writeFileSync(path.join(dir, 'job.json'), seedRec.split(seedId).join(id), { mode: 0o600 });
   fs.writeFileSync(path.join(dir, 'output.log'), '', { mode: 0o600 });
 }
-if (!execFileSync(node, [bin, 'status', '--all', '--json'], { env: envFor(manyHome), maxBuffer: 1 << 28 }).toString().includes('"hidden": 0')) throw new Error('2,000-job state dir did not list');
+if (
+  !execFileSync(node, [bin, 'status', '--all', '--json'], { env: envFor(manyHome), maxBuffer: 1 << 28 })
+    .toString()
+    .includes('"hidden": 0')
+)
+  throw new Error('2,000-job state dir did not list');
 
 // Start-up figures, interleaved round-robin.
 const cases = [
@@ -79,23 +88,43 @@ function batch(label, submit, waitAll) {
 }
 const batchHome = path.join(tmp, 'batch');
 const batches = [
-  batch('200 jobs: setsid nohup', () => spawnSync('sh', ['-c', 'setsid nohup sh -c "sleep 0.01" >/dev/null 2>&1 </dev/null &']), () => {
-    while (spawnSync('pgrep', ['-f', '^sh -c sleep 0.01$']).status === 0) spawnSync('sleep', ['0.01']);
-  }),
-  batch('200 jobs: jobq', (i) => spawnSync(node, [bin, 'run', `batch${i % 5}`, '-q', '--', 'sleep', '0.01'], { env: envFor(batchHome), stdio: 'ignore' }), () => {
-    const ids = fs.readdirSync(path.join(batchHome, 'jobs'));
-    spawnSync(node, [bin, 'wait', ...ids], { env: envFor(batchHome), stdio: 'ignore' });
-  }),
+  batch(
+    '200 jobs: setsid nohup',
+    () => spawnSync('sh', ['-c', 'setsid nohup sh -c "sleep 0.01" >/dev/null 2>&1 </dev/null &']),
+    () => {
+      while (spawnSync('pgrep', ['-f', '^sh -c sleep 0.01$']).status === 0) spawnSync('sleep', ['0.01']);
+    },
+  ),
+  batch(
+    '200 jobs: jobq',
+    (i) => spawnSync(node, [bin, 'run', `batch${i % 5}`, '-q', '--', 'sleep', '0.01'], { env: envFor(batchHome), stdio: 'ignore' }),
+    () => {
+      const ids = fs.readdirSync(path.join(batchHome, 'jobs'));
+      spawnSync(node, [bin, 'wait', ...ids], { env: envFor(batchHome), stdio: 'ignore' });
+    },
+  ),
 ];
 if (hasNq) {
   const nqEnv = { ...process.env, NQDIR: path.join(tmp, 'nq2') };
   fs.mkdirSync(nqEnv.NQDIR);
-  batches.push(batch('200 jobs: nq (runs them in series)', () => spawnSync('nq', ['-q', 'sleep', '0.01'], { env: nqEnv }), () => spawnSync('nq', ['-w'], { env: nqEnv })));
+  batches.push(
+    batch(
+      '200 jobs: nq (runs them in series)',
+      () => spawnSync('nq', ['-q', 'sleep', '0.01'], { env: nqEnv }),
+      () => spawnSync('nq', ['-w'], { env: nqEnv }),
+    ),
+  );
 }
 if (hasTsp) {
   const tsEnv = { ...process.env, TS_SOCKET: path.join(tmp, 'ts2.sock'), TS_MAXFINISHED: '1000' };
   spawnSync('tsp', ['-S', '2'], { env: tsEnv });
-  batches.push(batch('200 jobs: task-spooler (2 slots)', () => spawnSync('tsp', ['sleep', '0.01'], { env: tsEnv }), () => spawnSync('tsp', ['-w'], { env: tsEnv })));
+  batches.push(
+    batch(
+      '200 jobs: task-spooler (2 slots)',
+      () => spawnSync('tsp', ['sleep', '0.01'], { env: tsEnv }),
+      () => spawnSync('tsp', ['-w'], { env: tsEnv }),
+    ),
+  );
   spawnSync('tsp', ['-K'], { env: tsEnv });
 }
 
@@ -104,7 +133,9 @@ const memHome = path.join(tmp, 'mem');
 for (let i = 0; i < 20; i++) execFileSync(node, [bin, 'run', `mem${i}`, '-q', '--', 'sleep', '120'], { env: envFor(memHome), stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 1500));
 const exe = fs.realpathSync(node);
-const sup = fs.readdirSync(path.join(memHome, 'jobs')).map((id) => JSON.parse(fs.readFileSync(path.join(memHome, 'jobs', id, 'job.json'), 'utf8')).supervisor.pid);
+const sup = fs
+  .readdirSync(path.join(memHome, 'jobs'))
+  .map((id) => JSON.parse(fs.readFileSync(path.join(memHome, 'jobs', id, 'job.json'), 'utf8')).supervisor.pid);
 const memOf = (pid) => {
   let pss = 0;
   let exePss = 0;
@@ -130,7 +161,11 @@ execFileSync(node, [bin, 'cancel', '--all', '--grace', '1s'], { env: envFor(memH
 const tailHome = path.join(tmp, 'tail');
 const trig = path.join(tmp, 'trigger');
 fs.mkdirSync(trig);
-execFileSync(node, [bin, 'run', 'tl', '-q', '--', 'sh', '-c', `for i in $(seq 1 12); do while [ ! -e ${trig}/$i ]; do sleep 0.005; done; echo "tick $i"; done`], { env: envFor(tailHome), stdio: 'ignore' });
+execFileSync(
+  node,
+  [bin, 'run', 'tl', '-q', '--', 'sh', '-c', `for i in $(seq 1 12); do while [ ! -e ${trig}/$i ]; do sleep 0.005; done; echo "tick $i"; done`],
+  { env: envFor(tailHome), stdio: 'ignore' },
+);
 const follower = spawn(node, [bin, 'tail', '-f', 'tl'], { env: envFor(tailHome) });
 let seen = '';
 follower.stdout.on('data', (d) => (seen += d));
@@ -159,7 +194,12 @@ const n0 = med.get('node -e 0');
 const floor = med.get('setsid nohup sh -c true &');
 const f = (x) => x.toFixed(1);
 const rows = [['figure', 'median', 'x node -e 0', 'x setsid floor', 'target']];
-const target = { 'jobq --version': '<= 1.6x node', 'jobq status (no jobs)': '<= 1.6x node', 'jobq status (2,000 jobs)': `<= 1.5x status (no jobs): ${(med.get('jobq status (2,000 jobs)') / med.get('jobq status (no jobs)')).toFixed(2)}x`, 'jobq run NAME -- true': '<= 3x node' };
+const target = {
+  'jobq --version': '<= 1.6x node',
+  'jobq status (no jobs)': '<= 1.6x node',
+  'jobq status (2,000 jobs)': `<= 1.5x status (no jobs): ${(med.get('jobq status (2,000 jobs)') / med.get('jobq status (no jobs)')).toFixed(2)}x`,
+  'jobq run NAME -- true': '<= 3x node',
+};
 for (const [k, v] of med) rows.push([k, `${f(v)} ms`, (v / n0).toFixed(2), (v / floor).toFixed(1), target[k] ?? '']);
 for (const [k, v] of batches) rows.push([k, `${f(v / 1000)} s total`, '', (v / batches[0][1]).toFixed(1), '']);
 rows.push(['supervisor PSS per job (20 running, node binary excluded)', `${f(pssPerJob)} MiB`, '', '', '<= 10 MiB']);
@@ -167,5 +207,13 @@ rows.push(['supervisor RSS (max of 20)', `${f(rssMax)} MiB`, '', '', '<= 45 MiB'
 rows.push(['tail -f: write to shown', `${f(median(tailLat))} ms`, '', '', '<= 200 ms']);
 rows.push(['cancel of a TERM-obeying job (whole command)', `${f(median(cancelT))} ms`, (median(cancelT) / n0).toFixed(2), '', '<= 200 ms']);
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-console.log(`jobq bench: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.type()} ${os.release()}, ${ROUNDS} rounds, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}${hasNq ? '' : ', nq not installed'}${hasTsp ? '' : ', task-spooler not installed'}`);
-for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd());
+console.log(
+  `jobq bench: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.type()} ${os.release()}, ${ROUNDS} rounds, NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? 'set' : 'unset'}${hasNq ? '' : ', nq not installed'}${hasTsp ? '' : ', task-spooler not installed'}`,
+);
+for (const r of rows)
+  console.log(
+    r
+      .map((c, i) => c.padEnd(w[i]))
+      .join('  ')
+      .trimEnd(),
+  );

@@ -1,6 +1,7 @@
 // Builds dist/: an ESM bundle of the CLI (code-split so each command loads only what it needs) and the lean supervisor.
-import { build } from 'esbuild';
+
 import { readFileSync, rmSync } from 'node:fs';
+import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });

@@ -3,8 +3,8 @@ import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { killTagged } from './tagged.mjs';
 
 const exec = promisify(execFile);
@@ -13,7 +13,11 @@ const bin = path.join(root, 'bin', 'jobq');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-stress-'));
 const tag = `stress-${process.pid}`;
 const env = { ...process.env, JOBQ_HOME: home, JOBQ_TEST_TAG: tag, NO_COLOR: '1' };
-const jobq = (args) => exec(process.execPath, [bin, ...args], { env, maxBuffer: 1 << 28 }).then((r) => ({ code: 0, ...r }), (e) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }));
+const jobq = (args) =>
+  exec(process.execPath, [bin, ...args], { env, maxBuffer: 1 << 28 }).then(
+    (r) => ({ code: 0, ...r }),
+    (e) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+  );
 
 const N = 200;
 const kinds = [
@@ -68,15 +72,29 @@ const distinct = new Set(ids.filter(Boolean)).size;
 
 // Faults: the fault tests of the suite, each with real processes, counted from vitest's JSON report.
 const report = path.join(home, 'faults.json');
-spawnSync(process.execPath, [path.join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/e2e/reliability.test.ts', '-t', 'faults|never signals', '--reporter=json', `--outputFile=${report}`], { cwd: root, stdio: 'ignore' });
+spawnSync(
+  process.execPath,
+  [
+    path.join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+    'run',
+    'test/e2e/reliability.test.ts',
+    '-t',
+    'faults|never signals',
+    '--reporter=json',
+    `--outputFile=${report}`,
+  ],
+  { cwd: root, stdio: 'ignore' },
+);
 let faultsPassed = 0;
 let faultsTotal = 0;
 try {
   const j = JSON.parse(fs.readFileSync(report, 'utf8'));
-  for (const f of j.testResults) for (const a of f.assertionResults) if (a.status !== 'skipped' && a.status !== 'pending') {
-    faultsTotal++;
-    if (a.status === 'passed') faultsPassed++;
-  }
+  for (const f of j.testResults)
+    for (const a of f.assertionResults)
+      if (a.status !== 'skipped' && a.status !== 'pending') {
+        faultsTotal++;
+        if (a.status === 'passed') faultsPassed++;
+      }
 } catch {
   /* report missing: counts stay 0 */
 }

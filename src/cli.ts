@@ -1,6 +1,6 @@
 // jobq's command line: parses with the program, maps errors to exit codes (the only process.exit).
 import { CommanderError } from 'commander';
-import { JobqError, EXIT } from './domain/errors.js';
+import { EXIT, JobqError } from './domain/errors.js';
 import { buildProgram } from './program.js';
 
 /** Runs the CLI and exits with the code the command chose. */
@@ -31,7 +31,8 @@ export async function main(argv = process.argv): Promise<never> {
       outputError: (s, write) => {
         let msg = s.replace(/^error: /, 'jobq: ');
         // `jobq run m1 python3 train.py --epochs 1`: the command's own options landed on jobq.
-        if (c.name() === 'run' && !hasDashDash && /unknown option/.test(msg)) msg = msg.replace(/\n?$/, " — did you forget '--' before the command? (jobq run NAME [options] -- CMD ARGS...)\n");
+        if (c.name() === 'run' && !hasDashDash && /unknown option/.test(msg))
+          msg = msg.replace(/\n?$/, " — did you forget '--' before the command? (jobq run NAME [options] -- CMD ARGS...)\n");
         write(msg);
       },
     });

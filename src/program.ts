@@ -66,7 +66,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--log <file>', 'write the log here instead of the state dir')
     .addOption(new Option('--isolation <mode>', 'own cgroup or systemd scope for the job').choices(['auto', 'scope', 'cgroup', 'none']))
     .option('--mem-limit <size>', 'memory limit enforced by the kernel, e.g. 8G')
-    .option('--oom-score-adj <n>', 'make the job the OOM killer\'s first pick (default 500; 0 leaves it)')
+    .option('--oom-score-adj <n>', "make the job the OOM killer's first pick (default 500; 0 leaves it)")
     .option('--timeout <duration>', 'end the job after this wall-clock time (state: timeout)')
     .option('--idle-timeout <duration>', 'end the job after this long without new output (\\r counts)')
     .option('--timeout-signal <SIG@LEAD>', 'send SIG this long before --timeout, e.g. USR1@60s')
@@ -104,17 +104,23 @@ A command that cannot start exits 127 at once, and its record says why.`,
     .option('-n, --recent <n>', 'how many recent finished jobs to list', '20')
     .option('-w, --watch', 'redraw the table on change (TTY)')
     .option('--json', 'print JSON (docs/json.md)')
-    .addHelpText('after', '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch',
+    )
     .action(act(() => import('./commands/status.js')));
 
   program
     .command('tail')
-    .summary('print the end of a job\'s log, or follow it')
+    .summary("print the end of a job's log, or follow it")
     .argument('<job>', 'NAME or ID')
     .option('-n, --lines <n>', 'how many lines (as a terminal shows them: \\r progress updates collapse into one)', '10')
     .option('-f, --follow', 'follow until the job ends, then exit with its code (raw bytes, live)')
     .option('--raw', 'print the bytes as written, every \\r update included')
-    .addHelpText('after', '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running',
+    )
     .action(act(() => import('./commands/tail.js')));
 
   program
@@ -130,7 +136,7 @@ A command that cannot start exits 127 at once, and its record says why.`,
 
   program
     .command('wait')
-    .summary('block until jobs end; exit with the job\'s code')
+    .summary("block until jobs end; exit with the job's code")
     .argument('<jobs...>', 'NAMEs or IDs')
     .option('-t, --timeout <duration>', 'give up after this long (exit 124)')
     .option('--json', 'print the final records as JSON')
@@ -141,14 +147,20 @@ A command that cannot start exits 127 at once, and its record says why.`,
     .command('guard')
     .summary('exit 0 inside a jobq job, else say "run this through jobq" and exit 1')
     .option('--var <name>', 'the guard variable to check', 'BG_JOB')
-    .addHelpText('after', '\nExamples:\n  jobq guard || exit 1          # first line of a heavy script\n  jobq guard --var GRAV_BG_JOB\nSnippets without jobq on PATH: docs/guards.md')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq guard || exit 1          # first line of a heavy script\n  jobq guard --var GRAV_BG_JOB\nSnippets without jobq on PATH: docs/guards.md',
+    )
     .action(act(() => import('./commands/guard.js')));
 
   program
     .command('config')
     .summary('print the merged configuration and where each value came from')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq config\n  jobq config --json\nFiles: $XDG_CONFIG_HOME/jobq/config.json, then .jobq.json from here upward (docs/config.md).')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq config\n  jobq config --json\nFiles: $XDG_CONFIG_HOME/jobq/config.json, then .jobq.json from here upward (docs/config.md).',
+    )
     .action(act(() => import('./commands/config.js')));
 
   program
@@ -186,16 +198,19 @@ Examples:
 
   program
     .command('restart')
-    .summary('start a job\'s argv, cwd and jobq-added env again, as a new job (stopping the live one first)')
+    .summary("start a job's argv, cwd and jobq-added env again, as a new job (stopping the live one first)")
     .argument('<job>', 'NAME or ID')
     .option('--keep', 'leave a live job of that name running and start a second copy beside it')
     .option('--json', 'print the new record as JSON')
-    .addHelpText('after', '\nExamples:\n  jobq restart train          # cancels a running train first, as pm2/systemd do\n  jobq restart train --keep   # a second copy beside it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq restart train          # cancels a running train first, as pm2/systemd do\n  jobq restart train --keep   # a second copy beside it',
+    )
     .action(act(() => import('./commands/restart.js')));
 
   program
     .command('events')
-    .summary('read jobq\'s own event log (started, signalled, escalated, recorded, reconciled)')
+    .summary("read jobq's own event log (started, signalled, escalated, recorded, reconciled)")
     .option('-f, --follow', 'keep printing new events')
     .option('-n, --lines <n>', 'how many recent events', '50')
     .option('--json', 'raw JSON lines')
@@ -206,7 +221,10 @@ Examples:
     .command('docs')
     .summary('say where the installed docs and Makefile.example are')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq docs\n  less "$(jobq docs --json | jq -r .docs)/queues.md"\n  cp "$(jobq docs --json | jq -r .makefileExample)" ./Makefile.jobq')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq docs\n  less "$(jobq docs --json | jq -r .docs)/queues.md"\n  cp "$(jobq docs --json | jq -r .makefileExample)" ./Makefile.jobq',
+    )
     .addHelpText('after', () => `\nInstalled here: ${path.join(packageRoot(), 'docs')} and ${path.join(packageRoot(), 'Makefile.example')}`)
     .action(act(() => import('./commands/docs.js')));
 
@@ -215,9 +233,11 @@ Examples:
     .summary('print a shell completion script (generated from this command list)')
     .argument('[shell]', 'bash, zsh or fish')
     .addOption(new Option('--names', 'print the job names of the configured state dir (for the scripts)').hideHelp())
-    .addHelpText('after', '\nExamples:\n  source <(jobq completion bash)     # in ~/.bashrc; aliases such as alias js=\'jobq status\' complete too\n  jobq completion zsh > ~/.zfunc/_jobq\n  jobq completion fish > ~/.config/fish/completions/jobq.fish')
+    .addHelpText(
+      'after',
+      "\nExamples:\n  source <(jobq completion bash)     # in ~/.bashrc; aliases such as alias js='jobq status' complete too\n  jobq completion zsh > ~/.zfunc/_jobq\n  jobq completion fish > ~/.config/fish/completions/jobq.fish",
+    )
     .action(act(() => import('./commands/completion.js')));
 
   return program;
 }
-

@@ -1,17 +1,18 @@
 // The local backend: jobs on this machine, one detached supervisor each, files as the truth.
+
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { JobqError } from '../domain/errors.js';
-import { isFinal, parseId, redactEnv, SCHEMA_VERSION, validateName, type CancelRequest, type JobRecord, type JobState } from '../domain/job.js';
 import { buildJobEnv } from '../domain/env.js';
-import { Store, openLogAppend, type BrokenEntry } from '../store/store.js';
-import { appendEvent } from '../store/events.js';
-import { allProcesses, bootId, findSupervisors, isAlive, isReused, procId, rssBytes, type ProcStat } from '../process/proc.js';
-import { jobProcesses, jobTarget, terminateJob } from '../process/signals.js';
-import { removeCgroupsWhenEmpty } from '../process/isolation.js';
+import { JobqError } from '../domain/errors.js';
+import { type CancelRequest, isFinal, type JobRecord, type JobState, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
+import { removeCgroupsWhenEmpty } from '../process/isolation.js';
+import { allProcesses, bootId, findSupervisors, isAlive, isReused, type ProcStat, procId, rssBytes } from '../process/proc.js';
+import { jobProcesses, jobTarget, terminateJob } from '../process/signals.js';
+import { appendEvent } from '../store/events.js';
+import { type BrokenEntry, openLogAppend, Store } from '../store/store.js';
 import type { Backend, CancelResult, JobView, RunSpec } from './backend.js';
 
 declare const JOBQ_VERSION: string;
@@ -182,7 +183,9 @@ export class LocalBackend implements Backend {
     } catch (e) {
       if (!(e instanceof JobqError && e.code === 'START_FAILED')) throw e;
       // The launcher's verdict is final: a supervisor that comes later finds no claim and stands down.
-      await store.transition(id, (rec) => (rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: e.message, at: new Date().toISOString() } } : undefined));
+      await store.transition(id, (rec) =>
+        rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: e.message, at: new Date().toISOString() } } : undefined,
+      );
     }
     // The supervisor ended without recording anything: that is provable now, so say it.
     return (await this.view(id)).rec;
@@ -286,9 +289,18 @@ export class LocalBackend implements Backend {
       await sleep(20);
       v = await this.view(id);
     }
-    if (isFinal(v.state)) return { id, outcome: v.state.status === 'cancelled' ? 'cancelled' : 'already-ended', state: v.state, escalated: false, elapsedMs: elapsed() };
+    if (isFinal(v.state))
+      return { id, outcome: v.state.status === 'cancelled' ? 'cancelled' : 'already-ended', state: v.state, escalated: false, elapsedMs: elapsed() };
     const t = jobTarget(v.rec);
-    if (!t) return { id, outcome: 'not-signalled', state: v.state, escalated: false, elapsedMs: elapsed(), detail: 'the record holds no valid pid/pgid for this boot; nothing was signalled' };
+    if (!t)
+      return {
+        id,
+        outcome: 'not-signalled',
+        state: v.state,
+        escalated: false,
+        elapsedMs: elapsed(),
+        detail: 'the record holds no valid pid/pgid for this boot; nothing was signalled',
+      };
     // Right before signalling: the state dir is still the one that was checked.
     this.store.assertSame();
     const res = await terminateJob(t, {
@@ -309,7 +321,15 @@ export class LocalBackend implements Backend {
       const t2 = await this.store.transition(id, (fresh) => {
         if (isFinal(fresh.state) || isAlive(fresh.supervisor)) return undefined;
         const startedAt = ('startedAt' in fresh.state && fresh.state.startedAt) || fresh.createdAt;
-        const state: JobState = { status: 'cancelled', startedAt, cancel: req, exitCode: null, signal: null, endedAt: new Date(now).toISOString(), durationMs: now - Date.parse(startedAt) };
+        const state: JobState = {
+          status: 'cancelled',
+          startedAt,
+          cancel: req,
+          exitCode: null,
+          signal: null,
+          endedAt: new Date(now).toISOString(),
+          durationMs: now - Date.parse(startedAt),
+        };
         return { ...fresh, state };
       });
       rec = t2.rec;

@@ -1,7 +1,7 @@
 // `jobq cancel JOB... [--signal SIG] [--grace DURATION] [--all]`
 import type { Command } from 'commander';
-import { JobqError, EXIT } from '../domain/errors.js';
-import { parseDuration, parseSignal, formatDuration } from '../domain/units.js';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { formatDuration, parseDuration, parseSignal } from '../domain/units.js';
 import { stateLabel } from '../output/format.js';
 import { context, printJson } from './context.js';
 
@@ -23,11 +23,14 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
       process.stderr.write(`jobq: ${r.id}: ${r.detail}\n`);
     } else if (!o.json) {
       const label = stateLabel({ state: r.state, supervisorAlive: false });
-      if (r.outcome === 'already-ended') process.stdout.write(r.detail ? `${r.id} was ${r.detail}; it ended: ${label}\n` : `${r.id} had already ended: ${label}\n`);
+      if (r.outcome === 'already-ended')
+        process.stdout.write(r.detail ? `${r.id} was ${r.detail}; it ended: ${label}\n` : `${r.id} had already ended: ${label}\n`);
       else {
         // The job may have ended on its own in the meantime: say so rather than claim a cancel.
         const how = r.state.status === 'cancelled' ? '' : `; it had ended: ${label}`;
-        process.stdout.write(`cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`);
+        process.stdout.write(
+          `cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`,
+        );
       }
     }
   }

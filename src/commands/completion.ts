@@ -1,6 +1,6 @@
 // `jobq completion bash|zsh|fish`: scripts generated from the commander program itself, so they never drift from it.
 import type { Command, Option } from 'commander';
-import { JobqError, EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { parseId } from '../domain/job.js';
 import { buildProgram } from '../program.js';
 import { context } from './context.js';
@@ -55,7 +55,15 @@ const q = (s: string) => s.replace(/'/g, '');
 
 function bash(cmds: CmdSpec[], globals: string[]): string {
   const valueCase = (kind: Values) =>
-    kind === 'dir' ? 'compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))' : kind === 'file' ? 'compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))' : kind === 'names' ? 'COMPREPLY=($(compgen -W "$(_jobq_names)" -- "$cur"))' : kind === 'none' ? ':' : `COMPREPLY=($(compgen -W "${kind.words.join(' ')}" -- "$cur"))`;
+    kind === 'dir'
+      ? 'compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))'
+      : kind === 'file'
+        ? 'compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))'
+        : kind === 'names'
+          ? 'COMPREPLY=($(compgen -W "$(_jobq_names)" -- "$cur"))'
+          : kind === 'none'
+            ? ':'
+            : `COMPREPLY=($(compgen -W "${kind.words.join(' ')}" -- "$cur"))`;
   const valueLines: string[] = [];
   for (const c of cmds) for (const o of c.opts) if (o.values) for (const f of o.flags) valueLines.push(`    ${c.name}:${f}) ${valueCase(o.values)}; return;;`);
   return `# jobq bash completion, generated from jobq's own command list: source <(jobq completion bash)
@@ -81,7 +89,10 @@ ${cmds.map((c) => `      ${c.name}) COMPREPLY=($(compgen -W "${c.opts.flatMap((o
     return
   fi
   case $cmd in
-${cmds.filter((c) => c.args !== 'none').map((c) => `    ${c.name}) ${valueCase(c.args)};;`).join('\n')}
+${cmds
+  .filter((c) => c.args !== 'none')
+  .map((c) => `    ${c.name}) ${valueCase(c.args)};;`)
+  .join('\n')}
   esac
 }
 complete -F _jobq jobq
@@ -100,7 +111,17 @@ complete -F _jobq_alias jr js jt jc jw jq-run jq-status
 
 function zsh(cmds: CmdSpec[]): string {
   const action = (v: Values | undefined) =>
-    v === undefined ? '' : v === 'dir' ? ':dir:_files -/' : v === 'file' ? ':file:_files' : v === 'names' ? ':job:_jobq_names' : v === 'none' ? ':value: ' : `:value:(${v.words.join(' ')})`;
+    v === undefined
+      ? ''
+      : v === 'dir'
+        ? ':dir:_files -/'
+        : v === 'file'
+          ? ':file:_files'
+          : v === 'names'
+            ? ':job:_jobq_names'
+            : v === 'none'
+              ? ':value: '
+              : `:value:(${v.words.join(' ')})`;
   const spec = (o: OptSpec) => {
     const desc = `[${q(o.help).replace(/[[\]:\\]/g, ' ')}]`;
     const rep = o.repeat ? '*' : '';
@@ -133,7 +154,7 @@ function fish(cmds: CmdSpec[]): string {
   const lines = [
     "# jobq fish completion, generated from jobq's own command list: jobq completion fish > ~/.config/fish/completions/jobq.fish",
     'function __jobq_names; jobq completion --names 2>/dev/null; end',
-    "function __jobq_after_dd; contains -- -- (commandline -opc); end",
+    'function __jobq_after_dd; contains -- -- (commandline -opc); end',
     'complete -c jobq -f',
     ...cmds.map((c) => `complete -c jobq -n '__fish_use_subcommand' -a ${c.name} -d '${q(c.help)}'`),
     "complete -c jobq -n '__jobq_after_dd' -F -a '(__fish_complete_command)'",
@@ -143,7 +164,18 @@ function fish(cmds: CmdSpec[]): string {
     for (const o of c.opts) {
       const flags = o.flags.map((f) => (f.startsWith('--') ? `-l ${f.slice(2)}` : `-s ${f.slice(1)}`)).join(' ');
       const v = o.values;
-      const val = v === undefined ? '' : v === 'dir' ? " -r -a '(__fish_complete_directories)'" : v === 'file' ? ' -r -F' : v === 'names' ? " -r -a '(__jobq_names)'" : v === 'none' ? ' -r' : ` -r -a '${v.words.join(' ')}'`;
+      const val =
+        v === undefined
+          ? ''
+          : v === 'dir'
+            ? " -r -a '(__fish_complete_directories)'"
+            : v === 'file'
+              ? ' -r -F'
+              : v === 'names'
+                ? " -r -a '(__jobq_names)'"
+                : v === 'none'
+                  ? ' -r'
+                  : ` -r -a '${v.words.join(' ')}'`;
       lines.push(`complete -c jobq ${when} ${flags}${val} -d '${q(o.help)}'`);
     }
     if (c.args === 'names') lines.push(`complete -c jobq ${when} -a '(__jobq_names)'`);

@@ -1,10 +1,10 @@
 // `jobq config [--json]`: the merged configuration and where each value came from.
 import type { Command } from 'commander';
+import { loadConfig } from '../config/config.js';
 import { EXIT } from '../domain/errors.js';
 import { formatDuration, formatSize } from '../domain/units.js';
-import { loadConfig } from '../config/config.js';
-import { stateHome } from '../store/store.js';
 import { columns } from '../output/format.js';
+import { stateHome } from '../store/store.js';
 import { printJson } from './context.js';
 
 export default function config(o: { json?: boolean }, _cmd: Command): number {
@@ -25,7 +25,9 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
     ['maxLogSize', formatSize(c.maxLogBytes), sources.maxLogBytes!],
     ...Object.entries(c.presets).map(([name, vars]) => [
       `presets.${name}`,
-      Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' '),
+      Object.entries(vars)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
       sources[`presets.${name}`] ?? '',
     ]),
   ];

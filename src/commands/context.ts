@@ -1,7 +1,7 @@
 // What every command needs: merged config, the backend, colour, and JSON printing.
 import type { Command } from 'commander';
-import { loadConfig, type Config } from '../config/config.js';
-import { localBackend, type LocalBackend } from '../backend/local.js';
+import { type LocalBackend, localBackend } from '../backend/local.js';
+import { type Config, loadConfig } from '../config/config.js';
 import { makeChalk } from '../output/color.js';
 import { stateHome } from '../store/store.js';
 

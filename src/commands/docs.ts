@@ -14,7 +14,12 @@ function title(file: string): string {
 export default function docs(o: { json?: boolean }): number {
   const root = packageRoot();
   const dir = path.join(root, 'docs');
-  const pages = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.md')).sort() : [];
+  const pages = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.md'))
+        .sort()
+    : [];
   const makefile = path.join(root, 'Makefile.example');
   if (o.json) {
     printJson({ schema: 1, docs: dir, makefileExample: makefile, pages: pages.map((p) => ({ file: path.join(dir, p), title: title(path.join(dir, p)) })) });

@@ -3,15 +3,17 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { levelName } from '../store/events.js';
 import { followFile, printLastLines } from '../output/follow.js';
+import { levelName } from '../store/events.js';
 import { context } from './context.js';
 
 /** One event line for people: time, level, message, then the other fields. */
 function pretty(line: string): string {
   try {
     const { level, time, msg, pid: _p, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
-    const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+    const extra = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
     return `${new Date(time as number).toISOString()} ${levelName(level as number).padEnd(5)} ${msg} ${extra}`.trimEnd();
   } catch {
     return line;

@@ -1,9 +1,9 @@
 // `jobq prune [JOB...] [--older-than D] [--keep N] [--state S] [--all] [--dry-run]`: remove finished jobs and their logs.
 import type { Command } from 'commander';
-import { JobqError, EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { isValidName, parseId } from '../domain/job.js';
+import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
-import { selectForPrune, selects, type PruneSelector } from '../domain/prune.js';
 import { context, printJson } from './context.js';
 
 interface PruneOpts {
@@ -37,9 +37,13 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
   }
   if (o.json) printJson({ schema: 1, dryRun: dry, removed });
   else {
-    for (const r of removed) process.stdout.write(`${dry ? 'would remove' : 'removed'} ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
+    for (const r of removed)
+      process.stdout.write(
+        `${dry ? 'would remove' : 'removed'} ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`,
+      );
     process.stdout.write(`${removed.length} job${removed.length === 1 ? '' : 's'} ${dry ? 'would be removed' : 'removed'}\n`);
-    if (!selects(sel) && removed.length) process.stdout.write('nothing removed: say which, e.g. jobq prune --older-than 7d, --keep 3, --state failed, a NAME, or --all\n');
+    if (!selects(sel) && removed.length)
+      process.stdout.write('nothing removed: say which, e.g. jobq prune --older-than 7d, --keep 3, --state failed, a NAME, or --all\n');
   }
   return EXIT.ok;
 }

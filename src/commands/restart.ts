@@ -1,9 +1,9 @@
 // `jobq restart JOB`: the same argv, cwd, jobq-added env and protection, as a new job.
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { RunSpec } from '../backend/backend.js';
 import { EXIT } from '../domain/errors.js';
 import { isRedacted } from '../domain/job.js';
-import type { RunSpec } from '../backend/backend.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson } from './context.js';
 

@@ -2,13 +2,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { JobqError, EXIT } from '../domain/errors.js';
-import { parseEnvPairs } from '../domain/env.js';
-import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
-import { callerCwd } from '../config/config.js';
 import type { RunSpec } from '../backend/backend.js';
-import { context, printJson } from './context.js';
+import { callerCwd } from '../config/config.js';
+import { parseEnvPairs } from '../domain/env.js';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
+import { context, printJson } from './context.js';
 
 /** Options of `run` as commander hands them over. */
 export interface RunOpts {
@@ -45,7 +45,8 @@ function requireDoubleDash(raw: string[], name: string): void {
 /** Turns flags and config into a RunSpec (pure but for reading the caller's cwd and env). */
 export function specFrom(name: string, argv: string[], o: RunOpts, config: ReturnType<typeof context>['config']): RunSpec {
   const oom = o.oomScoreAdj === undefined ? config.oomScoreAdj : Number(o.oomScoreAdj);
-  if (!Number.isInteger(oom) || oom < -1000 || oom > 1000) throw new JobqError('USAGE', `invalid --oom-score-adj '${o.oomScoreAdj}': an integer from -1000 to 1000`);
+  if (!Number.isInteger(oom) || oom < -1000 || oom > 1000)
+    throw new JobqError('USAGE', `invalid --oom-score-adj '${o.oomScoreAdj}': an integer from -1000 to 1000`);
   let warnSignal: RunSpec['warnSignal'];
   if (o.timeoutSignal) {
     const m = /^([^@]+)@(.+)$/.exec(o.timeoutSignal);

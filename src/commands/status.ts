@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { isFinal } from '../domain/job.js';
-import { formatBroken, formatDetail, formatTable } from '../output/format.js';
-import { listJson, jobJson } from '../output/json.js';
 import { lastLine } from '../output/follow.js';
+import { formatBroken, formatDetail, formatTable } from '../output/format.js';
+import { jobJson, listJson } from '../output/json.js';
 import { context, printJson } from './context.js';
 
 interface StatusOpts {

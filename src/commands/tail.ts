@@ -1,7 +1,7 @@
 // `jobq tail JOB [-n N] [-f]`
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { JobqError, EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
 import { followFile, printLastLines } from '../output/follow.js';
 import { context } from './context.js';

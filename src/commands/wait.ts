@@ -1,11 +1,11 @@
 // `jobq wait JOB... [--timeout DURATION]`
 import type { Command } from 'commander';
+import type { JobView } from '../backend/backend.js';
 import { EXIT } from '../domain/errors.js';
 import { exitCodeOf } from '../domain/job.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
-import type { JobView } from '../backend/backend.js';
-import { elapsedMs, stateLabel } from '../output/format.js';
 import { lastLine } from '../output/follow.js';
+import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson } from './context.js';
 

@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { JobqError } from '../domain/errors.js';
 import { BUILTIN_PRESETS } from '../domain/env.js';
+import { JobqError } from '../domain/errors.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { untrustedReason } from '../store/trust.js';
 

@@ -9,16 +9,7 @@ export const EXIT = {
   failedToStart: 127,
 } as const;
 
-export type ErrorCode =
-  | 'USAGE'
-  | 'BAD_NAME'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'STATE_DIR'
-  | 'IO'
-  | 'START_FAILED'
-  | 'CONFIG'
-  | 'UNSAFE';
+export type ErrorCode = 'USAGE' | 'BAD_NAME' | 'NOT_FOUND' | 'CONFLICT' | 'STATE_DIR' | 'IO' | 'START_FAILED' | 'CONFIG' | 'UNSAFE';
 
 const exitFor: Record<ErrorCode, number> = {
   USAGE: EXIT.usage,

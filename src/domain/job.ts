@@ -1,5 +1,5 @@
 // The job record: its schema, lifecycle states and the pure rules over them.
-import { JobqError, EXIT } from './errors.js';
+import { EXIT, JobqError } from './errors.js';
 import { signalNumber } from './units.js';
 
 /** 2 added the boot id, claims and the end marker; records of schema 1 still read. */
@@ -53,9 +53,7 @@ export type JobState =
   | { status: 'lost'; startedAt?: string; reason: string; detectedAt: string };
 
 export type Status = JobState['status'];
-export const FINAL_STATUSES: readonly Status[] = [
-  'succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost',
-];
+export const FINAL_STATUSES: readonly Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost'];
 const LIVE_STATUSES: readonly Status[] = ['starting', 'running'];
 const ENDED_RUNNING: Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'lost'];
 
@@ -174,10 +172,7 @@ export function isValidName(name: string): boolean {
 export function validateName(name: string): string {
   if (!isValidName(name)) {
     const shown = JSON.stringify(name).slice(0, 80);
-    throw new JobqError(
-      'BAD_NAME',
-      `invalid job name ${shown}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, no '..'`,
-    );
+    throw new JobqError('BAD_NAME', `invalid job name ${shown}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, no '..'`);
   }
   return name;
 }

@@ -23,7 +23,13 @@ export interface PruneSelector {
 
 /** True when the selector names anything at all (else prune only shows what it would do). */
 export function selects(sel: PruneSelector): boolean {
-  return sel.all === true || sel.olderThanMs !== undefined || sel.keep !== undefined || !!sel.states?.length || !!(sel.refs && (sel.refs.names.length || sel.refs.ids.length));
+  return (
+    sel.all === true ||
+    sel.olderThanMs !== undefined ||
+    sel.keep !== undefined ||
+    !!sel.states?.length ||
+    !!(sel.refs && (sel.refs.names.length || sel.refs.ids.length))
+  );
 }
 
 /** The entries to remove, in the order given (newest first): never live jobs, never unreadable records. */

@@ -124,7 +124,11 @@ export function lastLine(file: string, maxBytes = 4096): string {
       const len = Math.min(size, maxBytes);
       const buf = Buffer.alloc(len);
       fs.readSync(fd, buf, 0, len, size - len);
-      const lines = buf.toString('utf8').split('\n').map(terminalLine).filter((l) => l.trim());
+      const lines = buf
+        .toString('utf8')
+        .split('\n')
+        .map(terminalLine)
+        .filter((l) => l.trim());
       return (lines.pop() ?? '').replace(/[\x00-\x1f\x7f]/g, '').slice(0, 200);
     } finally {
       fs.closeSync(fd);

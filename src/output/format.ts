@@ -1,8 +1,8 @@
 // Human formatting of jobs: the status table, the detail view, and state colours.
 import type { ChalkInstance } from 'chalk';
+import type { BrokenRecord, JobView } from '../backend/backend.js';
 import { exitCodeOf, type JobState } from '../domain/job.js';
 import { formatDuration, formatSize } from '../domain/units.js';
-import type { BrokenRecord, JobView } from '../backend/backend.js';
 
 /** The state as a short word, with the exit detail that matters. */
 export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'>): string {
@@ -66,8 +66,18 @@ function exitText(s: JobState): string {
 export function columns(rows: string[][]): string {
   const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
   const widths: number[] = [];
-  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, plain(cell).length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - plain(cell).length))).join('  ').trimEnd()).join('\n');
+  for (const r of rows)
+    r.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, plain(cell).length);
+    });
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - plain(cell).length)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The status table. */
@@ -87,7 +97,8 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       e === undefined ? '-' : formatDuration(e),
       exitText(v.state),
     ];
-    if (opts.memory) row.push(v.rssBytes ? formatSize(v.rssBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? c.dim(formatSize(v.state.peakMemBytes)) : '-');
+    if (opts.memory)
+      row.push(v.rssBytes ? formatSize(v.rssBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? c.dim(formatSize(v.state.peakMemBytes)) : '-');
     if (opts.lastLine) row.push(opts.lastLine(v));
     rows.push(row);
   }
@@ -134,7 +145,9 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (v.rssBytes) lines.push(['memory now', formatSize(v.rssBytes)]);
   if ('peakMemBytes' in s && s.peakMemBytes) lines.push(['peak memory', formatSize(s.peakMemBytes)]);
   if ('cpuMs' in s && s.cpuMs !== undefined) lines.push(['cpu time', formatDuration(s.cpuMs)]);
-  const added = Object.entries(r.env.added).map(([k, val]) => `${k}=${val}`).join(' ');
+  const added = Object.entries(r.env.added)
+    .map(([k, val]) => `${k}=${val}`)
+    .join(' ');
   lines.push(['env added', added + (r.env.presets.length ? `  [presets: ${r.env.presets.join(', ')}]` : '')]);
   for (const w of p.warnings) lines.push(['warning', c.yellow(w)]);
   const width = Math.max(...lines.map(([k]) => k.length));

@@ -1,6 +1,7 @@
 // The stable JSON shapes of --json output (docs/json.md); versioned with the record schema.
-import { SCHEMA_VERSION } from '../domain/job.js';
+
 import type { BrokenRecord, JobView } from '../backend/backend.js';
+import { SCHEMA_VERSION } from '../domain/job.js';
 
 /** One job as JSON: the record with its reconciled state and live figures. */
 export function jobJson(v: JobView) {

@@ -1,8 +1,8 @@
 // Per-job isolation: decide (pure) between a systemd scope, a cgroup v2/v1 of its own, or none; then apply it.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Isolation } from '../domain/job.js';
 import { JobqError } from '../domain/errors.js';
+import type { Isolation } from '../domain/job.js';
 
 export type IsolationMode = 'auto' | 'scope' | 'cgroup' | 'none';
 
@@ -46,7 +46,8 @@ export function planIsolation(mode: IsolationMode, facts: IsolationFacts, job: {
       if (facts.v1Bases.freezer) dirs.push(path.join(facts.v1Bases.freezer, job.id));
       return { kind: 'cgroup-v1', prefix: [], cgroupDirs: dirs };
     }
-    if (mode === 'cgroup') throw new JobqError('USAGE', 'isolation cgroup needs a writable cgroup hierarchy (root, or a delegated cgroup v2 subtree), and none is here');
+    if (mode === 'cgroup')
+      throw new JobqError('USAGE', 'isolation cgroup needs a writable cgroup hierarchy (root, or a delegated cgroup v2 subtree), and none is here');
   }
   return { kind: 'none', prefix: [], cgroupDirs: [] };
 }
@@ -171,7 +172,10 @@ export function enterCgroups(plan: IsolationPlan, pid: number): void {
 /** The memory limit a systemd scope really got, read from the job's own cgroup (v2); undefined if none. */
 export function scopeMemoryMax(pid: number): number | undefined {
   try {
-    const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const line = fs
+      .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
     if (!line) return undefined;
     return readNum(path.join(CG, line.slice(3), 'memory.max'));
   } catch {

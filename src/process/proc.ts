@@ -116,11 +116,7 @@ export function descendantsOf(roots: number[], procs = allProcesses()): ProcStat
 /** Pids listed in a cgroup's cgroup.procs (empty when the cgroup is gone). */
 export function cgroupPids(dir: string): number[] {
   try {
-    return fs
-      .readFileSync(`${dir}/cgroup.procs`, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return fs.readFileSync(`${dir}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }

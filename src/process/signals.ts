@@ -1,7 +1,7 @@
 // The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM (+CONT) -> grace -> KILL.
 import type { JobRecord, ProcId } from '../domain/job.js';
-import { allProcesses, bootId, cgroupPids, descendantsOf, groupMembers, readStat, type ProcStat } from './proc.js';
 import { isJobCgroup, thawCgroups } from './isolation.js';
+import { allProcesses, bootId, cgroupPids, descendantsOf, groupMembers, type ProcStat, readStat } from './proc.js';
 
 /** What jobq knows about a job's processes: the leader (pid = pgid = sid) and its cgroups. */
 export interface JobTarget {

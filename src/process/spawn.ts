@@ -1,5 +1,5 @@
 // The only owner of spawning: the launcher starts a detached supervisor; the supervisor starts the job.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

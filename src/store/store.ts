@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { JobqError, ioError } from '../domain/errors.js';
-import { type CancelRequest, type JobRecord, canMove, isFinal, isKnownStatus, isValidName, parseId, makeId, SCHEMA_VERSION } from '../domain/job.js';
+import { ioError, JobqError } from '../domain/errors.js';
+import { type CancelRequest, canMove, isFinal, isKnownStatus, isValidName, type JobRecord, makeId, parseId, SCHEMA_VERSION } from '../domain/job.js';
 import { appendEvent } from './events.js';
 import { untrustedReason } from './trust.js';
 
@@ -166,7 +166,11 @@ export class Store {
    * next one (or undefined for no change); the move must be legal (a final state is never overwritten); the
    * write is atomic (and durable for a final state); the active index and the event log follow.
    */
-  async transition(id: string, change: (rec: JobRecord) => JobRecord | undefined, opts: { lockWaitMs?: number; event?: Record<string, unknown> } = {}): Promise<Transitioned> {
+  async transition(
+    id: string,
+    change: (rec: JobRecord) => JobRecord | undefined,
+    opts: { lockWaitMs?: number; event?: Record<string, unknown> } = {},
+  ): Promise<Transitioned> {
     return this.withLock(
       id,
       () => {
@@ -221,7 +225,10 @@ export class Store {
     }
     if (rec.schema > SCHEMA_VERSION || !isKnownStatus(rec.state.status)) {
       const what = rec.schema > SCHEMA_VERSION ? `schema ${rec.schema}` : `status '${String(rec.state.status).slice(0, 40)}'`;
-      throw new JobqError('IO', `record ${file} has ${what}, unknown to this jobq ${SCHEMA_VERSION === rec.schema ? '' : `(schema ${SCHEMA_VERSION}) `}(written by a newer jobq?); left as it is`);
+      throw new JobqError(
+        'IO',
+        `record ${file} has ${what}, unknown to this jobq ${SCHEMA_VERSION === rec.schema ? '' : `(schema ${SCHEMA_VERSION}) `}(written by a newer jobq?); left as it is`,
+      );
     }
     return rec;
   }
@@ -436,7 +443,13 @@ export function openLogAppend(file: string): number {
   }
   const st = fs.fstatSync(fd);
   const uid = process.getuid?.() ?? st.uid;
-  const why2 = !st.isFile() ? 'it is not a regular file' : st.uid !== uid ? `it is owned by uid ${st.uid}, not by you` : st.nlink !== 1 ? `it has ${st.nlink} hard links` : undefined;
+  const why2 = !st.isFile()
+    ? 'it is not a regular file'
+    : st.uid !== uid
+      ? `it is owned by uid ${st.uid}, not by you`
+      : st.nlink !== 1
+        ? `it has ${st.nlink} hard links`
+        : undefined;
   if (why2) {
     fs.closeSync(fd);
     throw new JobqError('UNSAFE', `refusing log ${file}: ${why2}`);

@@ -22,22 +22,31 @@
 //              itself moves the record to cancelled once nothing of the job is left.
 //   readers    only read; where the truth is provable (supervisor and job gone: lost; nobody left to start it:
 //              failed-to-start) they move the record through the same transition.
-import fs from 'node:fs';
+
 import { randomUUID } from 'node:crypto';
-import { classifyExit, type JobRecord, type JobState, type Outcome, type ProcId, type Protection } from '../domain/job.js';
+import fs from 'node:fs';
 import { JobqError } from '../domain/errors.js';
+import { classifyExit, type JobRecord, type JobState, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { formatSize } from '../domain/units.js';
-import { Store, openLogAppend } from '../store/store.js';
-import { appendEvent } from '../store/events.js';
-import { bootId, procId, readStat, CLK_TCK } from '../process/proc.js';
-import { restoreJobEnv, checkStartable, spawnHeld, heldPhase, type HeldJob } from '../process/spawn.js';
-import type { JobTarget } from '../process/signals.js';
 import {
-  detectFacts, planIsolation, createCgroups, enterCgroups, cgroupStats, removeCgroupsWhenEmpty, scopeMemoryMax, setOomScoreAdj, type IsolationPlan,
+  cgroupStats,
+  createCgroups,
+  detectFacts,
+  enterCgroups,
+  type IsolationPlan,
+  planIsolation,
+  removeCgroupsWhenEmpty,
+  scopeMemoryMax,
+  setOomScoreAdj,
 } from '../process/isolation.js';
-import { monitor, type Ending } from './monitor.js';
-import { appendLogLine, capLogFd } from './logcap.js';
+import { bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
+import type { JobTarget } from '../process/signals.js';
+import { checkStartable, type HeldJob, heldPhase, restoreJobEnv, spawnHeld } from '../process/spawn.js';
+import { appendEvent } from '../store/events.js';
+import { openLogAppend, Store } from '../store/store.js';
 import { runOnExit } from './hooks.js';
+import { appendLogLine, capLogFd } from './logcap.js';
+import { type Ending, monitor } from './monitor.js';
 
 const NONE: IsolationPlan = { kind: 'none', prefix: [], cgroupDirs: [] };
 
@@ -100,7 +109,9 @@ async function prepare(store: Store, id: string, token: string): Promise<Job | u
 /** Records that the job could not start (nothing of it ran) and tells the launcher. */
 async function failStart(job: Job, err: unknown): Promise<void> {
   const msg = err instanceof JobqError ? err.message : `cannot start: ${(err as Error).message}`;
-  await job.store.transition(job.id, (rec) => (rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: msg, at: new Date().toISOString() } } : undefined));
+  await job.store.transition(job.id, (rec) =>
+    rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: msg, at: new Date().toISOString() } } : undefined,
+  );
   notifyLauncher();
 }
 
@@ -148,7 +159,8 @@ function protect(job: Job): boolean {
   if (prot.memLimitBytes && !prot.memLimitHow) {
     prot.memLimitHow = 'rlimit-as';
     job.rlimitKb = Math.ceil(prot.memLimitBytes / 1024);
-    if (plan.kind !== 'systemd-scope') prot.warnings.push('no cgroup here: --mem-limit falls back to RLIMIT_AS (caps virtual address space; allocations fail instead of an OOM kill)');
+    if (plan.kind !== 'systemd-scope')
+      prot.warnings.push('no cgroup here: --mem-limit falls back to RLIMIT_AS (caps virtual address space; allocations fail instead of an OOM kill)');
   }
   prot.isolation = plan.kind;
   if (plan.cgroupDirs.length) prot.cgroups = plan.cgroupDirs;
@@ -162,10 +174,14 @@ async function release(job: Job): Promise<boolean> {
   const { store, id } = job;
   job.startedAt = new Date().toISOString();
   job.t0 = Date.now();
-  const r = await store.transition(id, (rec) => {
-    if (rec.state.status !== 'starting' || rec.supervisor?.pid !== job.self.pid || store.readCancel(id)) return undefined;
-    return { ...rec, job: job.target!.job, protection: job.prot, state: { status: 'running', startedAt: job.startedAt! } };
-  }, { event: { pid: job.held!.pid, isolation: job.plan.kind } });
+  const r = await store.transition(
+    id,
+    (rec) => {
+      if (rec.state.status !== 'starting' || rec.supervisor?.pid !== job.self.pid || store.readCancel(id)) return undefined;
+      return { ...rec, job: job.target!.job, protection: job.prot, state: { status: 'running', startedAt: job.startedAt! } };
+    },
+    { event: { pid: job.held!.pid, isolation: job.plan.kind } },
+  );
   if (!r.changed) {
     // Never exec'd: the wrapper exits 125 without running anything.
     job.held!.abort();

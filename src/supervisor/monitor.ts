@@ -1,11 +1,12 @@
 // Watches a running job until it exits: its log (through the supervisor's own descriptor), memory, timeouts.
-import fs from 'node:fs';
+
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import type { Protection } from '../domain/job.js';
-import { appendEvent } from '../store/events.js';
-import { rssBytes } from '../process/proc.js';
-import { terminateJob, signalJob, jobProcesses, type JobTarget } from '../process/signals.js';
 import { canFreeze, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
+import { rssBytes } from '../process/proc.js';
+import { type JobTarget, jobProcesses, signalJob, terminateJob } from '../process/signals.js';
+import { appendEvent } from '../store/events.js';
 import { capLogFd } from './logcap.js';
 
 /** What the monitor saw by the time the job's leader exited. */
@@ -175,7 +176,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       clearInterval(sampler);
       clearTimeout(poll);
       watcher?.close();
-      timers.forEach((t) => t.clear());
+      for (const t of timers) t.clear();
       resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks });
     });
   });

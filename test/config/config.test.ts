@@ -15,7 +15,10 @@ describe('config', () => {
   it('merges built-in < user < project < env, with provenance', () => {
     const xdg = path.join(dir, 'xdg');
     fs.mkdirSync(path.join(xdg, 'jobq'), { recursive: true });
-    fs.writeFileSync(path.join(xdg, 'jobq', 'config.json'), JSON.stringify({ grace: '30s', signal: 'INT', presets: { gpu: { CUDA_VISIBLE_DEVICES: '0' }, memsafe: { OMP_NUM_THREADS: '2' } } }));
+    fs.writeFileSync(
+      path.join(xdg, 'jobq', 'config.json'),
+      JSON.stringify({ grace: '30s', signal: 'INT', presets: { gpu: { CUDA_VISIBLE_DEVICES: '0' }, memsafe: { OMP_NUM_THREADS: '2' } } }),
+    );
     const proj = path.join(dir, 'proj', 'sub');
     fs.mkdirSync(proj, { recursive: true });
     fs.writeFileSync(path.join(dir, 'proj', '.jobq.json'), JSON.stringify({ grace: '5s', stateDir: './state' }));

@@ -1,8 +1,8 @@
 // Pure rules: units, names and ids, exit classification, environment building, redaction.
 import { describe, expect, it } from 'vitest';
+import { BUILTIN_PRESETS, buildJobEnv, parseEnvPairs } from '../../src/domain/env.js';
+import { classifyExit, exitCodeOf, makeId, type Outcome, parseId, redactEnv, validateName } from '../../src/domain/job.js';
 import { formatDuration, formatSize, parseDuration, parseSignal, parseSize } from '../../src/domain/units.js';
-import { classifyExit, exitCodeOf, makeId, parseId, redactEnv, validateName, type Outcome } from '../../src/domain/job.js';
-import { buildJobEnv, parseEnvPairs, BUILTIN_PRESETS } from '../../src/domain/env.js';
 
 describe('units', () => {
   it('parses and formats durations, sizes and signals', () => {
@@ -76,12 +76,24 @@ describe('exit classification', () => {
 
 describe('environment', () => {
   const spec = { id: 'j_20261124_000000', name: 'j', log: '/l', presets: [] as string[], presetTable: BUILTIN_PRESETS, env: {}, guardVars: [] as string[] };
-  it('adds jobq variables on top of the caller\'s, presets under explicit --env', () => {
-    const { env, added } = buildJobEnv({ PATH: '/bin', HOME: '/h' }, { ...spec, presets: ['memsafe'], env: { OMP_NUM_THREADS: '4' }, guardVars: ['GRAV_BG_JOB'] });
+  it("adds jobq variables on top of the caller's, presets under explicit --env", () => {
+    const { env, added } = buildJobEnv(
+      { PATH: '/bin', HOME: '/h' },
+      { ...spec, presets: ['memsafe'], env: { OMP_NUM_THREADS: '4' }, guardVars: ['GRAV_BG_JOB'] },
+    );
     expect(env.PATH).toBe('/bin');
-    expect(added).toMatchObject({ BG_JOB: '1', GRAV_BG_JOB: '1', JOBQ_JOB_ID: 'j_20261124_000000', JOBQ_JOB_NAME: 'j', JOBQ_LOG: '/l', PYTHONUNBUFFERED: '1', OMP_NUM_THREADS: '4', MALLOC_ARENA_MAX: '2' });
+    expect(added).toMatchObject({
+      BG_JOB: '1',
+      GRAV_BG_JOB: '1',
+      JOBQ_JOB_ID: 'j_20261124_000000',
+      JOBQ_JOB_NAME: 'j',
+      JOBQ_LOG: '/l',
+      PYTHONUNBUFFERED: '1',
+      OMP_NUM_THREADS: '4',
+      MALLOC_ARENA_MAX: '2',
+    });
   });
-  it('keeps the caller\'s PYTHONUNBUFFERED, rejects unknown presets and bad pairs', () => {
+  it("keeps the caller's PYTHONUNBUFFERED, rejects unknown presets and bad pairs", () => {
     expect(buildJobEnv({ PYTHONUNBUFFERED: '0' }, spec).env.PYTHONUNBUFFERED).toBe('0');
     expect(() => buildJobEnv({}, { ...spec, presets: ['nope'] })).toThrow(/unknown preset 'nope'/);
     expect(() => parseEnvPairs(['1X=2'])).toThrow(/NAME=VALUE/);
@@ -89,7 +101,12 @@ describe('environment', () => {
   });
   it('redacts secret-looking names only', () => {
     expect(redactEnv({ GITHUB_TOKEN: 'x', MY_SECRET: 'x', DB_PASSWORD: 'x', API_KEY: 'x', AWS_CREDENTIALS: 'x', EPOCHS: '3' })).toEqual({
-      GITHUB_TOKEN: '<redacted>', MY_SECRET: '<redacted>', DB_PASSWORD: '<redacted>', API_KEY: '<redacted>', AWS_CREDENTIALS: '<redacted>', EPOCHS: '3',
+      GITHUB_TOKEN: '<redacted>',
+      MY_SECRET: '<redacted>',
+      DB_PASSWORD: '<redacted>',
+      API_KEY: '<redacted>',
+      AWS_CREDENTIALS: '<redacted>',
+      EPOCHS: '3',
     });
   });
 });

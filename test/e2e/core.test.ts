@@ -1,9 +1,10 @@
 // Issue 2's must-shows, end to end with real detached jobs.
-import fs from 'node:fs';
+
 import { spawn, spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
 import { execa } from 'execa';
-import { BIN, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, BIN, pollUntil, start, type World, world } from '../helpers/jobq.js';
 
 const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
 let w: World;
@@ -16,7 +17,16 @@ afterEach(async () => {
 
 describe('run', () => {
   it('starts the job in its own session and group, stdin at EOF, with the guard environment', async () => {
-    const id = await start(w, 'env', ['sh', '-c', 'read x; echo "read=$?"; echo "BG_JOB=$BG_JOB ID=$JOBQ_JOB_ID NAME=$JOBQ_JOB_NAME LOG=$JOBQ_LOG PYU=$PYTHONUNBUFFERED G=$GRAV_BG_JOB"; ps -o pid=,pgid=,sid=,tty= -p $$'], ['--guard-var', 'GRAV_BG_JOB']);
+    const id = await start(
+      w,
+      'env',
+      [
+        'sh',
+        '-c',
+        'read x; echo "read=$?"; echo "BG_JOB=$BG_JOB ID=$JOBQ_JOB_ID NAME=$JOBQ_JOB_NAME LOG=$JOBQ_LOG PYU=$PYTHONUNBUFFERED G=$GRAV_BG_JOB"; ps -o pid=,pgid=,sid=,tty= -p $$',
+      ],
+      ['--guard-var', 'GRAV_BG_JOB'],
+    );
     const r = await w.run(['wait', id, '--timeout', '20s']);
     expect(r.exitCode).toBe(0);
     const rec = w.record(id);
@@ -31,7 +41,8 @@ describe('run', () => {
     expect(rec.state.status).toBe('succeeded');
     expect(rec.schema).toBe(2);
     expect(rec.boot).toBe(fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
-    for (const k of ['id', 'name', 'argv', 'cwd', 'host', 'user', 'jobqVersion', 'createdAt', 'launcher', 'supervisor', 'job', 'protection', 'env']) expect(rec).toHaveProperty(k);
+    for (const k of ['id', 'name', 'argv', 'cwd', 'host', 'user', 'jobqVersion', 'createdAt', 'launcher', 'supervisor', 'job', 'protection', 'env'])
+      expect(rec).toHaveProperty(k);
     expect(fs.statSync(rec.log).mode & 0o777).toBe(0o600);
   });
 
@@ -84,8 +95,12 @@ describe('run', () => {
     expect(w.ids()).toEqual([]);
   });
 
-  it('survives its caller\'s process group being SIGKILLed', async () => {
-    const caller = spawn('bash', ['-c', `node ${BIN} run survivor -q -- sh -c 'sleep 1.5; echo finished'; sleep 300`], { detached: true, env: { ...process.env, ...w.env }, stdio: 'ignore' });
+  it("survives its caller's process group being SIGKILLed", async () => {
+    const caller = spawn('bash', ['-c', `node ${BIN} run survivor -q -- sh -c 'sleep 1.5; echo finished'; sleep 300`], {
+      detached: true,
+      env: { ...process.env, ...w.env },
+      stdio: 'ignore',
+    });
     const id = (await pollUntil(() => w.ids().find((i) => i.startsWith('survivor_') && w.tryRecord(i)?.state.status === 'running'), 15_000, 'job running'))!;
     process.kill(-caller.pid!, 'SIGKILL');
     await pollUntil(() => !alive(caller.pid!), 5000, 'caller gone');
@@ -120,7 +135,15 @@ describe('cancel', () => {
   it('removes the job and its grandchildren', async () => {
     const id = await start(w, 'gc', ['bash', '-c', 'sleep 300 & sleep 300 & wait']);
     const pgid = w.record(id).job.pgid;
-    await pollUntil(() => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => p !== String(pgid) && readPgid(p) === pgid), 5000, 'grandchildren');
+    await pollUntil(
+      () =>
+        fs
+          .readdirSync('/proc')
+          .filter((p) => /^\d+$/.test(p))
+          .some((p) => p !== String(pgid) && readPgid(p) === pgid),
+      5000,
+      'grandchildren',
+    );
     const r = await w.run(['cancel', 'gc']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('cancelled');
@@ -144,7 +167,7 @@ describe('cancel', () => {
 });
 
 describe('tail', () => {
-  it('shows \\r-only progress live and -f exits with the job\'s code', async () => {
+  it("shows \\r-only progress live and -f exits with the job's code", async () => {
     const id = await start(w, 'progress', ['bash', '-c', 'for i in $(seq 1 40); do printf "\\rprogress %d" $i; sleep 0.1; done; exit 3']);
     const follow = execa(process.execPath, [BIN, 'tail', '-f', id], { env: { ...process.env, ...w.env }, reject: false });
     let seen = '';

@@ -1,11 +1,12 @@
 // Issue 6: config and presets, housekeeping, notifications, events, completion, packaging, the README.
+
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { BIN, ROOT, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
 
 let w: World;
 beforeEach(() => {
@@ -32,7 +33,10 @@ describe('config and presets', () => {
     const text = (await w.run(['config'], { cwd: proj })).stdout;
     expect(text).toMatch(/grace\s+2s\s+.*\.jobq\.json/);
     // The project config is found from where jobq is invoked.
-    const r = await w.run(['run', 'presets', '-q', '--memsafe', '--preset', 'gpu', '--', 'sh', '-c', 'echo "$OMP_NUM_THREADS $CUDA_VISIBLE_DEVICES $MALLOC_ARENA_MAX"'], { cwd: proj });
+    const r = await w.run(
+      ['run', 'presets', '-q', '--memsafe', '--preset', 'gpu', '--', 'sh', '-c', 'echo "$OMP_NUM_THREADS $CUDA_VISIBLE_DEVICES $MALLOC_ARENA_MAX"'],
+      { cwd: proj },
+    );
     const id = r.stdout.trim();
     await w.run(['wait', id]);
     // The project's memsafe adds to the built-in one: its OMP value, the built-in MALLOC_ARENA_MAX.
@@ -80,7 +84,12 @@ describe('housekeeping', () => {
   });
 
   it('caps the log of a job writing past --max-log-size, with a marker line', async () => {
-    const id = await start(w, 'chatty', ['sh', '-c', 'i=0; while [ $i -lt 4000 ]; do echo "line $i ................................................"; i=$((i+1)); done; sleep 1.5'], ['--max-log-size', '64K']);
+    const id = await start(
+      w,
+      'chatty',
+      ['sh', '-c', 'i=0; while [ $i -lt 4000 ]; do echo "line $i ................................................"; i=$((i+1)); done; sleep 1.5'],
+      ['--max-log-size', '64K'],
+    );
     await w.run(['wait', id]);
     const log = fs.readFileSync(w.record(id).log, 'utf8');
     expect(log.length).toBeLessThanOrEqual(64 * 1024);
@@ -92,7 +101,12 @@ describe('housekeeping', () => {
 describe('notifications and events', () => {
   it('--on-exit runs with the outcome in its environment; its failure never changes the record', async () => {
     const out = path.join(w.home, 'hook.txt');
-    const id = await start(w, 'hooked', ['sh', '-c', 'exit 4'], ['--on-exit', `echo "$JOBQ_JOB_ID $JOBQ_JOB_NAME $JOBQ_JOB_STATE $JOBQ_JOB_EXIT_CODE" > ${out}; exit 9`]);
+    const id = await start(
+      w,
+      'hooked',
+      ['sh', '-c', 'exit 4'],
+      ['--on-exit', `echo "$JOBQ_JOB_ID $JOBQ_JOB_NAME $JOBQ_JOB_STATE $JOBQ_JOB_EXIT_CODE" > ${out}; exit 9`],
+    );
     await w.run(['wait', id]);
     await pollUntil(() => fs.existsSync(out) && fs.readFileSync(out, 'utf8').trim(), 10_000, 'hook output');
     expect(fs.readFileSync(out, 'utf8').trim()).toBe(`${id} hooked failed 4`);
@@ -108,7 +122,10 @@ describe('notifications and events', () => {
     const order = ['submitted', 'running', 'cancel requested', 'cancelled'].map((m) => text.indexOf(` ${m} id=${id}`));
     expect(order.every((i) => i >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-    const lines = (await w.run(['events', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await w.run(['events', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.every((l) => typeof l.level === 'number' && typeof l.time === 'number' && l.msg)).toBe(true);
   });
 });
@@ -125,7 +142,10 @@ describe('conventions', () => {
 
   it('EPIPE (| head) exits quietly', async () => {
     for (let i = 0; i < 3; i++) await start(w, 'pipe', ['true']);
-    const r = spawnSync('bash', ['-c', `set -o pipefail; node ${BIN} status --all --json | head -c 10 >/dev/null; echo "rc=\${PIPESTATUS[0]}"`], { env: { ...process.env, ...w.env }, encoding: 'utf8' });
+    const r = spawnSync('bash', ['-c', `set -o pipefail; node ${BIN} status --all --json | head -c 10 >/dev/null; echo "rc=\${PIPESTATUS[0]}"`], {
+      env: { ...process.env, ...w.env },
+      encoding: 'utf8',
+    });
     expect(r.stdout.trim()).toBe('rc=0');
     expect(r.stderr).toBe('');
   });
@@ -157,7 +177,6 @@ describe('conventions', () => {
     fs.writeFileSync(stop, '');
     expect((await p).exitCode).toBe(0);
   });
-
 });
 
 describe('completion', () => {
@@ -175,16 +194,20 @@ describe('completion', () => {
     if (!fs.existsSync(script)) fs.writeFileSync(script, (await w.run(['completion', 'bash'])).stdout);
     const arr = words.map((x) => `'${x}'`).join(' ');
     const fn = words[0] === 'jobq' ? '_jobq' : '_jobq_alias';
-    const r = spawnSync('bash', ['-c', `${opts.pre ?? ''}\nsource ${script}; COMP_WORDS=(${arr}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`], {
-      env: { ...process.env, ...w.env, PATH: shimPath(), ...opts.env },
-      cwd: opts.cwd ?? w.home,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'bash',
+      ['-c', `${opts.pre ?? ''}\nsource ${script}; COMP_WORDS=(${arr}); COMP_CWORD=${words.length - 1}; ${fn}; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      {
+        env: { ...process.env, ...w.env, PATH: shimPath(), ...opts.env },
+        cwd: opts.cwd ?? w.home,
+        encoding: 'utf8',
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     return r.stdout.split('\n').filter(Boolean).sort();
   }
 
-  it('bash: commands and every command\'s options come from the program itself', async () => {
+  it("bash: commands and every command's options come from the program itself", async () => {
     const help = (await w.run(['--help'])).stdout;
     const section = help.slice(help.indexOf('Commands:'), help.indexOf('\n\n', help.indexOf('Commands:')));
     const commands = [...section.matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
@@ -235,7 +258,10 @@ describe('completion', () => {
     await start(w, 'fishname', ['true']);
     const f = path.join(w.home, 'c.fish');
     fs.writeFileSync(f, (await w.run(['completion', 'fish'])).stdout);
-    const r = spawnSync('fish', ['--no-config', '-c', `source ${f}; complete -C 'jobq ta'; complete -C 'jobq tail fishn'`], { env: { ...process.env, ...w.env, PATH: shimPath() }, encoding: 'utf8' });
+    const r = spawnSync('fish', ['--no-config', '-c', `source ${f}; complete -C 'jobq ta'; complete -C 'jobq tail fishn'`], {
+      env: { ...process.env, ...w.env, PATH: shimPath() },
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^tail\t/m);
     expect(r.stdout).toMatch(/^fishname$/m);
@@ -303,7 +329,10 @@ describe('packaging', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-pack-'));
     try {
       // --ignore-scripts: `prepare` would rebuild dist/ under the feet of tests running in parallel; npm test built it.
-      const tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop()!;
+      const tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], { cwd: ROOT, encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop()!;
       execFileSync('npm', ['init', '-y'], { cwd: dir, stdio: 'ignore' });
       execFileSync('npm', ['install', '--no-audit', '--no-fund', path.join(dir, tgz)], { cwd: dir, stdio: 'ignore' });
       const bin = path.join(dir, 'node_modules', '.bin', 'jobq');
@@ -321,7 +350,7 @@ describe('packaging', () => {
 });
 
 describe('README', () => {
-  it('the quick start\'s first line works on a fresh clone, as a new user would run it', async () => {
+  it("the quick start's first line works on a fresh clone, as a new user would run it", async () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const block = /## Quick start[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)![1]!.trim().split('\n');
     expect(block).toHaveLength(2);

@@ -2,9 +2,9 @@
 // tails, hints where people trip.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { BIN, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, pollUntil, start, type World, world } from '../helpers/jobq.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasCgroup = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
@@ -46,13 +46,19 @@ describe('a NAME means one live job', () => {
     expect(runs.filter((r) => r.exitCode === 0)).toHaveLength(1);
     expect(runs.filter((r) => r.exitCode === 1 && /already/.test(r.stderr))).toHaveLength(19);
     expect(w.ids()).toHaveLength(1);
-    const live = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return fs.readFileSync(`/proc/${p}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${w.tag}`) && fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('sleep');
-      } catch {
-        return false;
-      }
-    });
+    const live = fs
+      .readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return (
+            fs.readFileSync(`/proc/${p}/environ`, 'latin1').includes(`JOBQ_TEST_TAG=${w.tag}`) &&
+            fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('sleep')
+          );
+        } catch {
+          return false;
+        }
+      });
     expect(live).toHaveLength(1);
   });
 
@@ -117,7 +123,11 @@ describe('safe defaults', () => {
   });
 
   it('tail shows \\r progress as a terminal would; --raw gives the bytes; -n counts shown lines', async () => {
-    const id = await start(w, 'tqdm', ['sh', '-c', 'echo epoch 1; i=0; while [ $i -lt 3000 ]; do printf "\\r%s" "progress $i/3000 ............"; i=$((i+1)); done; printf "\\rdone      \\n"; echo final']);
+    const id = await start(w, 'tqdm', [
+      'sh',
+      '-c',
+      'echo epoch 1; i=0; while [ $i -lt 3000 ]; do printf "\\r%s" "progress $i/3000 ............"; i=$((i+1)); done; printf "\\rdone      \\n"; echo final',
+    ]);
     await w.run(['wait', id]);
     const one = (await w.run(['tail', '-n', '2', id])).stdout;
     // "done      " overwrote the start of the last progress update, as on a terminal.
@@ -144,7 +154,7 @@ describe('safe defaults', () => {
 });
 
 describe('hints where people trip', () => {
-  it("options meant for the command: \"did you forget '--'\"; `run NAME --` says missing command; a typo gets a suggestion", async () => {
+  it('options meant for the command: "did you forget \'--\'"; `run NAME --` says missing command; a typo gets a suggestion', async () => {
     const r = await w.run(['run', 'm1', 'python3', 'train.py', '--epochs', '1']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/unknown option '--epochs' — did you forget '--' before the command\?/);
@@ -177,7 +187,9 @@ describe('hints where people trip', () => {
     const id = await start(w, 'g', [process.execPath, BIN, 'guard', '--var', 'GRAV_BG_JOB']);
     const r = await w.run(['wait', id]);
     expect(r.exitCode).toBe(1);
-    expect(fs.readFileSync(w.record(id).log, 'utf8')).toMatch(/inside jobq job g_\S+, but GRAV_BG_JOB=1 is not set: start it with jobq run NAME --guard-var GRAV_BG_JOB/);
+    expect(fs.readFileSync(w.record(id).log, 'utf8')).toMatch(
+      /inside jobq job g_\S+, but GRAV_BG_JOB=1 is not set: start it with jobq run NAME --guard-var GRAV_BG_JOB/,
+    );
   });
 
   it('--log into a directory that does not exist yet creates it (0700)', async () => {
@@ -198,14 +210,14 @@ describe('hints where people trip', () => {
     expect((await w.run(['help', 'docs'])).stdout).toContain(`Installed here: ${j.docs}`);
   });
 
-  it('events -f -n 0 prints only what comes next, and one job\'s events come in order', async () => {
+  it("events -f -n 0 prints only what comes next, and one job's events come in order", async () => {
     await start(w, 'old', ['true']);
     const p = execa(process.execPath, [BIN, 'events', '-f', '-n', '0'], { env: { ...process.env, ...w.env }, reject: false });
     let seen = '';
     p.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
     await new Promise((r) => setTimeout(r, 500));
     const id = await start(w, 'new', ['true']);
-    await pollUntil(() => seen.includes(`succeeded id=${id}`), 10_000, 'the new job\'s events');
+    await pollUntil(() => seen.includes(`succeeded id=${id}`), 10_000, "the new job's events");
     p.kill('SIGINT');
     await p;
     expect(seen).not.toContain('old_');
@@ -214,9 +226,12 @@ describe('hints where people trip', () => {
     expect(at('running')).toBeLessThan(at('succeeded'));
   });
 
-  it('--on-exit gets the job\'s environment, not the supervisor\'s', async () => {
+  it("--on-exit gets the job's environment, not the supervisor's", async () => {
     const out = path.join(w.home, 'hook.txt');
-    const r = await w.run(['run', 'hooked', '-q', '--on-exit', `echo "NO=$NODE_OPTIONS UV=$UV_THREADPOOL_SIZE G=$BG_JOB S=$JOBQ_JOB_STATE" > ${out}`, '--', 'true'], { env: { NODE_OPTIONS: '--max-old-space-size=77' } });
+    const r = await w.run(
+      ['run', 'hooked', '-q', '--on-exit', `echo "NO=$NODE_OPTIONS UV=$UV_THREADPOOL_SIZE G=$BG_JOB S=$JOBQ_JOB_STATE" > ${out}`, '--', 'true'],
+      { env: { NODE_OPTIONS: '--max-old-space-size=77' } },
+    );
     const id = r.stdout.trim();
     await w.run(['wait', id]);
     await pollUntil(() => fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('S='), 10_000, 'hook output');

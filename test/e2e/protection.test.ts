@@ -1,9 +1,10 @@
 // Issue 4: own cgroup, OOM isolation, memory limits, timeouts, nothing escapes cancel.
-import fs from 'node:fs';
+
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
 import { detectFacts } from '../../src/process/isolation.js';
+import { alive, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
 
 const facts = detectFacts();
 const hasCgroup = !!(facts.v1Bases || facts.v2Base);
@@ -33,7 +34,12 @@ describe.skipIf(!hasCgroup)('with a cgroup of its own', () => {
   });
 
   it('records isolation, limit, peak memory and CPU time; status --json carries them', async () => {
-    const id = await start(w, 'figures', [process.execPath, '-e', 'const b=Buffer.alloc(64<<20,1); let x=0; const t=Date.now(); while(Date.now()-t<400) x++;'], ['--mem-limit', '1G']);
+    const id = await start(
+      w,
+      'figures',
+      [process.execPath, '-e', 'const b=Buffer.alloc(64<<20,1); let x=0; const t=Date.now(); while(Date.now()-t<400) x++;'],
+      ['--mem-limit', '1G'],
+    );
     await w.run(['wait', id]);
     const j = JSON.parse((await w.run(['status', id, '--json'])).stdout);
     expect(j.protection.isolation).toMatch(/^cgroup-v[12]$/);
@@ -110,11 +116,29 @@ describe.skipIf(process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v s
     fs.mkdirSync(state, { mode: 0o700 });
     fs.chownSync(state, 65534, 65534);
     try {
-      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, `${app}/bin/jobq`, 'run', 'low', '--json', '--oom-score-adj', '-500', '--', 'cat', '/proc/self/oom_score_adj'], {
-        env: { ...process.env, ...w.env, JOBQ_HOME: state, HOME: dir, XDG_CONFIG_HOME: `${dir}/config` },
-        cwd: dir,
-        encoding: 'utf8',
-      });
+      const r = spawnSync(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          process.execPath,
+          `${app}/bin/jobq`,
+          'run',
+          'low',
+          '--json',
+          '--oom-score-adj',
+          '-500',
+          '--',
+          'cat',
+          '/proc/self/oom_score_adj',
+        ],
+        {
+          env: { ...process.env, ...w.env, JOBQ_HOME: state, HOME: dir, XDG_CONFIG_HOME: `${dir}/config` },
+          cwd: dir,
+          encoding: 'utf8',
+        },
+      );
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/oom_score_adj -500 refused by the kernel .*CAP_SYS_RESOURCE.*it stays \d+/);
       const rec = JSON.parse(r.stdout);
@@ -141,7 +165,12 @@ describe('timeouts', () => {
   });
 
   it('--timeout ends the job through TERM -> grace -> KILL, after the --timeout-signal warning', async () => {
-    const id = await start(w, 'wall', ['bash', '-c', 'trap "echo warned" USR1; trap "" TERM; while :; do sleep 0.1; done'], ['--timeout', '2s', '--timeout-signal', 'USR1@1s', '--grace', '500ms']);
+    const id = await start(
+      w,
+      'wall',
+      ['bash', '-c', 'trap "echo warned" USR1; trap "" TERM; while :; do sleep 0.1; done'],
+      ['--timeout', '2s', '--timeout-signal', 'USR1@1s', '--grace', '500ms'],
+    );
     const r = await w.run(['wait', id, '--timeout', '30s']);
     expect(r.exitCode).toBe(137);
     const rec = w.record(id);

@@ -1,10 +1,11 @@
 // Issue 3: nothing lost under load, faults and bad input; nothing signalled that is not the job.
+
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { alive, pollUntil, start, type World, world } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -53,7 +54,8 @@ describe('load', () => {
         }
       }
     })();
-    const kinds = (i: number) => (i % 4 === 0 ? ['true'] : i % 4 === 1 ? ['sleep', '0.3'] : i % 4 === 2 ? ['sh', '-c', 'exit 5'] : ['sh', '-c', 'kill -TERM $$']);
+    const kinds = (i: number) =>
+      i % 4 === 0 ? ['true'] : i % 4 === 1 ? ['sleep', '0.3'] : i % 4 === 2 ? ['sh', '-c', 'exit 5'] : ['sh', '-c', 'kill -TERM $$'];
     const runs = await Promise.all(Array.from({ length: 200 }, (_, i) => w.run(['run', `load${i % 7}`, '-q', '--allow-duplicate', '--', ...kinds(i)])));
     expect(runs.filter((r) => r.exitCode !== 0).map((r) => r.stderr)).toEqual([]);
     const ids = runs.map((r) => r.stdout.trim());
@@ -83,7 +85,12 @@ describe('load', () => {
     const base = Date.now() - 3 * 86_400_000;
     for (let i = 0; i < 2000; i++) {
       const at = new Date(base + i * 1000);
-      plantRecord(w.home, `old${i % 10}`, { state: { status: 'succeeded', startedAt: at.toISOString(), exitCode: 0, signal: null, endedAt: at.toISOString(), durationMs: 5 } }, at);
+      plantRecord(
+        w.home,
+        `old${i % 10}`,
+        { state: { status: 'succeeded', startedAt: at.toISOString(), exitCode: 0, signal: null, endedAt: at.toISOString(), durationMs: 5 } },
+        at,
+      );
     }
     const live = await start(w, 'live', ['sleep', '30']);
     const def = JSON.parse((await w.run(['status', '--json'])).stdout);
@@ -268,7 +275,23 @@ describe('security', () => {
   });
 
   it('redacts secret-looking environment values in records and --json', async () => {
-    const r = await w.run(['run', 'secret', '--json', '--env', 'API_TOKEN=abc123', '--env', 'DB_PASSWORD=hunter2', '--env', 'AWS_SECRET_ACCESS_KEY=zzz', '--env', 'PLAIN=visible', '--', 'sh', '-c', 'echo "$API_TOKEN"']);
+    const r = await w.run([
+      'run',
+      'secret',
+      '--json',
+      '--env',
+      'API_TOKEN=abc123',
+      '--env',
+      'DB_PASSWORD=hunter2',
+      '--env',
+      'AWS_SECRET_ACCESS_KEY=zzz',
+      '--env',
+      'PLAIN=visible',
+      '--',
+      'sh',
+      '-c',
+      'echo "$API_TOKEN"',
+    ]);
     expect(r.exitCode).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(r.stdout).not.toMatch(/abc123|hunter2|zzz/);
@@ -289,7 +312,11 @@ describe('security', () => {
       { pid: 'x' as unknown as number, pgid: by, startTicks: startTicks(by) },
     ];
     for (const job of cases) {
-      const id = plantRecord(w.home, 'malformed', { supervisor: { pid: 4_000_009, startTicks: 1 }, job, state: { status: 'running', startedAt: new Date().toISOString() } });
+      const id = plantRecord(w.home, 'malformed', {
+        supervisor: { pid: 4_000_009, startTicks: 1 },
+        job,
+        state: { status: 'running', startedAt: new Date().toISOString() },
+      });
       await w.run(['cancel', id, '--grace', '100ms']);
       expect(alive(by), JSON.stringify(job)).toBe(true);
       expect(alive(1)).toBe(true);

@@ -1,11 +1,12 @@
 // Issue 9: the guarantees hold under the cases that broke 0.1.0 — long timeouts, handlers that exit 0, stopped
 // jobs, fast writers, moved logs, full disks, stalled supervisors — and another user cannot steer root's jobq.
+
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, alive, pollUntil, start, world, type World } from '../helpers/jobq.js';
+import { alive, BIN, pollUntil, start, type World, world } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -113,7 +114,12 @@ describe('stopped jobs', () => {
 
   it('a timeout of a stopped job runs its handler too', async () => {
     const marker = path.join(tmpDir(), 'handled');
-    const id = await start(w, 'stopped2', ['sh', '-c', `trap 'echo yes > ${marker}; exit 0' TERM; kill -STOP $$; sleep 100`], ['--timeout', '1s', '--grace', '10s']);
+    const id = await start(
+      w,
+      'stopped2',
+      ['sh', '-c', `trap 'echo yes > ${marker}; exit 0' TERM; kill -STOP $$; sleep 100`],
+      ['--timeout', '1s', '--grace', '10s'],
+    );
     await w.run(['wait', id]);
     expect(fs.readFileSync(marker, 'utf8')).toBe('yes\n');
     expect(state(id)).toMatchObject({ status: 'timeout', exitCode: 0 });
@@ -161,21 +167,30 @@ describe('log cap', () => {
     expect(fs.statSync(w.record(id).log).size).toBeLessThanOrEqual(10 * MB);
   }, 60_000);
 
-  it.skipIf(!hasCgroup || !isRoot)('nothing the job appends while the log is cut is lost: the kept lines are one unbroken run', async () => {
-    const id = await start(w, 'seq', ['seq', '1', '3000000'], ['--max-log-size', '2M']);
-    await w.run(['wait', id]);
-    const rec = w.record(id);
-    expect(rec.protection.isolation).not.toBe('none');
-    const lines = fs.readFileSync(rec.log, 'utf8').trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^\[jobq\] \d+ bytes of older output dropped/);
-    const nums = lines.slice(1).map(Number);
-    expect(nums.at(-1)).toBe(3_000_000);
-    const gaps = nums.filter((n, i) => i > 0 && n !== nums[i - 1]! + 1);
-    expect(gaps).toEqual([]);
-  }, 60_000);
+  it.skipIf(!hasCgroup || !isRoot)(
+    'nothing the job appends while the log is cut is lost: the kept lines are one unbroken run',
+    async () => {
+      const id = await start(w, 'seq', ['seq', '1', '3000000'], ['--max-log-size', '2M']);
+      await w.run(['wait', id]);
+      const rec = w.record(id);
+      expect(rec.protection.isolation).not.toBe('none');
+      const lines = fs.readFileSync(rec.log, 'utf8').trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^\[jobq\] \d+ bytes of older output dropped/);
+      const nums = lines.slice(1).map(Number);
+      expect(nums.at(-1)).toBe(3_000_000);
+      const gaps = nums.filter((n, i) => i > 0 && n !== nums[i - 1]! + 1);
+      expect(gaps).toEqual([]);
+    },
+    60_000,
+  );
 
   it('a log deleted and replaced while the job runs: the cap and the idle clock follow the file the job writes', async () => {
-    const id = await start(w, 'moved', ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do head -c 300000 /dev/zero | tr "\\0" y; echo; i=$((i+1)); sleep 0.05; done'], ['--max-log-size', '2M', '--idle-timeout', '1s']);
+    const id = await start(
+      w,
+      'moved',
+      ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do head -c 300000 /dev/zero | tr "\\0" y; echo; i=$((i+1)); sleep 0.05; done'],
+      ['--max-log-size', '2M', '--idle-timeout', '1s'],
+    );
     const rec = w.record(id);
     fs.rmSync(rec.log);
     fs.writeFileSync(rec.log, 'a decoy that never changes\n');
@@ -204,7 +219,10 @@ describe.skipIf(!isRoot)('a full or read-only state dir while a job runs', () =>
     const home = path.join(mnt, 'state');
     const go = path.join(tmpDir(), 'go');
     const env = { JOBQ_HOME: home };
-    const r = await w.run(['run', 'full', '-q', '--log', path.join(path.dirname(go), 'out.log'), '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`], { env });
+    const r = await w.run(
+      ['run', 'full', '-q', '--log', path.join(path.dirname(go), 'out.log'), '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`],
+      { env },
+    );
     expect(r.exitCode).toBe(0);
     const id = r.stdout.trim();
     try {
@@ -213,10 +231,14 @@ describe.skipIf(!isRoot)('a full or read-only state dir while a job runs', () =>
       /* disk full is the point */
     }
     fs.writeFileSync(go, '');
-    const st = (await pollUntil(async () => {
-      const s = await w.run(['status'], { env });
-      return s.stderr.includes('ENOSPC') ? s : undefined;
-    }, 10_000, 'status to say the state dir is full'))!;
+    const st = (await pollUntil(
+      async () => {
+        const s = await w.run(['status'], { env });
+        return s.stderr.includes('ENOSPC') ? s : undefined;
+      },
+      10_000,
+      'status to say the state dir is full',
+    ))!;
     expect(st.stdout).toContain(id);
     expect(st.stdout).not.toContain('no jobs yet');
     expect(st.stdout).toMatch(/ended \(recording\)/);
@@ -231,7 +253,11 @@ describe.skipIf(!isRoot)('a full or read-only state dir while a job runs', () =>
     const home = path.join(mnt, 'state');
     const go = path.join(tmpDir(), 'go');
     const env = { JOBQ_HOME: home };
-    const id = (await w.run(['run', 'ro', '-q', '--log', path.join(path.dirname(go), 'out.log'), '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`], { env })).stdout.trim();
+    const id = (
+      await w.run(['run', 'ro', '-q', '--log', path.join(path.dirname(go), 'out.log'), '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exit 0`], {
+        env,
+      })
+    ).stdout.trim();
     execFileSync('mount', ['-o', 'remount,ro', mnt]);
     fs.writeFileSync(go, '');
     await pollUntil(async () => (await w.run(['status'], { env })).stderr.includes('EROFS'), 10_000, 'status to name EROFS');
@@ -316,7 +342,13 @@ describe('what status lists', () => {
     const id = await start(w, 'done', ['true']);
     await w.run(['wait', id]);
     fs.writeFileSync(path.join(w.home, 'active', id), '');
-    const snap = () => execFileSync('find', [w.home, '-printf', '%p %s %T@\\n']).toString().split('\n').filter((l) => !l.includes('events.log')).sort().join('\n');
+    const snap = () =>
+      execFileSync('find', [w.home, '-printf', '%p %s %T@\\n'])
+        .toString()
+        .split('\n')
+        .filter((l) => !l.includes('events.log'))
+        .sort()
+        .join('\n');
     const before = snap();
     for (const args of [['status'], ['status', id], ['status', '--json'], ['tail', id], ['wait', id]]) await w.run(args);
     expect(snap()).toBe(before);
@@ -334,7 +366,12 @@ describe('small things', () => {
 
   it('a deleted cwd: one line from run, other commands work', async () => {
     const gone = tmpDir();
-    const sh = (cmd: string) => execFileSync('sh', ['-c', `cd ${gone} && rmdir ${gone} && ${process.execPath} ${BIN} ${cmd}; echo "rc=$?"`], { env: { ...process.env, ...w.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const sh = (cmd: string) =>
+      execFileSync('sh', ['-c', `cd ${gone} && rmdir ${gone} && ${process.execPath} ${BIN} ${cmd}; echo "rc=$?"`], {
+        env: { ...process.env, ...w.env },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     const status = (() => {
       fs.mkdirSync(gone, { recursive: true });
       return sh('status 2>&1');
@@ -346,7 +383,7 @@ describe('small things', () => {
     expect(run).toMatch(/current directory no longer exists.*\nrc=2/);
   });
 
-  it("an empty command and an impossible --mem-limit are usage errors that write nothing", async () => {
+  it('an empty command and an impossible --mem-limit are usage errors that write nothing', async () => {
     const e = await w.run(['run', 'x', '--', '']);
     expect(e.exitCode).toBe(2);
     expect(e.stderr).toMatch(/empty command/);
@@ -359,7 +396,7 @@ describe('small things', () => {
     expect(w.ids()).toEqual([]);
   });
 
-  it("a running record from another boot is lost, and its pid (alive now, same start time) is never signalled", async () => {
+  it('a running record from another boot is lost, and its pid (alive now, same start time) is never signalled', async () => {
     const by = bystander();
     const id = plantRecord(w.home, 'prevboot', {
       boot: '00000000-0000-0000-0000-000000000000',
@@ -417,7 +454,7 @@ describe.skipIf(!isRoot)('what another user can plant is data, never authority',
       state: { status: 'running', startedAt: new Date().toISOString() },
     });
     await w.run(['cancel', id, '--grace', '100ms']);
-    await pollUntil(() => !alive(own), 5000, 'the record\'s own job to end');
+    await pollUntil(() => !alive(own), 5000, "the record's own job to end");
     expect(alive(by)).toBe(true);
     fs.writeFileSync(path.join(base, 'cgroup.procs'), String(by));
   });

@@ -1,8 +1,9 @@
 // Test helpers: run the built CLI against a temp state dir, poll with deadlines, and kill everything a test started.
+
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options } from 'execa';
 import { killTagged, taggedPids } from '../../scripts/tagged.mjs';
@@ -43,7 +44,14 @@ export function world(extraEnv: Record<string, string> = {}): World {
     tag,
     env,
     async run(args, opts = {}) {
-      const r = await execa(process.execPath, [BIN, ...args], { reject: false, stdin: 'ignore', timeout: 120_000, ...opts, env: { ...env, ...(opts.env as Record<string, string>) }, cwd: (opts.cwd as string) ?? ROOT });
+      const r = await execa(process.execPath, [BIN, ...args], {
+        reject: false,
+        stdin: 'ignore',
+        timeout: 120_000,
+        ...opts,
+        env: { ...env, ...(opts.env as Record<string, string>) },
+        cwd: (opts.cwd as string) ?? ROOT,
+      });
       return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
     },
     record(id) {

@@ -1,7 +1,7 @@
 // Synthetic records as a crash, a reboot or a bad disk would leave them, written in the store's own format.
 import fs from 'node:fs';
 import path from 'node:path';
-import { SCHEMA_VERSION, makeId, type JobRecord, type JobState } from '../../src/domain/job.js';
+import { type JobRecord, type JobState, makeId, SCHEMA_VERSION } from '../../src/domain/job.js';
 
 let seq = 0;
 

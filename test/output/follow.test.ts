@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lastLinesOffset, lastLine } from '../../src/output/follow.js';
+import { lastLine, lastLinesOffset } from '../../src/output/follow.js';
 
 let dir: string;
 beforeEach(() => {

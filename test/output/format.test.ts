@@ -1,9 +1,10 @@
 // Formatting only (the one place mocks are fine): table layout, colour rules, state labels.
-import { describe, expect, it } from 'vitest';
+
 import { Chalk } from 'chalk';
-import { columns, formatTable, stateLabel } from '../../src/output/format.js';
-import { colorLevel } from '../../src/output/color.js';
+import { describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/backend/backend.js';
+import { colorLevel } from '../../src/output/color.js';
+import { columns, formatTable, stateLabel } from '../../src/output/format.js';
 
 const plain = new Chalk({ level: 0 });
 const view = (state: any, extra: Partial<JobView> = {}): JobView => ({
@@ -23,8 +24,17 @@ describe('format', () => {
 
   it('aligns columns ignoring colour codes', () => {
     const c = new Chalk({ level: 1 });
-    expect(columns([[c.red('ab'), 'x'], ['abcd', 'y']])).toBe(`${c.red('ab')}    x\nabcd  y`);
-    const t = formatTable(plain, [view({ status: 'succeeded', startedAt: new Date().toISOString(), exitCode: 0, signal: null, endedAt: '', durationMs: 1500 })], { memory: false });
+    expect(
+      columns([
+        [c.red('ab'), 'x'],
+        ['abcd', 'y'],
+      ]),
+    ).toBe(`${c.red('ab')}    x\nabcd  y`);
+    const t = formatTable(
+      plain,
+      [view({ status: 'succeeded', startedAt: new Date().toISOString(), exitCode: 0, signal: null, endedAt: '', durationMs: 1500 })],
+      { memory: false },
+    );
     expect(t.split('\n')[1]).toMatch(/^a\s+a_20261124_000000\s+succeeded\s+42\s+\S+\s+1s\s+0$/);
   });
 

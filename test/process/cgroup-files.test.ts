@@ -29,7 +29,11 @@ describe('cgroup v2 files', () => {
 
 describe('cgroup v1 files', () => {
   it('writes limit_in_bytes and memsw, and parses max_usage, cpuacct.usage and oom_control', () => {
-    const plan = planIsolation('cgroup', { uid: 0, systemdUser: false, v1Bases: { memory: path.join(dir, 'memory'), cpuacct: path.join(dir, 'cpuacct') } }, { id: 'j_20261124_000000' });
+    const plan = planIsolation(
+      'cgroup',
+      { uid: 0, systemdUser: false, v1Bases: { memory: path.join(dir, 'memory'), cpuacct: path.join(dir, 'cpuacct') } },
+      { id: 'j_20261124_000000' },
+    );
     const [mem, cpu] = plan.cgroupDirs as [string, string];
     fs.mkdirSync(mem, { recursive: true });
     fs.writeFileSync(path.join(mem, 'memory.memsw.limit_in_bytes'), '');

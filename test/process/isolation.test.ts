@@ -1,6 +1,6 @@
 // The isolation decision, for paths that cannot run here (no systemd user manager): pure logic and the command it would run.
 import { describe, expect, it } from 'vitest';
-import { planIsolation, type IsolationFacts } from '../../src/process/isolation.js';
+import { type IsolationFacts, planIsolation } from '../../src/process/isolation.js';
 
 const none: IsolationFacts = { uid: 1000, systemdUser: false };
 const systemd: IsolationFacts = { uid: 1000, systemdUser: true, v2Base: '/sys/fs/cgroup/user.slice/jobq' };
@@ -12,8 +12,19 @@ describe('planIsolation', () => {
     const p = planIsolation('auto', systemd, { id: 'train_20261124_101010', memLimitBytes: 8 * 1024 ** 3 });
     expect(p.kind).toBe('systemd-scope');
     expect(p.prefix).toEqual([
-      'systemd-run', '--user', '--scope', '--quiet', '--collect', '--unit=jobq-train_20261124_101010.scope',
-      '-p', 'OOMPolicy=continue', '-p', `MemoryMax=${8 * 1024 ** 3}`, '-p', 'MemorySwapMax=0', '--',
+      'systemd-run',
+      '--user',
+      '--scope',
+      '--quiet',
+      '--collect',
+      '--unit=jobq-train_20261124_101010.scope',
+      '-p',
+      'OOMPolicy=continue',
+      '-p',
+      `MemoryMax=${8 * 1024 ** 3}`,
+      '-p',
+      'MemorySwapMax=0',
+      '--',
     ]);
     expect(p.cgroupDirs).toEqual([]);
   });

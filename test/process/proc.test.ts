@@ -1,10 +1,11 @@
 // /proc reading on real processes: odd command names, zombies, reused pids.
+
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { readStat, isAlive, isReused, procId, descendantsOf } from '../../src/process/proc.js';
+import { descendantsOf, isAlive, isReused, procId, readStat } from '../../src/process/proc.js';
 import { safeKill } from '../../src/process/signals.js';
 
 describe('proc', () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store, writeFileAtomic, openLogAppend } from '../../src/store/store.js';
+import { openLogAppend, Store, writeFileAtomic } from '../../src/store/store.js';
 
 let dir: string;
 beforeEach(() => {
