@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../domain/errors.js';
+import { SCHEMA_VERSION } from '../domain/job.js';
 import { packageRoot } from '../program.js';
 import { printJson } from './context.js';
 
@@ -22,7 +23,12 @@ export default function docs(o: { json?: boolean }): number {
     : [];
   const makefile = path.join(root, 'Makefile.example');
   if (o.json) {
-    printJson({ schema: 1, docs: dir, makefileExample: makefile, pages: pages.map((p) => ({ file: path.join(dir, p), title: title(path.join(dir, p)) })) });
+    printJson({
+      schema: SCHEMA_VERSION,
+      docs: dir,
+      makefileExample: makefile,
+      pages: pages.map((p) => ({ file: path.join(dir, p), title: title(path.join(dir, p)) })),
+    });
     return EXIT.ok;
   }
   const width = Math.max(0, ...pages.map((p) => p.length));

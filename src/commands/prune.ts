@@ -1,7 +1,7 @@
 // `jobq prune [JOB...] [--older-than D] [--keep N] [--state S] [--all] [--dry-run]`: remove finished jobs and their logs.
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { isValidName, parseId } from '../domain/job.js';
+import { isValidName, parseId, SCHEMA_VERSION } from '../domain/job.js';
 import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
 import { context, printJson } from './context.js';
@@ -35,7 +35,7 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
     if (dry) removed.push({ id: e.id, status: e.status });
     else removed.push(await backend.remove(e.id));
   }
-  if (o.json) printJson({ schema: 1, dryRun: dry, removed });
+  if (o.json) printJson({ schema: SCHEMA_VERSION, dryRun: dry, removed });
   else {
     for (const r of removed)
       process.stdout.write(

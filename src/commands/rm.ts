@@ -1,6 +1,7 @@
 // `jobq rm JOB...`: remove finished jobs (their record and their log in the state dir); a live one is refused.
 import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
+import { SCHEMA_VERSION } from '../domain/job.js';
 import { context, printJson } from './context.js';
 
 export default async function rm(refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
@@ -16,7 +17,7 @@ export default async function rm(refs: string[], o: { json?: boolean }, cmd: Com
       code = EXIT.failure;
     }
   }
-  if (o.json) printJson({ schema: 1, removed });
+  if (o.json) printJson({ schema: SCHEMA_VERSION, removed });
   else for (const r of removed) process.stdout.write(`removed ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
   return code;
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { JobView } from '../backend/backend.js';
 import { EXIT } from '../domain/errors.js';
-import { exitCodeOf } from '../domain/job.js';
+import { exitCodeOf, SCHEMA_VERSION } from '../domain/job.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
 import { lastLine } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
@@ -33,7 +33,7 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
     done.push(v);
     if (!o.json && ids.length > 1) process.stderr.write(`${id}: ${stateLabel(v)}\n`);
   }
-  if (o.json) printJson({ schema: 1, jobs: done.map(jobJson) });
+  if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: done.map(jobJson) });
   const failed = done.find((v) => exitCodeOf(v.state) !== 0);
   return failed ? exitCodeOf(failed.state) : EXIT.ok;
 }

@@ -132,7 +132,13 @@ describe('notifications and events', () => {
 
 describe('conventions', () => {
   it('every command has --help with examples', async () => {
-    for (const c of ['run', 'status', 'tail', 'cancel', 'wait', 'guard', 'config', 'prune', 'restart', 'events', 'completion']) {
+    const help = (await w.run(['--help'])).stdout;
+    const section = help.slice(help.indexOf('Commands:'), help.indexOf('\n\n', help.indexOf('Commands:')));
+    const commands = [...section.matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands).toEqual(
+      expect.arrayContaining(['run', 'status', 'tail', 'cancel', 'wait', 'guard', 'config', 'prune', 'rm', 'restart', 'events', 'docs', 'completion']),
+    );
+    for (const c of commands) {
       const r = await w.run([c, '--help']);
       expect(r.exitCode, c).toBe(0);
       expect(r.stdout, c).toContain('Examples:');
