@@ -1,37 +1,22 @@
 // Issue 3: nothing lost under load, faults and bad input; nothing signalled that is not the job.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { alive, bystander, IS_ROOT, killBystanders, pollUntil, start, type World, world } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
-const isRoot = process.getuid?.() === 0;
+const isRoot = IS_ROOT;
 let w: World;
-const extra: number[] = [];
 beforeEach(() => {
   w = world();
 });
 afterEach(async () => {
-  for (const pid of extra.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killBystanders();
   await w.cleanup();
 });
-
-/** A long-lived bystander process in its own group, which nothing of jobq may touch. */
-function bystander(): number {
-  const c = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
-  c.unref();
-  extra.push(c.pid!);
-  return c.pid!;
-}
 
 describe('load', () => {
   it('200 concurrent runs give 200 distinct, complete, correct records while status --json runs in a loop', async () => {

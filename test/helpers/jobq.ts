@@ -1,5 +1,6 @@
 // Test helpers: run the built CLI against a temp state dir, poll with deadlines, and kill everything a test started.
 
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,32 @@ export { killTagged, taggedPids };
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The jobq under test; JOBQ_TEST_BIN points the suite at another build (e.g. 0.1.0, to show a test fails there). */
 export const BIN = process.env.JOBQ_TEST_BIN ?? path.join(ROOT, 'bin', 'jobq');
+
+/** Running as root: tests needing a second user, mounts or cgroups run only then (and skip visibly otherwise). */
+export const IS_ROOT = process.getuid?.() === 0;
+/** A memory cgroup hierarchy (v1 or v2) exists, so jobs can get a cgroup of their own. */
+export const HAS_CGROUP = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+
+const strays: number[] = [];
+
+/** A long-lived process in its own group beside jobq, which nothing of jobq may touch; killBystanders() ends them. */
+export function bystander(): number {
+  const c = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+  c.unref();
+  strays.push(c.pid!);
+  return c.pid!;
+}
+
+/** SIGKILLs every bystander this test file started. */
+export function killBystanders(): void {
+  for (const pid of strays.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
 
 /** One isolated jobq world: its own state dir and a tag in every job's environment. */
 export interface World {
