@@ -349,7 +349,8 @@ export class Store {
     const file = key.startsWith('name:') ? path.join(this.locksDir, `name-${key.slice(5)}.lock`) : this.paths(key).lock;
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(this.home, {
+      // proper-lockfile keys its held locks by the first argument: one per lock, or nested locks release each other.
+      release = await lockfile.lock(file, {
         lockfilePath: file,
         realpath: false,
         stale: 10_000,
