@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { settleSideWork } from './background.js';
 import { JobqError } from './domain/errors.js';
 
 declare const JOBQ_VERSION: string;
@@ -30,6 +31,7 @@ export function buildProgram(setCode: (n: number) => void): Command {
     async (...args: A) => {
       const mod = await load();
       setCode(await mod.default(...args));
+      await settleSideWork();
     };
 
   program
@@ -74,6 +76,10 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--grace <duration>', 'time between the first signal and SIGKILL on timeout (default 10s)')
     .option('--max-log-size <size>', 'cap the log; the oldest half is dropped with a marker (default 1G)')
     .option('--on-exit <cmd>', 'run this shell command when the job ends (JOBQ_JOB_STATE etc. set)')
+    .option('--queue <queue>', 'wait for a free slot of this queue (a new queue has 1 slot); default: config defaultQueue')
+    .option('--no-queue', 'start now even if config names a defaultQueue')
+    .option('--priority <n>', 'within the queue, higher starts first (default 0); ties: first come, first served')
+    .option('--wait-start', 'with a queue: block until the job has started, then print as run does')
     .option('--replace', 'if a job of this NAME is live, cancel it (its usual grace) and then start')
     .option('--allow-duplicate', 'if a job of this NAME is live, start another beside it')
     .option('-q, --quiet', 'print only the job id')
@@ -87,6 +93,8 @@ Examples:
   jobq run big --mem-limit 8G --timeout 6h --idle-timeout 20m -- python big.py
   jobq run render --guard-var GRAV_BG_JOB --on-exit 'notify-send "$JOBQ_JOB_NAME $JOBQ_JOB_STATE"' -- make render
   jobq run train --replace -- python train.py    # stop the running 'train' first
+  jobq run render1 --queue heavy -- ./render.sh 1 # waits for a free slot of 'heavy'
+  jobq run urgent --queue heavy --priority 10 -- ./render.sh 9
 
 A NAME names one live job: run refuses a NAME that is starting or running (exit 1) unless
 --replace or --allow-duplicate says what to do.
@@ -142,6 +150,44 @@ A command that cannot start exits 127 at once, and its record says why.`,
     .option('--json', 'print the final records as JSON')
     .addHelpText('after', '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl')
     .action(act(() => import('./commands/wait.js')));
+
+  program
+    .command('queue')
+    .summary('queues: slots, running jobs, waiting jobs in start order and why each waits; set, pause, resume')
+    .argument('[action_or_queue]', 'a QUEUE to show, or set / pause / resume')
+    .argument('[queue]', 'the QUEUE for set / pause / resume')
+    .option('--slots <n>', 'with set: how many jobs of the queue run at once')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  jobq queue                       # every queue
+  jobq queue heavy --json
+  jobq queue set heavy --slots 2   # a new queue has 1 slot; config may define queues too
+  jobq queue pause heavy           # running jobs go on; no new ones start
+  jobq queue resume heavy`,
+    )
+    .action(act(() => import('./commands/queue.js')));
+
+  program
+    .command('pause')
+    .summary('stop every process of a running job (cgroup freezer, else SIGSTOP); it keeps its queue slot')
+    .argument('<jobs...>', 'NAMEs (each live job of that name) or IDs')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq pause train     # while you need the GPU for a moment\n  jobq resume train\nPaused time does not count toward --idle-timeout; cancel of a paused job still runs its TERM handler.',
+    )
+    .action(act(() => import('./commands/pause.js')));
+
+  program
+    .command('resume')
+    .summary('continue a paused job')
+    .argument('<jobs...>', 'NAMEs or IDs')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq resume train')
+    .action(act(() => import('./commands/resume.js')));
 
   program
     .command('guard')

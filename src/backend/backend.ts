@@ -25,6 +25,9 @@ export interface RunSpec {
   onExit?: string;
   /** What to do when a live job already has this name: refuse (default), cancel it first, or start beside it. */
   onLive?: 'refuse' | 'replace' | 'allow';
+  /** Wait for a free slot of this queue (none: start now), highest priority first. */
+  queue?: string;
+  priority?: number;
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */
@@ -35,6 +38,8 @@ export interface JobView {
   rssBytes?: number;
   /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */
   note?: string;
+  /** A queued job's place in its queue's start order, and why it waits. */
+  waiting?: { position: number; reason?: string };
 }
 
 /** A job dir whose record could not be read; listed by name, never rewritten. */

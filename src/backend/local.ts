@@ -8,58 +8,18 @@ import { buildJobEnv } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
 import { type CancelRequest, isFinal, type JobRecord, type JobState, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
-import { removeCgroupsWhenEmpty } from '../process/isolation.js';
-import { allProcesses, bootId, findSupervisors, isAlive, isReused, type ProcStat, procId, rssBytes } from '../process/proc.js';
-import { jobProcesses, jobTarget, terminateJob } from '../process/signals.js';
+import { allProcesses, bootId, isAlive, type ProcStat, procId } from '../process/proc.js';
+import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
 import { type BrokenEntry, openLogAppend, Store } from '../store/store.js';
 import type { Backend, CancelResult, JobView, RunSpec } from './backend.js';
+import { dispatchRound, ensureDispatcher, launchAll, liveJobs, planFor } from './dispatch.js';
+import { cleanupCgroups, settle } from './reconcile.js';
 
 declare const JOBQ_VERSION: string;
 const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Decides what a record really means now; `persist` when the truth is provable and the record should say it. */
-function reconcileState(rec: JobRecord): { state: JobState; supervisorAlive: boolean; persist: boolean } {
-  const s = rec.state;
-  if (isFinal(s)) return { state: s, supervisorAlive: false, persist: false };
-  const now = new Date().toISOString();
-  const otherBoot = !!rec.boot && rec.boot !== bootId();
-  const supervisorAlive = !otherBoot && isAlive(rec.supervisor);
-  if (supervisorAlive) return { state: s, supervisorAlive, persist: false };
-  if (s.status === 'starting') {
-    const claimer = s.claim?.by ?? rec.launcher;
-    if (!otherBoot && !rec.supervisor && (isAlive(claimer) || findSupervisors(rec.id).length)) return { state: s, supervisorAlive, persist: false };
-    const error = otherBoot
-      ? 'the machine restarted before the job started'
-      : rec.supervisor
-        ? 'the supervisor stopped before starting the job (see jobq events)'
-        : 'jobq was stopped before the job started';
-    return { state: { status: 'failed-to-start', error, at: now }, supervisorAlive, persist: true };
-  }
-  const t = jobTarget(rec);
-  if (t && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
-  const reason = otherBoot
-    ? 'the machine restarted while the job ran; exit status unknown'
-    : rec.job && isReused(rec.job)
-      ? `pid ${rec.job.pid} now belongs to another process; the job and its supervisor are gone, exit status unknown`
-      : 'the job and its supervisor are gone (killed or machine restarted); exit status unknown';
-  return { state: { status: 'lost', ...('startedAt' in s ? { startedAt: s.startedAt } : {}), reason, detectedAt: now }, supervisorAlive, persist: true };
-}
-
-/** Why a live supervisor has not recorded an end yet, if the state dir refuses writes: the one thing that stalls it. */
-function unwritableReason(store: Store): string | undefined {
-  const probe = path.join(store.home, `.probe-${process.pid}`);
-  try {
-    fs.writeFileSync(probe, 'x', { mode: 0o600 });
-    fs.rmSync(probe, { force: true });
-    return undefined;
-  } catch (e) {
-    fs.rmSync(probe, { force: true });
-    return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  }
-}
 
 /** The local backend over one state dir. */
 export class LocalBackend implements Backend {
@@ -89,7 +49,33 @@ export class LocalBackend implements Backend {
             for (const v of live) await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
             return this.create(spec);
           });
-    return this.start(made);
+    if (spec.queue === undefined) return this.start(made);
+    // Queued: a dispatch round may start it at once (then run reports it started, as without a queue).
+    const claims = await dispatchRound(this.store);
+    const ours = claims.find((c) => c.id === made.id);
+    await launchAll(
+      this.store,
+      claims.filter((c) => c !== ours),
+    );
+    await ensureDispatcher(this.store);
+    return ours ? this.start({ ...made, token: ours.token }) : (await this.view(made.id)).rec;
+  }
+
+  /**
+   * What any command does on opening the state dir: note the slots a config file gives its queues (the dispatcher
+   * reads no config), and start a dispatcher if jobs wait and theirs is gone (killed, or the machine restarted).
+   */
+  async keepDispatching(configured: Record<string, { slots: number }>): Promise<void> {
+    for (const [name, q] of Object.entries(configured)) {
+      if (this.store.readQueue(name).configured !== q.slots) await this.store.updateQueue(name, { configured: q.slots });
+    }
+    await ensureDispatcher(this.store);
+  }
+
+  /** A dispatch round now (after something freed a slot or resumed a queue), and a dispatcher while jobs wait. */
+  async kick(): Promise<void> {
+    await launchAll(this.store, await dispatchRound(this.store));
+    await ensureDispatcher(this.store);
   }
 
   /** The not-yet-final jobs called NAME, newest first, as they really are now. */
@@ -122,6 +108,8 @@ export class LocalBackend implements Backend {
     let env: Record<string, string>;
     try {
       const log = spec.log ?? store.paths(id).log;
+      // A queued job starts later, from another process: it keeps its whole environment until then (0600).
+      const keepEnv = spec.queue !== undefined;
       fs.closeSync(openLogAppend(log));
       const built = buildJobEnv(spec.callerEnv, {
         id,
@@ -134,6 +122,7 @@ export class LocalBackend implements Backend {
       });
       env = built.env;
       const me = procId(process.pid)!;
+      if (keepEnv) store.writeEnv(id, env);
       // Recorded before anything starts: if the disk is full or read-only, nothing runs unrecorded.
       store.create({
         schema: SCHEMA_VERSION,
@@ -163,7 +152,11 @@ export class LocalBackend implements Backend {
         },
         ...(spec.maxLogBytes ? { maxLogBytes: spec.maxLogBytes } : {}),
         ...(spec.onExit ? { onExit: spec.onExit } : {}),
-        state: { status: 'starting', claim: { by: me, token, at: new Date().toISOString() } },
+        ...(spec.queue !== undefined ? { queue: spec.queue, priority: spec.priority ?? 0 } : {}),
+        state:
+          spec.queue !== undefined
+            ? { status: 'queued', since: new Date().toISOString() }
+            : { status: 'starting', claim: { by: me, token, at: new Date().toISOString() } },
       });
     } catch (e) {
       // Nothing started and nothing worth keeping: leave no half-made job dir behind.
@@ -192,44 +185,14 @@ export class LocalBackend implements Backend {
   }
 
   /** Reads and reconciles one record; moves it through the store's transition when its truth is provable. */
-  async view(id: string, procs?: ProcStat[]): Promise<JobView> {
-    let rec = this.store.readRecord(id);
-    let r = reconcileState(rec);
-    let note: string | undefined;
-    if (r.persist) {
-      try {
-        const t = await this.store.transition(id, (fresh) => {
-          const again = reconcileState(fresh);
-          return again.persist ? { ...fresh, state: again.state } : undefined;
-        });
-        rec = t.rec;
-        if (t.changed && rec.state.status === 'lost') await this.cleanupCgroups(rec);
-        r = reconcileState(rec);
-      } catch (e) {
-        // A reader that cannot write still shows what is provable.
-        note = `not recorded: ${(e as Error).message}`;
-      }
-    }
-    const view: JobView = { rec, state: r.state, supervisorAlive: r.supervisorAlive, ...(note ? { note } : {}) };
-    if (!isFinal(r.state)) {
-      const t = jobTarget(rec);
-      if (r.supervisorAlive && r.state.status === 'running' && t && !isAlive(t.job)) {
-        const why = unwritableReason(this.store);
-        view.note = why ? `ended; its supervisor holds the outcome until the state dir can be written (${why})` : 'ended; recording the outcome';
-      }
-      if (procs && t) view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
-    }
-    return view;
-  }
-
-  /** Removes the cgroups of a job whose supervisor is gone, once they are empty (only cgroups jobq makes for it). */
-  private async cleanupCgroups(rec: JobRecord): Promise<void> {
-    const t = jobTarget({ ...rec, boot: bootId() });
-    if (t?.cgroups?.length) await removeCgroupsWhenEmpty(t.cgroups, 0);
+  view(id: string, procs?: ProcStat[]): Promise<JobView> {
+    return settle(this.store, id, procs);
   }
 
   async get(ref: string, opts: { withMemory?: boolean } = {}): Promise<JobView> {
-    return this.view(this.resolve(ref), opts.withMemory ? allProcesses() : undefined);
+    const v = await this.view(this.resolve(ref), opts.withMemory ? allProcesses() : undefined);
+    if (v.state.status === 'queued') v.waiting = (await this.withWaits([v.rec.id]))[0]?.waiting;
+    return v;
   }
 
   /** Live jobs first (running, then starting), then finished ones newest first; `recent` finished ones unless `all`. */
@@ -261,12 +224,34 @@ export class LocalBackend implements Backend {
       }
     }
     views.sort((a, b) => rank(a) - rank(b) || Date.parse(b.rec.createdAt) - Date.parse(a.rec.createdAt) || (a.rec.id < b.rec.id ? 1 : -1));
+    this.explainWaits(views);
     let shown = views;
     if (!opts.all) {
       let finished = 0;
       shown = views.filter((v) => !isFinal(v.state) || ++finished <= opts.recent);
     }
     return { views: shown, broken, hidden: ids.length - shown.length - broken.length };
+  }
+
+  /** Views of these jobs with their queue positions and reasons filled in (planned against every live job). */
+  async withWaits(ids: string[]): Promise<JobView[]> {
+    const live = await liveJobs(this.store);
+    this.explainWaits(live);
+    return ids.map((id) => live.find((v) => v.rec.id === id)).filter((v): v is JobView => !!v);
+  }
+
+  /** Adds each queued job's position and reason (a dispatch plan over the live jobs; nothing is claimed). */
+  explainWaits(views: JobView[]): void {
+    if (!views.some((v) => v.state.status === 'queued')) return;
+    const plan = planFor(
+      this.store,
+      views.filter((v) => !isFinal(v.state)),
+    );
+    for (const v of views) {
+      if (v.state.status !== 'queued') continue;
+      const why = plan.waiting.get(v.rec.id);
+      v.waiting = { position: plan.position.get(v.rec.id) ?? 0, ...(why ? { reason: why.text } : { reason: 'starting now' }) };
+    }
   }
 
   async cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
@@ -277,6 +262,19 @@ export class LocalBackend implements Backend {
     if (isFinal(v.state)) return { id, outcome: 'already-ended', state: v.state, escalated: false, elapsedMs: 0 };
     const asker = procId(process.pid)!;
     const mine: CancelRequest = { at: new Date().toISOString(), by: `${safeUser()}@${os.hostname()} pid ${process.pid}`, signal: opts.signal, asker };
+    if (v.state.status === 'queued') {
+      // Never started: it leaves the queue, cancelled, with nothing to signal.
+      const t = await this.store.transition(id, (rec) =>
+        rec.state.status === 'queued'
+          ? { ...rec, state: { status: 'cancelled', cancel: mine, exitCode: null, signal: null, endedAt: mine.at, durationMs: 0 } }
+          : undefined,
+      );
+      if (t.changed) {
+        this.store.removeEnv(id);
+        return { id, outcome: 'cancelled', state: t.rec.state, escalated: false, elapsedMs: elapsed(), detail: 'never started' };
+      }
+      v = await this.view(id);
+    }
     const { req, ours } = this.store.requestCancel(id, mine, (earlier) => !isAlive(earlier.asker));
     if (!ours) {
       // Another jobq is cancelling it: wait for the end it brings rather than signal twice.
@@ -333,7 +331,7 @@ export class LocalBackend implements Backend {
         return { ...fresh, state };
       });
       rec = t2.rec;
-      await this.cleanupCgroups(rec);
+      await cleanupCgroups(rec);
     }
     return { id, outcome: 'cancelled', state: rec.state, escalated: res.escalated, elapsedMs: elapsed() };
   }
@@ -372,6 +370,41 @@ export class LocalBackend implements Backend {
     return { id, status: rec.state.status, ...(outside ? { log: rec.log } : {}) };
   }
 
+  /** Stops every process of a running job (cgroup freezer, else SIGSTOP to the group), state `paused`; it keeps its slot. */
+  async pause(ref: string): Promise<JobView> {
+    const id = this.resolve(ref);
+    const v = await this.view(id);
+    if (v.state.status === 'paused') return v;
+    const t = jobTarget(v.rec);
+    if (v.state.status !== 'running' || !t) throw new JobqError('CONFLICT', `${id} is ${v.state.status}: only a running job can be paused`);
+    this.store.assertSame();
+    const how = await holdJob(t);
+    const r = await this.store.transition(id, (rec) =>
+      rec.state.status === 'running'
+        ? { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: new Date().toISOString(), how } }
+        : undefined,
+    );
+    // Ended meanwhile: let go of what was held.
+    if (!r.changed) releaseJob(t, how);
+    return this.view(id);
+  }
+
+  /** Continues a paused job (thaw, else SIGCONT), state `running` again. */
+  async resume(ref: string): Promise<JobView> {
+    const id = this.resolve(ref);
+    const v = await this.view(id);
+    if (v.state.status === 'running') return v;
+    const t = jobTarget(v.rec);
+    if (v.state.status !== 'paused' || !t) throw new JobqError('CONFLICT', `${id} is ${v.state.status}: only a paused job can be resumed`);
+    this.store.assertSame();
+    const how = v.state.how;
+    await this.store.transition(id, (rec) =>
+      rec.state.status === 'paused' ? { ...rec, state: { status: 'running', startedAt: rec.state.startedAt } } : undefined,
+    );
+    releaseJob(t, how);
+    return this.view(id);
+  }
+
   async waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined> {
     for (;;) {
       const v = await this.view(id);
@@ -385,8 +418,11 @@ export class LocalBackend implements Backend {
 
 /** Where a job sorts in a listing: running first, then starting, then finished. */
 function rank(v: JobView): number {
-  if (v.state.status === 'running') return 0;
-  return isFinal(v.state) ? 2 : 1;
+  const s = v.state.status;
+  if (s === 'running') return 0;
+  if (s === 'starting' || s === 'paused') return 1;
+  if (s === 'queued') return 2;
+  return 3;
 }
 
 /** When a finished job ended, for age-based pruning. */

@@ -44,7 +44,14 @@ function optSpec(o: Option): OptSpec {
 export function commandSpecs(program: Command): CmdSpec[] {
   return program.commands.map((c) => {
     const first = c.registeredArguments[0]?.name() ?? '';
-    const args: Values = first === 'shell' ? { words: ['bash', 'zsh', 'fish'] } : /^(job|jobs|name|queue|queues)$/.test(first) ? 'names' : 'none';
+    const args: Values =
+      first === 'shell'
+        ? { words: ['bash', 'zsh', 'fish'] }
+        : first === 'action_or_queue'
+          ? { words: ['set', 'pause', 'resume'] }
+          : /^(job|jobs|name)$/.test(first)
+            ? 'names'
+            : 'none';
     const opts = c.options.filter((o) => !o.hidden).map(optSpec);
     opts.push({ flags: ['-h', '--help'], help: 'show help', repeat: false });
     return { name: c.name(), help: c.summary() || c.description(), opts, args, runLike: c.registeredArguments.some((a) => a.name() === 'command') };

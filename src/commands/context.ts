@@ -1,6 +1,7 @@
 // What every command needs: merged config, the backend, colour, and JSON printing.
 import type { Command } from 'commander';
 import { type LocalBackend, localBackend } from '../backend/local.js';
+import { onTheSide } from '../background.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { makeChalk } from '../output/color.js';
 import { stateHome } from '../store/store.js';
@@ -16,7 +17,11 @@ export function context(cmd: Command) {
     config: config as Config,
     chalk: makeChalk(noColor),
     get backend(): LocalBackend {
-      backend ??= localBackend(config.stateDir ?? stateHome());
+      if (!backend) {
+        backend = localBackend(config.stateDir ?? stateHome());
+        // Any command that opens the state dir keeps dispatch alive: jobs that wait get a dispatcher if theirs is gone.
+        onTheSide(backend.keepDispatching(config.queues));
+      }
       return backend;
     },
   };

@@ -6,6 +6,7 @@ import type { RunSpec } from '../backend/backend.js';
 import { callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { EXIT, JobqError } from '../domain/errors.js';
+import { type JobRecord, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson } from './context.js';
@@ -32,6 +33,9 @@ export interface RunOpts {
   json?: boolean;
   replace?: boolean;
   allowDuplicate?: boolean;
+  queue?: string | false;
+  priority?: string;
+  waitStart?: boolean;
 }
 
 /** Checks that the command came after `--` and after NAME. */
@@ -40,6 +44,19 @@ function requireDoubleDash(raw: string[], name: string): void {
   const dd = raw.indexOf('--', ri + 1);
   if (dd < 0) throw new JobqError('USAGE', "missing '--' before the command: jobq run NAME [options] -- CMD [ARGS...]");
   if (!raw.slice(ri + 1, dd).includes(name)) throw new JobqError('USAGE', 'missing job NAME before --: jobq run NAME [options] -- CMD [ARGS...]');
+}
+
+/** The queue and priority a run asks for: --queue, else config's defaultQueue (--no-queue: start now regardless). */
+function queueOf(o: RunOpts, config: ReturnType<typeof context>['config']): Pick<RunSpec, 'queue' | 'priority'> {
+  const priority = o.priority === undefined ? 0 : Number(o.priority);
+  if (!/^-?\d+$/.test(o.priority ?? '0') || !Number.isSafeInteger(priority))
+    throw new JobqError('USAGE', `invalid --priority '${o.priority}': a whole number (higher starts first)`);
+  const queue = o.queue === false ? undefined : (o.queue ?? config.defaultQueue);
+  if (queue === undefined) {
+    if (o.priority !== undefined) throw new JobqError('USAGE', '--priority needs a queue (--queue Q, or defaultQueue in config)');
+    return {};
+  }
+  return { queue: validateQueue(queue), priority };
 }
 
 /** Turns flags and config into a RunSpec (pure but for reading the caller's cwd and env). */
@@ -90,6 +107,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     maxLogBytes: o.maxLogSize ? parseSize(o.maxLogSize, '--max-log-size') : config.maxLogBytes,
     onExit: o.onExit,
     onLive: o.replace ? 'replace' : o.allowDuplicate ? 'allow' : 'refuse',
+    ...queueOf(o, config),
   };
 }
 
@@ -98,7 +116,8 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
   const ctx = context(cmd);
   // commander keeps the separator in the variadic argument.
   const spec = specFrom(name, argv[0] === '--' ? argv.slice(1) : argv, o, ctx.config);
-  const rec = await ctx.backend.run(spec);
+  let rec = await ctx.backend.run(spec);
+  if (o.waitStart && rec.state.status === 'queued') rec = await waitStarted(ctx.backend, rec.id);
   const s = rec.state;
   for (const w of rec.protection.warnings) process.stderr.write(`jobq: warning: ${w}\n`);
   if (o.json) printJson(jobJson({ rec, state: s, supervisorAlive: s.status === 'running' }));
@@ -112,8 +131,25 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
     return EXIT.ok;
   }
   const c = ctx.chalk;
-  const j = rec.job!;
+  if (s.status === 'queued' || !rec.job) {
+    const [v] = await ctx.backend.withWaits([rec.id]);
+    const w = v?.waiting;
+    process.stdout.write(
+      `${c.cyan('queued')} ${c.bold(rec.id)}  queue ${rec.queue}  position ${w?.position ?? '?'}${w?.reason ? ` (${w.reason})` : ''}\nlog: ${rec.log}\n`,
+    );
+    return EXIT.ok;
+  }
+  const j = rec.job;
   process.stdout.write(`${c.green('started')} ${c.bold(rec.id)}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
   if (s.status !== 'running') process.stdout.write(`(already ${s.status})\n`);
   return EXIT.ok;
+}
+
+/** Polls a queued job's record until it has started (or ended without starting). */
+async function waitStarted(backend: ReturnType<typeof context>['backend'], id: string): Promise<JobRecord> {
+  for (;;) {
+    const v = await backend.view(id);
+    if (v.state.status !== 'queued' && v.state.status !== 'starting') return v.rec;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BUILTIN_PRESETS } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
+import { validateQueue } from '../domain/job.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { untrustedReason } from '../store/trust.js';
 
@@ -16,10 +17,13 @@ export interface Config {
   oomScoreAdj: number;
   maxLogBytes: number;
   presets: Record<string, Record<string, string>>;
+  /** Queues a config defines (their slots), and the queue `run` uses when no --queue is given. */
+  queues: Record<string, { slots: number }>;
+  defaultQueue?: string;
 }
 
 /** Where each value came from: "default", a file path, or an environment variable. */
-export type Sources = Partial<Record<keyof Config | `presets.${string}`, string>>;
+export type Sources = Partial<Record<keyof Config | `presets.${string}` | `queues.${string}`, string>>;
 
 const DEFAULTS: Config = {
   graceMs: 10_000,
@@ -28,9 +32,10 @@ const DEFAULTS: Config = {
   oomScoreAdj: 500,
   maxLogBytes: 1024 ** 3,
   presets: BUILTIN_PRESETS,
+  queues: {},
 };
 
-const KEYS = ['stateDir', 'grace', 'signal', 'isolation', 'oomScoreAdj', 'maxLogSize', 'presets'];
+const KEYS = ['stateDir', 'grace', 'signal', 'isolation', 'oomScoreAdj', 'maxLogSize', 'presets', 'queues', 'defaultQueue'];
 
 /** The user config file: $XDG_CONFIG_HOME/jobq/config.json, else ~/.config/jobq/config.json. */
 export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -125,6 +130,21 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
     cfg.oomScoreAdj = v as number;
     sources.oomScoreAdj = file;
   }
+  if ('queues' in o) {
+    const qs = o.queues;
+    if (!qs || typeof qs !== 'object' || Array.isArray(qs)) bad(file, 'queues', 'expected an object of NAME: {"slots": N}');
+    for (const [name, def] of Object.entries(qs as Record<string, unknown>)) {
+      wrap(`queues.${name}`, () => validateQueue(name));
+      const slots = (def as { slots?: unknown } | null)?.slots;
+      if (!Number.isInteger(slots) || (slots as number) < 1) bad(file, `queues.${name}.slots`, 'expected a whole number of slots, 1 or more');
+      cfg.queues = { ...cfg.queues, [name]: { slots: slots as number } };
+      sources[`queues.${name}`] = file;
+    }
+  }
+  if ('defaultQueue' in o) {
+    cfg.defaultQueue = wrap('defaultQueue', () => validateQueue(str('defaultQueue')));
+    sources.defaultQueue = file;
+  }
   if ('maxLogSize' in o) {
     cfg.maxLogBytes = wrap('maxLogSize', () => parseSize(str('maxLogSize'), 'maxLogSize'));
     sources.maxLogBytes = file;
@@ -156,7 +176,7 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
 
 /** Loads the merged configuration for a working directory, with where each value came from and the files really read. */
 export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Sources; files: string[]; warnings: string[] } {
-  const config: Config = { ...DEFAULTS, presets: { ...DEFAULTS.presets } };
+  const config: Config = { ...DEFAULTS, presets: { ...DEFAULTS.presets }, queues: {} };
   const sources: Sources = {};
   const warnings: string[] = [];
   for (const k of Object.keys(DEFAULTS) as Array<keyof Config>) sources[k] = 'default';

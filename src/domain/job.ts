@@ -37,12 +37,16 @@ export interface Claim {
   by: ProcId;
   token: string;
   at: string;
+  /** Claimed from `queued` by dispatch: if no supervisor ever released it, it goes back to waiting. */
+  requeue?: boolean;
 }
 
 /** The lifecycle: each state carries exactly the fields that are true in it. */
 export type JobState =
+  | { status: 'queued'; since: string }
   | { status: 'starting'; claim?: Claim }
   | { status: 'running'; startedAt: string }
+  | { status: 'paused'; startedAt: string; pausedAt: string; how: 'freezer' | 'signal' }
   | ({ status: 'succeeded'; startedAt: string } & Outcome)
   | ({ status: 'failed'; startedAt: string } & Outcome)
   | ({ status: 'killed'; startedAt: string; note?: string } & Outcome)
@@ -54,13 +58,16 @@ export type JobState =
 
 export type Status = JobState['status'];
 export const FINAL_STATUSES: readonly Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost'];
-const LIVE_STATUSES: readonly Status[] = ['starting', 'running'];
+const LIVE_STATUSES: readonly Status[] = ['queued', 'starting', 'running', 'paused'];
 const ENDED_RUNNING: Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'lost'];
 
 /** The legal moves of the lifecycle; a final state has none, so it is never overwritten. */
 const NEXT: Partial<Record<Status, readonly Status[]>> = {
-  starting: ['starting', 'running', 'failed-to-start', 'cancelled', 'lost'],
-  running: ['running', ...ENDED_RUNNING],
+  queued: ['queued', 'starting', 'cancelled', 'failed-to-start'],
+  // Back to queued only when provably nothing ran (a claim whose claimer died before any supervisor started).
+  starting: ['starting', 'running', 'queued', 'failed-to-start', 'cancelled', 'lost'],
+  running: ['running', 'paused', ...ENDED_RUNNING],
+  paused: ['paused', 'running', ...ENDED_RUNNING],
 };
 
 /** True when a record may go from `from` to `to`. */
@@ -114,6 +121,9 @@ export interface JobRecord {
   protection: Protection;
   maxLogBytes?: number;
   onExit?: string;
+  /** The queue whose slots it takes, and its priority there (higher starts first); none: it starts at once. */
+  queue?: string;
+  priority?: number;
   state: JobState;
 }
 
@@ -130,8 +140,10 @@ export function exitCodeOf(state: JobState): number {
     case 'failed-to-start':
       return EXIT.failedToStart;
     case 'lost':
+    case 'queued':
     case 'starting':
     case 'running':
+    case 'paused':
       return EXIT.failure;
     default:
       if (state.signal) return 128 + (signalNumber(state.signal) || 0);
@@ -166,6 +178,16 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** True for names that cannot escape the state dir or confuse a shell or table. */
 export function isValidName(name: string): boolean {
   return NAME_RE.test(name) && !name.includes('..');
+}
+
+const QUEUE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Rejects queue names that could escape the state dir or confuse a table (same rule as job names). */
+export function validateQueue(q: string): string {
+  if (!QUEUE_RE.test(q) || q.includes('..')) {
+    throw new JobqError('BAD_NAME', `invalid queue name ${JSON.stringify(q).slice(0, 80)}: use 1-64 letters, digits, '.', '_' or '-'`);
+  }
+  return q;
 }
 
 /** Rejects names that could escape the state dir or confuse a shell or table. */

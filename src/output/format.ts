@@ -5,7 +5,7 @@ import { exitCodeOf, type JobState } from '../domain/job.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 
 /** The state as a short word, with the exit detail that matters. */
-export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'>): string {
+export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'> & { rec?: JobView['rec']; waiting?: JobView['waiting'] }): string {
   const s = v.state;
   switch (s.status) {
     case 'failed':
@@ -17,6 +17,8 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
     case 'running':
       if (v.note?.startsWith('ended')) return 'ended (recording)';
       return v.supervisorAlive ? 'running' : 'running (no supervisor)';
+    case 'queued':
+      return v.rec?.queue ? `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})` : 'queued';
     default:
       return s.status;
   }
@@ -30,6 +32,9 @@ export function paintState(c: ChalkInstance, status: JobState['status'], text: s
     case 'running':
     case 'starting':
       return c.cyan(text);
+    case 'queued':
+    case 'paused':
+      return c.blue(text);
     case 'cancelled':
       return c.yellow(text);
     default:
@@ -135,6 +140,9 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if ('endedAt' in s || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
   if (s.status === 'lost') lines.push(['reason', s.reason]);
+  if (r.queue) lines.push(['queue', `${r.queue}, priority ${r.priority ?? 0}${v.waiting ? `, position ${v.waiting.position}` : ''}`]);
+  if (v.waiting?.reason) lines.push(['waiting', v.waiting.reason]);
+  if (s.status === 'paused') lines.push(['paused', `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}; jobq resume ${r.name})`]);
   if (v.note) lines.push(['note', c.yellow(v.note)]);
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
   lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);

@@ -5,7 +5,15 @@ import { SCHEMA_VERSION } from '../domain/job.js';
 
 /** One job as JSON: the record with its reconciled state and live figures. */
 export function jobJson(v: JobView) {
-  return { ...v.rec, schema: SCHEMA_VERSION, state: v.state, supervisorAlive: v.supervisorAlive, ...(v.rssBytes ? { rssBytes: v.rssBytes } : {}) };
+  return {
+    ...v.rec,
+    schema: SCHEMA_VERSION,
+    state: v.state,
+    supervisorAlive: v.supervisorAlive,
+    ...(v.rssBytes ? { rssBytes: v.rssBytes } : {}),
+    ...(v.note ? { note: v.note } : {}),
+    ...(v.waiting ? { waiting: v.waiting } : {}),
+  };
 }
 
 /** A job list as JSON. */

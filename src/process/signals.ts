@@ -1,6 +1,6 @@
 // The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM (+CONT) -> grace -> KILL.
 import type { JobRecord, ProcId } from '../domain/job.js';
-import { isJobCgroup, thawCgroups } from './isolation.js';
+import { canFreeze, freezeCgroups, isJobCgroup, thawCgroups } from './isolation.js';
 import { allProcesses, bootId, cgroupPids, descendantsOf, groupMembers, type ProcStat, readStat } from './proc.js';
 
 /** What jobq knows about a job's processes: the leader (pid = pgid = sid) and its cgroups. */
@@ -123,4 +123,21 @@ export async function terminateJob(
     left = await waitGone(t, Date.now() + 100);
   }
   return { signalled, escalated, remaining: left, elapsedMs: Date.now() - start };
+}
+
+/** Stops every process of the job: its cgroup freezer where it has one (the job cannot tell), else SIGSTOP to all of it. */
+export async function holdJob(t: JobTarget): Promise<'freezer' | 'signal'> {
+  if (t.cgroups?.length && canFreeze(t.cgroups) && (await freezeCgroups(t.cgroups, 2000))) return 'freezer';
+  signalJob(t, 'SIGSTOP');
+  // SIGSTOP lands when each process next runs: wait (bounded) until all of them show state T.
+  for (const until = Date.now() + 2000; Date.now() < until; await sleep(5)) {
+    if (jobProcesses(t).procs.every((p) => p.state === 'T' || p.state === 't')) break;
+  }
+  return 'signal';
+}
+
+/** Lets a held job go on: thaw, or SIGCONT to all of it. */
+export function releaseJob(t: JobTarget, how: 'freezer' | 'signal'): void {
+  if (how === 'freezer' && t.cgroups?.length) thawCgroups(t.cgroups);
+  else signalJob(t, 'SIGCONT');
 }

@@ -50,24 +50,29 @@ export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 
-/**
- * Starts the detached supervisor for a claimed job and resolves once it reports (fd 3) that the record now
- * says what happened; rejects with START_FAILED if it cannot start or stays silent past the timeout.
- */
-export async function startSupervisor(home: string, id: string, token: string, jobEnv: Record<string, string>, timeoutMs = startTimeoutMs()): Promise<void> {
-  const script = supervisorScript();
-  let child: ChildProcess;
+// Lean supervisor: no V8 worker threads, a tiny young generation, no optimizing JIT (docs/performance.md).
+const LEAN = ['--v8-pool-size=0', '--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm'];
+
+/** Starts supervisor.js detached (own session, cwd /, stdio /dev/null; fd 3 a pipe for the launcher's handshake). */
+function spawnLean(args: string[], env: Record<string, string>, handshake: boolean): ChildProcess {
   try {
-    // Lean supervisor: no V8 worker threads, a tiny young generation, no optimizing JIT (docs/performance.md).
-    child = spawn(process.execPath, ['--v8-pool-size=0', '--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm', script, home, id, token], {
+    return spawn(process.execPath, [...LEAN, supervisorScript(), ...args], {
       detached: true,
-      stdio: ['ignore', 'ignore', process.env.JOBQ_DEBUG_SUPERVISOR ? 'inherit' : 'ignore', 'pipe'],
-      env: supervisorEnv(jobEnv),
+      stdio: ['ignore', 'ignore', process.env.JOBQ_DEBUG_SUPERVISOR ? 'inherit' : 'ignore', ...(handshake ? (['pipe'] as const) : [])],
+      env: supervisorEnv(env),
       cwd: '/',
     });
   } catch (e) {
     throw new JobqError('START_FAILED', `cannot start the supervisor: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Starts the detached supervisor for a claimed job and resolves once it reports (fd 3) that the record now
+ * says what happened; rejects with START_FAILED if it cannot start or stays silent past the timeout.
+ */
+export async function startSupervisor(home: string, id: string, token: string, jobEnv: Record<string, string>, timeoutMs = startTimeoutMs()): Promise<void> {
+  const child = spawnLean([home, id, token], jobEnv, true);
   const pipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
   // The handshake is a wake-up only; the record on disk says what happened.
   await new Promise<void>((resolve, reject) => {
@@ -88,6 +93,22 @@ export async function startSupervisor(home: string, id: string, token: string, j
     child.on('error', (e) => done(new JobqError('START_FAILED', `cannot start the supervisor: ${e.message}`)));
     child.on('exit', () => done());
   });
+}
+
+/** Starts a supervisor for a claimed job and returns at once (dispatch: the record, not a handshake, tells the rest). */
+export function launchSupervisor(home: string, id: string, token: string, jobEnv: Record<string, string>): void {
+  const child = spawnLean([home, id, token], jobEnv, false);
+  child.on('error', () => undefined);
+  child.unref();
+}
+
+/** Starts the transient dispatcher (supervisor.js --dispatch HOME), detached; it stands down if another one runs. */
+export function launchDispatcher(home: string, env: NodeJS.ProcessEnv = process.env): void {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+  const child = spawnLean(['--dispatch', home], clean, false);
+  child.on('error', () => undefined);
+  child.unref();
 }
 
 /** Starts a detached helper command (`sh -c CMD`): output appended to the log fd, in its own session. */

@@ -29,6 +29,8 @@ export interface JobPaths {
   log: string;
   cancel: string;
   lock: string;
+  /** A queued job's full environment until it starts (0600; it may hold secrets the record redacts). */
+  env: string;
 }
 
 /** A job directory that holds no readable record, and why. */
@@ -37,6 +39,13 @@ export interface BrokenEntry {
   error: string;
   /** True for a directory a killed `run` left half made: prune may remove it. */
   halfMade?: boolean;
+}
+
+/** A queue's stored settings. */
+export interface QueueState {
+  slots?: number;
+  configured?: number;
+  paused?: boolean;
 }
 
 /** A record that changed state: what it was and what it is now. */
@@ -54,7 +63,10 @@ export class Store {
   readonly jobsDir: string;
   readonly activeDir: string;
   readonly locksDir: string;
+  readonly waitingDir: string;
+  readonly queuesDir: string;
   readonly eventsLog: string;
+  readonly dispatcherFile: string;
   private identity?: { dev: number; ino: number };
 
   private constructor(home: string) {
@@ -62,7 +74,10 @@ export class Store {
     this.jobsDir = path.join(home, 'jobs');
     this.activeDir = path.join(home, 'active');
     this.locksDir = path.join(home, 'locks');
+    this.waitingDir = path.join(home, 'waiting');
+    this.queuesDir = path.join(home, 'queues');
     this.eventsLog = path.join(home, 'events.log');
+    this.dispatcherFile = path.join(home, 'dispatcher.json');
   }
 
   /** Opens (creating 0700 if needed) the state dir; refuses one that another user owns, could write, or could swap. */
@@ -95,7 +110,7 @@ export class Store {
     }
     store.identity = { dev: st.dev, ino: st.ino };
     if (opts.create) {
-      for (const d of [store.jobsDir, store.activeDir, store.locksDir]) {
+      for (const d of [store.jobsDir, store.activeDir, store.locksDir, store.waitingDir, store.queuesDir]) {
         try {
           fs.mkdirSync(d, { mode: 0o700 });
         } catch (e) {
@@ -131,6 +146,7 @@ export class Store {
       log: path.join(dir, 'output.log'),
       cancel: path.join(dir, 'cancel.json'),
       lock: path.join(dir, 'lock'),
+      env: path.join(dir, 'env.json'),
     };
   }
 
@@ -152,12 +168,14 @@ export class Store {
   removeJob(id: string): void {
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
     this.setActive(id, false);
+    this.setWaiting(id, false);
   }
 
   /** Writes a record no one else can know yet (a job being created); every later change goes through transition(). */
   create(rec: JobRecord): void {
     writeFileAtomic(this.paths(rec.id).record, JSON.stringify(rec, null, 2) + '\n', false);
     this.setActive(rec.id, !isFinal(rec.state));
+    this.setWaiting(rec.id, rec.state.status === 'queued');
     appendEvent(this.eventsLog, 'info', rec.state.status === 'starting' ? 'submitted' : rec.state.status, { id: rec.id, argv: rec.argv });
   }
 
@@ -183,6 +201,7 @@ export class Store {
         const done = isFinal(next.state);
         writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: SCHEMA_VERSION }, null, 2) + '\n', done);
         this.setActive(id, !done);
+        if (from !== to) this.setWaiting(id, to === 'queued');
         if (from !== to) {
           const level = to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
           appendEvent(this.eventsLog, level, to, { id, from, ...opts.event });
@@ -284,6 +303,78 @@ export class Store {
     else fs.rmSync(p, { force: true });
   }
 
+  /** Adds or removes a job from the index of queued jobs (what any command checks to keep dispatch alive). */
+  setWaiting(id: string, waiting: boolean): void {
+    const p = path.join(this.waitingDir, id);
+    if (waiting) fs.writeFileSync(p, '', { mode: 0o600 });
+    else fs.rmSync(p, { force: true });
+  }
+
+  /** Ids of queued jobs, from the index alone. */
+  waitingIds(): string[] {
+    try {
+      return fs.readdirSync(this.waitingDir).filter((n) => parseId(n));
+    } catch {
+      return [];
+    }
+  }
+
+  /** What is stored for a queue: `slots`/`paused` from `jobq queue set/pause`, `configured` slots from the last config seen. */
+  readQueue(name: string): QueueState {
+    try {
+      const q = JSON.parse(fs.readFileSync(path.join(this.queuesDir, `${name}.json`), 'utf8')) as Record<string, unknown>;
+      const count = (v: unknown) => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);
+      const out: QueueState = {};
+      if (count(q.slots)) out.slots = count(q.slots);
+      if (count(q.configured)) out.configured = count(q.configured);
+      if (typeof q.paused === 'boolean') out.paused = q.paused;
+      return out;
+    } catch {
+      return {};
+    }
+  }
+
+  /** Queues with stored settings. */
+  queueNames(): string[] {
+    try {
+      return fs
+        .readdirSync(this.queuesDir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Changes a queue's stored settings (under the queues lock: two `queue set`s never lose one another). */
+  async updateQueue(name: string, patch: QueueState): Promise<QueueState> {
+    return this.withLock('queues', () => {
+      const next = { ...this.readQueue(name), ...patch };
+      writeFileAtomic(path.join(this.queuesDir, `${name}.json`), JSON.stringify(next) + '\n');
+      appendEvent(this.eventsLog, 'info', 'queue changed', { queue: name, ...patch });
+      return next;
+    });
+  }
+
+  /** Keeps a queued job's full environment until it starts (0600, inside the 0700 job dir). */
+  writeEnv(id: string, env: Record<string, string>): void {
+    writeFileAtomic(this.paths(id).env, JSON.stringify(env), false);
+  }
+
+  /** A queued job's environment, if kept. */
+  readEnv(id: string): Record<string, string> | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.paths(id).env, 'utf8')) as Record<string, string>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Drops a job's kept environment (once it has started, or will never start). */
+  removeEnv(id: string): void {
+    fs.rmSync(this.paths(id).env, { force: true });
+  }
+
   /** Resolves NAME (its latest job) or an exact id; a near miss gets a "did you mean". */
   resolve(ref: string): string {
     if (parseId(ref) && fs.existsSync(path.join(this.jobsDir, ref))) return ref;
@@ -343,10 +434,14 @@ export class Store {
     }
   }
 
-  /** Runs fn under a lock: a job's (its id) or a name's (`name:NAME`); proper-lockfile, loaded only when needed. */
+  /** Runs fn under a lock: a job's (its id), a name's (`name:NAME`), `dispatch` or `queues`; proper-lockfile, loaded only when needed. */
   async withLock<T>(key: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
     const { default: lockfile } = await import('proper-lockfile');
-    const file = key.startsWith('name:') ? path.join(this.locksDir, `name-${key.slice(5)}.lock`) : this.paths(key).lock;
+    const file = key.startsWith('name:')
+      ? path.join(this.locksDir, `name-${key.slice(5)}.lock`)
+      : key === 'dispatch' || key === 'queues'
+        ? path.join(this.locksDir, `${key}.lock`)
+        : this.paths(key).lock;
     let release: () => Promise<void>;
     try {
       // proper-lockfile keys its held locks by the first argument: one per lock, or nested locks release each other.

@@ -20,11 +20,17 @@
 //   cancel     jobs/<id>/cancel.json (O_EXCL, first asker wins), then TERM+CONT to the group, KILL after the
 //              grace; the supervisor folds the request into the final state. With no supervisor alive, cancel
 //              itself moves the record to cancelled once nothing of the job is left.
+//   queue      run --queue writes `queued` (plus waiting/<id> and the job's env, 0600) and no process. A dispatch
+//              round (backend/dispatch.ts, under locks/dispatch.lock) claims queued -> starting for free slots;
+//              a supervisor that finished its job runs one and supervises the first claim itself; a transient
+//              dispatcher (`supervisor.js --dispatch HOME`, dispatcher.json) lives while jobs wait.
 //   readers    only read; where the truth is provable (supervisor and job gone: lost; nobody left to start it:
-//              failed-to-start) they move the record through the same transition.
+//              failed-to-start, or queued again if it was claimed from a queue) they move the record through
+//              the same transition.
 
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { formatSize } from '../domain/units.js';
@@ -82,7 +88,7 @@ function notifyLauncher(): void {
 }
 
 /** prepare: takes the claim over (or stands down), checks the command, plans isolation, opens the log. */
-async function prepare(store: Store, id: string, token: string): Promise<Job | undefined> {
+async function prepare(store: Store, id: string, token: string, env?: Record<string, string>): Promise<Job | undefined> {
   const self = procId(process.pid)!;
   const reg = await store.transition(id, (rec) => {
     const s = rec.state;
@@ -94,7 +100,7 @@ async function prepare(store: Store, id: string, token: string): Promise<Job | u
     return undefined;
   }
   const rec = reg.rec;
-  const job: Job = { store, id, rec, self, env: restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
+  const job: Job = { store, id, rec, self, env: env ?? restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
   try {
     checkStartable(rec.argv, rec.cwd, job.env);
     job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), { id, memLimitBytes: job.prot.memLimitBytes });
@@ -199,6 +205,8 @@ async function release(job: Job): Promise<boolean> {
     return false;
   }
   job.rec = r.rec;
+  // Its environment is in the job now; a queued job's copy on disk (secrets included) goes.
+  store.removeEnv(id);
   job.held!.release(job.rlimitKb);
   // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
   awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
@@ -277,8 +285,8 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
 }
 
 /** Supervises one claimed job from its claim to its recorded end; false if it never started. */
-async function supervise(store: Store, id: string, token: string): Promise<boolean> {
-  const job = await prepare(store, id, token);
+async function supervise(store: Store, id: string, token: string, env?: Record<string, string>): Promise<boolean> {
+  const job = await prepare(store, id, token, env);
   if (!job) return false;
   try {
     startHeld(job);
@@ -301,6 +309,13 @@ async function supervise(store: Store, id: string, token: string): Promise<boole
     maxLogBytes: job.rec.maxLogBytes,
     logFd: job.logFd,
     events: store.eventsLog,
+    paused: () => {
+      try {
+        return store.readRecord(id).state.status === 'paused';
+      } catch {
+        return false;
+      }
+    },
   });
   if (!(await release(job))) {
     await watching;
@@ -316,16 +331,44 @@ async function supervise(store: Store, id: string, token: string): Promise<boole
   return true;
 }
 
+/**
+ * The slot runner: after its job is recorded, a supervisor runs a dispatch round (its job's end may have freed a
+ * slot), starts what was claimed — the first claim in this same process, so a queue of short jobs costs no Node
+ * start per job — and keeps a dispatcher alive while jobs still wait. It exits when nothing is left for it.
+ */
+async function runSlots(store: Store, first: { id: string; token: string }): Promise<void> {
+  let next: Claimed | undefined = first;
+  let env: Record<string, string> | undefined;
+  for (let queue: string | undefined; next; ) {
+    await supervise(store, next.id, next.token, env);
+    queue = next.queue ?? store.readRecord(next.id).queue;
+    const claims = await dispatchRound(store);
+    next = claims.find((c) => c.queue === queue) ?? claims[0];
+    await launchAll(
+      store,
+      claims.filter((c) => c !== next),
+    );
+    await ensureDispatcher(store);
+    env = next ? store.readEnv(next.id) : undefined;
+    if (next && !env) {
+      // Nothing to start it with: launchAll records why.
+      await launchAll(store, [next]);
+      next = undefined;
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const [home, id, token = randomUUID()] = process.argv.slice(2) as [string, string, string?];
   // The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
   for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
-  const store = Store.open(home, { create: false });
+  const store = Store.open(home === '--dispatch' ? id : home, { create: false });
   process.on('uncaughtException', (e) => {
     appendEvent(store.eventsLog, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
     process.exit(70);
   });
-  await supervise(store, id, token);
+  if (home === '--dispatch') await dispatcherLoop(store);
+  else await runSlots(store, { id, token });
 }
 
 main().then(

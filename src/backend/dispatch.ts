@@ -1,0 +1,187 @@
+// Dispatch without a resident daemon. A queued job is only a record (state `queued`, listed in waiting/). Whoever
+// may free a slot — `run --queue`, a supervisor at its job's end, `queue resume`, `cancel` — runs a dispatch round
+// under the dispatch lock: reconcile the live jobs (a lost one frees its slot), plan, and claim what may start
+// (queued -> starting, with a token its supervisor must show: the claim is the exactly-once). Where a wait can end
+// with no jobq process around to notice (a supervisor SIGKILLed), a transient dispatcher lives while jobs wait,
+// found through dispatcher.json (pid + start time + boot); any jobq command restarts it if it is gone.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings } from '../domain/dispatch.js';
+import { isFinal, type ProcId } from '../domain/job.js';
+import { bootId, isAlive, procId } from '../process/proc.js';
+import { appendEvent } from '../store/events.js';
+import { type Store, writeFileAtomic } from '../store/store.js';
+import type { JobView } from './backend.js';
+import { settle } from './reconcile.js';
+
+/** A queue's settings: what `jobq queue set/pause` stored, over what a config file said, 1 slot for a new queue. */
+export function queueSettings(store: Store, name: string): QueueSettings {
+  const q = store.readQueue(name);
+  return { slots: q.slots ?? q.configured ?? DEFAULT_SLOTS, paused: q.paused ?? false };
+}
+
+/** A job claimed for starting: its supervisor must show this token. */
+export interface Claimed {
+  id: string;
+  token: string;
+  queue?: string;
+}
+
+/** The live jobs, reconciled, as dispatch sees them (readers of `queue` and `status` plan from the same list). */
+export async function liveJobs(store: Store): Promise<JobView[]> {
+  const views: JobView[] = [];
+  for (const id of store.activeIds()) {
+    try {
+      const v = await settle(store, id);
+      if (!isFinal(v.state)) views.push(v);
+    } catch {
+      /* unreadable or gone: not a job dispatch can count or start */
+    }
+  }
+  return views;
+}
+
+/** The dispatch view of a job. */
+export function asDispatchJob(v: JobView): DispatchJob {
+  return { id: v.rec.id, status: v.state.status as DispatchJob['status'], queue: v.rec.queue, priority: v.rec.priority ?? 0, createdAt: v.rec.createdAt };
+}
+
+/** Plans from a list of live jobs (for display: nothing is claimed). */
+export function planFor(store: Store, views: JobView[]): DispatchPlan {
+  return planDispatch(views.map(asDispatchJob), (q) => queueSettings(store, q));
+}
+
+/** One round under the dispatch lock: claims (queued -> starting) what may start now; the caller starts them. */
+export async function dispatchRound(store: Store): Promise<Claimed[]> {
+  if (!store.waitingIds().length) return [];
+  return store.withLock('dispatch', async () => {
+    const views = await liveJobs(store);
+    const plan = planFor(store, views);
+    const me = procId(process.pid)!;
+    const claimed: Claimed[] = [];
+    for (const id of plan.start) {
+      const token = randomUUID();
+      const t = await store.transition(
+        id,
+        (rec) =>
+          rec.state.status === 'queued'
+            ? {
+                ...rec,
+                boot: bootId(),
+                supervisor: undefined,
+                state: { status: 'starting', claim: { by: me, token, at: new Date().toISOString(), requeue: true } },
+              }
+            : undefined,
+        { event: { by: me.pid } },
+      );
+      if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
+    }
+    return claimed;
+  });
+}
+
+/** Starts a detached supervisor for each claim, with the job's own environment (kept in its env file while it waited). */
+export async function launchAll(store: Store, claims: Claimed[]): Promise<void> {
+  if (!claims.length) return;
+  const { launchSupervisor } = await import('../process/spawn.js');
+  for (const c of claims) {
+    const env = store.readEnv(c.id);
+    if (!env) {
+      await store.transition(c.id, (rec) =>
+        rec.state.status === 'starting'
+          ? { ...rec, state: { status: 'failed-to-start', error: `its environment (${store.paths(c.id).env}) is gone`, at: new Date().toISOString() } }
+          : undefined,
+      );
+      continue;
+    }
+    launchSupervisor(store.home, c.id, c.token, env);
+  }
+}
+
+interface DispatcherFile extends ProcId {
+  boot: string;
+}
+
+/** The live dispatcher of this state dir, if any (pid + start time + boot: a reused pid is not it). */
+export function runningDispatcher(store: Store): DispatcherFile | undefined {
+  try {
+    const d = JSON.parse(fs.readFileSync(store.dispatcherFile, 'utf8')) as DispatcherFile;
+    return d.boot === bootId() && isAlive(d) ? d : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** While any job waits, makes sure a dispatcher runs (starting one if it is gone); cheap when nothing waits. */
+export async function ensureDispatcher(store: Store): Promise<void> {
+  if (!store.waitingIds().length || runningDispatcher(store)) return;
+  const { launchDispatcher } = await import('../process/spawn.js');
+  launchDispatcher(store.home);
+}
+
+const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The transient dispatcher: one per state dir (it stands down if another lives), a round on every change to the
+ * active index and every 500 ms, gone once nothing waits (after a short grace, so a `run` that started it
+ * before writing its record is not missed).
+ */
+export async function dispatcherLoop(store: Store): Promise<void> {
+  const me = { ...procId(process.pid)!, boot: bootId() };
+  const mine = await store.withLock('dispatch', () => {
+    if (runningDispatcher(store)) return false;
+    writeFileAtomic(store.dispatcherFile, JSON.stringify(me) + '\n', false);
+    return true;
+  });
+  if (!mine) return;
+  appendEvent(store.eventsLog, 'info', 'dispatcher started', { pid: me.pid });
+  let wake: (() => void) | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(store.activeDir, { persistent: false }, () => wake?.());
+    watcher.on('error', () => undefined);
+  } catch {
+    /* no inotify: the 500 ms round still runs */
+  }
+  let idleSince = 0;
+  try {
+    for (;;) {
+      await launchAll(store, await dispatchRound(store));
+      if (store.waitingIds().length) idleSince = 0;
+      else if (!idleSince) idleSince = Date.now();
+      else if (Date.now() - idleSince > 2000) break;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 500);
+        wake = () => {
+          clearTimeout(t);
+          setTimeout(r, 20);
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    watcher?.close();
+    // Only our own file: a dispatcher that replaced a dead one must not lose its own.
+    await store
+      .withLock('dispatch', () => {
+        const d = runningDispatcher(store);
+        if (!d || d.pid === me.pid) fs.rmSync(store.dispatcherFile, { force: true });
+      })
+      .catch(() => undefined);
+    appendEvent(store.eventsLog, 'info', 'dispatcher stopped', { pid: me.pid });
+  }
+}
+
+/** The live jobs of a queue, with the plan's start order and reasons (for `jobq queue` and `status`). */
+export function queueView(
+  views: JobView[],
+  plan: DispatchPlan,
+  name: string,
+): { running: JobView[]; waiting: Array<{ view: JobView; position: number; reason?: string }> } {
+  const inQ = views.filter((v) => v.rec.queue === name);
+  const waiting = inQ
+    .filter((v) => v.state.status === 'queued')
+    .map((view) => ({ view, position: plan.position.get(view.rec.id) ?? 0, reason: plan.waiting.get(view.rec.id)?.text }))
+    .sort((a, b) => a.position - b.position);
+  return { running: inQ.filter((v) => v.state.status !== 'queued'), waiting };
+}

@@ -1,0 +1,90 @@
+// What a record really means now: reconciled against /proc and the boot, and moved when its truth is provable.
+import fs from 'node:fs';
+import path from 'node:path';
+import { isFinal, type JobRecord, type JobState } from '../domain/job.js';
+import { removeCgroupsWhenEmpty } from '../process/isolation.js';
+import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../process/proc.js';
+import { jobProcesses, jobTarget } from '../process/signals.js';
+import type { Store } from '../store/store.js';
+import type { JobView } from './backend.js';
+
+/** Decides what a record really means now; `persist` when the truth is provable and the record should say it. */
+export function reconcileState(rec: JobRecord): { state: JobState; supervisorAlive: boolean; persist: boolean } {
+  const s = rec.state;
+  // A queued job has no process: nothing to reconcile (it survives a reboot as it is).
+  if (isFinal(s) || s.status === 'queued') return { state: s, supervisorAlive: false, persist: false };
+  const now = new Date().toISOString();
+  const otherBoot = !!rec.boot && rec.boot !== bootId();
+  const supervisorAlive = !otherBoot && isAlive(rec.supervisor);
+  if (supervisorAlive) return { state: s, supervisorAlive, persist: false };
+  if (s.status === 'starting') {
+    const claimer = s.claim?.by ?? rec.launcher;
+    if (!otherBoot && !rec.supervisor && (isAlive(claimer) || findSupervisors(rec.id).length)) return { state: s, supervisorAlive, persist: false };
+    // Claimed from a queue, and no supervisor ever took it (or it died before the job was released): nothing ran, so it waits again.
+    if (s.claim?.requeue) return { state: { status: 'queued', since: now }, supervisorAlive, persist: true };
+    const error = otherBoot
+      ? 'the machine restarted before the job started'
+      : rec.supervisor
+        ? 'the supervisor stopped before starting the job (see jobq events)'
+        : 'jobq was stopped before the job started';
+    return { state: { status: 'failed-to-start', error, at: now }, supervisorAlive, persist: true };
+  }
+  const t = jobTarget(rec);
+  if (t && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
+  const reason = otherBoot
+    ? 'the machine restarted while the job ran; exit status unknown'
+    : rec.job && isReused(rec.job)
+      ? `pid ${rec.job.pid} now belongs to another process; the job and its supervisor are gone, exit status unknown`
+      : 'the job and its supervisor are gone (killed or machine restarted); exit status unknown';
+  return { state: { status: 'lost', ...('startedAt' in s ? { startedAt: s.startedAt } : {}), reason, detectedAt: now }, supervisorAlive, persist: true };
+}
+
+/** Why a live supervisor has not recorded an end yet, if the state dir refuses writes: the one thing that stalls it. */
+export function unwritableReason(store: Store): string | undefined {
+  const probe = path.join(store.home, `.probe-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, 'x', { mode: 0o600 });
+    fs.rmSync(probe, { force: true });
+    return undefined;
+  } catch (e) {
+    fs.rmSync(probe, { force: true });
+    return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  }
+}
+
+/** Reads and reconciles one record; moves it through the store's transition when its truth is provable. */
+export async function settle(store: Store, id: string, procs?: ProcStat[]): Promise<JobView> {
+  let rec = store.readRecord(id);
+  let r = reconcileState(rec);
+  let note: string | undefined;
+  if (r.persist) {
+    try {
+      const t = await store.transition(id, (fresh) => {
+        const again = reconcileState(fresh);
+        return again.persist ? { ...fresh, state: again.state } : undefined;
+      });
+      rec = t.rec;
+      if (t.changed && rec.state.status === 'lost') await cleanupCgroups(rec);
+      r = reconcileState(rec);
+    } catch (e) {
+      // A reader that cannot write still shows what is provable.
+      note = `not recorded: ${(e as Error).message}`;
+    }
+  }
+  const view: JobView = { rec, state: r.state, supervisorAlive: r.supervisorAlive, ...(note ? { note } : {}) };
+  if (!isFinal(r.state)) {
+    const t = jobTarget(rec);
+    if (r.supervisorAlive && r.state.status === 'running' && t && !isAlive(t.job)) {
+      const why = unwritableReason(store);
+      view.note = why ? `ended; its supervisor holds the outcome until the state dir can be written (${why})` : 'ended; recording the outcome';
+    }
+    if (procs && t) view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
+  }
+  return view;
+}
+
+/** Removes the cgroups of a job whose supervisor is gone, once they are empty (only cgroups jobq makes for it). */
+export async function cleanupCgroups(rec: JobRecord): Promise<void> {
+  const t = jobTarget({ ...rec, boot: bootId() });
+  if (t?.cgroups?.length) await removeCgroupsWhenEmpty(t.cgroups, 0);
+}

@@ -1,0 +1,33 @@
+// `jobq pause JOB...` / `jobq resume JOB...`: hold every process of a job (freezer, else SIGSTOP) and let it go on.
+import type { Command } from 'commander';
+import { EXIT } from '../domain/errors.js';
+import { SCHEMA_VERSION } from '../domain/job.js';
+import { jobJson } from '../output/json.js';
+import { context, printJson } from './context.js';
+
+/** Pauses (or, as `resume`, continues) each job named; a NAME means each of its live jobs. */
+export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
+  const { backend } = context(cmd);
+  const ids = (await Promise.all(refs.map((r) => backend.resolveAll(r)))).flat();
+  const done = [];
+  let code: number = EXIT.ok;
+  for (const id of [...new Set(ids)]) {
+    try {
+      const v = what === 'pause' ? await backend.pause(id) : await backend.resume(id);
+      done.push(v);
+      if (!o.json)
+        process.stdout.write(
+          `${what === 'pause' ? 'paused' : 'resumed'} ${id}${v.state.status === 'paused' ? ` (${v.state.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'})` : ''}\n`,
+        );
+    } catch (e) {
+      process.stderr.write(`jobq: ${(e as Error).message}\n`);
+      code = EXIT.failure;
+    }
+  }
+  if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: done.map(jobJson) });
+  return code;
+}
+
+export default function pause(refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
+  return pauseOrResume('pause', refs, o, cmd);
+}

@@ -1,0 +1,73 @@
+// `jobq queue [Q] [--json]`, `jobq queue set Q --slots N`, `jobq queue pause|resume Q`: queues, their slots and who waits why.
+import type { Command } from 'commander';
+import { liveJobs, planFor, queueSettings, queueView } from '../backend/dispatch.js';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { SCHEMA_VERSION, validateQueue } from '../domain/job.js';
+import { formatDuration } from '../domain/units.js';
+import { elapsedMs, paintState, stateLabel } from '../output/format.js';
+import { jobJson } from '../output/json.js';
+import { context, printJson } from './context.js';
+
+const ACTIONS = ['set', 'pause', 'resume'];
+
+export default async function queue(
+  first: string | undefined,
+  second: string | undefined,
+  o: { slots?: string; json?: boolean },
+  cmd: Command,
+): Promise<number> {
+  const ctx = context(cmd);
+  const b = ctx.backend;
+  const store = b.store;
+  if (first && ACTIONS.includes(first)) {
+    if (!second) throw new JobqError('USAGE', `which queue? jobq queue ${first} QUEUE`);
+    const name = validateQueue(second);
+    if (first === 'set') {
+      const slots = Number(o.slots);
+      if (!o.slots || !/^\d+$/.test(o.slots) || slots < 1) throw new JobqError('USAGE', `invalid --slots '${o.slots ?? ''}': a whole number, 1 or more`);
+      await store.updateQueue(name, { slots });
+    } else await store.updateQueue(name, { paused: first === 'pause' });
+    // More slots or a resume may let jobs start now.
+    if (first !== 'pause') await b.kick();
+    const s = queueSettings(store, name);
+    if (o.json) printJson({ schema: SCHEMA_VERSION, queue: name, ...s });
+    else process.stdout.write(`queue ${name}: ${s.slots} slot${s.slots === 1 ? '' : 's'}${s.paused ? ', paused (running jobs go on; none start)' : ''}\n`);
+    return EXIT.ok;
+  }
+  if (second) throw new JobqError('USAGE', `unknown queue action '${first}' (set, pause, resume; or a queue name alone)`);
+  if (o.slots) throw new JobqError('USAGE', '--slots goes with set: jobq queue set QUEUE --slots N');
+  const views = await liveJobs(store);
+  b.explainWaits(views);
+  const plan = planFor(store, views);
+  const names = first
+    ? [validateQueue(first)]
+    : [...new Set([...store.queueNames(), ...Object.keys(ctx.config.queues), ...views.map((v) => v.rec.queue).filter((q): q is string => !!q)])].sort();
+  const queues = names.map((name) => ({ name, ...queueSettings(store, name), ...queueView(views, plan, name) }));
+  if (o.json) {
+    printJson({
+      schema: SCHEMA_VERSION,
+      queues: queues.map((q) => ({
+        name: q.name,
+        slots: q.slots,
+        paused: q.paused,
+        running: q.running.map(jobJson),
+        waiting: q.waiting.map((w) => ({ ...jobJson(w.view), position: w.position, reason: w.reason })),
+      })),
+    });
+    return EXIT.ok;
+  }
+  const c = ctx.chalk;
+  if (!queues.length) process.stdout.write('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
+  for (const q of queues) {
+    process.stdout.write(
+      `${c.bold(q.name)}  ${q.running.length}/${q.slots} slot${q.slots === 1 ? '' : 's'} busy${q.paused ? c.yellow('  paused') : ''}  ${q.waiting.length} waiting\n`,
+    );
+    for (const v of q.running) {
+      const e = elapsedMs(v);
+      process.stdout.write(`  ${paintState(c, v.state.status, stateLabel(v).padEnd(8))} ${v.rec.id}${e === undefined ? '' : `  ${formatDuration(e)}`}\n`);
+    }
+    for (const w of q.waiting)
+      process.stdout.write(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
+  }
+  return EXIT.ok;
+}
