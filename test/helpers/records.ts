@@ -32,6 +32,10 @@ export function plantRecord(home: string, name: string, patch: Partial<JobRecord
   if (!['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost'].includes(rec.state.status)) {
     fs.writeFileSync(path.join(home, 'active', id), '');
   }
+  if (rec.state.status === 'queued') {
+    fs.mkdirSync(path.join(home, 'waiting'), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(home, 'waiting', id), '');
+  }
   return id;
 }
 

@@ -1,0 +1,264 @@
+// Issue 11: queues with slots and priorities, pause and resume — no resident daemon, files as the truth, and a
+// queue that drains whichever jobq process is SIGKILLed.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, HAS_CGROUP, IS_ROOT, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { plantRecord } from '../helpers/records.js';
+
+let w: World;
+beforeEach(() => {
+  w = world();
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+const state = (id: string) => w.record(id).state;
+
+/** Live processes of this test with `marker` as a whole word of their command line (`sleep`: the jobs' own sleeps). */
+function running(marker: string): number[] {
+  return taggedPids(w.tag).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').includes(marker);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Samples `running(marker)` every 50 ms until stop(); returns the most seen at once. */
+function sampleRunning(marker: string): { stop(): number } {
+  let max = 0;
+  let on = true;
+  const tick = () => {
+    max = Math.max(max, running(marker).length);
+    if (on) setTimeout(tick, 50);
+  };
+  tick();
+  return {
+    stop() {
+      on = false;
+      return max;
+    },
+  };
+}
+
+/** The pids of jobq's own processes (supervisors and dispatchers) for this test. */
+function jobqProcs(kind: 'supervisor' | 'dispatcher'): number[] {
+  return taggedPids(w.tag).filter((pid) => {
+    try {
+      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      return args.some((a) => a.endsWith('supervisor.js')) && (kind === 'dispatcher') === args.includes('--dispatch');
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('a queue with slots', () => {
+  it('20 jobs through 2 slots: never more than 2 at once (from /proc), all succeed, first come first served; a higher priority submitted last starts next', async () => {
+    const order = path.join(w.home, 'order.txt');
+    const probe = sampleRunning('sleep');
+    await w.run(['queue', 'set', 'two', '--slots', '2']);
+    // Held while they are submitted, so the start order is the queue's alone.
+    await w.run(['queue', 'pause', 'two']);
+    const submitted: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await w.run([
+        'run',
+        `j${String(i).padStart(2, '0')}`,
+        '-q',
+        '--queue',
+        'two',
+        '--',
+        'sh',
+        '-c',
+        `echo $JOBQ_JOB_NAME >> ${order}; exec sleep 0.3`,
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      submitted.push(r.stdout.trim());
+    }
+    const vip = (
+      await w.run(['run', 'vip', '-q', '--queue', 'two', '--priority', '10', '--', 'sh', '-c', `echo vip >> ${order}; exec sleep 0.3`])
+    ).stdout.trim();
+    await w.run(['queue', 'resume', 'two']);
+    expect((await w.run(['wait', ...submitted, vip, '--timeout', '60s'])).exitCode).toBe(0);
+    expect(probe.stop()).toBeLessThanOrEqual(2);
+    for (const id of [...submitted, vip]) expect(state(id).status).toBe('succeeded');
+    const started = fs.readFileSync(order, 'utf8').trim().split('\n');
+    expect(started).toEqual(['vip', ...submitted.map((_, i) => `j${String(i).padStart(2, '0')}`)]);
+    // Nothing of jobq lives once nothing runs or waits.
+    await pollUntil(() => jobqProcs('supervisor').length + jobqProcs('dispatcher').length === 0, 10_000, 'no jobq process left');
+  }, 120_000);
+
+  it('50 concurrent run --queue: each job starts exactly once, never more than the slots', async () => {
+    const log = path.join(w.home, 'starts.txt');
+    await w.run(['queue', 'set', 'race', '--slots', '3']);
+    const probe = sampleRunning('sleep');
+    const runs = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => w.run(['run', `r${i}`, '-q', '--queue', 'race', '--', 'sh', '-c', `echo $JOBQ_JOB_ID >> ${log}; exec sleep 0.1`])),
+    );
+    expect(runs.filter((r) => r.exitCode !== 0).map((r) => r.stderr)).toEqual([]);
+    const all = runs.map((r) => r.stdout.trim());
+    expect((await w.run(['wait', ...all, '--timeout', '90s'])).exitCode).toBe(0);
+    expect(probe.stop()).toBeLessThanOrEqual(3);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines.length).toBe(50);
+    expect(new Set(lines).size).toBe(50);
+  }, 120_000);
+
+  it('a SIGKILLed supervisor of a running queued job does not stall the queue: the rest runs with no command typed', async () => {
+    const a = (await w.run(['run', 'a', '-q', '--queue', 'k', '--', 'sleep', '1'])).stdout.trim();
+    const rest: string[] = [];
+    for (const n of ['b', 'c', 'd']) rest.push((await w.run(['run', n, '-q', '--queue', 'k', '--', 'sleep', '0.2'])).stdout.trim());
+    process.kill(w.record(a).supervisor.pid, 'SIGKILL');
+    // No jobq command from here on: only the files are watched.
+    await pollUntil(() => rest.every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
+    expect(w.record(a).state.status).toBe('lost');
+  }, 60_000);
+
+  it('a SIGKILLed dispatcher does not stall the queue either', async () => {
+    const first = (await w.run(['run', 'first', '-q', '--queue', 'kd', '--', 'sleep', '1'])).stdout.trim();
+    const rest: string[] = [];
+    for (const n of ['e', 'f', 'g']) rest.push((await w.run(['run', n, '-q', '--queue', 'kd', '--', 'sleep', '0.2'])).stdout.trim());
+    const disp = (await pollUntil(() => jobqProcs('dispatcher')[0], 10_000, 'a dispatcher'))!;
+    process.kill(disp, 'SIGKILL');
+    await pollUntil(() => [first, ...rest].every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
+  }, 60_000);
+
+  it('queue pause stops starts (running jobs go on); resume continues', async () => {
+    const a = (await w.run(['run', 'pa', '-q', '--queue', 'p', '--', 'sleep', '0.5'])).stdout.trim();
+    await w.run(['queue', 'pause', 'p']);
+    const b = (await w.run(['run', 'pb', '-q', '--queue', 'p', '--', 'true'])).stdout.trim();
+    expect((await w.run(['wait', a])).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(state(b).status).toBe('queued');
+    const q = JSON.parse((await w.run(['queue', 'p', '--json'])).stdout).queues[0];
+    expect(q).toMatchObject({ name: 'p', paused: true, slots: 1 });
+    expect(q.waiting[0]).toMatchObject({ id: b, position: 1, reason: 'queue p is paused (jobq queue resume p)' });
+    await w.run(['queue', 'resume', 'p']);
+    expect((await w.run(['wait', b, '--timeout', '20s'])).exitCode).toBe(0);
+  });
+
+  it('status shows queued jobs with queue and position; cancel removes one that never started; wait and tail -f wait for the start', async () => {
+    const a = (await w.run(['run', 'sa', '-q', '--queue', 's', '--', 'sleep', '1'])).stdout.trim();
+    const b = (await w.run(['run', 'sb', '-q', '--queue', 's', '--', 'sh', '-c', 'echo from-b'])).stdout.trim();
+    const c = (await w.run(['run', 'sc', '-q', '--queue', 's', '--', 'true'])).stdout.trim();
+    expect((await w.run(['status'])).stdout).toMatch(/sb\s+sb_\S+\s+queued \(s #1\)/);
+    const x = JSON.parse((await w.run(['status', c, '--json'])).stdout);
+    expect(x.waiting).toMatchObject({ position: 2 });
+    expect((await w.run(['status', c])).stdout).toMatch(/waiting\s+queue s: 1 of 1 slot busy/);
+    const cr = await w.run(['cancel', c]);
+    expect(cr.stdout).toMatch(/cancelled/);
+    expect(state(c)).toMatchObject({ status: 'cancelled', exitCode: null });
+    expect(w.record(c).job).toBeUndefined();
+    const tail = w.run(['tail', '-f', b]);
+    const waited = await w.run(['wait', b]);
+    expect(waited.exitCode).toBe(0);
+    expect((await tail).stdout).toContain('from-b');
+    expect(state(a).status).toBe('succeeded');
+  });
+
+  it('run --wait-start blocks until it runs; config may define queues and a default queue', async () => {
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ defaultQueue: 'heavy', queues: { heavy: { slots: 2 } } }));
+    const a = (await w.run(['run', 'ha', '-q', '--', 'sleep', '1'])).stdout.trim();
+    const b = (await w.run(['run', 'hb', '-q', '--', 'sleep', '1'])).stdout.trim();
+    expect(w.record(a).queue).toBe('heavy');
+    // Two slots from the config: both run at once.
+    expect([state(a).status, state(b).status]).toEqual(['running', 'running']);
+    const t0 = Date.now();
+    const c = await w.run(['run', 'hc', '--wait-start', '--', 'true']);
+    expect(c.stdout).toMatch(/^started hc_/);
+    expect(Date.now() - t0).toBeGreaterThan(500);
+    const now = await w.run(['run', 'hd', '-q', '--no-queue', '--', 'true']);
+    expect(w.record(now.stdout.trim()).queue).toBeUndefined();
+  });
+});
+
+describe('pause and resume a job', () => {
+  const writer = ['sh', '-c', 'trap "echo got-term; exit 3" TERM; while :; do echo tick; sleep 0.05; done'];
+
+  async function pauseCheck(flags: string[]) {
+    const id = await start(w, 'pz', writer, flags);
+    const rec = w.record(id);
+    await pollUntil(() => fs.statSync(rec.log).size > 10, 5000, 'output');
+    const p = await w.run(['pause', id]);
+    expect(p.exitCode, p.stderr).toBe(0);
+    expect(state(id).status).toBe('paused');
+    const st = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]![0]!;
+    // Every process of the job is stopped (T) or frozen by the cgroup freezer (D, or T).
+    const stopped = () =>
+      running('0.05')
+        .concat(rec.job.pid)
+        .every((pid) => ['T', 't', 'D'].includes(st(pid)));
+    await pollUntil(stopped, 5000, 'every process held');
+    const size = fs.statSync(rec.log).size;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(fs.statSync(rec.log).size).toBe(size);
+    await w.run(['resume', id]);
+    expect(state(id).status).toBe('running');
+    await pollUntil(() => fs.statSync(rec.log).size > size, 5000, 'output again');
+    await w.run(['pause', id]);
+    // Cancel of a paused job runs its TERM handler.
+    await w.run(['cancel', id, '--grace', '5s']);
+    expect(state(id)).toMatchObject({ status: 'cancelled', exitCode: 3 });
+    expect(fs.readFileSync(rec.log, 'utf8')).toContain('got-term');
+    return rec;
+  }
+
+  it.skipIf(!IS_ROOT || !HAS_CGROUP)('with a cgroup: frozen; no output grows; resume gives it back; cancel runs the handler', async () => {
+    await pauseCheck([]);
+  });
+
+  it('without a cgroup: SIGSTOP to the group; the same holds', async () => {
+    await pauseCheck(['--isolation', 'none']);
+  });
+
+  it('a paused job keeps its slot, and paused time does not count toward --idle-timeout', async () => {
+    const a = (
+      await w.run(['run', 'ka', '-q', '--queue', 'slot', '--idle-timeout', '1s', '--', 'sh', '-c', 'while :; do echo x; sleep 0.2; done'])
+    ).stdout.trim();
+    const b = (await w.run(['run', 'kb', '-q', '--queue', 'slot', '--', 'true'])).stdout.trim();
+    await w.run(['pause', a]);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(state(a).status).toBe('paused');
+    expect(state(b).status).toBe('queued');
+    await w.run(['resume', a]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(state(a).status).toBe('running');
+    await w.run(['cancel', a]);
+    expect((await w.run(['wait', b, '--timeout', '20s'])).exitCode).toBe(0);
+  });
+});
+
+describe('after a reboot', () => {
+  it('a queued job survives (another boot id) and runs at the first jobq command; a job that was running is lost and frees its slot', async () => {
+    const other = '00000000-0000-0000-0000-000000000000';
+    const ran = path.join(w.home, 'ran.txt');
+    const gone = plantRecord(w.home, 'wasrunning', {
+      boot: other,
+      queue: 'rb',
+      priority: 0,
+      supervisor: { pid: 4_100_001, startTicks: 5 },
+      job: { pid: 4_100_002, pgid: 4_100_002, startTicks: 6 },
+      state: { status: 'running', startedAt: new Date().toISOString() },
+    });
+    const waiting = plantRecord(w.home, 'waiter', {
+      boot: other,
+      queue: 'rb',
+      priority: 0,
+      argv: ['sh', '-c', `echo ran > ${ran}`],
+      cwd: w.home,
+      state: { status: 'queued', since: new Date().toISOString() },
+    });
+    fs.writeFileSync(path.join(w.home, 'jobs', waiting, 'env.json'), JSON.stringify({ PATH: process.env.PATH, JOBQ_TEST_TAG: w.tag }), { mode: 0o600 });
+    // Any command will do: status starts the dispatcher, which reconciles the old job and starts the waiting one.
+    await w.run(['status']);
+    await pollUntil(() => w.tryRecord(waiting)?.state.status === 'succeeded', 20_000, 'the queued job to run');
+    expect(fs.readFileSync(ran, 'utf8')).toBe('ran\n');
+    expect(state(gone).status).toBe('lost');
+    expect(alive(4_100_002)).toBe(false);
+  });
+});
