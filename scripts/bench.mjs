@@ -97,13 +97,43 @@ const batches = [
   ),
   batch(
     '200 jobs: jobq',
-    (i) => spawnSync(node, [bin, 'run', `batch${i % 5}`, '-q', '--', 'sleep', '0.01'], { env: envFor(batchHome), stdio: 'ignore' }),
+    (i) => spawnSync(node, [bin, 'run', `batch${i % 5}`, '-q', '--allow-duplicate', '--', 'sleep', '0.01'], { env: envFor(batchHome), stdio: 'ignore' }),
     () => {
       const ids = fs.readdirSync(path.join(batchHome, 'jobs'));
       spawnSync(node, [bin, 'wait', ...ids], { env: envFor(batchHome), stdio: 'ignore' });
     },
   ),
 ];
+// The same 200 through a 2-slot queue, submitted one run --queue at a time (what a make -j loop does).
+const queueHome = path.join(tmp, 'queue');
+fs.mkdirSync(queueHome, { mode: 0o700 });
+execFileSync(node, [bin, 'queue', 'set', 'bq', '--slots', '2'], { env: envFor(queueHome), stdio: 'ignore' });
+batches.push(
+  batch(
+    '200 jobs: jobq --queue (2 slots)',
+    (i) => spawnSync(node, [bin, 'run', `q${i}`, '-q', '--queue', 'bq', '--', 'sleep', '0.01'], { env: envFor(queueHome), stdio: 'ignore' }),
+    () => {
+      const ids = fs.readdirSync(path.join(queueHome, 'jobs'));
+      spawnSync(node, [bin, 'wait', ...ids], { env: envFor(queueHome), stdio: 'ignore' });
+    },
+  ),
+);
+// And the drain alone: 200 `true` jobs already queued (queue paused while they are submitted), resumed at once.
+const drainHome = path.join(tmp, 'drain');
+fs.mkdirSync(drainHome, { mode: 0o700 });
+for (const a of [
+  ['queue', 'set', 'd', '--slots', '2'],
+  ['queue', 'pause', 'd'],
+])
+  execFileSync(node, [bin, ...a], { env: envFor(drainHome), stdio: 'ignore' });
+const submitT = process.hrtime.bigint();
+for (let i = 0; i < 200; i++) execFileSync(node, [bin, 'run', `d${i}`, '-q', '--queue', 'd', '--', 'true'], { env: envFor(drainHome), stdio: 'ignore' });
+const submitMs = Number(process.hrtime.bigint() - submitT) / 1e6;
+const drainT = process.hrtime.bigint();
+execFileSync(node, [bin, 'queue', 'resume', 'd'], { env: envFor(drainHome), stdio: 'ignore' });
+spawnSync(node, [bin, 'wait', ...fs.readdirSync(path.join(drainHome, 'jobs'))], { env: envFor(drainHome), stdio: 'ignore' });
+batches.push(['200 queued true: drain through 2 slots (target <= 10 s)', Number(process.hrtime.bigint() - drainT) / 1e6]);
+batches.push(['200 separate run --queue: submission', submitMs]);
 if (hasNq) {
   const nqEnv = { ...process.env, NQDIR: path.join(tmp, 'nq2') };
   fs.mkdirSync(nqEnv.NQDIR);
@@ -122,6 +152,13 @@ if (hasTsp) {
     batch(
       '200 jobs: task-spooler (2 slots)',
       () => spawnSync('tsp', ['sleep', '0.01'], { env: tsEnv }),
+      () => spawnSync('tsp', ['-w'], { env: tsEnv }),
+    ),
+  );
+  batches.push(
+    batch(
+      '200 true: task-spooler -S 2 (submit + drain)',
+      () => spawnSync('tsp', ['true'], { env: tsEnv }),
       () => spawnSync('tsp', ['-w'], { env: tsEnv }),
     ),
   );
