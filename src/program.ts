@@ -80,6 +80,12 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--no-queue', 'start now even if config names a defaultQueue')
     .option('--priority <n>', 'within the queue, higher starts first (default 0); ties: first come, first served')
     .option('--wait-start', 'with a queue: block until the job has started, then print as run does')
+    .option('--after <job>', 'start only after JOB (NAME, id, or array name: all its elements) succeeded; else skipped (repeatable)', collect)
+    .option('--after-any <job>', 'start after JOB ended, however it ended (repeatable)', collect)
+    .option('--array <from-to[:step][%k]>', 'a job array NAME.1, NAME.2, …: {} in the command is the value; %K caps how many run at once')
+    .option('--array-file <file>', 'a job array with one value per line of FILE')
+    .option('--mem <size>', 'memory the job needs to start (default: its --mem-limit): it waits until that much is free')
+    .option('--gpus <n>', 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them')
     .option('--replace', 'if a job of this NAME is live, cancel it (its usual grace) and then start')
     .option('--allow-duplicate', 'if a job of this NAME is live, start another beside it')
     .option('-q, --quiet', 'print only the job id')
@@ -95,6 +101,9 @@ Examples:
   jobq run train --replace -- python train.py    # stop the running 'train' first
   jobq run render1 --queue heavy -- ./render.sh 1 # waits for a free slot of 'heavy'
   jobq run urgent --queue heavy --priority 10 -- ./render.sh 9
+  jobq run eval --after train -- python eval.py   # skipped if train does not succeed
+  jobq run sweep --array 1-20%4 -- python train.py --seed {}
+  jobq run big --mem 12G --gpus 1 -- python big.py
 
 A NAME names one live job: run refuses a NAME that is starting or running (exit 1) unless
 --replace or --allow-duplicate says what to do.

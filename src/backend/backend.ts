@@ -28,6 +28,14 @@ export interface RunSpec {
   /** Wait for a free slot of this queue (none: start now), highest priority first. */
   queue?: string;
   priority?: number;
+  /** Start only after these jobs (NAME, id, or array name) succeeded (`ok`) or ended (`any`). */
+  after?: Array<{ ref: string; kind: 'ok' | 'any' }>;
+  /** Memory the job needs to start (admitted against MemAvailable). */
+  memBytes?: number;
+  /** GPUs it needs (free ones, not held by another job; CUDA_VISIBLE_DEVICES set). */
+  gpus?: number;
+  /** A job array: one job NAME.i per value, `{}` in argv replaced by it; at most `cap` running at once. */
+  array?: { values: string[]; cap?: number };
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */

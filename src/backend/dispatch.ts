@@ -6,9 +6,11 @@
 // found through dispatcher.json (pid + start time + boot); any jobq command restarts it if it is gone.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings } from '../domain/dispatch.js';
+import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources } from '../domain/dispatch.js';
 import { isFinal, type ProcId } from '../domain/job.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
+import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
+import { jobTarget } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
 import { type Store, writeFileAtomic } from '../store/store.js';
 import type { JobView } from './backend.js';
@@ -41,26 +43,71 @@ export async function liveJobs(store: Store): Promise<JobView[]> {
   return views;
 }
 
-/** The dispatch view of a job. */
+/** The dispatch view of a job (with the memory it uses now, when it declared a need and runs). */
 export function asDispatchJob(v: JobView): DispatchJob {
-  return { id: v.rec.id, status: v.state.status as DispatchJob['status'], queue: v.rec.queue, priority: v.rec.priority ?? 0, createdAt: v.rec.createdAt };
+  const r = v.rec;
+  const a = r.admission;
+  const j: DispatchJob = { id: r.id, status: v.state.status as DispatchJob['status'], queue: r.queue, priority: r.priority ?? 0, createdAt: r.createdAt };
+  if (a?.after?.length) j.after = a.after;
+  if (a?.array) j.array = { name: a.array.name, ...(a.array.cap ? { cap: a.array.cap } : {}) };
+  if (a?.memBytes) j.memBytes = a.memBytes;
+  if (a?.gpus) j.gpus = a.gpus;
+  if (r.gpus?.length && v.state.status !== 'queued') j.heldGpus = r.gpus;
+  if (a?.memBytes && (v.state.status === 'running' || v.state.status === 'paused')) {
+    const t = jobTarget(r);
+    if (t) j.memUsedBytes = jobMemUsed(t, r.protection.isolation);
+  }
+  return j;
 }
 
-/** Plans from a list of live jobs (for display: nothing is claimed). */
+/** What the machine has now, read only when some waiting job needs it (nvidia-smi is not free). */
+function resourcesFor(store: Store, jobs: DispatchJob[]): Resources {
+  const waiting = jobs.filter((j) => j.status === 'queued');
+  const s = store.readDispatchSettings();
+  return {
+    ...(waiting.some((j) => j.memBytes) ? { memAvailable: meminfo('MemAvailable') } : {}),
+    memReserve: s.memReserveBytes ?? 1024 ** 3,
+    gpus: waiting.some((j) => j.gpus) ? listGpus(s.gpus) : [],
+    gpuBusyMiB: s.gpuBusyMiB ?? 1024,
+  };
+}
+
+/** Plans from a list of live jobs: what would start, what can never start, why each other one waits. */
 export function planFor(store: Store, views: JobView[]): DispatchPlan {
-  return planDispatch(views.map(asDispatchJob), (q) => queueSettings(store, q));
+  const jobs = views.map(asDispatchJob);
+  const live = new Map(views.map((v) => [v.rec.id, v.state.status as string]));
+  // A dependency may have ended long ago: its record says how (read once per round).
+  const statusOf = (id: string) => {
+    if (live.has(id)) return live.get(id);
+    try {
+      const st = store.readRecord(id).state.status;
+      live.set(id, st);
+      return st;
+    } catch {
+      return undefined;
+    }
+  };
+  return planDispatch(jobs, (q) => queueSettings(store, q), resourcesFor(store, jobs), statusOf);
 }
 
-/** One round under the dispatch lock: claims (queued -> starting) what may start now; the caller starts them. */
+/** One round under the dispatch lock: skips what can never start, claims (queued -> starting) what may start now. */
 export async function dispatchRound(store: Store): Promise<Claimed[]> {
   if (!store.waitingIds().length) return [];
   return store.withLock('dispatch', async () => {
     const views = await liveJobs(store);
     const plan = planFor(store, views);
     const me = procId(process.pid)!;
+    const now = () => new Date().toISOString();
+    for (const [id, reason] of plan.skip) {
+      await store.transition(id, (rec) => (rec.state.status === 'queued' ? { ...rec, state: { status: 'skipped', reason, at: now() } } : undefined), {
+        event: { reason },
+      });
+      store.removeEnv(id);
+    }
     const claimed: Claimed[] = [];
     for (const id of plan.start) {
       const token = randomUUID();
+      const gpus = plan.gpusFor.get(id);
       const t = await store.transition(
         id,
         (rec) =>
@@ -69,10 +116,11 @@ export async function dispatchRound(store: Store): Promise<Claimed[]> {
                 ...rec,
                 boot: bootId(),
                 supervisor: undefined,
-                state: { status: 'starting', claim: { by: me, token, at: new Date().toISOString(), requeue: true } },
+                ...(gpus ? { gpus } : {}),
+                state: { status: 'starting', claim: { by: me, token, at: now(), requeue: true } },
               }
             : undefined,
-        { event: { by: me.pid } },
+        { event: { by: me.pid, ...(gpus ? { gpus } : {}) } },
       );
       if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
     }

@@ -4,11 +4,14 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Config } from '../config/config.js';
 import { buildJobEnv } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { type CancelRequest, isFinal, type JobRecord, type JobState, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
+import { formatSize } from '../domain/units.js';
 import { allProcesses, bootId, isAlive, type ProcStat, procId } from '../process/proc.js';
+import { meminfo } from '../process/resources.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
 import { type BrokenEntry, openLogAppend, Store } from '../store/store.js';
@@ -30,14 +33,47 @@ export class LocalBackend implements Backend {
   }
 
   async run(spec: RunSpec): Promise<JobRecord> {
+    return (await this.submit(spec))[0]!;
+  }
+
+  /** Starts a job array: one job NAME.i per value (see RunSpec.array); returns every element's record. */
+  runArray(spec: RunSpec): Promise<JobRecord[]> {
+    return this.submit(spec);
+  }
+
+  /**
+   * One job, or an array's elements: records written under the name's lock (a NAME means one live job, or one live
+   * array), then started at once, or — with a queue, dependencies, a memory or GPU need — left to dispatch.
+   */
+  private async submit(spec: RunSpec): Promise<JobRecord[]> {
     validateName(spec.name);
     if (spec.argv.length === 0) throw new JobqError('USAGE', 'missing command: jobq run NAME [options] -- CMD [ARGS...]');
-    // A NAME means one live job: the check and the new record happen under the name's lock, so racing runs give one job.
+    const admission = this.admissionFor(spec);
+    const waits = spec.queue !== undefined || Object.keys(admission).length > 0 || !!spec.array;
+    const make = () =>
+      spec.array
+        ? spec.array.values.map((value, i) =>
+            this.create(
+              {
+                ...spec,
+                name: `${spec.name}.${i + 1}`,
+                argv: spec.argv.map((a) => a.split('{}').join(value)),
+                env: { ...spec.env, JOBQ_ARRAY_INDEX: String(i + 1), JOBQ_ARRAY_VALUE: value },
+              },
+              {
+                ...admission,
+                array: { name: spec.name, index: i + 1, value, size: spec.array!.values.length, ...(spec.array!.cap ? { cap: spec.array!.cap } : {}) },
+              },
+              true,
+            ),
+          )
+        : [this.create(spec, admission, waits)];
+    // A NAME means one live job: the check and the new records happen under the name's lock, so racing runs give one.
     const made =
       spec.onLive === 'allow'
-        ? this.create(spec)
+        ? make()
         : await this.store.withLock(`name:${spec.name}`, async () => {
-            const live = await this.liveNamed(spec.name);
+            const live = [...(await this.liveNamed(spec.name)), ...(await this.liveArray(spec.name))];
             if (live.length && spec.onLive !== 'replace') {
               const v = live[0]!;
               const pid = v.rec.job ? ` (pid ${v.rec.job.pid})` : '';
@@ -47,28 +83,85 @@ export class LocalBackend implements Backend {
               );
             }
             for (const v of live) await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
-            return this.create(spec);
+            return make();
           });
-    if (spec.queue === undefined) return this.start(made);
-    // Queued: a dispatch round may start it at once (then run reports it started, as without a queue).
+    if (!waits) return [await this.start(made[0]!)];
+    // Waiting: a dispatch round may start it at once (a single job is then reported started, as without a queue).
     const claims = await dispatchRound(this.store);
-    const ours = claims.find((c) => c.id === made.id);
+    const ours = made.length === 1 ? claims.find((c) => c.id === made[0]!.id) : undefined;
     await launchAll(
       this.store,
       claims.filter((c) => c !== ours),
     );
     await ensureDispatcher(this.store);
-    return ours ? this.start({ ...made, token: ours.token }) : (await this.view(made.id)).rec;
+    if (ours) return [await this.start({ ...made[0]!, token: ours.token })];
+    return Promise.all(made.map(async (m) => (await this.view(m.id)).rec));
+  }
+
+  /** What a job waits for besides a slot: dependencies resolved to ids now (an unknown REF is an error), memory, GPUs. */
+  private admissionFor(spec: RunSpec): Admission {
+    const a: Admission = {};
+    if (spec.after?.length) {
+      a.after = spec.after.flatMap(({ ref, kind }) => {
+        const ids = this.arrayIds(ref);
+        return (ids.length ? ids : [this.resolve(ref)]).map((id) => ({ id, kind }));
+      });
+    }
+    const mem = spec.memBytes ?? spec.memLimitBytes;
+    if (mem) {
+      const total = meminfo('MemTotal');
+      if (total && mem > total)
+        throw new JobqError('USAGE', `the job needs ${formatSize(mem)} of memory (--mem): more than this machine has (${formatSize(total)})`);
+      a.memBytes = mem;
+    }
+    if (spec.gpus) a.gpus = spec.gpus;
+    return a;
+  }
+
+  /** Ids of the elements of the array NAME (jobs NAME.1, NAME.2, … created by one run --array), in index order. */
+  arrayIds(name: string): string[] {
+    const out: Array<[number, string]> = [];
+    for (const id of this.store.listIds()) {
+      const n = parseId(id)!.name;
+      if (!n.startsWith(`${name}.`) || !/^\d+$/.test(n.slice(name.length + 1))) continue;
+      try {
+        const a = this.store.readRecord(id).admission?.array;
+        if (a?.name === name) out.push([a.index, id]);
+      } catch {
+        /* unreadable: not an element jobq can act on */
+      }
+    }
+    // Newest array of that name first in listIds: keep the first id seen per index.
+    const byIndex = new Map<number, string>();
+    for (const [i, id] of out) if (!byIndex.has(i)) byIndex.set(i, id);
+    return [...byIndex.entries()].sort((x, y) => x[0] - y[0]).map((e) => e[1]);
+  }
+
+  /** The live elements of the array NAME. */
+  private async liveArray(name: string): Promise<JobView[]> {
+    const out: JobView[] = [];
+    const active = new Set(this.store.activeIds());
+    for (const id of this.arrayIds(name)) {
+      if (!active.has(id)) continue;
+      const v = await this.view(id);
+      if (!isFinal(v.state)) out.push(v);
+    }
+    return out;
   }
 
   /**
    * What any command does on opening the state dir: note the slots a config file gives its queues (the dispatcher
    * reads no config), and start a dispatcher if jobs wait and theirs is gone (killed, or the machine restarted).
    */
-  async keepDispatching(configured: Record<string, { slots: number }>): Promise<void> {
-    for (const [name, q] of Object.entries(configured)) {
+  async keepDispatching(config: Pick<Config, 'queues' | 'memReserveBytes' | 'gpuBusyMiB' | 'gpus'>): Promise<void> {
+    for (const [name, q] of Object.entries(config.queues)) {
       if (this.store.readQueue(name).configured !== q.slots) await this.store.updateQueue(name, { configured: q.slots });
     }
+    await this.store.writeDispatchSettings({
+      memReserveBytes: config.memReserveBytes,
+      gpuBusyMiB: config.gpuBusyMiB,
+      ...(config.gpus ? { gpus: config.gpus } : {}),
+    });
     await ensureDispatcher(this.store);
   }
 
@@ -92,16 +185,21 @@ export class LocalBackend implements Backend {
     return out;
   }
 
-  /** Every job a reference means for cancel: an id is itself; a NAME is each of its live jobs (or its latest, if none lives). */
+  /** Every job a reference means for cancel: an id is itself; a NAME is each of its live jobs (or its latest, if none lives); an array name, its live elements. */
   async resolveAll(ref: string): Promise<string[]> {
+    const elements = this.arrayIds(ref);
+    if (elements.length && !this.store.activeNamed(ref).length) {
+      const live = (await this.liveArray(ref)).map((v) => v.rec.id);
+      return live.length ? live : elements;
+    }
     const id = this.resolve(ref);
     if (parseId(ref) && ref === id) return [id];
     const live = (await this.liveNamed(ref)).map((v) => v.rec.id);
     return live.length ? live : [id];
   }
 
-  /** Writes the `starting` record (claimed by this process) and everything the supervisor needs. */
-  private create(spec: RunSpec): { id: string; token: string; env: Record<string, string> } {
+  /** Writes the record (`starting`, claimed by this process; or `queued`, for dispatch) and what its supervisor needs. */
+  private create(spec: RunSpec, admission: Admission, waits: boolean): { id: string; token: string; env: Record<string, string> } {
     const store = this.store;
     const id = store.reserveId(spec.name);
     const token = randomUUID();
@@ -109,7 +207,7 @@ export class LocalBackend implements Backend {
     try {
       const log = spec.log ?? store.paths(id).log;
       // A queued job starts later, from another process: it keeps its whole environment until then (0600).
-      const keepEnv = spec.queue !== undefined;
+      const keepEnv = waits;
       fs.closeSync(openLogAppend(log));
       const built = buildJobEnv(spec.callerEnv, {
         id,
@@ -153,10 +251,8 @@ export class LocalBackend implements Backend {
         ...(spec.maxLogBytes ? { maxLogBytes: spec.maxLogBytes } : {}),
         ...(spec.onExit ? { onExit: spec.onExit } : {}),
         ...(spec.queue !== undefined ? { queue: spec.queue, priority: spec.priority ?? 0 } : {}),
-        state:
-          spec.queue !== undefined
-            ? { status: 'queued', since: new Date().toISOString() }
-            : { status: 'starting', claim: { by: me, token, at: new Date().toISOString() } },
+        ...(Object.keys(admission).length ? { admission } : {}),
+        state: waits ? { status: 'queued', since: new Date().toISOString() } : { status: 'starting', claim: { by: me, token, at: new Date().toISOString() } },
       });
     } catch (e) {
       // Nothing started and nothing worth keeping: leave no half-made job dir behind.

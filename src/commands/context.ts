@@ -20,7 +20,7 @@ export function context(cmd: Command) {
       if (!backend) {
         backend = localBackend(config.stateDir ?? stateHome());
         // Any command that opens the state dir keeps dispatch alive: jobs that wait get a dispatcher if theirs is gone.
-        onTheSide(backend.keepDispatching(config.queues));
+        onTheSide(backend.keepDispatching(config));
       }
       return backend;
     },

@@ -1,4 +1,5 @@
 // `jobq run NAME [options] -- CMD [ARGS...]`
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -6,7 +7,7 @@ import type { RunSpec } from '../backend/backend.js';
 import { callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { type JobRecord, validateQueue } from '../domain/job.js';
+import { type JobRecord, SCHEMA_VERSION, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson } from './context.js';
@@ -36,6 +37,12 @@ export interface RunOpts {
   queue?: string | false;
   priority?: string;
   waitStart?: boolean;
+  after?: string[];
+  afterAny?: string[];
+  array?: string;
+  arrayFile?: string;
+  mem?: string;
+  gpus?: string;
 }
 
 /** Checks that the command came after `--` and after NAME. */
@@ -57,6 +64,52 @@ function queueOf(o: RunOpts, config: ReturnType<typeof context>['config']): Pick
     return {};
   }
   return { queue: validateQueue(queue), priority };
+}
+
+/** Parses --array FROM-TO[:STEP][%K] into its values and cap. */
+export function parseArray(text: string): { values: string[]; cap?: number } {
+  const m = /^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$/.exec(text.trim());
+  if (!m) throw new JobqError('USAGE', `invalid --array '${text}': expected FROM-TO[:STEP][%K], e.g. 1-20, 0-100:10, 1-50%4`);
+  const [from, to, step = 1] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 1)];
+  if (to < from || step < 1) throw new JobqError('USAGE', `invalid --array '${text}': TO must be at least FROM, STEP at least 1`);
+  const values: string[] = [];
+  for (let v = from; v <= to; v += step) values.push(String(v));
+  if (values.length > 10_000) throw new JobqError('USAGE', `invalid --array '${text}': ${values.length} elements (at most 10000)`);
+  return { values, ...(m[4] ? { cap: positive(m[4], '--array %K') } : {}) };
+}
+
+function positive(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1) throw new JobqError('USAGE', `invalid ${what} '${text}': a whole number, 1 or more`);
+  return n;
+}
+
+/** Dependencies, an array, memory and GPU needs from the flags. */
+function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> {
+  const out: Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> = {};
+  const after = [...(o.after ?? []).map((ref) => ({ ref, kind: 'ok' as const })), ...(o.afterAny ?? []).map((ref) => ({ ref, kind: 'any' as const }))];
+  if (after.length) out.after = after;
+  if (o.array && o.arrayFile) throw new JobqError('USAGE', '--array and --array-file: choose one');
+  if (o.array) out.array = parseArray(o.array);
+  if (o.arrayFile) {
+    let text: string;
+    try {
+      text = fs.readFileSync(o.arrayFile, 'utf8');
+    } catch (e) {
+      throw new JobqError('USAGE', `cannot read --array-file ${o.arrayFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const values = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    if (!values.length) throw new JobqError('USAGE', `--array-file ${o.arrayFile} holds no values (one per line)`);
+    out.array = { values };
+  }
+  if (out.array && !argv.some((a) => a.includes('{}')))
+    process.stderr.write('jobq: note: no {} in the command: every element gets the same arguments (JOBQ_ARRAY_VALUE holds its value)\n');
+  if (o.mem) out.memBytes = parseSize(o.mem, '--mem');
+  if (o.gpus) out.gpus = positive(o.gpus, '--gpus');
+  return out;
 }
 
 /** Turns flags and config into a RunSpec (pure but for reading the caller's cwd and env). */
@@ -108,6 +161,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     onExit: o.onExit,
     onLive: o.replace ? 'replace' : o.allowDuplicate ? 'allow' : 'refuse',
     ...queueOf(o, config),
+    ...admissionOf(o, argv),
   };
 }
 
@@ -116,6 +170,7 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
   const ctx = context(cmd);
   // commander keeps the separator in the variadic argument.
   const spec = specFrom(name, argv[0] === '--' ? argv.slice(1) : argv, o, ctx.config);
+  if (spec.array) return runArray(ctx, spec, o);
   let rec = await ctx.backend.run(spec);
   if (o.waitStart && rec.state.status === 'queued') rec = await waitStarted(ctx.backend, rec.id);
   const s = rec.state;
@@ -134,14 +189,28 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
   if (s.status === 'queued' || !rec.job) {
     const [v] = await ctx.backend.withWaits([rec.id]);
     const w = v?.waiting;
-    process.stdout.write(
-      `${c.cyan('queued')} ${c.bold(rec.id)}  queue ${rec.queue}  position ${w?.position ?? '?'}${w?.reason ? ` (${w.reason})` : ''}\nlog: ${rec.log}\n`,
-    );
+    const where = rec.queue ? `  queue ${rec.queue}  position ${w?.position ?? '?'}` : '';
+    process.stdout.write(`${c.cyan('queued')} ${c.bold(rec.id)}${where}${w?.reason ? `  waiting: ${w.reason}` : ''}\nlog: ${rec.log}\n`);
     return EXIT.ok;
   }
   const j = rec.job;
   process.stdout.write(`${c.green('started')} ${c.bold(rec.id)}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
   if (s.status !== 'running') process.stdout.write(`(already ${s.status})\n`);
+  return EXIT.ok;
+}
+
+/** An array: one line per element (-q: the ids), or the records as JSON. */
+async function runArray(ctx: ReturnType<typeof context>, spec: RunSpec, o: RunOpts): Promise<number> {
+  const recs = await ctx.backend.runArray(spec);
+  if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: recs.map((rec) => jobJson({ rec, state: rec.state, supervisorAlive: false })) });
+  else if (o.quiet) process.stdout.write(recs.map((r) => r.id).join('\n') + '\n');
+  else {
+    const cap = spec.array?.cap ? `, at most ${spec.array.cap} at once` : '';
+    process.stdout.write(
+      `array ${spec.name}: ${recs.length} jobs ${spec.name}.1…${spec.name}.${recs.length}${cap}${spec.queue ? ` in queue ${spec.queue}` : ''}\n`,
+    );
+    process.stdout.write(`see: jobq status ${spec.name}; wait: jobq wait ${spec.name}\n`);
+  }
   return EXIT.ok;
 }
 

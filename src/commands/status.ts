@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { isFinal } from '../domain/job.js';
+import { isFinal, parseId, SCHEMA_VERSION } from '../domain/job.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
@@ -19,6 +19,24 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   const ctx = context(cmd);
   const c = ctx.chalk;
   if (ref) {
+    // An array's name (no job is called just that): a summary, then its elements.
+    const elements = ctx.backend.store.activeNamed(ref).length ? [] : ctx.backend.arrayIds(ref);
+    if (elements.length && !ctx.backend.store.listIds().some((id) => parseId(id)!.name === ref)) {
+      const waiting = new Map((await ctx.backend.withWaits(elements)).map((v) => [v.rec.id, v]));
+      const views = await Promise.all(elements.map(async (id) => waiting.get(id) ?? (await ctx.backend.view(id))));
+      const counts: Record<string, number> = {};
+      for (const v of views) counts[v.state.status] = (counts[v.state.status] ?? 0) + 1;
+      if (o.json) printJson({ schema: SCHEMA_VERSION, array: ref, counts, jobs: views.map(jobJson) });
+      else {
+        const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
+        const other = Object.entries(counts).filter(
+          ([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped', 'starting'].includes(k),
+        );
+        process.stdout.write(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
+        process.stdout.write(formatTable(c, views, { memory: false }) + '\n');
+      }
+      return EXIT.ok;
+    }
     const v = await ctx.backend.get(ref, { withMemory: true });
     if (o.json) printJson(jobJson(v));
     else process.stdout.write(formatDetail(c, v) + '\n');

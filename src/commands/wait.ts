@@ -11,7 +11,13 @@ import { context, printJson } from './context.js';
 
 export default async function wait(refs: string[], o: { timeout?: string; json?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
-  const ids = refs.map((r) => backend.resolve(r));
+  // An array's name means all its elements, in index order.
+  let arrays = 0;
+  const ids = refs.flatMap((r) => {
+    const elements = backend.store.activeNamed(r).length ? [] : backend.arrayIds(r);
+    if (elements.length) arrays++;
+    return elements.length ? elements : [backend.resolve(r)];
+  });
   const deadline = o.timeout ? Date.now() + parseDuration(o.timeout, '--timeout') : Infinity;
   const tty = process.stderr.isTTY && !o.json;
   // On a TTY, one status line: elapsed time and the job's last output line.
@@ -31,7 +37,8 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
       return EXIT.timeout;
     }
     done.push(v);
-    if (!o.json && ids.length > 1) process.stderr.write(`${id}: ${stateLabel(v)}\n`);
+    // One line per job named; an array's elements only when they did not succeed.
+    if (!o.json && ids.length > 1 && (!arrays || v.state.status !== 'succeeded')) process.stderr.write(`${id}: ${stateLabel(v)}\n`);
   }
   if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: done.map(jobJson) });
   const failed = done.find((v) => exitCodeOf(v.state) !== 0);

@@ -20,6 +20,12 @@ export interface Config {
   /** Queues a config defines (their slots), and the queue `run` uses when no --queue is given. */
   queues: Record<string, { slots: number }>;
   defaultQueue?: string;
+  /** Memory kept free for everything else when admitting --mem jobs. */
+  memReserveBytes: number;
+  /** A GPU using more memory than this (MiB) counts as busy. */
+  gpuBusyMiB: number;
+  /** GPU indices to hand out where nvidia-smi is missing ("0,1"). */
+  gpus?: string;
 }
 
 /** Where each value came from: "default", a file path, or an environment variable. */
@@ -33,9 +39,24 @@ const DEFAULTS: Config = {
   maxLogBytes: 1024 ** 3,
   presets: BUILTIN_PRESETS,
   queues: {},
+  memReserveBytes: 1024 ** 3,
+  gpuBusyMiB: 1024,
 };
 
-const KEYS = ['stateDir', 'grace', 'signal', 'isolation', 'oomScoreAdj', 'maxLogSize', 'presets', 'queues', 'defaultQueue'];
+const KEYS = [
+  'stateDir',
+  'grace',
+  'signal',
+  'isolation',
+  'oomScoreAdj',
+  'maxLogSize',
+  'presets',
+  'queues',
+  'defaultQueue',
+  'memReserve',
+  'gpuBusyMemory',
+  'gpus',
+];
 
 /** The user config file: $XDG_CONFIG_HOME/jobq/config.json, else ~/.config/jobq/config.json. */
 export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -144,6 +165,21 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
   if ('defaultQueue' in o) {
     cfg.defaultQueue = wrap('defaultQueue', () => validateQueue(str('defaultQueue')));
     sources.defaultQueue = file;
+  }
+  if ('memReserve' in o) {
+    cfg.memReserveBytes = wrap('memReserve', () => parseSize(str('memReserve'), 'memReserve'));
+    sources.memReserveBytes = file;
+  }
+  if ('gpuBusyMemory' in o) {
+    cfg.gpuBusyMiB = Math.floor(wrap('gpuBusyMemory', () => parseSize(str('gpuBusyMemory'), 'gpuBusyMemory')) / 1024 ** 2);
+    sources.gpuBusyMiB = file;
+  }
+  if ('gpus' in o) {
+    const g = o.gpus;
+    const list = Array.isArray(g) ? g.join(',') : typeof g === 'string' ? g : undefined;
+    if (list === undefined || !/^\s*\d+(\s*,\s*\d+)*\s*$/.test(list)) bad(file, 'gpus', 'expected GPU indices, e.g. "0,1" or [0, 1]');
+    cfg.gpus = list.replace(/\s/g, '');
+    sources.gpus = file;
   }
   if ('maxLogSize' in o) {
     cfg.maxLogBytes = wrap('maxLogSize', () => parseSize(str('maxLogSize'), 'maxLogSize'));

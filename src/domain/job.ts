@@ -54,16 +54,17 @@ export type JobState =
   | ({ status: 'timeout'; startedAt: string; reason: 'wall' | 'idle' } & Outcome)
   | ({ status: 'oom'; startedAt: string } & Outcome)
   | { status: 'failed-to-start'; error: string; at: string }
+  | { status: 'skipped'; reason: string; at: string }
   | { status: 'lost'; startedAt?: string; reason: string; detectedAt: string };
 
 export type Status = JobState['status'];
-export const FINAL_STATUSES: readonly Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost'];
+export const FINAL_STATUSES: readonly Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'skipped', 'lost'];
 const LIVE_STATUSES: readonly Status[] = ['queued', 'starting', 'running', 'paused'];
 const ENDED_RUNNING: Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'lost'];
 
 /** The legal moves of the lifecycle; a final state has none, so it is never overwritten. */
 const NEXT: Partial<Record<Status, readonly Status[]>> = {
-  queued: ['queued', 'starting', 'cancelled', 'failed-to-start'],
+  queued: ['queued', 'starting', 'cancelled', 'skipped', 'failed-to-start'],
   // Back to queued only when provably nothing ran (a claim whose claimer died before any supervisor started).
   starting: ['starting', 'running', 'queued', 'failed-to-start', 'cancelled', 'lost'],
   running: ['running', 'paused', ...ENDED_RUNNING],
@@ -124,7 +125,28 @@ export interface JobRecord {
   /** The queue whose slots it takes, and its priority there (higher starts first); none: it starts at once. */
   queue?: string;
   priority?: number;
+  /** What must hold before it may start (none: only its queue's slots). */
+  admission?: Admission;
+  /** GPUs it holds (indices as nvidia-smi numbers them), given at its claim. */
+  gpus?: number[];
   state: JobState;
+}
+
+/** A job's dependency: start after that job succeeded (`ok`) or ended in any state (`any`). */
+export interface Dependency {
+  id: string;
+  kind: 'ok' | 'any';
+}
+
+/** What a job waits for besides a slot. */
+export interface Admission {
+  after?: Dependency[];
+  /** Memory it needs to start (--mem, or its --mem-limit). */
+  memBytes?: number;
+  /** How many GPUs it needs. */
+  gpus?: number;
+  /** An element of an array: its name, 1-based index, value, and how many of the array may run at once. */
+  array?: { name: string; index: number; value: string; size: number; cap?: number };
 }
 
 /** True once nothing can change the record's outcome any more. */
@@ -139,6 +161,7 @@ export function exitCodeOf(state: JobState): number {
       return 0;
     case 'failed-to-start':
       return EXIT.failedToStart;
+    case 'skipped':
     case 'lost':
     case 'queued':
     case 'starting':

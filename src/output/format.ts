@@ -18,7 +18,8 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
       if (v.note?.startsWith('ended')) return 'ended (recording)';
       return v.supervisorAlive ? 'running' : 'running (no supervisor)';
     case 'queued':
-      return v.rec?.queue ? `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})` : 'queued';
+      if (v.rec?.queue) return `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})`;
+      return v.waiting?.reason ? `queued (${v.waiting.reason.split(' ')[0]})` : 'queued';
     default:
       return s.status;
   }
@@ -36,6 +37,7 @@ export function paintState(c: ChalkInstance, status: JobState['status'], text: s
     case 'paused':
       return c.blue(text);
     case 'cancelled':
+    case 'skipped':
       return c.yellow(text);
     default:
       return c.red(text);
@@ -140,6 +142,16 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if ('endedAt' in s || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
   if (s.status === 'lost') lines.push(['reason', s.reason]);
+  if (s.status === 'skipped') lines.push(['skipped', s.reason]);
+  const a = r.admission;
+  if (a?.after?.length) lines.push(['after', a.after.map((d) => `${d.id}${d.kind === 'any' ? ' (any end)' : ''}`).join(', ')]);
+  if (a?.array)
+    lines.push([
+      'array',
+      `${a.array.name}: element ${a.array.index} of ${a.array.size}, value ${a.array.value}${a.array.cap ? `, at most ${a.array.cap} at once` : ''}`,
+    ]);
+  if (a?.memBytes) lines.push(['needs memory', formatSize(a.memBytes)]);
+  if (a?.gpus) lines.push(['needs gpus', `${a.gpus}${r.gpus?.length ? ` (holds ${r.gpus.join(',')})` : ''}`]);
   if (r.queue) lines.push(['queue', `${r.queue}, priority ${r.priority ?? 0}${v.waiting ? `, position ${v.waiting.position}` : ''}`]);
   if (v.waiting?.reason) lines.push(['waiting', v.waiting.reason]);
   if (s.status === 'paused') lines.push(['paused', `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}; jobq resume ${r.name})`]);

@@ -41,6 +41,13 @@ export interface BrokenEntry {
   halfMade?: boolean;
 }
 
+/** Dispatch settings from config, stored for the processes that read no config. */
+export interface DispatchSettings {
+  memReserveBytes?: number;
+  gpuBusyMiB?: number;
+  gpus?: string;
+}
+
 /** A queue's stored settings. */
 export interface QueueState {
   slots?: number;
@@ -354,6 +361,21 @@ export class Store {
       appendEvent(this.eventsLog, 'info', 'queue changed', { queue: name, ...patch });
       return next;
     });
+  }
+
+  /** What dispatch reads besides queues (the dispatcher reads no config): the memory reserve, GPU busy level, a GPU list. */
+  readDispatchSettings(): DispatchSettings {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.home, 'dispatch.json'), 'utf8')) as DispatchSettings;
+    } catch {
+      return {};
+    }
+  }
+
+  /** Stores dispatch settings from the config a command read (only when they changed). */
+  async writeDispatchSettings(next: DispatchSettings): Promise<void> {
+    if (JSON.stringify(this.readDispatchSettings()) === JSON.stringify(next)) return;
+    await this.withLock('queues', () => writeFileAtomic(path.join(this.home, 'dispatch.json'), JSON.stringify(next) + '\n'));
   }
 
   /** Keeps a queued job's full environment until it starts (0600, inside the 0700 job dir). */

@@ -100,6 +100,8 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
     return undefined;
   }
   const rec = reg.rec;
+  // GPUs given at the claim: only they are visible to the job, numbered as nvidia-smi numbers them.
+  if (rec.gpus?.length) env = { ...(env ?? restoreJobEnv(process.env)), CUDA_VISIBLE_DEVICES: rec.gpus.join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' };
   const job: Job = { store, id, rec, self, env: env ?? restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
   try {
     checkStartable(rec.argv, rec.cwd, job.env);

@@ -1,0 +1,57 @@
+// What the machine has free for jobs: MemAvailable, what a job uses now, and the GPUs (nvidia-smi, or a given list).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import type { Gpu } from '../domain/dispatch.js';
+import type { Isolation } from '../domain/job.js';
+import { cgroupStats } from './isolation.js';
+import { rssBytes } from './proc.js';
+import { type JobTarget, jobProcesses } from './signals.js';
+
+/** A /proc/meminfo field in bytes (MemAvailable, MemTotal); undefined if the kernel does not say. */
+export function meminfo(field: 'MemAvailable' | 'MemTotal'): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/meminfo', 'latin1'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Memory a running job uses now: its cgroup's count where it has one, else the RSS of its processes. */
+export function jobMemUsed(t: JobTarget, isolation: Isolation): number {
+  const cg = t.cgroups?.length ? cgroupStats(isolation, t.cgroups).currentBytes : undefined;
+  return cg ?? rssBytes(jobProcesses(t).procs);
+}
+
+/**
+ * The machine's GPUs with their memory in use. A list given in config or JOBQ_GPUS ("0,1") wins (for machines
+ * without nvidia-smi; their memory use is then unknown and counts as free); else nvidia-smi on PATH; else none.
+ */
+export function listGpus(given: string | undefined, env: NodeJS.ProcessEnv = process.env): Gpu[] {
+  const list = env.JOBQ_GPUS ?? given;
+  if (list !== undefined) {
+    return list
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => ({ index: Number(s) }))
+      .filter((g) => Number.isInteger(g.index) && g.index >= 0);
+  }
+  let out: string;
+  try {
+    out = execFileSync('nvidia-smi', ['--query-gpu=index,uuid,memory.used,memory.total', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env,
+    });
+  } catch {
+    return [];
+  }
+  const gpus: Gpu[] = [];
+  for (const line of out.split('\n')) {
+    const [index, , used] = line.split(',').map((x) => x.trim());
+    if (index !== undefined && /^\d+$/.test(index)) gpus.push({ index: Number(index), ...(used && /^\d+$/.test(used) ? { memUsedMiB: Number(used) } : {}) });
+  }
+  return gpus;
+}
