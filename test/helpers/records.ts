@@ -29,7 +29,7 @@ export function plantRecord(home: string, name: string, patch: Partial<JobRecord
   };
   fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify(rec), { mode: 0o600 });
   fs.writeFileSync(rec.log, '', { mode: 0o600 });
-  if (!['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'lost'].includes(rec.state.status)) {
+  if (!['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'skipped', 'lost'].includes(rec.state.status)) {
     fs.writeFileSync(path.join(home, 'active', id), '');
   }
   if (rec.state.status === 'queued') {

@@ -1,0 +1,204 @@
+// Issue 12: start when it can succeed — dependencies, job arrays, memory- and GPU-aware admission, with real
+// processes (and a fake nvidia-smi whose GPU usage the test controls).
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+
+let w: World;
+beforeEach(() => {
+  w = world();
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+const state = (id: string) => w.record(id).state;
+const memAvailable = () => Number(/^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+
+/** The jobs' own processes whose command line has `word` as a whole argument. */
+function running(word: string): number {
+  return taggedPids(w.tag).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').includes(word);
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+describe('dependencies', () => {
+  it('a chain of 5 --after jobs runs in order', async () => {
+    const order = path.join(w.home, 'order.txt');
+    const ids = [await start(w, 'c1', ['sh', '-c', `sleep 1.5; echo c1 >> ${order}`])];
+    for (let i = 2; i <= 5; i++) ids.push(await start(w, `c${i}`, ['sh', '-c', `echo c${i} >> ${order}`], ['--after', `c${i - 1}`]));
+    expect(state(ids[1]!).status).toBe('queued');
+    expect(JSON.parse((await w.run(['status', ids[1]!, '--json'])).stdout).waiting.reason).toMatch(/^after c1_/);
+    expect((await w.run(['wait', ...ids, '--timeout', '30s'])).exitCode).toBe(0);
+    expect(fs.readFileSync(order, 'utf8')).toBe('c1\nc2\nc3\nc4\nc5\n');
+  });
+
+  it('a failing middle job skips the rest, which never start; --after-any goes on', async () => {
+    const ran = path.join(w.home, 'ran.txt');
+    const a = await start(w, 'a', ['true']);
+    const b = await start(w, 'b', ['sh', '-c', 'sleep 0.2; exit 4'], ['--after', 'a']);
+    const c = await start(w, 'c', ['sh', '-c', `echo c >> ${ran}`], ['--after', 'b']);
+    const d = await start(w, 'd', ['sh', '-c', `echo d >> ${ran}`], ['--after', 'c']);
+    const e = await start(w, 'e', ['sh', '-c', `echo e >> ${ran}`], ['--after-any', 'b']);
+    const r = await w.run(['wait', a, b, c, d, e, '--timeout', '30s']);
+    expect(r.exitCode).toBe(4);
+    expect(state(c)).toMatchObject({ status: 'skipped', reason: `dependency ${b} ended failed` });
+    expect(state(d)).toMatchObject({ status: 'skipped', reason: `dependency ${c} ended skipped` });
+    expect(w.record(c).job).toBeUndefined();
+    expect(state(e).status).toBe('succeeded');
+    expect(fs.readFileSync(ran, 'utf8')).toBe('e\n');
+  });
+
+  it('works inside a queue too; a REF that matches no job is an error at run, and nothing is written', async () => {
+    const a = await start(w, 'qa', ['sleep', '0.3'], ['--queue', 'dq']);
+    const b = await start(w, 'qb', ['true'], ['--queue', 'dq', '--after', 'qa']);
+    expect((await w.run(['wait', b, '--timeout', '20s'])).exitCode).toBe(0);
+    expect(state(a).status).toBe('succeeded');
+    const before = w.ids().length;
+    const r = await w.run(['run', 'x', '--after', 'nosuchjob', '--', 'true']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no job named or with id 'nosuchjob'/);
+    expect(w.ids().length).toBe(before);
+  });
+});
+
+describe('job arrays', () => {
+  it('--array 1-20%3: never more than 3 at once (from /proc), each element its own value; status, wait, tail and cancel by name', async () => {
+    const sample: number[] = [];
+    let on = true;
+    const tick = () => {
+      sample.push(running('0.2'));
+      if (on) setTimeout(tick, 50);
+    };
+    tick();
+    const r = await w.run(['run', 'sweep', '--array', '1-20%3', '--', 'sh', '-c', 'echo "seed={} i=$JOBQ_ARRAY_INDEX v=$JOBQ_ARRAY_VALUE"; exec sleep 0.2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/array sweep: 20 jobs sweep\.1…sweep\.20, at most 3 at once/);
+    const mid = JSON.parse((await w.run(['status', 'sweep', '--json'])).stdout);
+    expect(mid.jobs).toHaveLength(20);
+    expect((await w.run(['wait', 'sweep', '--timeout', '60s'])).exitCode).toBe(0);
+    on = false;
+    expect(Math.max(...sample)).toBeLessThanOrEqual(3);
+    expect(Math.max(...sample)).toBeGreaterThan(0);
+    for (let i = 1; i <= 20; i++) expect((await w.run(['tail', `sweep.${i}`])).stdout).toBe(`seed=${i} i=${i} v=${i}`);
+    const done = JSON.parse((await w.run(['status', 'sweep', '--json'])).stdout);
+    expect(done.counts).toEqual({ succeeded: 20 });
+    expect((await w.run(['status', 'sweep'])).stdout).toMatch(/^array sweep: 20 jobs: 0 queued, 0 running, 0 paused, 20 succeeded/);
+  }, 90_000);
+
+  it('--array-file, --array with a step, cancel and wait of an array (first failure wins)', async () => {
+    const f = path.join(w.home, 'params.txt');
+    fs.writeFileSync(f, 'lr=0.1\n# a comment\nlr=0.01\n\nlr=0.001\n');
+    await w.run(['run', 'pf', '--array-file', f, '--', 'sh', '-c', 'echo {}; case {} in lr=0.01) exit 6;; esac']);
+    const r = await w.run(['wait', 'pf', '--timeout', '20s']);
+    expect(r.exitCode).toBe(6);
+    expect((await w.run(['tail', 'pf.3'])).stdout).toBe('lr=0.001');
+    await w.run(['run', 'st', '--array', '0-10:5', '--', 'sleep', '30']);
+    expect(
+      JSON.parse((await w.run(['status', 'st', '--json'])).stdout).jobs.map((j: { admission: { array: { value: string } } }) => j.admission.array.value),
+    ).toEqual(['0', '5', '10']);
+    const c = await w.run(['cancel', 'st']);
+    expect(c.stdout.match(/^cancelled /gm)).toHaveLength(3);
+    expect(JSON.parse((await w.run(['status', 'st', '--json'])).stdout).counts).toEqual({ cancelled: 3 });
+  });
+
+  it('one run --array 1-200 writes 200 records (the time it takes is a bench figure, not a test)', async () => {
+    await w.run(['queue', 'pause', 'm']);
+    const r = await w.run(['run', 'many', '--array', '1-200', '--queue', 'm', '--', 'true']);
+    expect(r.exitCode).toBe(0);
+    expect(w.ids().filter((id) => id.startsWith('many.'))).toHaveLength(200);
+    expect(JSON.parse((await w.run(['status', 'many', '--json'])).stdout).counts).toEqual({ queued: 200 });
+    await w.run(['cancel', 'many']);
+    expect(JSON.parse((await w.run(['status', 'many', '--json'])).stdout).counts).toEqual({ cancelled: 200 });
+  });
+});
+
+describe('memory-aware admission', () => {
+  it('two jobs each needing 60% of MemAvailable: the second waits (memory) while the first runs, though it allocates nothing', async () => {
+    const need = `${Math.floor((memAvailable() * 0.6) / 1024 ** 2)}M`;
+    const a = await start(w, 'big1', ['sleep', '2'], ['--mem', need]);
+    const b = await start(w, 'big2', ['true'], ['--mem', need]);
+    expect(state(a).status).toBe('running');
+    expect(state(b).status).toBe('queued');
+    const why = JSON.parse((await w.run(['status', b, '--json'])).stdout).waiting.reason;
+    expect(why).toMatch(/^memory \(needs \S+, \S+ free for jobs\)$/);
+    expect((await w.run(['status'])).stdout).toMatch(/big2\S*\s+\S+\s+queued \(memory\)/);
+    expect((await w.run(['wait', b, '--timeout', '30s'])).exitCode).toBe(0);
+    expect(Date.parse(w.record(b).state.startedAt)).toBeGreaterThanOrEqual(Date.parse(w.record(a).state.endedAt) - 50);
+  });
+
+  it('a need larger than the machine is refused at run in one line; --mem-limit counts as the need', async () => {
+    const r = await w.run(['run', 'huge', '--mem', '100000G', '--', 'true']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const id = await start(w, 'lim', ['true'], ['--mem-limit', '50M']);
+    expect(w.record(id).admission.memBytes).toBe(50 * 1024 ** 2);
+  });
+});
+
+describe('GPU-aware admission', () => {
+  /** A fake nvidia-smi on PATH: two GPUs whose memory use the test sets in a file. */
+  function fakeGpus(): { env: Record<string, string>; setUsed(mib: [number, number]): void } {
+    const dir = path.join(w.home, 'fakebin');
+    fs.mkdirSync(dir, { recursive: true });
+    const state = path.join(dir, 'gpus.csv');
+    const set = (mib: [number, number]) => fs.writeFileSync(state, `0, GPU-aaaa, ${mib[0]}, 16000\n1, GPU-bbbb, ${mib[1]}, 16000\n`);
+    set([5, 5]);
+    fs.writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\ncat ${state}\n`, { mode: 0o755 });
+    return { env: { PATH: `${dir}:${process.env.PATH}` }, setUsed: set };
+  }
+
+  it('three --gpus 1 jobs on two GPUs: two run with distinct CUDA_VISIBLE_DEVICES, the third starts on the freed one', async () => {
+    const gpu = fakeGpus();
+    const run = (n: string, secs: string) =>
+      w.run(['run', n, '-q', '--gpus', '1', '--', 'sh', '-c', `echo "cvd=$CUDA_VISIBLE_DEVICES"; sleep ${secs}`], { env: gpu.env });
+    const a = (await run('g1', '0.5')).stdout.trim();
+    const b = (await run('g2', '3')).stdout.trim();
+    const c = (await run('g3', '0')).stdout.trim();
+    expect([state(a).status, state(b).status, state(c).status]).toEqual(['running', 'running', 'queued']);
+    expect(JSON.parse((await w.run(['status', c, '--json'], { env: gpu.env })).stdout).waiting.reason).toBe('gpus (needs 1, 0 of 2 free)');
+    expect((await w.run(['wait', a, c, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(0);
+    const cvd = (id: string) => fs.readFileSync(w.record(id).log, 'utf8').trim();
+    expect(new Set([cvd(a), cvd(b)])).toEqual(new Set(['cvd=0', 'cvd=1']));
+    expect(cvd(c)).toBe(cvd(a));
+    expect(w.record(c).gpus).toEqual(w.record(a).gpus);
+    await w.run(['cancel', b]);
+  });
+
+  it('a GPU busy with something else (memory used past the threshold) is not handed out', async () => {
+    const gpu = fakeGpus();
+    gpu.setUsed([9000, 5]);
+    const a = (await w.run(['run', 'busy', '-q', '--gpus', '1', '--', 'sh', '-c', 'echo $CUDA_VISIBLE_DEVICES'], { env: gpu.env })).stdout.trim();
+    await w.run(['wait', a]);
+    expect(fs.readFileSync(w.record(a).log, 'utf8').trim()).toBe('1');
+  });
+
+  it.skipIf(spawnSync('sh', ['-c', 'command -v nvidia-smi']).status !== 0)('with a real nvidia-smi: a --gpus 1 job sees exactly one GPU', async () => {
+    const id = await start(w, 'real', ['sh', '-c', 'echo $CUDA_VISIBLE_DEVICES'], ['--gpus', '1']);
+    await w.run(['wait', id, '--timeout', '60s']);
+    expect(fs.readFileSync(w.record(id).log, 'utf8').trim()).toMatch(/^\d+$/);
+    expect(execFileSync('nvidia-smi', ['-L']).toString()).toContain('GPU');
+  });
+});
+
+describe('why it waits', () => {
+  it('every waiting job says why in status, queue and --json', async () => {
+    await w.run(['queue', 'set', 'why', '--slots', '1']);
+    const a = await start(w, 'wa', ['sleep', '2'], ['--queue', 'why']);
+    const b = await start(w, 'wb', ['true'], ['--queue', 'why']);
+    const c = await start(w, 'wc', ['true'], ['--after', 'wa']);
+    const j = JSON.parse((await w.run(['status', '--json'])).stdout);
+    const by = (id: string) => j.jobs.find((x: { id: string }) => x.id === id);
+    expect(by(b).waiting.reason).toBe('queue why: 1 of 1 slot busy');
+    expect(by(c).waiting.reason).toMatch(/^after wa_\S+ \(running\)$/);
+    expect((await w.run(['status', c])).stdout).toMatch(/waiting\s+after wa_/);
+    await pollUntil(async () => (await w.run(['wait', a, b, c, '--timeout', '1s'])).exitCode === 0, 30_000, 'all three');
+  });
+});
