@@ -134,6 +134,14 @@ execFileSync(node, [bin, 'queue', 'resume', 'd'], { env: envFor(drainHome), stdi
 spawnSync(node, [bin, 'wait', ...fs.readdirSync(path.join(drainHome, 'jobs'))], { env: envFor(drainHome), stdio: 'ignore' });
 batches.push(['200 queued true: drain through 2 slots (target <= 10 s)', Number(process.hrtime.bigint() - drainT) / 1e6]);
 batches.push(['200 separate run --queue: submission', submitMs]);
+// One run --array of 200 elements (target < 2 s): records only, the queue held.
+const arrayHome = path.join(tmp, 'array');
+fs.mkdirSync(arrayHome, { mode: 0o700 });
+execFileSync(node, [bin, 'queue', 'pause', 'a'], { env: envFor(arrayHome), stdio: 'ignore' });
+batches.push([
+  'run --array 1-200: submission (target < 2 s)',
+  timeOnce([node, bin, 'run', 'arr', '-q', '--array', '1-200', '--queue', 'a', '--', 'true'], envFor(arrayHome)),
+]);
 if (hasNq) {
   const nqEnv = { ...process.env, NQDIR: path.join(tmp, 'nq2') };
   fs.mkdirSync(nqEnv.NQDIR);
