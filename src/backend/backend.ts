@@ -1,6 +1,10 @@
-// The seam between commands and where jobs run: the local backend first, others (Slurm) later.
-import type { JobRecord, JobState } from '../domain/job.js';
-import type { BrokenEntry } from '../store/store.js';
+// The seam between commands and where jobs run. Commands talk only to Backend; one class (backend/jobs.ts) implements
+// it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. A new place is a
+// new Runner in one table (backend/jobs.ts), with no change to any command.
+
+import type { Admission, JobRecord, JobState } from '../domain/job.js';
+import type { PruneEntry } from '../domain/prune.js';
+import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {
@@ -36,6 +40,9 @@ export interface RunSpec {
   gpus?: number;
   /** A job array: one job NAME.i per value, `{}` in argv replaced by it; at most `cap` running at once. */
   array?: { values: string[]; cap?: number };
+  /** Where it runs: `local` (default) or `slurm`; options passed through to sbatch. */
+  backend?: string;
+  slurmOptions?: string[];
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */
@@ -63,12 +70,91 @@ export interface CancelResult {
   detail?: string;
 }
 
-/** The operations every backend offers; commands only talk to this. */
+/** A queue as `jobq queue` shows it. */
+export interface QueueInfo {
+  name: string;
+  slots: number;
+  paused: boolean;
+  running: JobView[];
+  waiting: Array<{ view: JobView; position: number; reason?: string }>;
+}
+
+/** A finished (or half-made) job removed from the state dir. */
+export interface Removed {
+  id: string;
+  status: string;
+  log?: string;
+}
+
+/** The operations commands use; nothing else of backend/ or store/ is theirs to touch. */
 export interface Backend {
   run(spec: RunSpec): Promise<JobRecord>;
+  runArray(spec: RunSpec): Promise<JobRecord[]>;
   list(opts: { all: boolean; recent: number; withMemory: boolean }): Promise<{ views: JobView[]; broken: BrokenRecord[]; hidden: number }>;
   get(ref: string, opts?: { withMemory?: boolean }): Promise<JobView>;
+  view(id: string): Promise<JobView>;
+  /** NAME (its latest job) or an id. */
   resolve(ref: string): string;
+  /** What a ref means for acting on live jobs: an id; a NAME's live jobs; an array's live elements. */
+  resolveAll(ref: string): Promise<string[]>;
+  /** The elements of an array NAME (empty if REF is a job's name or no array). */
+  arrayIds(ref: string): string[];
+  /** Views of these live jobs with why each waits. */
+  withWaits(ids: string[]): Promise<JobView[]>;
+  /** Every live job id. */
+  liveIds(): string[];
+  /** Every job name (for completion). */
+  names(): string[];
+  /** Whether a finished job's log lives in its own job dir (restart keeps a --log given elsewhere). */
+  logIsOwn(rec: JobRecord): boolean;
   cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult>;
+  pause(ref: string): Promise<JobView>;
+  resume(ref: string): Promise<JobView>;
   waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined>;
+  pruneEntries(): Promise<PruneEntry[]>;
+  remove(id: string): Promise<Removed>;
+  queues(names: string[]): Promise<QueueInfo[]>;
+  queueNames(): string[];
+  updateQueue(name: string, patch: QueueState): Promise<QueueState & { slots: number; paused: boolean }>;
+  /** jobq's own event log (pino-format JSON lines). */
+  eventsFile(): string;
+  /** A path that changes whenever a job starts or ends (status --watch wakes on it). */
+  changesPath(): string;
+  /** Note config the processes that read none need, and keep dispatch alive while jobs wait. */
+  keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void>;
+}
+
+/** Config values dispatch needs, as a command read them. */
+export interface DispatchSettingsInput {
+  memReserveBytes: number;
+  gpuBusyMiB: number;
+  gpus?: string;
+}
+
+/** A job whose record was just written, ready for its runner to start. */
+export interface Made {
+  id: string;
+  /** The claim's token (local jobs started by this process). */
+  token: string;
+  env: Record<string, string>;
+}
+
+/** What a runner may use of the backend that hosts it. */
+export interface RunnerHost {
+  readonly store: Store;
+  /** Writes a job's record (and log, and env where it waits); `state` is its first state. */
+  create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting'): Made;
+  view(id: string): Promise<JobView>;
+}
+
+/** What differs per place jobs run: how they start, how their state is learnt, how they are stopped. */
+export interface Runner {
+  readonly kind: string;
+  /** Writes the records (through host.create) and starts or submits them; returns each record once it says what happened. */
+  submit(host: RunnerHost, elements: RunSpec[], admission: Admission[], arraySpec?: RunSpec): Promise<JobRecord[]>;
+  /** Brings views of its jobs up to date (one look at the outside world for all of them), persisting provable truths. */
+  refresh(host: RunnerHost, views: JobView[], opts: { withMemory?: boolean }): Promise<void>;
+  cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult>;
+  pause(host: RunnerHost, v: JobView): Promise<void>;
+  resume(host: RunnerHost, v: JobView): Promise<void>;
 }

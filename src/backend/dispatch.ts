@@ -29,12 +29,14 @@ export interface Claimed {
   queue?: string;
 }
 
-/** The live jobs, reconciled, as dispatch sees them (readers of `queue` and `status` plan from the same list). */
-export async function liveJobs(store: Store): Promise<JobView[]> {
+/** The live jobs of this machine, reconciled (`view` lets a caller that knows every backend see theirs too). */
+export async function liveJobs(store: Store, view?: (id: string) => Promise<JobView>): Promise<JobView[]> {
   const views: JobView[] = [];
   for (const id of store.activeIds()) {
     try {
-      const v = await settle(store, id);
+      // Another place's job (a Slurm job) is not this machine's to reconcile or dispatch.
+      if (!view && store.readRecord(id).backend) continue;
+      const v = view ? await view(id) : await settle(store, id);
       if (!isFinal(v.state)) views.push(v);
     } catch {
       /* unreadable or gone: not a job dispatch can count or start */

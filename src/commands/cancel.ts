@@ -14,7 +14,7 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
   if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq cancel NAME|ID (or --all)');
   const b = ctx.backend;
   // A NAME means every live job of that name; an id means that job.
-  const ids = o.all ? b.store.activeIds() : (await Promise.all(refs.map((r) => b.resolveAll(r)))).flat();
+  const ids = o.all ? b.liveIds() : (await Promise.all(refs.map((r) => b.resolveAll(r)))).flat();
   const results = await Promise.all([...new Set(ids)].map((id) => b.cancel(id, { signal, graceMs })));
   if (o.json) printJson({ schema: SCHEMA_VERSION, results });
   let code: number = EXIT.ok;

@@ -1,7 +1,6 @@
 // `jobq completion bash|zsh|fish`: scripts generated from the commander program itself, so they never drift from it.
 import type { Command, Option } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { parseId } from '../domain/job.js';
 import { buildProgram } from '../program.js';
 import { context } from './context.js';
 
@@ -194,7 +193,7 @@ function fish(cmds: CmdSpec[]): string {
 /** Distinct job names in the configured state dir (what `--names` prints for the scripts). */
 function names(cmd: Command): string[] {
   const { backend } = context(cmd);
-  return [...new Set(backend.store.listIds().map((id) => parseId(id)!.name))].sort();
+  return backend.names();
 }
 
 export default function completion(shell: string | undefined, o: { names?: boolean }, cmd: Command): number {

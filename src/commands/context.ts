@@ -1,6 +1,7 @@
 // What every command needs: merged config, the backend, colour, and JSON printing.
 import type { Command } from 'commander';
-import { type LocalBackend, localBackend } from '../backend/local.js';
+import type { Backend } from '../backend/backend.js';
+import { openJobs } from '../backend/jobs.js';
 import { onTheSide } from '../background.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { makeChalk } from '../output/color.js';
@@ -12,13 +13,13 @@ export function context(cmd: Command) {
   for (const w of warnings) process.stderr.write(`jobq: warning: ${w}\n`);
   const root = cmd.parent ?? cmd;
   const noColor = root.opts().color === false;
-  let backend: LocalBackend | undefined;
+  let backend: Backend | undefined;
   return {
     config: config as Config,
     chalk: makeChalk(noColor),
-    get backend(): LocalBackend {
+    get backend(): Backend {
       if (!backend) {
-        backend = localBackend(config.stateDir ?? stateHome());
+        backend = openJobs(config.stateDir ?? stateHome());
         // Any command that opens the state dir keeps dispatch alive: jobs that wait get a dispatcher if theirs is gone.
         onTheSide(backend.keepDispatching(config));
       }

@@ -22,7 +22,7 @@ function pretty(line: string): string {
 
 export default async function events(o: { follow?: boolean; lines: string; json?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
-  const file = backend.store.eventsLog;
+  const file = backend.eventsFile();
   if (!fs.existsSync(file)) fs.writeFileSync(file, '', { mode: 0o600 });
   let partial = '';
   const out = o.json

@@ -1,6 +1,5 @@
 // `jobq queue [Q] [--json]`, `jobq queue set Q --slots N`, `jobq queue pause|resume Q`: queues, their slots and who waits why.
 import type { Command } from 'commander';
-import { liveJobs, planFor, queueSettings, queueView } from '../backend/dispatch.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { SCHEMA_VERSION, validateQueue } from '../domain/job.js';
 import { formatDuration } from '../domain/units.js';
@@ -18,31 +17,24 @@ export default async function queue(
 ): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
-  const store = b.store;
   if (first && ACTIONS.includes(first)) {
     if (!second) throw new JobqError('USAGE', `which queue? jobq queue ${first} QUEUE`);
     const name = validateQueue(second);
+    let patch: { slots?: number; paused?: boolean };
     if (first === 'set') {
       const slots = Number(o.slots);
       if (!o.slots || !/^\d+$/.test(o.slots) || slots < 1) throw new JobqError('USAGE', `invalid --slots '${o.slots ?? ''}': a whole number, 1 or more`);
-      await store.updateQueue(name, { slots });
-    } else await store.updateQueue(name, { paused: first === 'pause' });
-    // More slots or a resume may let jobs start now.
-    if (first !== 'pause') await b.kick();
-    const s = queueSettings(store, name);
-    if (o.json) printJson({ schema: SCHEMA_VERSION, queue: name, ...s });
+      patch = { slots };
+    } else patch = { paused: first === 'pause' };
+    const s = await b.updateQueue(name, patch);
+    if (o.json) printJson({ schema: SCHEMA_VERSION, queue: name, slots: s.slots, paused: s.paused });
     else process.stdout.write(`queue ${name}: ${s.slots} slot${s.slots === 1 ? '' : 's'}${s.paused ? ', paused (running jobs go on; none start)' : ''}\n`);
     return EXIT.ok;
   }
   if (second) throw new JobqError('USAGE', `unknown queue action '${first}' (set, pause, resume; or a queue name alone)`);
   if (o.slots) throw new JobqError('USAGE', '--slots goes with set: jobq queue set QUEUE --slots N');
-  const views = await liveJobs(store);
-  b.explainWaits(views);
-  const plan = planFor(store, views);
-  const names = first
-    ? [validateQueue(first)]
-    : [...new Set([...store.queueNames(), ...Object.keys(ctx.config.queues), ...views.map((v) => v.rec.queue).filter((q): q is string => !!q)])].sort();
-  const queues = names.map((name) => ({ name, ...queueSettings(store, name), ...queueView(views, plan, name) }));
+  const names = first ? [validateQueue(first)] : [...new Set([...b.queueNames(), ...Object.keys(ctx.config.queues)])].sort();
+  const queues = await b.queues(names);
   if (o.json) {
     printJson({
       schema: SCHEMA_VERSION,

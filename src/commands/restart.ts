@@ -1,5 +1,3 @@
-// `jobq restart JOB`: the same argv, cwd, jobq-added env and protection, as a new job.
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { RunSpec } from '../backend/backend.js';
 import { EXIT } from '../domain/errors.js';
@@ -34,7 +32,7 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     presetTable: ctx.config.presets,
     env,
     guardVars: [],
-    log: path.dirname(old.log) === b.store.paths(old.id).dir ? undefined : old.log,
+    log: b.logIsOwn(old) ? undefined : old.log,
     isolationMode: p.isolationMode,
     memLimitBytes: p.memLimitBytes,
     oomScoreAdj: p.oomScoreAdj?.requested ?? 0,

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { isFinal, parseId, SCHEMA_VERSION } from '../domain/job.js';
+import { isFinal, SCHEMA_VERSION } from '../domain/job.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
@@ -20,8 +20,8 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   const c = ctx.chalk;
   if (ref) {
     // An array's name (no job is called just that): a summary, then its elements.
-    const elements = ctx.backend.store.activeNamed(ref).length ? [] : ctx.backend.arrayIds(ref);
-    if (elements.length && !ctx.backend.store.listIds().some((id) => parseId(id)!.name === ref)) {
+    const elements = ctx.backend.arrayIds(ref);
+    if (elements.length) {
       const waiting = new Map((await ctx.backend.withWaits(elements)).map((v) => [v.rec.id, v]));
       const views = await Promise.all(elements.map(async (id) => waiting.get(id) ?? (await ctx.backend.view(id))));
       const counts: Record<string, number> = {};
@@ -56,7 +56,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     const notes = views.filter((v) => v.note).map((v) => `jobq: ${v.rec.id}: ${v.note}`);
     return { text, broken: [...notes, ...formatBroken(broken)] };
   };
-  if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.store.activeDir, render);
+  if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.changesPath(), render);
   const { text, broken } = await render(false);
   process.stdout.write(text);
   for (const b of broken) process.stderr.write(b + '\n');

@@ -14,7 +14,7 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
   // An array's name means all its elements, in index order.
   let arrays = 0;
   const ids = refs.flatMap((r) => {
-    const elements = backend.store.activeNamed(r).length ? [] : backend.arrayIds(r);
+    const elements = backend.arrayIds(r);
     if (elements.length) arrays++;
     return elements.length ? elements : [backend.resolve(r)];
   });

@@ -129,7 +129,20 @@ export interface JobRecord {
   admission?: Admission;
   /** GPUs it holds (indices as nvidia-smi numbers them), given at its claim. */
   gpus?: number[];
+  /** Where it runs: absent or `local` (this machine), or `slurm` (with the cluster's ids). */
+  backend?: string;
+  slurm?: SlurmRef;
   state: JobState;
+}
+
+/** A job as Slurm knows it: its job id (an array element: the array's id and the task's), and the cluster. */
+export interface SlurmRef {
+  jobId: string;
+  arrayJobId?: string;
+  arrayTaskId?: number;
+  cluster?: string;
+  /** Slurm's own word for its state the last time jobq looked (PENDING, RUNNING, TIMEOUT, …). */
+  slurmState?: string;
 }
 
 /** A job's dependency: start after that job succeeded (`ok`) or ended in any state (`any`). */

@@ -1,0 +1,481 @@
+// The Backend commands use: one state dir, the generic work (names, arrays, listing, pruning, queues), and a Runner per
+// place jobs run, chosen per record (`backend` field) and per run (`--backend`).
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildJobEnv } from '../domain/env.js';
+import { JobqError } from '../domain/errors.js';
+import { type Admission, isFinal, type JobRecord, type JobState, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
+import type { PruneEntry } from '../domain/prune.js';
+import { formatSize } from '../domain/units.js';
+import { bootId, procId } from '../process/proc.js';
+import { meminfo } from '../process/resources.js';
+import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
+import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, Runner, RunnerHost, RunSpec } from './backend.js';
+import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './dispatch.js';
+import { LocalRunner } from './local.js';
+
+declare const JOBQ_VERSION: string;
+const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
+const RUNNERS: Record<string, () => Promise<Runner>> = {
+  local: async () => new LocalRunner(),
+  slurm: async () => new (await import('./slurm.js')).SlurmRunner(),
+};
+
+/** The Backend over one state dir. */
+export class Jobs implements Backend, RunnerHost {
+  private readonly runners = new Map<string, Runner>([['local', new LocalRunner()]]);
+
+  constructor(readonly store: Store) {}
+
+  private async runner(kind = 'local'): Promise<Runner> {
+    let r = this.runners.get(kind);
+    if (!r) {
+      const make = RUNNERS[kind];
+      if (!make) throw new JobqError('USAGE', `unknown backend '${kind}' (known: ${Object.keys(RUNNERS).join(', ')})`);
+      r = await make();
+      this.runners.set(kind, r);
+    }
+    return r;
+  }
+
+  resolve(ref: string): string {
+    return this.store.resolve(ref);
+  }
+
+  async run(spec: RunSpec): Promise<JobRecord> {
+    return (await this.submit(spec))[0]!;
+  }
+
+  runArray(spec: RunSpec): Promise<JobRecord[]> {
+    return this.submit(spec);
+  }
+
+  /**
+   * One job, or an array's elements: records written under the name's lock (a NAME means one live job, or one live
+   * array), then handed to the runner of the place they run.
+   */
+  private async submit(spec: RunSpec): Promise<JobRecord[]> {
+    validateName(spec.name);
+    if (spec.argv.length === 0) throw new JobqError('USAGE', 'missing command: jobq run NAME [options] -- CMD [ARGS...]');
+    const runner = await this.runner(spec.backend);
+    const admission = this.admissionFor(spec);
+    const elements: RunSpec[] = spec.array
+      ? spec.array.values.map((value, i) => ({
+          ...spec,
+          name: `${spec.name}.${i + 1}`,
+          argv: spec.argv.map((a) => a.split('{}').join(value)),
+          env: { ...spec.env, JOBQ_ARRAY_INDEX: String(i + 1), JOBQ_ARRAY_VALUE: value },
+        }))
+      : [spec];
+    const admissions: Admission[] = spec.array
+      ? spec.array.values.map((value, i) => ({
+          ...admission,
+          array: { name: spec.name, index: i + 1, value, size: spec.array!.values.length, ...(spec.array!.cap ? { cap: spec.array!.cap } : {}) },
+        }))
+      : [admission];
+    const go = () => runner.submit(this, elements, admissions, spec.array ? spec : undefined);
+    if (spec.onLive === 'allow') return go();
+    // A NAME means one live job: the check and the new records happen under the name's lock, so racing runs give one.
+    return this.store.withLock(`name:${spec.name}`, async () => {
+      const live = [...(await this.liveNamed(spec.name)), ...(await this.liveArray(spec.name))];
+      if (live.length && spec.onLive !== 'replace') {
+        const v = live[0]!;
+        const pid = v.rec.job ? ` (pid ${v.rec.job.pid})` : '';
+        throw new JobqError(
+          'CONFLICT',
+          `a job named ${spec.name} is already ${v.state.status}: ${v.rec.id}${pid}; cancel it (jobq cancel ${spec.name}), replace it (run --replace), or start another beside it (run --allow-duplicate)`,
+        );
+      }
+      for (const v of live) await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
+      return go();
+    });
+  }
+
+  /** What a job waits for besides a slot: dependencies resolved to ids now (an unknown REF is an error), memory, GPUs. */
+  private admissionFor(spec: RunSpec): Admission {
+    const a: Admission = {};
+    if (spec.after?.length) {
+      a.after = spec.after.flatMap(({ ref, kind }) => {
+        const ids = this.arrayIds(ref);
+        return (ids.length ? ids : [this.resolve(ref)]).map((id) => ({ id, kind }));
+      });
+    }
+    const mem = spec.memBytes ?? spec.memLimitBytes;
+    if (mem) {
+      const total = meminfo('MemTotal');
+      if (spec.backend !== 'slurm' && total && mem > total) {
+        throw new JobqError('USAGE', `the job needs ${formatSize(mem)} of memory (--mem): more than this machine has (${formatSize(total)})`);
+      }
+      a.memBytes = mem;
+    }
+    if (spec.gpus) a.gpus = spec.gpus;
+    return a;
+  }
+
+  /** Writes a job's record and log (and, for a job that waits, its whole environment, 0600). */
+  create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting'): Made {
+    const store = this.store;
+    const id = store.reserveId(spec.name);
+    const token = randomUUID();
+    try {
+      const log = spec.log ?? store.paths(id).log;
+      fs.closeSync(openLogAppend(log));
+      const built = buildJobEnv(spec.callerEnv, {
+        id,
+        name: spec.name,
+        log,
+        presets: spec.presets,
+        presetTable: spec.presetTable,
+        env: spec.env,
+        guardVars: spec.guardVars,
+      });
+      const me = procId(process.pid)!;
+      // A queued job starts later, from another process: it keeps its whole environment until then.
+      if (first === 'queued') store.writeEnv(id, built.env);
+      const now = new Date().toISOString();
+      const state: JobState =
+        first === 'queued' ? { status: 'queued', since: now } : { status: 'starting', ...(first === 'starting' ? { claim: { by: me, token, at: now } } : {}) };
+      // Recorded before anything starts: if the disk is full or read-only, nothing runs unrecorded.
+      store.create({
+        schema: SCHEMA_VERSION,
+        id,
+        name: spec.name,
+        argv: spec.argv,
+        cwd: spec.cwd,
+        env: { added: redactEnv(built.added), presets: spec.presets },
+        host: os.hostname(),
+        user: safeUser(),
+        jobqVersion: version,
+        log,
+        createdAt: now,
+        boot: bootId(),
+        launcher: me,
+        protection: {
+          isolationMode: spec.isolationMode,
+          isolation: 'none',
+          ...(spec.memLimitBytes ? { memLimitBytes: spec.memLimitBytes } : {}),
+          ...(spec.oomScoreAdj ? { oomScoreAdj: { requested: spec.oomScoreAdj, actual: null } } : {}),
+          ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}),
+          ...(spec.idleTimeoutMs ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),
+          ...(spec.warnSignal ? { warnSignal: spec.warnSignal } : {}),
+          graceMs: spec.graceMs,
+          stopSignal: spec.stopSignal,
+          warnings: [],
+        },
+        ...(spec.maxLogBytes ? { maxLogBytes: spec.maxLogBytes } : {}),
+        ...(spec.onExit ? { onExit: spec.onExit } : {}),
+        ...(spec.queue !== undefined ? { queue: spec.queue, priority: spec.priority ?? 0 } : {}),
+        ...(Object.keys(admission).length ? { admission } : {}),
+        ...(spec.backend && spec.backend !== 'local' ? { backend: spec.backend } : {}),
+        state,
+      });
+      return { id, token, env: built.env };
+    } catch (e) {
+      // Nothing started and nothing worth keeping: leave no half-made job dir behind.
+      store.removeJob(id);
+      throw e;
+    }
+  }
+
+  /** Reads one record and brings it up to date through its runner. */
+  async view(id: string, opts: { withMemory?: boolean } = {}): Promise<JobView> {
+    const rec = this.store.readRecord(id);
+    const v: JobView = { rec, state: rec.state, supervisorAlive: false };
+    await (await this.runner(rec.backend)).refresh(this, [v], opts);
+    return v;
+  }
+
+  async get(ref: string, opts: { withMemory?: boolean } = {}): Promise<JobView> {
+    const v = await this.view(this.resolve(ref), opts);
+    if (v.state.status === 'queued' && !v.waiting) v.waiting = (await this.withWaits([v.rec.id]))[0]?.waiting;
+    return v;
+  }
+
+  /** Live jobs first (running, then starting/paused, then queued), then finished ones newest first; `recent` finished ones unless `all`. */
+  async list(opts: { all: boolean; recent: number; withMemory: boolean }) {
+    const ids = this.store.listIds();
+    const active = new Set(this.store.activeIds());
+    let chosen = ids;
+    if (!opts.all) {
+      // Ids sort by the second they were made in; read a little past N so jobs of the same second sort by real time.
+      const done = ids.filter((id) => !active.has(id));
+      const edge = done[opts.recent - 1];
+      const second = edge ? parseId(edge)!.sortKey.slice(0, 14) : '';
+      const recent = new Set(done.filter((id, i) => i < opts.recent || (edge !== undefined && parseId(id)!.sortKey.startsWith(second))));
+      chosen = ids.filter((id) => active.has(id) || recent.has(id));
+    }
+    const views: JobView[] = [];
+    const broken: BrokenEntry[] = [];
+    for (const id of chosen) {
+      try {
+        const rec = this.store.readRecord(id);
+        views.push({ rec, state: rec.state, supervisorAlive: false });
+      } catch (e) {
+        if (e instanceof JobqError && e.code === 'NOT_FOUND') {
+          const why = this.store.inspect(id);
+          if (why !== 'creating') broken.push(why);
+          continue;
+        }
+        broken.push({ id, error: (e as Error).message });
+      }
+    }
+    await this.refreshAll(views, { withMemory: opts.withMemory });
+    views.sort((a, b) => rank(a) - rank(b) || Date.parse(b.rec.createdAt) - Date.parse(a.rec.createdAt) || (a.rec.id < b.rec.id ? 1 : -1));
+    this.explainWaits(views);
+    let shown = views;
+    if (!opts.all) {
+      let finished = 0;
+      shown = views.filter((v) => !isFinal(v.state) || ++finished <= opts.recent);
+    }
+    return { views: shown, broken, hidden: ids.length - shown.length - broken.length };
+  }
+
+  /** Refreshes views through their runners, each runner once for all of its jobs. */
+  private async refreshAll(views: JobView[], opts: { withMemory?: boolean }): Promise<void> {
+    const byKind = new Map<string, JobView[]>();
+    for (const v of views) {
+      const k = v.rec.backend ?? 'local';
+      byKind.set(k, [...(byKind.get(k) ?? []), v]);
+    }
+    for (const [kind, vs] of byKind) await (await this.runner(kind)).refresh(this, vs, opts);
+  }
+
+  async withWaits(ids: string[]): Promise<JobView[]> {
+    const live = await liveJobs(this.store, (id) => this.view(id));
+    this.explainWaits(live);
+    return ids.map((id) => live.find((v) => v.rec.id === id)).filter((v): v is JobView => !!v);
+  }
+
+  /** Adds each locally queued job's position and reason (a dispatch plan over the live jobs; nothing is claimed). */
+  private explainWaits(views: JobView[]): void {
+    const local = views.filter((v) => !isFinal(v.state) && !v.rec.backend);
+    if (!local.some((v) => v.state.status === 'queued')) return;
+    const plan = planFor(this.store, local);
+    for (const v of local) {
+      if (v.state.status !== 'queued') continue;
+      const why = plan.waiting.get(v.rec.id);
+      v.waiting = {
+        position: plan.position.get(v.rec.id) ?? 0,
+        reason: why ? why.text : plan.skip.get(v.rec.id) ? `to be skipped: ${plan.skip.get(v.rec.id)}` : 'starting now',
+      };
+    }
+  }
+
+  liveIds(): string[] {
+    return this.store.activeIds();
+  }
+
+  names(): string[] {
+    return [...new Set(this.store.listIds().map((id) => parseId(id)!.name))].sort();
+  }
+
+  logIsOwn(rec: JobRecord): boolean {
+    return path.dirname(rec.log) === this.store.paths(rec.id).dir;
+  }
+
+  /** The not-yet-final jobs called NAME, newest first, as they really are now. */
+  private async liveNamed(name: string): Promise<JobView[]> {
+    const out: JobView[] = [];
+    for (const id of this.store.activeNamed(name)) {
+      try {
+        const v = await this.view(id);
+        if (!isFinal(v.state)) out.push(v);
+      } catch {
+        /* unreadable: not a live job jobq could act on */
+      }
+    }
+    return out;
+  }
+
+  /** The elements of the array NAME (jobs NAME.1, NAME.2, … made by one run --array), in index order; none if a job is called NAME. */
+  arrayIds(name: string): string[] {
+    const byIndex = new Map<number, string>();
+    const ids = this.store.listIds();
+    if (ids.some((id) => parseId(id)!.name === name)) return [];
+    for (const id of ids) {
+      const n = parseId(id)!.name;
+      if (!n.startsWith(`${name}.`) || !/^\d+$/.test(n.slice(name.length + 1))) continue;
+      try {
+        const a = this.store.readRecord(id).admission?.array;
+        // Newest array of that name first in listIds: keep the first id seen per index.
+        if (a?.name === name && !byIndex.has(a.index)) byIndex.set(a.index, id);
+      } catch {
+        /* unreadable: not an element jobq can act on */
+      }
+    }
+    return [...byIndex.entries()].sort((x, y) => x[0] - y[0]).map((e) => e[1]);
+  }
+
+  private async liveArray(name: string): Promise<JobView[]> {
+    const out: JobView[] = [];
+    const active = new Set(this.store.activeIds());
+    for (const id of this.arrayIds(name)) {
+      if (!active.has(id)) continue;
+      const v = await this.view(id);
+      if (!isFinal(v.state)) out.push(v);
+    }
+    return out;
+  }
+
+  async resolveAll(ref: string): Promise<string[]> {
+    const elements = this.arrayIds(ref);
+    if (elements.length) {
+      const live = (await this.liveArray(ref)).map((v) => v.rec.id);
+      return live.length ? live : elements;
+    }
+    const id = this.resolve(ref);
+    if (parseId(ref) && ref === id) return [id];
+    const live = (await this.liveNamed(ref)).map((v) => v.rec.id);
+    return live.length ? live : [id];
+  }
+
+  async cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
+    const id = this.resolve(ref);
+    const v = await this.view(id);
+    if (isFinal(v.state)) return { id, outcome: 'already-ended', state: v.state, escalated: false, elapsedMs: 0 };
+    return (await this.runner(v.rec.backend)).cancel(this, v, opts);
+  }
+
+  async pause(ref: string): Promise<JobView> {
+    const id = this.resolve(ref);
+    const v = await this.view(id);
+    if (v.state.status !== 'paused') await (await this.runner(v.rec.backend)).pause(this, v);
+    return this.view(id);
+  }
+
+  async resume(ref: string): Promise<JobView> {
+    const id = this.resolve(ref);
+    const v = await this.view(id);
+    if (v.state.status !== 'running') await (await this.runner(v.rec.backend)).resume(this, v);
+    return this.view(id);
+  }
+
+  async waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined> {
+    for (;;) {
+      const v = await this.view(id);
+      onTick?.(v);
+      if (isFinal(v.state)) return v;
+      if (Date.now() >= deadlineMs) return undefined;
+      // Another place (a cluster) is asked less often than this machine's /proc.
+      await sleep(Math.min(v.rec.backend ? 500 : 100, Math.max(1, deadlineMs - Date.now())));
+    }
+  }
+
+  /** Every job dir as prune sees it, newest first: records brought up to date, half-made dirs and unreadable records marked. */
+  async pruneEntries(): Promise<PruneEntry[]> {
+    const out: PruneEntry[] = [];
+    for (const id of this.store.listIds()) {
+      const name = parseId(id)!.name;
+      try {
+        const v = await this.view(id);
+        out.push({ id, name, status: v.state.status, final: isFinal(v.state), endedAt: endedAtMs(v.state) });
+      } catch (e) {
+        const why = e instanceof JobqError && e.code === 'NOT_FOUND' ? this.store.inspect(id) : undefined;
+        if (why && why !== 'creating') out.push({ id, name, status: 'half-made', final: false, endedAt: Date.now() - 60_000 });
+        else out.push({ id, name, status: 'unreadable', final: false, endedAt: 0 });
+      }
+    }
+    return out;
+  }
+
+  /** Removes a finished job (or a half-made dir) and its log if the log is in its dir; refuses a live job. */
+  async remove(id: string): Promise<Removed> {
+    let rec: JobRecord | undefined;
+    try {
+      rec = (await this.view(id)).rec;
+    } catch (e) {
+      const why = e instanceof JobqError && e.code === 'NOT_FOUND' ? this.store.inspect(id) : undefined;
+      if (!why || why === 'creating') throw e;
+      this.store.removeJob(id);
+      return { id, status: 'half-made' };
+    }
+    if (!isFinal(rec.state)) throw new JobqError('CONFLICT', `${id} is ${rec.state.status}: cancel it first (jobq cancel ${id})`);
+    this.store.removeJob(id);
+    return { id, status: rec.state.status, ...(this.logIsOwn(rec) ? {} : { log: rec.log }) };
+  }
+
+  async queues(names: string[]): Promise<QueueInfo[]> {
+    const views = await liveJobs(this.store, (id) => this.view(id));
+    this.explainWaits(views);
+    const plan = planFor(
+      this.store,
+      views.filter((v) => !v.rec.backend),
+    );
+    return names.map((name) => ({ name, ...queueSettings(this.store, name), ...queueView(views, plan, name) }));
+  }
+
+  queueNames(): string[] {
+    const live = this.store.activeIds().flatMap((id) => {
+      try {
+        return this.store.readRecord(id).queue ?? [];
+      } catch {
+        return [];
+      }
+    });
+    return [...new Set([...this.store.queueNames(), ...live])].sort();
+  }
+
+  async updateQueue(name: string, patch: QueueState) {
+    await this.store.updateQueue(name, patch);
+    // More slots or a resume may let jobs start now.
+    if (patch.paused !== true) await (this.runners.get('local') as LocalRunner).kick(this);
+    return { ...patch, ...queueSettings(this.store, name) };
+  }
+
+  eventsFile(): string {
+    return this.store.eventsLog;
+  }
+
+  changesPath(): string {
+    return this.store.activeDir;
+  }
+
+  async keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
+    for (const [name, q] of Object.entries(config.queues)) {
+      if (this.store.readQueue(name).configured !== q.slots) await this.store.updateQueue(name, { configured: q.slots });
+    }
+    await this.store.writeDispatchSettings({
+      memReserveBytes: config.memReserveBytes,
+      gpuBusyMiB: config.gpuBusyMiB,
+      ...(config.gpus ? { gpus: config.gpus } : {}),
+    });
+    await ensureDispatcher(this.store);
+  }
+}
+
+/** Where a job sorts in a listing: running first, then starting or paused, then queued, then finished. */
+function rank(v: JobView): number {
+  const s = v.state.status;
+  if (s === 'running') return 0;
+  if (s === 'starting' || s === 'paused') return 1;
+  if (s === 'queued') return 2;
+  return 3;
+}
+
+/** When a finished job ended, for age-based pruning. */
+function endedAtMs(s: JobState): number {
+  if ('endedAt' in s) return Date.parse(s.endedAt);
+  if (s.status === 'failed-to-start' || s.status === 'skipped') return Date.parse(s.at);
+  if (s.status === 'lost') return Date.parse(s.detectedAt);
+  return Date.now();
+}
+
+/** The current user's name, for records and cancel requests. */
+export function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '?');
+  }
+}
+
+/** Opens the Backend on a state dir. */
+export function openJobs(home?: string): Jobs {
+  return new Jobs(Store.open(home));
+}
