@@ -86,6 +86,8 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--array-file <file>', 'a job array with one value per line of FILE')
     .option('--mem <size>', 'memory the job needs to start (default: its --mem-limit): it waits until that much is free')
     .option('--gpus <n>', 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them')
+    .option('--backend <where>', 'local (this machine, default) or slurm (sbatch; docs/slurm.md)')
+    .option('--slurm-opt <opt>', 'an extra sbatch option, e.g. --partition=gpu (repeatable)', collect)
     .option('--replace', 'if a job of this NAME is live, cancel it (its usual grace) and then start')
     .option('--allow-duplicate', 'if a job of this NAME is live, start another beside it')
     .option('-q, --quiet', 'print only the job id')
@@ -104,6 +106,7 @@ Examples:
   jobq run eval --after train -- python eval.py   # skipped if train does not succeed
   jobq run sweep --array 1-20%4 -- python train.py --seed {}
   jobq run big --mem 12G --gpus 1 -- python big.py
+  jobq run train --backend slurm --gpus 1 --timeout 6h --slurm-opt=--partition=gpu -- python train.py
 
 A NAME names one live job: run refuses a NAME that is starting or running (exit 1) unless
 --replace or --allow-duplicate says what to do.

@@ -1,27 +1,418 @@
-// A Slurm cluster: jobs submitted with sbatch, their state read from squeue/scontrol/sacct, stopped with scancel.
+// A Slurm cluster: jobs submitted with sbatch (through execa), their state read with one scontrol (and, once slurmctld
+// has forgotten them, one sacct) per look, stopped with scancel. jobq keeps the same records, names and logs; Slurm
+// does the queuing, limits and isolation. Loaded only when a record or --backend names Slurm.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
 import { JobqError } from '../domain/errors.js';
-import type { JobRecord } from '../domain/job.js';
-import type { CancelResult, JobView, Runner } from './backend.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
+import { signalNumber } from '../domain/units.js';
+import { isAlive, procId } from '../process/proc.js';
+import { appendEvent } from '../store/events.js';
+import type { CancelResult, JobView, Runner, RunnerHost, RunSpec } from './backend.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a Slurm client command; a missing command or a controller that does not answer is one clear line. */
+async function slurm(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  let r: Awaited<ReturnType<typeof execa>>;
+  try {
+    r = await execa(cmd, args, { reject: false, timeout: 60_000, env, extendEnv: !env, stdin: 'ignore' });
+  } catch (e) {
+    throw new JobqError('IO', `cannot run ${cmd}: ${(e as Error).message}`);
+  }
+  if ((r as { code?: string }).code === 'ENOENT' || (r.failed && /ENOENT/.test(String(r.message)))) {
+    throw new JobqError('IO', `${cmd} not found: is Slurm's client installed and on PATH (and SLURM_CONF set)?`);
+  }
+  if (r.exitCode !== 0) {
+    const msg =
+      String(r.stderr || r.stdout || r.message)
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .pop() ?? `exit ${r.exitCode}`;
+    throw new JobqError('IO', `${cmd} failed: ${msg.replace(/^(sbatch|squeue|scontrol|scancel|sacct): (error: )?/, '')}`);
+  }
+  return String(r.stdout);
+}
+
+/** A word quoted for sh. */
+const sh = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** Slurm's --time: whole minutes, at least one (Slurm's own granularity). */
+function slurmTime(ms: number): string {
+  const min = Math.max(1, Math.ceil(ms / 60_000));
+  return `${Math.floor(min / 1440)}-${String(Math.floor((min % 1440) / 60)).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}:00`;
+}
+
+/** The sbatch options a job's flags mean (docs/slurm.md has the table). */
+export function sbatchOptions(spec: RunSpec, admission: Admission, deps: SlurmRef[], depKinds: Array<'ok' | 'any'>): string[] {
+  const o = [`--job-name=${spec.name}`, `--chdir=${spec.cwd}`, '--export=ALL', '--open-mode=append'];
+  const mem = admission.memBytes ?? spec.memLimitBytes;
+  if (mem) o.push(`--mem=${Math.ceil(mem / 1024 ** 2)}M`);
+  if (spec.timeoutMs) o.push(`--time=${slurmTime(spec.timeoutMs)}`);
+  // B: signals the batch shell, which is the job itself here (the script execs the command).
+  if (spec.warnSignal) o.push(`--signal=B:${signalNumber(spec.warnSignal.signal)}@${Math.max(1, Math.round(spec.warnSignal.leadMs / 1000))}`);
+  if (admission.gpus) o.push(`--gres=gpu:${admission.gpus}`);
+  if (deps.length) {
+    const byKind = { ok: [] as string[], any: [] as string[] };
+    deps.forEach((d, i) => {
+      byKind[depKinds[i]!].push(d.arrayJobId ?? d.jobId);
+    });
+    o.push(
+      `--dependency=${[byKind.ok.length ? `afterok:${byKind.ok.join(':')}` : '', byKind.any.length ? `afterany:${byKind.any.join(':')}` : ''].filter(Boolean).join(',')}`,
+    );
+  }
+  return [...o, ...(spec.slurmOptions ?? [])];
+}
+
+/** One job as `scontrol -o show job` describes it. */
+interface SlurmJob {
+  jobId: string;
+  state: string;
+  reason: string;
+  exitCode: string;
+  arrayJobId?: string;
+  /** A task id, or (pending array tasks not yet split off) a range such as 2-5%2. */
+  arrayTask?: string;
+  start?: string;
+  end?: string;
+}
+
+function parseScontrol(out: string): SlurmJob[] {
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('JobId='))
+    .map((line) => {
+      const f = new Map<string, string>();
+      for (const m of line.matchAll(/(\w+)=(\S*)/g)) if (!f.has(m[1]!)) f.set(m[1]!, m[2]!);
+      return {
+        jobId: f.get('JobId')!,
+        state: f.get('JobState') ?? 'UNKNOWN',
+        reason: f.get('Reason') ?? 'None',
+        exitCode: f.get('ExitCode') ?? '0:0',
+        ...(f.get('ArrayJobId') ? { arrayJobId: f.get('ArrayJobId'), arrayTask: f.get('ArrayTaskId') } : {}),
+        ...(f.get('StartTime') && f.get('StartTime') !== 'Unknown' ? { start: f.get('StartTime') } : {}),
+        ...(f.get('EndTime') && f.get('EndTime') !== 'Unknown' ? { end: f.get('EndTime') } : {}),
+      };
+    });
+}
+
+/** Whether a pending array line ("2-5%2", "3,7") covers task i. */
+function coversTask(spec: string | undefined, i: number): boolean {
+  if (!spec) return false;
+  for (const part of spec.replace(/%\d+$/, '').split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (i >= a! && i <= (b ?? a)!) return true;
+  }
+  return false;
+}
+
+/** Slurm's local time stamps (no zone) as ISO. */
+const iso = (t: string | undefined) => (t ? new Date(t).toISOString() : new Date().toISOString());
+
+/** What a Slurm state means for jobq (docs/slurm.md has the table). */
+export function mapState(
+  rec: JobRecord,
+  j: { state: string; reason: string; exitCode: string; start?: string; end?: string },
+  cancel?: CancelRequest,
+): JobState {
+  const word = j.state.split(/[\s+]/)[0]!.toUpperCase();
+  const startedAt = j.start ? iso(j.start) : rec.createdAt;
+  const [code, sig] = j.exitCode.split(':').map(Number);
+  const ended = () => {
+    const endedAt = iso(j.end);
+    return {
+      startedAt,
+      exitCode: sig ? null : (code ?? null),
+      signal: sig ? signalName(sig) : null,
+      endedAt,
+      durationMs: Math.max(0, Date.parse(endedAt) - Date.parse(startedAt)),
+    };
+  };
+  switch (word) {
+    case 'PENDING':
+    case 'REQUEUED':
+      return { status: 'queued', since: rec.createdAt };
+    case 'RUNNING':
+    case 'CONFIGURING':
+    case 'COMPLETING':
+    case 'STAGE_OUT':
+    case 'RESIZING':
+      return { status: 'running', startedAt };
+    case 'SUSPENDED':
+      return { status: 'paused', startedAt, pausedAt: new Date().toISOString(), how: 'signal' };
+    case 'COMPLETED':
+      return cancel ? { status: 'cancelled', cancel, ...ended() } : { status: 'succeeded', ...ended() };
+    case 'CANCELLED':
+      return { status: 'cancelled', cancel: cancel ?? { at: iso(j.end), by: 'Slurm (scancel)', signal: 'SIGTERM' }, ...ended() };
+    case 'TIMEOUT':
+      return { status: 'timeout', reason: 'wall', ...ended() };
+    case 'OUT_OF_MEMORY':
+      return { status: 'oom', ...ended() };
+    case 'FAILED':
+      // A job that died of the signal scancel sent shows FAILED (Reason JobLaunchFailure): the cancel is the cause.
+      if (cancel) return { status: 'cancelled', cancel, ...ended() };
+      return sig ? { status: 'killed', ...ended() } : { status: 'failed', ...ended() };
+    default:
+      // NODE_FAIL, BOOT_FAIL, PREEMPTED, DEADLINE, REVOKED: it did not end on its own, and how is not known.
+      return {
+        status: 'lost',
+        startedAt,
+        reason: `Slurm says ${word}${j.reason && j.reason !== 'None' ? ` (${j.reason})` : ''}`,
+        detectedAt: new Date().toISOString(),
+      };
+  }
+}
+
+function signalName(n: number): string {
+  const names: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 10: 'SIGUSR1', 12: 'SIGUSR2', 15: 'SIGTERM' };
+  return names[n] ?? `SIG${n}`;
+}
+
+/** The id scancel and scontrol take for a record: JOB or ARRAYJOB_TASK. */
+const slurmId = (s: SlurmRef) => (s.arrayJobId ? `${s.arrayJobId}_${s.arrayTaskId}` : s.jobId);
 
 /** Runs jobs on a Slurm cluster. */
 export class SlurmRunner implements Runner {
   readonly kind = 'slurm';
 
-  async submit(): Promise<JobRecord[]> {
-    throw new JobqError('USAGE', 'the Slurm backend is not built yet');
+  /** Writes the records, one sbatch for the job or the whole array, and records Slurm's job id and cluster. */
+  async submit(host: RunnerHost, elements: RunSpec[], admission: Admission[], arraySpec?: RunSpec): Promise<JobRecord[]> {
+    const made = elements.map((e, i) => host.create(e, admission[i]!, 'submitting'));
+    const spec = arraySpec ?? elements[0]!;
+    const adm = admission[0]!;
+    const deps = (adm.after ?? []).map((d) => {
+      const rec = host.store.readRecord(d.id);
+      if (!rec.slurm) throw new JobqError('USAGE', `a Slurm job can only wait for Slurm jobs; ${d.id} runs ${rec.backend ?? 'locally'}`);
+      return rec.slurm;
+    });
+    const dir = host.store.paths(made[0]!.id).dir;
+    const script = path.join(dir, 'batch.sh');
+    const lines = ['#!/bin/sh', '# written by jobq: the job, as sbatch runs it'];
+    if (!arraySpec) lines.push(`exec ${elements[0]!.argv.map(sh).join(' ')}`);
+    else {
+      // One script for the whole array: each task takes its own name, log and value.
+      lines.push('case "$SLURM_ARRAY_TASK_ID" in');
+      elements.forEach((e, i) => {
+        const rec = host.store.readRecord(made[i]!.id);
+        const vars = {
+          JOBQ_JOB_ID: rec.id,
+          JOBQ_JOB_NAME: e.name,
+          JOBQ_LOG: rec.log,
+          JOBQ_ARRAY_INDEX: String(i + 1),
+          JOBQ_ARRAY_VALUE: e.env.JOBQ_ARRAY_VALUE ?? '',
+        };
+        const exports = Object.entries(vars).map(([k, v]) => `${k}=${sh(v)}`);
+        lines.push(`  ${i + 1}) export ${exports.join(' ')}; exec >>${sh(rec.log)} 2>&1; exec ${e.argv.map(sh).join(' ')} ;;`);
+      });
+      lines.push('esac', 'exit 127');
+    }
+    fs.writeFileSync(script, lines.join('\n') + '\n', { mode: 0o700 });
+    const first = host.store.readRecord(made[0]!.id);
+    const opts = [
+      '--parsable',
+      ...sbatchOptions(
+        spec,
+        adm,
+        deps,
+        (adm.after ?? []).map((d) => d.kind),
+      ),
+      ...(arraySpec
+        ? [`--array=1-${elements.length}${arraySpec.array?.cap ? `%${arraySpec.array.cap}` : ''}`, '--output=/dev/null']
+        : [`--output=${first.log}`]),
+      script,
+    ];
+    let out: string;
+    try {
+      // The job's environment is sbatch's own (--export=ALL): the caller's, plus what jobq adds (guard, presets, ids).
+      out = await slurm('sbatch', opts, arraySpec ? { ...made[0]!.env, JOBQ_JOB_ID: '', JOBQ_JOB_NAME: spec.name } : made[0]!.env);
+    } catch (e) {
+      const error = (e as Error).message;
+      for (const m of made) {
+        await host.store.transition(m.id, (rec) =>
+          rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error, at: new Date().toISOString() } } : undefined,
+        );
+      }
+      // One line with Slurm's own words, exit 1; the records say the same.
+      throw new JobqError('IO', `${made.length > 1 ? `${spec.name}` : made[0]!.id} was not submitted: ${error}`);
+    }
+    const [jobId, cluster] = out.trim().split(';');
+    // What only this machine's supervisor does has no equivalent here: say so rather than pretend.
+    const warnings = [
+      ...(spec.idleTimeoutMs ? ['--idle-timeout is not enforced on Slurm (no supervisor watches the log there)'] : []),
+      ...(spec.onExit ? ['--on-exit does not run on Slurm (use sbatch --mail-type, or a --after-any job)'] : []),
+      ...(spec.isolationMode !== 'auto' ? ["--isolation does not apply on Slurm: the cluster's own cgroups confine the job"] : []),
+    ];
+    const name = cluster ?? (await clusterName());
+    const recs: JobRecord[] = [];
+    for (let i = 0; i < made.length; i++) {
+      const ref: SlurmRef = arraySpec ? { jobId: jobId!, arrayJobId: jobId!, arrayTaskId: i + 1 } : { jobId: jobId! };
+      if (name) ref.cluster = name;
+      const t = await host.store.transition(
+        made[i]!.id,
+        (rec) =>
+          rec.state.status === 'starting'
+            ? { ...rec, slurm: ref, protection: { ...rec.protection, warnings }, state: { status: 'queued', since: new Date().toISOString() } }
+            : undefined,
+        { event: { slurmJob: slurmId(ref) } },
+      );
+      recs.push(t.rec);
+    }
+    return recs;
   }
 
-  async refresh(): Promise<void> {}
-
-  async cancel(): Promise<CancelResult> {
-    throw new JobqError('USAGE', 'the Slurm backend is not built yet');
+  /** One scontrol for every job slurmctld still knows, one sacct for the rest; persists what changed. */
+  async refresh(host: RunnerHost, views: JobView[]): Promise<void> {
+    const live = views.filter((v) => !isFinal(v.state) && v.rec.slurm);
+    for (const v of views) if (!isFinal(v.state) && !v.rec.slurm) await this.unsubmitted(host, v);
+    if (!live.length) return;
+    let known: SlurmJob[];
+    try {
+      known = parseScontrol(await slurm('scontrol', ['-o', 'show', 'job']));
+    } catch (e) {
+      for (const v of live) v.note = `Slurm did not answer: ${(e as Error).message}`;
+      return;
+    }
+    const missing: JobView[] = [];
+    for (const v of live) {
+      const s = v.rec.slurm!;
+      const j = s.arrayJobId
+        ? (known.find((k) => k.arrayJobId === s.arrayJobId && k.arrayTask === String(s.arrayTaskId)) ??
+          known.find((k) => k.arrayJobId === s.arrayJobId && coversTask(k.arrayTask, s.arrayTaskId!)))
+        : known.find((k) => k.jobId === s.jobId);
+      if (j) await this.settle(host, v, j);
+      else missing.push(v);
+    }
+    if (missing.length) await this.fromAccounting(host, missing);
   }
 
-  async pause(_h: unknown, v: JobView): Promise<void> {
-    throw new JobqError('USAGE', `${v.rec.id}: pause is not built for Slurm yet`);
+  /** A record with no Slurm id yet: being submitted, or — its submitter gone — never submitted. */
+  private async unsubmitted(host: RunnerHost, v: JobView): Promise<void> {
+    if (isAlive(v.rec.launcher)) {
+      v.note = 'being submitted to Slurm';
+      return;
+    }
+    const t = await host.store.transition(v.rec.id, (rec) =>
+      rec.state.status === 'starting' && !rec.slurm
+        ? { ...rec, state: { status: 'failed-to-start', error: 'jobq was stopped before sbatch answered', at: new Date().toISOString() } }
+        : undefined,
+    );
+    v.rec = t.rec;
+    v.state = t.rec.state;
   }
 
-  async resume(_h: unknown, v: JobView): Promise<void> {
-    throw new JobqError('USAGE', `${v.rec.id}: resume is not built for Slurm yet`);
+  /** Moves a record to what Slurm says, and fills in the view. */
+  private async settle(host: RunnerHost, v: JobView, j: SlurmJob): Promise<void> {
+    const cancel = host.store.readCancel(v.rec.id);
+    let next = mapState(v.rec, j, cancel);
+    if (next.status === 'queued' && j.reason === 'DependencyNeverSatisfied') {
+      // jobq's rule, not Slurm's default: a dependency that can no longer succeed skips the job (Slurm would let it pend).
+      const dep = (v.rec.admission?.after ?? []).map((d) => {
+        try {
+          return `${d.id} ended ${host.store.readRecord(d.id).state.status}`;
+        } catch {
+          return `${d.id} is gone`;
+        }
+      });
+      await slurm('scancel', [slurmId(v.rec.slurm!)]).catch(() => undefined);
+      next = { status: 'skipped', reason: `dependency ${dep.join(', ') || 'never satisfied (Slurm)'}`, at: new Date().toISOString() };
+    }
+    v.supervisorAlive = !isFinal(next);
+    if (next.status === 'queued') v.waiting = { position: 0, reason: `Slurm: ${j.reason === 'None' ? 'pending' : j.reason}` };
+    if (next.status === v.state.status && !isFinal(next)) return;
+    const t = await host.store
+      .transition(
+        v.rec.id,
+        (rec) => (rec.state.status === next.status || isFinal(rec.state) ? undefined : { ...rec, slurm: { ...rec.slurm!, slurmState: j.state }, state: next }),
+        {
+          event: { slurmState: j.state },
+        },
+      )
+      .catch(() => undefined);
+    const rec = t?.rec ?? v.rec;
+    v.rec = rec;
+    v.state = t?.changed ? rec.state : next;
+  }
+
+  /** Jobs slurmctld no longer lists: sacct (with slurmdbd), else sacct -c (the job completion log). */
+  private async fromAccounting(host: RunnerHost, views: JobView[]): Promise<void> {
+    const ids = views.map((v) => slurmId(v.rec.slurm!));
+    let out = '';
+    try {
+      out = await slurm('sacct', ['-n', '-P', '-X', '-j', ids.join(','), '--format=JobID,State,ExitCode,Start,End']);
+    } catch {
+      try {
+        out = await slurm('sacct', ['-c', '-n', '-P', '--format=JobID,State,ExitCode,Start,End']);
+      } catch (e) {
+        for (const v of views) v.note = `Slurm no longer lists it and sacct did not answer: ${(e as Error).message}`;
+        return;
+      }
+    }
+    const rows = new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('|'))
+        .map(([id, state, exitCode, start, end]) => [id!, { state: state ?? '', reason: 'None', exitCode: exitCode ?? '0:0', start, end }] as const),
+    );
+    for (const v of views) {
+      const row = rows.get(slurmId(v.rec.slurm!)) ?? rows.get(v.rec.slurm!.jobId);
+      if (row) await this.settle(host, v, { jobId: v.rec.slurm!.jobId, ...row, start: row.start || undefined, end: row.end || undefined });
+      else v.note = 'Slurm no longer knows this job (MinJobAge passed, no accounting): its end is unknown';
+    }
+  }
+
+  /** TERM (or the given signal) to every process of the job, the grace, then scancel; returns once Slurm says it ended. */
+  async cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
+    const started = Date.now();
+    const id = v.rec.id;
+    if (!v.rec.slurm) throw new JobqError('CONFLICT', `${id} has no Slurm job id yet (it is being submitted)`);
+    const sid = slurmId(v.rec.slurm);
+    const mine: CancelRequest = { at: new Date().toISOString(), by: `jobq pid ${process.pid}`, signal: opts.signal, asker: procId(process.pid)! };
+    host.store.requestCancel(id, mine, () => true);
+    appendEvent(host.store.eventsLog, 'info', 'cancel requested', { id, slurmJob: sid, signal: opts.signal });
+    let escalated = false;
+    if (v.state.status === 'queued') await slurm('scancel', [sid]);
+    else {
+      // Without --full a batch-only job ignores a signal; with it, the batch shell and everything under it get it.
+      await slurm('scancel', [`--signal=${opts.signal.replace(/^SIG/, '')}`, '--full', sid]);
+      const until = Date.now() + opts.graceMs;
+      for (v = await host.view(id); Date.now() < until && !isFinal(v.state); v = await host.view(id)) await sleep(250);
+      if (!isFinal(v.state)) {
+        escalated = true;
+        await slurm('scancel', [sid]);
+      }
+    }
+    const until = Date.now() + 60_000;
+    for (v = await host.view(id); !isFinal(v.state) && Date.now() < until; v = await host.view(id)) await sleep(250);
+    return {
+      id,
+      outcome: isFinal(v.state) ? 'cancelled' : 'not-signalled',
+      state: v.state,
+      escalated,
+      elapsedMs: Date.now() - started,
+      ...(isFinal(v.state) ? {} : { detail: 'Slurm did not end it within a minute' }),
+    };
+  }
+
+  async pause(_host: RunnerHost, v: JobView): Promise<void> {
+    if (!v.rec.slurm) throw new JobqError('CONFLICT', `${v.rec.id} has no Slurm job id yet`);
+    // Suspending a running job is an operator's right in Slurm; a pending one is held instead.
+    await slurm('scontrol', [v.state.status === 'queued' ? 'hold' : 'suspend', slurmId(v.rec.slurm)]);
+  }
+
+  async resume(_host: RunnerHost, v: JobView): Promise<void> {
+    if (!v.rec.slurm) throw new JobqError('CONFLICT', `${v.rec.id} has no Slurm job id yet`);
+    await slurm('scontrol', [v.state.status === 'queued' ? 'release' : 'resume', slurmId(v.rec.slurm)]);
+  }
+}
+
+/** The cluster's name (ClusterName), for the record. */
+async function clusterName(): Promise<string | undefined> {
+  try {
+    return /^ClusterName\s*=\s*(\S+)/m.exec(await slurm('scontrol', ['show', 'config']))?.[1];
+  } catch {
+    return undefined;
   }
 }

@@ -43,6 +43,8 @@ export interface RunOpts {
   arrayFile?: string;
   mem?: string;
   gpus?: string;
+  backend?: string;
+  slurmOpt?: string[];
 }
 
 /** Checks that the command came after `--` and after NAME. */
@@ -112,6 +114,19 @@ function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array
   return out;
 }
 
+/** Where it runs: --backend, else its queue's backend, else config's; sbatch options from config, queue and --slurm-opt. */
+function backendOf(o: RunOpts, config: ReturnType<typeof context>['config']): Pick<RunSpec, 'backend' | 'slurmOptions'> {
+  const q = o.queue === false ? undefined : (o.queue ?? config.defaultQueue);
+  const qdef = q ? config.queues[q] : undefined;
+  const backend = o.backend ?? qdef?.backend ?? config.backend;
+  if (!['local', 'slurm'].includes(backend)) throw new JobqError('USAGE', `unknown --backend '${backend}' (local or slurm)`);
+  if (backend === 'local') {
+    if (o.slurmOpt?.length) throw new JobqError('USAGE', '--slurm-opt goes with --backend slurm');
+    return {};
+  }
+  return { backend, slurmOptions: [...config.slurmOptions, ...(qdef?.slurmOptions ?? []), ...(o.slurmOpt ?? [])] };
+}
+
 /** Turns flags and config into a RunSpec (pure but for reading the caller's cwd and env). */
 export function specFrom(name: string, argv: string[], o: RunOpts, config: ReturnType<typeof context>['config']): RunSpec {
   const oom = o.oomScoreAdj === undefined ? config.oomScoreAdj : Number(o.oomScoreAdj);
@@ -162,6 +177,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     onLive: o.replace ? 'replace' : o.allowDuplicate ? 'allow' : 'refuse',
     ...queueOf(o, config),
     ...admissionOf(o, argv),
+    ...backendOf(o, config),
   };
 }
 
@@ -186,6 +202,13 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
     return EXIT.ok;
   }
   const c = ctx.chalk;
+  if (rec.slurm) {
+    const sid = rec.slurm.arrayJobId ? `${rec.slurm.arrayJobId}_${rec.slurm.arrayTaskId}` : rec.slurm.jobId;
+    process.stdout.write(
+      `${c.green('submitted')} ${c.bold(rec.id)}  slurm job ${sid}${rec.slurm.cluster ? ` on ${rec.slurm.cluster}` : ''}\nlog: ${rec.log}\n`,
+    );
+    return EXIT.ok;
+  }
   if (s.status === 'queued' || !rec.job) {
     const [v] = await ctx.backend.withWaits([rec.id]);
     const w = v?.waiting;

@@ -18,7 +18,7 @@ export interface Config {
   maxLogBytes: number;
   presets: Record<string, Record<string, string>>;
   /** Queues a config defines (their slots), and the queue `run` uses when no --queue is given. */
-  queues: Record<string, { slots: number }>;
+  queues: Record<string, { slots: number; backend?: string; slurmOptions?: string[] }>;
   defaultQueue?: string;
   /** Memory kept free for everything else when admitting --mem jobs. */
   memReserveBytes: number;
@@ -26,6 +26,9 @@ export interface Config {
   gpuBusyMiB: number;
   /** GPU indices to hand out where nvidia-smi is missing ("0,1"). */
   gpus?: string;
+  /** Where jobs run unless --backend says otherwise (`local` or `slurm`), and options every sbatch gets. */
+  backend: string;
+  slurmOptions: string[];
 }
 
 /** Where each value came from: "default", a file path, or an environment variable. */
@@ -41,6 +44,8 @@ const DEFAULTS: Config = {
   queues: {},
   memReserveBytes: 1024 ** 3,
   gpuBusyMiB: 1024,
+  backend: 'local',
+  slurmOptions: [],
 };
 
 const KEYS = [
@@ -71,6 +76,14 @@ export function projectConfigPath(cwd: string): string | undefined {
     if (fs.existsSync(f)) return f;
     if (dir === path.dirname(dir)) return undefined;
   }
+}
+
+const BACKENDS = ['local', 'slurm'];
+
+/** A list of strings (sbatch options), or one line naming the key. */
+function strings(file: string, key: string, v: unknown): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad(file, key, 'expected a list of strings, e.g. ["--partition=gpu"]');
+  return v as string[];
 }
 
 function bad(file: string, key: string, why: string): never {
@@ -156,15 +169,30 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
     if (!qs || typeof qs !== 'object' || Array.isArray(qs)) bad(file, 'queues', 'expected an object of NAME: {"slots": N}');
     for (const [name, def] of Object.entries(qs as Record<string, unknown>)) {
       wrap(`queues.${name}`, () => validateQueue(name));
-      const slots = (def as { slots?: unknown } | null)?.slots;
+      const d = (def ?? {}) as { slots?: unknown; backend?: unknown; slurmOptions?: unknown };
+      const slots = d.slots ?? 1;
       if (!Number.isInteger(slots) || (slots as number) < 1) bad(file, `queues.${name}.slots`, 'expected a whole number of slots, 1 or more');
-      cfg.queues = { ...cfg.queues, [name]: { slots: slots as number } };
+      if (d.backend !== undefined && !BACKENDS.includes(d.backend as string)) bad(file, `queues.${name}.backend`, `expected ${BACKENDS.join(' or ')}`);
+      const opts = d.slurmOptions === undefined ? undefined : strings(file, `queues.${name}.slurmOptions`, d.slurmOptions);
+      cfg.queues = {
+        ...cfg.queues,
+        [name]: { slots: slots as number, ...(d.backend ? { backend: d.backend as string } : {}), ...(opts ? { slurmOptions: opts } : {}) },
+      };
       sources[`queues.${name}`] = file;
     }
   }
   if ('defaultQueue' in o) {
     cfg.defaultQueue = wrap('defaultQueue', () => validateQueue(str('defaultQueue')));
     sources.defaultQueue = file;
+  }
+  if ('backend' in o) {
+    if (!BACKENDS.includes(o.backend as string)) bad(file, 'backend', `expected ${BACKENDS.join(' or ')}`);
+    cfg.backend = o.backend as string;
+    sources.backend = file;
+  }
+  if ('slurmOptions' in o) {
+    cfg.slurmOptions = strings(file, 'slurmOptions', o.slurmOptions);
+    sources.slurmOptions = file;
   }
   if ('memReserve' in o) {
     cfg.memReserveBytes = wrap('memReserve', () => parseSize(str('memReserve'), 'memReserve'));

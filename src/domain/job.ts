@@ -64,7 +64,8 @@ const ENDED_RUNNING: Status[] = ['succeeded', 'failed', 'killed', 'cancelled', '
 
 /** The legal moves of the lifecycle; a final state has none, so it is never overwritten. */
 const NEXT: Partial<Record<Status, readonly Status[]>> = {
-  queued: ['queued', 'starting', 'cancelled', 'skipped', 'failed-to-start'],
+  // A claim moves it to starting (this machine); another scheduler (Slurm) may report it running, or ended, at once.
+  queued: ['queued', 'starting', 'running', 'paused', 'skipped', 'failed-to-start', ...ENDED_RUNNING],
   // Back to queued only when provably nothing ran (a claim whose claimer died before any supervisor started).
   starting: ['starting', 'running', 'queued', 'failed-to-start', 'cancelled', 'lost'],
   running: ['running', 'paused', ...ENDED_RUNNING],

@@ -18,6 +18,7 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
       if (v.note?.startsWith('ended')) return 'ended (recording)';
       return v.supervisorAlive ? 'running' : 'running (no supervisor)';
     case 'queued':
+      if (v.rec?.slurm) return `queued (${v.waiting?.reason?.replace(/^Slurm: /, 'slurm: ') ?? 'slurm'})`;
       if (v.rec?.queue) return `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})`;
       return v.waiting?.reason ? `queued (${v.waiting.reason.split(' ')[0]})` : 'queued';
     default:
@@ -157,9 +158,12 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (s.status === 'paused') lines.push(['paused', `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}; jobq resume ${r.name})`]);
   if (v.note) lines.push(['note', c.yellow(v.note)]);
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
-  lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
+  if (r.slurm) {
+    const sid = r.slurm.arrayJobId ? `${r.slurm.arrayJobId}_${r.slurm.arrayTaskId}` : r.slurm.jobId;
+    lines.push(['slurm', `job ${sid}${r.slurm.cluster ? ` on cluster ${r.slurm.cluster}` : ''}${r.slurm.slurmState ? ` (${r.slurm.slurmState})` : ''}`]);
+  } else lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
   if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)} via ${p.memLimitHow ?? 'none'}`]);
-  if (p.oomScoreAdj) lines.push(['oom_score_adj', `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})`]);
+  if (p.oomScoreAdj && !r.slurm) lines.push(['oom_score_adj', `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})`]);
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.rssBytes) lines.push(['memory now', formatSize(v.rssBytes)]);

@@ -1,0 +1,152 @@
+// Issue 13: the same commands on a real Slurm cluster (scripts/slurm-cluster.sh starts one on this machine: munged,
+// slurmctld, slurmd). Skipped, with the reason shown, where no cluster answers and none can be started (not root).
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, ROOT, start, type World, world } from '../helpers/jobq.js';
+import { slurmCluster } from '../helpers/slurm.js';
+
+const cluster = slurmCluster();
+let w: World;
+beforeAll(() => {
+  if (!cluster.ok) console.warn(`Slurm tests skipped: ${cluster.why}`);
+});
+beforeEach(() => {
+  w = world(cluster.env);
+});
+afterEach(async () => {
+  cluster.cancelAll(w.home);
+  await w.cleanup();
+});
+afterAll(() => undefined);
+
+const state = (id: string) => w.record(id).state;
+const slurm = ['--backend', 'slurm'];
+
+describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
+  it('exit 7 is recorded and returned by wait; the guard variable and --memsafe reach the job; status names the Slurm job', async () => {
+    const id = await start(
+      w,
+      'seven',
+      ['sh', '-c', 'echo "guard=$BG_JOB omp=$OMP_NUM_THREADS arena=$MALLOC_ARENA_MAX id=$JOBQ_JOB_ID"; exit 7'],
+      [...slurm, '--memsafe'],
+    );
+    const rec = w.record(id);
+    expect(rec.backend).toBe('slurm');
+    expect(rec.slurm.jobId).toMatch(/^\d+$/);
+    expect(rec.slurm.cluster).toBe('jobqtest');
+    expect((await w.run(['wait', id, '--timeout', '60s'])).exitCode).toBe(7);
+    expect(state(id)).toMatchObject({ status: 'failed', exitCode: 7 });
+    expect(fs.readFileSync(rec.log, 'utf8')).toContain(`guard=1 omp=1 arena=2 id=${id}`);
+    expect((await w.run(['status', id])).stdout).toMatch(new RegExp(`slurm\\s+job ${rec.slurm.jobId} on cluster jobqtest`));
+  });
+
+  it('a signal death is killed, 128+signal', async () => {
+    const id = await start(w, 'sig', ['sh', '-c', 'kill -TERM $$'], slurm);
+    expect((await w.run(['wait', id, '--timeout', '60s'])).exitCode).toBe(143);
+    expect(state(id)).toMatchObject({ status: 'killed', signal: 'SIGTERM' });
+  });
+
+  it('cancel of a job that ignores TERM escalates after the grace, and returns once Slurm says it ended', async () => {
+    const id = await start(w, 'stubborn', ['sh', '-c', 'trap "echo got-term" TERM; while :; do sleep 0.2; done'], slurm);
+    await waitFor(
+      () => state(id).status === 'running' || w.record(id).slurm?.slurmState === 'RUNNING',
+      async () => w.run(['status', id]),
+    );
+    const r = JSON.parse((await w.run(['cancel', id, '--grace', '3s', '--json'])).stdout).results[0];
+    expect(r).toMatchObject({ outcome: 'cancelled', escalated: true });
+    expect(state(id).status).toBe('cancelled');
+    expect(fs.readFileSync(w.record(id).log, 'utf8')).toContain('got-term');
+    const sq = execFileSync('squeue', ['-h', '-j', w.record(id).slurm.jobId, '-o', '%T'], { env: { ...process.env, ...cluster.env } })
+      .toString()
+      .trim();
+    expect(['', 'COMPLETED', 'CANCELLED', 'FAILED']).toContain(sq);
+  });
+
+  it('a job past its --mem-limit ends oom', async () => {
+    const id = await start(w, 'hog', ['python3', '-c', 'x = bytearray(600 * 1024 * 1024); import time; time.sleep(5)'], [...slurm, '--mem-limit', '100M']);
+    await w.run(['wait', id, '--timeout', '60s']);
+    expect(state(id).status).toBe('oom');
+  });
+
+  it('--after chains on Slurm (afterok); a failure skips what depended on it', async () => {
+    const order = path.join(w.home, 'order');
+    const a = await start(w, 'sa', ['sh', '-c', `sleep 1; echo a >> ${order}`], slurm);
+    const b = await start(w, 'sb', ['sh', '-c', `echo b >> ${order}`], [...slurm, '--after', 'sa']);
+    const c = await start(w, 'sc', ['sh', '-c', `echo c >> ${order}`], [...slurm, '--after', 'sb']);
+    expect(w.record(b).state.status).toBe('queued');
+    expect((await w.run(['wait', a, b, c, '--timeout', '90s'])).exitCode).toBe(0);
+    expect(fs.readFileSync(order, 'utf8')).toBe('a\nb\nc\n');
+    const f = await start(w, 'sf', ['sh', '-c', 'exit 2'], slurm);
+    const g = await start(w, 'sg', ['sh', '-c', `echo g >> ${order}`], [...slurm, '--after', 'sf']);
+    await w.run(['wait', f, g, '--timeout', '90s']);
+    expect(state(g)).toMatchObject({ status: 'skipped', reason: `dependency ${f} ended failed` });
+    expect(fs.readFileSync(order, 'utf8')).toBe('a\nb\nc\n');
+  });
+
+  it('an array with %2 never runs more than 2 at once; each element gets its value; wait, tail and status by name', async () => {
+    const r = await w.run(['run', 'arr', ...slurm, '--array', '1-6%2', '--', 'sh', '-c', 'echo "v={} i=$JOBQ_ARRAY_INDEX id=$JOBQ_JOB_ID"; sleep 1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const jobId = JSON.parse((await w.run(['status', 'arr', '--json'])).stdout).jobs[0].slurm.arrayJobId;
+    let most = 0;
+    const env = { ...process.env, ...cluster.env };
+    for (const until = Date.now() + 90_000; Date.now() < until; await new Promise((res) => setTimeout(res, 200))) {
+      const out = spawnSync('squeue', ['-h', '-j', jobId, '-t', 'RUNNING', '-o', '%i'], { env, encoding: 'utf8' }).stdout.trim();
+      most = Math.max(most, out ? out.split('\n').length : 0);
+      const left = spawnSync('squeue', ['-h', '-j', jobId, '-o', '%i'], { env, encoding: 'utf8' }).stdout.trim();
+      if (!left) break;
+    }
+    expect(most).toBeLessThanOrEqual(2);
+    expect(most).toBeGreaterThan(0);
+    expect((await w.run(['wait', 'arr', '--timeout', '60s'])).exitCode).toBe(0);
+    for (let i = 1; i <= 6; i++) expect((await w.run(['tail', `arr.${i}`])).stdout).toMatch(new RegExp(`^v=${i} i=${i} id=arr\\.${i}_`));
+    expect(JSON.parse((await w.run(['status', 'arr', '--json'])).stdout).counts).toEqual({ succeeded: 6 });
+  }, 120_000);
+
+  it('tail -f follows a Slurm job and exits with its code', async () => {
+    const id = await start(w, 'follow', ['sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.3; done; exit 5'], slurm);
+    const f = await execa(process.execPath, [BIN, 'tail', '-f', id], { env: { ...process.env, ...w.env }, reject: false, timeout: 60_000 });
+    expect(f.exitCode).toBe(5);
+    expect(f.stdout).toContain('tick 3');
+  });
+});
+
+describe.skipIf(!cluster.ok)('when Slurm says no', () => {
+  it("a rejected submission: one line with Slurm's words, exit 1, a failed-to-start record", async () => {
+    const r = await w.run(['run', 'nopart', ...slurm, '--slurm-opt=--partition=nosuch', '--', 'true']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/invalid partition/i);
+    const id = w.ids()[0]!;
+    expect(state(id)).toMatchObject({ status: 'failed-to-start' });
+    expect(state(id).error).toMatch(/invalid partition/i);
+  });
+
+  it("a controller that does not answer: one line with Slurm's message, exit 1, failed-to-start", async () => {
+    const dead = path.join(w.home, 'dead.conf');
+    fs.writeFileSync(dead, fs.readFileSync(cluster.env.SLURM_CONF!, 'utf8').replace(/^SlurmctldPort=\d+/m, 'SlurmctldPort=9'));
+    const r = await w.run(['run', 'nobody-home', ...slurm, '--', 'true'], { env: { SLURM_CONF: dead } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/Unable to contact slurm controller/i);
+    expect(state(w.ids()[0]!).status).toBe('failed-to-start');
+  }, 60_000);
+
+  it('no sbatch on PATH: one line, exit 1, failed-to-start', async () => {
+    const r = await w.run(['run', 'nosb', ...slurm, '--', 'true'], { env: { PATH: '/nonexistent' }, cwd: ROOT });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/sbatch not found/);
+    expect(state(w.ids()[0]!).status).toBe('failed-to-start');
+  });
+});
+
+/** Polls a condition, nudging with `poke` (a status call brings the record up to date), up to 60 s. */
+async function waitFor(cond: () => boolean, poke: () => Promise<unknown>): Promise<void> {
+  for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+    await poke();
+    if (cond()) return;
+  }
+  throw new Error('timed out waiting for the Slurm job to run');
+}
