@@ -5,6 +5,7 @@
 import type { Admission, JobRecord, JobState } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
+import type { Sample } from '../store/timeline.js';
 
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {
@@ -38,6 +39,8 @@ export interface RunSpec {
   memBytes?: number;
   /** GPUs it needs (free ones, not held by another job; CUDA_VISIBLE_DEVICES set). */
   gpus?: number;
+  /** How often the supervisor samples memory and CPU (ms). */
+  sampleMs?: number;
   /** A job array: one job NAME.i per value, `{}` in argv replaced by it; at most `cap` running at once. */
   array?: { values: string[]; cap?: number };
   /** Where it runs: `local` (default) or `slurm`; options passed through to sbatch. */
@@ -118,6 +121,8 @@ export interface Backend {
   updateQueue(name: string, patch: QueueState): Promise<QueueState & { slots: number; paused: boolean }>;
   /** jobq's own event log (pino-format JSON lines). */
   eventsFile(): string;
+  /** A job's memory and CPU over time (empty where none were taken, e.g. on Slurm). */
+  samples(id: string): Sample[];
   /** A path that changes whenever a job starts or ends (status --watch wakes on it). */
   changesPath(): string;
   /** Note config the processes that read none need, and keep dispatch alive while jobs wait. */

@@ -12,6 +12,7 @@ import { formatSize } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
 import { meminfo } from '../process/resources.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
+import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, Runner, RunnerHost, RunSpec } from './backend.js';
 import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './dispatch.js';
 import { LocalRunner } from './local.js';
@@ -170,6 +171,7 @@ export class Jobs implements Backend, RunnerHost {
         },
         ...(spec.maxLogBytes ? { maxLogBytes: spec.maxLogBytes } : {}),
         ...(spec.onExit ? { onExit: spec.onExit } : {}),
+        ...(spec.sampleMs ? { sampleMs: spec.sampleMs } : {}),
         ...(spec.queue !== undefined ? { queue: spec.queue, priority: spec.priority ?? 0 } : {}),
         ...(Object.keys(admission).length ? { admission } : {}),
         ...(spec.backend && spec.backend !== 'local' ? { backend: spec.backend } : {}),
@@ -430,6 +432,10 @@ export class Jobs implements Backend, RunnerHost {
 
   eventsFile(): string {
     return this.store.eventsLog;
+  }
+
+  samples(id: string): Sample[] {
+    return readTimeline(this.store.paths(id).samples);
   }
 
   changesPath(): string {

@@ -178,6 +178,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     ...queueOf(o, config),
     ...admissionOf(o, argv),
     ...backendOf(o, config),
+    sampleMs: config.sampleMs,
   };
 }
 

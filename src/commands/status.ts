@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { isFinal, SCHEMA_VERSION } from '../domain/job.js';
+import { memoryChart } from '../output/chart.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
@@ -38,8 +39,13 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
       return EXIT.ok;
     }
     const v = await ctx.backend.get(ref, { withMemory: true });
-    if (o.json) printJson(jobJson(v));
-    else process.stdout.write(formatDetail(c, v) + '\n');
+    const samples = ctx.backend.samples(v.rec.id);
+    if (o.json) printJson({ ...jobJson(v), samples });
+    else {
+      process.stdout.write(formatDetail(c, v) + '\n');
+      const width = Math.max(20, Math.min(100, (process.stdout.columns || 80) - 16));
+      if (samples.length) process.stdout.write('\n' + memoryChart(samples, { limit: v.rec.protection.memLimitBytes, width }).join('\n') + '\n');
+    }
     return EXIT.ok;
   }
   const recent = Number(o.recent);

@@ -29,6 +29,8 @@ export interface Config {
   /** Where jobs run unless --backend says otherwise (`local` or `slurm`), and options every sbatch gets. */
   backend: string;
   slurmOptions: string[];
+  /** How often supervisors sample a job's memory and CPU. */
+  sampleMs: number;
 }
 
 /** Where each value came from: "default", a file path, or an environment variable. */
@@ -46,6 +48,7 @@ const DEFAULTS: Config = {
   gpuBusyMiB: 1024,
   backend: 'local',
   slurmOptions: [],
+  sampleMs: 2000,
 };
 
 const KEYS = [
@@ -61,6 +64,9 @@ const KEYS = [
   'memReserve',
   'gpuBusyMemory',
   'gpus',
+  'backend',
+  'slurmOptions',
+  'sampleInterval',
 ];
 
 /** The user config file: $XDG_CONFIG_HOME/jobq/config.json, else ~/.config/jobq/config.json. */
@@ -184,6 +190,11 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
   if ('defaultQueue' in o) {
     cfg.defaultQueue = wrap('defaultQueue', () => validateQueue(str('defaultQueue')));
     sources.defaultQueue = file;
+  }
+  if ('sampleInterval' in o) {
+    cfg.sampleMs = wrap('sampleInterval', () => parseDuration(str('sampleInterval'), 'sampleInterval'));
+    if (cfg.sampleMs < 100) bad(file, 'sampleInterval', 'at least 100ms');
+    sources.sampleMs = file;
   }
   if ('backend' in o) {
     if (!BACKENDS.includes(o.backend as string)) bad(file, 'backend', `expected ${BACKENDS.join(' or ')}`);

@@ -123,6 +123,8 @@ export interface JobRecord {
   protection: Protection;
   maxLogBytes?: number;
   onExit?: string;
+  /** How often its supervisor samples memory and CPU (ms; default 2 s). */
+  sampleMs?: number;
   /** The queue whose slots it takes, and its priority there (higher starts first); none: it starts at once. */
   queue?: string;
   priority?: number;

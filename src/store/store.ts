@@ -31,6 +31,8 @@ export interface JobPaths {
   lock: string;
   /** A queued job's full environment until it starts (0600; it may hold secrets the record redacts). */
   env: string;
+  /** Memory and CPU over time (store/timeline.ts). */
+  samples: string;
 }
 
 /** A job directory that holds no readable record, and why. */
@@ -154,6 +156,7 @@ export class Store {
       cancel: path.join(dir, 'cancel.json'),
       lock: path.join(dir, 'lock'),
       env: path.join(dir, 'env.json'),
+      samples: path.join(dir, 'samples'),
     };
   }
 

@@ -50,6 +50,7 @@ import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, heldPhase, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { appendEvent } from '../store/events.js';
 import { openLogAppend, Store } from '../store/store.js';
+import { TimelineWriter } from '../store/timeline.js';
 import { runOnExit } from './hooks.js';
 import { appendLogLine, capLogFd } from './logcap.js';
 import { type Ending, monitor } from './monitor.js';
@@ -311,6 +312,8 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     maxLogBytes: job.rec.maxLogBytes,
     logFd: job.logFd,
     events: store.eventsLog,
+    timeline: new TimelineWriter(store.paths(id).samples),
+    sampleMs: job.rec.sampleMs,
     paused: () => {
       try {
         return store.readRecord(id).state.status === 'paused';

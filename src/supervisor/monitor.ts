@@ -3,10 +3,11 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Protection } from '../domain/job.js';
-import { canFreeze, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
-import { rssBytes } from '../process/proc.js';
+import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
+import { CLK_TCK, rssBytes } from '../process/proc.js';
 import { type JobTarget, jobProcesses, signalJob, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
+import type { TimelineWriter } from '../store/timeline.js';
 import { capLogFd } from './logcap.js';
 
 /** What the monitor saw by the time the job's leader exited. */
@@ -31,6 +32,9 @@ export interface MonitorInput {
   events: string;
   /** True while the job is paused (its idle time does not count). */
   paused?: () => boolean;
+  /** Where memory and CPU samples go, and how often (ms). */
+  timeline?: TimelineWriter;
+  sampleMs?: number;
 }
 
 // Node's timers hold at most 2^31-1 ms (~24.8 days); longer waits are chained.
@@ -58,6 +62,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   let ending = false;
   let capping = false;
   let lastMemScan = 0;
+  const started = Date.now();
   const freezable = canFreeze(cgroups);
 
   // Cut a little before the cap: a fast writer adds more while the supervisor wakes and freezes it.
@@ -97,13 +102,25 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   };
 
   const sample = () => {
-    // Without a cgroup, memory means a walk of /proc: every 2s is enough for a peak and cheap with many jobs.
-    if (!cgroups.length && Date.now() - lastMemScan >= 2000) {
+    // Memory and CPU every sampleMs (2 s by default): the cgroup's own counts, else a walk of /proc for the job's processes.
+    if (Date.now() - lastMemScan >= (m.sampleMs ?? 2000)) {
       lastMemScan = Date.now();
-      const procs = jobProcesses(target).procs;
-      peakBytes = Math.max(peakBytes, rssBytes(procs));
-      const leader = procs.find((p) => p.pid === target.job.pid);
-      if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
+      let mem: number;
+      let cpu: number;
+      const cg = cgroups.length ? cgroupStats(prot.isolation, cgroups) : {};
+      if (cg.currentBytes !== undefined) {
+        mem = cg.currentBytes;
+        cpu = cg.cpuMs ?? 0;
+      } else {
+        const procs = jobProcesses(target).procs;
+        mem = rssBytes(procs);
+        peakBytes = Math.max(peakBytes, mem);
+        const ticks = procs.reduce((n, p) => n + p.utimeTicks + p.stimeTicks, 0);
+        const leader = procs.find((p) => p.pid === target.job.pid);
+        if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
+        cpu = (ticks * 1000) / CLK_TCK;
+      }
+      m.timeline?.add({ t: (Date.now() - started) / 1000, mem, cpu });
     }
     noteLog();
     if (!prot.idleTimeoutMs) return;
@@ -154,7 +171,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     else poll = setTimeout(() => pollBusy(next), 1);
   };
   watchQuiet();
-  const every = prot.idleTimeoutMs ? Math.min(1000, Math.max(100, prot.idleTimeoutMs / 5)) : 1000;
+  const every = Math.min(m.sampleMs ?? 2000, prot.idleTimeoutMs ? Math.min(1000, Math.max(100, prot.idleTimeoutMs / 5)) : 1000);
   const sampler = setInterval(sample, every);
   sample();
   const timers: Array<{ clear(): void }> = [];

@@ -1,0 +1,35 @@
+// Issue 14: see a job over time — memory samples in the job dir, the chart in status JOB, the samples in --json.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { start, type World, world } from '../helpers/jobq.js';
+
+let w: World;
+beforeEach(() => {
+  w = world();
+  fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+  fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '200ms' }));
+});
+afterEach(async () => {
+  await w.cleanup();
+});
+
+describe('memory over time', () => {
+  it('a job whose memory grows: rising samples, and status JOB draws them under its limit line', async () => {
+    const grow = 'import time\nx = []\nfor i in range(10):\n    x.append(bytearray(20 * 1024 * 1024)); time.sleep(0.3)\ntime.sleep(0.5)';
+    const id = await start(w, 'grow', ['python3', '-c', grow], ['--mem-limit', '400M']);
+    await w.run(['wait', id, '--timeout', '60s']);
+    const j = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    const mem = j.samples.map((s: { mem: number }) => s.mem);
+    expect(mem.length).toBeGreaterThan(8);
+    expect(mem.at(-1) - mem[0]).toBeGreaterThan(150 * 1024 ** 2);
+    // Rising: each quarter of the run peaks at least as high as the one before.
+    const q = (k: number) => Math.max(...mem.slice(Math.floor((k * mem.length) / 4), Math.floor(((k + 1) * mem.length) / 4)));
+    expect(q(1)).toBeGreaterThanOrEqual(q(0));
+    expect(q(3)).toBeGreaterThan(q(1));
+    const text = (await w.run(['status', id])).stdout;
+    expect(text).toMatch(/memory over \d+s: peak \S+, limit 400M/);
+    expect(text).toMatch(/ limit$/m);
+    expect(fs.statSync(path.join(w.home, 'jobs', id, 'samples')).size).toBeLessThan(1024 * 1024);
+  });
+});

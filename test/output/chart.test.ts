@@ -1,0 +1,25 @@
+// The memory chart's shape: columns follow the samples, the limit line sits where the limit is, the axis says the span.
+import { describe, expect, it } from 'vitest';
+import { columnsOf, memoryChart } from '../../src/output/chart.js';
+
+const M = 1024 ** 2;
+const rising = Array.from({ length: 40 }, (_, i) => ({ t: i * 2, mem: (i + 1) * 10 * M, cpu: i * 100 }));
+
+describe('memory chart', () => {
+  it('columns are the peak of each time slice, and they rise with a growing job', () => {
+    const cols = columnsOf(rising, 20);
+    expect(cols).toHaveLength(20);
+    for (let i = 1; i < cols.length; i++) expect(cols[i]!).toBeGreaterThanOrEqual(cols[i - 1]!);
+    expect(cols.at(-1)).toBe(400 * M);
+  });
+
+  it('draws blocks that fill more toward the end, a limit line, the peak and the span', () => {
+    const lines = memoryChart(rising, { limit: 800 * M, width: 20, height: 8 });
+    expect(lines[0]).toBe('memory over 1m18s: peak 400M, limit 800M, now 400M');
+    const rows = lines.slice(1, 9).map((l) => l.slice(8, 28));
+    const filled = (col: number) => rows.filter((r) => '▁▂▃▄▅▆▇█'.includes(r[col]!)).length;
+    expect(filled(19)).toBeGreaterThan(filled(0));
+    expect(lines.slice(1, 9).some((l) => l.endsWith(' limit'))).toBe(true);
+    expect(lines.at(-1)).toMatch(/0s\s+1m18s$/);
+  });
+});
