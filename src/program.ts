@@ -276,6 +276,22 @@ Examples:
     .action(act(() => import('./commands/events.js')));
 
   program
+    .command('mcp')
+    .summary('serve jobq to a coding agent over stdio (Model Context Protocol): run, status, tail, wait, cancel, queue')
+    .addHelpText(
+      'after',
+      `
+Register it with an agent (docs/agents-and-tmux.md), e.g.:
+  claude mcp add jobq -- jobq mcp
+  { "mcpServers": { "jobq": { "command": "jobq", "args": ["mcp"] } } }
+Its tool descriptions tell the agent to run heavy work through jobq rather than in its own shell.
+
+Examples:
+  jobq mcp            # speaks MCP on stdin/stdout until stdin closes`,
+    )
+    .action(act(() => import('./commands/mcp.js')));
+
+  program
     .command('docs')
     .summary('say where the installed docs and Makefile.example are')
     .option('--json', 'print JSON')

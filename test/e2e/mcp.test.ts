@@ -1,0 +1,61 @@
+// Issue 14: `jobq mcp` driven by the MCP SDK's own client over stdio — list tools, run, wait, tail, cancel, errors.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, type World, world } from '../helpers/jobq.js';
+
+let w: World;
+let client: Client;
+beforeEach(async () => {
+  w = world();
+  client = new Client({ name: 'jobq-test', version: '1.0.0' });
+  await client.connect(
+    new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], env: { ...(process.env as Record<string, string>), ...w.env } }),
+  );
+});
+afterEach(async () => {
+  await client.close();
+  await w.cleanup();
+});
+
+/** Calls a tool and returns its JSON answer (or throws with the tool error's text). */
+async function call(name: string, args: Record<string, unknown>): Promise<any> {
+  const r = (await client.callTool({ name, arguments: args })) as { content: Array<{ text: string }>; isError?: boolean };
+  if (r.isError) throw new Error(r.content[0]!.text);
+  return JSON.parse(r.content[0]!.text);
+}
+
+describe('jobq mcp', () => {
+  it('lists its tools, each telling an agent what it is for', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['cancel', 'pause', 'queue', 'resume', 'run', 'status', 'tail', 'wait']);
+    expect(tools.find((t) => t.name === 'run')!.description).toMatch(/instead of running such commands in your own shell/);
+  });
+
+  it('run, wait, tail (\\r collapsed, bounded), status', async () => {
+    const r = await call('run', { name: 'agentjob', command: ['sh', '-c', 'printf "step 1\\rstep 2\\rstep 3\\n"; echo "BG=$BG_JOB"; exit 3'] });
+    expect(r).toMatchObject({ name: 'agentjob', log: expect.stringContaining('agentjob_') });
+    const done = await call('wait', { job: 'agentjob', timeoutSeconds: 30 });
+    expect(done).toMatchObject({ status: 'failed', exitCode: 3, final: true, timedOut: false });
+    const t = await call('tail', { job: 'agentjob', lines: 5 });
+    expect(t.output).toBe('step 3\nBG=1\n');
+    const s = await call('status', {});
+    expect(s.jobs[0]).toMatchObject({ name: 'agentjob', state: 'failed (3)' });
+  });
+
+  it('wait is bounded and says so; cancel stops the job and its handler runs', async () => {
+    await call('run', { name: 'long', command: ['sh', '-c', 'trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'] });
+    const w1 = await call('wait', { job: 'long', timeoutSeconds: 1 });
+    expect(w1).toMatchObject({ status: 'running', final: false, timedOut: true });
+    const c = await call('cancel', { job: 'long' });
+    expect(c.results[0]).toMatchObject({ outcome: 'cancelled', state: { status: 'cancelled', exitCode: 0 } });
+    expect((await call('tail', { job: 'long' })).output).toMatch(/bye\n\[jobq\] cancelled at /);
+  });
+
+  it("errors come back as tool errors with jobq's one-line message", async () => {
+    await expect(call('tail', { job: 'nosuchjob' })).rejects.toThrow(/^jobq: no job named or with id 'nosuchjob'/);
+    await expect(call('run', { name: 'bad name!', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
+    const r = (await client.callTool({ name: 'wait', arguments: { job: 'x', timeoutSeconds: 9999 } })) as { isError?: boolean };
+    expect(r.isError).toBe(true);
+  });
+});
