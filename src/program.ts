@@ -276,6 +276,26 @@ Examples:
     .action(act(() => import('./commands/events.js')));
 
   program
+    .command('ui')
+    .summary('a local web dashboard: live jobs table, logs, memory charts, cancel and restart (127.0.0.1, behind a token)')
+    .option('-p, --port <n>', 'port on 127.0.0.1', '8765')
+    .option('--open', 'open it in the browser (xdg-open)')
+    .option('--detach', 'run it as a jobq job of its own (jobq cancel jobq-ui stops it)')
+    .addHelpText(
+      'after',
+      `
+It prints a URL with a random token; requests without the token, with a Host other than
+127.0.0.1/localhost, or a POST from another origin are refused (docs/ui.md).
+
+Examples:
+  jobq ui                  # foreground; Ctrl-C stops it
+  jobq ui --port 9000 --open
+  jobq ui --detach         # survives the terminal
+  ssh -L 8765:127.0.0.1:8765 gpubox   # then open the printed URL on your laptop`,
+    )
+    .action(act(() => import('./commands/ui.js')));
+
+  program
     .command('mcp')
     .summary('serve jobq to a coding agent over stdio (Model Context Protocol): run, status, tail, wait, cancel, queue')
     .addHelpText(

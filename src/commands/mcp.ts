@@ -1,5 +1,4 @@
 // `jobq mcp`: an MCP server over stdio, so a coding agent runs heavy work through jobq instead of in its own shell.
-import { Writable } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
@@ -8,7 +7,7 @@ import type { Backend } from '../backend/backend.js';
 import { EXIT } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
 import { parseDuration } from '../domain/units.js';
-import { printLastLines } from '../output/follow.js';
+import { lastLinesText } from '../output/follow.js';
 import { stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { context } from './context.js';
@@ -26,23 +25,6 @@ async function answer(fn: () => Promise<unknown>) {
   } catch (e) {
     return { content: [{ type: 'text' as const, text: `jobq: ${(e as Error).message}` }], isError: true };
   }
-}
-
-/** The last lines of a log as a terminal shows them (\r progress collapsed), at most 16 KiB. */
-function tailText(log: string, lines: number): string {
-  let out = '';
-  printLastLines(
-    log,
-    lines,
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        out += chunk.toString('utf8');
-        cb();
-      },
-    }),
-    false,
-  );
-  return out.length > MAX_TAIL_BYTES ? `…${out.slice(-MAX_TAIL_BYTES)}` : out;
 }
 
 /** A short summary of a job for an agent: what it is, how it stands, where its log is. */
@@ -138,7 +120,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
     (a) =>
       answer(async () => {
         const v = await b.get(a.job);
-        return { ...(await summary(b, v.rec.id)), output: tailText(v.rec.log, a.lines ?? 50) };
+        return { ...(await summary(b, v.rec.id)), output: lastLinesText(v.rec.log, a.lines ?? 50, MAX_TAIL_BYTES) };
       }),
   );
 

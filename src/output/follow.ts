@@ -137,3 +137,15 @@ export function lastLine(file: string, maxBytes = 4096): string {
     return '';
   }
 }
+
+/** The last n lines of a file as a terminal shows them, as a string (at most maxBytes of the end). */
+export function lastLinesText(file: string, n: number, maxBytes = Number.POSITIVE_INFINITY): string {
+  const parts: string[] = [];
+  try {
+    printLastLines(file, n, { write: (c: Buffer | string) => parts.push(c.toString()) > 0 } as unknown as NodeJS.WritableStream, false);
+  } catch {
+    return '';
+  }
+  const text = parts.join('');
+  return text.length > maxBytes ? `…${text.slice(-maxBytes)}` : text;
+}

@@ -45,7 +45,11 @@ export function appendLogLine(fd: number, line: string): void {
   try {
     const a = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND);
     try {
-      fs.writeSync(a, line.endsWith('\n') ? line : line + '\n');
+      // On a line of its own, even after a progress bar that never printed its newline.
+      const size = fs.fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const lead = size > 0 && fs.readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10 ? '\n' : '';
+      fs.writeSync(a, lead + (line.endsWith('\n') ? line : line + '\n'));
     } finally {
       fs.closeSync(a);
     }

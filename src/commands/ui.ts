@@ -1,0 +1,245 @@
+// `jobq ui [--port N] [--open] [--detach]`: a local dashboard on 127.0.0.1, behind a random token.
+import { spawn } from 'node:child_process';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Command } from 'commander';
+import type { Backend, JobView } from '../backend/backend.js';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { exitCodeOf, isFinal } from '../domain/job.js';
+import { formatDuration, formatSize } from '../domain/units.js';
+import { lastLinesText } from '../output/follow.js';
+import { elapsedMs, stateLabel } from '../output/format.js';
+import { PAGE } from '../ui/page.js';
+import { context } from './context.js';
+
+const LOG_LINES = 200;
+
+/** One row of the jobs table. */
+function row(v: JobView) {
+  const s = v.state;
+  const e = elapsedMs(v);
+  const exit =
+    'endedAt' in s ? (s.signal ?? (s.exitCode === null ? '?' : String(s.exitCode))) : s.status === 'failed-to-start' || s.status === 'lost' ? '?' : '-';
+  const peak = 'peakMemBytes' in s && s.peakMemBytes ? s.peakMemBytes : undefined;
+  return {
+    id: v.rec.id,
+    name: v.rec.name,
+    status: s.status,
+    label: stateLabel(v),
+    pid: v.rec.job?.pid,
+    started: ('startedAt' in s && s.startedAt ? s.startedAt : v.rec.createdAt).replace('T', ' ').slice(0, 19),
+    elapsed: e === undefined ? '-' : formatDuration(e),
+    exit,
+    mem: v.rssBytes ? formatSize(v.rssBytes) : peak ? formatSize(peak) : '-',
+  };
+}
+
+/** Whether a request may be served: loopback Host (no DNS rebinding), the token, and no cross-origin POST. */
+export function allowed(req: http.IncomingMessage, url: URL, port: number, token: string): string | undefined {
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (![`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host)) return 'host';
+  const given = String(req.headers['x-jobq-token'] ?? url.searchParams.get('token') ?? '');
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) return 'token';
+  if (req.method !== 'GET') {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://${host}`) return 'origin';
+    // A cross-site form cannot set this header: only the page's own fetch can.
+    if (req.headers['x-jobq-token'] !== token) return 'origin';
+  }
+  return undefined;
+}
+
+/** Serves the dashboard until the process is stopped. */
+export async function serve(
+  b: Backend,
+  opts: { port: number; token: string; restart: (id: string) => Promise<string>; graceMs: number; signal: NodeJS.Signals },
+) {
+  const jobsPayload = async () => {
+    const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
+    return {
+      jobs: views.map(row),
+      hidden,
+      total: views.length + hidden,
+      running: views.filter((v) => v.state.status === 'running').length,
+      waiting: views.filter((v) => v.state.status === 'queued').length,
+    };
+  };
+  let port = opts.port;
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const why = allowed(req, url, port, opts.token);
+    const send = (code: number, body: unknown, type = 'application/json') => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    if (why) return send(403, { error: why === 'host' ? 'not a loopback Host' : why === 'token' ? 'token missing or wrong' : 'cross-origin request refused' });
+    try {
+      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      if (url.pathname === '/') {
+        const nonce = randomBytes(16).toString('base64');
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'x-frame-options': 'DENY',
+          'referrer-policy': 'no-referrer',
+          'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+        });
+        return res.end(PAGE.replace('<script>', `<script nonce="${nonce}">`));
+      }
+      if (parts[0] !== 'api') return send(404, { error: 'not found' });
+      if (parts[1] === 'events') return stream(res, async () => ({ jobs: await jobsPayload() }), b.changesPath());
+      if (parts[1] === 'jobs' && parts.length === 2) return send(200, await jobsPayload());
+      const id = parts[2] ? b.resolve(parts[2]) : '';
+      if (parts[1] === 'jobs' && parts.length === 3 && req.method === 'GET') {
+        const v = await b.get(id, { withMemory: true });
+        return send(200, {
+          ...row(v),
+          final: isFinal(v.state),
+          command: v.rec.argv.join(' '),
+          log: v.rec.log,
+          waiting: v.waiting?.reason,
+          memLimit: v.rec.protection.memLimitBytes,
+          samples: b.samples(id),
+        });
+      }
+      if (parts[1] === 'jobs' && parts[3] === 'log' && req.method === 'GET') {
+        return stream(res, async () => {
+          const v = await b.view(id);
+          return {
+            log: { text: lastLinesText(v.rec.log, LOG_LINES) },
+            state: { status: v.state.status, label: stateLabel(v), final: isFinal(v.state), exit: isFinal(v.state) ? exitCodeOf(v.state) : null },
+          };
+        });
+      }
+      if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'cancel') {
+        const r = await b.cancel(id, { signal: opts.signal, graceMs: opts.graceMs });
+        return send(200, { message: `${r.outcome}: ${stateLabel({ state: r.state, supervisorAlive: false })}`, state: r.state.status });
+      }
+      if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'restart') {
+        const newId = await opts.restart(id);
+        return send(200, { message: `restarted as ${newId}`, id: newId });
+      }
+      return send(404, { error: 'not found' });
+    } catch (e) {
+      return send(e instanceof JobqError && e.code === 'NOT_FOUND' ? 404 : 400, { error: (e as Error).message });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'EADDRINUSE' ? new JobqError('USAGE', `port ${opts.port} on 127.0.0.1 is in use: choose another with --port`) : e),
+    );
+    server.listen(opts.port, '127.0.0.1', () => resolve());
+  });
+  // --port 0: the kernel picked one; the Host check uses the real one.
+  port = (server.address() as AddressInfo).port;
+  return { server, port };
+}
+
+/**
+ * Server-sent events: each named field of `next()` as an event of that name, sent when it changes; checked every
+ * second, and at once when `watch` (a directory) changes.
+ */
+function stream(res: http.ServerResponse, next: () => Promise<Record<string, unknown>>, watch?: string): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  const last = new Map<string, string>();
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const [event, value] of Object.entries(await next())) {
+        const data = JSON.stringify(value);
+        if (last.get(event) === data) continue;
+        last.set(event, data);
+        res.write(`event: ${event}\ndata: ${data}\n\n`);
+      }
+    } catch (e) {
+      res.write(`event: error\ndata: ${JSON.stringify({ error: (e as Error).message })}\n\n`);
+    } finally {
+      busy = false;
+    }
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), 1000);
+  let watcher: fs.FSWatcher | undefined;
+  if (watch) {
+    try {
+      watcher = fs.watch(watch, () => void tick());
+      watcher.on('error', () => undefined);
+    } catch {
+      /* the 1 s tick still runs */
+    }
+  }
+  res.on('close', () => {
+    clearInterval(timer);
+    watcher?.close();
+  });
+}
+
+export default async function ui(o: { port?: string; open?: boolean; detach?: boolean }, cmd: Command): Promise<number> {
+  const port = o.port === undefined ? 8765 : Number(o.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new JobqError('USAGE', `invalid --port '${o.port}': 0 (any free one) to 65535`);
+  const token = process.env.JOBQ_UI_TOKEN || randomBytes(16).toString('hex');
+  const url = `http://127.0.0.1:${port}/?token=${token}`;
+  if (o.detach) {
+    // As a jobq job of its own: it outlives this terminal, and `jobq cancel jobq-ui` ends it.
+    const r = spawn(
+      process.execPath,
+      [
+        process.argv[1]!,
+        'run',
+        'jobq-ui',
+        '-q',
+        '--replace',
+        '--env',
+        `JOBQ_UI_TOKEN=${token}`,
+        '--',
+        process.execPath,
+        process.argv[1]!,
+        'ui',
+        '--port',
+        String(port),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
+    if (code === 0) process.stdout.write(`dashboard: ${url}\n(stop it: jobq cancel jobq-ui)\n`);
+    return code;
+  }
+  const ctx = context(cmd);
+  const b = ctx.backend;
+  const { server, port: bound } = await serve(b, {
+    port,
+    token,
+    graceMs: ctx.config.graceMs,
+    signal: ctx.config.signal,
+    restart: async (id) => {
+      const r = spawn(process.execPath, [process.argv[1]!, 'restart', id, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      r.stdout.on('data', (d) => (out += d));
+      r.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
+      if (code !== 0) throw new JobqError('IO', err.trim().replace(/^jobq: /, '') || `restart exited ${code}`);
+      return JSON.parse(out).id as string;
+    },
+  });
+  const here = `http://127.0.0.1:${bound}/?token=${token}`;
+  process.stdout.write(`dashboard: ${here}\n(serving on 127.0.0.1 only; Ctrl-C to stop; the token in the URL is its key)\n`);
+  if (o.open)
+    spawn('xdg-open', [here], { stdio: 'ignore', detached: true })
+      .on('error', () => undefined)
+      .unref();
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  server.close();
+  server.closeAllConnections();
+  return EXIT.ok;
+}

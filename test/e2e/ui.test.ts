@@ -1,0 +1,142 @@
+// Issue 14: `jobq ui` in a real headless Chromium (Debian's, driven by playwright-core): the table, a live log, the
+// memory chart, cancel from the page; and what the server refuses (no token, a foreign Host, a cross-origin POST).
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
+import { plantRecord } from '../helpers/records.js';
+
+const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((f) => fs.existsSync(f));
+const SHOTS = path.join(ROOT, 'test-results');
+
+let w: World;
+let ui: ChildProcess;
+let url: URL;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!CHROMIUM) console.warn('UI browser tests skipped: no chromium (apt-get install chromium; .ci/run does)');
+  else
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+beforeEach(async () => {
+  w = world();
+  fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+  fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '300ms' }));
+  ui = spawn(process.execPath, [BIN, 'ui', '--port', '0'], { env: { ...process.env, ...w.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  ui.stdout!.on('data', (d) => (out += d));
+  url = new URL((await pollUntil(() => /dashboard: (\S+)/.exec(out)?.[1], 15_000, 'the dashboard URL'))!);
+});
+afterEach(async () => {
+  ui.kill('SIGINT');
+  await new Promise((r) => ui.once('exit', r));
+  await w.cleanup();
+});
+
+/** A raw request, so Host and Origin can be what an attacker would send. */
+function request(method: string, pathAndQuery: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: url.port, method, path: pathAndQuery, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('jobq ui', () => {
+  it('serves only loopback, only with the token, and refuses cross-origin POSTs', async () => {
+    const token = url.searchParams.get('token')!;
+    const id = await start(w, 'target', ['sleep', '30']);
+    expect(await request('GET', `/api/jobs?token=${token}`)).toBe(200);
+    expect(await request('GET', '/api/jobs')).toBe(403);
+    expect(await request('GET', `/api/jobs?token=${token.replace(/.$/, (c) => (c === '0' ? '1' : '0'))}`)).toBe(403);
+    // DNS rebinding: a page on evil.example that resolves to 127.0.0.1 still sends its own Host.
+    expect(await request('GET', `/?token=${token}`, { host: `evil.example:${url.port}` })).toBe(403);
+    expect(await request('POST', `/api/jobs/${id}/cancel?token=${token}`, { 'x-jobq-token': token, origin: 'http://evil.example' })).toBe(403);
+    // A cross-site form can put the token in the URL, never in a header.
+    expect(await request('POST', `/api/jobs/${id}/cancel?token=${token}`)).toBe(403);
+    expect(w.record(id).state.status).toBe('running');
+  });
+
+  it('with 2,000 finished jobs it sends the newest 100 and a count, not all of them', async () => {
+    for (let i = 0; i < 2000; i++) {
+      const at = new Date(Date.now() - 86_400_000 + i * 1000);
+      plantRecord(
+        w.home,
+        `old${i % 10}`,
+        { state: { status: 'succeeded', startedAt: at.toISOString(), exitCode: 0, signal: null, endedAt: at.toISOString(), durationMs: 5 } },
+        at,
+      );
+    }
+    const r = await fetch(new URL(`/api/jobs?token=${url.searchParams.get('token')}`, url));
+    const j = (await r.json()) as { jobs: unknown[]; hidden: number; total: number };
+    expect(j.jobs).toHaveLength(100);
+    expect(j.hidden).toBe(1900);
+    expect(j.total).toBe(2000);
+  });
+
+  it.skipIf(!CHROMIUM)(
+    'in Chromium: a job appears, its log grows live, its memory is charted, cancel from the page ends it',
+    async () => {
+      const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+      try {
+        await page.goto(url.href);
+        const id = await start(
+          w,
+          'webjob',
+          [
+            'python3',
+            '-c',
+            'import sys, time\nx = []\nfor i in range(8):\n    print("tick", i, flush=True); time.sleep(0.2)\nfor i in range(300):\n    x.append(bytearray(2 * 1024 * 1024)); sys.stdout.write("\\rprogress %d%%" % i); sys.stdout.flush(); time.sleep(0.1)',
+          ],
+          ['--mem-limit', '800M'],
+        );
+        const rowSel = `#jobs tr[data-id="${id}"]`;
+        await page.waitForSelector(rowSel, { timeout: 15_000 });
+        expect(await page.textContent(`${rowSel} td:nth-child(3)`)).toBe('running');
+        await page.click(rowSel);
+        await page.waitForFunction(() => /tick 3\n/.test(document.querySelector('#log')?.textContent ?? ''), undefined, { timeout: 15_000 });
+        await page.waitForFunction(() => /tick 7\n/.test(document.querySelector('#log')?.textContent ?? ''), undefined, { timeout: 15_000 });
+        await page.waitForFunction(() => /progress [1-9]\d*%/.test(document.querySelector('#log')?.textContent ?? ''), undefined, { timeout: 15_000 });
+        // The last \r segment shows as a terminal would: one progress line, though the file holds every update.
+        await pollUntil(() => (fs.readFileSync(w.record(id).log, 'utf8').match(/progress/g) ?? []).length > 5, 15_000, 'several progress updates');
+        expect((await page.textContent('#log'))!.match(/progress/g)).toHaveLength(1);
+        // Re-select to draw the chart from the samples taken so far, with the limit line.
+        await pollUntil(
+          () =>
+            fs.existsSync(path.join(w.home, 'jobs', id, 'samples')) && fs.readFileSync(path.join(w.home, 'jobs', id, 'samples'), 'utf8').split('\n').length > 4,
+          15_000,
+          'samples',
+        );
+        await page.click(rowSel);
+        await page.waitForSelector('#memchart polyline', { timeout: 10_000 });
+        expect(await page.locator('#memchart line.limit').count()).toBe(1);
+        await page.click('#cancel');
+        await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
+        await page.waitForFunction((sel) => document.querySelector(`${sel} td:nth-child(3)`)?.textContent === 'cancelled', rowSel, { timeout: 15_000 });
+        expect(w.record(id).state.status).toBe('cancelled');
+        fs.mkdirSync(SHOTS, { recursive: true });
+        const shot = path.join(SHOTS, 'ui-cancelled.png');
+        await page.screenshot({ path: shot, fullPage: true });
+        console.log(`screenshot: ${shot}`);
+        expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
+      } finally {
+        await page.close();
+      }
+    },
+    90_000,
+  );
+});
