@@ -157,13 +157,19 @@ describe('GPU-aware admission', () => {
 
   it('three --gpus 1 jobs on two GPUs: two run with distinct CUDA_VISIBLE_DEVICES, the third starts on the freed one', async () => {
     const gpu = fakeGpus();
-    const run = (n: string, secs: string) =>
-      w.run(['run', n, '-q', '--gpus', '1', '--', 'sh', '-c', `echo "cvd=$CUDA_VISIBLE_DEVICES"; sleep ${secs}`], { env: gpu.env });
-    const a = (await run('g1', '0.5')).stdout.trim();
-    const b = (await run('g2', '3')).stdout.trim();
-    const c = (await run('g3', '0')).stdout.trim();
+    // Each job holds its GPU until the test lets it go (a gate file), so no timing decides what is queued.
+    const gate = (n: string) => path.join(w.home, `${n}.go`);
+    const run = (n: string) =>
+      w.run(['run', n, '-q', '--gpus', '1', '--', 'sh', '-c', `echo "cvd=$CUDA_VISIBLE_DEVICES"; while [ ! -e ${gate(n)} ]; do sleep 0.05; done`], {
+        env: gpu.env,
+      });
+    fs.writeFileSync(gate('g3'), '');
+    const a = (await run('g1')).stdout.trim();
+    const b = (await run('g2')).stdout.trim();
+    const c = (await run('g3')).stdout.trim();
     expect([state(a).status, state(b).status, state(c).status]).toEqual(['running', 'running', 'queued']);
     expect(JSON.parse((await w.run(['status', c, '--json'], { env: gpu.env })).stdout).waiting.reason).toBe('gpus (needs 1, 0 of 2 free)');
+    fs.writeFileSync(gate('g1'), '');
     expect((await w.run(['wait', a, c, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(0);
     const cvd = (id: string) => fs.readFileSync(w.record(id).log, 'utf8').trim();
     expect(new Set([cvd(a), cvd(b)])).toEqual(new Set(['cvd=0', 'cvd=1']));
