@@ -14,6 +14,8 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunks/[name]-[hash]',
+  // pino is required from node_modules on the first log line a process writes, so no start-up parses it.
+  external: ['pino'],
   define: { JOBQ_VERSION: JSON.stringify(pkg.version) },
   // CJS dependencies (proper-lockfile) call require(): give the ESM bundle one.
   banner: { js: "import { createRequire as __jobqCreateRequire } from 'node:module'; const require = __jobqCreateRequire(import.meta.url);" },

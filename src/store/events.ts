@@ -1,21 +1,79 @@
-// jobq's own event log: pino-format JSON lines (level, time, pid, hostname, msg) appended in one write each.
+// jobq's own logs, written with pino: events.log (what jobq did: one line per state change, signals, caps) and each
+// job's supervisor.log (what its supervisor decided and why). pino is loaded on the first line a process writes —
+// never by status or a plain run — and a supervisor holds its lines until its job has started, then writes them.
 import fs from 'node:fs';
-import os from 'node:os';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 const ROTATE_BYTES = 10 * 1024 * 1024;
 export type EventLevel = keyof typeof LEVELS;
 
-/** Appends one event line; never throws (an event log must not break a job). */
-export function appendEvent(file: string, level: EventLevel, msg: string, fields: Record<string, unknown> = {}): void {
-  const line = JSON.stringify({ level: LEVELS[level], time: Date.now(), pid: process.pid, hostname: os.hostname(), ...fields, msg });
-  try {
-    // One older generation is kept (events.log.1), so the log cannot grow without bound.
-    if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
-    fs.appendFileSync(file, line + '\n', { mode: 0o600 });
-  } catch {
-    /* the event log is best effort */
+const load = createRequire(import.meta.url);
+const loggers = new Map<string, { log: Logger; reopen(): void }>();
+let held: Array<[string, EventLevel, string, Record<string, unknown>, number]> | undefined;
+
+/** A pino logger writing synchronously to one file (created 0600; no transport, no worker thread). */
+function loggerFor(file: string): { log: Logger; reopen(): void } {
+  let l = loggers.get(file);
+  if (!l) {
+    const pino = load('pino') as typeof import('pino');
+    fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
+    const dest = pino.destination({ dest: file, sync: true, append: true });
+    let at = 0;
+    // The time of the event, not of the write (held lines keep theirs).
+    const log = pino({ base: { pid: process.pid, hostname: process.env.HOSTNAME || readHostname() }, timestamp: () => `,"time":${at || Date.now()}` }, dest);
+    const stamped = log as Logger & { at?: (t: number) => void };
+    stamped.at = (t: number) => {
+      at = t;
+    };
+    l = { log: stamped, reopen: () => dest.reopen() };
+    loggers.set(file, l);
   }
+  return l;
+}
+
+function readHostname(): string {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
+  } catch {
+    return 'localhost';
+  }
+}
+
+function write(file: string, level: EventLevel, msg: string, fields: Record<string, unknown>, time: number): void {
+  try {
+    const l = loggerFor(file);
+    // One older generation is kept (events.log.1), so the log cannot grow without bound.
+    if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) {
+      fs.renameSync(file, `${file}.1`);
+      fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
+      l.reopen();
+    }
+    (l.log as Logger & { at: (t: number) => void }).at(time);
+    l.log[level](fields, msg);
+    (l.log as Logger & { at: (t: number) => void }).at(0);
+  } catch {
+    /* jobq's own logs are best effort: they must never break a job */
+  }
+}
+
+/** Appends one line (held in memory while holdEvents() is on), dated now or at `time`; never throws. */
+export function appendEvent(file: string, level: EventLevel, msg: string, fields: Record<string, unknown> = {}, time = Date.now()): void {
+  if (held) held.push([file, level, msg, fields, time]);
+  else write(file, level, msg, fields, time);
+}
+
+/** Holds lines in memory (a supervisor, until its job runs: loading the logger must not delay the job). */
+export function holdEvents(): void {
+  held ??= [];
+}
+
+/** Writes the held lines, in order, with the times they happened, and writes at once from now on. */
+export function releaseEvents(): void {
+  const lines = held ?? [];
+  held = undefined;
+  for (const [file, level, msg, fields, time] of lines) write(file, level, msg, fields, time);
 }
 
 /** Name of a pino level number. */

@@ -33,6 +33,8 @@ export interface JobPaths {
   env: string;
   /** Memory and CPU over time (store/timeline.ts). */
   samples: string;
+  /** What its supervisor decided and why (pino lines): isolation, limits read back, signals, timeouts, retries. */
+  diag: string;
 }
 
 /** A job directory that holds no readable record, and why. */
@@ -157,6 +159,7 @@ export class Store {
       lock: path.join(dir, 'lock'),
       env: path.join(dir, 'env.json'),
       samples: path.join(dir, 'samples'),
+      diag: path.join(dir, 'supervisor.log'),
     };
   }
 
@@ -182,11 +185,13 @@ export class Store {
   }
 
   /** Writes a record no one else can know yet (a job being created); every later change goes through transition(). */
-  create(rec: JobRecord): void {
+  create(rec: JobRecord, opts: { event?: boolean } = {}): void {
     writeFileAtomic(this.paths(rec.id).record, JSON.stringify(rec, null, 2) + '\n', false);
     this.setActive(rec.id, !isFinal(rec.state));
     this.setWaiting(rec.id, rec.state.status === 'queued');
-    appendEvent(this.eventsLog, 'info', rec.state.status === 'starting' ? 'submitted' : rec.state.status, { id: rec.id, argv: rec.argv });
+    // A job started at once has its `submitted` line written by its supervisor (the launcher never loads the logger).
+    if (opts.event !== false)
+      appendEvent(this.eventsLog, 'info', rec.state.status === 'starting' ? 'submitted' : rec.state.status, { id: rec.id, argv: rec.argv });
   }
 
   /**

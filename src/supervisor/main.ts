@@ -48,7 +48,7 @@ import {
 import { bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, heldPhase, restoreJobEnv, spawnHeld } from '../process/spawn.js';
-import { appendEvent } from '../store/events.js';
+import { appendEvent, holdEvents, releaseEvents } from '../store/events.js';
 import { openLogAppend, Store } from '../store/store.js';
 import { TimelineWriter } from '../store/timeline.js';
 import { runOnExit } from './hooks.js';
@@ -101,6 +101,9 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
     return undefined;
   }
   const rec = reg.rec;
+  // A job run at once: its launcher left the `submitted` line to us, dated when it was made.
+  if (rec.state.status === 'starting' && !rec.state.claim?.requeue)
+    appendEvent(store.eventsLog, 'info', 'submitted', { id, argv: rec.argv }, Date.parse(rec.createdAt));
   // GPUs given at the claim: only they are visible to the job, numbered as nvidia-smi numbers them.
   if (rec.gpus?.length) env = { ...(env ?? restoreJobEnv(process.env)), CUDA_VISIBLE_DEVICES: rec.gpus.join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' };
   const job: Job = { store, id, rec, self, env: env ?? restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
@@ -174,6 +177,17 @@ function protect(job: Job): boolean {
   prot.isolation = plan.kind;
   if (plan.cgroupDirs.length) prot.cgroups = plan.cgroupDirs;
   if (plan.unit) prot.unit = plan.unit;
+  const diag = job.store.paths(job.id).diag;
+  appendEvent(diag, 'info', 'isolation', { id: job.id, asked: prot.isolationMode, chosen: plan.kind, cgroups: plan.cgroupDirs, unit: plan.unit });
+  appendEvent(diag, 'info', 'limits read back', {
+    id: job.id,
+    memLimitBytes: prot.memLimitBytes,
+    memLimitHow: prot.memLimitHow,
+    oomScoreAdj: prot.oomScoreAdj,
+    timeoutMs: prot.timeoutMs,
+    idleTimeoutMs: prot.idleTimeoutMs,
+  });
+  for (const w of prot.warnings) appendEvent(diag, 'warn', 'warning', { id: job.id, warning: w });
   job.target = { job: { pid, startTicks: readStat(pid)?.startTicks ?? 0, pgid: pid }, cgroups: plan.cgroupDirs };
   return true;
 }
@@ -214,6 +228,8 @@ async function release(job: Job): Promise<boolean> {
   // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
   awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
   notifyLauncher();
+  // The job runs: now the logger may load and the held lines go out.
+  releaseEvents();
   return true;
 }
 
@@ -268,6 +284,14 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
     oom: (cg.oomKills ?? 0) > 0,
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
+  appendEvent(store.paths(id).diag, 'info', 'ended', {
+    id,
+    status: state.status,
+    exitCode: end.code,
+    signal: end.signal,
+    timedOut: end.timedOut,
+    cancel: cancel?.by,
+  });
   const marker = endMarker(state, prot);
   if (marker) appendLogLine(job.logFd, marker);
   if (job.rec.maxLogBytes) capLogFd(job.logFd, job.rec.maxLogBytes);
@@ -282,6 +306,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
       return r.rec;
     } catch (e) {
       if (tries === 1) appendEvent(store.eventsLog, 'error', 'cannot record the outcome; retrying', { id, error: (e as Error).message });
+      appendEvent(store.paths(id).diag, 'warn', 'record retry', { id, try: tries, nextInMs: delay, error: (e as Error).message });
       await sleep(delay);
     }
   }
@@ -311,7 +336,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     prot: job.prot,
     maxLogBytes: job.rec.maxLogBytes,
     logFd: job.logFd,
-    events: store.eventsLog,
+    diag: store.paths(id).diag,
     timeline: new TimelineWriter(store.paths(id).samples),
     sampleMs: job.rec.sampleMs,
     paused: () => {
@@ -369,17 +394,27 @@ async function main(): Promise<void> {
   for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
   const store = Store.open(home === '--dispatch' ? id : home, { create: false });
   process.on('uncaughtException', (e) => {
+    // Lines held until the job ran go out first, then the error: exit must not swallow them.
+    releaseEvents();
     appendEvent(store.eventsLog, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
     process.exit(70);
   });
   if (home === '--dispatch') await dispatcherLoop(store);
-  else await runSlots(store, { id, token });
+  else {
+    holdEvents();
+    try {
+      await runSlots(store, { id, token });
+    } finally {
+      releaseEvents();
+    }
+  }
 }
 
 main().then(
   () => process.exit(0),
   (e) => {
     try {
+      releaseEvents();
       appendEvent(`${process.argv[2]}/events.log`, 'error', 'supervisor failed', { id: process.argv[3], error: String((e as Error)?.stack ?? e) });
     } finally {
       process.exit(70);

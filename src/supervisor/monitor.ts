@@ -29,7 +29,8 @@ export interface MonitorInput {
   maxLogBytes?: number;
   /** The supervisor's own O_RDWR descriptor of the log: the file the job writes, whatever happens to its path. */
   logFd: number;
-  events: string;
+  /** The job's supervisor.log: caps, timeouts, signals and why. */
+  diag: string;
   /** True while the job is paused (its idle time does not count). */
   paused?: () => boolean;
   /** Where memory and CPU samples go, and how often (ms). */
@@ -76,9 +77,9 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     const held = freeze ? await freezeCgroups(cgroups, 200) : false;
     try {
       const dropped = capLogFd(m.logFd, m.maxLogBytes, trigger);
-      if (dropped) appendEvent(m.events, 'info', 'log capped', { id: m.id, dropped, frozen: held });
+      if (dropped) appendEvent(m.diag, 'info', 'log capped', { id: m.id, dropped, frozen: held });
     } catch (e) {
-      appendEvent(m.events, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
+      appendEvent(m.diag, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
     } finally {
       // Thawed even when the freeze did not complete in time: a job must never stay frozen by a cap.
       if (freeze) thawCgroups(cgroups);
@@ -134,13 +135,13 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     ending = true;
     timedOut = reason;
     const what = reason === 'wall' ? `wall-clock timeout ${prot.timeoutMs}ms` : `no output for ${prot.idleTimeoutMs}ms`;
-    appendEvent(m.events, 'warn', 'timeout', { id: m.id, reason: what });
+    appendEvent(m.diag, 'warn', 'timeout', { id: m.id, reason: what });
     const res = await terminateJob(target, {
       signal: prot.stopSignal as NodeJS.Signals,
       graceMs: prot.graceMs,
-      onEscalate: (left) => appendEvent(m.events, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
+      onEscalate: (left) => appendEvent(m.diag, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
     });
-    appendEvent(m.events, 'info', 'timeout ended the job', { id: m.id, ...res });
+    appendEvent(m.diag, 'info', 'timeout ended the job', { id: m.id, ...res });
   };
 
   // Quiet log: inotify (through /proc/self/fd) wakes us on the first write. Busy log: a 1 ms poll instead of a
@@ -180,7 +181,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   if (prot.timeoutMs && w && w.leadMs < prot.timeoutMs) {
     timers.push(
       longTimeout(() => {
-        appendEvent(m.events, 'info', 'warning signal', { id: m.id, signal: w.signal });
+        appendEvent(m.diag, 'info', 'warning signal', { id: m.id, signal: w.signal });
         signalJob(target, w.signal as NodeJS.Signals);
       }, prot.timeoutMs - w.leadMs),
     );

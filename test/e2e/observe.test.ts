@@ -33,3 +33,31 @@ describe('memory over time', () => {
     expect(fs.statSync(path.join(w.home, 'jobs', id, 'samples')).size).toBeLessThan(1024 * 1024);
   });
 });
+
+describe("jobq's own logs", () => {
+  it("events.log and each job's supervisor.log are pino lines: level, time, pid, hostname, msg", async () => {
+    const id = await start(w, 'diag', ['sleep', '5'], ['--timeout', '500ms']);
+    await w.run(['wait', id]);
+    const parse = (file: string) =>
+      fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    const events = parse(path.join(w.home, 'events.log'));
+    const diag = parse(path.join(w.home, 'jobs', id, 'supervisor.log'));
+    for (const l of [...events, ...diag]) {
+      expect(typeof l.level).toBe('number');
+      expect(typeof l.time).toBe('number');
+      expect(typeof l.pid).toBe('number');
+      expect(typeof l.hostname).toBe('string');
+      expect(typeof l.msg).toBe('string');
+    }
+    expect(events.map((l) => l.msg)).toEqual(expect.arrayContaining(['submitted', 'running', 'timeout']));
+    expect(diag.map((l) => l.msg)).toEqual(['isolation', 'limits read back', 'timeout', 'timeout ended the job', 'ended']);
+    expect(diag.find((l) => l.msg === 'limits read back').timeoutMs).toBe(500);
+    // Lines a supervisor held until its job ran keep the time they happened: submitted comes first.
+    const t = (msg: string) => events.find((l) => l.msg === msg).time;
+    expect(t('submitted')).toBeLessThanOrEqual(t('running'));
+  });
+});
