@@ -199,7 +199,7 @@ export async function dispatcherLoop(store: Store): Promise<void> {
       await launchAll(store, await dispatchRound(store));
       if (store.waitingIds().length) idleSince = 0;
       else if (!idleSince) idleSince = Date.now();
-      else if (Date.now() - idleSince > 2000) break;
+      else if (Date.now() - idleSince > 2000 && !(await stayAfterAll(store, me))) break;
       await new Promise<void>((r) => {
         const t = setTimeout(r, 500);
         wake = () => {
@@ -220,6 +220,21 @@ export async function dispatcherLoop(store: Store): Promise<void> {
       .catch(() => undefined);
     appendEvent(store.eventsLog, 'info', 'dispatcher stopped', { pid: me.pid });
   }
+}
+
+/**
+ * Unregisters the dispatcher, then looks once more: a `run` that queued a job just before saw our file and launched
+ * no dispatcher, so its job is waiting now and we stay (registered again). One that queues after sees no file.
+ */
+async function stayAfterAll(store: Store, me: DispatcherFile): Promise<boolean> {
+  return store.withLock('dispatch', () => {
+    const d = runningDispatcher(store);
+    if (d && d.pid !== me.pid) return false;
+    fs.rmSync(store.dispatcherFile, { force: true });
+    if (!store.waitingIds().length) return false;
+    writeFileAtomic(store.dispatcherFile, JSON.stringify(me) + '\n', false);
+    return true;
+  });
 }
 
 /** The live jobs of a queue, with the plan's start order and reasons (for `jobq queue` and `status`). */

@@ -8,6 +8,9 @@ import { jobProcesses, jobTarget } from '../process/signals.js';
 import type { Store } from '../store/store.js';
 import type { JobView } from './backend.js';
 
+/** How long a queue's claim may wait for its supervisor to take the job before the claim counts as void. */
+const CLAIM_STALE_MS = 10_000;
+
 /** Decides what a record really means now; `persist` when the truth is provable and the record should say it. */
 export function reconcileState(rec: JobRecord): { state: JobState; supervisorAlive: boolean; persist: boolean } {
   const s = rec.state;
@@ -19,7 +22,11 @@ export function reconcileState(rec: JobRecord): { state: JobState; supervisorAli
   if (supervisorAlive) return { state: s, supervisorAlive, persist: false };
   if (s.status === 'starting') {
     const claimer = s.claim?.by ?? rec.launcher;
-    if (!otherBoot && !rec.supervisor && (isAlive(claimer) || findSupervisors(rec.id).length)) return { state: s, supervisorAlive, persist: false };
+    // A long-lived claimer (dispatcher, slot runner) whose launched supervisor died before taking the job would
+    // hold the slot for ever: past CLAIM_STALE_MS with no supervisor process, the claim is void (its token stops
+    // a late supervisor).
+    const stale = !!s.claim?.requeue && Date.now() - Date.parse(s.claim.at) > CLAIM_STALE_MS;
+    if (!otherBoot && !rec.supervisor && ((isAlive(claimer) && !stale) || findSupervisors(rec.id).length)) return { state: s, supervisorAlive, persist: false };
     // Claimed from a queue, and no supervisor ever took it (or it died before the job was released): nothing ran, so it waits again.
     if (s.claim?.requeue) return { state: { status: 'queued', since: now }, supervisorAlive, persist: true };
     const error = otherBoot

@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, HAS_CGROUP, IS_ROOT, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
-import { plantRecord } from '../helpers/records.js';
+import { alive, bystander, HAS_CGROUP, IS_ROOT, killBystanders, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { plantRecord, startTicks } from '../helpers/records.js';
 
 let w: World;
 beforeEach(() => {
@@ -128,6 +128,29 @@ describe('a queue with slots', () => {
     process.kill(disp, 'SIGKILL');
     await pollUntil(() => [first, ...rest].every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
   }, 60_000);
+
+  it('a claim whose supervisor never came does not hold the slot for ever, though its claimer lives', async () => {
+    // As a dispatcher leaves it when the supervisor it launched dies before taking the job: the claimer lives on.
+    const claimer = bystander();
+    const at = new Date(Date.now() - 20_000);
+    const stuck = plantRecord(
+      w.home,
+      'stuck',
+      {
+        argv: ['sh', '-c', 'echo ran'],
+        queue: 'one',
+        priority: 0,
+        state: { status: 'starting', claim: { by: { pid: claimer, startTicks: startTicks(claimer) }, token: 'gone', at: at.toISOString(), requeue: true } },
+      },
+      at,
+    );
+    fs.writeFileSync(path.join(w.home, 'jobs', stuck, 'env.json'), JSON.stringify({ ...process.env, ...w.env }), { mode: 0o600 });
+    const next = (await w.run(['run', 'next', '-q', '--queue', 'one', '--', 'true'])).stdout.trim();
+    await pollUntil(() => w.tryRecord(next)?.state.status === 'succeeded', 20_000, 'the next job of the queue');
+    expect(w.record(stuck).state.status).toBe('succeeded');
+    expect(fs.readFileSync(w.record(stuck).log, 'utf8')).toBe('ran\n');
+    killBystanders();
+  }, 40_000);
 
   it('queue pause stops starts (running jobs go on); resume continues', async () => {
     const a = (await w.run(['run', 'pa', '-q', '--queue', 'p', '--', 'sleep', '0.5'])).stdout.trim();

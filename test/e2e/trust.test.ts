@@ -41,15 +41,16 @@ function asNobody(script: string): void {
 const state = (id: string) => w.record(id).state;
 
 describe('timeouts longer than Node timers hold', () => {
-  it('--timeout 30d and a 20d warning lead do not fire early', async () => {
-    const id = await start(w, 'long', ['sleep', '60'], ['--timeout', '30d', '--timeout-signal', 'USR1@20d']);
+  it('--timeout 60d and a warning 55 days in (both past the 24.8-day timer limit) do not fire early', async () => {
+    const job = ['sh', '-c', 'trap "echo got-usr1" USR1; while :; do sleep 0.05; done'];
+    const id = await start(w, 'long', job, ['--timeout', '60d', '--timeout-signal', 'USR1@5d']);
     const rec = w.record(id);
-    expect(rec.protection.timeoutMs).toBe(30 * 86_400_000);
+    expect(rec.protection.timeoutMs).toBe(60 * 86_400_000);
     // 0.1.0 fired both after a few ms (Node clamps delays over 2^31-1 ms to 1 ms).
     await new Promise((r) => setTimeout(r, 1500));
     expect(state(id).status).toBe('running');
     expect(alive(rec.job.pid)).toBe(true);
-    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).not.toContain('warning signal');
+    expect(fs.readFileSync(rec.log, 'utf8')).not.toContain('got-usr1');
   });
 
   it('accepts durations up to years and refuses beyond', async () => {
