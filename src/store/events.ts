@@ -10,16 +10,16 @@ const ROTATE_BYTES = 10 * 1024 * 1024;
 export type EventLevel = keyof typeof LEVELS;
 
 const load = createRequire(import.meta.url);
-const loggers = new Map<string, { log: Logger; reopen(): void }>();
+const loggers = new Map<string, { log: Logger; reopen(): void; fd(): number }>();
 let held: Array<[string, EventLevel, string, Record<string, unknown>, number]> | undefined;
 
 /** A pino logger writing synchronously to one file (created 0600; no transport, no worker thread). */
-function loggerFor(file: string): { log: Logger; reopen(): void } {
+function loggerFor(file: string): { log: Logger; reopen(): void; fd(): number } {
   let l = loggers.get(file);
   if (!l) {
     const pino = load('pino') as typeof import('pino');
     fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
-    const dest = pino.destination({ dest: file, sync: true, append: true });
+    const dest = pino.destination({ dest: file, sync: true, append: true, mode: 0o600 });
     let at = 0;
     // The time of the event, not of the write (held lines keep theirs).
     const log = pino({ base: { pid: process.pid, hostname: process.env.HOSTNAME || readHostname() }, timestamp: () => `,"time":${at || Date.now()}` }, dest);
@@ -27,7 +27,7 @@ function loggerFor(file: string): { log: Logger; reopen(): void } {
     stamped.at = (t: number) => {
       at = t;
     };
-    l = { log: stamped, reopen: () => dest.reopen() };
+    l = { log: stamped, reopen: () => dest.reopen(), fd: () => (dest as unknown as { fd: number }).fd };
     loggers.set(file, l);
   }
   return l;
@@ -45,9 +45,13 @@ function write(file: string, level: EventLevel, msg: string, fields: Record<stri
   try {
     const l = loggerFor(file);
     // One older generation is kept (events.log.1), so the log cannot grow without bound.
-    if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) {
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if ((st?.size ?? 0) > ROTATE_BYTES) {
       fs.renameSync(file, `${file}.1`);
       fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
+      l.reopen();
+    } else if (!st || st.ino !== fs.fstatSync(l.fd()).ino) {
+      // Another process rotated it (or it was removed): write to the file now at the path, not the old one.
       l.reopen();
     }
     (l.log as Logger & { at: (t: number) => void }).at(time);
