@@ -2,6 +2,7 @@
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. A new place is a
 // new Runner in one table (backend/jobs.ts), with no change to any command.
 
+import type { WaitReason } from '../domain/dispatch.js';
 import type { Admission, JobRecord, JobState } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
@@ -57,7 +58,7 @@ export interface JobView {
   /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */
   note?: string;
   /** A queued job's place in its queue's start order, and why it waits. */
-  waiting?: { position: number; reason?: string };
+  waiting?: { position: number; reason?: string; waitingFor?: WaitReason['waitingFor'] };
 }
 
 /** A job dir whose record could not be read; listed by name, never rewritten. */
@@ -79,7 +80,7 @@ export interface QueueInfo {
   slots: number;
   paused: boolean;
   running: JobView[];
-  waiting: Array<{ view: JobView; position: number; reason?: string }>;
+  waiting: Array<{ view: JobView; position: number; reason?: string; waitingFor?: WaitReason['waitingFor'] }>;
 }
 
 /** A finished (or half-made) job removed from the state dir. */

@@ -6,7 +6,7 @@
 // found through dispatcher.json (pid + start time + boot); any jobq command restarts it if it is gone.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources } from '../domain/dispatch.js';
+import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources, type WaitReason } from '../domain/dispatch.js';
 import { isFinal, type ProcId } from '../domain/job.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
@@ -242,11 +242,14 @@ export function queueView(
   views: JobView[],
   plan: DispatchPlan,
   name: string,
-): { running: JobView[]; waiting: Array<{ view: JobView; position: number; reason?: string }> } {
+): { running: JobView[]; waiting: Array<{ view: JobView; position: number; reason?: string; waitingFor?: WaitReason['waitingFor'] }> } {
   const inQ = views.filter((v) => v.rec.queue === name);
   const waiting = inQ
     .filter((v) => v.state.status === 'queued')
-    .map((view) => ({ view, position: plan.position.get(view.rec.id) ?? 0, reason: plan.waiting.get(view.rec.id)?.text }))
+    .map((view) => {
+      const why = plan.waiting.get(view.rec.id);
+      return { view, position: plan.position.get(view.rec.id) ?? 0, reason: why?.text, ...(why ? { waitingFor: why.waitingFor } : {}) };
+    })
     .sort((a, b) => a.position - b.position);
   return { running: inQ.filter((v) => v.state.status !== 'queued'), waiting };
 }

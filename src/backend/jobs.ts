@@ -268,6 +268,7 @@ export class Jobs implements Backend, RunnerHost {
       v.waiting = {
         position: plan.position.get(v.rec.id) ?? 0,
         reason: why ? why.text : plan.skip.get(v.rec.id) ? `to be skipped: ${plan.skip.get(v.rec.id)}` : 'starting now',
+        ...(why ? { waitingFor: why.waitingFor } : {}),
       };
     }
   }

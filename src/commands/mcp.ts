@@ -171,7 +171,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
           slots: q.slots,
           paused: q.paused,
           running: q.running.map((v) => v.rec.id),
-          waiting: q.waiting.map((w) => ({ id: w.view.rec.id, position: w.position, reason: w.reason })),
+          waiting: q.waiting.map((w) => ({ id: w.view.rec.id, position: w.position, reason: w.reason, waitingFor: w.waitingFor })),
         }));
       }),
   );

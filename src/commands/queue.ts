@@ -43,7 +43,7 @@ export default async function queue(
         slots: q.slots,
         paused: q.paused,
         running: q.running.map(jobJson),
-        waiting: q.waiting.map((w) => ({ ...jobJson(w.view), position: w.position, reason: w.reason })),
+        waiting: q.waiting.map((w) => ({ ...jobJson(w.view), position: w.position, reason: w.reason, waitingFor: w.waitingFor })),
       })),
     });
     return EXIT.ok;

@@ -204,6 +204,9 @@ describe('why it waits', () => {
     const by = (id: string) => j.jobs.find((x: { id: string }) => x.id === id);
     expect(by(b).waiting.reason).toBe('queue why: 1 of 1 slot busy');
     expect(by(c).waiting.reason).toMatch(/^after wa_\S+ \(running\)$/);
+    expect([by(b).waiting.waitingFor, by(c).waiting.waitingFor]).toEqual(['slot', 'after']);
+    const q = JSON.parse((await w.run(['queue', 'why', '--json'])).stdout).queues[0];
+    expect(q.waiting.map((x: { id: string; waitingFor: string }) => [x.id, x.waitingFor])).toEqual([[b, 'slot']]);
     expect((await w.run(['status', c])).stdout).toMatch(/waiting\s+after wa_/);
     await pollUntil(async () => (await w.run(['wait', a, b, c, '--timeout', '1s'])).exitCode === 0, 30_000, 'all three');
   });
