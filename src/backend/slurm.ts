@@ -249,6 +249,7 @@ export class SlurmRunner implements Runner {
     for (let i = 0; i < made.length; i++) {
       const ref: SlurmRef = arraySpec ? { jobId: jobId!, arrayJobId: jobId!, arrayTaskId: i + 1 } : { jobId: jobId! };
       if (name) ref.cluster = name;
+      if (spec.slurmOptions?.length) ref.options = spec.slurmOptions;
       const t = await host.store.transition(
         made[i]!.id,
         (rec) =>

@@ -31,6 +31,7 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     presets: old.env.presets.filter((n) => n in ctx.config.presets),
     presetTable: ctx.config.presets,
     env,
+    // Guard variables were set in env.added at the first run: they come back with it.
     guardVars: [],
     log: b.logIsOwn(old) ? undefined : old.log,
     isolationMode: p.isolationMode,
@@ -43,6 +44,13 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     stopSignal: p.stopSignal,
     maxLogBytes: old.maxLogBytes,
     onExit: old.onExit,
+    sampleMs: old.sampleMs,
+    // Where and how it was admitted: a Slurm job restarts on the cluster, a queued one in its queue. Its
+    // dependencies were met (or not) for the first run; a restart is asked for now.
+    ...(old.queue !== undefined ? { queue: old.queue, priority: old.priority ?? 0 } : {}),
+    ...(old.admission?.memBytes ? { memBytes: old.admission.memBytes } : {}),
+    ...(old.admission?.gpus ? { gpus: old.admission.gpus } : {}),
+    ...(old.backend ? { backend: old.backend, slurmOptions: old.slurm?.options ?? [] } : {}),
     // pm2 / systemd semantics: a live job of that name is stopped first, unless --keep starts a second copy.
     onLive: o.keep ? 'allow' : 'replace',
   };

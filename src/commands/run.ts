@@ -151,7 +151,9 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
   };
   if (!o.cwd && here === undefined) throw new JobqError('USAGE', 'the current directory no longer exists (deleted?): cd elsewhere or pass --cwd DIR');
   const memLimitBytes = o.memLimit ? parseSize(o.memLimit, '--mem-limit') : undefined;
-  if (memLimitBytes && memLimitBytes > os.totalmem()) {
+  const where = backendOf(o, config);
+  // A cluster's nodes are not this machine: Slurm itself refuses a limit no node can meet.
+  if (memLimitBytes && memLimitBytes > os.totalmem() && where.backend !== 'slurm') {
     throw new JobqError('USAGE', `--mem-limit ${o.memLimit} is more than this machine's memory (${formatSize(os.totalmem())})`);
   }
   return {
@@ -177,7 +179,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     onLive: o.replace ? 'replace' : o.allowDuplicate ? 'allow' : 'refuse',
     ...queueOf(o, config),
     ...admissionOf(o, argv),
-    ...backendOf(o, config),
+    ...where,
     sampleMs: config.sampleMs,
   };
 }

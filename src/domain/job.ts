@@ -146,6 +146,8 @@ export interface SlurmRef {
   cluster?: string;
   /** Slurm's own word for its state the last time jobq looked (PENDING, RUNNING, TIMEOUT, …). */
   slurmState?: string;
+  /** The extra sbatch options it was submitted with (--slurm-opt and config), so restart submits it alike. */
+  options?: string[];
 }
 
 /** A job's dependency: start after that job succeeded (`ok`) or ended in any state (`any`). */

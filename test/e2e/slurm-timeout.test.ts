@@ -5,6 +5,7 @@ import { start, type World, world } from '../helpers/jobq.js';
 import { slurmCluster } from '../helpers/slurm.js';
 
 const cluster = slurmCluster();
+if (!cluster.ok) console.warn(`Slurm time-limit test skipped: ${cluster.why}`);
 let w: World;
 beforeEach(() => {
   w = world(cluster.env);

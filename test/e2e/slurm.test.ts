@@ -4,15 +4,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, start, type World, world } from '../helpers/jobq.js';
 import { slurmCluster } from '../helpers/slurm.js';
 
 const cluster = slurmCluster();
 let w: World;
-beforeAll(() => {
-  if (!cluster.ok) console.warn(`Slurm tests skipped: ${cluster.why}`);
-});
+// Said at load: when every test of a file is skipped, vitest runs none of its hooks.
+if (!cluster.ok) console.warn(`Slurm tests skipped: ${cluster.why}`);
 beforeEach(() => {
   w = world(cluster.env);
 });
@@ -20,7 +19,6 @@ afterEach(async () => {
   cluster.cancelAll(w.home);
   await w.cleanup();
 });
-afterAll(() => undefined);
 
 const state = (id: string) => w.record(id).state;
 const slurm = ['--backend', 'slurm'];
@@ -41,6 +39,33 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
     expect(state(id)).toMatchObject({ status: 'failed', exitCode: 7 });
     expect(fs.readFileSync(rec.log, 'utf8')).toContain(`guard=1 omp=1 arena=2 id=${id}`);
     expect((await w.run(['status', id])).stdout).toMatch(new RegExp(`slurm\\s+job ${rec.slurm.jobId} on cluster jobqtest`));
+  });
+
+  it('restart submits to Slurm again, with the same sbatch options', async () => {
+    const id = await start(
+      w,
+      'again',
+      ['sh', '-c', 'echo "comment=$(scontrol show job $SLURM_JOB_ID | grep -o \'Comment=[^ ]*\')"'],
+      [...slurm, '--slurm-opt', '--comment=keepme'],
+    );
+    expect(w.record(id).slurm.options).toEqual(['--comment=keepme']);
+    expect((await w.run(['wait', id, '--timeout', '60s'])).exitCode).toBe(0);
+    const r = await w.run(['restart', id, '--json']);
+    expect(r.exitCode).toBe(0);
+    const again = JSON.parse(r.stdout).id;
+    expect(again).not.toBe(id);
+    expect(w.record(again)).toMatchObject({ backend: 'slurm', slurm: { options: ['--comment=keepme'] } });
+    expect(w.record(again).slurm.jobId).not.toBe(w.record(id).slurm.jobId);
+    expect((await w.run(['wait', again, '--timeout', '60s'])).exitCode).toBe(0);
+    expect(fs.readFileSync(w.record(again).log, 'utf8')).toContain('comment=Comment=keepme');
+  });
+
+  it('a --mem-limit larger than this machine is for the cluster to judge, not refused here', async () => {
+    const r = await w.run(['run', 'huge', '-q', ...slurm, '--mem-limit', '64T', '--', 'true']);
+    // Slurm itself refuses what no node can meet: one line with its words, and a record that says so.
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/sbatch failed: .*Requested node configuration is not available/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('a signal death is killed, 128+signal', async () => {
