@@ -1,4 +1,4 @@
-// jobq's own logs, written with pino: events.log (what jobq did: one line per state change, signals, caps) and each
+// jobq's own logs, written with pino: events.log (what jobq did: one line per state change, cancels, queues) and each
 // job's supervisor.log (what its supervisor decided and why). pino is loaded on the first line a process writes —
 // never by status or a plain run — and a supervisor holds its lines until its job has started, then writes them.
 import fs from 'node:fs';
@@ -10,24 +10,36 @@ const ROTATE_BYTES = 10 * 1024 * 1024;
 export type EventLevel = keyof typeof LEVELS;
 
 const load = createRequire(import.meta.url);
-const loggers = new Map<string, { log: Logger; reopen(): void; fd(): number }>();
+const loggers = new Map<string, Logger & { at(t: number): void }>();
 let held: Array<[string, EventLevel, string, Record<string, unknown>, number]> | undefined;
+const APPEND = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 
-/** A pino logger writing synchronously to one file (created 0600; no transport, no worker thread). */
-function loggerFor(file: string): { log: Logger; reopen(): void; fd(): number } {
+/**
+ * A pino logger for one file. pino formats; each line is appended by path (open, one write, close): no descriptor
+ * is held, so a rotation by another process, a removed file or a remount never strands a long-lived writer.
+ */
+function loggerFor(file: string): Logger & { at(t: number): void } {
   let l = loggers.get(file);
   if (!l) {
     const pino = load('pino') as typeof import('pino');
-    fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
-    const dest = pino.destination({ dest: file, sync: true, append: true, mode: 0o600 });
+    const dest = {
+      write(line: string) {
+        const fd = fs.openSync(file, APPEND, 0o600);
+        try {
+          fs.writeSync(fd, line);
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    };
     let at = 0;
     // The time of the event, not of the write (held lines keep theirs).
     const log = pino({ base: { pid: process.pid, hostname: process.env.HOSTNAME || readHostname() }, timestamp: () => `,"time":${at || Date.now()}` }, dest);
-    const stamped = log as Logger & { at?: (t: number) => void };
-    stamped.at = (t: number) => {
-      at = t;
-    };
-    l = { log: stamped, reopen: () => dest.reopen(), fd: () => (dest as unknown as { fd: number }).fd };
+    l = Object.assign(log, {
+      at: (t: number) => {
+        at = t;
+      },
+    });
     loggers.set(file, l);
   }
   return l;
@@ -45,18 +57,10 @@ function write(file: string, level: EventLevel, msg: string, fields: Record<stri
   try {
     const l = loggerFor(file);
     // One older generation is kept (events.log.1), so the log cannot grow without bound.
-    const st = fs.statSync(file, { throwIfNoEntry: false });
-    if ((st?.size ?? 0) > ROTATE_BYTES) {
-      fs.renameSync(file, `${file}.1`);
-      fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
-      l.reopen();
-    } else if (!st || st.ino !== fs.fstatSync(l.fd()).ino) {
-      // Another process rotated it (or it was removed): write to the file now at the path, not the old one.
-      l.reopen();
-    }
-    (l.log as Logger & { at: (t: number) => void }).at(time);
-    l.log[level](fields, msg);
-    (l.log as Logger & { at: (t: number) => void }).at(0);
+    if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
+    l.at(time);
+    l[level](fields, msg);
+    l.at(0);
   } catch {
     /* jobq's own logs are best effort: they must never break a job */
   }
