@@ -5,6 +5,12 @@ import { buildProgram } from './program.js';
 
 /** Runs the CLI and exits with the code the command chose. */
 export async function main(argv = process.argv): Promise<never> {
+  // bin/jobq started us without the caller's NODE_EXTRA_CA_CERTS (no TLS here): jobs, hooks and tools get it back.
+  const ca = process.env.JOBQ_CALLER_CA_CERTS;
+  if (ca !== undefined) {
+    process.env.NODE_EXTRA_CA_CERTS = ca;
+    delete process.env.JOBQ_CALLER_CA_CERTS;
+  }
   // `| head` closes stdout early: that is not an error.
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: NodeJS.ErrnoException) => {

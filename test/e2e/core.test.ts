@@ -46,6 +46,24 @@ describe('run', () => {
     expect(fs.statSync(rec.log).mode & 0o777).toBe(0o600);
   });
 
+  it('the CLI starts without NODE_EXTRA_CA_CERTS (no TLS, no load), and the job and its hook get the value unchanged', async () => {
+    // A path that does not exist makes node warn at start whenever it loads the variable: jobq must not.
+    const env = { NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' };
+    const show = 'echo "ca=${NODE_EXTRA_CA_CERTS-unset} saved=${JOBQ_CALLER_CA_CERTS-none}"';
+    const r = await w.run(['run', 'ca', '-q', '--on-exit', `${show} > ${w.home}/hook.txt`, '--', 'sh', '-c', show], { env });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toBe('');
+    const w2 = await w.run(['wait', 'ca'], { env });
+    expect([w2.exitCode, w2.stderr]).toEqual([0, '']);
+    expect(fs.readFileSync(w.record(r.stdout.trim()).log, 'utf8')).toBe('ca=/nonexistent/ca.pem saved=none\n');
+    await pollUntil(() => fs.existsSync(`${w.home}/hook.txt`) && fs.readFileSync(`${w.home}/hook.txt`, 'utf8').includes('\n'), 10_000, 'the hook');
+    expect(fs.readFileSync(`${w.home}/hook.txt`, 'utf8')).toBe('ca=/nonexistent/ca.pem saved=none\n');
+    // Unset stays unset: no empty value appears.
+    const u = (await w.run(['run', 'noca', '-q', '--', 'sh', '-c', show], { env: { NODE_EXTRA_CA_CERTS: undefined } })).stdout.trim();
+    await w.run(['wait', u]);
+    expect(fs.readFileSync(w.record(u).log, 'utf8')).toBe('ca=unset saved=none\n');
+  });
+
   it('returns only once the job has started and prints id, pid, pgid and log', async () => {
     const r = await w.run(['run', 'sleeper', '--', 'sleep', '30']);
     expect(r.exitCode).toBe(0);

@@ -71,7 +71,8 @@ export function world(extraEnv: Record<string, string> = {}): World {
     tag,
     env,
     async run(args, opts = {}) {
-      const r = await execa(process.execPath, [BIN, ...args], {
+      // As a user runs it: bin/jobq as a command (a built .js file through node).
+      const r = await execa(BIN.endsWith('.js') ? process.execPath : BIN, BIN.endsWith('.js') ? [BIN, ...args] : args, {
         reject: false,
         stdin: 'ignore',
         timeout: 120_000,
