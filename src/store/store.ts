@@ -474,6 +474,8 @@ export class Store {
         : this.paths(key).lock;
     let release: () => Promise<void>;
     try {
+      // proper-lockfile retries every error for waitMs; a missing directory will not come back by waiting.
+      fs.statSync(path.dirname(file));
       // proper-lockfile keys its held locks by the first argument: one per lock, or nested locks release each other.
       release = await lockfile.lock(file, {
         lockfilePath: file,

@@ -30,6 +30,7 @@
 
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, type Outcome, type ProcId, type Protection } from '../domain/job.js';
@@ -305,6 +306,8 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
       const r = await store.transition(id, (rec) => ({ ...rec, protection: prot, state }), { event: { exitCode: end.code, signal: end.signal } });
       return r.rec;
     } catch (e) {
+      // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
+      if (!fs.existsSync(path.dirname(store.paths(id).record))) return { ...job.rec, protection: prot, state };
       if (tries === 1) appendEvent(store.eventsLog, 'error', 'cannot record the outcome; retrying', { id, error: (e as Error).message });
       appendEvent(store.paths(id).diag, 'warn', 'record retry', { id, try: tries, nextInMs: delay, error: (e as Error).message });
       await sleep(delay);

@@ -112,6 +112,15 @@ describe('stopped jobs', () => {
   });
 });
 
+describe('a state dir removed while a job runs', () => {
+  it('the supervisor does not retry for ever: once the job ends it leaves', async () => {
+    const id = await start(w, 'orphan', ['sleep', '0.5']);
+    const sup = w.record(id).supervisor;
+    fs.rmSync(w.home, { recursive: true, force: true });
+    await pollUntil(() => !alive(sup.pid), 15_000, 'the supervisor to leave');
+  });
+});
+
 describe.skipIf(!isRoot)('a full or read-only state dir while a job runs', () => {
   let mnt: string;
   beforeEach(() => {
