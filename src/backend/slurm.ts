@@ -3,7 +3,7 @@
 // does the queuing, limits and isolation. Loaded only when a record or --backend names Slurm.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
 import { signalNumber } from '../domain/units.js';
@@ -13,10 +13,18 @@ import type { CancelResult, JobView, Runner, RunnerHost, RunSpec } from './backe
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** import() of an ES-module-only package: through dist's loader in the bundle (a vm script has none), else directly. */
+function importEsm<T>(spec: string): Promise<T> {
+  const viaLoader = (globalThis as { __jobqImport?: (s: string) => Promise<unknown> }).__jobqImport;
+  return (viaLoader ? viaLoader(spec) : import(spec)) as Promise<T>;
+}
+
 /** Runs a Slurm client command; a missing command or a controller that does not answer is one clear line. */
 async function slurm(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  let r: Awaited<ReturnType<typeof execa>>;
+  let r: Awaited<ReturnType<typeof Execa>>;
   try {
+    // execa (ESM only) comes from node_modules when Slurm is asked for: no other command's start reads it.
+    const { execa } = await importEsm<typeof import('execa')>('execa');
     r = await execa(cmd, args, { reject: false, timeout: 60_000, env, extendEnv: !env, stdin: 'ignore' });
   } catch (e) {
     throw new JobqError('IO', `cannot run ${cmd}: ${(e as Error).message}`);

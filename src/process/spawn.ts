@@ -35,10 +35,10 @@ export function restoreJobEnv(supEnv: NodeJS.ProcessEnv): Record<string, string>
   return env;
 }
 
-/** dist/supervisor.js, whether this code sits in dist/ or in a code-split chunk below it. */
+/** dist/supervisor.js (the loader that runs dist/lib/supervisor.js with its code cache), from this code in dist/lib/. */
 function supervisorScript(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const found = [path.join(here, 'supervisor.js'), path.join(here, '..', 'supervisor.js')].find((f) => fs.existsSync(f));
+  const found = [path.join(here, '..', 'supervisor.js'), path.join(here, 'supervisor.js')].find((f) => fs.existsSync(f));
   if (!found) throw new JobqError('START_FAILED', `supervisor.js not found beside ${here}: is jobq built (npm run build)?`);
   return found;
 }

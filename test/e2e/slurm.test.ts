@@ -160,7 +160,10 @@ describe.skipIf(!cluster.ok)('when Slurm says no', () => {
   }, 60_000);
 
   it('no sbatch on PATH: one line, exit 1, failed-to-start', async () => {
-    const r = await w.run(['run', 'nosb', ...slurm, '--', 'true'], { env: { PATH: '/nonexistent' }, cwd: ROOT });
+    // A PATH with node (bin/jobq runs it) and nothing else.
+    const only = fs.mkdtempSync(path.join(w.home, 'path-'));
+    fs.symlinkSync(process.execPath, path.join(only, 'node'));
+    const r = await w.run(['run', 'nosb', ...slurm, '--', 'true'], { env: { PATH: only }, cwd: ROOT });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/sbatch not found/);
     expect(state(w.ids()[0]!).status).toBe('failed-to-start');
