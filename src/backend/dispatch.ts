@@ -4,10 +4,9 @@
 // (queued -> starting, with a token its supervisor must show: the claim is the exactly-once). Where a wait can end
 // with no jobq process around to notice (a supervisor SIGKILLed), a transient dispatcher lives while jobs wait,
 // found through dispatcher.json (pid + start time + boot); any jobq command restarts it if it is gone.
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources, type WaitReason } from '../domain/dispatch.js';
-import { isFinal, type ProcId } from '../domain/job.js';
+import { isFinal, newToken, type ProcId } from '../domain/job.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
 import { jobTarget } from '../process/signals.js';
@@ -108,7 +107,7 @@ export async function dispatchRound(store: Store): Promise<Claimed[]> {
     }
     const claimed: Claimed[] = [];
     for (const id of plan.start) {
-      const token = randomUUID();
+      const token = newToken();
       const gpus = plan.gpusFor.get(id);
       const t = await store.transition(
         id,

@@ -1,12 +1,11 @@
 // The Backend commands use: one state dir, the generic work (names, arrays, listing, pruning, queues), and a Runner per
 // place jobs run, chosen per record (`backend` field) and per run (`--backend`).
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildJobEnv } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { type Admission, isFinal, type JobRecord, type JobState, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
+import { type Admission, isFinal, type JobRecord, type JobState, newToken, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import { formatSize } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
@@ -123,7 +122,7 @@ export class Jobs implements Backend, RunnerHost {
   create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting'): Made {
     const store = this.store;
     const id = store.reserveId(spec.name);
-    const token = randomUUID();
+    const token = newToken();
     try {
       const log = spec.log ?? store.paths(id).log;
       fs.closeSync(openLogAppend(log));
@@ -208,11 +207,14 @@ export class Jobs implements Backend, RunnerHost {
     const active = new Set(this.store.activeIds());
     let chosen = ids;
     if (!opts.all) {
-      // Ids sort by the second they were made in; read a little past N so jobs of the same second sort by real time.
+      // Ids sort by the second they were made in; read a little past N so jobs of the same second sort by real time
+      // (those stand right after the Nth, the list being sorted: no need to look at the other thousands).
       const done = ids.filter((id) => !active.has(id));
       const edge = done[opts.recent - 1];
       const second = edge ? parseId(edge)!.sortKey.slice(0, 14) : '';
-      const recent = new Set(done.filter((id, i) => i < opts.recent || (edge !== undefined && parseId(id)!.sortKey.startsWith(second))));
+      let end = Math.min(opts.recent, done.length);
+      while (edge !== undefined && end < done.length && parseId(done[end]!)!.sortKey.startsWith(second)) end++;
+      const recent = new Set(done.slice(0, end));
       chosen = ids.filter((id) => active.has(id) || recent.has(id));
     }
     const views: JobView[] = [];

@@ -249,6 +249,14 @@ export function parseId(id: string): { name: string; sortKey: string } | null {
   return { name: m[1]!, sortKey: `${m[2]}${m[3]}${(m[4] ?? '0').padStart(4, '0')}` };
 }
 
+/**
+ * A claim's token: unique, not secret (the record it guards is the owner's alone). Built without node:crypto, which
+ * costs a few ms at every start of the launcher and the supervisor.
+ */
+export function newToken(): string {
+  return `${process.pid.toString(36)}-${process.hrtime.bigint().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
 /** The id for a job started at `date`: NAME_YYYYmmdd_HHMMSS, plus -N for the Nth in that second. */
 export function makeId(name: string, date: Date, n: number): string {
   const p = (v: number, w = 2) => String(v).padStart(w, '0');

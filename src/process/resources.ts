@@ -1,6 +1,7 @@
 // What the machine has free for jobs: MemAvailable, what a job uses now, and the GPUs (nvidia-smi, or a given list).
-import { execFileSync } from 'node:child_process';
+
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Gpu } from '../domain/dispatch.js';
 import type { Isolation } from '../domain/job.js';
 import { cgroupStats } from './isolation.js';
@@ -39,6 +40,8 @@ export function listGpus(given: string | undefined, env: NodeJS.ProcessEnv = pro
   }
   let out: string;
   try {
+    // child_process only when a job asks for GPUs: every other command's start skips loading it.
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     out = execFileSync('nvidia-smi', ['--query-gpu=index,uuid,memory.used,memory.total', '--format=csv,noheader,nounits'], {
       encoding: 'utf8',
       timeout: 10_000,

@@ -28,12 +28,11 @@
 //              failed-to-start, or queued again if it was claimed from a queue) they move the record through
 //              the same transition.
 
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { JobqError } from '../domain/errors.js';
-import { classifyExit, type JobRecord, type JobState, type Outcome, type ProcId, type Protection } from '../domain/job.js';
+import { classifyExit, type JobRecord, type JobState, newToken, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { formatSize } from '../domain/units.js';
 import {
   cgroupStats,
@@ -392,7 +391,7 @@ async function runSlots(store: Store, first: { id: string; token: string }): Pro
 }
 
 async function main(): Promise<void> {
-  const [home, id, token = randomUUID()] = process.argv.slice(2) as [string, string, string?];
+  const [home, id, token = newToken()] = process.argv.slice(2) as [string, string, string?];
   // The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
   for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
   const store = Store.open(home === '--dispatch' ? id : home, { create: false });
