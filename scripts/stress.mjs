@@ -14,7 +14,7 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-stress-'));
 const tag = `stress-${process.pid}`;
 const env = { ...process.env, JOBQ_HOME: home, JOBQ_TEST_TAG: tag, NO_COLOR: '1' };
 const jobq = (args) =>
-  exec(process.execPath, [bin, ...args], { env, maxBuffer: 1 << 28 }).then(
+  exec(bin, args, { env, maxBuffer: 1 << 28 }).then(
     (r) => ({ code: 0, ...r }),
     (e) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
   );
