@@ -229,6 +229,35 @@ export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Pro
 }
 
 /**
+ * Removes the empty cgroups other jobs left in the `jobq` bases beside `dirs` (a job whose supervisor was killed
+ * while stray processes still ran in its cgroup): only directories named for a job id that `ended` says is over.
+ * rmdir takes only an empty cgroup, so nothing that still runs is touched. Returns what it removed.
+ */
+export function sweepEndedCgroups(dirs: string[], ended: (id: string) => boolean): string[] {
+  const removed: string[] = [];
+  for (const base of new Set(dirs.map((d) => path.dirname(d)))) {
+    if (path.basename(base) !== 'jobq' || !base.startsWith(`${CG}/`)) continue;
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(base);
+    } catch {
+      continue;
+    }
+    for (const id of names) {
+      const dir = path.join(base, id);
+      if (dirs.includes(dir) || !isJobCgroup(dir, id) || !ended(id)) continue;
+      try {
+        fs.rmdirSync(dir);
+        removed.push(dir);
+      } catch {
+        /* still in use, or not ours to remove */
+      }
+    }
+  }
+  return removed;
+}
+
+/**
  * True only for a cgroup directory jobq itself makes for this job: absolute, normalised, under /sys/fs/cgroup,
  * named for the job id inside a `jobq` base. Anything else in a record is data, never a target.
  */

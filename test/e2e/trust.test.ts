@@ -221,6 +221,27 @@ describe.skipIf(!isRoot || !hasCgroup)('cgroups', () => {
   });
 });
 
+describe.skipIf(!isRoot || !HAS_CGROUP)('cgroups that ended jobs left behind', () => {
+  it('are removed by the next job to end, once empty; a live job of the same dir is never touched', async () => {
+    // A job whose supervisor was killed while a stray process still ran in its cgroup: lost, cgroup left.
+    const stray = await start(w, 'stray', ['sh', '-c', '(trap "" TERM; exec sleep 1.5) & sleep 0.2']);
+    const left = w.record(stray);
+    process.kill(left.supervisor.pid, 'SIGKILL');
+    await pollUntil(() => !alive(left.job.pid), 5000, 'the leader to end');
+    await w.run(['status']);
+    expect(state(stray).status).toBe('lost');
+    expect(left.protection.cgroups.some((d: string) => fs.existsSync(d)), 'the stray keeps its cgroup').toBe(true);
+    const live = await start(w, 'live', ['sleep', '30']);
+    // The stray ends; no command runs until another job ends.
+    await pollUntil(() => left.protection.cgroups.every((d: string) => !fs.existsSync(`${d}/cgroup.procs`) || fs.readFileSync(`${d}/cgroup.procs`, 'utf8') === ''), 10_000, 'the stray to end');
+    const next = await start(w, 'next', ['true']);
+    await w.run(['wait', next]);
+    await pollUntil(() => left.protection.cgroups.every((d: string) => !fs.existsSync(d)), 10_000, 'the left cgroups to go');
+    for (const d of w.record(live).protection.cgroups) expect(fs.existsSync(d), d).toBe(true);
+    await w.run(['cancel', live]);
+  });
+});
+
 describe('what status lists', () => {
   it('half-made job dirs are listed as broken with a reason, shown by a bare prune, removed by prune', async () => {
     const old = new Date(Date.now() - 5 * 60_000);
