@@ -87,12 +87,13 @@ describe('a NAME means one live job', () => {
 
 describe('status order', () => {
   it('live jobs first, then finished ones newest first by time, not by name within a second', async () => {
+    // The running job is the oldest of all: only "live first" puts it on top.
+    const running = await start(w, 'aaa-running', ['sleep', '30']);
     const zed = await start(w, 'zed', ['true']);
     await w.run(['wait', zed]);
     const abe = await start(w, 'abe', ['true']);
     await w.run(['wait', abe]);
     for (let i = 0; i < 25; i++) await w.run(['run', `filler${i}`, '-q', '--', 'true']);
-    const running = await start(w, 'aaa-running', ['sleep', '30']);
     const j = JSON.parse((await w.run(['status', '--all', '--json'])).stdout);
     const ids: string[] = j.jobs.map((x: { id: string }) => x.id);
     expect(ids[0]).toBe(running);

@@ -84,7 +84,8 @@ describe('a queue with slots', () => {
     ).stdout.trim();
     await w.run(['queue', 'resume', 'two']);
     expect((await w.run(['wait', ...submitted, vip, '--timeout', '60s'])).exitCode).toBe(0);
-    expect(probe.stop()).toBeLessThanOrEqual(2);
+    // Both slots were seen in use (the sampler saw the jobs at all), and never more.
+    expect(probe.stop()).toBe(2);
     for (const id of [...submitted, vip]) expect(state(id).status).toBe('succeeded');
     // The claims, in the order dispatch made them (two jobs that start together may print in either order).
     const claims = [...fs.readFileSync(path.join(w.home, 'events.log'), 'utf8').matchAll(/"id":"([^"]+)","from":"queued"/g)].map((m) => m[1]);
@@ -104,7 +105,9 @@ describe('a queue with slots', () => {
     expect(runs.filter((r) => r.exitCode !== 0).map((r) => r.stderr)).toEqual([]);
     const all = runs.map((r) => r.stdout.trim());
     expect((await w.run(['wait', ...all, '--timeout', '90s'])).exitCode).toBe(0);
-    expect(probe.stop()).toBeLessThanOrEqual(3);
+    const most = probe.stop();
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(3);
     const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
     expect(lines.length).toBe(50);
     expect(new Set(lines).size).toBe(50);

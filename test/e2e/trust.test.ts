@@ -230,10 +230,17 @@ describe.skipIf(!isRoot || !HAS_CGROUP)('cgroups that ended jobs left behind', (
     await pollUntil(() => !alive(left.job.pid), 5000, 'the leader to end');
     await w.run(['status']);
     expect(state(stray).status).toBe('lost');
-    expect(left.protection.cgroups.some((d: string) => fs.existsSync(d)), 'the stray keeps its cgroup').toBe(true);
+    expect(
+      left.protection.cgroups.some((d: string) => fs.existsSync(d)),
+      'the stray keeps its cgroup',
+    ).toBe(true);
     const live = await start(w, 'live', ['sleep', '30']);
     // The stray ends; no command runs until another job ends.
-    await pollUntil(() => left.protection.cgroups.every((d: string) => !fs.existsSync(`${d}/cgroup.procs`) || fs.readFileSync(`${d}/cgroup.procs`, 'utf8') === ''), 10_000, 'the stray to end');
+    await pollUntil(
+      () => left.protection.cgroups.every((d: string) => !fs.existsSync(`${d}/cgroup.procs`) || fs.readFileSync(`${d}/cgroup.procs`, 'utf8') === ''),
+      10_000,
+      'the stray to end',
+    );
     const next = await start(w, 'next', ['true']);
     await w.run(['wait', next]);
     await pollUntil(() => left.protection.cgroups.every((d: string) => !fs.existsSync(d)), 10_000, 'the left cgroups to go');

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type JobRecord, type JobState, SCHEMA_VERSION } from '../../src/domain/job.js';
 import { openLogAppend, Store, writeFileAtomic } from '../../src/store/store.js';
 
 let dir: string;
@@ -49,5 +50,58 @@ describe('Store', () => {
     expect(fs.statSync(f).mode & 0o777).toBe(0o600);
     fs.symlinkSync(f, path.join(dir, 'link.log'));
     expect(() => openLogAppend(path.join(dir, 'link.log'))).toThrow(/symlink/);
+  });
+});
+
+describe('Store.transition: the one writer of state changes', () => {
+  const rec = (s: Store, id: string, state: JobState): JobRecord =>
+    ({
+      schema: SCHEMA_VERSION,
+      id,
+      name: 't',
+      argv: ['true'],
+      cwd: '/',
+      env: { added: {}, presets: [] },
+      host: 'h',
+      user: 'u',
+      jobqVersion: 'test',
+      log: s.paths(id).log,
+      createdAt: new Date().toISOString(),
+      launcher: { pid: 1, startTicks: 1 },
+      protection: { isolationMode: 'none', isolation: 'none', graceMs: 1000, stopSignal: 'SIGTERM', warnings: [] },
+      state,
+    }) as JobRecord;
+
+  it('moves along the lifecycle, keeps the indexes and the event log in step, and never overwrites a final state', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const id = s.reserveId('t', new Date());
+    s.create(rec(s, id, { status: 'queued', since: new Date().toISOString() }));
+    expect([s.activeIds(), s.waitingIds()]).toEqual([[id], [id]]);
+    const to = (state: JobState) => s.transition(id, (r) => ({ ...r, state }));
+    expect((await to({ status: 'starting' })).changed).toBe(true);
+    expect(s.waitingIds()).toEqual([]);
+    expect((await to({ status: 'running', startedAt: new Date().toISOString() })).changed).toBe(true);
+    const done = { status: 'succeeded', startedAt: '', exitCode: 0, signal: null, endedAt: new Date().toISOString(), durationMs: 1 } as const;
+    expect((await to(done)).changed).toBe(true);
+    expect(s.activeIds()).toEqual([]);
+    // A final state has no way out: not to another end, not back to running, not to lost.
+    for (const next of [
+      { ...done, status: 'failed', exitCode: 1 },
+      { status: 'running', startedAt: '' },
+      { status: 'lost', reason: 'x', detectedAt: '' },
+    ] as JobState[]) {
+      const t = await to(next);
+      expect([t.changed, s.readRecord(id).state.status]).toEqual([false, 'succeeded']);
+    }
+    // Illegal moves out of a live state are refused too (running cannot go back to queued).
+    const id2 = s.reserveId('t', new Date());
+    s.create(rec(s, id2, { status: 'running', startedAt: '' }));
+    expect((await s.transition(id2, (r) => ({ ...r, state: { status: 'queued', since: '' } }))).changed).toBe(false);
+    const events = fs
+      .readFileSync(s.eventsLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.id === id).map((e) => e.msg)).toEqual(['queued', 'starting', 'running', 'succeeded']);
   });
 });
