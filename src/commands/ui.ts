@@ -180,38 +180,41 @@ function stream(res: http.ServerResponse, next: () => Promise<Record<string, unk
   });
 }
 
+/**
+ * `--detach`: the dashboard as a jobq job of its own (it outlives this terminal; `jobq cancel jobq-ui` ends it). The
+ * token goes in the environment, never on a command line other users can read in /proc; the URL printed is the one
+ * the job bound (with --port 0, the port it got), read back from its log.
+ */
+async function detach(port: number, token: string): Promise<number> {
+  const jobq = [process.execPath, process.argv[1]!];
+  const r = spawn(jobq[0]!, [...jobq.slice(1), 'run', 'jobq-ui', '--json', '--replace', '--', ...jobq, 'ui', '--port', String(port)], {
+    env: { ...process.env, JOBQ_UI_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  r.stdout.on('data', (d) => (out += d));
+  const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
+  if (code !== 0) return code;
+  const rec = JSON.parse(out) as { id: string; log: string };
+  const until = Date.now() + 15_000;
+  for (;;) {
+    const line = /^dashboard: (\S+)/m.exec(fs.existsSync(rec.log) ? fs.readFileSync(rec.log, 'utf8') : '');
+    if (line) {
+      process.stdout.write(`dashboard: ${line[1]}\n(running as job ${rec.id}; stop it: jobq cancel jobq-ui)\n`);
+      return EXIT.ok;
+    }
+    if (Date.now() > until) throw new JobqError('IO', `the dashboard job ${rec.id} did not start serving; see jobq tail ${rec.id}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 export default async function ui(o: { port?: string; open?: boolean; detach?: boolean }, cmd: Command): Promise<number> {
   const port = o.port === undefined ? 8765 : Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new JobqError('USAGE', `invalid --port '${o.port}': 0 (any free one) to 65535`);
   const token = process.env.JOBQ_UI_TOKEN || randomBytes(16).toString('hex');
-  const url = `http://127.0.0.1:${port}/?token=${token}`;
-  if (o.detach) {
-    // As a jobq job of its own: it outlives this terminal, and `jobq cancel jobq-ui` ends it.
-    const r = spawn(
-      process.execPath,
-      [
-        process.argv[1]!,
-        'run',
-        'jobq-ui',
-        '-q',
-        '--replace',
-        '--env',
-        `JOBQ_UI_TOKEN=${token}`,
-        '--',
-        process.execPath,
-        process.argv[1]!,
-        'ui',
-        '--port',
-        String(port),
-      ],
-      {
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
-    const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
-    if (code === 0) process.stdout.write(`dashboard: ${url}\n(stop it: jobq cancel jobq-ui)\n`);
-    return code;
-  }
+  // The key stays with this server: jobs it restarts must not inherit it.
+  delete process.env.JOBQ_UI_TOKEN;
+  if (o.detach) return detach(port, token);
   const ctx = context(cmd);
   const b = ctx.backend;
   const { server, port: bound } = await serve(b, {
