@@ -57,7 +57,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
   program
     .command('run')
     .summary('start a job detached, in its own session, with a log and a record')
-    .description('Start CMD as a detached job named NAME. Returns once the job has really started.')
+    .description('Start CMD as a detached job named NAME. Returns once the job has really started (a job that must wait: once it is queued).')
     .argument('<name>', 'job name (letters, digits, . _ -); NAME later means its latest job')
     .argument('[command...]', 'the command after --')
     .option('--env <K=V>', 'set a variable for the job (repeatable)', collect)
@@ -79,7 +79,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--queue <queue>', 'wait for a free slot of this queue (a new queue has 1 slot); default: config defaultQueue')
     .option('--no-queue', 'start now even if config names a defaultQueue')
     .option('--priority <n>', 'within the queue, higher starts first (default 0); ties: first come, first served')
-    .option('--wait-start', 'with a queue: block until the job has started, then print as run does')
+    .option('--wait-start', 'if the job must wait (queue, --after, --mem, --gpus): block until it started, then print as run does')
     .option('--after <job>', 'start only after JOB (NAME, id, or array name: all its elements) succeeded; else skipped (repeatable)', collect)
     .option('--after-any <job>', 'start after JOB ended, however it ended (repeatable)', collect)
     .option('--array <from-to[:step][%k]>', 'a job array NAME.1, NAME.2, …: {} in the command is the value; %K caps how many run at once')
@@ -108,7 +108,7 @@ Examples:
   jobq run big --mem 12G --gpus 1 -- python big.py
   jobq run train --backend slurm --gpus 1 --timeout 6h --slurm-opt=--partition=gpu -- python train.py
 
-A NAME names one live job: run refuses a NAME that is starting or running (exit 1) unless
+A NAME names one live job: run refuses a NAME that is queued, starting, running or paused (exit 1) unless
 --replace or --allow-duplicate says what to do.
 
 The job gets BG_JOB=1, JOBQ_JOB_ID, JOBQ_JOB_NAME, JOBQ_LOG and PYTHONUNBUFFERED=1 (unless set).
@@ -149,7 +149,7 @@ A command that cannot start exits 127 at once, and its record says why.`,
     .argument('[jobs...]', 'NAMEs (every live job of that name) or IDs')
     .option('-s, --signal <sig>', 'first signal (default TERM)')
     .option('-g, --grace <duration>', 'wait this long before SIGKILL (default 10s)')
-    .option('-a, --all', 'cancel every running job')
+    .option('-a, --all', 'cancel every live job (queued and paused ones too)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  jobq cancel train\n  jobq cancel train --signal INT --grace 30s\n  jobq cancel --all')
     .action(act(() => import('./commands/cancel.js')));
