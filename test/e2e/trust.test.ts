@@ -410,11 +410,18 @@ describe.skipIf(!isRoot)('what another user can plant is data, never authority',
     fs.chownSync(theirs, 65534, 65534);
     // nobody builds a state dir holding a forged record that names root's bystander.
     const forged = path.join(theirs, 'state');
-    asNobody(`mkdir -m 700 ${forged} ${forged}/jobs ${forged}/active`);
+    plantRecord(forged, 'victim', {
+      boot: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      supervisor: { pid: by, startTicks: startTicks(by) },
+      job: { pid: by, pgid: by, startTicks: startTicks(by) },
+      state: { status: 'running', startedAt: new Date().toISOString() },
+    });
+    execFileSync('chown', ['-R', '65534:65534', forged]);
+    fs.chmodSync(forged, 0o700);
     const link = path.join(os.tmpdir(), `jobq-link-${process.pid}-${Date.now()}`);
     tmpPaths.push(link);
-    asNobody(`ln -s ${w.home} ${link}`);
-    for (const home of [link, path.join(theirs, 'x')]) {
+    asNobody(`ln -s ${forged} ${link}`);
+    for (const home of [link, forged]) {
       const r = await w.run(['cancel', '--all'], { env: { JOBQ_HOME: home } });
       expect(r.exitCode, home).toBe(1);
       expect(r.stderr, home).toMatch(/refusing state dir .*uid 65534/);
