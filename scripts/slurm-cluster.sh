@@ -9,7 +9,8 @@
 # What it relies on (measured on Debian 12, Slurm 22.05): clients need SLURM_CONF; munged wants its socket dir
 # world-executable; without DefMemPerCPU a job takes all the node's memory; batch_sched_delay=0 starts jobs in ~1 s
 # instead of ~3 s; cgroup v1 (memory+freezer) lets --mem end a job OUT_OF_MEMORY; KillWait=5 keeps a TIMEOUT to
-# ~70 s; jobcomp/filetxt makes `sacct -c` answer without slurmdbd.
+# ~70 s; jobcomp/filetxt makes `sacct -c` answer without slurmdbd; MinJobAge=10 lets slurmctld forget a finished
+# job at its next purge (about a minute), so the tests see jobq take its end from sacct, as on a real cluster.
 set -euo pipefail
 ACTION=${1:-}
 DIR=${2:-${JOBQ_SLURM_DIR:-/tmp/jobq-slurm}}
@@ -99,7 +100,7 @@ SlurmdParameters=config_overrides
 MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2
-MinJobAge=600
+MinJobAge=10
 KillWait=5
 InactiveLimit=0
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN

@@ -1,0 +1,33 @@
+// Issue 13: a job that ended while no jobq command looked, and that slurmctld has since forgotten (past MinJobAge; a
+// real cluster's default is 300 s), gets its end from sacct. Its own file: slurmctld purges about once a minute, so
+// this runs beside the other files instead of after them.
+import { spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { slurmCluster } from '../helpers/slurm.js';
+
+const cluster = slurmCluster();
+if (!cluster.ok) console.warn(`Slurm sacct test skipped: ${cluster.why}`);
+let w: World;
+beforeEach(() => {
+  w = world(cluster.env);
+});
+afterEach(async () => {
+  cluster.cancelAll(w.home);
+  await w.cleanup();
+});
+
+describe.skipIf(!cluster.ok)('a job slurmctld has forgotten', () => {
+  it('is settled from sacct: its exit code, and the record keeps it', async () => {
+    const id = await start(w, 'forgot', ['sh', '-c', 'echo done; exit 3'], ['--backend', 'slurm']);
+    const jobId = w.record(id).slurm.jobId;
+    const known = () => spawnSync('scontrol', ['-o', 'show', 'job', jobId], { env: { ...process.env, ...cluster.env } }).status === 0;
+    // No jobq command from here until slurmctld no longer lists the job.
+    await pollUntil(() => !known(), 180_000, `slurmctld to forget job ${jobId}`);
+    expect(w.record(id).state.status).not.toBe('failed');
+    const st = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    expect(st.state).toMatchObject({ status: 'failed', exitCode: 3 });
+    expect(w.record(id).state).toMatchObject({ status: 'failed', exitCode: 3 });
+    expect((await w.run(['wait', id, '--timeout', '10s'])).exitCode).toBe(3);
+  }, 240_000);
+});
