@@ -365,13 +365,14 @@ export class Jobs implements Backend, RunnerHost {
   }
 
   async waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined> {
-    for (;;) {
+    // Another place (a cluster's controller) is asked less often than this machine's /proc, and less and less
+    // often as the wait goes on (from 0.5 s to 5 s), as sbatch --wait does: a long wait must not load slurmctld.
+    for (let remote = 500; ; remote = Math.min(remote * 1.25, 5000)) {
       const v = await this.view(id);
       onTick?.(v);
       if (isFinal(v.state)) return v;
       if (Date.now() >= deadlineMs) return undefined;
-      // Another place (a cluster) is asked less often than this machine's /proc.
-      await sleep(Math.min(v.rec.backend ? 500 : 100, Math.max(1, deadlineMs - Date.now())));
+      await sleep(Math.min(v.rec.backend ? remote : 100, Math.max(1, deadlineMs - Date.now())));
     }
   }
 

@@ -277,11 +277,17 @@ export class SlurmRunner implements Runner {
     for (const v of views) if (!isFinal(v.state) && !v.rec.slurm) await this.unsubmitted(host, v);
     if (!live.length) return;
     let known: SlurmJob[];
+    // One job (wait, tail -f, status JOB): ask for it alone, not for every job of the cluster.
+    const one = live.length === 1 ? (live[0]!.rec.slurm!.arrayJobId ?? live[0]!.rec.slurm!.jobId) : undefined;
     try {
-      known = parseScontrol(await slurm('scontrol', ['-o', 'show', 'job']));
+      known = parseScontrol(await slurm('scontrol', ['-o', 'show', 'job', ...(one ? [one] : [])]));
     } catch (e) {
-      for (const v of live) v.note = `Slurm did not answer: ${(e as Error).message}`;
-      return;
+      // slurmctld has forgotten it: sacct tells how it ended.
+      if (one && /invalid job id/i.test((e as Error).message)) known = [];
+      else {
+        for (const v of live) v.note = `Slurm did not answer: ${(e as Error).message}`;
+        return;
+      }
     }
     const missing: JobView[] = [];
     for (const v of live) {
