@@ -91,9 +91,13 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
   return planDispatch(jobs, (q) => queueSettings(store, q), resourcesFor(store, jobs), statusOf);
 }
 
-/** One round under the dispatch lock: skips what can never start, claims (queued -> starting) what may start now. */
-export async function dispatchRound(store: Store): Promise<Claimed[]> {
-  if (!store.waitingIds().length) return [];
+/**
+ * One round under the dispatch lock: skips what can never start, claims (queued -> starting) what may start now.
+ * `settleAll` (the dispatcher's rounds) reconciles the live jobs even when none waits: a claim whose claimer died
+ * before starting its supervisor goes back to waiting that way.
+ */
+export async function dispatchRound(store: Store, opts: { settleAll?: boolean } = {}): Promise<Claimed[]> {
+  if (!opts.settleAll && !store.waitingIds().length) return [];
   return store.withLock('dispatch', async () => {
     const views = await liveJobs(store);
     const plan = planFor(store, views);
@@ -162,8 +166,8 @@ export function runningDispatcher(store: Store): DispatcherFile | undefined {
 }
 
 /** While any job waits, makes sure a dispatcher runs (starting one if it is gone); cheap when nothing waits. */
-export async function ensureDispatcher(store: Store): Promise<void> {
-  if (!store.waitingIds().length || runningDispatcher(store)) return;
+export async function ensureDispatcher(store: Store, opts: { evenIfNothingWaits?: boolean } = {}): Promise<void> {
+  if ((!opts.evenIfNothingWaits && !store.waitingIds().length) || runningDispatcher(store)) return;
   const { launchDispatcher } = await import('../process/spawn.js');
   launchDispatcher(store.home);
 }
@@ -195,7 +199,7 @@ export async function dispatcherLoop(store: Store): Promise<void> {
   let idleSince = 0;
   try {
     for (;;) {
-      await launchAll(store, await dispatchRound(store));
+      await launchAll(store, await dispatchRound(store, { settleAll: true }));
       if (store.waitingIds().length) idleSince = 0;
       else if (!idleSince) idleSince = Date.now();
       else if (Date.now() - idleSince > 2000 && !(await stayAfterAll(store, me))) break;

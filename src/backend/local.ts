@@ -19,6 +19,11 @@ function who(): string {
   }
 }
 
+/** Fault injection for the tests' SIGKILL-at-every-step checks: JOBQ_TEST_CRASH_AT names the step to die at. */
+function crashPoint(step: string): void {
+  if (process.env.JOBQ_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Runs jobs on this machine. */
 export class LocalRunner implements Runner {
   readonly kind = 'local';
@@ -29,11 +34,16 @@ export class LocalRunner implements Runner {
    */
   async submit(host: RunnerHost, elements: RunSpec[], admission: Admission[]): Promise<JobRecord[]> {
     const waits = elements.length > 1 || elements.some((e, i) => e.queue !== undefined || Object.keys(admission[i]!).length > 0);
+    // A dispatcher first: if this process is killed once the records exist, they still start (it outlives us, and
+    // it stays a moment even while nothing waits yet).
+    if (waits) await ensureDispatcher(host.store, { evenIfNothingWaits: true });
     const made = elements.map((e, i) => host.create(e, admission[i]!, waits ? 'queued' : 'starting'));
+    crashPoint('queued');
     if (!waits) return [await this.start(host, made[0]!)];
     // Waiting: a dispatch round may start it at once (a single job is then reported started, as without a queue).
     const claims = await dispatchRound(host.store);
     const ours = made.length === 1 ? claims.find((c) => c.id === made[0]!.id) : undefined;
+    crashPoint('claimed');
     await launchAll(
       host.store,
       claims.filter((c) => c !== ours),

@@ -132,6 +132,21 @@ describe('a queue with slots', () => {
     await pollUntil(() => [first, ...rest].every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
   }, 60_000);
 
+  for (const [step, left] of [
+    ['queued', 'queued'],
+    ['claimed', 'starting'],
+  ] as const) {
+    it(`a run --queue SIGKILLed once its job is ${step}: the job still runs, with no command typed`, async () => {
+      // Nothing else runs or waits, so no supervisor's end and no earlier dispatcher would start it.
+      const r = await w.run(['run', 'orphaned', '-q', '--queue', 'solo', '--', 'sh', '-c', 'echo ran'], { env: { JOBQ_TEST_CRASH_AT: step } });
+      expect(r.exitCode).not.toBe(0);
+      const id = w.ids()[0]!;
+      expect(state(id).status).toBe(left);
+      await pollUntil(() => w.tryRecord(id)?.state.status === 'succeeded', 20_000, 'the job to run');
+      expect(fs.readFileSync(w.record(id).log, 'utf8')).toBe('ran\n');
+    }, 40_000);
+  }
+
   it('a claim whose supervisor never came does not hold the slot for ever, though its claimer lives', async () => {
     // As a dispatcher leaves it when the supervisor it launched dies before taking the job: the claimer lives on.
     const claimer = bystander();
