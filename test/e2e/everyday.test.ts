@@ -330,6 +330,21 @@ describe.skipIf(!has('make'))('Makefile.example under make -j', () => {
   });
 });
 
+describe("docs/make.md's shell functions", () => {
+  it('run real jobs through jobq and leave no variable behind in the shell', async () => {
+    // The functions exactly as the page shows them, in a bash that has jobq on its PATH.
+    const page = fs.readFileSync(path.join(ROOT, 'docs', 'make.md'), 'utf8');
+    const fns = page.split('\n').filter((l) => /^j[hf]\(\) \{/.test(l));
+    expect(fns).toHaveLength(2);
+    const bin = fs.mkdtempSync(path.join(w.home, 'bin-'));
+    fs.symlinkSync(BIN, path.join(bin, 'jobq'));
+    const script = `${fns.join('\n')}\nname=mine; rc=keep\njh fnjob sh -c 'echo "omp=$OMP_NUM_THREADS"' >/dev/null && jf fnjob >/dev/null; echo "rc=$? name=$name saved=$rc"`;
+    const r = spawnSync('bash', ['-c', script], { env: { ...process.env, ...w.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('rc=0 name=mine saved=keep');
+    expect(fs.readFileSync(w.record(w.ids()[0]!).log, 'utf8')).toBe('omp=1\n');
+  });
+});
+
 describe('packaging', () => {
   it('npm pack gives a tarball that installs and runs jobq run and status', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-pack-'));
