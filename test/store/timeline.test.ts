@@ -1,0 +1,29 @@
+// A job's samples file stays bounded however long the job runs: thinned, the whole run still covered, in order.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { readTimeline, TimelineWriter } from '../../src/store/timeline.js';
+
+it('a month of 2 s samples stays under 1 MiB, spans the whole run in order, and keeps the latest', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-timeline-'));
+  try {
+    const file = path.join(dir, 'samples');
+    const w = new TimelineWriter(file);
+    const n = (30 * 86_400) / 2;
+    let maxSize = 0;
+    for (let i = 0; i < n; i++) {
+      w.add({ t: i * 2, mem: 1e9 + i * 1000, cpu: i * 10 });
+      if (i % 5000 === 0) maxSize = Math.max(maxSize, fs.statSync(file).size);
+    }
+    const s = readTimeline(file);
+    expect(Math.max(maxSize, fs.statSync(file).size)).toBeLessThanOrEqual(1024 * 1024 + 64);
+    expect(s.length).toBeGreaterThan(10_000);
+    expect(s[0]!.t).toBe(0);
+    expect(s.at(-1)!.t).toBeGreaterThan((n - 1) * 2 - 600);
+    for (let i = 1; i < s.length; i++) expect(s[i]!.t).toBeGreaterThan(s[i - 1]!.t);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
