@@ -52,6 +52,23 @@ describe('jobq mcp', () => {
     expect((await call('tail', { job: 'long' })).output).toMatch(/bye\n\[jobq\] cancelled at /);
   });
 
+  it('queue, pause and resume: an agent holds a queue, sees why a job waits, then lets it go', async () => {
+    const q = await call('queue', { queue: 'agents', slots: 1, paused: true });
+    expect(q).toEqual([{ name: 'agents', slots: 1, paused: true, running: [], waiting: [] }]);
+    const r = await call('run', { name: 'held', queue: 'agents', command: ['sh', '-c', 'echo go; sleep 30'] });
+    const [waiting] = (await call('queue', { queue: 'agents' }))[0].waiting;
+    expect(waiting).toMatchObject({ id: r.id, position: 1, waitingFor: 'queue-paused' });
+    await call('queue', { queue: 'agents', paused: false });
+    // Resumed: the dispatcher starts it within a round or two.
+    for (let i = 0; i < 100 && (await call('status', { job: r.id })).state.status !== 'running'; i++) await new Promise((res) => setTimeout(res, 100));
+    expect((await call('status', { job: r.id })).state.status).toBe('running');
+    const p = await call('pause', { job: 'held' });
+    expect(p[0]).toMatchObject({ status: 'paused' });
+    const back = await call('resume', { job: 'held' });
+    expect(back[0]).toMatchObject({ status: 'running' });
+    await call('cancel', { job: 'held' });
+  });
+
   it("errors come back as tool errors with jobq's one-line message", async () => {
     await expect(call('tail', { job: 'nosuchjob' })).rejects.toThrow(/^jobq: no job named or with id 'nosuchjob'/);
     await expect(call('run', { name: 'bad name!', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
