@@ -39,6 +39,19 @@ describe('dependencies', () => {
     expect(fs.readFileSync(order, 'utf8')).toBe('c1\nc2\nc3\nc4\nc5\n');
   });
 
+  it('--after an array name waits for every element; one failed element skips the dependant', async () => {
+    const good = (await w.run(['run', 'sw', '-q', '--array', '1-3', '--', 'sh', '-c', 'sleep 0.$((4 - {})); echo {}'])).stdout.trim().split('\n');
+    const after = await start(w, 'gather', ['true'], ['--after', 'sw']);
+    expect((await w.run(['wait', after, '--timeout', '30s'])).exitCode).toBe(0);
+    const started = Date.parse(w.record(after).state.startedAt);
+    for (const id of good) expect(Date.parse(w.record(id).state.endedAt)).toBeLessThanOrEqual(started);
+    await w.run(['run', 'bad', '-q', '--array', '1-3', '--', 'sh', '-c', 'exit $(( {} == 2 ))']);
+    const skipped = await start(w, 'gather2', ['true'], ['--after', 'bad']);
+    await w.run(['wait', 'bad', '--timeout', '30s']);
+    await pollUntil(() => w.record(skipped).state.status === 'skipped', 20_000, 'the dependant to be skipped');
+    expect(w.record(skipped).state.reason).toMatch(/bad\.2/);
+  });
+
   it('a failing middle job skips the rest, which never start; --after-any goes on', async () => {
     const ran = path.join(w.home, 'ran.txt');
     const a = await start(w, 'a', ['true']);
