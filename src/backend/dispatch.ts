@@ -93,11 +93,12 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
 
 /**
  * One round under the dispatch lock: skips what can never start, claims (queued -> starting) what may start now.
- * `settleAll` (the dispatcher's rounds) reconciles the live jobs even when none waits: a claim whose claimer died
- * before starting its supervisor goes back to waiting that way.
+ * The dispatcher's rounds (`background`) reconcile the live jobs even when none waits — a claim whose claimer died
+ * before starting its supervisor goes back to waiting that way — and leave a just-queued job to the `run` that
+ * wrote it while that run lives (it starts it itself and reports it started, as an unqueued run would).
  */
-export async function dispatchRound(store: Store, opts: { settleAll?: boolean } = {}): Promise<Claimed[]> {
-  if (!opts.settleAll && !store.waitingIds().length) return [];
+export async function dispatchRound(store: Store, opts: { background?: boolean } = {}): Promise<Claimed[]> {
+  if (!opts.background && !store.waitingIds().length) return [];
   return store.withLock('dispatch', async () => {
     const views = await liveJobs(store);
     const plan = planFor(store, views);
@@ -110,7 +111,12 @@ export async function dispatchRound(store: Store, opts: { settleAll?: boolean } 
       store.removeEnv(id);
     }
     const claimed: Claimed[] = [];
+    const launcherOwns = (id: string) => {
+      const r = views.find((v) => v.rec.id === id)?.rec;
+      return !!r && Date.now() - Date.parse(r.createdAt) < 2000 && isAlive(r.launcher);
+    };
     for (const id of plan.start) {
+      if (opts.background && launcherOwns(id)) continue;
       const token = newToken();
       const gpus = plan.gpusFor.get(id);
       const t = await store.transition(
@@ -199,7 +205,7 @@ export async function dispatcherLoop(store: Store): Promise<void> {
   let idleSince = 0;
   try {
     for (;;) {
-      await launchAll(store, await dispatchRound(store, { settleAll: true }));
+      await launchAll(store, await dispatchRound(store, { background: true }));
       if (store.waitingIds().length) idleSince = 0;
       else if (!idleSince) idleSince = Date.now();
       else if (Date.now() - idleSince > 2000 && !(await stayAfterAll(store, me))) break;
