@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { gate, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
 
 let w: World;
 beforeEach(() => {
@@ -31,10 +31,12 @@ function running(word: string): number {
 describe('dependencies', () => {
   it('a chain of 5 --after jobs runs in order', async () => {
     const order = path.join(w.home, 'order.txt');
-    const ids = [await start(w, 'c1', ['sh', '-c', `sleep 1.5; echo c1 >> ${order}`])];
+    const g = gate(w, 'c1');
+    const ids = [await start(w, 'c1', ['sh', '-c', `${g.hold}; echo c1 >> ${order}`])];
     for (let i = 2; i <= 5; i++) ids.push(await start(w, `c${i}`, ['sh', '-c', `echo c${i} >> ${order}`], ['--after', `c${i - 1}`]));
     expect(state(ids[1]!).status).toBe('queued');
     expect(JSON.parse((await w.run(['status', ids[1]!, '--json'])).stdout).waiting.reason).toMatch(/^after c1_/);
+    g.open();
     expect((await w.run(['wait', ...ids, '--timeout', '30s'])).exitCode).toBe(0);
     expect(fs.readFileSync(order, 'utf8')).toBe('c1\nc2\nc3\nc4\nc5\n');
   });
@@ -136,13 +138,15 @@ describe('job arrays', () => {
 describe('memory-aware admission', () => {
   it('two jobs each needing 60% of MemAvailable: the second waits (memory) while the first runs, though it allocates nothing', async () => {
     const need = `${Math.floor((memAvailable() * 0.6) / 1024 ** 2)}M`;
-    const a = await start(w, 'big1', ['sleep', '2'], ['--mem', need]);
+    const g = gate(w, 'big1');
+    const a = await start(w, 'big1', ['sh', '-c', g.hold], ['--mem', need]);
     const b = await start(w, 'big2', ['true'], ['--mem', need]);
     expect(state(a).status).toBe('running');
     expect(state(b).status).toBe('queued');
     const why = JSON.parse((await w.run(['status', b, '--json'])).stdout).waiting.reason;
     expect(why).toMatch(/^memory \(needs \S+, \S+ free for jobs\)$/);
     expect((await w.run(['status'])).stdout).toMatch(/big2\S*\s+\S+\s+queued \(memory\)/);
+    g.open();
     expect((await w.run(['wait', b, '--timeout', '30s'])).exitCode).toBe(0);
     expect(Date.parse(w.record(b).state.startedAt)).toBeGreaterThanOrEqual(Date.parse(w.record(a).state.endedAt) - 50);
   });
@@ -210,7 +214,8 @@ describe('GPU-aware admission', () => {
 describe('why it waits', () => {
   it('every waiting job says why in status, queue and --json', async () => {
     await w.run(['queue', 'set', 'why', '--slots', '1']);
-    const a = await start(w, 'wa', ['sleep', '2'], ['--queue', 'why']);
+    const g = gate(w, 'wa');
+    const a = await start(w, 'wa', ['sh', '-c', g.hold], ['--queue', 'why']);
     const b = await start(w, 'wb', ['true'], ['--queue', 'why']);
     const c = await start(w, 'wc', ['true'], ['--after', 'wa']);
     const j = JSON.parse((await w.run(['status', '--json'])).stdout);
@@ -221,6 +226,7 @@ describe('why it waits', () => {
     const q = JSON.parse((await w.run(['queue', 'why', '--json'])).stdout).queues[0];
     expect(q.waiting.map((x: { id: string; waitingFor: string }) => [x.id, x.waitingFor])).toEqual([[b, 'slot']]);
     expect((await w.run(['status', c])).stdout).toMatch(/waiting\s+after wa_/);
+    g.open();
     await pollUntil(async () => (await w.run(['wait', a, b, c, '--timeout', '1s'])).exitCode === 0, 30_000, 'all three');
   });
 });

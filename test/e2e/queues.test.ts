@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, bystander, HAS_CGROUP, IS_ROOT, killBystanders, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { alive, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 let w: World;
@@ -116,21 +116,25 @@ describe('a queue with slots', () => {
   }, 120_000);
 
   it('a SIGKILLed supervisor of a running queued job does not stall the queue: the rest runs with no command typed', async () => {
-    const a = (await w.run(['run', 'a', '-q', '--queue', 'k', '--', 'sleep', '1'])).stdout.trim();
+    const g = gate(w, 'a');
+    const a = (await w.run(['run', 'a', '-q', '--queue', 'k', '--', 'sh', '-c', g.hold])).stdout.trim();
     const rest: string[] = [];
     for (const n of ['b', 'c', 'd']) rest.push((await w.run(['run', n, '-q', '--queue', 'k', '--', 'sleep', '0.2'])).stdout.trim());
     process.kill(w.record(a).supervisor.pid, 'SIGKILL');
+    g.open();
     // No jobq command from here on: only the files are watched.
     await pollUntil(() => rest.every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
     expect(w.record(a).state.status).toBe('lost');
   }, 60_000);
 
   it('a SIGKILLed dispatcher does not stall the queue either', async () => {
-    const first = (await w.run(['run', 'first', '-q', '--queue', 'kd', '--', 'sleep', '1'])).stdout.trim();
+    const g = gate(w, 'first');
+    const first = (await w.run(['run', 'first', '-q', '--queue', 'kd', '--', 'sh', '-c', g.hold])).stdout.trim();
     const rest: string[] = [];
     for (const n of ['e', 'f', 'g']) rest.push((await w.run(['run', n, '-q', '--queue', 'kd', '--', 'sleep', '0.2'])).stdout.trim());
     const disp = (await pollUntil(() => jobqProcs('dispatcher')[0], 10_000, 'a dispatcher'))!;
     process.kill(disp, 'SIGKILL');
+    g.open();
     await pollUntil(() => [first, ...rest].every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
   }, 60_000);
 
@@ -187,7 +191,8 @@ describe('a queue with slots', () => {
   });
 
   it('status shows queued jobs with queue and position; cancel removes one that never started; wait and tail -f wait for the start', async () => {
-    const a = (await w.run(['run', 'sa', '-q', '--queue', 's', '--', 'sleep', '1'])).stdout.trim();
+    const g = gate(w, 'sa');
+    const a = (await w.run(['run', 'sa', '-q', '--queue', 's', '--', 'sh', '-c', g.hold])).stdout.trim();
     const b = (await w.run(['run', 'sb', '-q', '--queue', 's', '--', 'sh', '-c', 'echo from-b'])).stdout.trim();
     // run prints where the job stands: its queue, its position, why it waits.
     const printed = (await w.run(['run', 'sc', '--queue', 's', '--', 'true'])).stdout;
@@ -202,6 +207,18 @@ describe('a queue with slots', () => {
     expect(state(c)).toMatchObject({ status: 'cancelled', exitCode: null });
     expect(w.record(c).job).toBeUndefined();
     const tail = w.run(['tail', '-f', b]);
+    const tailing = () =>
+      taggedPids(w.tag).some((pid) => {
+        try {
+          const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+          return args.includes('tail') && args.includes(b);
+        } catch {
+          return false;
+        }
+      });
+    await pollUntil(tailing, 10_000, 'tail -f to wait on the queued job');
+    expect(state(b).status).toBe('queued');
+    g.open();
     const waited = await w.run(['wait', b]);
     expect(waited.exitCode).toBe(0);
     expect((await tail).stdout).toContain('from-b');
@@ -211,15 +228,18 @@ describe('a queue with slots', () => {
   it('run --wait-start blocks until it runs; config may define queues and a default queue', async () => {
     fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
     fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ defaultQueue: 'heavy', queues: { heavy: { slots: 2 } } }));
-    const a = (await w.run(['run', 'ha', '-q', '--', 'sleep', '1'])).stdout.trim();
-    const b = (await w.run(['run', 'hb', '-q', '--', 'sleep', '1'])).stdout.trim();
+    const ga = gate(w, 'ha');
+    const a = (await w.run(['run', 'ha', '-q', '--', 'sh', '-c', ga.hold])).stdout.trim();
+    const b = (await w.run(['run', 'hb', '-q', '--', 'sh', '-c', gate(w, 'hb').hold])).stdout.trim();
     expect(w.record(a).queue).toBe('heavy');
     // Two slots from the config: both run at once.
     expect([state(a).status, state(b).status]).toEqual(['running', 'running']);
-    const t0 = Date.now();
-    const c = await w.run(['run', 'hc', '--wait-start', '--', 'true']);
+    const blocked = w.run(['run', 'hc', '--wait-start', '--', 'true']);
+    // It is queued (both slots busy) and run blocks on it until a slot frees.
+    await pollUntil(() => w.ids().some((id) => id.startsWith('hc_') && w.tryRecord(id)?.state.status === 'queued'), 10_000, 'hc queued');
+    ga.open();
+    const c = await blocked;
     expect(c.stdout).toMatch(/^started hc_/);
-    expect(Date.now() - t0).toBeGreaterThan(500);
     const now = await w.run(['run', 'hd', '-q', '--no-queue', '--', 'true']);
     expect(w.record(now.stdout.trim()).queue).toBeUndefined();
   });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, BIN, bystander, HAS_CGROUP, IS_ROOT, killBystanders, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { alive, BIN, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, pollUntil, start, type World, world } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = IS_ROOT;
@@ -210,9 +210,11 @@ describe.skipIf(!isRoot || !hasCgroup)('cgroups', () => {
   });
 
   it('the cgroup of a job whose supervisor was killed is removed by the next command that finds it empty', async () => {
-    const id = await start(w, 'orphan', ['sleep', '0.8']);
+    const g = gate(w, 'orphan');
+    const id = await start(w, 'orphan', ['sh', '-c', g.hold]);
     const rec = w.record(id);
     process.kill(rec.supervisor.pid, 'SIGKILL');
+    g.open();
     await pollUntil(() => !alive(rec.job.pid), 5000, 'job end');
     expect(rec.protection.cgroups.some((d: string) => fs.existsSync(d))).toBe(true);
     await w.run(['status']);
@@ -224,9 +226,12 @@ describe.skipIf(!isRoot || !hasCgroup)('cgroups', () => {
 describe.skipIf(!isRoot || !HAS_CGROUP)('cgroups that ended jobs left behind', () => {
   it('are removed by the next job to end, once empty; a live job of the same dir is never touched', async () => {
     // A job whose supervisor was killed while a stray process still ran in its cgroup: lost, cgroup left.
-    const stray = await start(w, 'stray', ['sh', '-c', '(trap "" TERM; exec sleep 1.5) & sleep 0.2']);
+    const leader = gate(w, 'leader');
+    const strayGate = gate(w, 'stray');
+    const stray = await start(w, 'stray', ['sh', '-c', `(trap "" TERM; ${strayGate.hold}) & ${leader.hold}`]);
     const left = w.record(stray);
     process.kill(left.supervisor.pid, 'SIGKILL');
+    leader.open();
     await pollUntil(() => !alive(left.job.pid), 5000, 'the leader to end');
     await w.run(['status']);
     expect(state(stray).status).toBe('lost');
@@ -236,6 +241,7 @@ describe.skipIf(!isRoot || !HAS_CGROUP)('cgroups that ended jobs left behind', (
     ).toBe(true);
     const live = await start(w, 'live', ['sleep', '30']);
     // The stray ends; no command runs until another job ends.
+    strayGate.open();
     await pollUntil(
       () => left.protection.cgroups.every((d: string) => !fs.existsSync(`${d}/cgroup.procs`) || fs.readFileSync(`${d}/cgroup.procs`, 'utf8') === ''),
       10_000,

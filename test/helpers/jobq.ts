@@ -30,6 +30,15 @@ export function bystander(): number {
   return c.pid!;
 }
 
+/**
+ * A file a job holds on until the test opens it (`hold` is the sh loop to put in the job's command): what is still
+ * running is then up to the test, never to how fast a loaded machine starts the next command.
+ */
+export function gate(w: World, name: string): { hold: string; open(): void } {
+  const file = path.join(w.home, `${name}.gate`);
+  return { hold: `while [ ! -e ${file} ]; do sleep 0.05; done`, open: () => fs.writeFileSync(file, '') };
+}
+
 /** SIGKILLs every bystander this test file started. */
 export function killBystanders(): void {
   for (const pid of strays.splice(0)) {
