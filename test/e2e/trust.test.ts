@@ -116,7 +116,8 @@ describe('a state dir removed while a job runs', () => {
   it('the supervisor does not retry for ever: once the job ends it leaves', async () => {
     const id = await start(w, 'orphan', ['sleep', '0.5']);
     const sup = w.record(id).supervisor;
-    fs.rmSync(w.home, { recursive: true, force: true });
+    // The supervisor may be writing a sample as the tree goes: rm retries what it finds refilled.
+    fs.rmSync(w.home, { recursive: true, force: true, maxRetries: 20, retryDelay: 20 });
     await pollUntil(() => !alive(sup.pid), 15_000, 'the supervisor to leave');
   });
 });
