@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, BIN, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { alive, BIN, gate, pollUntil, start, type World, world } from '../helpers/jobq.js';
 
 const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
 let w: World;
@@ -115,7 +115,8 @@ describe('run', () => {
   });
 
   it("survives its caller's process group being SIGKILLed", async () => {
-    const caller = spawn('bash', ['-c', `node ${BIN} run survivor -q -- sh -c 'sleep 1.5; echo finished'; sleep 300`], {
+    const g = gate(w, 'survivor');
+    const caller = spawn('bash', ['-c', `node ${BIN} run survivor -q -- sh -c '${g.hold}; echo finished'; sleep 300`], {
       detached: true,
       env: { ...process.env, ...w.env },
       stdio: 'ignore',
@@ -124,6 +125,7 @@ describe('run', () => {
     process.kill(-caller.pid!, 'SIGKILL');
     await pollUntil(() => !alive(caller.pid!), 5000, 'caller gone');
     expect(alive(w.record(id).job.pid)).toBe(true);
+    g.open();
     const r = await w.run(['wait', id, '--timeout', '20s']);
     expect(r.exitCode).toBe(0);
     expect(fs.readFileSync(w.record(id).log, 'utf8')).toContain('finished');

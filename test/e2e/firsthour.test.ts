@@ -212,11 +212,17 @@ describe('hints where people trip', () => {
   });
 
   it("events -f -n 0 prints only what comes next, and one job's events come in order", async () => {
-    await start(w, 'old', ['true']);
+    const old = await start(w, 'old', ['true']);
+    await w.run(['wait', old]);
     const p = execa(process.execPath, [BIN, 'events', '-f', '-n', '0'], { env: { ...process.env, ...w.env }, reject: false });
     let seen = '';
     p.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-    await new Promise((r) => setTimeout(r, 500));
+    // Following once a probe's line shows: however slowly events -f started, it is reading live by now.
+    for (let i = 0; !seen.includes('probe'); i++) {
+      expect(i, 'events -f never showed a new line').toBeLessThan(100);
+      await w.run(['queue', 'set', `probe${i}`, '--slots', '1']);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const id = await start(w, 'new', ['true']);
     await pollUntil(() => seen.includes(`succeeded id=${id}`), 10_000, "the new job's events");
     p.kill('SIGINT');

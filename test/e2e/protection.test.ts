@@ -37,7 +37,7 @@ describe.skipIf(!hasCgroup)('with a cgroup of its own', () => {
     const id = await start(
       w,
       'figures',
-      [process.execPath, '-e', 'const b=Buffer.alloc(64<<20,1); let x=0; const t=Date.now(); while(Date.now()-t<400) x++;'],
+      [process.execPath, '-e', 'const b=Buffer.alloc(64<<20,1); let x=0; while(process.cpuUsage().user<400000) x++;'],
       ['--mem-limit', '1G'],
     );
     await w.run(['wait', id]);

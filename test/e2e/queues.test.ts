@@ -286,11 +286,12 @@ describe('pause and resume a job', () => {
 
   it('a paused job keeps its slot, and paused time does not count toward --idle-timeout', async () => {
     const a = (
-      await w.run(['run', 'ka', '-q', '--queue', 'slot', '--idle-timeout', '1s', '--', 'sh', '-c', 'while :; do echo x; sleep 0.2; done'])
+      await w.run(['run', 'ka', '-q', '--queue', 'slot', '--idle-timeout', '3s', '--', 'sh', '-c', 'while :; do echo x; sleep 0.2; done'])
     ).stdout.trim();
     const b = (await w.run(['run', 'kb', '-q', '--queue', 'slot', '--', 'true'])).stdout.trim();
     await w.run(['pause', a]);
-    await new Promise((r) => setTimeout(r, 2000));
+    // Paused longer than the idle timeout: were paused time counted, the job would be ended now.
+    await new Promise((r) => setTimeout(r, 4000));
     expect(state(a).status).toBe('paused');
     expect(state(b).status).toBe('queued');
     await w.run(['resume', a]);

@@ -58,7 +58,9 @@ describe('load', () => {
 
   it('two concurrent cancels of one job: one cancels, the other waits for that and says so', async () => {
     const id = await start(w, 'twice', ['bash', '-c', 'trap "" TERM; while :; do sleep 0.1; done']);
-    const [a, b] = await Promise.all([w.run(['cancel', id, '--grace', '500ms']), w.run(['cancel', id, '--grace', '500ms'])]);
+    // A grace long enough that the second cancel (its node may start seconds later on a loaded machine) finds the
+    // first one still at work.
+    const [a, b] = await Promise.all([w.run(['cancel', id, '--grace', '5s']), w.run(['cancel', id, '--grace', '5s'])]);
     expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
     const outs = [a.stdout, b.stdout];
     expect(outs.filter((o) => o.startsWith('cancelled ')).length).toBe(1);

@@ -100,7 +100,7 @@ describe('jobq ui', () => {
           [
             'python3',
             '-c',
-            'import sys, time\nx = []\nfor i in range(8):\n    print("tick", i, flush=True); time.sleep(0.2)\nfor i in range(300):\n    x.append(bytearray(2 * 1024 * 1024)); sys.stdout.write("\\rprogress %d%%" % i); sys.stdout.flush(); time.sleep(0.1)',
+            'import sys, time\nx = []\nfor i in range(8):\n    print("tick", i, flush=True); time.sleep(0.2)\ni = 0\nwhile True:\n    x.append(bytearray(2 * 1024 * 1024)) if i < 300 else None\n    sys.stdout.write("\\rprogress %d%%" % i); sys.stdout.flush(); time.sleep(0.1); i += 1',
           ],
           ['--mem-limit', '800M'],
         );
