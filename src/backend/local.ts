@@ -153,7 +153,7 @@ export class LocalRunner implements Runner {
         return { ...fresh, state };
       });
       rec = t2.rec;
-      await cleanupCgroups(rec);
+      await cleanupCgroups(store, rec);
     }
     return { id, outcome: 'cancelled', state: rec.state, escalated: res.escalated, elapsedMs: elapsed() };
   }

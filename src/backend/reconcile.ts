@@ -71,7 +71,7 @@ export async function settle(store: Store, id: string, procs?: ProcStat[]): Prom
         return again.persist ? { ...fresh, state: again.state } : undefined;
       });
       rec = t.rec;
-      if (t.changed && rec.state.status === 'lost') await cleanupCgroups(rec);
+      if (t.changed && rec.state.status === 'lost') await cleanupCgroups(store, rec);
       r = reconcileState(rec);
     } catch (e) {
       // A reader that cannot write still shows what is provable.
@@ -91,7 +91,8 @@ export async function settle(store: Store, id: string, procs?: ProcStat[]): Prom
 }
 
 /** Removes the cgroups of a job whose supervisor is gone, once they are empty (only cgroups jobq makes for it). */
-export async function cleanupCgroups(rec: JobRecord): Promise<void> {
+export async function cleanupCgroups(store: Store, rec: JobRecord): Promise<void> {
   const t = jobTarget({ ...rec, boot: bootId() });
-  if (t?.cgroups?.length) await removeCgroupsWhenEmpty(t.cgroups, 0);
+  // Still in use (a stray process of the job lives on): noted, and swept by a later job's end.
+  if (t?.cgroups?.length) store.setCgroupsLeft(rec.id, await removeCgroupsWhenEmpty(t.cgroups, 0));
 }

@@ -229,32 +229,22 @@ export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Pro
 }
 
 /**
- * Removes the empty cgroups other jobs left in the `jobq` bases beside `dirs` (a job whose supervisor was killed
- * while stray processes still ran in its cgroup): only directories named for a job id that `ended` says is over.
- * rmdir takes only an empty cgroup, so nothing that still runs is touched. Returns what it removed.
+ * Removes, of the cgroups ended jobs left in use, those now empty: only directories jobq makes for that job id (a
+ * note is data), and rmdir takes only an empty cgroup. Returns what is still in use, per job.
  */
-export function sweepEndedCgroups(dirs: string[], ended: (id: string) => boolean): string[] {
-  const removed: string[] = [];
-  for (const base of new Set(dirs.map((d) => path.dirname(d)))) {
-    if (path.basename(base) !== 'jobq' || !base.startsWith(`${CG}/`)) continue;
-    let names: string[] = [];
-    try {
-      names = fs.readdirSync(base);
-    } catch {
-      continue;
-    }
-    for (const id of names) {
-      const dir = path.join(base, id);
-      if (dirs.includes(dir) || !isJobCgroup(dir, id) || !ended(id)) continue;
+export function sweepLeftCgroups(left: Array<{ id: string; dirs: unknown }>): Array<{ id: string; dirs: string[] }> {
+  return left.map(({ id, dirs }) => ({
+    id,
+    dirs: (Array.isArray(dirs) ? dirs : []).filter((dir): dir is string => {
+      if (!isJobCgroup(dir, id)) return false;
       try {
         fs.rmdirSync(dir);
-        removed.push(dir);
+        return false;
       } catch {
-        /* still in use, or not ours to remove */
+        return true;
       }
-    }
-  }
-  return removed;
+    }),
+  }));
 }
 
 /**

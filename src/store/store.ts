@@ -325,6 +325,32 @@ export class Store {
     else fs.rmSync(p, { force: true });
   }
 
+  /** Notes the cgroups an ended job left in use (a stray process still ran in them), for a later sweep; [] clears. */
+  setCgroupsLeft(id: string, dirs: string[]): void {
+    const p = path.join(this.home, 'cgroups-left', id);
+    if (!dirs.length) return void fs.rmSync(p, { force: true });
+    fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o700 });
+    writeFileAtomic(p, JSON.stringify(dirs), false);
+  }
+
+  /** The ended jobs whose cgroups are still to remove, each with the directories noted (data: checked before use). */
+  cgroupsLeft(): Array<{ id: string; dirs: unknown }> {
+    const dir = path.join(this.home, 'cgroups-left');
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(dir).filter((n) => parseId(n));
+    } catch {
+      return [];
+    }
+    return ids.map((id) => {
+      try {
+        return { id, dirs: JSON.parse(fs.readFileSync(path.join(dir, id), 'utf8')) as unknown };
+      } catch {
+        return { id, dirs: [] };
+      }
+    });
+  }
+
   /** Ids of queued jobs, from the index alone. */
   waitingIds(): string[] {
     try {

@@ -32,7 +32,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { JobqError } from '../domain/errors.js';
-import { classifyExit, isFinal, type JobRecord, type JobState, newToken, type Outcome, type ProcId, type Protection } from '../domain/job.js';
+import { classifyExit, type JobRecord, type JobState, newToken, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { formatSize } from '../domain/units.js';
 import {
   cgroupStats,
@@ -44,7 +44,7 @@ import {
   removeCgroupsWhenEmpty,
   scopeMemoryMax,
   setOomScoreAdj,
-  sweepEndedCgroups,
+  sweepLeftCgroups,
 } from '../process/isolation.js';
 import { bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
@@ -298,21 +298,18 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   if (job.rec.maxLogBytes) capLogFd(job.logFd, job.rec.maxLogBytes);
   if (plan.cgroupDirs.length) {
     const left = await removeCgroupsWhenEmpty(plan.cgroupDirs);
-    if (left.length) prot.warnings.push(`processes of the job still ran in ${left[0]} after it ended`);
+    if (left.length) {
+      prot.warnings.push(`processes of the job still ran in ${left[0]} after it ended`);
+      // Swept by a later job's end once the stray processes are gone.
+      job.store.setCgroupsLeft(job.id, left);
+    }
   }
   // The outcome lives in memory until it is on disk: a full or read-only state dir is retried, with backoff.
   for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
     try {
       const r = await store.transition(id, (rec) => ({ ...rec, protection: prot, state }), { event: { exitCode: end.code, signal: end.signal } });
-      // Housekeeping once the outcome is safe: empty cgroups that ended jobs of this state dir left behind.
-      const swept = sweepEndedCgroups(plan.cgroupDirs, (other) => {
-        try {
-          return isFinal(store.readRecord(other).state);
-        } catch {
-          return false;
-        }
-      });
-      if (swept.length) appendEvent(store.paths(id).diag, 'info', 'removed cgroups ended jobs left', { id, swept });
+      // Housekeeping once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none).
+      for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
       return r.rec;
     } catch (e) {
       // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
