@@ -94,5 +94,11 @@ export async function settle(store: Store, id: string, procs?: ProcStat[]): Prom
 export async function cleanupCgroups(store: Store, rec: JobRecord): Promise<void> {
   const t = jobTarget({ ...rec, boot: bootId() });
   // Still in use (a stray process of the job lives on): noted, and swept by a later job's end.
-  if (t?.cgroups?.length) store.setCgroupsLeft(rec.id, await removeCgroupsWhenEmpty(t.cgroups, 0));
+  if (!t?.cgroups?.length) return;
+  const left = await removeCgroupsWhenEmpty(t.cgroups, 0);
+  try {
+    store.setCgroupsLeft(rec.id, left);
+  } catch {
+    /* an unwritable state dir: the record says lost all the same */
+  }
 }

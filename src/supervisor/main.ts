@@ -246,6 +246,15 @@ function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => bo
   return phase;
 }
 
+/** Best-effort bookkeeping: a full or read-only state dir must never cost a job its recorded outcome. */
+function housekeep(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* tried again at a later job's end */
+  }
+}
+
 /** The one line a log gets when jobq, the kernel or a timeout ended the job rather than the job itself. */
 function endMarker(state: JobState, prot: Protection): string | undefined {
   const at = 'endedAt' in state ? state.endedAt : new Date().toISOString();
@@ -301,15 +310,17 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
     if (left.length) {
       prot.warnings.push(`processes of the job still ran in ${left[0]} after it ended`);
       // Swept by a later job's end once the stray processes are gone.
-      job.store.setCgroupsLeft(job.id, left);
+      housekeep(() => job.store.setCgroupsLeft(job.id, left));
     }
   }
   // The outcome lives in memory until it is on disk: a full or read-only state dir is retried, with backoff.
   for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
     try {
       const r = await store.transition(id, (rec) => ({ ...rec, protection: prot, state }), { event: { exitCode: end.code, signal: end.signal } });
-      // Housekeeping once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none).
-      for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
+      // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
+      housekeep(() => {
+        for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
+      });
       return r.rec;
     } catch (e) {
       // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
