@@ -31,6 +31,8 @@ export interface RunSpec {
   onExit?: string;
   /** What to do when a live job already has this name: refuse (default), cancel it first, or start beside it. */
   onLive?: 'refuse' | 'replace' | 'allow';
+  /** Told of each live job `replace` cancelled, so the command can say so. */
+  onReplaced?: (id: string, outcome: string) => void;
   /** Wait for a free slot of this queue (none: start now), highest priority first. */
   queue?: string;
   priority?: number;

@@ -92,7 +92,10 @@ export class Jobs implements Backend, RunnerHost {
           `a job named ${spec.name} is already ${v.state.status}: ${v.rec.id}${pid}; cancel it (jobq cancel ${spec.name}), replace it (run --replace), or start another beside it (run --allow-duplicate)`,
         );
       }
-      for (const v of live) await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
+      for (const v of live) {
+        const r = await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
+        spec.onReplaced?.(v.rec.id, r.outcome);
+      }
       return go();
     });
   }

@@ -26,6 +26,7 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
       const label = stateLabel({ state: r.state, supervisorAlive: false });
       if (r.outcome === 'already-ended')
         process.stdout.write(r.detail ? `${r.id} was ${r.detail}; it ended: ${label}\n` : `${r.id} had already ended: ${label}\n`);
+      else if (r.detail === 'never started') process.stdout.write(`cancelled ${r.id} (it was waiting and never started: nothing to signal)\n`);
       else {
         // The job may have ended on its own in the meantime: say so rather than claim a cancel.
         const how = r.state.status === 'cancelled' ? '' : `; it had ended: ${label}`;
@@ -35,6 +36,6 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
       }
     }
   }
-  if (o.all && !results.length && !o.json) process.stdout.write('no running jobs\n');
+  if (o.all && !results.length && !o.json) process.stdout.write('no live jobs\n');
   return code;
 }

@@ -13,9 +13,12 @@ export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o:
   let code: number = EXIT.ok;
   for (const id of [...new Set(ids)]) {
     try {
+      const before = (await backend.view(id)).state.status;
       const v = what === 'pause' ? await backend.pause(id) : await backend.resume(id);
       done.push(v);
-      if (!o.json)
+      if (o.json) continue;
+      if (before === (what === 'pause' ? 'paused' : 'running')) process.stdout.write(`${id} was already ${before}\n`);
+      else
         process.stdout.write(
           `${what === 'pause' ? 'paused' : 'resumed'} ${id}${v.state.status === 'paused' ? ` (${v.state.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'})` : ''}\n`,
         );

@@ -20,12 +20,24 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
   const keep = o.keep === undefined ? undefined : Number(o.keep);
   if (keep !== undefined && (!/^\d+$/.test(o.keep!) || !Number.isSafeInteger(keep))) throw new JobqError('USAGE', `invalid --keep '${o.keep}': a whole number`);
   for (const r of refs) if (!isValidName(r)) throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(r).slice(0, 80)}`);
+  // Each JOB names something, as for every other command: an id, a NAME, or an array (all its elements); a typo
+  // gets the same "did you mean" and exit 1 instead of "0 jobs removed".
+  const ids: string[] = [];
+  const names: string[] = [];
+  for (const r of refs) {
+    const elements = parseId(r) ? [] : backend.arrayIds(r);
+    if (elements.length) ids.push(...elements);
+    else {
+      backend.resolve(r);
+      (parseId(r) ? ids : names).push(r);
+    }
+  }
   const sel: PruneSelector = {
     olderThanMs: o.olderThan ? parseDuration(o.olderThan, '--older-than') : undefined,
     keep,
     states: o.state,
     all: o.all,
-    refs: refs.length ? { ids: refs.filter((r) => parseId(r)), names: refs.filter((r) => !parseId(r)) } : undefined,
+    refs: refs.length ? { ids, names } : undefined,
   };
   // Nothing selected: show what would go and how to really prune; never delete on a bare `prune`.
   const dry = o.dryRun || !selects(sel);

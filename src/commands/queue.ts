@@ -5,6 +5,7 @@ import { SCHEMA_VERSION, validateQueue } from '../domain/job.js';
 import { formatDuration } from '../domain/units.js';
 import { elapsedMs, paintState, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
+import { closest } from '../store/store.js';
 import { context, printJson } from './context.js';
 
 const ACTIONS = ['set', 'pause', 'resume'];
@@ -17,15 +18,35 @@ export default async function queue(
 ): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
+  const known = () => [...new Set([...b.queueNames(), ...Object.keys(ctx.config.queues)])].sort();
+  // A queue exists once a job, `queue set` or config names it: a typo must not look like it worked.
+  const existing = (name: string) => {
+    const all = known();
+    if (all.includes(name)) return name;
+    const near = closest(name, all);
+    throw new JobqError(
+      'NOT_FOUND',
+      `no queue named '${name}'${near ? `; did you mean ${near}?` : all.length ? ` (queues: ${all.join(', ')})` : ''} — jobq queue set ${name} --slots N makes one`,
+    );
+  };
   if (first && ACTIONS.includes(first)) {
     if (!second) throw new JobqError('USAGE', `which queue? jobq queue ${first} QUEUE`);
     const name = validateQueue(second);
     let patch: { slots?: number; paused?: boolean };
     if (first === 'set') {
       const slots = Number(o.slots);
-      if (!o.slots || !/^\d+$/.test(o.slots) || slots < 1) throw new JobqError('USAGE', `invalid --slots '${o.slots ?? ''}': a whole number, 1 or more`);
+      if (o.slots === undefined) throw new JobqError('USAGE', `missing --slots: jobq queue set ${name} --slots N`);
+      if (!/^\d+$/.test(o.slots) || slots < 1) throw new JobqError('USAGE', `invalid --slots '${o.slots}': a whole number, 1 or more`);
       patch = { slots };
-    } else patch = { paused: first === 'pause' };
+    } else {
+      // Holding a queue before its first job is fine; a typo must still show.
+      const all = known();
+      if (!all.includes(name)) {
+        const near = closest(name, all);
+        process.stderr.write(`jobq: note: queue '${name}' is new (no job, config or queue set named it)${near ? `; did you mean ${near}?` : ''}\n`);
+      }
+      patch = { paused: first === 'pause' };
+    }
     const s = await b.updateQueue(name, patch);
     if (o.json) printJson({ schema: SCHEMA_VERSION, queue: name, slots: s.slots, paused: s.paused });
     else process.stdout.write(`queue ${name}: ${s.slots} slot${s.slots === 1 ? '' : 's'}${s.paused ? ', paused (running jobs go on; none start)' : ''}\n`);
@@ -33,7 +54,7 @@ export default async function queue(
   }
   if (second) throw new JobqError('USAGE', `unknown queue action '${first}' (set, pause, resume; or a queue name alone)`);
   if (o.slots) throw new JobqError('USAGE', '--slots goes with set: jobq queue set QUEUE --slots N');
-  const names = first ? [validateQueue(first)] : [...new Set([...b.queueNames(), ...Object.keys(ctx.config.queues)])].sort();
+  const names = first ? [existing(validateQueue(first))] : known();
   const queues = await b.queues(names);
   if (o.json) {
     printJson({

@@ -53,6 +53,7 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     ...(old.backend ? { backend: old.backend, slurmOptions: old.slurm?.options ?? [] } : {}),
     // pm2 / systemd semantics: a live job of that name is stopped first, unless --keep starts a second copy.
     onLive: o.keep ? 'allow' : 'replace',
+    onReplaced: (id, outcome) => process.stderr.write(`jobq: stopped ${id} first (${outcome})\n`),
   };
   const rec = await b.run(spec);
   if (o.json) printJson(jobJson({ rec, state: rec.state, supervisorAlive: true }));

@@ -177,6 +177,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     maxLogBytes: o.maxLogSize ? parseSize(o.maxLogSize, '--max-log-size') : config.maxLogBytes,
     onExit: o.onExit,
     onLive: o.replace ? 'replace' : o.allowDuplicate ? 'allow' : 'refuse',
+    onReplaced: (id, outcome) => process.stderr.write(`jobq: replaced ${id} (${outcome})\n`),
     ...queueOf(o, config),
     ...admissionOf(o, argv),
     ...where,

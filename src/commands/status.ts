@@ -30,9 +30,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
       if (o.json) printJson({ schema: SCHEMA_VERSION, array: ref, counts, jobs: views.map(jobJson) });
       else {
         const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
-        const other = Object.entries(counts).filter(
-          ([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped', 'starting'].includes(k),
-        );
+        const other = Object.entries(counts).filter(([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].includes(k));
         process.stdout.write(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
         process.stdout.write(formatTable(c, views, { memory: false }) + '\n');
       }
@@ -49,7 +47,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     return EXIT.ok;
   }
   const recent = Number(o.recent);
-  if (!/^\d+$/.test(o.recent) || !Number.isSafeInteger(recent)) throw new JobqError('USAGE', `invalid --recent '${o.recent}': a whole number (0 or more)`);
+  if (!/^\d+$/.test(o.recent) || !Number.isSafeInteger(recent)) throw new JobqError('USAGE', `invalid -n/--recent '${o.recent}': a whole number (0 or more)`);
   const render = async (forWatch: boolean) => {
     const { views, broken, hidden } = await ctx.backend.list({ all: !!o.all, recent, withMemory: true });
     if (o.json) return { text: JSON.stringify(listJson(views, broken, hidden), null, 2) + '\n', broken: [] as string[] };

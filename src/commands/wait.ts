@@ -39,6 +39,10 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
     done.push(v);
     // One line per job named; an array's elements only when they did not succeed.
     if (!o.json && ids.length > 1 && (!arrays || v.state.status !== 'succeeded')) process.stderr.write(`${id}: ${stateLabel(v)}\n`);
+    // A job that never ran (or whose end is unknown) has no exit code of its own to explain itself: say why.
+    const s = v.state;
+    const why = s.status === 'skipped' ? s.reason : s.status === 'failed-to-start' ? s.error : s.status === 'lost' ? s.reason : undefined;
+    if (!o.json && ids.length === 1 && why) process.stderr.write(`jobq: ${id} ${s.status}: ${why}\n`);
   }
   if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: done.map(jobJson) });
   const failed = done.find((v) => exitCodeOf(v.state) !== 0);

@@ -211,6 +211,27 @@ describe('hints where people trip', () => {
     expect((await w.run(['help', 'docs'])).stdout).toContain(`Installed here: ${j.docs}`);
   });
 
+  it('no silent no-ops: prune and queue name what they do not know; replace, cancel and resume say what they did', async () => {
+    const keep = await start(w, 'train', ['true']);
+    await w.run(['wait', keep]);
+    const typo = await w.run(['prune', 'trian']);
+    expect([typo.exitCode, typo.stderr.trim()]).toEqual([1, expect.stringMatching(/no job named or with id 'trian'; did you mean train\?/)]);
+    expect(w.ids()).toEqual([keep]);
+    await w.run(['queue', 'set', 'heavy', '--slots', '1']);
+    const q = await w.run(['queue', 'heavvy']);
+    expect([q.exitCode, q.stderr]).toEqual([1, expect.stringMatching(/no queue named 'heavvy'; did you mean heavy\?/)]);
+    expect((await w.run(['queue', 'pause', 'heavvy'])).stderr).toMatch(/queue 'heavvy' is new .*did you mean heavy\?/);
+    expect((await w.run(['queue', 'set', 'heavy'])).stderr).toMatch(/missing --slots/);
+    const old = await start(w, 'dup', ['sleep', '30']);
+    const rep = await w.run(['run', 'dup', '-q', '--replace', '--', 'sleep', '30']);
+    expect(rep.stderr).toContain(`replaced ${old} (cancelled)`);
+    expect((await w.run(['resume', 'dup'])).stdout).toMatch(/was already running/);
+    await w.run(['queue', 'pause', 'heavy']);
+    const waiting = (await w.run(['run', 'later', '-q', '--queue', 'heavy', '--', 'true'])).stdout.trim();
+    expect((await w.run(['cancel', waiting])).stdout).toMatch(/never started: nothing to signal/);
+    await w.run(['cancel', 'dup']);
+  });
+
   it("events -f -n 0 prints only what comes next, and one job's events come in order", async () => {
     const old = await start(w, 'old', ['true']);
     await w.run(['wait', old]);
