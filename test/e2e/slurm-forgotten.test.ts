@@ -2,23 +2,15 @@
 // real cluster's default is 300 s), gets its end from sacct. Its own file: slurmctld purges about once a minute, so
 // this runs beside the other files instead of after them.
 import { spawnSync } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pollUntil, start, type World, world } from '../helpers/jobq.js';
-import { slurmCluster } from '../helpers/slurm.js';
+import { describe, expect, it } from 'vitest';
+import { pollUntil, start } from '../helpers/jobq.js';
+import { slurmWorlds } from '../helpers/slurm.js';
 
-const cluster = slurmCluster();
-if (!cluster.ok) console.warn(`Slurm sacct test skipped: ${cluster.why}`);
-let w: World;
-beforeEach(() => {
-  w = world(cluster.env);
-});
-afterEach(async () => {
-  cluster.cancelAll(w.home);
-  await w.cleanup();
-});
+const { cluster, world } = slurmWorlds('Slurm sacct test');
 
 describe.skipIf(!cluster.ok)('a job slurmctld has forgotten', () => {
   it('is settled from sacct: its exit code, and the record keeps it', async () => {
+    const w = world();
     const id = await start(w, 'forgot', ['sh', '-c', 'echo done; exit 3'], ['--backend', 'slurm']);
     const jobId = w.record(id).slurm.jobId;
     const known = () => spawnSync('scontrol', ['-o', 'show', 'job', jobId], { env: { ...process.env, ...cluster.env } }).status === 0;

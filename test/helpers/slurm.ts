@@ -3,7 +3,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './jobq.js';
+import { afterEach, beforeEach } from 'vitest';
+import { ROOT, type World, world } from './jobq.js';
 
 export interface Cluster {
   ok: boolean;
@@ -54,4 +55,22 @@ export function slurmCluster(): Cluster {
 /** Runs a Slurm client command against the cluster. */
 export function slurmCmd(cluster: Cluster, cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { env: { ...process.env, ...cluster.env }, encoding: 'utf8' });
+}
+
+/**
+ * For a test file of its own: the cluster, and a fresh jobq world per test wired to it (each Slurm job it made is
+ * cancelled after). Says at load why the file skips: vitest runs no hook of a file whose tests all skip.
+ */
+export function slurmWorlds(what: string): { cluster: Cluster; world(): World } {
+  const cluster = slurmCluster();
+  if (!cluster.ok) console.warn(`${what} skipped: ${cluster.why}`);
+  let w: World;
+  beforeEach(() => {
+    w = world(cluster.env);
+  });
+  afterEach(async () => {
+    cluster.cancelAll(w.home);
+    await w.cleanup();
+  });
+  return { cluster, world: () => w };
 }
