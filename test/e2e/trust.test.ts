@@ -116,9 +116,14 @@ describe('a state dir removed while a job runs', () => {
   it('the supervisor does not retry for ever: once the job ends it leaves', async () => {
     const id = await start(w, 'orphan', ['sleep', '0.5']);
     const sup = w.record(id).supervisor;
-    // The supervisor may be writing a sample as the tree goes: rm retries what it finds refilled.
-    fs.rmSync(w.home, { recursive: true, force: true, maxRetries: 20, retryDelay: 20 });
-    await pollUntil(() => !alive(sup.pid), 15_000, 'the supervisor to leave');
+    // Gone at once, as the supervisor sees it (an rm -r it keeps writing into would race it); the tree goes later.
+    const gone = `${w.home}.gone`;
+    fs.renameSync(w.home, gone);
+    try {
+      await pollUntil(() => !alive(sup.pid), 15_000, 'the supervisor to leave');
+    } finally {
+      fs.rmSync(gone, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+    }
   });
 });
 
