@@ -101,7 +101,8 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       v.rec.id,
       paintState(c, v.state.status, stateLabel(v)),
       v.rec.job ? String(v.rec.job.pid) : '-',
-      shortTime(started(v) ?? v.rec.createdAt),
+      // A job that has not started (queued, or never will) has no start time to show.
+      v.rec.job ? shortTime(started(v) ?? v.rec.createdAt) : '-',
       e === undefined ? '-' : formatDuration(e),
       exitText(v.state),
     ];
@@ -161,9 +162,14 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (r.slurm) {
     const sid = r.slurm.arrayJobId ? `${r.slurm.arrayJobId}_${r.slurm.arrayTaskId}` : r.slurm.jobId;
     lines.push(['slurm', `job ${sid}${r.slurm.cluster ? ` on cluster ${r.slurm.cluster}` : ''}${r.slurm.slurmState ? ` (${r.slurm.slurmState})` : ''}`]);
-  } else lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
-  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)} via ${p.memLimitHow ?? 'none'}`]);
-  if (p.oomScoreAdj && !r.slurm) lines.push(['oom_score_adj', `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})`]);
+  } else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (chosen when it starts)`]);
+  else lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
+  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ' (set when it starts)'}`]);
+  if (p.oomScoreAdj && !r.slurm)
+    lines.push([
+      'oom_score_adj',
+      r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (set when it starts)`,
+    ]);
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.rssBytes) lines.push(['memory now', formatSize(v.rssBytes)]);

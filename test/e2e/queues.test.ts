@@ -201,7 +201,11 @@ describe('a queue with slots', () => {
     expect((await w.run(['status'])).stdout).toMatch(/sb\s+sb_\S+\s+queued \(s #1\)/);
     const x = JSON.parse((await w.run(['status', c, '--json'])).stdout);
     expect(x.waiting).toMatchObject({ position: 2 });
-    expect((await w.run(['status', c])).stdout).toMatch(/waiting\s+queue s: 1 of 1 slot busy/);
+    const detail = (await w.run(['status', c])).stdout;
+    expect(detail).toMatch(/waiting\s+queue s: 1 of 1 slot busy/);
+    // Not started yet: what protects it is decided at its start, not shown as if it were off.
+    expect(detail).toMatch(/isolation\s+auto asked \(chosen when it starts\)/);
+    expect(detail).toMatch(/oom_score_adj\s+500 asked \(set when it starts\)/);
     const cr = await w.run(['cancel', c]);
     expect(cr.stdout).toMatch(/cancelled/);
     expect(state(c)).toMatchObject({ status: 'cancelled', exitCode: null });
