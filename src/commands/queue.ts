@@ -20,14 +20,15 @@ export default async function queue(
   const b = ctx.backend;
   const known = () => [...new Set([...b.queueNames(), ...Object.keys(ctx.config.queues)])].sort();
   // A queue exists once a job, `queue set` or config names it: a typo must not look like it worked.
-  const existing = (name: string) => {
+  const unknown = (name: string): { near?: string; all: string[] } | undefined => {
     const all = known();
-    if (all.includes(name)) return name;
-    const near = closest(name, all);
-    throw new JobqError(
-      'NOT_FOUND',
-      `no queue named '${name}'${near ? `; did you mean ${near}?` : all.length ? ` (queues: ${all.join(', ')})` : ''} — jobq queue set ${name} --slots N makes one`,
-    );
+    return all.includes(name) ? undefined : { near: closest(name, all), all };
+  };
+  const existing = (name: string) => {
+    const u = unknown(name);
+    if (!u) return name;
+    const also = u.near ? `; did you mean ${u.near}?` : u.all.length ? ` (queues: ${u.all.join(', ')})` : '';
+    throw new JobqError('NOT_FOUND', `no queue named '${name}'${also} — jobq queue set ${name} --slots N makes one`);
   };
   if (first && ACTIONS.includes(first)) {
     if (!second) throw new JobqError('USAGE', `which queue? jobq queue ${first} QUEUE`);
@@ -40,11 +41,8 @@ export default async function queue(
       patch = { slots };
     } else {
       // Holding a queue before its first job is fine; a typo must still show.
-      const all = known();
-      if (!all.includes(name)) {
-        const near = closest(name, all);
-        process.stderr.write(`jobq: note: queue '${name}' is new (no job, config or queue set named it)${near ? `; did you mean ${near}?` : ''}\n`);
-      }
+      const u = unknown(name);
+      if (u) process.stderr.write(`jobq: note: queue '${name}' is new (no job, config or queue set named it)${u.near ? `; did you mean ${u.near}?` : ''}\n`);
       patch = { paused: first === 'pause' };
     }
     const s = await b.updateQueue(name, patch);
