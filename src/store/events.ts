@@ -10,21 +10,24 @@ const ROTATE_BYTES = 10 * 1024 * 1024;
 export type EventLevel = keyof typeof LEVELS;
 
 const load = createRequire(import.meta.url);
-const loggers = new Map<string, Logger & { at(t: number): void }>();
 let held: Array<[string, EventLevel, string, Record<string, unknown>, number]> | undefined;
 const APPEND = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+let logger: Logger | undefined;
+// Where the next line goes, and the time it happened (held lines keep theirs): set around each call.
+let target = '';
+let at = 0;
 
 /**
- * A pino logger for one file. pino formats; each line is appended by path (open, one write, close): no descriptor
- * is held, so a rotation by another process, a removed file or a remount never strands a long-lived writer.
+ * The one pino logger of this process, for every file. pino formats; each line is appended by path (open, one
+ * write, close): no descriptor is held, so a rotation by another process, a removed file or a remount never
+ * strands a long-lived writer, and a supervisor that runs many jobs keeps one logger, not one per job.
  */
-function loggerFor(file: string): Logger & { at(t: number): void } {
-  let l = loggers.get(file);
-  if (!l) {
+function theLogger(): Logger {
+  if (!logger) {
     const pino = load('pino') as typeof import('pino');
     const dest = {
       write(line: string) {
-        const fd = fs.openSync(file, APPEND, 0o600);
+        const fd = fs.openSync(target, APPEND, 0o600);
         try {
           fs.writeSync(fd, line);
         } finally {
@@ -32,17 +35,9 @@ function loggerFor(file: string): Logger & { at(t: number): void } {
         }
       },
     };
-    let at = 0;
-    // The time of the event, not of the write (held lines keep theirs).
-    const log = pino({ base: { pid: process.pid, hostname: process.env.HOSTNAME || readHostname() }, timestamp: () => `,"time":${at || Date.now()}` }, dest);
-    l = Object.assign(log, {
-      at: (t: number) => {
-        at = t;
-      },
-    });
-    loggers.set(file, l);
+    logger = pino({ base: { pid: process.pid, hostname: process.env.HOSTNAME || readHostname() }, timestamp: () => `,"time":${at || Date.now()}` }, dest);
   }
-  return l;
+  return logger;
 }
 
 function readHostname(): string {
@@ -55,12 +50,16 @@ function readHostname(): string {
 
 function write(file: string, level: EventLevel, msg: string, fields: Record<string, unknown>, time: number): void {
   try {
-    const l = loggerFor(file);
+    const log = theLogger();
     // One older generation is kept (events.log.1), so the log cannot grow without bound.
     if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
-    l.at(time);
-    l[level](fields, msg);
-    l.at(0);
+    target = file;
+    at = time;
+    try {
+      log[level](fields, msg);
+    } finally {
+      at = 0;
+    }
   } catch {
     /* jobq's own logs are best effort: they must never break a job */
   }
