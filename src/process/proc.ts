@@ -122,18 +122,30 @@ export function cgroupPids(dir: string): number[] {
   }
 }
 
-let pageSize = 4096;
-try {
-  // AT_PAGESZ is not exposed by Node; smaps' KernelPageSize tells it for this process.
-  const m = /KernelPageSize:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/smaps', 'latin1').slice(0, 4096));
-  if (m) pageSize = Number(m[1]) * 1024;
-} catch {
-  /* keep 4 KiB */
+let pageSize: number | undefined;
+
+/** The page size (AT_PAGESZ is not exposed by Node): smaps' first KernelPageSize, read once, 4 KiB of it only. */
+function pageBytes(): number {
+  if (pageSize === undefined) {
+    pageSize = 4096;
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync('/proc/self/smaps', 'r');
+      const buf = Buffer.alloc(4096);
+      const m = /KernelPageSize:\s+(\d+) kB/.exec(buf.toString('latin1', 0, fs.readSync(fd, buf, 0, buf.length, null)));
+      if (m) pageSize = Number(m[1]) * 1024;
+    } catch {
+      /* keep 4 KiB */
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+  return pageSize;
 }
 
 /** Resident memory of the given processes, in bytes. */
 export function rssBytes(procs: ProcStat[]): number {
-  return procs.reduce((sum, p) => sum + p.rssPages * pageSize, 0);
+  return procs.reduce((sum, p) => sum + p.rssPages * pageBytes(), 0);
 }
 
 /** Clock ticks per second for /proc times (USER_HZ, fixed at 100 on Linux). */
