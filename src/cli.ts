@@ -11,12 +11,9 @@ export async function main(argv = process.argv): Promise<never> {
     process.env.NODE_EXTRA_CA_CERTS = ca;
     delete process.env.JOBQ_CALLER_CA_CERTS;
   }
-  // `| head` closes stdout early: that is not an error.
-  for (const s of [process.stdout, process.stderr]) {
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(EXIT.ok);
-    });
-  }
+  // `| head` closes stdout early: that is not an error. Handlers go on each stream as it is first made (making
+  // one costs 1-2 ms, and most commands write through out() instead).
+  const made = { stdout: onFirstUse('stdout'), stderr: onFirstUse('stderr') };
   let code = EXIT.ok as number;
   const program = buildProgram((n) => (code = n));
   // --no-color is global, yet people put it after the command too: take it from anywhere before `--`.
@@ -50,8 +47,29 @@ export async function main(argv = process.argv): Promise<never> {
   }
   process.exitCode = code;
   // Let stdout drain before leaving (large --json output into a pipe).
-  await new Promise<void>((r) => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => r()) : r()));
+  await new Promise<void>((r) => {
+    const s = made.stdout();
+    s?.writableNeedDrain ? s.once('drain', () => r()) : r();
+  });
   process.exit(code);
+}
+
+/** Puts the EPIPE handler on process[name] when it is first made; returns the stream if it was made. */
+function onFirstUse(name: 'stdout' | 'stderr'): () => NodeJS.WriteStream | undefined {
+  const d = Object.getOwnPropertyDescriptor(process, name);
+  let stream: NodeJS.WriteStream | undefined;
+  const make = (): NodeJS.WriteStream => {
+    if (!stream) {
+      stream = (d?.get ? d.get.call(process) : d?.value) as NodeJS.WriteStream;
+      stream.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') process.exit(EXIT.ok);
+      });
+    }
+    return stream;
+  };
+  if (d?.configurable && d.get) Object.defineProperty(process, name, { configurable: true, enumerable: d.enumerable, get: make });
+  else make();
+  return () => stream;
 }
 
 function exitCodeFor(e: unknown): number {

@@ -4,7 +4,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { formatDuration, parseDuration, parseSignal } from '../domain/units.js';
 import { stateLabel } from '../output/format.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 export default async function cancel(refs: string[], o: { signal?: string; grace?: string; all?: boolean; json?: boolean }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
@@ -24,18 +24,15 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
       process.stderr.write(`jobq: ${r.id}: ${r.detail}\n`);
     } else if (!o.json) {
       const label = stateLabel({ state: r.state, supervisorAlive: false });
-      if (r.outcome === 'already-ended')
-        process.stdout.write(r.detail ? `${r.id} was ${r.detail}; it ended: ${label}\n` : `${r.id} had already ended: ${label}\n`);
-      else if (r.detail === 'never started') process.stdout.write(`cancelled ${r.id} (it was waiting and never started: nothing to signal)\n`);
+      if (r.outcome === 'already-ended') out(r.detail ? `${r.id} was ${r.detail}; it ended: ${label}\n` : `${r.id} had already ended: ${label}\n`);
+      else if (r.detail === 'never started') out(`cancelled ${r.id} (it was waiting and never started: nothing to signal)\n`);
       else {
         // The job may have ended on its own in the meantime: say so rather than claim a cancel.
         const how = r.state.status === 'cancelled' ? '' : `; it had ended: ${label}`;
-        process.stdout.write(
-          `cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`,
-        );
+        out(`cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`);
       }
     }
   }
-  if (o.all && !results.length && !o.json) process.stdout.write('no live jobs\n');
+  if (o.all && !results.length && !o.json) out('no live jobs\n');
   return code;
 }

@@ -2,7 +2,7 @@
 import type { Command, Option } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { buildProgram } from '../program.js';
-import { context } from './context.js';
+import { context, out } from './context.js';
 
 /** How a value (of an option or argument) completes. */
 type Values = 'dir' | 'file' | 'names' | 'none' | { words: string[] };
@@ -198,7 +198,7 @@ function names(cmd: Command): string[] {
 
 export default function completion(shell: string | undefined, o: { names?: boolean }, cmd: Command): number {
   if (o.names) {
-    process.stdout.write(names(cmd).join('\n') + '\n');
+    out(names(cmd).join('\n') + '\n');
     return EXIT.ok;
   }
   const program = buildProgram(() => undefined);
@@ -207,6 +207,6 @@ export default function completion(shell: string | undefined, o: { names?: boole
   const scripts: Record<string, () => string> = { bash: () => bash(cmds, [...globals, '--help']), zsh: () => zsh(cmds), fish: () => fish(cmds) };
   const make = shell ? scripts[shell] : undefined;
   if (!make) throw new JobqError('USAGE', `unknown shell '${shell ?? ''}' (bash, zsh or fish)`);
-  process.stdout.write(make());
+  out(make());
   return EXIT.ok;
 }

@@ -6,7 +6,7 @@ import { SCHEMA_VERSION } from '../domain/job.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 import { columns } from '../output/format.js';
 import { stateHome } from '../store/store.js';
-import { printJson } from './context.js';
+import { out, printJson } from './context.js';
 
 export default function config(o: { json?: boolean }, _cmd: Command): number {
   const { config: c, sources, files, warnings } = loadConfig();
@@ -32,7 +32,7 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
       sources[`presets.${name}`] ?? '',
     ]),
   ];
-  process.stdout.write(columns([['KEY', 'VALUE', 'FROM'], ...rows]) + '\n');
-  process.stdout.write(`files read: ${files.join(', ') || 'none'}\n`);
+  out(columns([['KEY', 'VALUE', 'FROM'], ...rows]) + '\n');
+  out(`files read: ${files.join(', ') || 'none'}\n`);
   return EXIT.ok;
 }

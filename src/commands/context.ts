@@ -1,9 +1,11 @@
 // What every command needs: merged config, the backend, colour, and JSON printing.
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Backend } from '../backend/backend.js';
 import { openJobs } from '../backend/jobs.js';
 import { onTheSide } from '../background.js';
 import { type Config, loadConfig } from '../config/config.js';
+import { EXIT } from '../domain/errors.js';
 import { makeChalk } from '../output/color.js';
 import { stateHome } from '../store/store.js';
 
@@ -30,5 +32,26 @@ export function context(cmd: Command) {
 
 /** Prints a value as stable, indented JSON on stdout. */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  out(JSON.stringify(value, null, 2) + '\n');
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes to stdout as process.stdout does on Linux (synchronously) without making that stream, which costs a
+ * command 1-2 ms; a reader that went away (`| head`) ends the command quietly, as the stream's handler does.
+ */
+export function out(text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(1, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(EXIT.ok);
+      if (code !== 'EAGAIN') throw e;
+      // A non-blocking stdout that is full: wait for the reader.
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { packageRoot } from '../program.js';
-import { printJson } from './context.js';
+import { out, printJson } from './context.js';
 
 /** The first heading of a markdown page, as its one-line summary. */
 function title(file: string): string {
@@ -32,7 +32,7 @@ export default function docs(o: { json?: boolean }): number {
     return EXIT.ok;
   }
   const width = Math.max(0, ...pages.map((p) => p.length));
-  process.stdout.write(`docs:             ${dir}\nMakefile.example: ${makefile}\n\n`);
-  for (const p of pages) process.stdout.write(`  ${p.padEnd(width)}  ${title(path.join(dir, p))}\n`);
+  out(`docs:             ${dir}\nMakefile.example: ${makefile}\n\n`);
+  for (const p of pages) out(`  ${p.padEnd(width)}  ${title(path.join(dir, p))}\n`);
   return EXIT.ok;
 }

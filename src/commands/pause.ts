@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { jobJson } from '../output/json.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 /** Pauses (or, as `resume`, continues) each job named; a NAME means each of its live jobs. */
 export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
@@ -17,9 +17,9 @@ export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o:
       const v = what === 'pause' ? await backend.pause(id) : await backend.resume(id);
       done.push(v);
       if (o.json) continue;
-      if (before === (what === 'pause' ? 'paused' : 'running')) process.stdout.write(`${id} was already ${before}\n`);
+      if (before === (what === 'pause' ? 'paused' : 'running')) out(`${id} was already ${before}\n`);
       else
-        process.stdout.write(
+        out(
           `${what === 'pause' ? 'paused' : 'resumed'} ${id}${v.state.status === 'paused' ? ` (${v.state.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'})` : ''}\n`,
         );
     } catch (e) {

@@ -4,7 +4,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { isValidName, parseId, SCHEMA_VERSION } from '../domain/job.js';
 import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 interface PruneOpts {
   olderThan?: string;
@@ -50,12 +50,9 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
   if (o.json) printJson({ schema: SCHEMA_VERSION, dryRun: dry, removed });
   else {
     for (const r of removed)
-      process.stdout.write(
-        `${dry ? 'would remove' : 'removed'} ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`,
-      );
-    process.stdout.write(`${removed.length} job${removed.length === 1 ? '' : 's'} ${dry ? 'would be removed' : 'removed'}\n`);
-    if (!selects(sel) && removed.length)
-      process.stdout.write('nothing removed: say which, e.g. jobq prune --older-than 7d, --keep 3, --state failed, a NAME, or --all\n');
+      out(`${dry ? 'would remove' : 'removed'} ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
+    out(`${removed.length} job${removed.length === 1 ? '' : 's'} ${dry ? 'would be removed' : 'removed'}\n`);
+    if (!selects(sel) && removed.length) out('nothing removed: say which, e.g. jobq prune --older-than 7d, --keep 3, --state failed, a NAME, or --all\n');
   }
   return EXIT.ok;
 }

@@ -6,7 +6,7 @@ import { formatDuration } from '../domain/units.js';
 import { elapsedMs, paintState, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { closest } from '../store/store.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 const ACTIONS = ['set', 'pause', 'resume'];
 
@@ -47,7 +47,7 @@ export default async function queue(
     }
     const s = await b.updateQueue(name, patch);
     if (o.json) printJson({ schema: SCHEMA_VERSION, queue: name, slots: s.slots, paused: s.paused });
-    else process.stdout.write(`queue ${name}: ${s.slots} slot${s.slots === 1 ? '' : 's'}${s.paused ? ', paused (running jobs go on; none start)' : ''}\n`);
+    else out(`queue ${name}: ${s.slots} slot${s.slots === 1 ? '' : 's'}${s.paused ? ', paused (running jobs go on; none start)' : ''}\n`);
     return EXIT.ok;
   }
   if (second) throw new JobqError('USAGE', `unknown queue action '${first}' (set, pause, resume; or a queue name alone)`);
@@ -68,17 +68,16 @@ export default async function queue(
     return EXIT.ok;
   }
   const c = ctx.chalk;
-  if (!queues.length) process.stdout.write('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
+  if (!queues.length) out('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
   for (const q of queues) {
-    process.stdout.write(
+    out(
       `${c.bold(q.name)}  ${q.running.length}/${q.slots} slot${q.slots === 1 ? '' : 's'} busy${q.paused ? c.yellow('  paused') : ''}  ${q.waiting.length} waiting\n`,
     );
     for (const v of q.running) {
       const e = elapsedMs(v);
-      process.stdout.write(`  ${paintState(c, v.state.status, stateLabel(v).padEnd(8))} ${v.rec.id}${e === undefined ? '' : `  ${formatDuration(e)}`}\n`);
+      out(`  ${paintState(c, v.state.status, stateLabel(v).padEnd(8))} ${v.rec.id}${e === undefined ? '' : `  ${formatDuration(e)}`}\n`);
     }
-    for (const w of q.waiting)
-      process.stdout.write(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
+    for (const w of q.waiting) out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
   }
   return EXIT.ok;
 }

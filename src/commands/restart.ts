@@ -3,7 +3,7 @@ import type { RunSpec } from '../backend/backend.js';
 import { EXIT } from '../domain/errors.js';
 import { isRedacted } from '../domain/job.js';
 import { jobJson } from '../output/json.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG']);
 
@@ -61,6 +61,6 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     process.stderr.write(`jobq: ${rec.id} failed to start: ${rec.state.error}\n`);
     return EXIT.failedToStart;
   }
-  if (!o.json) process.stdout.write(`restarted ${old.id} as ${rec.id}  pid ${rec.job?.pid}\nlog: ${rec.log}\n`);
+  if (!o.json) out(`restarted ${old.id} as ${rec.id}  pid ${rec.job?.pid}\nlog: ${rec.log}\n`);
   return EXIT.ok;
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 export default async function rm(refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
@@ -18,6 +18,6 @@ export default async function rm(refs: string[], o: { json?: boolean }, cmd: Com
     }
   }
   if (o.json) printJson({ schema: SCHEMA_VERSION, removed });
-  else for (const r of removed) process.stdout.write(`removed ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
+  else for (const r of removed) out(`removed ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
   return code;
 }

@@ -10,7 +10,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { type JobRecord, SCHEMA_VERSION, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 /** Options of `run` as commander hands them over. */
 export interface RunOpts {
@@ -202,27 +202,25 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
   }
   if (o.json) return EXIT.ok;
   if (o.quiet) {
-    process.stdout.write(rec.id + '\n');
+    out(rec.id + '\n');
     return EXIT.ok;
   }
   const c = ctx.chalk;
   if (rec.slurm) {
     const sid = rec.slurm.arrayJobId ? `${rec.slurm.arrayJobId}_${rec.slurm.arrayTaskId}` : rec.slurm.jobId;
-    process.stdout.write(
-      `${c.green('submitted')} ${c.bold(rec.id)}  slurm job ${sid}${rec.slurm.cluster ? ` on ${rec.slurm.cluster}` : ''}\nlog: ${rec.log}\n`,
-    );
+    out(`${c.green('submitted')} ${c.bold(rec.id)}  slurm job ${sid}${rec.slurm.cluster ? ` on ${rec.slurm.cluster}` : ''}\nlog: ${rec.log}\n`);
     return EXIT.ok;
   }
   if (s.status === 'queued' || !rec.job) {
     const [v] = await ctx.backend.withWaits([rec.id]);
     const w = v?.waiting;
     const where = rec.queue ? `  queue ${rec.queue}  position ${w?.position ?? '?'}` : '';
-    process.stdout.write(`${c.cyan('queued')} ${c.bold(rec.id)}${where}${w?.reason ? `  waiting: ${w.reason}` : ''}\nlog: ${rec.log}\n`);
+    out(`${c.cyan('queued')} ${c.bold(rec.id)}${where}${w?.reason ? `  waiting: ${w.reason}` : ''}\nlog: ${rec.log}\n`);
     return EXIT.ok;
   }
   const j = rec.job;
-  process.stdout.write(`${c.green('started')} ${c.bold(rec.id)}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
-  if (s.status !== 'running') process.stdout.write(`(already ${s.status})\n`);
+  out(`${c.green('started')} ${c.bold(rec.id)}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
+  if (s.status !== 'running') out(`(already ${s.status})\n`);
   return EXIT.ok;
 }
 
@@ -230,13 +228,11 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
 async function runArray(ctx: ReturnType<typeof context>, spec: RunSpec, o: RunOpts): Promise<number> {
   const recs = await ctx.backend.runArray(spec);
   if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: recs.map((rec) => jobJson({ rec, state: rec.state, supervisorAlive: false })) });
-  else if (o.quiet) process.stdout.write(recs.map((r) => r.id).join('\n') + '\n');
+  else if (o.quiet) out(recs.map((r) => r.id).join('\n') + '\n');
   else {
     const cap = spec.array?.cap ? `, at most ${spec.array.cap} at once` : '';
-    process.stdout.write(
-      `array ${spec.name}: ${recs.length} jobs ${spec.name}.1…${spec.name}.${recs.length}${cap}${spec.queue ? ` in queue ${spec.queue}` : ''}\n`,
-    );
-    process.stdout.write(`see: jobq status ${spec.name}; wait: jobq wait ${spec.name}\n`);
+    out(`array ${spec.name}: ${recs.length} jobs ${spec.name}.1…${spec.name}.${recs.length}${cap}${spec.queue ? ` in queue ${spec.queue}` : ''}\n`);
+    out(`see: jobq status ${spec.name}; wait: jobq wait ${spec.name}\n`);
   }
   return EXIT.ok;
 }

@@ -7,7 +7,7 @@ import { memoryChart } from '../output/chart.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
-import { context, printJson } from './context.js';
+import { context, out, printJson } from './context.js';
 
 interface StatusOpts {
   all?: boolean;
@@ -31,8 +31,8 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
       else {
         const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
         const other = Object.entries(counts).filter(([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].includes(k));
-        process.stdout.write(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
-        process.stdout.write(formatTable(c, views, { memory: false }) + '\n');
+        out(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
+        out(formatTable(c, views, { memory: false }) + '\n');
       }
       return EXIT.ok;
     }
@@ -40,9 +40,9 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     const samples = ctx.backend.samples(v.rec.id);
     if (o.json) printJson({ ...jobJson(v), samples });
     else {
-      process.stdout.write(formatDetail(c, v) + '\n');
+      out(formatDetail(c, v) + '\n');
       const width = Math.max(20, Math.min(100, (process.stdout.columns || 80) - 16));
-      if (samples.length) process.stdout.write('\n' + memoryChart(samples, { limit: v.rec.protection.memLimitBytes, width }).join('\n') + '\n');
+      if (samples.length) out('\n' + memoryChart(samples, { limit: v.rec.protection.memLimitBytes, width }).join('\n') + '\n');
     }
     return EXIT.ok;
   }
@@ -62,7 +62,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   };
   if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.changesPath(), render);
   const { text, broken } = await render(false);
-  process.stdout.write(text);
+  out(text);
   for (const b of broken) process.stderr.write(b + '\n');
   return EXIT.ok;
 }
@@ -72,8 +72,8 @@ async function watch(dir: string, render: (w: boolean) => Promise<{ text: string
   let wake: (() => void) | undefined;
   const watcher = fs.watch(dir, { recursive: false }, () => wake?.());
   watcher.on('error', () => undefined);
-  process.stdout.write('\x1b[?25l');
-  const restore = () => process.stdout.write('\x1b[?25h');
+  out('\x1b[?25l');
+  const restore = () => out('\x1b[?25h');
   process.once('SIGINT', () => {
     restore();
     process.exit(EXIT.ok);
@@ -81,7 +81,7 @@ async function watch(dir: string, render: (w: boolean) => Promise<{ text: string
   try {
     for (;;) {
       const { text, broken } = await render(true);
-      process.stdout.write('\x1b[H\x1b[2J' + text + broken.join('\n') + `\n\x1b[2m${new Date().toLocaleTimeString()}  Ctrl-C to quit\x1b[0m\n`);
+      out('\x1b[H\x1b[2J' + text + broken.join('\n') + `\n\x1b[2m${new Date().toLocaleTimeString()}  Ctrl-C to quit\x1b[0m\n`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, 1000);
         wake = () => {
