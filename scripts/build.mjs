@@ -39,6 +39,18 @@ const noColorSniffingInChalk = {
   },
 };
 
+// proper-lockfile loads graceful-fs, which patches node:fs (and loads its streams) to queue opens past EMFILE; jobq's
+// locks are a few mkdir/stat/rmdir calls, so plain node:fs serves, without that cost at every lock's first use.
+const plainFsForLockfile = {
+  name: 'plain-fs-for-proper-lockfile',
+  setup(b) {
+    b.onResolve({ filter: /^graceful-fs$/ }, (args) =>
+      /[\\/]node_modules[\\/]proper-lockfile[\\/]/.test(args.importer) ? { path: 'graceful-fs', namespace: 'plainfs' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'plainfs' }, () => ({ contents: "module.exports = require('node:fs');", loader: 'js' }));
+  },
+};
+
 await build({
   entryPoints: { cli: 'src/cli.ts', supervisor: 'src/supervisor/main.ts' },
   absWorkingDir: root,
@@ -57,7 +69,7 @@ await build({
   // Smaller code parses faster at every start; identifiers stay readable in stack traces.
   minifyWhitespace: true,
   minifySyntax: true,
-  plugins: [lazyChildProcessForCommander, noColorSniffingInChalk],
+  plugins: [lazyChildProcessForCommander, noColorSniffingInChalk, plainFsForLockfile],
   logLevel: 'warning',
 });
 // The package is ESM ("type": "module"); dist/ holds CommonJS.
