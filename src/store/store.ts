@@ -498,19 +498,25 @@ export class Store {
       : key === 'dispatch' || key === 'queues'
         ? path.join(this.locksDir, `${key}.lock`)
         : this.paths(key).lock;
-    let release: () => Promise<void>;
+    let release: () => Promise<void> | void;
+    // proper-lockfile keys its held locks by the first argument: one per lock, or nested locks release each other.
+    const opts = {
+      lockfilePath: file,
+      realpath: false,
+      stale: 10_000,
+      // A lock we lost (we were stopped past `stale`) must not crash a supervisor: the write it guarded is atomic anyway.
+      onCompromised: () => undefined,
+    };
     try {
       // proper-lockfile retries every error for waitMs; a missing directory will not come back by waiting.
       fs.statSync(path.dirname(file));
-      // proper-lockfile keys its held locks by the first argument: one per lock, or nested locks release each other.
-      release = await lockfile.lock(file, {
-        lockfilePath: file,
-        realpath: false,
-        stale: 10_000,
-        retries: { retries: Math.ceil(waitMs / 100), minTimeout: 20, maxTimeout: 100, factor: 1.3 },
-        // A lock we lost (we were stopped past `stale`) must not crash a supervisor: the write it guarded is atomic anyway.
-        onCompromised: () => undefined,
-      });
+      try {
+        // A free lock is taken at once, without the thread pool's round trips; a held one is waited for.
+        release = lockfile.lockSync(file, opts);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+        release = await lockfile.lock(file, { ...opts, retries: { retries: Math.ceil(waitMs / 100), minTimeout: 20, maxTimeout: 100, factor: 1.3 } });
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('IO', `${key} is busy: another jobq holds ${file}; try again`);
       throw ioError('lock', file, e);
@@ -518,7 +524,11 @@ export class Store {
     try {
       return await fn();
     } finally {
-      await release().catch(() => undefined);
+      try {
+        await release();
+      } catch {
+        /* already released or lost: nothing to undo */
+      }
     }
   }
 }
