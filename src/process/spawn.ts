@@ -50,8 +50,9 @@ export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 
-// Lean supervisor: no V8 worker threads, a tiny young generation, no optimizing JIT (docs/performance.md).
-const LEAN = ['--v8-pool-size=0', '--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm'];
+// No V8 worker threads. Flags that change V8's code (--lite-mode, --max-semi-space-size) would make node reject its
+// own code cache for its internal modules (child_process: 2 -> 8 ms) for no PSS gained (docs/performance.md).
+const LEAN = ['--v8-pool-size=0'];
 
 /** Starts supervisor.js detached (own session, cwd /, stdio /dev/null; fd 3 a pipe for the launcher's handshake). */
 function spawnLean(args: string[], env: Record<string, string>, handshake: boolean): ChildProcess {
