@@ -45,6 +45,7 @@ import {
   scopeMemoryMax,
   setOomScoreAdj,
   sweepLeftCgroups,
+  warmCgroupMoves,
 } from '../process/isolation.js';
 import { bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
@@ -111,6 +112,7 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
   try {
     checkStartable(rec.argv, rec.cwd, job.env);
     job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), { id, memLimitBytes: job.prot.memLimitBytes });
+    warmCgroupMoves(job.plan);
     job.logFd = openLogAppend(rec.log);
   } catch (e) {
     await failStart(job, e);
