@@ -74,9 +74,11 @@ const STARTUP = [
   ['jobq status (no jobs)', [bin, 'status'], emptyHome],
   ['jobq status (2,000 jobs)', [bin, 'status'], manyHome],
   ['jobq run NAME -q -- true', [bin, 'run', 'b', '-q', '--allow-duplicate', '--', 'true'], runHome],
+  // The lever of docs/performance.md, off: the supervisor starts after the CLI instead of beside it.
+  ['jobq run NAME -q -- true (JOBQ_STANDBY=0)', [bin, 'run', 'b', '-q', '--allow-duplicate', '--', 'true'], runHome, { JOBQ_STANDBY: '0' }],
 ];
 const cases = [];
-for (const [ca, withCa] of CA_SETTINGS) for (const [k, argv, home] of STARTUP) cases.push([`${k} | ${ca}`, argv, withCa(envFor(home))]);
+for (const [ca, withCa] of CA_SETTINGS) for (const [k, argv, home, extra] of STARTUP) cases.push([`${k} | ${ca}`, argv, withCa({ ...envFor(home), ...extra })]);
 cases.push(['setsid nohup sh -c true &', ['sh', '-c', 'setsid nohup sh -c true >/dev/null 2>&1 </dev/null &'], envFor(emptyHome)]);
 if (hasNq) cases.push(['nq true', ['nq', '-q', 'true'], { ...envFor(emptyHome), NQDIR: path.join(tmp, 'nq1') }]);
 if (hasTsp) cases.push(['tsp true', ['tsp', 'true'], { ...envFor(emptyHome), TS_SOCKET: path.join(tmp, 'ts1.sock'), TS_SAVELIST: '', TS_MAXFINISHED: '1000' }]);

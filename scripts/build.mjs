@@ -86,7 +86,13 @@ try {
   const env = { ...process.env, JOBQ_HOME: path.join(home, 'state'), XDG_CONFIG_HOME: home, JOBQ_WRITE_CODE_CACHE: 'cli.js,supervisor.js' };
   delete env.NODE_OPTIONS;
   const jobq = (...args) => execFileSync(process.execPath, [path.join(dist, 'cli.js'), ...args], { env, stdio: 'ignore', cwd: home, timeout: 60_000 });
-  jobq('run', 'warm', '-q', '--isolation', 'none', '--', 'true');
+  // Through bin/jobq, as users run it: the supervisor's cache then covers the standby's path (bin/jobq-run).
+  execFileSync(path.join(root, 'bin', 'jobq'), ['run', 'warm', '-q', '--isolation', 'none', '--', 'true'], {
+    env,
+    stdio: 'ignore',
+    cwd: home,
+    timeout: 60_000,
+  });
   jobq('wait', 'warm');
   jobq('status');
   // The supervisor writes its cache as it exits, a moment after the record says the job ended.

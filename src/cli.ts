@@ -1,6 +1,7 @@
 // jobq's command line: parses with the program, maps errors to exit codes (the only process.exit).
 import { CommanderError } from 'commander';
 import { EXIT, JobqError } from './domain/errors.js';
+import { adoptStandby } from './process/standby.js';
 import { buildProgram } from './program.js';
 
 /** Runs the CLI and exits with the code the command chose. */
@@ -11,6 +12,8 @@ export async function main(argv = process.argv): Promise<never> {
     process.env.NODE_EXTRA_CA_CERTS = ca;
     delete process.env.JOBQ_CALLER_CA_CERTS;
   }
+  // bin/jobq may have started `run`'s supervisor beside us: ours to use or let go, and no job sees the variable.
+  adoptStandby();
   // `| head` closes stdout early: that is not an error. Handlers go on each stream as it is first made (making
   // one costs 1-2 ms, and most commands write through out() instead).
   const made = { stdout: onFirstUse('stdout'), stderr: onFirstUse('stderr') };

@@ -112,7 +112,8 @@ A NAME names one live job: run refuses a NAME that is queued, starting, running 
 --replace or --allow-duplicate says what to do.
 
 The job gets BG_JOB=1, JOBQ_JOB_ID, JOBQ_JOB_NAME, JOBQ_LOG and PYTHONUNBUFFERED=1 (unless set).
-A command that cannot start exits 127 at once, and its record says why.`,
+A command that cannot start exits 127 at once, and its record says why.
+The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... starts it after run instead.`,
     )
     .action(act(() => import('./commands/run.js')));
 

@@ -3,7 +3,7 @@
 // new Runner in one table (backend/jobs.ts), with no change to any command.
 
 import type { WaitReason } from '../domain/dispatch.js';
-import type { Admission, JobRecord, JobState } from '../domain/job.js';
+import type { Admission, JobRecord, JobState, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
@@ -151,7 +151,7 @@ export interface Made {
 export interface RunnerHost {
   readonly store: Store;
   /** Writes a job's record (and log, and env where it waits); `state` is its first state. */
-  create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting'): Made;
+  create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting', supervisor?: ProcId): Made;
   view(id: string): Promise<JobView>;
 }
 

@@ -5,7 +5,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildJobEnv } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { type Admission, isFinal, type JobRecord, type JobState, newToken, parseId, redactEnv, SCHEMA_VERSION, validateName } from '../domain/job.js';
+import {
+  type Admission,
+  isFinal,
+  type JobRecord,
+  type JobState,
+  newToken,
+  type ProcId,
+  parseId,
+  redactEnv,
+  SCHEMA_VERSION,
+  validateName,
+} from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import { formatSize } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
@@ -121,8 +132,11 @@ export class Jobs implements Backend, RunnerHost {
     return a;
   }
 
-  /** Writes a job's record and log (and, for a job that waits, its whole environment, 0600). */
-  create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting'): Made {
+  /**
+   * Writes a job's record and log (and, for a job that waits, its whole environment, 0600); `supervisor`: the standby
+   * that will run it, recorded from the start so no claim needs taking over.
+   */
+  create(spec: RunSpec, admission: Admission, first: 'starting' | 'queued' | 'submitting', supervisor?: ProcId): Made {
     const store = this.store;
     const id = store.reserveId(spec.name);
     const token = newToken();
@@ -160,6 +174,7 @@ export class Jobs implements Backend, RunnerHost {
           createdAt: now,
           boot: bootId(),
           launcher: me,
+          ...(supervisor ? { supervisor } : {}),
           protection: {
             isolationMode: spec.isolationMode,
             isolation: 'none',

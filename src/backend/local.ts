@@ -1,9 +1,10 @@
 // This machine: one detached supervisor per job, files as the truth; queues, dependencies and admission through dispatch.
 import os from 'node:os';
 import { JobqError } from '../domain/errors.js';
-import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState } from '../domain/job.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type ProcId } from '../domain/job.js';
 import { allProcesses, isAlive, procId } from '../process/proc.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
+import { awaitStandby, dismissStandby, handOff, takeStandby } from '../process/standby.js';
 import { appendEvent } from '../store/events.js';
 import type { CancelResult, JobView, Made, Runner, RunnerHost, RunSpec } from './backend.js';
 import { dispatchRound, ensureDispatcher, launchAll } from './dispatch.js';
@@ -37,9 +38,12 @@ export class LocalRunner implements Runner {
     // A dispatcher first: if this process is killed once the records exist, they still start (it outlives us, and
     // it stays a moment even while nothing waits yet).
     if (waits) await ensureDispatcher(host.store, { evenIfNothingWaits: true });
-    const made = elements.map((e, i) => host.create(e, admission[i]!, waits ? 'queued' : 'starting'));
+    // A job run at once is recorded with the standby bin/jobq started as its supervisor; a waiting one needs none now.
+    const standby = waits ? undefined : takeStandby();
+    dismissStandby();
+    const made = elements.map((e, i) => host.create(e, admission[i]!, waits ? 'queued' : 'starting', standby));
     crashPoint('queued');
-    if (!waits) return [await this.start(host, made[0]!)];
+    if (!waits) return [await this.start(host, made[0]!, standby)];
     // Waiting: a dispatch round may start it at once (a single job is then reported started, as without a queue).
     const claims = await dispatchRound(host.store);
     const ours = made.length === 1 ? claims.find((c) => c.id === made[0]!.id) : undefined;
@@ -53,12 +57,26 @@ export class LocalRunner implements Runner {
     return Promise.all(made.map(async (m) => (await host.view(m.id)).rec));
   }
 
-  /** Starts the supervisor for a record this process claimed; returns the record once it says what happened. */
-  private async start(host: RunnerHost, { id, token, env }: Made): Promise<JobRecord> {
+  /**
+   * Gives a record this process claimed to its standby, or starts a supervisor for it; returns the record once it
+   * says what happened.
+   */
+  private async start(host: RunnerHost, { id, token, env }: Made, standby?: ProcId): Promise<JobRecord> {
+    const { store } = host;
     try {
-      // Loaded here so reading commands never pay for child_process.
-      const { startSupervisor } = await import('../process/spawn.js');
-      await startSupervisor(host.store.home, id, token, env);
+      const given = standby && handOff({ home: store.home, id, token, env });
+      crashPoint('handed-off');
+      if (!given || (await awaitStandby(() => store.readRecord(id), standby)) === 'gone') {
+        // No standby, or it died before starting the job: the record must stop naming it (a supervisor would stand
+        // down), and one is started as without a standby.
+        const orphan = (rec: JobRecord) => rec.state.status === 'starting' && !!standby && rec.supervisor?.pid === standby.pid;
+        const t = standby ? await store.transition(id, (rec) => (orphan(rec) ? { ...rec, supervisor: undefined } : undefined)) : undefined;
+        if (!t || t.changed) {
+          // Loaded here so reading commands (and a start through the standby) never pay for child_process.
+          const { startSupervisor } = await import('../process/spawn.js');
+          await startSupervisor(store.home, id, token, env);
+        }
+      }
     } catch (e) {
       if (!(e instanceof JobqError && e.code === 'START_FAILED')) throw e;
       // The launcher's verdict is final: a supervisor that comes later finds no claim and stands down.

@@ -167,3 +167,20 @@ export function findSupervisors(jobId: string): number[] {
   }
   return out;
 }
+
+/** The held job's first program (spawn.ts): waits on fd 3 for "go", or "rlimit:KB" to cap address space first. */
+export const HELD_WRAPPER =
+  'IFS= read -r w <&3 || exit 125; exec 3<&-; case "$w" in go) ;; rlimit:*) ulimit -v "${w#rlimit:}" || exit 125 ;; *) exit 125 ;; esac; exec "$@"';
+
+/** What the held process is now: still a prefix (systemd-run), the waiting wrapper, the job itself, or gone. */
+export function heldPhase(pid: number): 'prefix' | 'wrapper' | 'job' | 'gone' {
+  let args: string[];
+  try {
+    args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+  } catch {
+    return 'gone';
+  }
+  if (args.length <= 1 && !args[0]) return 'gone';
+  if (args[0] === '/bin/sh' && args[1] === '-c' && args[2] === HELD_WRAPPER) return 'wrapper';
+  return args[0] === 'systemd-run' ? 'prefix' : 'job';
+}

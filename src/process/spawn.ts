@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobqError } from '../domain/errors.js';
+import { HELD_WRAPPER } from './proc.js';
+import { startTimeoutMs } from './standby.js';
 
 /** Node settings that must not leak into (or slow down) the supervisor; saved for the job instead. */
 const SUPERVISOR_MASKED = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'UV_THREADPOOL_SIZE', 'NODE_V8_COVERAGE'];
@@ -43,16 +45,10 @@ function supervisorScript(): string {
   return found;
 }
 
-/** How long `run` waits for the supervisor's word: JOBQ_START_TIMEOUT (a duration in ms or with a unit), else 30s. */
-export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
-  const m = /^(\d+)(ms|s)?$/.exec(env.JOBQ_START_TIMEOUT ?? '');
-  if (!m) return 30_000;
-  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
-}
-
 // No V8 worker threads. Flags that change V8's code (--lite-mode, --max-semi-space-size) would make node reject its
 // own code cache for its internal modules (child_process: 2 -> 8 ms) for no PSS gained (docs/performance.md).
-const LEAN = ['--v8-pool-size=0'];
+// bin/jobq-run starts the standby with the same flags (a test holds them equal).
+export const LEAN = ['--v8-pool-size=0'];
 
 /** Starts supervisor.js detached (own session, cwd /, stdio /dev/null; fd 3 a pipe for the launcher's handshake). */
 function spawnLean(args: string[], env: Record<string, string>, handshake: boolean): ChildProcess {
@@ -150,10 +146,6 @@ export function checkStartable(argv: string[], cwd: string, env: Record<string, 
   throw new JobqError('START_FAILED', `command not found: ${cmd} (searched PATH)`);
 }
 
-// Waits on fd 3 for the supervisor's word: "go", or "rlimit:KB" to cap address space first; anything else aborts.
-const WRAPPER =
-  'IFS= read -r w <&3 || exit 125; exec 3<&-; case "$w" in go) ;; rlimit:*) ulimit -v "${w#rlimit:}" || exit 125 ;; *) exit 125 ;; esac; exec "$@"';
-
 /** A job spawned and held before exec: set it up, then release() runs the real command. */
 export interface HeldJob {
   child: ChildProcess;
@@ -162,22 +154,9 @@ export interface HeldJob {
   abort(): void;
 }
 
-/** What the held process is now: still a prefix (systemd-run), the waiting wrapper, the job itself, or gone. */
-export function heldPhase(pid: number): 'prefix' | 'wrapper' | 'job' | 'gone' {
-  let args: string[];
-  try {
-    args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-  } catch {
-    return 'gone';
-  }
-  if (args.length <= 1 && !args[0]) return 'gone';
-  if (args[0] === '/bin/sh' && args[1] === '-c' && args[2] === WRAPPER) return 'wrapper';
-  return args[0] === 'systemd-run' ? 'prefix' : 'job';
-}
-
 /** Spawns the job in a new session (pid = pgid = sid), stdin /dev/null, output on the log fd, held before exec. */
 export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<string, string>; logFd: number; prefix: string[] }): HeldJob {
-  const full = [...opts.prefix, '/bin/sh', '-c', WRAPPER, 'jobq-job', ...argv];
+  const full = [...opts.prefix, '/bin/sh', '-c', HELD_WRAPPER, 'jobq-job', ...argv];
   const child = spawn(full[0]!, full.slice(1), {
     cwd: opts.cwd,
     env: opts.env,

@@ -533,6 +533,11 @@ export class Store {
   }
 }
 
+/** Loads the locking code ahead of the first lock (a standby supervisor, while it waits for its job). */
+export async function loadLocking(): Promise<void> {
+  await import('proper-lockfile');
+}
+
 /** The candidate nearest to `word` by edit distance, if near enough to be a typo. */
 export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;

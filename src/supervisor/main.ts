@@ -7,7 +7,11 @@
 //              starts `supervisor.js HOME ID TOKEN` detached (stdio /dev/null, fd 3 a pipe) and waits for one
 //              line on fd 3 ("ok": the record now says what happened) or its close. If that takes too long, run
 //              moves the record to failed-to-start; the supervisor then finds no claim and stands down.
-//   prepare    claim's token still there -> starting + supervisor pid (else stand down); cwd and command checked.
+//              Through bin/jobq, a standby (`supervisor.js --standby`) started beside the CLI is recorded as the
+//              supervisor in that first write and gets HOME ID TOKEN and the job's environment down its fd 4;
+//              run then watches the record (and the standby's life) instead of fd 3 (process/standby.ts).
+//   prepare    claim's token still there -> starting + supervisor pid, unless the record names us already (else
+//              stand down); cwd and command checked.
 //   start      `sh -c WRAPPER -- CMD` in a new session (pid = pgid = sid), stdin /dev/null, output on the log,
 //              held: the wrapper waits on its own pipe before exec'ing the command.
 //   protect    cgroups (memory, cpu, freezer), oom_score_adj, memory limit; reads back what the kernel kept.
@@ -47,11 +51,12 @@ import {
   sweepLeftCgroups,
   warmCgroupMoves,
 } from '../process/isolation.js';
-import { bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
+import { bootId, CLK_TCK, heldPhase, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
-import { checkStartable, type HeldJob, heldPhase, restoreJobEnv, spawnHeld } from '../process/spawn.js';
+import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
+import { awaitHandOff } from '../process/standby.js';
 import { appendEvent, holdEvents, releaseEvents } from '../store/events.js';
-import { openLogAppend, Store } from '../store/store.js';
+import { loadLocking, openLogAppend, Store } from '../store/store.js';
 import { TimelineWriter } from '../store/timeline.js';
 import { runOnExit } from './hooks.js';
 import { appendLogLine, capLogFd } from './logcap.js';
@@ -93,16 +98,17 @@ function notifyLauncher(): void {
 /** prepare: takes the claim over (or stands down), checks the command, plans isolation, opens the log. */
 async function prepare(store: Store, id: string, token: string, env?: Record<string, string>): Promise<Job | undefined> {
   const self = procId(process.pid)!;
-  const reg = await store.transition(id, (rec) => {
-    const s = rec.state;
-    if (s.status !== 'starting' || s.claim?.token !== token || rec.supervisor) return undefined;
-    return { ...rec, boot: bootId(), supervisor: self };
-  });
-  if (!reg.changed) {
-    appendEvent(store.eventsLog, 'warn', 'supervisor stood down', { id, status: reg.rec.state.status });
-    return undefined;
+  const claimed = (rec: JobRecord) => rec.state.status === 'starting' && rec.state.claim?.token === token;
+  // A standby was recorded as the supervisor when the record was made: nothing to take over.
+  let rec = store.readRecord(id);
+  if (!(claimed(rec) && rec.supervisor?.pid === self.pid && rec.supervisor.startTicks === self.startTicks && rec.boot === bootId())) {
+    const reg = await store.transition(id, (fresh) => (claimed(fresh) && !fresh.supervisor ? { ...fresh, boot: bootId(), supervisor: self } : undefined));
+    if (!reg.changed) {
+      appendEvent(store.eventsLog, 'warn', 'supervisor stood down', { id, status: reg.rec.state.status });
+      return undefined;
+    }
+    rec = reg.rec;
   }
-  const rec = reg.rec;
   // A job run at once: its launcher left the `submitted` line to us, dated when it was made.
   if (rec.state.status === 'starting' && !rec.state.claim?.requeue)
     appendEvent(store.eventsLog, 'info', 'submitted', { id, argv: rec.argv }, Date.parse(rec.createdAt));
@@ -211,6 +217,9 @@ async function release(job: Job): Promise<boolean> {
   if (!r.changed) {
     // Never exec'd: the wrapper exits 125 without running anything.
     job.held!.abort();
+    // Someone else decided first (run gave up on us): as a supervisor that found no claim would, say so.
+    if (r.rec.state.status !== 'starting' || r.rec.supervisor?.pid !== job.self.pid)
+      appendEvent(store.eventsLog, 'warn', 'supervisor stood down', { id, status: r.rec.state.status });
     const now = new Date().toISOString();
     const cancel = store.readCancel(id);
     await store.transition(id, (rec) => {
@@ -236,13 +245,13 @@ async function release(job: Job): Promise<boolean> {
   return true;
 }
 
-/** Polls (bounded, 1 ms steps) the held process's phase until `done` accepts it; returns the last phase seen. */
+/** Polls (bounded, 0.25 ms steps: an exec takes about 1 ms) the held process's phase until `done` accepts it. */
 function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => boolean, ms: number): ReturnType<typeof heldPhase> {
   const until = Date.now() + ms;
   const pause = new Int32Array(new SharedArrayBuffer(4));
   let phase = heldPhase(p);
   while (!done(phase) && phase !== 'gone' && Date.now() < until) {
-    Atomics.wait(pause, 0, 0, 1);
+    Atomics.wait(pause, 0, 0, 0.25);
     phase = heldPhase(p);
   }
   return phase;
@@ -388,9 +397,9 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
  * slot), starts what was claimed — the first claim in this same process, so a queue of short jobs costs no Node
  * start per job — and keeps a dispatcher alive while jobs still wait. It exits when nothing is left for it.
  */
-async function runSlots(store: Store, first: { id: string; token: string }): Promise<void> {
+async function runSlots(store: Store, first: { id: string; token: string }, firstEnv?: Record<string, string>): Promise<void> {
   let next: Claimed | undefined = first;
-  let env: Record<string, string> | undefined;
+  let env = firstEnv;
   for (let queue: string | undefined; next; ) {
     await supervise(store, next.id, next.token, env);
     queue = next.queue ?? store.readRecord(next.id).queue;
@@ -410,10 +419,27 @@ async function runSlots(store: Store, first: { id: string; token: string }): Pro
   }
 }
 
+/** Where an error is told: the state dir (and job) this process serves, once known. */
+const serving = process.argv[2] === '--dispatch' ? { home: process.argv[3] } : { home: process.argv[2], id: process.argv[3] };
+
 async function main(): Promise<void> {
-  const [home, id, token = newToken()] = process.argv.slice(2) as [string, string, string?];
   // The job must outlive anyone signalling the supervisor by mistake; only the job's end ends it.
   for (const sig of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE'] as const) process.on(sig, () => undefined);
+  let [home, id, token = newToken()] = process.argv.slice(2) as [string, string, string?];
+  let env: Record<string, string> | undefined;
+  if (home === '--standby') {
+    // Started by bin/jobq beside the CLI: the job comes down the pipe, or nothing does and there is nothing to do.
+    // While the CLI still works: what the first transition needs loads, and the kernel's wait for a cgroup move starts.
+    await loadLocking();
+    warmCgroupMoves();
+    // Fault injection for the tests: a standby that dies before its job comes, or once it came.
+    if (process.env.JOBQ_TEST_CRASH_AT === 'standby') process.kill(process.pid, 'SIGKILL');
+    const h = awaitHandOff();
+    if (!h) return;
+    if (process.env.JOBQ_TEST_CRASH_AT === 'standby-handed') process.kill(process.pid, 'SIGKILL');
+    ({ home, id, token, env } = h);
+    Object.assign(serving, { home, id });
+  }
   const store = Store.open(home === '--dispatch' ? id : home, { create: false });
   process.on('uncaughtException', (e) => {
     // Lines held until the job ran go out first, then the error: exit must not swallow them.
@@ -425,7 +451,7 @@ async function main(): Promise<void> {
   else {
     holdEvents();
     try {
-      await runSlots(store, { id, token });
+      await runSlots(store, { id, token }, env);
     } finally {
       releaseEvents();
     }
@@ -437,7 +463,8 @@ main().then(
   (e) => {
     try {
       releaseEvents();
-      appendEvent(`${process.argv[2]}/events.log`, 'error', 'supervisor failed', { id: process.argv[3], error: String((e as Error)?.stack ?? e) });
+      if (serving.home?.startsWith('/'))
+        appendEvent(`${serving.home}/events.log`, 'error', 'supervisor failed', { id: serving.id, error: String((e as Error)?.stack ?? e) });
     } finally {
       process.exit(70);
     }

@@ -1,0 +1,153 @@
+// The standby supervisor: for `run`, bin/jobq starts the job's supervisor beside the CLI (both Node starts overlap),
+// with a pipe from the CLI's fd 4 to the standby's fd 4; the CLI records the job with the standby as its supervisor and hands
+// it over (one JSON line), or closes the pipe and the standby exits. docs/performance.md says what it saves.
+import fs from 'node:fs';
+import { JobqError } from '../domain/errors.js';
+import type { JobRecord, ProcId } from '../domain/job.js';
+import { heldPhase, isAlive, readStat } from './proc.js';
+
+/** The pipe's fd on both sides: the CLI writes to its fd 4, the standby reads its fd 4 (its stdio is /dev/null). */
+const FD = 4;
+
+/** What the CLI hands over: the supervisor's argv of the spawned path, plus the job's environment. */
+export interface HandOff {
+  home: string;
+  id: string;
+  token: string;
+  env: Record<string, string>;
+}
+
+let standby: ProcId | undefined;
+let pipeOpen = false;
+
+/**
+ * In the CLI, before anything else: takes the standby bin/jobq announced in JOBQ_STANDBY (its pid) if it provably is
+ * ours — our own child with a pipe on fd 4 — and drops the variable, so no job or tool sees it.
+ */
+export function adoptStandby(env: NodeJS.ProcessEnv = process.env): void {
+  const v = env.JOBQ_STANDBY;
+  delete env.JOBQ_STANDBY;
+  if (!v || !/^\d+$/.test(v)) return;
+  const st = readStat(Number(v));
+  if (!st || st.ppid !== process.pid || st.state === 'Z') return;
+  try {
+    if (!fs.fstatSync(FD).isFIFO()) return;
+  } catch {
+    return;
+  }
+  standby = { pid: st.pid, startTicks: st.startTicks };
+  pipeOpen = true;
+}
+
+/** The standby for a job about to be recorded as started at once (its identity goes in the record), at most once. */
+export function takeStandby(): ProcId | undefined {
+  const s = standby;
+  standby = undefined;
+  return s;
+}
+
+/** Lets a standby not taken go: it exits when its pipe closes (as it does when this process exits). */
+export function dismissStandby(): void {
+  if (!standby) return;
+  standby = undefined;
+  closePipe();
+}
+
+function closePipe(): void {
+  if (!pipeOpen) return;
+  pipeOpen = false;
+  try {
+    fs.closeSync(FD);
+  } catch {
+    /* already closed */
+  }
+}
+
+/** Gives the recorded job to the standby; false if it is gone (nothing was handed over). */
+export function handOff(msg: HandOff): boolean {
+  if (!pipeOpen) return false;
+  const buf = Buffer.from(JSON.stringify(msg) + '\n');
+  try {
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(FD, buf, off);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closePipe();
+  }
+}
+
+/** In the standby: waits (blocking: it has nothing else to do) for the CLI's one line; undefined if it sent none. */
+export function awaitHandOff(fd = FD): HandOff | undefined {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EINTR') continue;
+      break;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* closed */
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.endsWith('\n')) return undefined;
+  try {
+    const m = JSON.parse(text) as HandOff;
+    const ok =
+      typeof m.home === 'string' &&
+      typeof m.id === 'string' &&
+      typeof m.token === 'string' &&
+      !!m.env &&
+      typeof m.env === 'object' &&
+      Object.values(m.env).every((x) => typeof x === 'string');
+    return ok ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long `run` waits for the supervisor's word: JOBQ_START_TIMEOUT (a duration in ms or with a unit), else 30s. */
+export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const m = /^(\d+)(ms|s)?$/.exec(env.JOBQ_START_TIMEOUT ?? '');
+  if (!m) return 30_000;
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+// The first moments in fine steps (the job starts within tens of ms; a timer cannot wait under 1 ms), then 2 ms.
+const nap = (waited: number) => (waited < 200 ? Atomics.wait(pause, 0, 0, 0.25) : new Promise((r) => setTimeout(r, 2)));
+
+/**
+ * In the CLI, after the hand-off: 'done' once the record says what happened and a job released to run has exec'd its
+ * command (what the spawned supervisor's fd 3 word says); 'gone' if the standby died with the job not started (the
+ * caller starts a supervisor instead); START_FAILED past the timeout.
+ */
+export async function awaitStandby(read: () => JobRecord, standby: ProcId, timeoutMs = startTimeoutMs()): Promise<'done' | 'gone'> {
+  const t0 = Date.now();
+  const until = t0 + timeoutMs;
+  let released: number | undefined;
+  for (;;) {
+    let rec: JobRecord | undefined;
+    try {
+      rec = read();
+    } catch {
+      /* mid-change or unreadable: the standby's fate decides */
+    }
+    if (rec && rec.state.status !== 'starting') {
+      const pid = rec.state.status === 'running' ? rec.job?.pid : undefined;
+      // Released: the command itself runs within moments (the supervisor waits for it up to 2 s too).
+      released ??= Date.now();
+      if (!pid || heldPhase(pid) !== 'wrapper' || Date.now() - released > 2000) return 'done';
+    } else if (!isAlive(standby)) return rec ? 'gone' : 'done';
+    if (Date.now() > until) throw new JobqError('START_FAILED', `the supervisor did not report within ${timeoutMs / 1000}s`);
+    await nap(Date.now() - t0);
+  }
+}
