@@ -192,7 +192,8 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
   const spec = specFrom(name, argv[0] === '--' ? argv.slice(1) : argv, o, ctx.config);
   if (spec.array) return runArray(ctx, spec, o);
   let rec = await ctx.backend.run(spec);
-  if (o.waitStart && rec.state.status === 'queued') rec = await waitStarted(ctx.backend, rec.id);
+  // Claimed by a freed slot meanwhile counts as not started yet: starting is waited for too.
+  if (o.waitStart && (rec.state.status === 'queued' || rec.state.status === 'starting')) rec = await waitStarted(ctx.backend, rec.id);
   const s = rec.state;
   for (const w of rec.protection.warnings) process.stderr.write(`jobq: warning: ${w}\n`);
   if (o.json) printJson(jobJson({ rec, state: s, supervisorAlive: s.status === 'running' }));
