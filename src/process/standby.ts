@@ -1,6 +1,6 @@
 // The standby supervisor: for `run`, bin/jobq starts the job's supervisor beside the CLI (both Node starts overlap),
-// with a pipe from the CLI's fd 4 to the standby's fd 4; the CLI records the job with the standby as its supervisor and hands
-// it over (one JSON line), or closes the pipe and the standby exits. docs/performance.md says what it saves.
+// with a pipe from the CLI's fd 4 to the standby's fd 4; the CLI records the job with the standby as its supervisor
+// and hands it over (one JSON line), or closes the pipe and the standby exits. docs/performance.md: what it saves.
 import fs from 'node:fs';
 import { JobqError } from '../domain/errors.js';
 import type { JobRecord, ProcId } from '../domain/job.js';
@@ -31,7 +31,20 @@ export function adoptStandby(env: NodeJS.ProcessEnv = process.env): void {
   const st = readStat(Number(v));
   if (!st || st.ppid !== process.pid || st.state === 'Z') return;
   try {
-    if (!fs.fstatSync(FD).isFIFO()) return;
+    // The very pipe the standby reads (its fd 4, or fd 0 before it moved it), held write-only: where bash could not
+    // make it, fd 4 may be a pipe of node's own, which must never be written to or closed.
+    const mine = fs.fstatSync(FD);
+    const flags = /^flags:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${FD}`, 'latin1'));
+    if (!mine.isFIFO() || !flags || (Number.parseInt(flags[1]!, 8) & 3) !== fs.constants.O_WRONLY) return;
+    const same = (fd: number) => {
+      try {
+        const theirs = fs.statSync(`/proc/${st.pid}/fd/${fd}`);
+        return theirs.ino === mine.ino && theirs.dev === mine.dev;
+      } catch {
+        return false;
+      }
+    };
+    if (!same(4) && !same(0)) return;
   } catch {
     return;
   }

@@ -102,7 +102,7 @@ describe('run through the standby', () => {
     expect(jobEnv.some((l) => l.startsWith('JOBQ_STANDBY') || l.startsWith('JOBQ_CALLER_BASH_ENV'))).toBe(false);
     const supEnv = envOf(w.record(id).supervisor.pid);
     expect(argvOf(w.record(id).supervisor.pid)).toContain('--standby');
-    expect(supEnv.some((l) => l.startsWith('NODE_OPTIONS=') || l.startsWith('BASH_ENV='))).toBe(false);
+    expect(supEnv.some((l) => l.startsWith('NODE_OPTIONS='))).toBe(false);
     expect(fs.existsSync(marker)).toBe(false);
   });
 
@@ -191,5 +191,25 @@ describe('the launcher', () => {
     const r = await execa(link, ['run', 'linked', '-q', '--', 'sleep', '30'], { env: w.env, reject: false, timeout: 60_000 });
     expect(r.exitCode).toBe(0);
     expect(argvOf(w.record(String(r.stdout).trim()).supervisor.pid)).toContain('--standby');
+  });
+});
+
+describe('the caller keeps what is its own', () => {
+  it('a lock the caller holds on another descriptor is free once run returns (the standby keeps no fd of the caller)', async () => {
+    const lock = path.join(w.home, 'lock');
+    const script = `( flock -n 9 || exit 3; "${BIN}" run lk -q -- sleep 30 >/dev/null ) 9>"${lock}"; flock -n "${lock}" true && echo free`;
+    const r = await execa('sh', ['-c', script], { env: w.env, reject: false, timeout: 60_000 });
+    expect(r.stdout.trim(), r.stderr).toBe('free');
+    const [id] = w.ids();
+    expect(argvOf(w.record(id!).supervisor.pid)).toContain('--standby');
+  });
+
+  it('where bash cannot make the pipe (no descriptor left for it), run starts the job alone, once', async () => {
+    const r = await execa('sh', ['-c', `ulimit -n 60; exec "${BIN}" run ul -q -- sh -c 'echo ran'`], { env: w.env, reject: false, timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    await finished(id);
+    expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    expect(logOf(id).trim()).toBe('ran');
   });
 });
