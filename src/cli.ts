@@ -12,6 +12,17 @@ export async function main(argv = process.argv): Promise<never> {
     process.env.NODE_EXTRA_CA_CERTS = ca;
     delete process.env.JOBQ_CALLER_CA_CERTS;
   }
+  // bin/jobq started us through bash (run): the variables bash sets or rewrites get the caller's values back.
+  const names = process.env.JOBQ_CALLER_VARS;
+  if (names !== undefined) {
+    for (const n of names.split(' ').filter((x) => /^[A-Z_]+$/.test(x))) {
+      const v = process.env[`JOBQ_CALLER_${n}`];
+      if (v === undefined) delete process.env[n];
+      else process.env[n] = v;
+      delete process.env[`JOBQ_CALLER_${n}`];
+    }
+    delete process.env.JOBQ_CALLER_VARS;
+  }
   // bin/jobq may have started `run`'s supervisor beside us: ours to use or let go, and no job sees the variable.
   adoptStandby();
   // `| head` closes stdout early: that is not an error. Handlers go on each stream as it is first made (making

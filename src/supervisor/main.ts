@@ -429,6 +429,8 @@ async function main(): Promise<void> {
   let env: Record<string, string> | undefined;
   if (home === '--standby') {
     // Started by bin/jobq beside the CLI: the job comes down the pipe, or nothing does and there is nothing to do.
+    // Its cwd is / from now on, as a spawned supervisor's (bin/jobq-run leaves it, so a relative path to jobq works).
+    process.chdir('/');
     // While the CLI still works: what the first transition needs loads, and the kernel's wait for a cgroup move starts.
     await loadLocking();
     warmCgroupMoves();

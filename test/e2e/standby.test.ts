@@ -204,6 +204,27 @@ describe('the caller keeps what is its own', () => {
     expect(argvOf(w.record(id!).supervisor.pid)).toContain('--standby');
   });
 
+  it('the job gets the environment it gets without the standby, whatever bash would make of it', async () => {
+    const odd = { SHELLOPTS: 'xtrace', BASHOPTS: 'extglob', 'BASH_FUNC_cd%%': '() { echo hijack; }', _: '/some/where', OLDPWD: '/no/such/dir' };
+    const envOfJob = async (name: string, extra: Record<string, string>) => {
+      const r = await w.run(['run', name, '-q', '--', 'sh', '-c', 'env; sleep 30'], { env: { ...odd, ...extra } });
+      expect(r.exitCode, r.stderr).toBe(0);
+      // bash -p must not have traced anything (SHELLOPTS=xtrace is the caller's, not the launcher's).
+      expect(r.stderr).toBe('');
+      const id = r.stdout.trim();
+      await pollUntil(() => logOf(id).includes('BG_JOB=1'), 10_000, `${name} to print its environment`);
+      return logOf(id)
+        .split('\n')
+        .filter((l) => l && !/^JOBQ_(JOB_ID|JOB_NAME|LOG)=/.test(l))
+        .sort();
+    };
+    const viaStandby = await envOfJob('e1', {});
+    const spawned = await envOfJob('e2', { JOBQ_STANDBY: '0' });
+    expect(viaStandby).toEqual(spawned.filter((l) => l !== 'JOBQ_STANDBY=0'));
+    expect(viaStandby).toContain('SHELLOPTS=xtrace');
+    expect(viaStandby).toContain('_=/some/where');
+  });
+
   it('where bash cannot make the pipe (no descriptor left for it), run starts the job alone, once', async () => {
     const r = await execa('sh', ['-c', `ulimit -n 60; exec "${BIN}" run ul -q -- sh -c 'echo ran'`], { env: w.env, reject: false, timeout: 60_000 });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -211,5 +232,13 @@ describe('the caller keeps what is its own', () => {
     await finished(id);
     expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
     expect(logOf(id).trim()).toBe('ran');
+  });
+
+  it('a relative path to bin/jobq still gets the standby', async () => {
+    const r = await execa('bin/jobq', ['run', 'rel', '-q', '--', 'sleep', '30'], { cwd: ROOT, env: w.env, reject: false, timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const sup = w.record(String(r.stdout).trim()).supervisor.pid;
+    expect(argvOf(sup)).toContain('--standby');
+    expect(fs.readlinkSync(`/proc/${sup}/cwd`)).toBe('/');
   });
 });
