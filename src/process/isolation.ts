@@ -181,7 +181,10 @@ export function warmCgroupMoves(plan?: IsolationPlan): void {
   // One thread-pool write, the wait in it: this thread goes on (or blocks) meanwhile; the fd closes when it is done.
   let fd: number;
   try {
-    fd = fs.openSync(path.join(own, 'cgroup.procs'), 'w');
+    // Only where we provably are already (a container's mount may not start at its cgroup root): never a real move.
+    const procs = path.join(own, 'cgroup.procs');
+    if (!fs.readFileSync(procs, 'latin1').split('\n').includes(String(process.pid))) return;
+    fd = fs.openSync(procs, 'w');
   } catch {
     return;
   }

@@ -1,6 +1,10 @@
 // The isolation decision, for paths that cannot run here (no systemd user manager): pure logic and the command it would run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type IsolationFacts, planIsolation } from '../../src/process/isolation.js';
+import { type IsolationFacts, planIsolation, warmCgroupMoves } from '../../src/process/isolation.js';
+import { pollUntil } from '../helpers/jobq.js';
 
 const none: IsolationFacts = { uid: 1000, systemdUser: false };
 const systemd: IsolationFacts = { uid: 1000, systemdUser: true, v2Base: '/sys/fs/cgroup/user.slice/jobq' };
@@ -48,5 +52,31 @@ describe('planIsolation', () => {
   it('a scope without a memory limit has no Memory properties', () => {
     const p = planIsolation('scope', systemd, { id: 'a_20261124_101010' });
     expect(p.prefix.join(' ')).not.toMatch(/Memory/);
+  });
+});
+
+describe('warmCgroupMoves', () => {
+  // A stand-in hierarchy of plain files: what it writes, and where it refuses to, without moving this process.
+  function tree(listed: boolean) {
+    const own = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-cg-'));
+    fs.mkdirSync(path.join(own, 'jobq', 'j_20261201_000000'), { recursive: true });
+    fs.writeFileSync(path.join(own, 'cgroup.procs'), listed ? `1\n${process.pid}\n` : '1\n2\n');
+    return { own, plan: { kind: 'cgroup-v1' as const, prefix: [], cgroupDirs: [path.join(own, 'jobq', 'j_20261201_000000')] } };
+  }
+
+  it('writes our pid only into the cgroup that already lists us (a no-op move there)', async () => {
+    const { own, plan } = tree(true);
+    warmCgroupMoves(plan);
+    await pollUntil(() => fs.readFileSync(path.join(own, 'cgroup.procs'), 'utf8') === String(process.pid), 5000, 'the write');
+    fs.rmSync(own, { recursive: true });
+  });
+
+  it('never where we are not listed (a mount that does not start at the cgroup root), nor for other plans', () => {
+    const { own, plan } = tree(false);
+    warmCgroupMoves(plan);
+    warmCgroupMoves({ ...plan, kind: 'cgroup-v2' });
+    // It refuses before opening anything (the write is only queued after the open), so nothing can come later.
+    expect(fs.readFileSync(path.join(own, 'cgroup.procs'), 'utf8')).toBe('1\n2\n');
+    fs.rmSync(own, { recursive: true });
   });
 });
