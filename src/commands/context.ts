@@ -5,7 +5,7 @@ import type { Backend } from '../backend/backend.js';
 import { openJobs } from '../backend/jobs.js';
 import { onTheSide } from '../background.js';
 import { type Config, loadConfig } from '../config/config.js';
-import { EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { makeChalk } from '../output/color.js';
 import { stateHome } from '../store/store.js';
 
@@ -49,7 +49,7 @@ export function out(text: string): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EPIPE') process.exit(EXIT.ok);
-      if (code !== 'EAGAIN') throw e;
+      if (code !== 'EAGAIN') throw new JobqError('IO', `cannot write to standard output: ${code ?? (e as Error).message}`);
       // A non-blocking stdout that is full: wait for the reader.
       Atomics.wait(pause, 0, 0, 1);
     }
