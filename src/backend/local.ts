@@ -97,7 +97,8 @@ export class LocalRunner implements Runner {
   /** Reconciles each record against /proc and the boot (moving it when the truth is provable). */
   async refresh(host: RunnerHost, views: JobView[], opts: { withMemory?: boolean }): Promise<void> {
     const procs = opts.withMemory && views.some((v) => !isFinal(v.state)) ? allProcesses() : undefined;
-    for (const v of views) Object.assign(v, await settle(host.store, v.rec.id, procs));
+    // Each view's record was read a moment ago (list, view): settle need not read it again.
+    for (const v of views) Object.assign(v, await settle(host.store, v.rec.id, procs, v.rec));
   }
 
   async cancel(host: RunnerHost, first: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {

@@ -59,9 +59,12 @@ export function unwritableReason(store: Store): string | undefined {
   }
 }
 
-/** Reads and reconciles one record; moves it through the store's transition when its truth is provable. */
-export async function settle(store: Store, id: string, procs?: ProcStat[]): Promise<JobView> {
-  let rec = store.readRecord(id);
+/**
+ * Reads (unless the caller just did: `known`) and reconciles one record; moves it through the store's transition
+ * when its truth is provable.
+ */
+export async function settle(store: Store, id: string, procs?: ProcStat[], known?: JobRecord): Promise<JobView> {
+  let rec = known ?? store.readRecord(id);
   let r = reconcileState(rec);
   let note: string | undefined;
   if (r.persist) {
