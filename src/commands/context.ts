@@ -7,6 +7,7 @@ import { onTheSide } from '../background.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { makeChalk } from '../output/color.js';
+import { pauseSync } from '../process/proc.js';
 import { stateHome } from '../store/store.js';
 
 /** Config, backend and colour for a command; the backend opens the state dir on first use. */
@@ -35,8 +36,6 @@ export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2) + '\n');
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
 /**
  * Writes to stdout as process.stdout does on Linux (synchronously) without making that stream, which costs a
  * command 1-2 ms; a reader that went away (`| head`) ends the command quietly, as the stream's handler does.
@@ -51,7 +50,7 @@ export function out(text: string): void {
       if (code === 'EPIPE') process.exit(EXIT.ok);
       if (code !== 'EAGAIN') throw new JobqError('IO', `cannot write to standard output: ${code ?? (e as Error).message}`);
       // A non-blocking stdout that is full: wait for the reader.
-      Atomics.wait(pause, 0, 0, 1);
+      pauseSync(1);
     }
   }
 }

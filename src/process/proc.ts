@@ -184,3 +184,21 @@ export function heldPhase(pid: number): 'prefix' | 'wrapper' | 'job' | 'gone' {
   if (args[0] === '/bin/sh' && args[1] === '-c' && args[2] === HELD_WRAPPER) return 'wrapper';
   return args[0] === 'systemd-run' ? 'prefix' : 'job';
 }
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` (fractions too: a timer cannot wait under 1 ms). */
+export function pauseSync(ms: number): void {
+  Atomics.wait(pause, 0, 0, ms);
+}
+
+/** Polls (bounded, 0.25 ms steps: an exec takes about 1 ms) the held process's phase until `done` accepts it. */
+export function awaitPhase(pid: number, done: (phase: ReturnType<typeof heldPhase>) => boolean, ms: number): ReturnType<typeof heldPhase> {
+  const until = Date.now() + ms;
+  let phase = heldPhase(pid);
+  while (!done(phase) && phase !== 'gone' && Date.now() < until) {
+    pauseSync(0.25);
+    phase = heldPhase(pid);
+  }
+  return phase;
+}

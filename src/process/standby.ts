@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { JobqError } from '../domain/errors.js';
 import type { JobRecord, ProcId } from '../domain/job.js';
-import { heldPhase, isAlive, readStat } from './proc.js';
+import { awaitPhase, isAlive, pauseSync, readStat } from './proc.js';
 
 /** The pipe's fd on both sides: the CLI writes to its fd 4, the standby reads its fd 4 (its stdio is /dev/null). */
 const FD = 4;
@@ -134,9 +134,8 @@ export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
 // The first moments in fine steps (the job starts within tens of ms; a timer cannot wait under 1 ms), then 2 ms.
-const nap = (waited: number) => (waited < 200 ? Atomics.wait(pause, 0, 0, 0.25) : new Promise((r) => setTimeout(r, 2)));
+const nap = (waited: number) => (waited < 200 ? pauseSync(0.25) : new Promise((r) => setTimeout(r, 2)));
 
 /**
  * In the CLI, after the hand-off: 'done' once the record says what happened and a job released to run has exec'd its
@@ -146,7 +145,6 @@ const nap = (waited: number) => (waited < 200 ? Atomics.wait(pause, 0, 0, 0.25) 
 export async function awaitStandby(read: () => JobRecord, standby: ProcId, timeoutMs = startTimeoutMs()): Promise<'done' | 'gone'> {
   const t0 = Date.now();
   const until = t0 + timeoutMs;
-  let released: number | undefined;
   for (;;) {
     let rec: JobRecord | undefined;
     try {
@@ -155,10 +153,9 @@ export async function awaitStandby(read: () => JobRecord, standby: ProcId, timeo
       /* mid-change or unreadable: the standby's fate decides */
     }
     if (rec && rec.state.status !== 'starting') {
-      const pid = rec.state.status === 'running' ? rec.job?.pid : undefined;
-      // Released: the command itself runs within moments (the supervisor waits for it up to 2 s too).
-      released ??= Date.now();
-      if (!pid || heldPhase(pid) !== 'wrapper' || Date.now() - released > 2000) return 'done';
+      // Released: the command itself runs within moments, waited for as the supervisor waits for it (up to 2 s).
+      if (rec.state.status === 'running' && rec.job) awaitPhase(rec.job.pid, (p) => p !== 'wrapper', 2000);
+      return 'done';
     } else if (!isAlive(standby)) return rec ? 'gone' : 'done';
     if (Date.now() > until) throw new JobqError('START_FAILED', `the supervisor did not report within ${timeoutMs / 1000}s`);
     await nap(Date.now() - t0);

@@ -51,7 +51,7 @@ import {
   sweepLeftCgroups,
   warmCgroupMoves,
 } from '../process/isolation.js';
-import { bootId, CLK_TCK, heldPhase, procId, readStat } from '../process/proc.js';
+import { awaitPhase, bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { awaitHandOff } from '../process/standby.js';
@@ -243,18 +243,6 @@ async function release(job: Job): Promise<boolean> {
   // The job runs: now the logger may load and the held lines go out.
   releaseEvents();
   return true;
-}
-
-/** Polls (bounded, 0.25 ms steps: an exec takes about 1 ms) the held process's phase until `done` accepts it. */
-function awaitPhase(p: number, done: (phase: ReturnType<typeof heldPhase>) => boolean, ms: number): ReturnType<typeof heldPhase> {
-  const until = Date.now() + ms;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  let phase = heldPhase(p);
-  while (!done(phase) && phase !== 'gone' && Date.now() < until) {
-    Atomics.wait(pause, 0, 0, 0.25);
-    phase = heldPhase(p);
-  }
-  return phase;
 }
 
 /** Best-effort bookkeeping: a full or read-only state dir must never cost a job its recorded outcome. */
