@@ -92,25 +92,19 @@ export function handOff(msg: HandOff): boolean {
 
 /** In the standby: waits (blocking: it has nothing else to do) for the CLI's one line; undefined if it sent none. */
 export function awaitHandOff(fd = FD): HandOff | undefined {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(65536);
-  for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(fd, buf, 0, buf.length, null);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EINTR') continue;
-      break;
-    }
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
+  let text: string;
   try {
-    fs.closeSync(fd);
+    // Reads to EOF: the CLI closes the pipe once it wrote the line (or without writing it).
+    text = fs.readFileSync(fd, 'utf8');
   } catch {
-    /* closed */
+    return undefined;
+  } finally {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* closed */
+    }
   }
-  const text = Buffer.concat(chunks).toString('utf8');
   if (!text.endsWith('\n')) return undefined;
   try {
     const m = JSON.parse(text) as HandOff;
