@@ -13,43 +13,37 @@ const dist = path.join(root, 'dist');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 rmSync(dist, { recursive: true, force: true });
 
+/** A build-time stand-in: `request`, when `importer` (a package dir) asks for it, resolves to `contents` instead. */
+const standIn = (name, request, importer, contents) => ({
+  name,
+  setup(b) {
+    b.onResolve({ filter: request }, (args) => (importer.test(args.importer) ? { path: args.path, namespace: name } : undefined));
+    b.onLoad({ filter: /.*/, namespace: name }, () => ({ contents, loader: 'js' }));
+  },
+});
 // commander requires node:child_process at load for a feature jobq does not use (executable subcommands): give it a
 // stand-in that loads the real module on first use, so a command that spawns nothing never pays for it.
-const lazyChildProcessForCommander = {
-  name: 'lazy-child-process-for-commander',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
-      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
-      contents: "module.exports = new Proxy({}, { get: (_, k) => require('node:child_process')[k] });",
-      loader: 'js',
-    }));
-  },
-};
+const lazyChildProcessForCommander = standIn(
+  'lazy-child-process-for-commander',
+  /^(node:)?child_process$/,
+  /[\\/]node_modules[\\/]commander[\\/]/,
+  "module.exports = new Proxy({}, { get: (_, k) => require('node:child_process')[k] });",
+);
 // chalk sniffs the terminal (supports-color: tty, env) when loaded; jobq always gives it a level (output/color.ts).
-const noColorSniffingInChalk = {
-  name: 'no-color-sniffing-in-chalk',
-  setup(b) {
-    b.onResolve({ filter: /^#supports-color$/ }, (args) => (/[\\/]chalk[\\/]/.test(args.importer) ? { path: 'supports-color', namespace: 'stub' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-      contents: 'export default { stdout: false, stderr: false }; export function createSupportsColor() { return false; }',
-      loader: 'js',
-    }));
-  },
-};
-
+const noColorSniffingInChalk = standIn(
+  'no-color-sniffing-in-chalk',
+  /^#supports-color$/,
+  /[\\/]chalk[\\/]/,
+  'export default { stdout: false, stderr: false }; export function createSupportsColor() { return false; }',
+);
 // proper-lockfile loads graceful-fs, which patches node:fs (and loads its streams) to queue opens past EMFILE; jobq's
 // locks are a few mkdir/stat/rmdir calls, so plain node:fs serves, without that cost at every lock's first use.
-const plainFsForLockfile = {
-  name: 'plain-fs-for-proper-lockfile',
-  setup(b) {
-    b.onResolve({ filter: /^graceful-fs$/ }, (args) =>
-      /[\\/]node_modules[\\/]proper-lockfile[\\/]/.test(args.importer) ? { path: 'graceful-fs', namespace: 'plainfs' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'plainfs' }, () => ({ contents: "module.exports = require('node:fs');", loader: 'js' }));
-  },
-};
+const plainFsForLockfile = standIn(
+  'plain-fs-for-proper-lockfile',
+  /^graceful-fs$/,
+  /[\\/]node_modules[\\/]proper-lockfile[\\/]/,
+  "module.exports = require('node:fs');",
+);
 
 await build({
   entryPoints: { cli: 'src/cli.ts', supervisor: 'src/supervisor/main.ts' },
