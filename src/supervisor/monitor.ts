@@ -60,7 +60,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   let lastMark = -1;
   let lastChange = Date.now();
   let timedOut: 'wall' | 'idle' | undefined;
-  let ending = false;
+  let ending: Promise<void> | undefined;
   let capping = false;
   let lastMemScan = 0;
   const started = Date.now();
@@ -127,12 +127,13 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     if (!prot.idleTimeoutMs) return;
     // Paused time is not idle time: the clock restarts when the job is resumed.
     if (m.paused?.()) lastChange = Date.now();
-    else if (Date.now() - lastChange >= prot.idleTimeoutMs) void end('idle');
+    else if (Date.now() - lastChange >= prot.idleTimeoutMs) end('idle');
   };
 
-  const end = async (reason: 'wall' | 'idle') => {
-    if (ending) return;
-    ending = true;
+  const end = (reason: 'wall' | 'idle') => {
+    ending ??= terminate(reason);
+  };
+  const terminate = async (reason: 'wall' | 'idle') => {
     timedOut = reason;
     const what = reason === 'wall' ? `wall-clock timeout ${prot.timeoutMs}ms` : `no output for ${prot.idleTimeoutMs}ms`;
     appendEvent(m.diag, 'warn', 'timeout', { id: m.id, reason: what });
@@ -176,7 +177,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   const sampler = setInterval(sample, every);
   sample();
   const timers: Array<{ clear(): void }> = [];
-  if (prot.timeoutMs) timers.push(longTimeout(() => void end('wall'), prot.timeoutMs));
+  if (prot.timeoutMs) timers.push(longTimeout(() => end('wall'), prot.timeoutMs));
   const w = prot.warnSignal;
   if (prot.timeoutMs && w && w.leadMs < prot.timeoutMs) {
     timers.push(
@@ -195,7 +196,8 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       clearTimeout(poll);
       watcher?.close();
       for (const t of timers) t.clear();
-      resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks });
+      // A timeout's TERM-grace-KILL goes on past the leader's exit (a straggler may ignore TERM): the end waits for it.
+      void (ending ?? Promise.resolve()).catch(() => undefined).then(() => resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks }));
     });
   });
 }

@@ -178,6 +178,26 @@ describe('timeouts', () => {
     expect(fs.readFileSync(rec.log, 'utf8')).toContain('warned');
     expect(rec.state.durationMs).toBeGreaterThanOrEqual(2400);
   });
+
+  it.each(['auto', 'none'])('--timeout (isolation %s): a child that ignores TERM is killed after the grace though the leader died at once', async (iso) => {
+    const id = await start(
+      w,
+      'straggler',
+      ['bash', '-c', '(trap "" TERM; echo $BASHPID > kid.pid; while :; do sleep 0.1; done) & sleep 60'],
+      ['--timeout', '1s', '--grace', '700ms', '--isolation', iso, '--cwd', w.home],
+    );
+    const pidFile = `${w.home}/kid.pid`;
+    await pollUntil(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim(), 5000, 'child pid');
+    const kid = Number(fs.readFileSync(pidFile, 'utf8'));
+    const r = await w.run(['wait', id, '--timeout', '30s']);
+    expect(r.exitCode).toBe(143);
+    expect(w.record(id).state).toMatchObject({ status: 'timeout', reason: 'wall', signal: 'SIGTERM' });
+    // The record is final only once the whole job is gone: the straggler got its SIGKILL first.
+    expect(alive(kid)).toBe(false);
+    const diag = fs.readFileSync(`${w.home}/jobs/${id}/supervisor.log`, 'utf8');
+    expect(diag).toContain('escalated to SIGKILL');
+    expect(diag.indexOf('timeout ended the job')).toBeLessThan(diag.indexOf('"msg":"ended"'));
+  });
 });
 
 describe('live memory', () => {
