@@ -51,6 +51,14 @@ export function longTimeout(fn: () => void, ms: number): { clear(): void } {
   return { clear: () => clearTimeout(t) };
 }
 
+const fstatSize = (fd: number): number | undefined => {
+  try {
+    return fs.fstatSync(fd).size;
+  } catch {
+    return undefined; // cannot fail on an open descriptor; never let it end the supervisor
+  }
+};
+
 /** Monitors the job until its leader exits; caps the log, enforces timeouts, tracks memory and CPU. */
 export function monitor(m: MonitorInput): Promise<Ending> {
   const { prot, target } = m;
@@ -61,29 +69,32 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   let lastChange = Date.now();
   let timedOut: 'wall' | 'idle' | undefined;
   let ending: Promise<void> | undefined;
-  let capping = false;
+  let capping: Promise<void> | undefined;
   let lastMemScan = 0;
   const started = Date.now();
   const freezable = canFreeze(cgroups);
 
   // Cut a little before the cap: a fast writer adds more while the supervisor wakes and freezes it.
   const trigger = m.maxLogBytes ? m.maxLogBytes - Math.min(1024 * 1024, Math.floor(m.maxLogBytes / 4)) : 0;
-  const capIfOver = async () => {
-    if (!m.maxLogBytes || capping) return;
-    if (fs.fstatSync(m.logFd).size <= trigger) return;
-    capping = true;
+  const capIfOver = () => {
+    if (!m.maxLogBytes || capping !== undefined) return;
+    if ((fstatSize(m.logFd) ?? 0) <= trigger) return;
+    capping = cap(m.maxLogBytes).finally(() => {
+      capping = undefined;
+    });
+  };
+  const cap = async (max: number) => {
     // Frozen, the job cannot append between the copy's last check and the truncate; it cannot tell it was held.
     const freeze = freezable && !isFrozen(cgroups);
     const held = freeze ? await freezeCgroups(cgroups, 200) : false;
     try {
-      const dropped = capLogFd(m.logFd, m.maxLogBytes, trigger);
+      const dropped = capLogFd(m.logFd, max, trigger);
       if (dropped) appendEvent(m.diag, 'info', 'log capped', { id: m.id, dropped, frozen: held });
     } catch (e) {
       appendEvent(m.diag, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
     } finally {
       // Thawed even when the freeze did not complete in time: a job must never stay frozen by a cap.
       if (freeze) thawCgroups(cgroups);
-      capping = false;
     }
   };
 
@@ -99,7 +110,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       lastMark = mark;
       lastChange = Date.now();
     }
-    void capIfOver();
+    capIfOver();
   };
 
   const sample = () => {
@@ -196,8 +207,8 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       clearTimeout(poll);
       watcher?.close();
       for (const t of timers) t.clear();
-      // A timeout's TERM-grace-KILL goes on past the leader's exit (a straggler may ignore TERM): the end waits for it.
-      void (ending ?? Promise.resolve()).catch(() => undefined).then(() => resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks }));
+      // A timeout's TERM-grace-KILL (a straggler may ignore TERM) or a cut in flight goes on past the leader's exit: wait.
+      void Promise.allSettled([ending, capping]).then(() => resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks }));
     });
   });
 }
