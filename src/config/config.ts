@@ -206,11 +206,11 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
     sources.slurmOptions = file;
   }
   if ('memReserve' in o) {
-    cfg.memReserveBytes = wrap('memReserve', () => parseSize(str('memReserve'), 'memReserve'));
+    cfg.memReserveBytes = wrap('memReserve', () => parseSize(str('memReserve'), 'memReserve', { zero: true }));
     sources.memReserveBytes = file;
   }
   if ('gpuBusyMemory' in o) {
-    cfg.gpuBusyMiB = Math.floor(wrap('gpuBusyMemory', () => parseSize(str('gpuBusyMemory'), 'gpuBusyMemory')) / 1024 ** 2);
+    cfg.gpuBusyMiB = Math.floor(wrap('gpuBusyMemory', () => parseSize(str('gpuBusyMemory'), 'gpuBusyMemory', { zero: true })) / 1024 ** 2);
     sources.gpuBusyMiB = file;
   }
   if ('gpus' in o) {

@@ -29,11 +29,11 @@ export function formatDuration(ms: number): string {
 const sizeUnits: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** Parses "100M", "8G", "512k", "1.5g" or bytes into bytes (binary units). */
-export function parseSize(text: string, what = 'size'): number {
+export function parseSize(text: string, what = 'size', opts: { zero?: boolean } = {}): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$/i.exec(text);
   if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 512K, 100M, 8G)`);
   const n = Math.floor(Number(m[1]) * sizeUnits[m[2]!.toLowerCase()]!);
-  if (n <= 0) throw new JobqError('USAGE', `invalid ${what} '${text}': must be above zero`);
+  if (n < 0 || (n === 0 && !opts.zero)) throw new JobqError('USAGE', `invalid ${what} '${text}': must be above zero`);
   if (!Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid ${what} '${text}': too large`);
   return n;
 }

@@ -158,6 +158,19 @@ describe('memory-aware admission', () => {
     const id = await start(w, 'lim', ['true'], ['--mem-limit', '50M']);
     expect(w.record(id).admission.memBytes).toBe(50 * 1024 ** 2);
   });
+
+  it('memReserve from the config file is kept free: a small --mem job waits while it would eat into it, and starts once the reserve allows', async () => {
+    const cfg = path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json');
+    fs.mkdirSync(path.dirname(cfg), { recursive: true });
+    fs.writeFileSync(cfg, JSON.stringify({ memReserve: `${Math.ceil(memAvailable() / 1024 ** 2) + 4096}M` }));
+    const a = await start(w, 'small', ['true'], ['--mem', '10M']);
+    expect(state(a).status).toBe('queued');
+    expect(JSON.parse((await w.run(['status', a, '--json'])).stdout).waiting.reason).toBe('memory (needs 10M, 0B free for jobs)');
+    fs.writeFileSync(cfg, JSON.stringify({ memReserve: '0' }));
+    // The next submission carries the new settings to the dispatcher; both then fit.
+    const b = await start(w, 'small2', ['true'], ['--mem', '10M']);
+    expect((await w.run(['wait', a, b, '--timeout', '30s'])).exitCode).toBe(0);
+  });
 });
 
 describe('GPU-aware admission', () => {
@@ -201,6 +214,32 @@ describe('GPU-aware admission', () => {
     const a = (await w.run(['run', 'busy', '-q', '--gpus', '1', '--', 'sh', '-c', 'echo $CUDA_VISIBLE_DEVICES'], { env: gpu.env })).stdout.trim();
     await w.run(['wait', a]);
     expect(fs.readFileSync(w.record(a).log, 'utf8').trim()).toBe('1');
+  });
+
+  it('without nvidia-smi, the GPUs named in config (or JOBQ_GPUS, which wins) are handed out, each to one job', async () => {
+    const cfg = path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json');
+    fs.mkdirSync(path.dirname(cfg), { recursive: true });
+    fs.writeFileSync(cfg, JSON.stringify({ gpus: '2,5' }));
+    // No nvidia-smi anywhere on this PATH: only the listed indices exist.
+    const env = { PATH: '/usr/bin:/bin' };
+    const go = path.join(w.home, 'go');
+    const hold = `echo $CUDA_VISIBLE_DEVICES; while [ ! -e ${go} ]; do sleep 0.05; done`;
+    const run = (n: string, extra: Record<string, string> = {}) =>
+      w.run(['run', n, '-q', '--gpus', '1', '--', 'sh', '-c', hold], { env: { ...env, ...extra } });
+    const a = (await run('c1')).stdout.trim();
+    const b = (await run('c2')).stdout.trim();
+    const c = (await run('c3')).stdout.trim();
+    expect([state(a).status, state(b).status, state(c).status]).toEqual(['running', 'running', 'queued']);
+    expect(JSON.parse((await w.run(['status', c, '--json'], { env })).stdout).waiting.reason).toBe('gpus (needs 1, 0 of 2 free)');
+    fs.writeFileSync(go, '');
+    expect((await w.run(['wait', a, b, c, '--timeout', '30s'], { env })).exitCode).toBe(0);
+    const cvd = (id: string) => fs.readFileSync(w.record(id).log, 'utf8').trim();
+    expect(new Set([cvd(a), cvd(b)])).toEqual(new Set(['2', '5']));
+    expect(['2', '5']).toContain(cvd(c));
+    // JOBQ_GPUS names the machine's GPUs over the config file.
+    const d = (await run('c4', { JOBQ_GPUS: '7' })).stdout.trim();
+    expect((await w.run(['wait', d, '--timeout', '30s'], { env })).exitCode).toBe(0);
+    expect(cvd(d)).toBe('7');
   });
 
   it.skipIf(spawnSync('sh', ['-c', 'command -v nvidia-smi']).status !== 0)('with a real nvidia-smi: a --gpus 1 job sees exactly one GPU', async () => {
