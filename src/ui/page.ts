@@ -77,9 +77,9 @@ export const PAGE = `<!doctype html>
   async function post(id, what) {
     const r = await fetch(api('/api/jobs/' + encodeURIComponent(id) + '/' + what), { method: 'POST', headers: { 'X-Jobq-Token': token } });
     const body = await r.json();
+    // The detail is redrawn first (for the job a restart made), so the result line is not wiped by it.
+    if (r.ok) await select(what === 'restart' && body.id ? body.id : id);
     $('actionResult').textContent = r.ok ? what + ': ' + (body.message || 'done') : 'error: ' + body.error;
-    if (what === 'restart' && r.ok && body.id) select(body.id);
-    else if (r.ok) select(id);
   }
 
   async function select(id) {

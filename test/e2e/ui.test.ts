@@ -89,7 +89,7 @@ describe('jobq ui', () => {
   });
 
   it.skipIf(!CHROMIUM)(
-    'in Chromium: a job appears, its log grows live, its memory is charted, cancel from the page ends it',
+    'in Chromium: a job appears, its log grows live, its memory is charted, cancel from the page ends it and restart runs it again',
     async () => {
       const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
       try {
@@ -133,6 +133,27 @@ describe('jobq ui', () => {
         await page.screenshot({ path: shot, fullPage: true });
         console.log(`screenshot: ${shot}`);
         expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
+        // Restart from the page: a new job of the same name and command runs, and the page shows it.
+        await page.click('#restart');
+        await page.waitForFunction(
+          (old) => {
+            const h = document.querySelector('#detail h2')?.textContent;
+            return !!h && h !== old;
+          },
+          id,
+          { timeout: 15_000 },
+        );
+        const again = (await page.textContent('#detail h2'))!;
+        expect(await page.textContent('#actionResult')).toMatch(/^restart: /);
+        expect(w.record(again)).toMatchObject({ name: w.record(id).name, argv: w.record(id).argv });
+        await page.waitForFunction((sel) => document.querySelector(`${sel} td:nth-child(3)`)?.textContent === 'running', `#jobs tr[data-id="${again}"]`, {
+          timeout: 15_000,
+        });
+        await page.click(`#jobs tr[data-id="${again}"]`);
+        await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'running', undefined, { timeout: 15_000 });
+        await page.click('#cancel');
+        await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
+        expect(w.record(again).state.status).toBe('cancelled');
       } finally {
         await page.close();
       }
