@@ -24,7 +24,7 @@ export function slurmCluster(): Cluster {
   if (!conf || !answers(conf)) {
     if (process.getuid?.() !== 0) why = 'no Slurm cluster answers (SLURM_CONF) and starting one needs root';
     else {
-      const r = spawnSync('flock', ['/tmp/jobq-slurm.lock', 'bash', path.join(ROOT, 'scripts', 'slurm-cluster.sh'), 'start'], {
+      const r = spawnSync('flock', ['-o', '/tmp/jobq-slurm.lock', 'bash', path.join(ROOT, 'scripts', 'slurm-cluster.sh'), 'start'], {
         encoding: 'utf8',
         timeout: 300_000,
       });
