@@ -85,7 +85,12 @@ interface SlurmJob {
   arrayTask?: string;
   start?: string;
   end?: string;
+  /** False when no node was ever given to it: a job cancelled while pending never ran, whatever its times say. */
+  ran?: boolean;
 }
+
+/** A node list that names no node: scontrol leaves it empty, sacct says "None assigned". */
+const noNode = (list: string | undefined) => list !== undefined && /^(|\(null\)|None assigned)$/.test(list.trim());
 
 function parseScontrol(out: string): SlurmJob[] {
   return out
@@ -102,6 +107,7 @@ function parseScontrol(out: string): SlurmJob[] {
         ...(f.get('ArrayJobId') ? { arrayJobId: f.get('ArrayJobId'), arrayTask: f.get('ArrayTaskId') } : {}),
         ...(f.get('StartTime') && f.get('StartTime') !== 'Unknown' ? { start: f.get('StartTime') } : {}),
         ...(f.get('EndTime') && f.get('EndTime') !== 'Unknown' ? { end: f.get('EndTime') } : {}),
+        ...(noNode(f.get('NodeList')) && !f.get('BatchHost') ? { ran: false } : {}),
       };
     });
 }
@@ -122,10 +128,22 @@ const iso = (t: string | undefined) => (t ? new Date(t).toISOString() : new Date
 /** What a Slurm state means for jobq (docs/slurm.md has the table). */
 export function mapState(
   rec: JobRecord,
-  j: { state: string; reason: string; exitCode: string; start?: string; end?: string },
+  j: { state: string; reason: string; exitCode: string; start?: string; end?: string; ran?: boolean },
   cancel?: CancelRequest,
 ): JobState {
   const word = j.state.split(/[\s+]/)[0]!.toUpperCase();
+  // Cancelled while pending: Slurm gives it a start time and exit code 0:0, but nothing ran.
+  if (word === 'CANCELLED' && j.ran === false) {
+    const endedAt = iso(j.end);
+    return {
+      status: 'cancelled',
+      cancel: cancel ?? { at: endedAt, by: 'Slurm (scancel)', signal: 'SIGTERM' },
+      exitCode: null,
+      signal: null,
+      endedAt,
+      durationMs: 0,
+    };
+  }
   const startedAt = j.start ? iso(j.start) : rec.createdAt;
   const [code, sig] = j.exitCode.split(':').map(Number);
   const ended = () => {
@@ -355,10 +373,10 @@ export class SlurmRunner implements Runner {
     const ids = views.map((v) => slurmId(v.rec.slurm!));
     let out = '';
     try {
-      out = await slurm('sacct', ['-n', '-P', '-X', '-j', ids.join(','), '--format=JobID,State,ExitCode,Start,End']);
+      out = await slurm('sacct', ['-n', '-P', '-X', '-j', ids.join(','), '--format=JobID,State,ExitCode,Start,End,NodeList']);
     } catch {
       try {
-        out = await slurm('sacct', ['-c', '-n', '-P', '--format=JobID,State,ExitCode,Start,End']);
+        out = await slurm('sacct', ['-c', '-n', '-P', '--format=JobID,State,ExitCode,Start,End,NodeList']);
       } catch (e) {
         for (const v of views) v.note = `Slurm no longer lists it and sacct did not answer: ${(e as Error).message}`;
         return;
@@ -369,7 +387,10 @@ export class SlurmRunner implements Runner {
         .split('\n')
         .filter(Boolean)
         .map((l) => l.split('|'))
-        .map(([id, state, exitCode, start, end]) => [id!, { state: state ?? '', reason: 'None', exitCode: exitCode ?? '0:0', start, end }] as const),
+        .map(
+          ([id, state, exitCode, start, end, nodes]) =>
+            [id!, { state: state ?? '', reason: 'None', exitCode: exitCode ?? '0:0', start, end, ...(noNode(nodes) ? { ran: false } : {}) }] as const,
+        ),
     );
     for (const v of views) {
       const row = rows.get(slurmId(v.rec.slurm!)) ?? rows.get(v.rec.slurm!.jobId);

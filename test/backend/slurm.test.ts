@@ -59,6 +59,9 @@ describe('Slurm states', () => {
     expect(mapState(rec, j('CANCELLED by 0', '0:15'))).toMatchObject({ status: 'cancelled' });
     expect(mapState(rec, j('TIMEOUT', '0:9'))).toMatchObject({ status: 'timeout', reason: 'wall' });
     expect(mapState(rec, j('OUT_OF_MEMORY', '0:125'))).toMatchObject({ status: 'oom' });
+    // Cancelled while pending: Slurm's start time and 0:0 are not a run.
+    const never = mapState(rec, { ...j('CANCELLED', '0:0', 'BeginTime'), ran: false }, cancel);
+    expect(never).toEqual({ status: 'cancelled', cancel, exitCode: null, signal: null, endedAt: '2026-11-25T10:01:05.000Z', durationMs: 0 });
     for (const s of ['NODE_FAIL', 'BOOT_FAIL', 'PREEMPTED']) expect(mapState(rec, j(s))).toMatchObject({ status: 'lost', reason: `Slurm says ${s}` });
   });
 });

@@ -111,6 +111,20 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
     expect(fs.readFileSync(order, 'utf8')).toBe('a\nb\nc\n');
   });
 
+  it("a pending Slurm job says why it waits, in Slurm's words; cancel of it is cancelled and it never runs", async () => {
+    const ran = path.join(w.home, 'ran');
+    const id = await start(w, 'later', ['sh', '-c', `touch ${ran}`], [...slurm, '--slurm-opt', '--begin=now+1hour']);
+    const j = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    expect(j.state.status).toBe('queued');
+    expect(j.waiting.reason).toBe('Slurm: BeginTime');
+    expect((await w.run(['status'])).stdout).toMatch(/later\S*\s+\S+\s+queued \(slurm: BeginTime\)/);
+    expect((await w.run(['cancel', id])).exitCode).toBe(0);
+    // Slurm gives a job cancelled while pending a start time and exit code 0:0; the record says it never ran.
+    expect(state(id)).toMatchObject({ status: 'cancelled', exitCode: null, durationMs: 0 });
+    expect(state(id).startedAt).toBeUndefined();
+    expect(fs.existsSync(ran)).toBe(false);
+  });
+
   it('an array with %2 never runs more than 2 at once; each element gets its value; wait, tail and status by name', async () => {
     const r = await w.run(['run', 'arr', ...slurm, '--array', '1-6%2', '--', 'sh', '-c', 'echo "v={} i=$JOBQ_ARRAY_INDEX id=$JOBQ_JOB_ID"; sleep 1']);
     expect(r.exitCode, r.stderr).toBe(0);
