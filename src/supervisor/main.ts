@@ -273,6 +273,18 @@ function endMarker(state: JobState, prot: Protection): string | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Fault injection for the tests: JOBQ_TEST_CRASH_AT=STEP:FILE dies at STEP the first time (FILE marks it done). */
+function crashOnce(step: string): void {
+  const [at, marker] = (process.env.JOBQ_TEST_CRASH_AT ?? '').split(':');
+  if (at !== step || !marker) return;
+  try {
+    fs.closeSync(fs.openSync(marker, 'wx'));
+  } catch {
+    return;
+  }
+  process.kill(process.pid, 'SIGKILL');
+}
+
 /** record: classifies the end, marks the log, removes the cgroups, and saves the final state until it holds. */
 async function record(job: Job, end: Ending): Promise<JobRecord> {
   const { store, id, prot, plan } = job;
@@ -342,6 +354,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     await failStart(job, e);
     return false;
   }
+  crashOnce('held');
   if (!protect(job)) {
     job.held!.abort();
     await failStart(job, new JobqError('START_FAILED', `${job.plan.prefix[0]} did not start the job (its error, if any, is in ${job.rec.log})`));

@@ -153,6 +153,26 @@ describe('a queue with slots', () => {
     }, 40_000);
   }
 
+  it('a supervisor SIGKILLed while it holds a claimed job (before the release): the job waits again and runs once', async () => {
+    const marker = path.join(w.home, 'crashed');
+    const r = await w.run(['run', 'again', '-q', '--queue', 'solo', '--', 'sh', '-c', 'echo ran >> ran.txt'], {
+      env: { JOBQ_TEST_CRASH_AT: `held:${marker}` },
+      cwd: w.home,
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    await pollUntil(() => w.tryRecord(id)?.state.status === 'succeeded', 20_000, 'the job to run');
+    expect(fs.existsSync(marker)).toBe(true);
+    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
+    const moves = fs
+      .readFileSync(path.join(w.home, 'events.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(id))
+      .map((l) => JSON.parse(l).msg);
+    expect(moves.filter((m) => m === 'starting')).toHaveLength(2);
+    expect(moves.filter((m) => m === 'running')).toHaveLength(1);
+  }, 40_000);
+
   it('a claim whose supervisor never came does not hold the slot for ever, though its claimer lives', async () => {
     // As a dispatcher leaves it when the supervisor it launched dies before taking the job: the claimer lives on.
     const claimer = bystander();

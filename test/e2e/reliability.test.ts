@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, bystander, IS_ROOT, killBystanders, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { alive, bystander, IS_ROOT, killBystanders, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = IS_ROOT;
@@ -109,6 +109,23 @@ describe('faults', () => {
     const end = w.record(id).state;
     expect(end.status).toBe('cancelled');
     expect(end.exitCode).toBeNull();
+  });
+
+  it('a spawned supervisor SIGKILLed while it holds the job (before the release): failed-to-start in one line, and the command never runs', async () => {
+    const marker = path.join(w.home, 'crashed');
+    const r = await w.run(['run', 'held', '-q', '--', 'sh', '-c', 'echo ran > ran.txt'], {
+      env: { JOBQ_STANDBY: '0', JOBQ_TEST_CRASH_AT: `held:${marker}` },
+      cwd: w.home,
+    });
+    expect(fs.existsSync(marker)).toBe(true);
+    expect(r.exitCode).toBe(127);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/failed to start: the supervisor stopped before starting the job/);
+    const [id] = w.ids();
+    expect(w.record(id!).state.status).toBe('failed-to-start');
+    // The held wrapper saw its pipe close and exited without exec'ing the command.
+    await pollUntil(() => taggedPids(w.tag).length === 0, 5000, 'the held wrapper to exit');
+    expect(fs.existsSync(path.join(w.home, 'ran.txt'))).toBe(false);
   });
 
   it('launcher killed before the job started: the record does not stay starting', async () => {

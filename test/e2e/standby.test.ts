@@ -158,11 +158,16 @@ describe('SIGKILL around the hand-off', () => {
   it.each([
     ['before its job comes (the hand-off finds no reader)', 'standby'],
     ['with its job handed over, before starting it', 'standby-handed'],
+    ['holding its job (spawned, in its cgroup), before releasing it', 'held'],
   ])('a standby that dies %s: the job starts all the same, once', async (_, step) => {
-    const r = await w.run(['run', 'lone', '-q', '--', 'sh', '-c', 'echo ran'], { env: { JOBQ_TEST_CRASH_AT: step } });
+    const marker = path.join(w.home, 'crashed');
+    const at = step === 'held' ? `held:${marker}` : step;
+    const r = await w.run(['run', 'lone', '-q', '--', 'sh', '-c', 'echo ran >> ran.txt; echo ran'], { env: { JOBQ_TEST_CRASH_AT: at }, cwd: w.home });
+    if (step === 'held') expect(fs.existsSync(marker)).toBe(true);
     expect(r.exitCode, r.stderr).toBe(0);
     const id = r.stdout.trim();
     await finished(id);
+    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
     expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
     expect(logOf(id).trim()).toBe('ran');
   });
