@@ -7,6 +7,8 @@ import { allProcesses, bootId, cgroupPids, descendantsOf, groupMembers, type Pro
 export interface JobTarget {
   job: ProcId & { pgid: number };
   cgroups?: string[];
+  /** Processes found as the job's before (pid -> start time): still the job's once re-parented out of reach. */
+  known?: Map<number, number>;
 }
 
 /** Sends a signal to one process or (negative) a group; refuses 0, 1, -1 and anything <= 1 in absolute value. */
@@ -47,7 +49,8 @@ export function jobProcesses(t: JobTarget, all: ProcStat[] = allProcesses()): { 
   const found = new Map<number, ProcStat>();
   for (const dir of t.cgroups ?? []) {
     for (const pid of cgroupPids(dir)) {
-      const p = byPid.get(pid);
+      // Forked since the snapshot: read now (its cgroup makes it the job's), or a process that hops pids hides.
+      const p = byPid.get(pid) ?? readStat(pid);
       if (p) found.set(pid, p);
     }
   }
@@ -59,7 +62,12 @@ export function jobProcesses(t: JobTarget, all: ProcStat[] = allProcesses()): { 
       if (p.startTicks >= t.job.startTicks) found.set(p.pid, p);
     }
   }
+  for (const [pid, ticks] of t.known ?? []) {
+    const p = byPid.get(pid);
+    if (p && p.startTicks === ticks) found.set(pid, p);
+  }
   for (const p of descendantsOf([...found.keys()], all)) found.set(p.pid, p);
+  for (const p of found.values()) t.known?.set(p.pid, p.startTicks);
   return { procs: [...found.values()], groupOk: groupOk && [...found.values()].some((p) => p.pgid === t.job.pgid) };
 }
 
@@ -111,6 +119,8 @@ export async function terminateJob(
   opts: { signal: NodeJS.Signals; graceMs: number; onEscalate?: (left: number) => void },
 ): Promise<TerminateResult> {
   const start = Date.now();
+  // What it signals stays the job's: a child the leader's death re-parents to init cannot drop out of the KILL.
+  t = { ...t, known: t.known ?? new Map() };
   const signalled = signalJob(t, opts.signal, { wake: true });
   let left = signalled ? await waitGone(t, start + opts.graceMs) : 0;
   let escalated = false;
@@ -119,7 +129,10 @@ export async function terminateJob(
     opts.onEscalate?.(left);
   }
   for (let round = 0; left > 0 && round < 50; round++) {
+    // Frozen, nothing of it can fork between the listing and the KILL; the KILLs land on the thaw.
+    const frozen = !!t.cgroups?.length && canFreeze(t.cgroups) && (await freezeCgroups(t.cgroups, 500));
     signalJob(t, 'SIGKILL', { wake: true });
+    if (frozen) thawCgroups(t.cgroups!);
     left = await waitGone(t, Date.now() + 100);
   }
   return { signalled, escalated, remaining: left, elapsedMs: Date.now() - start };

@@ -2,9 +2,10 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectFacts } from '../../src/process/isolation.js';
-import { alive, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
+import { alive, pollUntil, ROOT, start, taggedPids, type World, world } from '../helpers/jobq.js';
 
 const facts = detectFacts();
 const hasCgroup = !!(facts.v1Bases || facts.v2Base);
@@ -61,7 +62,37 @@ describe.skipIf(!hasCgroup)('with a cgroup of its own', () => {
   });
 });
 
+describe.skipIf(!hasCgroup)('a job that hops to a new pid', () => {
+  it('a process that ignores TERM and keeps re-forking itself (setsid, exit) is ended by --timeout and by cancel', async () => {
+    const hop = path.join(w.home, 'hop.sh');
+    fs.writeFileSync(hop, `#!/bin/sh\ntrap '' TERM\n[ "$(date +%s)" -ge "$HOP_UNTIL" ] && exit 0\nsetsid ${hop} &\nexit 0\n`, { mode: 0o755 });
+    const until = String(Math.floor(Date.now() / 1000) + 20);
+    const env = { HOP_UNTIL: until };
+    const t = (await w.run(['run', 'hop', '-q', '--timeout', '1s', '--grace', '300ms', '--', 'sh', '-c', `${hop}; sleep 60`], { env })).stdout.trim();
+    expect((await w.run(['wait', t, '--timeout', '30s'])).exitCode).toBe(143);
+    // The record is final only once nothing of it is left: no hopper is running now.
+    expect(taggedPids(w.tag)).toEqual([]);
+    const c = (await w.run(['run', 'hop2', '-q', '--grace', '300ms', '--', 'sh', '-c', `${hop}; sleep 60`], { env })).stdout.trim();
+    expect((await w.run(['cancel', c])).exitCode).toBe(0);
+    expect(taggedPids(w.tag)).toEqual([]);
+  }, 60_000);
+});
+
 describe('without a cgroup', () => {
+  it('cancel: a child that called setsid and ignores TERM is KILLed after the grace, though the leader died of the TERM', async () => {
+    const id = await start(
+      w,
+      'resettle',
+      ['bash', '-c', `setsid bash -c 'trap "" TERM; echo $$ > kid.pid; while :; do sleep 0.1; done' & sleep 60`],
+      ['--isolation', 'none', '--grace', '500ms', '--cwd', w.home],
+    );
+    const pidFile = `${w.home}/kid.pid`;
+    await pollUntil(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim(), 5000, 'child pid');
+    const kid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect((await w.run(['cancel', id])).exitCode).toBe(0);
+    expect(alive(kid)).toBe(false);
+  });
+
   it('a child that calls setsid is found through parent links and ended by cancel', async () => {
     const id = await start(w, 'escape2', ['bash', '-c', 'setsid sleep 300 & echo $! > esc.pid; sleep 302'], ['--isolation', 'none', '--cwd', w.home]);
     const pidFile = `${w.home}/esc.pid`;
@@ -179,11 +210,16 @@ describe('timeouts', () => {
     expect(rec.state.durationMs).toBeGreaterThanOrEqual(2400);
   });
 
-  it.each(['auto', 'none'])('--timeout (isolation %s): a child that ignores TERM is killed after the grace though the leader died at once', async (iso) => {
+  it.each([
+    ['auto', ''],
+    ['none', ''],
+    ['auto', 'setsid '],
+    ['none', 'setsid '],
+  ])('--timeout (isolation %s): a %schild that ignores TERM is killed after the grace though the leader died at once', async (iso, setsid) => {
     const id = await start(
       w,
       'straggler',
-      ['bash', '-c', '(trap "" TERM; echo $BASHPID > kid.pid; while :; do sleep 0.1; done) & sleep 60'],
+      ['bash', '-c', `${setsid}bash -c 'trap "" TERM; echo $$ > kid.pid; while :; do sleep 0.1; done' & sleep 60`],
       ['--timeout', '1s', '--grace', '700ms', '--isolation', iso, '--cwd', w.home],
     );
     const pidFile = `${w.home}/kid.pid`;
