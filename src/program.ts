@@ -148,11 +148,14 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
     .command('cancel')
     .summary('stop a job: SIGTERM to its whole group, SIGKILL after the grace')
     .argument('[jobs...]', 'NAMEs (every live job of that name) or IDs')
-    .option('-s, --signal <sig>', 'first signal (default TERM)')
-    .option('-g, --grace <duration>', 'wait this long before SIGKILL (default 10s)')
+    .option('-s, --signal <sig>', "first signal (default: the job's run --signal, else TERM)")
+    .option('-g, --grace <duration>', "wait this long before SIGKILL (default: the job's run --grace, else 10s)")
     .option('-a, --all', 'cancel every live job (queued and paused ones too)')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  jobq cancel train\n  jobq cancel train --signal INT --grace 30s\n  jobq cancel --all')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq cancel train\n  jobq cancel train --signal INT --grace 30s\n  jobq cancel --all\nA job run with --grace 2m gets 2m here too, unless --grace says otherwise.',
+    )
     .action(act(() => import('./commands/cancel.js')));
 
   program

@@ -73,6 +73,9 @@ export interface CancelResult {
   state: JobState;
   escalated: boolean;
   elapsedMs: number;
+  /** What was (or would have been) sent, and the grace before SIGKILL. */
+  signal?: string;
+  graceMs?: number;
   detail?: string;
 }
 
@@ -113,7 +116,8 @@ export interface Backend {
   names(): string[];
   /** Whether a finished job's log lives in its own job dir (restart keeps a --log given elsewhere). */
   logIsOwn(rec: JobRecord): boolean;
-  cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult>;
+  /** Without a signal or grace, the job's own (`run --signal/--grace`, else the config's when it was run). */
+  cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CancelResult>;
   pause(ref: string): Promise<JobView>;
   resume(ref: string): Promise<JobView>;
   waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined>;

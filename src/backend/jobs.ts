@@ -104,7 +104,7 @@ export class Jobs implements Backend, RunnerHost {
         );
       }
       for (const v of live) {
-        const r = await this.cancel(v.rec.id, { signal: v.rec.protection.stopSignal as NodeJS.Signals, graceMs: v.rec.protection.graceMs });
+        const r = await this.cancel(v.rec.id, {});
         spec.onReplaced?.(v.rec.id, r.outcome);
       }
       return go();
@@ -361,11 +361,13 @@ export class Jobs implements Backend, RunnerHost {
     return live.length ? live : [id];
   }
 
-  async cancel(ref: string, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
+  async cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CancelResult> {
     const id = this.resolve(ref);
     const v = await this.view(id);
     if (isFinal(v.state)) return { id, outcome: 'already-ended', state: v.state, escalated: false, elapsedMs: 0 };
-    return (await this.runner(v.rec.backend)).cancel(this, v, opts);
+    const signal = opts.signal ?? (v.rec.protection.stopSignal as NodeJS.Signals);
+    const graceMs = opts.graceMs ?? v.rec.protection.graceMs;
+    return { ...(await (await this.runner(v.rec.backend)).cancel(this, v, { signal, graceMs })), signal, graceMs };
   }
 
   async pause(ref: string): Promise<JobView> {

@@ -8,8 +8,9 @@ import { context, out, printJson } from './context.js';
 
 export default async function cancel(refs: string[], o: { signal?: string; grace?: string; all?: boolean; json?: boolean }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
-  const signal = o.signal ? parseSignal(o.signal) : ctx.config.signal;
-  const graceMs = o.grace ? parseDuration(o.grace, '--grace') : ctx.config.graceMs;
+  // Unless told here, each job gets its own signal and grace (run --signal/--grace, or the config's when it ran).
+  const signal = o.signal ? parseSignal(o.signal) : undefined;
+  const graceMs = o.grace ? parseDuration(o.grace, '--grace') : undefined;
   if (o.all && refs.length) throw new JobqError('USAGE', 'give job names or --all, not both');
   if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq cancel NAME|ID (or --all)');
   const b = ctx.backend;
@@ -29,7 +30,9 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
       else {
         // The job may have ended on its own in the meantime: say so rather than claim a cancel.
         const how = r.state.status === 'cancelled' ? '' : `; it had ended: ${label}`;
-        out(`cancelled ${r.id} (${signal}${r.escalated ? `, SIGKILL after ${formatDuration(graceMs)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`);
+        out(
+          `cancelled ${r.id} (${r.signal}${r.escalated ? `, SIGKILL after ${formatDuration(r.graceMs ?? 0)}` : ''}; gone in ${formatDuration(r.elapsedMs)}${how})\n`,
+        );
       }
     }
   }

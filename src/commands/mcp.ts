@@ -143,13 +143,13 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
     'cancel',
     {
       description: 'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace; a NAME stops every live job of that name.',
-      inputSchema: { job, grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default 10s)') },
+      inputSchema: { job, grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default: the job\'s own --grace, else 10s)') },
     },
     (a) =>
       answer(async () => {
-        const graceMs = a.grace ? parseDuration(a.grace, 'grace') : ctx.config.graceMs;
+        const graceMs = a.grace ? parseDuration(a.grace, 'grace') : undefined;
         const ids = await b.resolveAll(a.job);
-        return { results: await Promise.all(ids.map((id) => b.cancel(id, { signal: ctx.config.signal, graceMs }))) };
+        return { results: await Promise.all(ids.map((id) => b.cancel(id, { graceMs }))) };
       }),
   );
 

@@ -54,10 +54,7 @@ export function allowed(req: http.IncomingMessage, url: URL, port: number, token
 }
 
 /** Serves the dashboard until the process is stopped. */
-export async function serve(
-  b: Backend,
-  opts: { port: number; token: string; restart: (id: string) => Promise<string>; graceMs: number; signal: NodeJS.Signals },
-) {
+export async function serve(b: Backend, opts: { port: number; token: string; restart: (id: string) => Promise<string> }) {
   const jobsPayload = async () => {
     const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
     return {
@@ -116,7 +113,7 @@ export async function serve(
         });
       }
       if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'cancel') {
-        const r = await b.cancel(id, { signal: opts.signal, graceMs: opts.graceMs });
+        const r = await b.cancel(id, {});
         return send(200, { message: `${r.outcome}: ${stateLabel({ state: r.state, supervisorAlive: false })}`, state: r.state.status });
       }
       if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'restart') {
@@ -220,8 +217,6 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
   const { server, port: bound } = await serve(b, {
     port,
     token,
-    graceMs: ctx.config.graceMs,
-    signal: ctx.config.signal,
     restart: async (id) => {
       const r = spawn(process.execPath, [process.argv[1]!, 'restart', id, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
