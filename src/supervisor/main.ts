@@ -51,7 +51,7 @@ import {
   sweepLeftCgroups,
   warmCgroupMoves,
 } from '../process/isolation.js';
-import { awaitPhase, bootId, CLK_TCK, procId, readStat } from '../process/proc.js';
+import { awaitPhase, bootId, CLK_TCK, isAlive, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { awaitHandOff } from '../process/standby.js';
@@ -377,6 +377,10 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
       } catch {
         return false;
       }
+    },
+    cancelled: () => {
+      const c = store.readCancel(id);
+      return !!c && (!c.asker || isAlive(c.asker));
     },
   });
   if (!(await release(job))) {

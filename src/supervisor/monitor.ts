@@ -33,6 +33,8 @@ export interface MonitorInput {
   diag: string;
   /** True while the job is paused (its idle time does not count). */
   paused?: () => boolean;
+  /** True once a cancel was asked for: a timeout then is not the cause, and must not signal over the cancel's grace. */
+  cancelled?: () => boolean;
   /** Where memory and CPU samples go, and how often (ms). */
   timeline?: TimelineWriter;
   sampleMs?: number;
@@ -141,8 +143,16 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     else if (Date.now() - lastChange >= prot.idleTimeoutMs) end('idle');
   };
 
+  let retry: NodeJS.Timeout | undefined;
   const end = (reason: 'wall' | 'idle') => {
-    ending ??= terminate(reason);
+    if (ending || done) return;
+    // A cancel under way owns the ending; should its jobq die before the job does, the timeout fires after all.
+    if (m.cancelled?.()) {
+      clearTimeout(retry);
+      retry = setTimeout(() => end(reason), 500);
+      return;
+    }
+    ending = terminate(reason);
   };
   const terminate = async (reason: 'wall' | 'idle') => {
     timedOut = reason;
@@ -207,6 +217,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       clearTimeout(poll);
       watcher?.close();
       for (const t of timers) t.clear();
+      clearTimeout(retry);
       // A timeout's TERM-grace-KILL (a straggler may ignore TERM) or a cut in flight goes on past the leader's exit: wait.
       void Promise.allSettled([ending, capping]).then(() => resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks }));
     });

@@ -86,6 +86,26 @@ describe('the cause of the end wins over the exit code', () => {
   });
 });
 
+describe('cancel and timeout', () => {
+  it("a cancel under way when the --timeout falls due stays the cause: no second TERM, cancelled, KILL after the job's own grace", async () => {
+    const id = await start(w, 'both', ['bash', '-c', 'trap "echo got TERM" TERM; while :; do sleep 0.05; done'], ['--timeout', '1500ms', '--grace', '3s']);
+    await pollUntil(() => w.record(id).state.status === 'running', 5000, 'running');
+    const r = JSON.parse((await w.run(['cancel', id, '--json'])).stdout).results[0];
+    // The job's --grace (3s), not the config's 10s, and past the timeout's moment.
+    expect(r).toMatchObject({ escalated: true, signal: 'SIGTERM', graceMs: 3000 });
+    expect(state(id)).toMatchObject({ status: 'cancelled', signal: 'SIGKILL' });
+    expect(fs.readFileSync(w.record(id).log, 'utf8').match(/got TERM/g)).toHaveLength(1);
+    expect(fs.readFileSync(path.join(w.home, 'jobs', id, 'supervisor.log'), 'utf8')).not.toContain('"msg":"timeout"');
+  });
+
+  it('a timeout under way is the cause though a cancel comes during its grace', async () => {
+    const id = await start(w, 'late', ['bash', '-c', 'trap "echo got TERM" TERM; while :; do sleep 0.05; done'], ['--timeout', '500ms', '--grace', '2s']);
+    await pollUntil(() => fs.readFileSync(w.record(id).log, 'utf8').includes('got TERM'), 10_000, "the timeout's TERM");
+    await w.run(['cancel', id]);
+    expect(state(id)).toMatchObject({ status: 'timeout', reason: 'wall' });
+  });
+});
+
 describe('stopped jobs', () => {
   it('cancel of a job that stopped itself runs its TERM handler instead of waiting for KILL', async () => {
     const marker = path.join(tmpDir(), 'handled');
