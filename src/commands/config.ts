@@ -24,6 +24,18 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
     ['isolation', c.isolation, sources.isolation!],
     ['oomScoreAdj', String(c.oomScoreAdj), sources.oomScoreAdj!],
     ['maxLogSize', formatSize(c.maxLogBytes), sources.maxLogBytes!],
+    ['sampleInterval', formatDuration(c.sampleMs), sources.sampleMs!],
+    ['memReserve', formatSize(c.memReserveBytes), sources.memReserveBytes!],
+    ['gpuBusyMemory', formatSize(c.gpuBusyMiB * 1024 ** 2), sources.gpuBusyMiB!],
+    ['gpus', c.gpus ?? 'nvidia-smi', sources.gpus ?? 'default'],
+    ['backend', c.backend, sources.backend!],
+    ...(c.slurmOptions.length ? [['slurmOptions', c.slurmOptions.join(' '), sources.slurmOptions!]] : []),
+    ...(c.defaultQueue ? [['defaultQueue', c.defaultQueue, sources.defaultQueue!]] : []),
+    ...Object.entries(c.queues).map(([name, q]) => [
+      `queues.${name}`,
+      `${q.slots} slot${q.slots === 1 ? '' : 's'}${q.backend ? `, ${q.backend}` : ''}`,
+      sources[`queues.${name}`] ?? '',
+    ]),
     ...Object.entries(c.presets).map(([name, vars]) => [
       `presets.${name}`,
       Object.entries(vars)

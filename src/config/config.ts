@@ -142,9 +142,12 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
     try {
       return f();
     } catch (e) {
+      if (e instanceof JobqError && e.code === 'CONFIG') throw e;
       return bad(file, key, (e as Error).message);
     }
   };
+  // A size may be a JSON number of bytes too ("memReserve": 0).
+  const size = (key: string) => (typeof o[key] === 'number' && Number.isSafeInteger(o[key]) && (o[key] as number) >= 0 ? String(o[key]) : str(key));
   if ('stateDir' in o) {
     const v = str('stateDir');
     cfg.stateDir = path.resolve(path.dirname(file), v.replace(/^~(?=$|\/)/, os.homedir()));
@@ -206,11 +209,11 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
     sources.slurmOptions = file;
   }
   if ('memReserve' in o) {
-    cfg.memReserveBytes = wrap('memReserve', () => parseSize(str('memReserve'), 'memReserve', { zero: true }));
+    cfg.memReserveBytes = wrap('memReserve', () => parseSize(size('memReserve'), 'memReserve', { zero: true }));
     sources.memReserveBytes = file;
   }
   if ('gpuBusyMemory' in o) {
-    cfg.gpuBusyMiB = Math.floor(wrap('gpuBusyMemory', () => parseSize(str('gpuBusyMemory'), 'gpuBusyMemory', { zero: true })) / 1024 ** 2);
+    cfg.gpuBusyMiB = Math.floor(wrap('gpuBusyMemory', () => parseSize(size('gpuBusyMemory'), 'gpuBusyMemory', { zero: true })) / 1024 ** 2);
     sources.gpuBusyMiB = file;
   }
   if ('gpus' in o) {
@@ -221,7 +224,7 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
     sources.gpus = file;
   }
   if ('maxLogSize' in o) {
-    cfg.maxLogBytes = wrap('maxLogSize', () => parseSize(str('maxLogSize'), 'maxLogSize'));
+    cfg.maxLogBytes = wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'));
     sources.maxLogBytes = file;
   }
   if ('presets' in o) {

@@ -52,6 +52,9 @@ describe('config', () => {
       ['{"presets": {"x": {"A": 1}}}', "key 'presets.x.A'"],
       ['{"oomScoreAdj": 5000}', "key 'oomScoreAdj'"],
       ['{not json', 'bad config'],
+      ['{"memReserve": true}', "key 'memReserve': expected a string"],
+      ['{"memReserve": -1}', "key 'memReserve'"],
+      ['{"grace": 5}', "key 'grace': expected a string"],
     ] as const) {
       fs.writeFileSync(f, body);
       let msg = '';
@@ -63,6 +66,14 @@ describe('config', () => {
       expect(msg).toContain(f);
       expect(msg).toContain(key);
       expect(msg.split('\n')).toHaveLength(1);
+      // Said once: the file and key are not repeated inside the reason.
+      expect(msg.split('bad config')).toHaveLength(2);
     }
+  });
+
+  it('a size may be a JSON number of bytes; memReserve and gpuBusyMemory may be 0', () => {
+    fs.writeFileSync(path.join(dir, '.jobq.json'), JSON.stringify({ memReserve: 0, gpuBusyMemory: '0', maxLogSize: 1048576 }));
+    const { config } = loadConfig(dir, { XDG_CONFIG_HOME: path.join(dir, 'none') });
+    expect([config.memReserveBytes, config.gpuBusyMiB, config.maxLogBytes]).toEqual([0, 0, 1048576]);
   });
 });
