@@ -409,18 +409,29 @@ export class SlurmRunner implements Runner {
     host.store.requestCancel(id, mine, () => true);
     appendEvent(host.store.eventsLog, 'info', 'cancel requested', { id, slurmJob: sid, signal: opts.signal });
     let escalated = false;
-    if (v.state.status === 'queued') await slurm('scancel', [sid]);
+    // Slurm can refuse a scancel that still takes effect ("can not be altered now", exit 229, as a task starts):
+    // what counts is whether the job ends, so a refusal is noted and the grace and the final scancel go on.
+    let refused: string | undefined;
+    const scancel = async (args: string[]) => {
+      try {
+        await slurm('scancel', args);
+      } catch (e) {
+        refused = (e as Error).message;
+        appendEvent(host.store.eventsLog, 'warn', 'scancel refused', { id, slurmJob: sid, error: refused });
+      }
+    };
+    if (v.state.status === 'queued') await scancel([sid]);
     else {
       // Without --full a batch-only job ignores a signal; with it, the batch shell and everything under it get it.
-      await slurm('scancel', [`--signal=${opts.signal.replace(/^SIG/, '')}`, '--full', sid]);
+      await scancel([`--signal=${opts.signal.replace(/^SIG/, '')}`, '--full', sid]);
       const until = Date.now() + opts.graceMs;
       for (v = await host.view(id); Date.now() < until && !isFinal(v.state); v = await host.view(id)) await sleep(250);
       if (!isFinal(v.state)) {
         escalated = true;
-        await slurm('scancel', [sid]);
+        await scancel([sid]);
       }
     }
-    const until = Date.now() + 60_000;
+    const until = Date.now() + (refused ? 10_000 : 60_000);
     for (v = await host.view(id); !isFinal(v.state) && Date.now() < until; v = await host.view(id)) await sleep(250);
     return {
       id,
@@ -428,7 +439,7 @@ export class SlurmRunner implements Runner {
       state: v.state,
       escalated,
       elapsedMs: Date.now() - started,
-      ...(isFinal(v.state) ? {} : { detail: 'Slurm did not end it within a minute' }),
+      ...(isFinal(v.state) ? {} : { detail: refused ?? 'Slurm did not end it within a minute' }),
     };
   }
 

@@ -125,6 +125,19 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
     expect(fs.existsSync(ran)).toBe(false);
   });
 
+  it('cancel of an array whose first task has just started: exit 0, every task cancelled, only the started one has a start', async () => {
+    const r = await w.run(['run', 'arr', '-q', ...slurm, '--array', '1-3%1', '--', 'bash', '-c', 'echo started {}; sleep 300']);
+    const ids = r.stdout.trim().split('\n');
+    const first = ids.find((i) => i.includes('.1')) ?? ids[0]!;
+    for (const until = Date.now() + 30_000; Date.now() < until && state(first).status !== 'running'; await new Promise((res) => setTimeout(res, 100)))
+      await w.run(['status', first, '--json']);
+    const c = await w.run(['cancel', 'arr']);
+    expect(c.exitCode, c.stderr).toBe(0);
+    for (const id of ids) expect(state(id).status).toBe('cancelled');
+    expect(state(first).startedAt).toBeDefined();
+    expect(ids.filter((id) => state(id).startedAt === undefined)).toHaveLength(2);
+  });
+
   it('an array with %2 never runs more than 2 at once; each element gets its value; wait, tail and status by name', async () => {
     const r = await w.run(['run', 'arr', ...slurm, '--array', '1-6%2', '--', 'sh', '-c', 'echo "v={} i=$JOBQ_ARRAY_INDEX id=$JOBQ_JOB_ID"; sleep 1']);
     expect(r.exitCode, r.stderr).toBe(0);
