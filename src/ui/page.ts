@@ -78,8 +78,10 @@ export const PAGE = `<!doctype html>
     const r = await fetch(api('/api/jobs/' + encodeURIComponent(id) + '/' + what), { method: 'POST', headers: { 'X-Jobq-Token': token } });
     const body = await r.json();
     // The detail is redrawn first (for the job a restart made), so the result line is not wiped by it.
-    if (r.ok) await select(what === 'restart' && body.id ? body.id : id);
-    $('actionResult').textContent = r.ok ? what + ': ' + (body.message || 'done') : 'error: ' + body.error;
+    const shown = r.ok && what === 'restart' && body.id ? body.id : id;
+    if (r.ok) await select(shown).catch(() => undefined);
+    // Unless the user picked another job meanwhile: the line belongs to the job it is about.
+    if (selected === shown && $('actionResult')) $('actionResult').textContent = r.ok ? what + ': ' + (body.message || 'done') : 'error: ' + body.error;
   }
 
   async function select(id) {
