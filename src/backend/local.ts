@@ -84,8 +84,11 @@ export class LocalRunner implements Runner {
         rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: e.message, at: new Date().toISOString() } } : undefined,
       );
     }
-    // The supervisor ended without recording anything: that is provable now, so say it.
-    return (await host.view(id)).rec;
+    // The supervisor ended without recording anything: that is provable now, so say it. A SIGKILLed one closes its
+    // pipe a moment before /proc shows it dead: while the record still says starting, look again (bounded).
+    let v = await host.view(id);
+    for (const until = Date.now() + 2000; v.state.status === 'starting' && Date.now() < until; v = await host.view(id)) await sleep(5);
+    return v.rec;
   }
 
   /** A dispatch round now (after something freed a slot or resumed a queue), and a dispatcher while jobs wait. */
