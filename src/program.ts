@@ -71,7 +71,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--oom-score-adj <n>', "make the job the OOM killer's first pick (default 500; 0 leaves it)")
     .option('--timeout <duration>', 'end the job after this wall-clock time (state: timeout)')
     .option('--idle-timeout <duration>', 'end the job after this long without new output (\\r counts)')
-    .option('--timeout-signal <SIG@LEAD>', 'send SIG this long before --timeout, e.g. USR1@60s')
+    .option('--timeout-signal <SIG@LEAD>', 'send SIG to the main process this long before --timeout, e.g. USR1@60s')
     .option('--signal <sig>', 'signal timeouts send first (default TERM)')
     .option('--grace <duration>', 'time between the first signal and SIGKILL on timeout (default 10s)')
     .option('--max-log-size <size>', 'cap the log; the oldest half is dropped with a marker (default 1G)')

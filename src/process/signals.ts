@@ -94,6 +94,13 @@ export function signalJob(t: JobTarget, signal: NodeJS.Signals, opts: { wake?: b
   return procs.length;
 }
 
+/** Signals the job's main process alone (identity-checked): a warning its workers, whose default is to die, must not get. */
+export function signalLeader(t: JobTarget, signal: NodeJS.Signals): boolean {
+  if (!validTarget(t)) return false;
+  const now = readStat(t.job.pid);
+  return !!now && now.startTicks === t.job.startTicks && now.state !== 'Z' && safeKill(t.job.pid, signal);
+}
+
 /** Result of ending a job. */
 export interface TerminateResult {
   signalled: number;

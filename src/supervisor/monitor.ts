@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { Protection } from '../domain/job.js';
 import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
 import { CLK_TCK, rssBytes } from '../process/proc.js';
-import { type JobTarget, jobProcesses, signalJob, terminateJob } from '../process/signals.js';
+import { type JobTarget, jobProcesses, signalLeader, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
 import type { TimelineWriter } from '../store/timeline.js';
 import { capLogFd } from './logcap.js';
@@ -204,7 +204,8 @@ export function monitor(m: MonitorInput): Promise<Ending> {
     timers.push(
       longTimeout(() => {
         appendEvent(m.diag, 'info', 'warning signal', { id: m.id, signal: w.signal });
-        signalJob(target, w.signal as NodeJS.Signals);
+        // To the main process only, as Slurm's --signal=B: does: USR1 would kill DataLoader workers that do not handle it.
+        signalLeader(target, w.signal as NodeJS.Signals);
       }, prot.timeoutMs - w.leadMs),
     );
   }

@@ -210,6 +210,20 @@ describe('timeouts', () => {
     expect(rec.state.durationMs).toBeGreaterThanOrEqual(2400);
   });
 
+  it('the --timeout-signal warning goes to the main process only: a worker that does not handle it lives on', async () => {
+    const id = await start(
+      w,
+      'warned',
+      ['bash', '-c', `sh -c 'echo $$ > kid.pid; while :; do sleep 0.1; done' & trap "echo warned" USR1; while :; do sleep 0.1; done`],
+      ['--timeout', '30s', '--timeout-signal', 'USR1@29s', '--cwd', w.home],
+    );
+    await pollUntil(() => fs.readFileSync(w.record(id).log, 'utf8').includes('warned'), 10_000, 'the warning');
+    const kid = Number(fs.readFileSync(path.join(w.home, 'kid.pid'), 'utf8'));
+    expect(alive(kid)).toBe(true);
+    await w.run(['cancel', id, '--grace', '1s']);
+    expect(alive(kid)).toBe(false);
+  });
+
   it.each([
     ['auto', ''],
     ['none', ''],
