@@ -156,6 +156,8 @@ export function mapState(
       durationMs: Math.max(0, Date.parse(endedAt) - Date.parse(startedAt)),
     };
   };
+  // A cancel asked for after the job had ended (Slurm's times are whole seconds) did not end it.
+  if (cancel && j.end && Date.parse(cancel.at) - 1000 > Date.parse(iso(j.end))) cancel = undefined;
   switch (word) {
     case 'PENDING':
     case 'REQUEUED':

@@ -59,6 +59,11 @@ describe('Slurm states', () => {
     expect(mapState(rec, j('CANCELLED by 0', '0:15'))).toMatchObject({ status: 'cancelled' });
     expect(mapState(rec, j('TIMEOUT', '0:9'))).toMatchObject({ status: 'timeout', reason: 'wall' });
     expect(mapState(rec, j('OUT_OF_MEMORY', '0:125'))).toMatchObject({ status: 'oom' });
+    // A cancel asked for after the job had ended (jobq could not reach Slurm then) did not end it.
+    const late = { ...cancel, at: '2026-11-25T10:01:20.000Z' };
+    expect(mapState(rec, j('COMPLETED'), late)).toMatchObject({ status: 'succeeded' });
+    expect(mapState(rec, j('FAILED', '3:0'), late)).toMatchObject({ status: 'failed', exitCode: 3 });
+    expect(mapState(rec, j('COMPLETED'), { ...cancel, at: '2026-11-25T10:01:05.400Z' })).toMatchObject({ status: 'cancelled' });
     // Cancelled while pending: Slurm's start time and 0:0 are not a run.
     const never = mapState(rec, { ...j('CANCELLED', '0:0', 'BeginTime'), ran: false }, cancel);
     expect(never).toEqual({ status: 'cancelled', cancel, exitCode: null, signal: null, endedAt: '2026-11-25T10:01:05.000Z', durationMs: 0 });
