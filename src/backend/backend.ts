@@ -42,6 +42,8 @@ export interface RunSpec {
   memBytes?: number;
   /** GPUs it needs (free ones, not held by another job; CUDA_VISIBLE_DEVICES set). */
   gpus?: number;
+  /** What the config says of this machine, to refuse at run a need it can never meet. */
+  machine?: { memReserveBytes: number; gpus?: string };
   /** How often the supervisor samples memory and CPU (ms). */
   sampleMs?: number;
   /** A job array: one job NAME.i per value, `{}` in argv replaced by it; at most `cap` running at once. */

@@ -20,7 +20,7 @@ import {
 import type { PruneEntry } from '../domain/prune.js';
 import { formatSize } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
-import { meminfo } from '../process/resources.js';
+import { listGpus, meminfo } from '../process/resources.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, Runner, RunnerHost, RunSpec } from './backend.js';
@@ -120,15 +120,26 @@ export class Jobs implements Backend, RunnerHost {
         return (ids.length ? ids : [this.resolve(ref)]).map((id) => ({ id, kind }));
       });
     }
+    // A need this machine can never meet is refused now rather than queued for ever (a cluster judges its own).
+    const here = spec.backend !== 'slurm';
     const mem = spec.memBytes ?? spec.memLimitBytes;
     if (mem) {
       const total = meminfo('MemTotal');
-      if (spec.backend !== 'slurm' && total && mem > total) {
-        throw new JobqError('USAGE', `the job needs ${formatSize(mem)} of memory (--mem): more than this machine has (${formatSize(total)})`);
+      const reserve = spec.machine?.memReserveBytes ?? 0;
+      if (here && total && mem > total - reserve) {
+        const less = reserve ? `, less memReserve ${formatSize(reserve)}` : '';
+        throw new JobqError('USAGE', `the job needs ${formatSize(mem)} of memory (--mem): more than this machine can give a job (${formatSize(total)}${less})`);
       }
       a.memBytes = mem;
     }
-    if (spec.gpus) a.gpus = spec.gpus;
+    if (spec.gpus) {
+      const have = here ? listGpus(spec.machine?.gpus).length : Infinity;
+      if (spec.gpus > have) {
+        const how = have ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
+        throw new JobqError('USAGE', `the job needs ${spec.gpus} GPU${spec.gpus === 1 ? '' : 's'} (--gpus): this machine has ${have}${how}`);
+      }
+      a.gpus = spec.gpus;
+    }
     return a;
   }
 

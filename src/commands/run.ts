@@ -182,6 +182,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     ...admissionOf(o, argv),
     ...where,
     sampleMs: config.sampleMs,
+    machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus ? { gpus: config.gpus } : {}) },
   };
 }
 

@@ -159,14 +159,23 @@ describe('memory-aware admission', () => {
     expect(w.record(id).admission.memBytes).toBe(50 * 1024 ** 2);
   });
 
-  it('memReserve from the config file is kept free: a small --mem job waits while it would eat into it, and starts once the reserve allows', async () => {
+  it('memReserve from the config file is kept free: a --mem job waits while it would eat into it, and starts once the reserve allows', async () => {
     const cfg = path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json');
     fs.mkdirSync(path.dirname(cfg), { recursive: true });
-    fs.writeFileSync(cfg, JSON.stringify({ memReserve: `${Math.ceil(memAvailable() / 1024 ** 2) + 4096}M` }));
-    const a = await start(w, 'small', ['true'], ['--mem', '10M']);
+    const MiB = 1024 ** 2;
+    const total = Number(/^MemTotal:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+    // Keep all but 1G of what is free now; ask for what the machine could give a job under that reserve, less 256M.
+    const reserve = memAvailable() - 1024 * MiB;
+    const need = Math.floor((total - reserve) / MiB) - 256;
+    fs.writeFileSync(cfg, JSON.stringify({ memReserve: `${Math.floor(reserve / MiB)}M` }));
+    const a = await start(w, 'small', ['true'], ['--mem', `${need}M`]);
     expect(state(a).status).toBe('queued');
-    expect(JSON.parse((await w.run(['status', a, '--json'])).stdout).waiting.reason).toBe('memory (needs 10M, 0B free for jobs)');
-    fs.writeFileSync(cfg, JSON.stringify({ memReserve: '0' }));
+    expect(JSON.parse((await w.run(['status', a, '--json'])).stdout).waiting.reason).toMatch(/^memory \(needs \S+, \S+ free for jobs\)$/);
+    // A need past what the machine can ever give under the reserve is refused at run, in one line.
+    const r = await w.run(['run', 'never', '--mem', `${need + 512}M`, '--', 'true']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^jobq: the job needs \S+ of memory \(--mem\): more than this machine can give a job \(\S+, less memReserve \S+\)$/);
+    fs.writeFileSync(cfg, JSON.stringify({ memReserve: 0 }));
     // The next submission carries the new settings to the dispatcher; both then fit.
     const b = await start(w, 'small2', ['true'], ['--mem', '10M']);
     expect((await w.run(['wait', a, b, '--timeout', '30s'])).exitCode).toBe(0);
@@ -240,6 +249,12 @@ describe('GPU-aware admission', () => {
     const d = (await run('c4', { JOBQ_GPUS: '7' })).stdout.trim();
     expect((await w.run(['wait', d, '--timeout', '30s'], { env })).exitCode).toBe(0);
     expect(cvd(d)).toBe('7');
+    // More GPUs than the machine has: refused at run, not queued for ever.
+    const r = await w.run(['run', 'c5', '--gpus', '3', '--', 'true'], { env });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe('jobq: the job needs 3 GPUs (--gpus): this machine has 2');
+    const none = await w.run(['run', 'c6', '--gpus', '1', '--', 'true'], { env: { ...env, JOBQ_GPUS: '' } });
+    expect(none.stderr.trim()).toBe('jobq: the job needs 1 GPU (--gpus): this machine has 0 (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)');
   });
 
   it.skipIf(spawnSync('sh', ['-c', 'command -v nvidia-smi']).status !== 0)('with a real nvidia-smi: a --gpus 1 job sees exactly one GPU', async () => {
