@@ -61,6 +61,8 @@ export interface JobView {
   rssBytes?: number;
   /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */
   note?: string;
+  /** Set when the place it runs (a cluster's controller) did not answer: its state is the last one known. */
+  unreachable?: boolean;
   /** A queued job's place in its queue's start order, and why it waits. */
   waiting?: { position: number; reason?: string; waitingFor?: WaitReason['waitingFor'] };
 }

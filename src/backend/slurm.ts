@@ -305,7 +305,7 @@ export class SlurmRunner implements Runner {
       // slurmctld has forgotten it: sacct tells how it ended.
       if (one && /invalid job id/i.test((e as Error).message)) known = [];
       else {
-        for (const v of live) v.note = `Slurm did not answer: ${(e as Error).message}`;
+        for (const v of live) Object.assign(v, { note: `Slurm did not answer: ${(e as Error).message}`, unreachable: true });
         return;
       }
     }

@@ -1,11 +1,12 @@
 // What every command needs: merged config, the backend, colour, and JSON printing.
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, JobView } from '../backend/backend.js';
 import { openJobs } from '../backend/jobs.js';
 import { onTheSide } from '../background.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { EXIT, JobqError } from '../domain/errors.js';
+import { formatDuration, parseDuration } from '../domain/units.js';
 import { makeChalk } from '../output/color.js';
 import { pauseSync } from '../process/proc.js';
 import { stateHome } from '../store/store.js';
@@ -40,6 +41,27 @@ export function printJson(value: unknown): void {
  * Writes to stdout as process.stdout does on Linux (synchronously) without making that stream, which costs a
  * command 1-2 ms; a reader that went away (`| head`) ends the command quietly, as the stream's handler does.
  */
+/**
+ * For commands that wait on a job (wait, tail -f): says once, on stderr, that the place it runs stopped answering,
+ * and gives up (exit 1) after JOBQ_REMOTE_TIMEOUT (default 5m) without an answer, rather than wait in silence.
+ */
+export function unansweredWatch(): (v: JobView) => void {
+  const env = process.env.JOBQ_REMOTE_TIMEOUT;
+  const giveUpMs = env ? parseDuration(env, 'JOBQ_REMOTE_TIMEOUT') : 300_000;
+  let since: number | undefined;
+  let said = false;
+  return (v) => {
+    if (!v.unreachable) {
+      since = undefined;
+      return;
+    }
+    since ??= Date.now();
+    if (Date.now() - since >= giveUpMs) throw new JobqError('IO', `${v.rec.id}: ${v.note} (no answer for ${formatDuration(giveUpMs)})`);
+    if (!said) process.stderr.write(`jobq: ${v.rec.id}: ${v.note} (still waiting; giving up after ${formatDuration(giveUpMs)} without an answer)\n`);
+    said = true;
+  };
+}
+
 export function out(text: string): void {
   const buf = Buffer.from(text);
   for (let off = 0; off < buf.length; ) {

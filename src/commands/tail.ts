@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
 import { followFile, printLastLines } from '../output/follow.js';
-import { context } from './context.js';
+import { context, unansweredWatch } from './context.js';
 
 export default async function tail(ref: string, o: { lines: string; follow?: boolean; raw?: boolean }, cmd: Command): Promise<number> {
   const n = Number(o.lines);
@@ -18,8 +18,10 @@ export default async function tail(ref: string, o: { lines: string; follow?: boo
   const offset = printLastLines(log, n, process.stdout, !!o.raw);
   if (!o.follow) return EXIT.ok;
   // Ctrl-C stops following only: the job runs in its own session and never sees this terminal's signals.
+  const unanswered = unansweredWatch();
   await followFile(log, offset, process.stdout, async () => {
     v = await backend.view(id);
+    unanswered(v);
     return isFinal(v.state);
   });
   return exitCodeOf(v.state);

@@ -7,7 +7,7 @@ import { formatDuration, parseDuration } from '../domain/units.js';
 import { lastLine } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
-import { context, printJson } from './context.js';
+import { context, printJson, unansweredWatch } from './context.js';
 
 export default async function wait(refs: string[], o: { timeout?: string; json?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
@@ -29,8 +29,12 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
       }
     : undefined;
   const done: JobView[] = [];
+  const unanswered = unansweredWatch();
   for (const id of ids) {
-    const v = await backend.waitFinal(id, deadline, tick);
+    const v = await backend.waitFinal(id, deadline, (v) => {
+      unanswered(v);
+      tick?.(v);
+    });
     if (tty) process.stderr.write('\r\x1b[2K');
     if (!v) {
       process.stderr.write(`jobq: timed out waiting for ${id}\n`);

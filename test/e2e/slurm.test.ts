@@ -138,6 +138,25 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
     expect(ids.filter((id) => state(id).startedAt === undefined)).toHaveLength(2);
   });
 
+  it('wait and tail -f on a Slurm that stops answering: one line saying so, then exit 1 after JOBQ_REMOTE_TIMEOUT', async () => {
+    const id = await start(w, 'deaf', ['sleep', '120'], slurm);
+    // No SLURM_CONF at all (a shell that lost it): Slurm's clients fail at once (a missing file: they retry 60 s).
+    const env: Record<string, string> = { JOBQ_REMOTE_TIMEOUT: '2s' };
+    for (const [k, v] of Object.entries({ ...process.env, ...w.env })) if (k !== 'SLURM_CONF' && v !== undefined && !(k in env)) env[k] = v;
+    for (const args of [
+      ['wait', id],
+      ['tail', '-f', id],
+    ]) {
+      const r = await execa(BIN, args, { env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 60_000 });
+      expect(r.exitCode, args.join(' ')).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[0]).toMatch(new RegExp(`^jobq: ${id}: Slurm did not answer: .*\\(still waiting; giving up after 2s without an answer\\)$`));
+      expect(lines.at(-1)).toMatch(/\(no answer for 2s\)$/);
+      expect(lines.length).toBeLessThanOrEqual(2);
+    }
+    expect((await w.run(['cancel', id])).exitCode).toBe(0);
+  });
+
   it('an array with %2 never runs more than 2 at once; each element gets its value; wait, tail and status by name', async () => {
     const r = await w.run(['run', 'arr', ...slurm, '--array', '1-6%2', '--', 'sh', '-c', 'echo "v={} i=$JOBQ_ARRAY_INDEX id=$JOBQ_JOB_ID"; sleep 1']);
     expect(r.exitCode, r.stderr).toBe(0);
