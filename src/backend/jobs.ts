@@ -76,6 +76,7 @@ export class Jobs implements Backend, RunnerHost {
     if (spec.argv.length === 0) throw new JobqError('USAGE', 'missing command: jobq run NAME [options] -- CMD [ARGS...]');
     const runner = await this.runner(spec.backend);
     const admission = this.admissionFor(spec);
+    if (spec.queue) await this.store.ensureQueue(spec.queue);
     const elements: RunSpec[] = spec.array
       ? spec.array.values.map((value, i) => ({
           ...spec,

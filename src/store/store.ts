@@ -389,6 +389,11 @@ export class Store {
     }
   }
 
+  /** Makes a queue known for good once a job names it: `jobq queue NAME` still answers after its jobs ended. */
+  async ensureQueue(name: string): Promise<void> {
+    if (!fs.existsSync(path.join(this.queuesDir, `${name}.json`))) await this.updateQueue(name, {});
+  }
+
   /** Changes a queue's stored settings (under the queues lock: two `queue set`s never lose one another). */
   async updateQueue(name: string, patch: QueueState): Promise<QueueState> {
     return this.withLock('queues', () => {

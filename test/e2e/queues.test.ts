@@ -173,6 +173,17 @@ describe('a queue with slots', () => {
     expect(moves.filter((m) => m === 'running')).toHaveLength(1);
   }, 40_000);
 
+  it('a queue a job named is still known after its jobs ended: queue NAME answers, and a typo is still refused', async () => {
+    const id = await start(w, 'once', ['true'], ['--queue', 'adhoc']);
+    expect((await w.run(['wait', id, '--timeout', '30s'])).exitCode).toBe(0);
+    const q = await w.run(['queue', 'adhoc', '--json']);
+    expect(q.exitCode, q.stderr).toBe(0);
+    expect(JSON.parse(q.stdout).queues[0]).toMatchObject({ name: 'adhoc', running: [], waiting: [] });
+    const typo = await w.run(['queue', 'adhok']);
+    expect(typo.exitCode).toBe(1);
+    expect(typo.stderr).toContain('did you mean adhoc?');
+  });
+
   it('a claim whose supervisor never came does not hold the slot for ever, though its claimer lives', async () => {
     // As a dispatcher leaves it when the supervisor it launched dies before taking the job: the claimer lives on.
     const claimer = bystander();
