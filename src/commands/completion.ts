@@ -206,7 +206,7 @@ export default function completion(shell: string | undefined, o: { names?: boole
   const globals = program.options.flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f));
   const scripts: Record<string, () => string> = { bash: () => bash(cmds, [...globals, '--help']), zsh: () => zsh(cmds), fish: () => fish(cmds) };
   const make = shell ? scripts[shell] : undefined;
-  if (!make) throw new JobqError('USAGE', `unknown shell '${shell ?? ''}' (bash, zsh or fish)`);
+  if (!make) throw new JobqError('USAGE', shell ? `unknown shell '${shell}' (bash, zsh or fish)` : 'which shell? jobq completion bash|zsh|fish');
   out(make());
   return EXIT.ok;
 }

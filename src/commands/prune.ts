@@ -1,7 +1,7 @@
 // `jobq prune [JOB...] [--older-than D] [--keep N] [--state S] [--all] [--dry-run]`: remove finished jobs and their logs.
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { isValidName, parseId, SCHEMA_VERSION } from '../domain/job.js';
+import { FINAL_STATUSES, isValidName, parseId, SCHEMA_VERSION } from '../domain/job.js';
 import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
 import { context, out, printJson } from './context.js';
@@ -32,6 +32,10 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
       (parseId(r) ? ids : names).push(r);
     }
   }
+  // A state that no job can have would select nothing and say '0 removed': a typo must not look like it worked.
+  const known = [...FINAL_STATUSES, 'half-made', 'unreadable'];
+  const badState = o.state?.find((s) => !known.includes(s as never));
+  if (badState) throw new JobqError('USAGE', `invalid --state '${badState}': one of ${known.join(', ')}`);
   const sel: PruneSelector = {
     olderThanMs: o.olderThan ? parseDuration(o.olderThan, '--older-than') : undefined,
     keep,

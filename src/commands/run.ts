@@ -87,6 +87,14 @@ function positive(text: string, what: string): number {
 }
 
 /** Dependencies, an array, memory and GPU needs from the flags. */
+/** A job's memory: under 1 MiB is a slip (`--mem-limit 8` is 8 bytes, and would OOM the job at once). */
+function memSize(text: string, flag: string): number {
+  const n = parseSize(text, flag);
+  if (n >= 1024 ** 2) return n;
+  const hint = /^\s*\d+\s*$/.test(text) ? ` (did you mean ${text.trim()}G?)` : '';
+  throw new JobqError('USAGE', `${flag} ${text} is ${formatSize(n)}: too little for a job, at least 1M${hint}`);
+}
+
 function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> {
   const out: Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> = {};
   const after = [...(o.after ?? []).map((ref) => ({ ref, kind: 'ok' as const })), ...(o.afterAny ?? []).map((ref) => ({ ref, kind: 'any' as const }))];
@@ -109,7 +117,7 @@ function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array
   }
   if (out.array && !argv.some((a) => a.includes('{}')))
     process.stderr.write('jobq: note: no {} in the command: every element gets the same arguments (JOBQ_ARRAY_VALUE holds its value)\n');
-  if (o.mem) out.memBytes = parseSize(o.mem, '--mem');
+  if (o.mem) out.memBytes = memSize(o.mem, '--mem');
   if (o.gpus) out.gpus = positive(o.gpus, '--gpus');
   return out;
 }
@@ -150,7 +158,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     return path.resolve(here, p);
   };
   if (!o.cwd && here === undefined) throw new JobqError('USAGE', 'the current directory no longer exists (deleted?): cd elsewhere or pass --cwd DIR');
-  const memLimitBytes = o.memLimit ? parseSize(o.memLimit, '--mem-limit') : undefined;
+  const memLimitBytes = o.memLimit ? memSize(o.memLimit, '--mem-limit') : undefined;
   const where = backendOf(o, config);
   // A cluster's nodes are not this machine: Slurm itself refuses a limit no node can meet.
   if (memLimitBytes && memLimitBytes > os.totalmem() && where.backend !== 'slurm') {
@@ -188,6 +196,12 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
 
 export default async function run(name: string, argv: string[], o: RunOpts, cmd: Command): Promise<number> {
   requireDoubleDash((cmd.parent as Command & { rawArgs: string[] }).rawArgs.slice(2), name);
+  // `--cwd -- cmd`: the option took the separator as its value.
+  const swallowed = Object.entries(o).find(([, v]) => v === '--' || (Array.isArray(v) && v.includes('--')));
+  if (swallowed) {
+    const flag = swallowed[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    throw new JobqError('USAGE', `--${flag} needs a value before the '--' that starts the command`);
+  }
   const ctx = context(cmd);
   // commander keeps the separator in the variadic argument.
   const spec = specFrom(name, argv[0] === '--' ? argv.slice(1) : argv, o, ctx.config);

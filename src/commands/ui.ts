@@ -127,7 +127,7 @@ export async function serve(b: Backend, opts: { port: number; token: string; res
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'EADDRINUSE' ? new JobqError('USAGE', `port ${opts.port} on 127.0.0.1 is in use: choose another with --port`) : e),
+      reject(e.code === 'EADDRINUSE' ? new JobqError('IO', `port ${opts.port} on 127.0.0.1 is in use: choose another with --port`) : e),
     );
     server.listen(opts.port, '127.0.0.1', () => resolve());
   });

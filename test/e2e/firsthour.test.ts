@@ -168,6 +168,21 @@ describe('hints where people trip', () => {
     expect(t.stderr).toMatch(/did you mean train\?/);
   });
 
+  it('slips a newcomer makes get one line and exit 2, and nothing is written', async () => {
+    for (const [args, msg] of [
+      [['run', 'c', '--cwd', '--', 'true'], "--cwd needs a value before the '--' that starts the command"],
+      [['run', 'c', '--mem-limit', '8', '--', 'true'], '--mem-limit 8 is 8B: too little for a job, at least 1M (did you mean 8G?)'],
+      [['prune', '--state', 'faild'], "invalid --state 'faild': one of succeeded, failed,"],
+      [['completion'], 'which shell? jobq completion bash|zsh|fish'],
+    ] as const) {
+      const r = await w.run([...args]);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(msg);
+    }
+    expect(w.ids()).toEqual([]);
+  });
+
   it('--no-color works after the subcommand too; status -n validates', async () => {
     await start(w, 'c', ['true']);
     const r = await w.run(['status', '--no-color'], { env: { NO_COLOR: '', FORCE_COLOR: '1' } });
