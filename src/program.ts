@@ -301,7 +301,7 @@ Examples:
 
   program
     .command('mcp')
-    .summary('serve jobq to a coding agent over stdio (Model Context Protocol): run, status, tail, wait, cancel, queue')
+    .summary('serve jobq to a coding agent over stdio (Model Context Protocol): run, status, tail, wait, cancel, queue, pause, resume')
     .addHelpText(
       'after',
       `
