@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options } from 'execa';
 import { killTagged, taggedPids } from '../../scripts/tagged.mjs';
+import { isJobCgroup } from '../../src/process/isolation.js';
 
 export { killTagged, taggedPids };
 
@@ -107,6 +108,17 @@ export function world(extraEnv: Record<string, string> = {}): World {
     async cleanup() {
       killTagged(tag);
       await pollUntil(() => taggedPids(tag).length === 0, 10_000, 'tagged processes to exit');
+      // Cgroups of jobs whose end nobody recorded (killed tests, planted records): empty now, so rmdir takes them.
+      for (const id of w.ids()) {
+        // Only what jobq itself would make for that id: a planted record's path is data, even to the tests.
+        for (const dir of (w.tryRecord(id)?.protection?.cgroups ?? []).filter((d: unknown) => isJobCgroup(d, id))) {
+          try {
+            fs.rmdirSync(dir);
+          } catch {
+            /* gone already, or not ours to remove */
+          }
+        }
+      }
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
