@@ -101,8 +101,8 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       v.rec.id,
       paintState(c, v.state.status, stateLabel(v)),
       v.rec.job ? String(v.rec.job.pid) : '-',
-      // A job that has not started (queued, or never will) has no start time to show.
-      v.rec.job ? shortTime(started(v) ?? v.rec.createdAt) : '-',
+      // A job that has not started (queued, or never will) has no start time to show; a Slurm job has one but no pid here.
+      started(v) ? shortTime(started(v)!) : v.rec.job ? shortTime(v.rec.createdAt) : '-',
       e === undefined ? '-' : formatDuration(e),
       exitText(v.state),
     ];

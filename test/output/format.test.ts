@@ -36,6 +36,10 @@ describe('format', () => {
       { memory: false },
     );
     expect(t.split('\n')[1]).toMatch(/^a\s+a_20261124_000000\s+succeeded\s+42\s+\S+\s+1s\s+0$/);
+    // A Slurm job has no pid on this machine, but it has a start time.
+    const slurm = view({ status: 'running', startedAt: '2026-11-24T10:15:00.000Z' });
+    delete (slurm.rec as { job?: unknown }).job;
+    expect(formatTable(plain, [slurm], { memory: false }).split('\n')[1]).toMatch(/^a\s+a_20261124_000000\s+running\s+-\s+(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\s/);
   });
 
   it('colour: NO_COLOR and --no-color win, FORCE_COLOR forces, no TTY means none', () => {
