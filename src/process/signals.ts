@@ -136,10 +136,10 @@ export async function terminateJob(
     opts.onEscalate?.(left);
   }
   for (let round = 0; left > 0 && round < 50; round++) {
-    // Frozen, nothing of it can fork between the listing and the KILL; the KILLs land on the thaw.
-    const frozen = !!t.cgroups?.length && canFreeze(t.cgroups) && (await freezeCgroups(t.cgroups, 500));
+    // Frozen, nothing of it can fork between the listing and the KILL; signalJob's wake thaws it (even a freeze
+    // that did not complete in time), and the KILLs land.
+    if (t.cgroups?.length && canFreeze(t.cgroups)) await freezeCgroups(t.cgroups, 500);
     signalJob(t, 'SIGKILL', { wake: true });
-    if (frozen) thawCgroups(t.cgroups!);
     left = await waitGone(t, Date.now() + 100);
   }
   return { signalled, escalated, remaining: left, elapsedMs: Date.now() - start };
