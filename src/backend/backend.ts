@@ -144,7 +144,6 @@ export interface Backend {
 export interface DispatchSettingsInput {
   memReserveBytes: number;
   gpuBusyMiB: number;
-  gpus?: string;
 }
 
 /** A job whose record was just written, ready for its runner to start. */

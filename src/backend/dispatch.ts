@@ -53,6 +53,7 @@ export function asDispatchJob(v: JobView): DispatchJob {
   if (a?.array) j.array = { name: a.array.name, ...(a.array.cap ? { cap: a.array.cap } : {}) };
   if (a?.memBytes) j.memBytes = a.memBytes;
   if (a?.gpus) j.gpus = a.gpus;
+  if (a?.gpuList) j.gpuList = a.gpuList;
   if (r.gpus?.length && v.state.status !== 'queued') j.heldGpus = r.gpus;
   if (a?.memBytes && (v.state.status === 'running' || v.state.status === 'paused')) {
     const t = jobTarget(r);
@@ -68,7 +69,8 @@ function resourcesFor(store: Store, jobs: DispatchJob[]): Resources {
   return {
     ...(waiting.some((j) => j.memBytes) ? { memAvailable: meminfo('MemAvailable') } : {}),
     memReserve: s.memReserveBytes ?? 1024 ** 3,
-    gpus: waiting.some((j) => j.gpus) ? listGpus(s.gpus) : [],
+    // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
+    gpus: waiting.some((j) => j.gpus && !j.gpuList) ? listGpus(undefined) : [],
     gpuBusyMiB: s.gpuBusyMiB ?? 1024,
   };
 }

@@ -134,7 +134,10 @@ export class Jobs implements Backend, RunnerHost {
       a.memBytes = mem;
     }
     if (spec.gpus) {
-      const have = here ? listGpus(spec.machine?.gpus).length : Infinity;
+      // A list the run was given is the job's pool at dispatch too, whatever the dispatcher's own environment says.
+      const given = here && spec.machine?.gpus !== undefined ? listGpus(spec.machine.gpus).map((g) => g.index) : undefined;
+      if (given) a.gpuList = given;
+      const have = here ? (given?.length ?? listGpus(undefined).length) : Infinity;
       if (spec.gpus > have) {
         const how = have ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
         throw new JobqError('USAGE', `the job needs ${spec.gpus} GPU${spec.gpus === 1 ? '' : 's'} (--gpus): this machine has ${have}${how}`);
@@ -488,7 +491,6 @@ export class Jobs implements Backend, RunnerHost {
     await this.store.writeDispatchSettings({
       memReserveBytes: config.memReserveBytes,
       gpuBusyMiB: config.gpuBusyMiB,
-      ...(config.gpus ? { gpus: config.gpus } : {}),
     });
     await ensureDispatcher(this.store);
   }

@@ -1,5 +1,6 @@
 // This machine: one detached supervisor per job, files as the truth; queues, dependencies and admission through dispatch.
 import os from 'node:os';
+import { settleSideWork } from '../background.js';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type ProcId } from '../domain/job.js';
 import { allProcesses, isAlive, procId } from '../process/proc.js';
@@ -45,6 +46,8 @@ export class LocalRunner implements Runner {
     crashPoint('queued');
     if (!waits) return [await this.start(host, made[0]!, standby)];
     // Waiting: a dispatch round may start it at once (a single job is then reported started, as without a queue).
+    // It reads the settings this command stores on the side (its memReserve, its GPUs): those first.
+    await settleSideWork();
     const claims = await dispatchRound(host.store);
     const ours = made.length === 1 ? claims.find((c) => c.id === made[0]!.id) : undefined;
     crashPoint('claimed');

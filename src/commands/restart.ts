@@ -50,6 +50,11 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     ...(old.queue !== undefined ? { queue: old.queue, priority: old.priority ?? 0 } : {}),
     ...(old.admission?.memBytes ? { memBytes: old.admission.memBytes } : {}),
     ...(old.admission?.gpus ? { gpus: old.admission.gpus } : {}),
+    // The machine as this command sees it, else the GPU list the first run was given.
+    machine: {
+      memReserveBytes: ctx.config.memReserveBytes,
+      ...(ctx.config.gpus !== undefined ? { gpus: ctx.config.gpus } : old.admission?.gpuList ? { gpus: old.admission.gpuList.join(',') } : {}),
+    },
     ...(old.backend ? { backend: old.backend, slurmOptions: old.slurm?.options ?? [] } : {}),
     // pm2 / systemd semantics: a live job of that name is stopped first, unless --keep starts a second copy.
     onLive: o.keep ? 'allow' : 'replace',

@@ -190,7 +190,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     ...admissionOf(o, argv),
     ...where,
     sampleMs: config.sampleMs,
-    machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus ? { gpus: config.gpus } : {}) },
+    machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus !== undefined ? { gpus: config.gpus } : {}) },
   };
 }
 

@@ -20,6 +20,8 @@ export interface DispatchJob {
   /** What it uses now (running jobs): declared memory it has not taken yet still counts as taken. */
   memUsedBytes?: number;
   gpus?: number;
+  /** The GPU indices its run was told of: these, not the machine's discovered list, are its pool. */
+  gpuList?: number[];
   /** GPUs it holds (live jobs). */
   heldGpus?: number[];
 }
@@ -149,8 +151,9 @@ export function planDispatch(
         return { waitingFor: 'mem', text: `memory (needs ${formatSize(j.memBytes)}, ${formatSize(Math.max(0, forJobs))} free for jobs)` };
     }
     if (j.gpus) {
-      const free = (res?.gpus ?? []).filter((g) => !heldGpus.has(g.index) && (g.memUsedMiB ?? 0) <= (res?.gpuBusyMiB ?? Infinity));
-      if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${res?.gpus.length ?? 0} free)` };
+      const pool: Gpu[] = j.gpuList ? j.gpuList.map((index) => ({ index })) : (res?.gpus ?? []);
+      const free = pool.filter((g) => !heldGpus.has(g.index) && (g.memUsedMiB ?? 0) <= (res?.gpuBusyMiB ?? Infinity));
+      if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free)` };
       const got = free.slice(0, j.gpus).map((g) => g.index);
       for (const g of got) heldGpus.add(g);
       plan.gpusFor.set(j.id, got);

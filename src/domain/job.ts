@@ -163,6 +163,8 @@ export interface Admission {
   memBytes?: number;
   /** How many GPUs it needs. */
   gpus?: number;
+  /** The GPUs its run was told this machine has (config gpus or JOBQ_GPUS); else nvidia-smi decides at dispatch. */
+  gpuList?: number[];
   /** An element of an array: its name, 1-based index, value, and how many of the array may run at once. */
   array?: { name: string; index: number; value: string; size: number; cap?: number };
 }

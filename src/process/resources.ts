@@ -25,18 +25,18 @@ export function jobMemUsed(t: JobTarget, isolation: Isolation): number {
 }
 
 /**
- * The machine's GPUs with their memory in use. A list given in config or JOBQ_GPUS ("0,1") wins (for machines
- * without nvidia-smi; their memory use is then unknown and counts as free); else nvidia-smi on PATH; else none.
+ * The machine's GPUs with their memory in use. A list from config or JOBQ_GPUS ("0,1", folded into config) wins (for
+ * machines without nvidia-smi; their memory use is then unknown and counts as free); else nvidia-smi on PATH; else none.
  */
-export function listGpus(given: string | undefined, env: NodeJS.ProcessEnv = process.env): Gpu[] {
-  const list = env.JOBQ_GPUS ?? given;
+export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = process.env): Gpu[] {
   if (list !== undefined) {
-    return list
+    const indices = list
       .split(',')
       .map((s) => s.trim())
-      .filter(Boolean)
-      .map((s) => ({ index: Number(s) }))
-      .filter((g) => Number.isInteger(g.index) && g.index >= 0);
+      .filter((s) => /^\d+$/.test(s))
+      .map(Number);
+    // "0,0" is one GPU: it must not be handed out twice.
+    return [...new Set(indices)].map((index) => ({ index }));
   }
   let out: string;
   try {

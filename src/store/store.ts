@@ -49,7 +49,6 @@ export interface BrokenEntry {
 export interface DispatchSettings {
   memReserveBytes?: number;
   gpuBusyMiB?: number;
-  gpus?: string;
 }
 
 /** A queue's stored settings. */

@@ -85,6 +85,16 @@ describe('admission', () => {
     expect(p.start).toEqual(['a']);
     expect(p.gpusFor.get('a')).toEqual([0]);
     expect(p.waiting.get('b')).toMatchObject({ waitingFor: 'gpus', text: 'gpus (needs 1, 0 of 3 free)' });
+    // A job whose run named its GPUs draws from that list (held ones still taken), not from what nvidia-smi said.
+    const named = planDispatch(
+      [
+        { ...job('h', 'running', undefined), heldGpus: [7] },
+        { ...job('n', 'queued', undefined, 0, 1), gpus: 1, gpuList: [7, 8] },
+      ],
+      queues(),
+      res({ gpus }),
+    );
+    expect(named.gpusFor.get('n')).toEqual([8]);
     const arr = (id: string, s: DispatchJob['status'], at: number) => ({ ...job(id, s, undefined, 0, at), array: { name: 'sw', cap: 2 } });
     const q = planDispatch([arr('1', 'running', 0), arr('2', 'queued', 1), arr('3', 'queued', 2)], queues(), res());
     expect(q.start).toEqual(['2']);

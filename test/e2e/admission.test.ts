@@ -257,6 +257,22 @@ describe('GPU-aware admission', () => {
     expect(none.stderr.trim()).toBe('jobq: the job needs 1 GPU (--gpus): this machine has 0 (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)');
   });
 
+  it('the GPUs one run was told of (JOBQ_GPUS) are its pool when a dispatcher started without them starts it later', async () => {
+    const env = { PATH: '/usr/bin:/bin' };
+    await w.run(['queue', 'set', 'gq', '--slots', '1'], { env });
+    const go = path.join(w.home, 'go');
+    const a = (await w.run(['run', 'gh', '-q', '--queue', 'gq', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done`], { env })).stdout.trim();
+    const b = (
+      await w.run(['run', 'gg', '-q', '--queue', 'gq', '--gpus', '2', '--', 'sh', '-c', 'echo $CUDA_VISIBLE_DEVICES'], { env: { ...env, JOBQ_GPUS: '0,1' } })
+    ).stdout.trim();
+    expect(state(b).status).toBe('queued');
+    expect(w.record(b).admission.gpuList).toEqual([0, 1]);
+    // Every command from here on (and the dispatcher) runs without JOBQ_GPUS.
+    fs.writeFileSync(go, '');
+    expect((await w.run(['wait', a, b, '--timeout', '30s'], { env })).exitCode).toBe(0);
+    expect(fs.readFileSync(w.record(b).log, 'utf8').trim()).toBe('0,1');
+  });
+
   it.skipIf(spawnSync('sh', ['-c', 'command -v nvidia-smi']).status !== 0)('with a real nvidia-smi: a --gpus 1 job sees exactly one GPU', async () => {
     const id = await start(w, 'real', ['sh', '-c', 'echo $CUDA_VISIBLE_DEVICES'], ['--gpus', '1']);
     await w.run(['wait', id, '--timeout', '60s']);
