@@ -129,7 +129,9 @@ export class Jobs implements Backend, RunnerHost {
       const reserve = spec.machine?.memReserveBytes ?? 0;
       if (here && total && mem > total - reserve) {
         const less = reserve ? `, less memReserve ${formatSize(reserve)}` : '';
-        throw new JobqError('USAGE', `the job needs ${formatSize(mem)} of memory (--mem): more than this machine can give a job (${formatSize(total)}${less})`);
+        const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)}G`;
+        const flag = spec.memBytes ? '--mem' : '--mem-limit';
+        throw new JobqError('USAGE', `the job needs ${gib(mem)} of memory (${flag}): more than this machine can give a job (${gib(total)}${less})`);
       }
       a.memBytes = mem;
     }

@@ -46,8 +46,7 @@ export function printJson(value: unknown): void {
  * and gives up (exit 1) after JOBQ_REMOTE_TIMEOUT (default 5m) without an answer, rather than wait in silence.
  */
 export function unansweredWatch(): (v: JobView) => void {
-  const env = process.env.JOBQ_REMOTE_TIMEOUT;
-  const giveUpMs = env ? parseDuration(env, 'JOBQ_REMOTE_TIMEOUT') : 300_000;
+  let giveUpMs: number | undefined;
   let since: number | undefined;
   let said = false;
   return (v) => {
@@ -55,6 +54,9 @@ export function unansweredWatch(): (v: JobView) => void {
       since = undefined;
       return;
     }
+    // Read only once a job is unreachable: a bad value must not stop a wait on local jobs.
+    const env = process.env.JOBQ_REMOTE_TIMEOUT;
+    giveUpMs ??= env ? parseDuration(env, 'JOBQ_REMOTE_TIMEOUT') : 300_000;
     since ??= Date.now();
     if (Date.now() - since >= giveUpMs) throw new JobqError('IO', `${v.rec.id}: ${v.note} (no answer for ${formatDuration(giveUpMs)})`);
     if (!said) process.stderr.write(`jobq: ${v.rec.id}: ${v.note} (still waiting; giving up after ${formatDuration(giveUpMs)} without an answer)\n`);
