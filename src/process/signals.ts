@@ -147,7 +147,11 @@ export async function terminateJob(
 
 /** Stops every process of the job: its cgroup freezer where it has one (the job cannot tell), else SIGSTOP to all of it. */
 export async function holdJob(t: JobTarget): Promise<'freezer' | 'signal'> {
-  if (t.cgroups?.length && canFreeze(t.cgroups) && (await freezeCgroups(t.cgroups, 2000))) return 'freezer';
+  if (t.cgroups?.length && canFreeze(t.cgroups)) {
+    if (await freezeCgroups(t.cgroups, 2000)) return 'freezer';
+    // Not frozen in time (a process in uninterruptible sleep): thawed again, or resume's SIGCONT could not free it.
+    thawCgroups(t.cgroups);
+  }
   signalJob(t, 'SIGSTOP');
   // SIGSTOP lands when each process next runs: wait (bounded) until all of them show state T.
   for (const until = Date.now() + 2000; Date.now() < until; await sleep(5)) {
