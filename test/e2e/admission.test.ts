@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gate, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { gate, peakRunning, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
 
 let w: World;
 beforeEach(() => {
@@ -101,7 +101,8 @@ describe('job arrays', () => {
     expect((await w.run(['wait', 'sweep', '--timeout', '60s'])).exitCode).toBe(0);
     on = false;
     expect(Math.max(...sample)).toBeLessThanOrEqual(3);
-    expect(Math.max(...sample)).toBeGreaterThan(0);
+    // The /proc samples can miss a 0.2 s job on a loaded machine; the records' start and end times cannot.
+    expect(peakRunning(w, w.ids())).toBeLessThanOrEqual(3);
     for (let i = 1; i <= 20; i++) expect((await w.run(['tail', `sweep.${i}`])).stdout).toBe(`seed=${i} i=${i} v=${i}`);
     const done = JSON.parse((await w.run(['status', 'sweep', '--json'])).stdout);
     expect(done.counts).toEqual({ succeeded: 20 });

@@ -125,6 +125,16 @@ export function world(extraEnv: Record<string, string> = {}): World {
   return w;
 }
 
+/**
+ * The most jobs running at one instant, from their records' start and end times: what a /proc sampler can miss on a
+ * loaded machine (a 0.1 s job between two samples), these cannot. Every job must have run.
+ */
+export function peakRunning(w: World, ids: string[]): number {
+  const spans = ids.map((id) => w.record(id).state).map((s) => [Date.parse(s.startedAt), Date.parse(s.endedAt)] as const);
+  if (!spans.every(([a, b]) => a > 0 && b >= a)) throw new Error('peakRunning: a job without a start and an end');
+  return Math.max(...spans.map(([t]) => spans.filter(([a, b]) => a <= t && t < b).length));
+}
+
 /** Polls until fn() is truthy, up to a deadline; throws naming what it waited for. */
 export async function pollUntil<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string, stepMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
