@@ -41,6 +41,21 @@ export function printJson(value: unknown): void {
  * Writes to stdout as process.stdout does on Linux (synchronously) without making that stream, which costs a
  * command 1-2 ms; a reader that went away (`| head`) ends the command quietly, as the stream's handler does.
  */
+export function out(text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(1, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(EXIT.ok);
+      if (code !== 'EAGAIN') throw new JobqError('IO', `cannot write to standard output: ${code ?? (e as Error).message}`);
+      // A non-blocking stdout that is full: wait for the reader.
+      pauseSync(1);
+    }
+  }
+}
+
 /**
  * For commands that wait on a job (wait, tail -f): says once, on stderr, that the place it runs stopped answering,
  * and gives up (exit 1) after JOBQ_REMOTE_TIMEOUT (default 5m) without an answer, rather than wait in silence.
@@ -62,19 +77,4 @@ export function unansweredWatch(): (v: JobView) => void {
     if (!said) process.stderr.write(`jobq: ${v.rec.id}: ${v.note} (still waiting; giving up after ${formatDuration(giveUpMs)} without an answer)\n`);
     said = true;
   };
-}
-
-export function out(text: string): void {
-  const buf = Buffer.from(text);
-  for (let off = 0; off < buf.length; ) {
-    try {
-      off += fs.writeSync(1, buf, off);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPIPE') process.exit(EXIT.ok);
-      if (code !== 'EAGAIN') throw new JobqError('IO', `cannot write to standard output: ${code ?? (e as Error).message}`);
-      // A non-blocking stdout that is full: wait for the reader.
-      pauseSync(1);
-    }
-  }
 }

@@ -86,7 +86,6 @@ function positive(text: string, what: string): number {
   return n;
 }
 
-/** Dependencies, an array, memory and GPU needs from the flags. */
 /** A job's memory: under 1 MiB is a slip (`--mem-limit 8` is 8 bytes, and would OOM the job at once). */
 function memSize(text: string, flag: string): number {
   const n = parseSize(text, flag);
@@ -95,6 +94,7 @@ function memSize(text: string, flag: string): number {
   throw new JobqError('USAGE', `${flag} ${text} is ${formatSize(n)}: too little for a job, at least 1M${hint}`);
 }
 
+/** Dependencies, an array, memory and GPU needs from the flags. */
 function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> {
   const out: Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> = {};
   const after = [...(o.after ?? []).map((ref) => ({ ref, kind: 'ok' as const })), ...(o.afterAny ?? []).map((ref) => ({ ref, kind: 'any' as const }))];

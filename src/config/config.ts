@@ -262,8 +262,8 @@ export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.e
   // Without a working directory (deleted under us) there is no project to look in.
   const candidates = [userConfigPath(env), cwd === undefined ? undefined : projectConfigPath(cwd)];
   const files = candidates.filter((f): f is string => !!f && applyFile(config, sources, f, warnings));
-  // JOBQ_GPUS names the machine's GPUs over the config file: folded in here, so run's check and the dispatcher
-  // (which reads the settings the latest command stored, not its own environment) count the same GPUs.
+  // JOBQ_GPUS names the machine's GPUs over the config file: folded in here, so run's check, the pool recorded
+  // with the job (dispatch uses it, whatever its own environment) and `jobq config` all say the same.
   if (env.JOBQ_GPUS !== undefined) {
     config.gpus = env.JOBQ_GPUS;
     sources.gpus = 'env JOBQ_GPUS';
