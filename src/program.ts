@@ -164,7 +164,10 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
     .argument('<jobs...>', 'NAMEs or IDs')
     .option('-t, --timeout <duration>', 'give up after this long (exit 124)')
     .option('--json', 'print the final records as JSON')
-    .addHelpText('after', '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl\nA Slurm job whose controller stops answering: one line says so; exit 1 after JOBQ_REMOTE_TIMEOUT (default 5m).',
+    )
     .action(act(() => import('./commands/wait.js')));
 
   program
