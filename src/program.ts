@@ -84,7 +84,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--after-any <job>', 'start after JOB ended, however it ended (repeatable)', collect)
     .option('--array <from-to[:step][%k]>', 'a job array NAME.1, NAME.2, …: {} in the command is the value; %K caps how many run at once')
     .option('--array-file <file>', 'a job array with one value per line of FILE')
-    .option('--mem <size>', 'memory the job needs to start (default: its --mem-limit): it waits until that much is free')
+    .option('--mem <size>', 'memory the job needs to start: it waits until that much is free (--mem-limit is only a cap)')
     .option('--gpus <n>', 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them')
     .option('--backend <where>', 'local (this machine, default) or slurm (sbatch; docs/slurm.md)')
     .option('--slurm-opt <opt>', 'an extra sbatch option, e.g. --partition=gpu (repeatable)', collect)

@@ -123,15 +123,15 @@ export class Jobs implements Backend, RunnerHost {
     }
     // A need this machine can never meet is refused now rather than queued for ever (a cluster judges its own).
     const here = spec.backend !== 'slurm';
-    const mem = spec.memBytes ?? spec.memLimitBytes;
+    // Only --mem is a need to wait for: --mem-limit is a cap, and a cap never holds a job back (a cluster may read it as both).
+    const mem = spec.memBytes;
     if (mem) {
       const total = meminfo('MemTotal');
       const reserve = spec.machine?.memReserveBytes ?? 0;
       if (here && total && mem > total - reserve) {
         const less = reserve ? `, less memReserve ${formatSize(reserve)}` : '';
         const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)}G`;
-        const flag = spec.memBytes ? '--mem' : '--mem-limit';
-        throw new JobqError('USAGE', `the job needs ${gib(mem)} of memory (${flag}): more than this machine can give a job (${gib(total)}${less})`);
+        throw new JobqError('USAGE', `the job needs ${gib(mem)} of memory (--mem): more than this machine can give a job (${gib(total)}${less})`);
       }
       a.memBytes = mem;
     }
