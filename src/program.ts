@@ -66,7 +66,14 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .option('--memsafe', 'preset: single-threaded BLAS/OpenMP, MALLOC_ARENA_MAX=2')
     .option('--preset <name>', 'apply a named env preset (repeatable; see jobq config)', collect)
     .option('--log <file>', 'write the log here instead of the state dir')
-    .addOption(new Option('--isolation <mode>', 'own cgroup or systemd scope for the job').choices(['auto', 'scope', 'cgroup', 'none']))
+    .addOption(
+      new Option('--isolation <mode>', 'systemd scope or own cgroup for the job (auto warns if it gets neither; jobq doctor says which)').choices([
+        'auto',
+        'scope',
+        'cgroup',
+        'none',
+      ]),
+    )
     .option('--mem-limit <size>', 'memory limit enforced by the kernel, e.g. 8G')
     .option('--oom-score-adj <n>', "make the job the OOM killer's first pick (default 500; 0 leaves it)")
     .option('--timeout <duration>', 'end the job after this wall-clock time (state: timeout)')

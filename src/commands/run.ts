@@ -10,6 +10,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { type JobRecord, SCHEMA_VERSION, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
+import { noUserManager, userManager } from '../process/isolation.js';
 import { context, out, printJson } from './context.js';
 
 /** Options of `run` as commander hands them over. */
@@ -164,6 +165,12 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
   if (memLimitBytes && memLimitBytes > os.totalmem() && where.backend !== 'slurm') {
     throw new JobqError('USAGE', `--mem-limit ${o.memLimit} is more than this machine's memory (${formatSize(os.totalmem())})`);
   }
+  const isolationMode = o.isolation ?? config.isolation;
+  // Refused here, before a record exists: a scope asked for where no user manager can make one.
+  if (isolationMode === 'scope' && where.backend !== 'slurm') {
+    const why = userManager();
+    if (why) throw new JobqError('USAGE', noUserManager(why));
+  }
   return {
     name,
     argv,
@@ -174,7 +181,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Retur
     env: parseEnvPairs(o.env ?? []),
     guardVars: o.guardVar ?? [],
     log: o.log ? fromHere(o.log, '--log') : undefined,
-    isolationMode: o.isolation ?? config.isolation,
+    isolationMode,
     memLimitBytes,
     oomScoreAdj: oom,
     timeoutMs: o.timeout ? parseDuration(o.timeout, '--timeout') : undefined,

@@ -52,12 +52,21 @@ export type JobState =
   | ({ status: 'killed'; startedAt: string; note?: string } & Outcome)
   | ({ status: 'cancelled'; startedAt?: string; cancel: CancelRequest } & Outcome)
   | ({ status: 'timeout'; startedAt: string; reason: 'wall' | 'idle' } & Outcome)
-  | ({ status: 'oom'; startedAt: string } & Outcome)
+  | ({ status: 'oom'; startedAt: string; by?: OomBy; reason?: string } & Outcome)
   | { status: 'failed-to-start'; error: string; at: string }
   | { status: 'skipped'; reason: string; at: string }
   | { status: 'lost'; startedAt?: string; reason: string; detectedAt: string };
 
 export type Status = JobState['status'];
+
+/** Who ended a job for memory: the kernel at the job's own limit, the kernel for the whole machine, or systemd-oomd. */
+export type OomBy = 'memory-limit' | 'kernel' | 'systemd-oomd';
+
+/** An OOM end, as the supervisor learned it. */
+export interface OomCause {
+  by: OomBy;
+  reason: string;
+}
 export const FINAL_STATUSES: readonly Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'failed-to-start', 'skipped', 'lost'];
 const LIVE_STATUSES: readonly Status[] = ['queued', 'starting', 'running', 'paused'];
 const ENDED_RUNNING: Status[] = ['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom', 'lost'];
@@ -203,9 +212,9 @@ export function exitCodeOf(state: JobState): number {
 export function classifyExit(
   startedAt: string,
   outcome: Outcome,
-  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: boolean; cgroupKnown?: boolean },
+  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: OomCause | boolean; cgroupKnown?: boolean },
 ): JobState {
-  if (ctx.oom) return { status: 'oom', startedAt, ...outcome };
+  if (ctx.oom) return { status: 'oom', startedAt, ...(typeof ctx.oom === 'object' ? ctx.oom : {}), ...outcome };
   if (ctx.timeout) return { status: 'timeout', startedAt, reason: ctx.timeout, ...outcome };
   if (ctx.cancel) return { status: 'cancelled', startedAt, cancel: ctx.cancel, ...outcome };
   if (outcome.exitCode === 0 && !outcome.signal) return { status: 'succeeded', startedAt, ...outcome };

@@ -14,6 +14,8 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
       return s.note ? `killed (${s.note})` : `killed (${s.signal})`;
     case 'timeout':
       return `timeout (${s.reason})`;
+    case 'oom':
+      return s.by ? `oom (${s.by})` : 'oom';
     case 'running':
       if (v.note?.startsWith('ended')) return 'ended (recording)';
       return v.supervisorAlive ? 'running' : 'running (no supervisor)';
@@ -143,7 +145,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   }
   if ('endedAt' in s || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
-  if (s.status === 'lost') lines.push(['reason', s.reason]);
+  if (s.status === 'lost' || (s.status === 'oom' && s.reason)) lines.push(['reason', s.reason!]);
   if (s.status === 'skipped') lines.push(['skipped', s.reason]);
   const a = r.admission;
   if (a?.after?.length) lines.push(['after', a.after.map((d) => `${d.id}${d.kind === 'any' ? ' (any end)' : ''}`).join(', ')]);
@@ -163,7 +165,8 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
     const sid = r.slurm.arrayJobId ? `${r.slurm.arrayJobId}_${r.slurm.arrayTaskId}` : r.slurm.jobId;
     lines.push(['slurm', `job ${sid}${r.slurm.cluster ? ` on cluster ${r.slurm.cluster}` : ''}${r.slurm.slurmState ? ` (${r.slurm.slurmState})` : ''}`]);
   } else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (chosen when it starts)`]);
-  else lines.push(['isolation', `${p.isolation}${p.cgroups?.length ? ` (${p.cgroups[0]})` : p.unit ? ` (${p.unit})` : ''}`]);
+  // A scope by its unit name (what systemctl --user takes); any other cgroup by its path.
+  else lines.push(['isolation', `${p.isolation}${p.unit ? ` (${p.unit})` : p.cgroups?.length ? ` (${p.cgroups[0]})` : ''}`]);
   if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ' (set when it starts)'}`]);
   if (p.oomScoreAdj && !r.slurm)
     lines.push([

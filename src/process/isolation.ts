@@ -1,10 +1,17 @@
 // Per-job isolation: decide (pure) between a systemd scope, a cgroup v2/v1 of its own, or none; then apply it.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { JobqError } from '../domain/errors.js';
 import type { Isolation } from '../domain/job.js';
+import { cgroupPids } from './proc.js';
 
 export type IsolationMode = 'auto' | 'scope' | 'cgroup' | 'none';
+
+/** The one line for a scope asked where none can be had: why, and how to get one. */
+export function noUserManager(why = 'no systemd user manager answers'): string {
+  return `isolation scope needs a systemd user manager, and none answers here: ${why}; log in with ssh or a desktop (not su/sudo) and run \`loginctl enable-linger $USER\`, or use --isolation auto`;
+}
 
 /** What the machine offers, read once by the supervisor (detectFacts) or made up by tests. */
 export interface IsolationFacts {
@@ -27,13 +34,27 @@ export interface IsolationPlan {
   unit?: string;
 }
 
+/** The unit name jobq gives a job's systemd scope (readers check a cgroup's name against it). */
+export function scopeUnit(id: string): string {
+  return `jobq-${id.replace(/[^A-Za-z0-9_.-]/g, '_')}.scope`;
+}
+
+/** The command as a shell would show it, for the scope's Description (what `systemctl --user` and the journal name). */
+export function describeCommand(argv: string[]): string {
+  const text = argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
 /** Decides the isolation for a job; throws when an explicit mode cannot be had here. Pure. */
-export function planIsolation(mode: IsolationMode, facts: IsolationFacts, job: { id: string; memLimitBytes?: number }): IsolationPlan {
+export function planIsolation(mode: IsolationMode, facts: IsolationFacts, job: { id: string; memLimitBytes?: number; argv?: string[] }): IsolationPlan {
   const wantScope = mode === 'scope' || (mode === 'auto' && facts.systemdUser);
   if (wantScope) {
-    if (!facts.systemdUser) throw new JobqError('USAGE', 'isolation scope needs a systemd user manager (systemctl --user), and none answers here');
-    const unit = `jobq-${job.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.scope`;
-    const prefix = ['systemd-run', '--user', '--scope', '--quiet', '--collect', `--unit=${unit}`, '-p', 'OOMPolicy=continue'];
+    if (!facts.systemdUser) throw new JobqError('USAGE', noUserManager());
+    const unit = scopeUnit(job.id);
+    const prefix = ['systemd-run', '--user', '--scope', '--quiet', '--collect', `--unit=${unit}`];
+    if (job.argv?.length) prefix.push(`--description=${describeCommand(job.argv)}`);
+    // OOMPolicy=continue: jobq, not systemd, ends the rest of the job; Delegate=yes: the scope's freezer is jobq's to use.
+    prefix.push('-p', 'OOMPolicy=continue', '-p', 'Delegate=yes');
     if (job.memLimitBytes) prefix.push('-p', `MemoryMax=${job.memLimitBytes}`, '-p', 'MemorySwapMax=0');
     prefix.push('--');
     return { kind: 'systemd-scope', prefix, cgroupDirs: [], unit };
@@ -95,15 +116,23 @@ function ensureBase(dir: string, v2: boolean): string | undefined {
   }
 }
 
+/**
+ * Why no systemd user manager can take a scope for this caller, or undefined when one answers (systemd is PID 1,
+ * $XDG_RUNTIME_DIR/systemd/private exists, systemd-run is on PATH). Cheap file checks only.
+ */
+export function userManager(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (!fs.existsSync('/run/systemd/system')) return 'systemd is not running here (a container or another init)';
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (!runtime) return 'XDG_RUNTIME_DIR is not set, as after su or sudo';
+  if (!fs.existsSync(path.join(runtime, 'systemd', 'private'))) return `no user manager socket in ${runtime}, as when its user logged out without lingering`;
+  if (!(env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, 'systemd-run')))) return 'systemd-run is not on PATH';
+  return undefined;
+}
+
 /** Reads what this machine offers for isolation (cheap file checks; no process is started). */
 export function detectFacts(env: NodeJS.ProcessEnv = process.env): IsolationFacts {
   const uid = process.getuid?.() ?? 0;
-  const runtime = env.XDG_RUNTIME_DIR;
-  const systemdUser =
-    fs.existsSync('/run/systemd/system') &&
-    !!runtime &&
-    fs.existsSync(path.join(runtime, 'systemd', 'private')) &&
-    (env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, 'systemd-run')));
+  const systemdUser = userManager(env) === undefined;
   const own = ownCgroups();
   const facts: IsolationFacts = { uid, systemdUser };
   if (fs.existsSync(path.join(CG, 'cgroup.controllers'))) {
@@ -196,8 +225,61 @@ export function enterCgroups(plan: IsolationPlan, pid: number): void {
   for (const dir of plan.cgroupDirs) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
 }
 
-/** The memory limit a systemd scope really got, read from the job's own cgroup (v2); undefined if none. */
-export function scopeMemoryMax(pid: number): number | undefined {
+/**
+ * The cgroup v2 directory of a job's systemd scope, from where its process now is: only when the name is the job's
+ * own unit (so a record's path is never needed to find it); undefined on a v1/hybrid machine or elsewhere.
+ */
+export function scopeCgroupDir(pid: number, unit: string): string | undefined {
+  if (!fs.existsSync(path.join(CG, 'cgroup.controllers'))) return undefined;
+  try {
+    const line = fs
+      .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
+    const dir = line && path.join(CG, line.slice(3));
+    return dir && path.basename(dir) === unit ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A scope split in two (it is delegated): the job's own cgroup, and the keeper's that holds the scope until jobq has read it. */
+export interface ScopeCgroups {
+  scope: string;
+  job: string;
+  keep: string;
+}
+
+/**
+ * Moves the held job from its scope's cgroup into `<scope>/job` and makes `<scope>/keep`, with the scope's
+ * controllers enabled below it (cgroup v2 lets a cgroup with enabled controllers hold no process of its own).
+ * Undefined, with the job left where it was, if the scope cannot be split (not delegated, no memory controller).
+ */
+export function splitScope(scope: string, pid: number): ScopeCgroups | undefined {
+  const job = path.join(scope, 'job');
+  const keep = path.join(scope, 'keep');
+  try {
+    const ctl = fs.readFileSync(path.join(scope, 'cgroup.controllers'), 'utf8').split(/\s+/).filter(Boolean);
+    if (!ctl.includes('memory')) return undefined;
+    fs.mkdirSync(job);
+    fs.mkdirSync(keep);
+    fs.writeFileSync(path.join(job, 'cgroup.procs'), String(pid));
+    fs.writeFileSync(path.join(scope, 'cgroup.subtree_control'), ctl.map((c) => `+${c}`).join(' '));
+    return { scope, job, keep };
+  } catch {
+    // Put back what moved (the scope then holds the job as before); systemd removes the empty directories with it.
+    try {
+      fs.writeFileSync(path.join(scope, 'cgroup.procs'), String(pid));
+    } catch {
+      /* never moved */
+    }
+    return undefined;
+  }
+}
+
+/** The memory limit a systemd scope really got, read from its cgroup (v2; else the job's own); undefined if none. */
+export function scopeMemoryMax(pid: number, scope?: string): number | undefined {
+  if (scope) return readNum(path.join(scope, 'memory.max'));
   try {
     const line = fs
       .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
@@ -211,16 +293,21 @@ export function scopeMemoryMax(pid: number): number | undefined {
 }
 
 /** Figures from the job's cgroups: memory now and at peak, CPU time, OOM kills. */
-export function cgroupStats(kind: Isolation, dirs: string[]): { currentBytes?: number; peakBytes?: number; cpuMs?: number; oomKills?: number } {
+export function cgroupStats(
+  kind: Isolation,
+  dirs: string[],
+): { currentBytes?: number; peakBytes?: number; cpuMs?: number; oomKills?: number; limitHits?: number } {
   const [mem, cpu] = dirs;
   if (!mem) return {};
-  if (kind === 'cgroup-v2') {
+  if (kind === 'cgroup-v2' || kind === 'systemd-scope') {
     const usec = readKeyed(path.join(mem, 'cpu.stat'), 'usage_usec');
     return {
       currentBytes: readNum(path.join(mem, 'memory.current')),
       peakBytes: readNum(path.join(mem, 'memory.peak')),
       cpuMs: usec === undefined ? undefined : Math.round(usec / 1000),
       oomKills: readKeyed(path.join(mem, 'memory.events'), 'oom_kill'),
+      // `oom`: the cgroup (or one below it) reached its own memory.max; a machine-wide OOM does not count here.
+      limitHits: readKeyed(path.join(mem, 'memory.events'), 'oom'),
     };
   }
   if (kind === 'cgroup-v1') {
@@ -243,6 +330,8 @@ export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Pro
   let left = dirs;
   for (;;) {
     left = left.filter((dir) => {
+      // A scope's cgroup is systemd's to remove, once empty: only wait for that.
+      if (dir.endsWith('.scope')) return fs.existsSync(dir) && cgroupPids(dir).length > 0;
       try {
         fs.rmdirSync(dir);
         return false;
@@ -275,14 +364,18 @@ export function sweepLeftCgroups(left: Array<{ id: string; dirs: unknown }>): Ar
 }
 
 /**
- * True only for a cgroup directory jobq itself makes for this job: absolute, normalised, under /sys/fs/cgroup,
- * named for the job id inside a `jobq` base. Anything else in a record is data, never a target.
+ * True only for a cgroup directory jobq itself makes for this job: absolute, normalised, under /sys/fs/cgroup, and
+ * either named for the job id inside a `jobq` base, or the job's own systemd scope (or its `job` part) owned by us.
+ * Anything else in a record is data, never a target.
  */
 export function isJobCgroup(dir: unknown, id: string): dir is string {
   if (typeof dir !== 'string' || !path.isAbsolute(dir) || path.normalize(dir) !== dir || !dir.startsWith(`${CG}/`)) return false;
-  if (path.basename(dir) !== id || path.basename(path.dirname(dir)) !== 'jobq') return false;
+  const unit = scopeUnit(id);
+  const scope = path.basename(dir) === unit || (path.basename(dir) === 'job' && path.basename(path.dirname(dir)) === unit);
+  if (!scope && (path.basename(dir) !== id || path.basename(path.dirname(dir)) !== 'jobq')) return false;
   try {
-    return fs.lstatSync(dir).isDirectory();
+    const st = fs.lstatSync(dir);
+    return st.isDirectory() && (!scope || st.uid === (process.getuid?.() ?? 0));
   } catch {
     return false;
   }
@@ -355,4 +448,125 @@ export function setOomScoreAdj(pid: number, want: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** What a watch on a job's scope cgroup saw before systemd removed it with the job's end. */
+export interface CgroupWatch {
+  /** Reads now if the cgroup is still there; returns the last figures read either way. */
+  last(): ReturnType<typeof cgroupStats>;
+  /** True once an xattr of the cgroup changed after the start: systemd-oomd marks a cgroup it kills (user.oomd_ooms). */
+  marked(): boolean;
+  /** True when the cgroup was gone at the last read and the machine's OOM kill count (/proc/vmstat) rose in the second before. */
+  machineOomNearEnd(): boolean;
+  close(): void;
+}
+
+function vmstatOomKills(): number {
+  try {
+    return Number(/^oom_kill (\d+)$/m.exec(fs.readFileSync('/proc/vmstat', 'latin1'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Watches a scope's cgroup: systemd removes it as soon as the job's last process is gone, so its figures are read
+ * each second, on each memory.events change (inotify: the kernel counts an OOM kill before the victim dies), and by
+ * the caller at the job's exit; systemd-oomd's xattr mark on the directory (set before it kills) is seen the same way.
+ */
+export function watchCgroup(dir: string, jobDir = dir): CgroupWatch {
+  // Figures from the job's own part; OOM counts from the whole scope (memory.events counts what happens below too).
+  const stats = () => {
+    const now = cgroupStats('systemd-scope', [jobDir]);
+    const all = jobDir === dir ? now : cgroupStats('systemd-scope', [dir]);
+    return { ...now, oomKills: all.oomKills, limitHits: all.limitHits };
+  };
+  let last = stats();
+  let marked = false;
+  let gone = false;
+  let oomBase = vmstatOomKills();
+  let oomNow = oomBase;
+  const read = () => {
+    if (gone) return;
+    const now = stats();
+    if (now.oomKills === undefined) {
+      gone = true;
+      oomNow = vmstatOomKills();
+      return;
+    }
+    const max = (a?: number, b?: number) => Math.max(a ?? 0, b ?? 0);
+    last = { ...now, oomKills: max(now.oomKills, last.oomKills), limitHits: max(now.limitHits, last.limitHits), peakBytes: max(now.peakBytes, last.peakBytes) };
+    oomBase = vmstatOomKills();
+  };
+  const tick = setInterval(read, 1000).unref();
+  let w: fs.FSWatcher | undefined;
+  try {
+    w = fs.watch(dir, { persistent: false }, (_event, name) => {
+      // An event on the directory itself while it still exists is an attribute change (oomd's xattr), not its removal.
+      if ((!name || name === path.basename(dir)) && fs.existsSync(dir)) marked = true;
+      if (!name || name === 'memory.events' || name === path.basename(dir)) read();
+    });
+    w.on('error', () => undefined);
+  } catch {
+    /* gone already: last() holds what was read */
+  }
+  // oomd may pick the job's part rather than the scope: its mark counts too.
+  let wj: fs.FSWatcher | undefined;
+  if (jobDir !== dir) {
+    try {
+      wj = fs.watch(jobDir, { persistent: false }, (_event, name) => {
+        if ((!name || name === path.basename(jobDir)) && fs.existsSync(jobDir)) marked = true;
+      });
+      wj.on('error', () => undefined);
+    } catch {
+      /* gone already */
+    }
+  }
+  return {
+    last: () => {
+      read();
+      return last;
+    },
+    marked: () => marked,
+    machineOomNearEnd: () => gone && oomNow > oomBase,
+    close: () => {
+      clearInterval(tick);
+      w?.close();
+      wj?.close();
+    },
+  };
+}
+
+/** Lines of the system journal since a time that name a unit (bounded); empty when unreadable or absent. */
+function journalLinesNaming(unit: string, sinceMs: number, select: string[], timeoutMs = 3000): string[] {
+  const args = ['-q', '--no-pager', '-o', 'cat', ...select, `--since=@${Math.floor(sinceMs / 1000)}`, '-g', unit.replace(/[.]/g, '\\.')];
+  let out: string;
+  try {
+    out = execFileSync('journalctl', args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (e) {
+    // journalctl exits 1 when -g matched nothing; what it printed is still there.
+    out = (e as { stdout?: string }).stdout ?? '';
+  }
+  return out.split('\n').filter((l) => l.includes(unit));
+}
+
+/**
+ * systemd-oomd's own line about killing this unit's cgroup ("Killed …/jobq-x.scope due to memory pressure for … being
+ * 56.12% > 50.00% for > 20s with reclaim activity"), from the system journal: readable by a user in adm or
+ * systemd-journal (Ubuntu's first user is in adm). Undefined when unreadable or not there in time.
+ */
+export function oomdJournalLine(unit: string, sinceMs: number): string | undefined {
+  return journalLinesNaming(unit, sinceMs, ['-t', 'systemd-oomd']).pop();
+}
+
+/** True when the kernel's log names this unit's cgroup as an OOM kill's (task_memcg=…/UNIT): proof, where readable. */
+export function kernelOomNamed(unit: string, sinceMs: number): boolean {
+  return journalLinesNaming(unit, sinceMs, ['-k']).some((l) => /oom-kill:.*task_memcg=\S*\//.test(l));
+}
+
+/** The one-line reason from systemd-oomd's journal line: "systemd-oomd: memory pressure 56% > 50% for 20s in user@1000.service". */
+export function oomdReason(line: string | undefined): string {
+  const m = line && /memory pressure for (\S+) being ([\d.]+)% > ([\d.]+)% for > (\S+)/.exec(line);
+  if (!m) return line ? `systemd-oomd: ${line}` : 'systemd-oomd killed the job under memory pressure (details: journalctl -t systemd-oomd)';
+  return `systemd-oomd: memory pressure ${Math.round(Number(m[2]))}% > ${Math.round(Number(m[3]))}% for ${m[4]} in ${path.basename(m[1]!)}`;
 }

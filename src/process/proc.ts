@@ -168,19 +168,30 @@ export function findSupervisors(jobId: string): number[] {
   return out;
 }
 
-/** The held job's first program (spawn.ts): waits on fd 3 for "go", or "rlimit:KB" to cap address space first. */
+/**
+ * The held job's first program (spawn.ts). It says it is here with one byte on fd 4 (it writes it itself, so any
+ * prefix such as systemd-run has exec'd into it: no guess from /proc while an exec is half done), then takes lines
+ * on fd 3: `keep:DIR` starts the scope's keeper (in its own session, reading fd 5 until the supervisor closes it, in
+ * cgroup DIR), `rlimit:KB` caps address space, `go` runs the command. Anything else, or fd 3 closed: exit 125.
+ */
 export const HELD_WRAPPER =
-  'IFS= read -r w <&3 || exit 125; exec 3<&-; case "$w" in go) ;; rlimit:*) ulimit -v "${w#rlimit:}" || exit 125 ;; *) exit 125 ;; esac; exec "$@"';
+  'printf r >&4 && exec 4>&- || exit 125; while IFS= read -r w <&3; do case "$w" in go) exec 3<&- 5<&-; exec "$@" ;; ' +
+  'keep:*) (setsid sh -c \'echo 0 >"$1/cgroup.procs" && read -r k\' jobq-keeper "${w#keep:}" <&5 >/dev/null 2>&1 3<&- &) ;; ' +
+  'rlimit:*) ulimit -v "${w#rlimit:}" || exit 125 ;; *) exit 125 ;; esac; done; exit 125';
 
-/** What the held process is now: still a prefix (systemd-run), the waiting wrapper, the job itself, or gone. */
-export function heldPhase(pid: number): 'prefix' | 'wrapper' | 'job' | 'gone' {
+/** What the held process is now: still a prefix (systemd-run), the waiting wrapper, mid-exec, the job itself, or gone. */
+export function heldPhase(pid: number): 'prefix' | 'wrapper' | 'exec' | 'job' | 'gone' {
   let args: string[];
   try {
     args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
   } catch {
     return 'gone';
   }
-  if (args.length <= 1 && !args[0]) return 'gone';
+  if (args.length <= 1 && !args[0]) {
+    // An empty cmdline is a zombie, or a process between the two halves of an exec (seen for ~3 ms on a slow guest).
+    const st = readStat(pid);
+    return st && st.state !== 'Z' && st.state !== 'X' ? 'exec' : 'gone';
+  }
   if (args[0] === '/bin/sh' && args[1] === '-c' && args[2] === HELD_WRAPPER) return 'wrapper';
   return args[0] === 'systemd-run' ? 'prefix' : 'job';
 }
@@ -196,7 +207,7 @@ export function pauseSync(ms: number): void {
 export function awaitPhase(pid: number, done: (phase: ReturnType<typeof heldPhase>) => boolean, ms: number): ReturnType<typeof heldPhase> {
   const until = Date.now() + ms;
   let phase = heldPhase(pid);
-  while (!done(phase) && phase !== 'gone' && Date.now() < until) {
+  while ((phase === 'exec' || !done(phase)) && phase !== 'gone' && Date.now() < until) {
     pauseSync(0.25);
     phase = heldPhase(pid);
   }

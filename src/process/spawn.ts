@@ -150,7 +150,13 @@ export function checkStartable(argv: string[], cwd: string, env: Record<string, 
 export interface HeldJob {
   child: ChildProcess;
   pid: number;
+  /** Resolves true once the wrapper itself runs (its byte on fd 4), false if it never will (prefix failed, timed out). */
+  ready(ms: number): Promise<boolean>;
+  /** Starts the keeper in cgroup DIR: a process that holds a scope's cgroup open until dismiss(). */
+  keep(dir: string): void;
   release(rlimitKb?: number): void;
+  /** Lets the keeper go (it reads EOF): systemd may remove the scope from now on. */
+  dismiss(): void;
   abort(): void;
 }
 
@@ -161,19 +167,49 @@ export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<strin
     cwd: opts.cwd,
     env: opts.env,
     detached: true,
-    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe'],
+    // fd 3: the gate (lines to the wrapper); fd 4: the wrapper's one byte; fd 5: the keeper's lifeline.
+    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe', 'pipe', 'pipe'],
   });
   if (!child.pid) throw new JobqError('START_FAILED', `cannot spawn ${full[0]}`);
   const gate = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
   gate.on('error', () => undefined);
+  const here = child.stdio[4] as NodeJS.ReadableStream & { destroy(): void };
+  here.on('error', () => undefined);
+  const lifeline = (child.stdio as unknown as NodeJS.ReadableStream[])[5] as NodeJS.ReadableStream & { destroy(): void };
+  lifeline.on('error', () => undefined);
+  // One byte or the end of the pipe: only the wrapper writes it, and every holder of the other end is this process.
+  const arrived = new Promise<boolean>((resolve) => {
+    here.once('data', () => resolve(true));
+    here.once('end', () => resolve(false));
+    here.once('close', () => resolve(false));
+    child.once('exit', () => resolve(false));
+  });
   return {
     child,
     pid: child.pid,
+    async ready(ms) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      });
+      const ok = await Promise.race([arrived, late]);
+      clearTimeout(timer);
+      here.destroy();
+      return ok;
+    },
+    keep(dir) {
+      gate.write(`keep:${dir}\n`);
+    },
     release(rlimitKb) {
-      gate.end(rlimitKb ? `rlimit:${rlimitKb}\n` : 'go\n');
+      gate.end(rlimitKb ? `rlimit:${rlimitKb}\ngo\n` : 'go\n');
+    },
+    dismiss() {
+      lifeline.destroy();
     },
     abort() {
       gate.destroy();
+      here.destroy();
+      lifeline.destroy();
     },
   };
 }

@@ -36,22 +36,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { JobqError } from '../domain/errors.js';
-import { classifyExit, type JobRecord, type JobState, newToken, type Outcome, type ProcId, type Protection } from '../domain/job.js';
+import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { formatSize } from '../domain/units.js';
 import {
+  type CgroupWatch,
   cgroupStats,
   createCgroups,
   detectFacts,
   enterCgroups,
   type IsolationPlan,
+  kernelOomNamed,
+  oomdJournalLine,
+  oomdReason,
   planIsolation,
   removeCgroupsWhenEmpty,
+  scopeCgroupDir,
   scopeMemoryMax,
   setOomScoreAdj,
+  splitScope,
   sweepLeftCgroups,
+  userManager,
   warmCgroupMoves,
+  watchCgroup,
 } from '../process/isolation.js';
-import { awaitPhase, bootId, CLK_TCK, isAlive, procId, readStat } from '../process/proc.js';
+import { awaitPhase, bootId, CLK_TCK, cgroupPids, isAlive, pauseSync, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { awaitHandOff } from '../process/standby.js';
@@ -63,6 +71,8 @@ import { appendLogLine, capLogFd } from './logcap.js';
 import { type Ending, monitor } from './monitor.js';
 
 const NONE: IsolationPlan = { kind: 'none', prefix: [], cgroupDirs: [] };
+/** How long systemd-run may take to make the scope and exec the wrapper (a D-Bus round trip; seconds on a slow guest). */
+const PREFIX_START_MS = 15_000;
 
 /** One job under this supervisor, as it goes through the steps. */
 interface Job {
@@ -75,6 +85,8 @@ interface Job {
   plan: IsolationPlan;
   logFd: number;
   held?: HeldJob;
+  /** A scope's cgroup under watch: systemd removes it as the job ends, so what it said is kept. */
+  watch?: CgroupWatch;
   target?: JobTarget;
   rlimitKb?: number;
   startedAt?: string;
@@ -117,7 +129,8 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
   const job: Job = { store, id, rec, self, env: env ?? restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
   try {
     checkStartable(rec.argv, rec.cwd, job.env);
-    job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), { id, memLimitBytes: job.prot.memLimitBytes });
+    job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), { id, memLimitBytes: job.prot.memLimitBytes, argv: rec.argv });
+    if (job.plan.kind === 'none' && job.prot.isolationMode === 'auto') job.prot.warnings.push(noIsolationWarning(job.env));
     warmCgroupMoves(job.plan);
     job.logFd = openLogAppend(rec.log);
   } catch (e) {
@@ -125,6 +138,16 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
     return undefined;
   }
   return job;
+}
+
+/** What a job without a cgroup of its own lacks, and the one thing that gets it one here. */
+function noIsolationWarning(env: Record<string, string>): string {
+  const why = userManager(env);
+  const fix =
+    fs.existsSync('/run/systemd/system') && process.getuid?.() !== 0
+      ? `log in with ssh or a desktop (not su/sudo) and run \`loginctl enable-linger ${env.USER ?? '$USER'}\``
+      : 'run jobq as root, or give it a delegated cgroup v2 subtree';
+  return `no cgroup of its own for this job (${why ?? 'no systemd user manager'}; no writable cgroup): no OOM attribution, no freezer, and the OOM killer or systemd-oomd may pick your session instead; fix: ${fix}, or --isolation none to accept this`;
 }
 
 /** Records that the job could not start (nothing of it ran) and tells the launcher. */
@@ -159,12 +182,38 @@ function startHeld(job: Job): void {
   job.logFd = rw;
 }
 
+/**
+ * A scope's own cgroup (named for the job), split into the job's part and a keeper's, then watched: systemd removes
+ * a scope as soon as it is empty, and the keeper holds it until jobq has read how the job ended. Returns the scope.
+ */
+async function holdScope(job: Job, pid: number): Promise<string | undefined> {
+  const dir = scopeCgroupDir(pid, job.plan.unit!);
+  if (!dir) {
+    job.prot.warnings.push("the scope's cgroup is not on a cgroup v2 hierarchy here: no OOM attribution, peak memory or freezer from it");
+    return undefined;
+  }
+  const parts = splitScope(dir, pid);
+  if (parts) {
+    job.held!.keep(parts.keep);
+    const until = Date.now() + 3000;
+    while (!cgroupPids(parts.keep).length && Date.now() < until) await sleep(5);
+  }
+  job.plan.cgroupDirs = [parts?.job ?? dir];
+  const watch = watchCgroup(dir, parts?.job);
+  job.watch = watch;
+  // The first exit listener, before the monitor's: the figures are read at once.
+  job.held!.child.once('exit', () => watch.last());
+  return dir;
+}
+
 /** protect: moves the held job into its cgroups, sets oom_score_adj and the memory limit, reads back what holds. */
-function protect(job: Job): boolean {
+async function protect(job: Job): Promise<boolean> {
   const { prot, plan } = job;
   const pid = job.held!.pid;
-  if (plan.prefix.length && awaitPhase(pid, (p) => p !== 'prefix', 10_000) !== 'wrapper') return false;
-  if (plan.cgroupDirs.length) enterCgroups(plan, pid);
+  // A prefix (systemd-run) must have become the wrapper, in its scope: the wrapper's own byte says so, bounded.
+  if (plan.prefix.length && !(await job.held!.ready(PREFIX_START_MS))) return false;
+  const scope = plan.kind === 'systemd-scope' ? await holdScope(job, pid) : undefined;
+  if (plan.kind !== 'systemd-scope' && plan.cgroupDirs.length) enterCgroups(plan, pid);
   if (prot.oomScoreAdj) {
     const want = prot.oomScoreAdj.requested;
     const actual = setOomScoreAdj(pid, want);
@@ -173,7 +222,7 @@ function protect(job: Job): boolean {
   }
   if (prot.memLimitBytes && plan.kind === 'systemd-scope') {
     // A user scope without delegation silently drops MemoryMax (systemd #10581): check what the kernel holds.
-    const max = scopeMemoryMax(pid);
+    const max = scopeMemoryMax(pid, scope);
     if (max && max <= prot.memLimitBytes + 65536) prot.memLimitHow = 'cgroup';
     else prot.warnings.push('systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
   }
@@ -285,26 +334,59 @@ function crashOnce(step: string): void {
   process.kill(process.pid, 'SIGKILL');
 }
 
+/** Why the job ended for memory, if it did: its cgroup counted an OOM kill, or systemd-oomd marked and killed it. */
+function oomCause(job: Job, cg: ReturnType<typeof cgroupStats>, end: Ending, byJobq: boolean): OomCause | undefined {
+  const limit = job.prot.memLimitBytes;
+  if ((cg.oomKills ?? 0) > 0) {
+    if (limit && (cg.limitHits ?? 1) > 0) return { by: 'memory-limit', reason: `the job reached its memory limit (${formatSize(limit)})` };
+    return { by: 'kernel', reason: "the kernel's OOM killer: the machine ran out of memory" };
+  }
+  // Inferred causes only where jobq itself sent no KILL (a cancel's or a timeout's).
+  if (byJobq || end.signal !== 'SIGKILL' || !job.plan.unit) return undefined;
+  // systemd-oomd logs its kill just after it: a few short tries, bounded (only for a KILL nobody here explains).
+  let line: string | undefined;
+  for (let i = 0; i < 4 && !line; i++) {
+    if (i) pauseSync(400);
+    line = oomdJournalLine(job.plan.unit, job.t0 ?? Date.now());
+  }
+  if (line || job.watch?.marked()) return { by: 'systemd-oomd', reason: oomdReason(line) };
+  if (job.watch?.machineOomNearEnd()) {
+    // The scope went with the job before its count could be read: the kernel's log names it, where the user may read it.
+    if (kernelOomNamed(job.plan.unit, job.t0 ?? Date.now())) return { by: 'kernel', reason: "the kernel's OOM killer: the machine ran out of memory" };
+    return {
+      by: 'kernel',
+      reason: "the kernel's OOM killer, most likely: the machine's OOM count rose as the job died (its cgroup was gone before jobq could read it)",
+    };
+  }
+  return undefined;
+}
+
 /** record: classifies the end, marks the log, removes the cgroups, and saves the final state until it holds. */
 async function record(job: Job, end: Ending): Promise<JobRecord> {
   const { store, id, prot, plan } = job;
-  const cg = cgroupStats(plan.kind, plan.cgroupDirs);
+  // Events already queued with the exit (inotify on the scope's cgroup) are handled first.
+  if (job.watch) await new Promise((r) => setImmediate(r));
+  const cg = job.watch ? job.watch.last() : cgroupStats(plan.kind, plan.cgroupDirs);
   const outcome: Outcome = {
     exitCode: end.code,
     signal: end.signal,
     endedAt: new Date(end.seenAt).toISOString(),
     durationMs: end.seenAt - job.t0!,
-    peakMemBytes: cg.peakBytes ?? (end.peakBytes || undefined),
+    peakMemBytes: Math.max(cg.peakBytes ?? 0, end.peakBytes) || undefined,
     cpuMs: cg.cpuMs ?? Math.round((end.cpuTicks * 1000) / CLK_TCK),
   };
-  const cancel = store.readCancel(id);
+  const asked = store.readCancel(id);
+  // A cancel asked for after the job had already exited did not end it.
+  const cancel = asked && Date.parse(asked.at) <= end.seenAt ? asked : undefined;
   const state = classifyExit(job.startedAt!, outcome, {
-    // A cancel asked for after the job had already exited did not end it.
-    cancel: cancel && Date.parse(cancel.at) <= end.seenAt ? cancel : undefined,
+    cancel,
     timeout: end.timedOut,
-    oom: (cg.oomKills ?? 0) > 0,
+    oom: oomCause(job, cg, end, !!cancel || !!end.timedOut),
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
+  // All read: the scope's keeper goes, and systemd removes the scope.
+  job.watch?.close();
+  job.held?.dismiss();
   appendEvent(store.paths(id).diag, 'info', 'ended', {
     id,
     status: state.status,
@@ -355,8 +437,10 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     return false;
   }
   crashOnce('held');
-  if (!protect(job)) {
+  if (!(await protect(job))) {
     job.held!.abort();
+    // Still our own unreaped child (a hung systemd-run): it is provably ours, so it goes.
+    if (job.held!.child.exitCode === null && job.held!.child.signalCode === null) job.held!.child.kill('SIGKILL');
     await failStart(job, new JobqError('START_FAILED', `${job.plan.prefix[0]} did not start the job (its error, if any, is in ${job.rec.log})`));
     return false;
   }

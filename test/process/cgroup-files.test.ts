@@ -23,7 +23,7 @@ describe('cgroup v2 files', () => {
     fs.writeFileSync(path.join(cg, 'memory.current'), '1000\n');
     fs.writeFileSync(path.join(cg, 'cpu.stat'), 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n');
     fs.writeFileSync(path.join(cg, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n');
-    expect(cgroupStats('cgroup-v2', [cg])).toEqual({ currentBytes: 1000, peakBytes: 123456789, cpuMs: 2500, oomKills: 1 });
+    expect(cgroupStats('cgroup-v2', [cg])).toEqual({ currentBytes: 1000, peakBytes: 123456789, cpuMs: 2500, oomKills: 1, limitHits: 1 });
   });
 });
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type IsolationFacts, planIsolation, warmCgroupMoves } from '../../src/process/isolation.js';
+import { describeCommand, type IsolationFacts, planIsolation, warmCgroupMoves } from '../../src/process/isolation.js';
 import { pollUntil } from '../helpers/jobq.js';
 
 const none: IsolationFacts = { uid: 1000, systemdUser: false };
@@ -12,8 +12,8 @@ const v1: IsolationFacts = { uid: 0, systemdUser: false, v1Bases: { memory: '/sy
 const v2: IsolationFacts = { uid: 0, systemdUser: false, v2Base: '/sys/fs/cgroup/jobq' };
 
 describe('planIsolation', () => {
-  it('auto prefers a systemd scope, with an OOM policy that spares siblings and the memory limit', () => {
-    const p = planIsolation('auto', systemd, { id: 'train_20261124_101010', memLimitBytes: 8 * 1024 ** 3 });
+  it('auto prefers a systemd scope, described by the command, delegated, with an OOM policy that spares siblings and the memory limit', () => {
+    const p = planIsolation('auto', systemd, { id: 'train_20261124_101010', memLimitBytes: 8 * 1024 ** 3, argv: ['python', 'train.py', "it's"] });
     expect(p.kind).toBe('systemd-scope');
     expect(p.prefix).toEqual([
       'systemd-run',
@@ -22,15 +22,24 @@ describe('planIsolation', () => {
       '--quiet',
       '--collect',
       '--unit=jobq-train_20261124_101010.scope',
+      `--description=python train.py 'it'\\''s'`,
       '-p',
       'OOMPolicy=continue',
+      '-p',
+      'Delegate=yes',
       '-p',
       `MemoryMax=${8 * 1024 ** 3}`,
       '-p',
       'MemorySwapMax=0',
       '--',
     ]);
+    // The scope's cgroup is found from the job's own process once it runs (scopeCgroupDir), never planned.
     expect(p.cgroupDirs).toEqual([]);
+  });
+
+  it('describes a long command in at most 200 characters', () => {
+    expect(describeCommand(['x'.repeat(300)])).toHaveLength(200);
+    expect(describeCommand(['echo', 'a b', '$HOME'])).toBe("echo 'a b' '$HOME'");
   });
 
   it('auto falls back to cgroup v2, then v1 (memory and cpuacct), then none', () => {
