@@ -337,6 +337,23 @@ Examples:
     .action(act(() => import('./commands/docs.js')));
 
   program
+    .command('doctor')
+    .summary('say what jobq will do on this machine (cgroups, systemd scope, oomd, swap, state dir) and how to fix what is wrong')
+    .option('--json', 'print JSON (docs/doctor.md)')
+    .addHelpText(
+      'after',
+      `
+Each line is ok, warn, fail or info; "To fix:" lists the exact commands. Exit 1 only when something is a fail
+(jobq cannot work here as configured), else 0. Fields of --json: docs/doctor.md.
+
+Examples:
+  jobq doctor
+  jobq doctor --json | jq '.checks[] | select(.status == "warn" or .status == "fail")'
+  jobq doctor --json | jq -r .isolation.auto     # what --isolation auto picks here`,
+    )
+    .action(act(() => import('./commands/doctor.js')));
+
+  program
     .command('completion')
     .summary('print a shell completion script (generated from this command list)')
     .argument('[shell]', 'bash, zsh or fish')
