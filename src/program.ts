@@ -293,7 +293,7 @@ Examples:
     .command('ui')
     .summary('a local web dashboard: live jobs table, logs, memory charts, cancel and restart (127.0.0.1, behind a token)')
     .option('-p, --port <n>', 'port on 127.0.0.1', '8765')
-    .option('--open', 'open it in the browser (xdg-open)')
+    .option('--open', 'open it in the browser (xdg-open gets a page only you can read, never the tokened URL)')
     .option('--detach', 'run it as a jobq job of its own (jobq cancel jobq-ui stops it)')
     .addHelpText(
       'after',

@@ -4,6 +4,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { Backend, JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
@@ -205,6 +207,30 @@ async function detach(port: number, token: string): Promise<number> {
   }
 }
 
+/** How long the browser has to read the launch page before it is removed. */
+const LAUNCH_PAGE_MS = 60_000;
+
+/**
+ * `--open`: the browser gets the path of a page only we can read (0600 in a fresh 0700 directory) that forwards it to
+ * the tokened URL; the URL itself would land in xdg-open's and the browser's argv, which every local user reads in ps.
+ */
+function openInBrowser(url: string): { remove(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-ui-'));
+  const page = path.join(dir, 'open.html');
+  const attr = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+  fs.writeFileSync(
+    page,
+    `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer"><meta http-equiv="refresh" content="0;url=${attr}"><title>jobq dashboard</title><a href="${attr}">open the jobq dashboard</a>\n`,
+    { mode: 0o600, flag: 'wx' },
+  );
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  setTimeout(remove, LAUNCH_PAGE_MS).unref();
+  spawn('xdg-open', [page], { stdio: 'ignore', detached: true })
+    .on('error', () => process.stderr.write('jobq: --open: xdg-open is not available; open the URL above yourself\n'))
+    .unref();
+  return { remove };
+}
+
 export default async function ui(o: { port?: string; open?: boolean; detach?: boolean }, cmd: Command): Promise<number> {
   const port = o.port === undefined ? 8765 : Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new JobqError('USAGE', `invalid --port '${o.port}': 0 (any free one) to 65535`);
@@ -230,13 +256,11 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
   });
   const here = `http://127.0.0.1:${bound}/?token=${token}`;
   process.stdout.write(`dashboard: ${here}\n(serving on 127.0.0.1 only; Ctrl-C to stop; the token in the URL is its key)\n`);
-  if (o.open)
-    spawn('xdg-open', [here], { stdio: 'ignore', detached: true })
-      .on('error', () => undefined)
-      .unref();
+  const launcher = o.open ? openInBrowser(here) : undefined;
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
   });
+  launcher?.remove();
   server.close();
   server.closeAllConnections();
   return EXIT.ok;

@@ -1,8 +1,10 @@
 // Issue 14: `jobq ui --detach` runs the dashboard as a jobq job of its own; its URL is the one it really serves on,
-// and its key never shows on a command line another user can read.
+// and its key never shows on a command line another user can read; issue 20: nor does `--open` put it there.
 import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { pollUntil, type World, world } from '../helpers/jobq.js';
+import { BIN, killTagged, pollUntil, type World, world } from '../helpers/jobq.js';
 
 let w: World;
 beforeEach(() => {
@@ -42,4 +44,34 @@ it('--detach --port 0 prints the port it got, serves there, keeps the token off 
   expect(JSON.stringify(rec)).not.toContain(token);
   expect((await w.run(['cancel', 'jobq-ui'])).exitCode).toBe(0);
   await pollUntil(() => w.record(rec.id).state.status === 'cancelled', 10_000, 'the dashboard job to end');
+});
+
+it('--open hands the browser a page only its user can read, never the tokened URL on a command line', async () => {
+  // A stand-in xdg-open: it records what it was given, and holds on so its command line can be read meanwhile.
+  const bin = path.join(w.home, 'bin');
+  fs.mkdirSync(bin);
+  const seen = path.join(w.home, 'xdg-open.seen');
+  fs.writeFileSync(
+    path.join(bin, 'xdg-open'),
+    `#!/bin/sh\n{ printf '%s\\n' "$@"; stat -c '%a %u' "$1" "$(dirname "$1")"; cat "$1"; } > ${seen}.tmp && mv ${seen}.tmp ${seen}\nexec sleep 30\n`,
+    { mode: 0o755 },
+  );
+  const ui = execa(BIN, ['ui', '--port', '0', '--open'], { env: { ...w.env, PATH: `${bin}:${process.env.PATH}` }, stdin: 'ignore', reject: false });
+  try {
+    const shown = (await pollUntil(() => fs.existsSync(seen) && fs.readFileSync(seen, 'utf8'), 15_000, 'xdg-open to be called')) as string;
+    const [arg, pageMode, dirMode] = shown.split('\n');
+    const url = /url=([^"]+)"/.exec(shown)![1]!.replace(/&amp;/g, '&');
+    const token = new URL(url).searchParams.get('token')!;
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    expect(arg).not.toContain(token);
+    expect(pageMode).toBe(`600 ${process.getuid?.()}`);
+    expect(dirMode).toBe(`700 ${process.getuid?.()}`);
+    expect(allCmdlines()).not.toContain(token);
+    // The page leads to the dashboard itself.
+    expect((await fetch(url)).status).toBe(200);
+  } finally {
+    ui.kill('SIGTERM');
+    await ui;
+    killTagged(w.tag);
+  }
 });
