@@ -99,6 +99,8 @@ export interface Protection {
   /** cgroup directories (v1: one per controller) or systemd unit. */
   cgroups?: string[];
   unit?: string;
+  /** A scope's keeper (not the job's: never signalled), in the scope's `keep` part beside the job's. */
+  keeper?: ProcId;
   memLimitBytes?: number;
   memLimitHow?: 'cgroup' | 'rlimit-as' | 'none';
   oomScoreAdj?: { requested: number; actual: number | null };
@@ -214,7 +216,9 @@ export function classifyExit(
   outcome: Outcome,
   ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: OomCause | boolean; cgroupKnown?: boolean },
 ): JobState {
-  if (ctx.oom) return { status: 'oom', startedAt, ...(typeof ctx.oom === 'object' ? ctx.oom : {}), ...outcome };
+  // An OOM kill ended the job only if nothing else did and it did not exit 0 on its own (a child may die of one).
+  const failed = outcome.signal !== null || outcome.exitCode !== 0;
+  if (ctx.oom && failed && !ctx.cancel && !ctx.timeout) return { status: 'oom', startedAt, ...(typeof ctx.oom === 'object' ? ctx.oom : {}), ...outcome };
   if (ctx.timeout) return { status: 'timeout', startedAt, reason: ctx.timeout, ...outcome };
   if (ctx.cancel) return { status: 'cancelled', startedAt, cancel: ctx.cancel, ...outcome };
   if (outcome.exitCode === 0 && !outcome.signal) return { status: 'succeeded', startedAt, ...outcome };

@@ -365,13 +365,14 @@ export function sweepLeftCgroups(left: Array<{ id: string; dirs: unknown }>): Ar
 
 /**
  * True only for a cgroup directory jobq itself makes for this job: absolute, normalised, under /sys/fs/cgroup, and
- * either named for the job id inside a `jobq` base, or the job's own systemd scope (or its `job` part) owned by us.
+ * either named for the job id inside a `jobq` base, or the job's own systemd scope (or its `job` or `keep` part) owned by us.
  * Anything else in a record is data, never a target.
  */
 export function isJobCgroup(dir: unknown, id: string): dir is string {
   if (typeof dir !== 'string' || !path.isAbsolute(dir) || path.normalize(dir) !== dir || !dir.startsWith(`${CG}/`)) return false;
   const unit = scopeUnit(id);
-  const scope = path.basename(dir) === unit || (path.basename(dir) === 'job' && path.basename(path.dirname(dir)) === unit);
+  const part = path.basename(dir) === 'job' || path.basename(dir) === 'keep';
+  const scope = path.basename(dir) === unit || (part && path.basename(path.dirname(dir)) === unit);
   if (!scope && (path.basename(dir) !== id || path.basename(path.dirname(dir)) !== 'jobq')) return false;
   try {
     const st = fs.lstatSync(dir);
@@ -454,8 +455,6 @@ export function setOomScoreAdj(pid: number, want: number): number | null {
 export interface CgroupWatch {
   /** Reads now if the cgroup is still there; returns the last figures read either way. */
   last(): ReturnType<typeof cgroupStats>;
-  /** True once an xattr of the cgroup changed after the start: systemd-oomd marks a cgroup it kills (user.oomd_ooms). */
-  marked(): boolean;
   /** True when the cgroup was gone at the last read and the machine's OOM kill count (/proc/vmstat) rose in the second before. */
   machineOomNearEnd(): boolean;
   close(): void;
@@ -470,9 +469,8 @@ function vmstatOomKills(): number {
 }
 
 /**
- * Watches a scope's cgroup: systemd removes it as soon as the job's last process is gone, so its figures are read
- * each second, on each memory.events change (inotify: the kernel counts an OOM kill before the victim dies), and by
- * the caller at the job's exit; systemd-oomd's xattr mark on the directory (set before it kills) is seen the same way.
+ * Watches a scope's cgroup, for where it may go with the job (no keeper): its figures are read each second, on each
+ * memory.events change (inotify: the kernel counts an OOM kill before the victim dies), and by the caller at the exit.
  */
 export function watchCgroup(dir: string, jobDir = dir): CgroupWatch {
   // Figures from the job's own part; OOM counts from the whole scope (memory.events counts what happens below too).
@@ -482,7 +480,6 @@ export function watchCgroup(dir: string, jobDir = dir): CgroupWatch {
     return { ...now, oomKills: all.oomKills, limitHits: all.limitHits };
   };
   let last = stats();
-  let marked = false;
   let gone = false;
   let oomBase = vmstatOomKills();
   let oomNow = oomBase;
@@ -502,39 +499,32 @@ export function watchCgroup(dir: string, jobDir = dir): CgroupWatch {
   let w: fs.FSWatcher | undefined;
   try {
     w = fs.watch(dir, { persistent: false }, (_event, name) => {
-      // An event on the directory itself while it still exists is an attribute change (oomd's xattr), not its removal.
-      if ((!name || name === path.basename(dir)) && fs.existsSync(dir)) marked = true;
-      if (!name || name === 'memory.events' || name === path.basename(dir)) read();
+      if (name === 'memory.events') read();
     });
     w.on('error', () => undefined);
   } catch {
     /* gone already: last() holds what was read */
-  }
-  // oomd may pick the job's part rather than the scope: its mark counts too.
-  let wj: fs.FSWatcher | undefined;
-  if (jobDir !== dir) {
-    try {
-      wj = fs.watch(jobDir, { persistent: false }, (_event, name) => {
-        if ((!name || name === path.basename(jobDir)) && fs.existsSync(jobDir)) marked = true;
-      });
-      wj.on('error', () => undefined);
-    } catch {
-      /* gone already */
-    }
   }
   return {
     last: () => {
       read();
       return last;
     },
-    marked: () => marked,
     machineOomNearEnd: () => gone && oomNow > oomBase,
     close: () => {
       clearInterval(tick);
       w?.close();
-      wj?.close();
     },
   };
+}
+
+/** Thaws a scope's own freezer (a job may freeze the scope itself, keeper and all): its keeper must be able to go. */
+export function thawScope(scope: string): void {
+  try {
+    fs.writeFileSync(path.join(scope, 'cgroup.freeze'), '0');
+  } catch {
+    /* gone, or never frozen */
+  }
 }
 
 /** Lines of the system journal since a time that name a unit (bounded); empty when unreadable or absent. */
@@ -565,8 +555,8 @@ export function kernelOomNamed(unit: string, sinceMs: number): boolean {
 }
 
 /** The one-line reason from systemd-oomd's journal line: "systemd-oomd: memory pressure 56% > 50% for 20s in user@1000.service". */
-export function oomdReason(line: string | undefined): string {
-  const m = line && /memory pressure for (\S+) being ([\d.]+)% > ([\d.]+)% for > (\S+)/.exec(line);
-  if (!m) return line ? `systemd-oomd: ${line}` : 'systemd-oomd killed the job under memory pressure (details: journalctl -t systemd-oomd)';
+export function oomdReason(line: string): string {
+  const m = /memory pressure for (\S+) being ([\d.]+)% > ([\d.]+)% for > (\S+)/.exec(line);
+  if (!m) return `systemd-oomd: ${line}`;
   return `systemd-oomd: memory pressure ${Math.round(Number(m[2]))}% > ${Math.round(Number(m[3]))}% for ${m[4]} in ${path.basename(m[1]!)}`;
 }

@@ -9,6 +9,8 @@ export interface JobTarget {
   cgroups?: string[];
   /** Processes found as the job's before (pid -> start time): still the job's once re-parented out of reach. */
   known?: Map<number, number>;
+  /** Never the job's: a scope's keeper, beside the job in the scope (only ever spared, so a record may say it). */
+  spare?: ProcId;
 }
 
 /** Sends a signal to one process or (negative) a group; refuses 0, 1, -1 and anything <= 1 in absolute value. */
@@ -34,7 +36,7 @@ export function validTarget(t: JobTarget | undefined): t is JobTarget {
  */
 export function jobTarget(rec: JobRecord): JobTarget | undefined {
   if (!rec.job || (rec.boot && rec.boot !== bootId())) return undefined;
-  const t: JobTarget = { job: rec.job, cgroups: (rec.protection?.cgroups ?? []).filter((d) => isJobCgroup(d, rec.id)) };
+  const t: JobTarget = { job: rec.job, cgroups: (rec.protection?.cgroups ?? []).filter((d) => isJobCgroup(d, rec.id)), spare: rec.protection?.keeper };
   return validTarget(t) ? t : undefined;
 }
 
@@ -67,6 +69,7 @@ export function jobProcesses(t: JobTarget, all: ProcStat[] = allProcesses()): { 
     if (p && p.startTicks === ticks) found.set(pid, p);
   }
   for (const p of descendantsOf([...found.keys()], all)) found.set(p.pid, p);
+  if (t.spare && found.get(t.spare.pid)?.startTicks === t.spare.startTicks) found.delete(t.spare.pid);
   for (const p of found.values()) t.known?.set(p.pid, p.startTicks);
   return { procs: [...found.values()], groupOk: groupOk && [...found.values()].some((p) => p.pgid === t.job.pgid) };
 }

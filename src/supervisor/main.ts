@@ -55,6 +55,7 @@ import {
   setOomScoreAdj,
   splitScope,
   sweepLeftCgroups,
+  thawScope,
   userManager,
   warmCgroupMoves,
   watchCgroup,
@@ -87,6 +88,7 @@ interface Job {
   held?: HeldJob;
   /** A scope's cgroup under watch: systemd removes it as the job ends, so what it said is kept. */
   watch?: CgroupWatch;
+  scope?: string;
   target?: JobTarget;
   rlimitKb?: number;
   startedAt?: string;
@@ -197,8 +199,12 @@ async function holdScope(job: Job, pid: number): Promise<string | undefined> {
     job.held!.keep(parts.keep);
     const until = Date.now() + 3000;
     while (!cgroupPids(parts.keep).length && Date.now() < until) await sleep(5);
+    // The keeper is spared by name (pid + start time); anything else that gets into `keep` is the job's.
+    const keeper = procId(cgroupPids(parts.keep)[0] ?? 0);
+    if (keeper) job.prot.keeper = keeper;
   }
-  job.plan.cgroupDirs = [parts?.job ?? dir];
+  job.scope = dir;
+  job.plan.cgroupDirs = parts ? [parts.job, parts.keep] : [dir];
   const watch = watchCgroup(dir, parts?.job);
   job.watch = watch;
   // The first exit listener, before the monitor's: the figures are read at once.
@@ -246,7 +252,7 @@ async function protect(job: Job): Promise<boolean> {
     idleTimeoutMs: prot.idleTimeoutMs,
   });
   for (const w of prot.warnings) appendEvent(diag, 'warn', 'warning', { id: job.id, warning: w });
-  job.target = { job: { pid, startTicks: readStat(pid)?.startTicks ?? 0, pgid: pid }, cgroups: plan.cgroupDirs };
+  job.target = { job: { pid, startTicks: readStat(pid)?.startTicks ?? 0, pgid: pid }, cgroups: plan.cgroupDirs, spare: prot.keeper };
   return true;
 }
 
@@ -334,7 +340,7 @@ function crashOnce(step: string): void {
   process.kill(process.pid, 'SIGKILL');
 }
 
-/** Why the job ended for memory, if it did: its cgroup counted an OOM kill, or systemd-oomd marked and killed it. */
+/** Why the job ended for memory, if it did: its cgroup counted an OOM kill, or systemd-oomd's journal names it. */
 function oomCause(job: Job, cg: ReturnType<typeof cgroupStats>, end: Ending, byJobq: boolean): OomCause | undefined {
   const limit = job.prot.memLimitBytes;
   if ((cg.oomKills ?? 0) > 0) {
@@ -349,7 +355,7 @@ function oomCause(job: Job, cg: ReturnType<typeof cgroupStats>, end: Ending, byJ
     if (i) pauseSync(400);
     line = oomdJournalLine(job.plan.unit, job.t0 ?? Date.now());
   }
-  if (line || job.watch?.marked()) return { by: 'systemd-oomd', reason: oomdReason(line) };
+  if (line) return { by: 'systemd-oomd', reason: oomdReason(line) };
   if (job.watch?.machineOomNearEnd()) {
     // The scope went with the job before its count could be read: the kernel's log names it, where the user may read it.
     if (kernelOomNamed(job.plan.unit, job.t0 ?? Date.now())) return { by: 'kernel', reason: "the kernel's OOM killer: the machine ran out of memory" };
@@ -384,8 +390,9 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
     oom: oomCause(job, cg, end, !!cancel || !!end.timedOut),
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
-  // All read: the scope's keeper goes, and systemd removes the scope.
+  // All read: the scope's keeper goes (thawed, if the job froze its whole scope), and systemd removes the scope.
   job.watch?.close();
+  if (job.scope) thawScope(job.scope);
   job.held?.dismiss();
   appendEvent(store.paths(id).diag, 'info', 'ended', {
     id,

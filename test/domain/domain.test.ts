@@ -52,7 +52,12 @@ describe('exit classification', () => {
     expect(classifyExit('s', base, {}).status).toBe('succeeded');
     expect(classifyExit('s', base, { cancel: { at: 't', by: 'me', signal: 'SIGTERM' } })).toMatchObject({ status: 'cancelled', exitCode: 0 });
     expect(classifyExit('s', base, { timeout: 'wall' })).toMatchObject({ status: 'timeout', exitCode: 0 });
-    expect(classifyExit('s', base, { oom: true }).status).toBe('oom');
+    // A child killed by an OOM while the job itself exits 0: the job succeeded; a cancel or timeout that ended it wins.
+    expect(classifyExit('s', base, { oom: true }).status).toBe('succeeded');
+    expect(classifyExit('s', { ...base, exitCode: 1 }, { oom: true }).status).toBe('oom');
+    expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGTERM' }, { oom: true, cancel: { at: 't', by: 'me', signal: 'SIGTERM' } }).status).toBe(
+      'cancelled',
+    );
     expect(classifyExit('s', { ...base, exitCode: 1 }, {}).status).toBe('failed');
     expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGKILL' }, { oom: true }).status).toBe('oom');
     expect(classifyExit('s', { ...base, exitCode: null, signal: 'SIGTERM' }, { timeout: 'idle' })).toMatchObject({ status: 'timeout', reason: 'idle' });

@@ -181,4 +181,37 @@ describe.skipIf(!GUEST)(GUEST ? 'under a systemd user manager, as a normal user'
     expect(none.stdout).toMatch(/^warn +isolation +auto → none/m);
     expect(none.stdout).toMatch(/To fix:\n +export XDG_RUNTIME_DIR=\/run\/user\/\d+/);
   });
+
+  it('a job cannot hide from cancel in its scope: a double fork moved into keep dies, a frozen scope goes', async () => {
+    // The scope's parts are the user's to write: a hostile job moves a setsid'd child into `keep`, then freezes the
+    // whole scope (keeper included). Cancel must still end every process of it, and the scope must go.
+    const script = path.join(w.home, 'hide.sh');
+    fs.writeFileSync(
+      script,
+      `cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)\n(setsid sh -c "echo \\$\\$ > $cg/../keep/cgroup.procs; exec sleep 1005" &)\nsleep 1; echo 1 > $cg/../cgroup.freeze; exec sleep 1000\n`,
+      { mode: 0o755 },
+    );
+    const id = await start(w, 'hide', ['sh', script]);
+    const rec = await pollUntil(() => w.tryRecord(id)?.state.status === 'running' && w.record(id), 10_000, 'running');
+    const scope = path.dirname(rec.protection.cgroups[0]);
+    await pollUntil(() => fs.readFileSync(path.join(scope, 'cgroup.events'), 'utf8').includes('frozen 1'), 20_000, 'the job to freeze its scope');
+    const r = await w.run(['cancel', 'hide', '--grace', '1s']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    await pollUntil(async () => !(await sh('pgrep -f "sleep 100[05]"')).out.trim(), 20_000, 'both sleeps to die');
+    await pollUntil(async () => !(await scopes()).includes(unitOf(id)), 20_000, `the scope to go\n${dump(w, id)}`);
+    expect(w.record(id).state.status).toBe('cancelled');
+  });
+
+  it('not an OOM: a kill from outside after the job touched its own cgroup, or a child OOM the job survived', async () => {
+    const id = await start(w, 'touchy', ['sh', '-c', 'cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup); mkdir $cg/x; touch $cg; exec sleep 100']);
+    const rec = await pollUntil(() => w.tryRecord(id)?.state.status === 'running' && w.record(id), 10_000, 'running');
+    await new Promise((r) => setTimeout(r, 1000));
+    process.kill(rec.job.pid, 'SIGKILL');
+    expect((await w.run(['wait', 'touchy'])).exitCode).toBe(137);
+    expect(w.record(id).state).toMatchObject({ status: 'killed', signal: 'SIGKILL' });
+    const hog = await start(w, 'survivor', ['sh', '-c', 'python3 -c "a = bytearray(400 << 20)"; echo child=$?; exit 0'], ['--mem-limit', '60M']);
+    expect((await w.run(['wait', 'survivor'])).exitCode, dump(w, hog)).toBe(0);
+    expect(w.record(hog).state.status).toBe('succeeded');
+    expect((await w.run(['tail', 'survivor'])).stdout).toContain('child=137');
+  });
 });
