@@ -257,8 +257,9 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
   const here = `http://127.0.0.1:${bound}/?token=${token}`;
   process.stdout.write(`dashboard: ${here}\n(serving on 127.0.0.1 only; Ctrl-C to stop; the token in the URL is its key)\n`);
   const launcher = o.open ? openInBrowser(here) : undefined;
+  // A closed terminal (HUP) stops it as Ctrl-C does, so the launch page goes with it.
   await new Promise<void>((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => resolve());
   });
   launcher?.remove();
   server.close();

@@ -46,7 +46,7 @@ it('--detach --port 0 prints the port it got, serves there, keeps the token off 
   await pollUntil(() => w.record(rec.id).state.status === 'cancelled', 10_000, 'the dashboard job to end');
 });
 
-it('--open hands the browser a page only its user can read, never the tokened URL on a command line', async () => {
+it('--open hands the browser a page only its user can read, never the tokened URL on a command line; the page goes with the dashboard', async () => {
   // A stand-in xdg-open: it records what it was given, and holds on so its command line can be read meanwhile.
   const bin = path.join(w.home, 'bin');
   fs.mkdirSync(bin);
@@ -67,8 +67,11 @@ it('--open hands the browser a page only its user can read, never the tokened UR
     expect(pageMode).toBe(`600 ${process.getuid?.()}`);
     expect(dirMode).toBe(`700 ${process.getuid?.()}`);
     expect(allCmdlines()).not.toContain(token);
-    // The page leads to the dashboard itself.
+    // The page leads to the dashboard itself, and goes with it, even when its terminal closes (HUP).
     expect((await fetch(url)).status).toBe(200);
+    ui.kill('SIGHUP');
+    await ui;
+    expect(fs.existsSync(path.dirname(arg!))).toBe(false);
   } finally {
     ui.kill('SIGTERM');
     await ui;
