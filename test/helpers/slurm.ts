@@ -24,7 +24,8 @@ export function slurmCluster(): Cluster {
   let why: string | undefined;
   if (!conf || !answers(conf)) {
     if (process.env.JOBQ_TEST_SLURM_START !== '1')
-      why = 'no Slurm cluster answers (SLURM_CONF); .ci/run starts one, or JOBQ_TEST_SLURM_START=1 lets the tests start one (as root: apt-get, and its daemons stay up)';
+      why =
+        'no Slurm cluster answers (SLURM_CONF); .ci/run starts one, or JOBQ_TEST_SLURM_START=1 lets the tests start one (as root: apt-get, and its daemons stay up)';
     else if (process.getuid?.() !== 0) why = 'no Slurm cluster answers (SLURM_CONF) and starting one needs root';
     else {
       const r = spawnSync('flock', ['-o', '/tmp/jobq-slurm.lock', 'bash', path.join(ROOT, 'scripts', 'slurm-cluster.sh'), 'start'], {
