@@ -245,7 +245,6 @@ export function scopeCgroupDir(pid: number, unit: string): string | undefined {
 
 /** A scope split in two (it is delegated): the job's own cgroup, and the keeper's that holds the scope until jobq has read it. */
 export interface ScopeCgroups {
-  scope: string;
   job: string;
   keep: string;
 }
@@ -265,7 +264,7 @@ export function splitScope(scope: string, pid: number): ScopeCgroups | undefined
     fs.mkdirSync(keep);
     fs.writeFileSync(path.join(job, 'cgroup.procs'), String(pid));
     fs.writeFileSync(path.join(scope, 'cgroup.subtree_control'), ctl.map((c) => `+${c}`).join(' '));
-    return { scope, job, keep };
+    return { job, keep };
   } catch {
     // Put back what moved (the scope then holds the job as before); systemd removes the empty directories with it.
     try {
@@ -277,19 +276,9 @@ export function splitScope(scope: string, pid: number): ScopeCgroups | undefined
   }
 }
 
-/** The memory limit a systemd scope really got, read from its cgroup (v2; else the job's own); undefined if none. */
-export function scopeMemoryMax(pid: number, scope?: string): number | undefined {
-  if (scope) return readNum(path.join(scope, 'memory.max'));
-  try {
-    const line = fs
-      .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('0::'));
-    if (!line) return undefined;
-    return readNum(path.join(CG, line.slice(3), 'memory.max'));
-  } catch {
-    return undefined;
-  }
+/** The memory limit a systemd scope really got, read from its cgroup (v2); undefined without one. */
+export function scopeMemoryMax(scope: string | undefined): number | undefined {
+  return scope ? readNum(path.join(scope, 'memory.max')) : undefined;
 }
 
 /** Figures from the job's cgroups: memory now and at peak, CPU time, OOM kills. */

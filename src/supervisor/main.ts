@@ -60,7 +60,7 @@ import {
   warmCgroupMoves,
   watchCgroup,
 } from '../process/isolation.js';
-import { awaitPhase, bootId, CLK_TCK, cgroupPids, isAlive, pauseSync, procId, readStat } from '../process/proc.js';
+import { awaitPhase, bootId, CLK_TCK, cgroupPids, isAlive, procId, readStat } from '../process/proc.js';
 import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { awaitHandOff } from '../process/standby.js';
@@ -228,7 +228,7 @@ async function protect(job: Job): Promise<boolean> {
   }
   if (prot.memLimitBytes && plan.kind === 'systemd-scope') {
     // A user scope without delegation silently drops MemoryMax (systemd #10581): check what the kernel holds.
-    const max = scopeMemoryMax(pid, scope);
+    const max = scopeMemoryMax(scope);
     if (max && max <= prot.memLimitBytes + 65536) prot.memLimitHow = 'cgroup';
     else prot.warnings.push('systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
   }
@@ -341,7 +341,7 @@ function crashOnce(step: string): void {
 }
 
 /** Why the job ended for memory, if it did: its cgroup counted an OOM kill, or systemd-oomd's journal names it. */
-function oomCause(job: Job, cg: ReturnType<typeof cgroupStats>, end: Ending, byJobq: boolean): OomCause | undefined {
+async function oomCause(job: Job, cg: ReturnType<typeof cgroupStats>, end: Ending, byJobq: boolean): Promise<OomCause | undefined> {
   const limit = job.prot.memLimitBytes;
   if ((cg.oomKills ?? 0) > 0) {
     if (limit && (cg.limitHits ?? 1) > 0) return { by: 'memory-limit', reason: `the job reached its memory limit (${formatSize(limit)})` };
@@ -352,7 +352,7 @@ function oomCause(job: Job, cg: ReturnType<typeof cgroupStats>, end: Ending, byJ
   // systemd-oomd logs its kill just after it: a few short tries, bounded (only for a KILL nobody here explains).
   let line: string | undefined;
   for (let i = 0; i < 4 && !line; i++) {
-    if (i) pauseSync(400);
+    if (i) await sleep(400);
     line = oomdJournalLine(job.plan.unit, job.t0 ?? Date.now());
   }
   if (line) return { by: 'systemd-oomd', reason: oomdReason(line) };
@@ -387,7 +387,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   const state = classifyExit(job.startedAt!, outcome, {
     cancel,
     timeout: end.timedOut,
-    oom: oomCause(job, cg, end, !!cancel || !!end.timedOut),
+    oom: await oomCause(job, cg, end, !!cancel || !!end.timedOut),
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
   // All read: the scope's keeper goes (thawed, if the job froze its whole scope), and systemd removes the scope.
