@@ -43,11 +43,23 @@ describe.skipIf(!GUEST)(GUEST ? 'OOM under a systemd user manager' : `OOM in the
     oomd ? 'systemd-oomd killing a job for memory pressure is recorded oom, by systemd-oomd, with its figures' : 'systemd-oomd (skipped: not active here)',
     async () => {
       // The job caps its own (delegated) cgroup's memory.high and keeps allocating: it stalls in reclaim, and the
-      // pressure on user@UID.service stays over oomd's 50% for 20 s.
+      // pressure on user@UID.service stays over oomd's 50% for 20 s. oomd also wants reclaim activity (a rising
+      // pgscan): with no swap, anonymous memory is not scanned, so the job rereads a file whose pages are.
       const script = path.join(w.home, 'pressure.py');
+      const data = path.join(w.home, 'pressure.data');
       fs.writeFileSync(
         script,
-        'cg = open("/proc/self/cgroup").read().strip().split("::")[1]\nopen("/sys/fs/cgroup" + cg + "/memory.high", "w").write(str(60 << 20))\na = []\nwhile True:\n    a.append(bytearray(8 << 20))\n',
+        [
+          'cg = open("/proc/self/cgroup").read().strip().split("::")[1]',
+          'open("/sys/fs/cgroup" + cg + "/memory.high", "w").write(str(60 << 20))',
+          `open(${JSON.stringify(data)}, "wb").write(b"x" * (64 << 20))`,
+          'a = []',
+          'while True:',
+          '    a.append(bytearray(8 << 20))',
+          `    with open(${JSON.stringify(data)}, "rb") as f:`,
+          '        while f.read(1 << 20): pass',
+          '',
+        ].join('\n'),
       );
       const id = await start(w, 'pressure', ['python3', script]);
       const waited = await w.run(['wait', 'pressure', '--timeout', '240s'], { timeout: 260_000 });
