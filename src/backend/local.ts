@@ -3,7 +3,7 @@ import os from 'node:os';
 import { settleSideWork } from '../background.js';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type ProcId } from '../domain/job.js';
-import { allProcesses, isAlive, procId } from '../process/proc.js';
+import { allProcesses, awaitPhase, isAlive, procId } from '../process/proc.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
 import { awaitStandby, dismissStandby, handOff, takeStandby } from '../process/standby.js';
 import { appendEvent } from '../store/events.js';
@@ -91,6 +91,13 @@ export class LocalRunner implements Runner {
     // pipe a moment before /proc shows it dead: while the record still says starting, look again (bounded).
     let v = await host.view(id);
     for (const until = Date.now() + 2000; v.state.status === 'starting' && Date.now() < until; v = await host.view(id)) await sleep(5);
+    // Recorded running, and already gone: ended (its supervisor records how), or never let go (its supervisor died
+    // before "go": the wrapper exits 125, and the gate file proves it). Either is said in a moment: look again.
+    const job = v.rec.job;
+    if (v.state.status === 'running' && job && awaitPhase(job.pid, (p) => p !== 'wrapper', 2000) === 'gone') {
+      v = await host.view(id);
+      for (const until = Date.now() + 2000; v.state.status === 'running' && Date.now() < until; v = await host.view(id)) await sleep(5);
+    }
     return v.rec;
   }
 

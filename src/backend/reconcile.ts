@@ -11,8 +11,11 @@ import type { JobView } from './backend.js';
 /** How long a queue's claim may wait for its supervisor to take the job before the claim counts as void. */
 const CLAIM_STALE_MS = 10_000;
 
-/** Decides what a record really means now; `persist` when the truth is provable and the record should say it. */
-export function reconcileState(rec: JobRecord): { state: JobState; supervisorAlive: boolean; persist: boolean } {
+/**
+ * Decides what a record really means now; `persist` when the truth is provable and the record should say it.
+ * `released` reads the job's gate file: false proves its held command never ran.
+ */
+export function reconcileState(rec: JobRecord, released?: () => boolean | undefined): { state: JobState; supervisorAlive: boolean; persist: boolean } {
   const s = rec.state;
   // A queued job has no process: nothing to reconcile (it survives a reboot as it is).
   if (isFinal(s) || s.status === 'queued') return { state: s, supervisorAlive: false, persist: false };
@@ -38,6 +41,13 @@ export function reconcileState(rec: JobRecord): { state: JobState; supervisorAli
   }
   const t = jobTarget(rec);
   if (t && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
+  // Recorded running, but its wrapper never read "go" (the supervisor died in between): nothing of it ran.
+  if (!otherBoot && released?.() === false)
+    return {
+      state: { status: 'failed-to-start', error: 'the supervisor stopped before the command ran (see jobq events)', at: now },
+      supervisorAlive,
+      persist: true,
+    };
   const reason = otherBoot
     ? 'the machine restarted while the job ran; exit status unknown'
     : rec.job && isReused(rec.job)
@@ -65,17 +75,18 @@ export function unwritableReason(store: Store): string | undefined {
  */
 export async function settle(store: Store, id: string, procs?: ProcStat[], known?: JobRecord): Promise<JobView> {
   let rec = known ?? store.readRecord(id);
-  let r = reconcileState(rec);
+  const released = () => store.gateReleased(id);
+  let r = reconcileState(rec, released);
   let note: string | undefined;
   if (r.persist) {
     try {
       const t = await store.transition(id, (fresh) => {
-        const again = reconcileState(fresh);
+        const again = reconcileState(fresh, released);
         return again.persist ? { ...fresh, state: again.state } : undefined;
       });
       rec = t.rec;
       if (t.changed && rec.state.status === 'lost') await cleanupCgroups(store, rec);
-      r = reconcileState(rec);
+      r = reconcileState(rec, released);
     } catch (e) {
       // A reader that cannot write still shows what is provable.
       note = `not recorded: ${(e as Error).message}`;

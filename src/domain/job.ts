@@ -77,7 +77,8 @@ const NEXT: Partial<Record<Status, readonly Status[]>> = {
   queued: ['queued', 'starting', 'running', 'paused', 'skipped', 'failed-to-start', ...ENDED_RUNNING],
   // Back to queued only when provably nothing ran (a claim whose claimer died before any supervisor started).
   starting: ['starting', 'running', 'queued', 'failed-to-start', 'cancelled', 'lost'],
-  running: ['running', 'paused', ...ENDED_RUNNING],
+  // failed-to-start: only when its gate file proves the held command never ran (the supervisor died before "go").
+  running: ['running', 'paused', 'failed-to-start', ...ENDED_RUNNING],
   paused: ['paused', 'running', ...ENDED_RUNNING],
 };
 

@@ -172,11 +172,12 @@ export function findSupervisors(jobId: string): number[] {
  * The held job's first program (spawn.ts). It says it is here with one byte on fd 4 (it writes it itself, so any
  * prefix such as systemd-run has exec'd into it: no guess from /proc while an exec is half done), then takes lines
  * on fd 3: `keep:DIR` starts the scope's keeper (in its own session, reading fd 5 until the supervisor closes it, in
- * cgroup DIR), `rlimit:KB` caps address space, `go` runs the command. Anything else, or fd 3 closed: exit 125.
+ * cgroup DIR), `rlimit:KB` caps address space, `go` marks the gate file on fd 6 (`g`) and runs the command.
+ * Anything else, or fd 3 closed: exit 125.
  */
 export const HELD_WRAPPER =
-  'printf r >&4 && exec 4>&- || exit 125; while IFS= read -r w <&3; do case "$w" in go) exec 3<&- 5<&-; exec "$@" ;; ' +
-  'keep:*) (setsid sh -c \'echo 0 >"$1/cgroup.procs" && read -r k\' jobq-keeper "${w#keep:}" <&5 >/dev/null 2>&1 3<&- &) ;; ' +
+  'printf r >&4 && exec 4>&- || exit 125; while IFS= read -r w <&3; do case "$w" in go) printf g >&6; exec 3<&- 5<&- 6>&-; exec "$@" ;; ' +
+  'keep:*) (setsid sh -c \'echo 0 >"$1/cgroup.procs" && read -r k\' jobq-keeper "${w#keep:}" <&5 >/dev/null 2>&1 3<&- 6>&- &) ;; ' +
   'rlimit:*) ulimit -v "${w#rlimit:}" || exit 125 ;; *) exit 125 ;; esac; done; exit 125';
 
 /** What the held process is now: still a prefix (systemd-run), the waiting wrapper, mid-exec, the job itself, or gone. */

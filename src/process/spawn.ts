@@ -161,14 +161,15 @@ export interface HeldJob {
 }
 
 /** Spawns the job in a new session (pid = pgid = sid), stdin /dev/null, output on the log fd, held before exec. */
-export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<string, string>; logFd: number; prefix: string[] }): HeldJob {
+export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<string, string>; logFd: number; gateFd: number; prefix: string[] }): HeldJob {
   const full = [...opts.prefix, '/bin/sh', '-c', HELD_WRAPPER, 'jobq-job', ...argv];
   const child = spawn(full[0]!, full.slice(1), {
     cwd: opts.cwd,
     env: opts.env,
     detached: true,
-    // fd 3: the gate (lines to the wrapper); fd 4: the wrapper's one byte; fd 5: the keeper's lifeline.
-    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe', 'pipe', 'pipe'],
+    // fd 3: the gate (lines to the wrapper); fd 4: the wrapper's one byte; fd 5: the keeper's lifeline; fd 6: the
+    // gate file, marked by the wrapper as it takes "go".
+    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe', 'pipe', 'pipe', opts.gateFd],
   });
   if (!child.pid) throw new JobqError('START_FAILED', `cannot spawn ${full[0]}`);
   const gate = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };

@@ -35,6 +35,8 @@ export interface JobPaths {
   samples: string;
   /** What its supervisor decided and why (pino lines): isolation, limits read back, signals, timeouts, retries. */
   diag: string;
+  /** One byte: `h` while the held command waits, `g` once its wrapper read "go" (proof, after a crash, of what ran). */
+  gate: string;
 }
 
 /** A job directory that holds no readable record, and why. */
@@ -159,6 +161,7 @@ export class Store {
       env: path.join(dir, 'env.json'),
       samples: path.join(dir, 'samples'),
       diag: path.join(dir, 'supervisor.log'),
+      gate: path.join(dir, 'gate'),
     };
   }
 
@@ -416,6 +419,33 @@ export class Store {
   async writeDispatchSettings(next: DispatchSettings): Promise<void> {
     if (JSON.stringify(this.readDispatchSettings()) === JSON.stringify(next)) return;
     await this.withLock('queues', () => writeFileAtomic(path.join(this.home, 'dispatch.json'), JSON.stringify(next) + '\n'));
+  }
+
+  /**
+   * The gate file of a job about to be held: `h` written now, and a descriptor at offset 0 for its wrapper, which
+   * overwrites it with `g` on "go" (in place: no new space needed on a full disk).
+   */
+  openGate(id: string): number {
+    const file = this.paths(id).gate;
+    const flags = fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW;
+    try {
+      const fd = fs.openSync(file, flags | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+      fs.writeSync(fd, 'h');
+      fs.closeSync(fd);
+      return fs.openSync(file, flags);
+    } catch (e) {
+      throw ioError('create', file, e);
+    }
+  }
+
+  /** Whether a held command was let go: true (`g`), false (`h`: provably never ran), undefined (no gate: older jobq). */
+  gateReleased(id: string): boolean | undefined {
+    try {
+      const c = fs.readFileSync(this.paths(id).gate, 'latin1');
+      return c === 'g' ? true : c === 'h' ? false : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Keeps a queued job's full environment until it starts (0600, inside the 0700 job dir). */

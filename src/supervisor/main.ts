@@ -177,7 +177,12 @@ function startHeld(job: Job): void {
       job.plan = NONE;
     }
   }
-  job.held = spawnHeld(job.rec.argv, { cwd: job.rec.cwd, env: job.env, logFd: job.logFd, prefix: job.plan.prefix });
+  const gateFd = job.store.openGate(job.id);
+  try {
+    job.held = spawnHeld(job.rec.argv, { cwd: job.rec.cwd, env: job.env, logFd: job.logFd, gateFd, prefix: job.plan.prefix });
+  } finally {
+    fs.closeSync(gateFd);
+  }
   // From here on the supervisor watches the file through a descriptor of its own, not through the path.
   const rw = fs.openSync(`/proc/self/fd/${job.logFd}`, fs.constants.O_RDWR);
   fs.closeSync(job.logFd);
@@ -289,6 +294,7 @@ async function release(job: Job): Promise<boolean> {
     return false;
   }
   job.rec = r.rec;
+  crashOnce('running');
   // Its environment is in the job now; a queued job's copy on disk (secrets included) goes.
   store.removeEnv(id);
   job.held!.release(job.rlimitKb);

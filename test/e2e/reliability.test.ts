@@ -128,6 +128,39 @@ describe('faults', () => {
     expect(fs.existsSync(path.join(w.home, 'ran.txt'))).toBe(false);
   });
 
+  it.each([
+    ['a spawned supervisor', '0'],
+    ['the standby', '1'],
+  ])('%s SIGKILLed between recording running and "go": run says failed-to-start, and the command never runs', async (_, standby) => {
+    const marker = path.join(w.home, 'crashed');
+    const r = await w.run(['run', 'gate', '-q', '--', 'sh', '-c', 'echo ran > ran.txt'], {
+      env: { JOBQ_STANDBY: standby, JOBQ_TEST_CRASH_AT: `running:${marker}` },
+      cwd: w.home,
+    });
+    expect(fs.existsSync(marker)).toBe(true);
+    expect(r.exitCode, `${r.stdout} ${r.stderr} ${JSON.stringify(w.record(w.ids()[0]!).state)}`).toBe(127);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/failed to start: the supervisor stopped before the command ran/);
+    const [id] = w.ids();
+    expect(w.record(id!).state.status).toBe('failed-to-start');
+    expect(fs.readFileSync(path.join(w.home, 'jobs', id!, 'gate'), 'latin1')).toBe('h');
+    await pollUntil(() => taggedPids(w.tag).length === 0, 5000, 'the held wrapper to exit');
+    expect(fs.existsSync(path.join(w.home, 'ran.txt'))).toBe(false);
+    expect((await w.run(['wait', id!])).exitCode).toBe(127);
+  });
+
+  it('a supervisor SIGKILLed after "go": the command ran, so the job is lost, never failed-to-start', async () => {
+    const r = await w.run(['run', 'went', '-q', '--', 'sh', '-c', 'echo ran > ran.txt; sleep 0.5'], { cwd: w.home });
+    expect(r.exitCode).toBe(0);
+    const id = r.stdout.trim();
+    const rec = w.record(id);
+    expect(fs.readFileSync(path.join(w.home, 'jobs', id, 'gate'), 'latin1')).toBe('g');
+    process.kill(rec.supervisor.pid, 'SIGKILL');
+    await pollUntil(() => !alive(rec.job.pid), 5000, 'the job to end');
+    expect(JSON.parse((await w.run(['status', id, '--json'])).stdout).state.status).toBe('lost');
+    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
+  });
+
   it('launcher killed before the job started: the record does not stay starting', async () => {
     const id = plantRecord(w.home, 'halfway', { state: { status: 'starting' } });
     const st = JSON.parse((await w.run(['status', id, '--json'])).stdout);
