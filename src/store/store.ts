@@ -218,7 +218,9 @@ export class Store {
         const done = isFinal(next.state);
         writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: SCHEMA_VERSION }, null, 2) + '\n', done);
         this.setActive(id, !done);
-        if (from !== to) this.setWaiting(id, to === 'queued');
+        // A queue's claim not yet taken by a running job still waits, for whoever watches the queue.
+        const waits = to === 'queued' || (to === 'starting' && next.state.status === 'starting' && !!next.state.claim?.requeue);
+        if (from !== to || waits) this.setWaiting(id, waits);
         if (from !== to) {
           const level = to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
           appendEvent(this.eventsLog, level, to, { id, from, ...opts.event });
@@ -355,7 +357,7 @@ export class Store {
     });
   }
 
-  /** Ids of queued jobs, from the index alone. */
+  /** Ids of queued jobs and of claims from a queue not yet started, from the index alone. */
   waitingIds(): string[] {
     try {
       return fs.readdirSync(this.waitingDir).filter((n) => parseId(n));

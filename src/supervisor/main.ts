@@ -505,7 +505,10 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
   for (let queue: string | undefined; next; ) {
     await supervise(store, next.id, next.token, env);
     queue = next.queue ?? store.readRecord(next.id).queue;
+    // A dispatcher first (if jobs wait and none runs): if this process dies holding a claim, someone sees it.
+    await ensureDispatcher(store);
     const claims = await dispatchRound(store);
+    if (claims.length) crashOnce('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(
       store,

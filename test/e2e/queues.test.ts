@@ -136,6 +136,22 @@ describe('a queue with slots', () => {
     await pollUntil(() => [first, ...rest].every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
   }, 60_000);
 
+  it('the dispatcher SIGKILLed, then the supervisor that just claimed the next job: that job still runs, with no command typed', async () => {
+    const marker = path.join(w.home, 'crashed');
+    const g = gate(w, 'one');
+    const one = (await w.run(['run', 'one', '-q', '--queue', 'kc', '--', 'sh', '-c', g.hold], { env: { JOBQ_TEST_CRASH_AT: `slot-claimed:${marker}` } })).stdout.trim();
+    const two = (await w.run(['run', 'two', '-q', '--queue', 'kc', '--', 'sh', '-c', 'echo ran >> ran.txt'], { cwd: w.home })).stdout.trim();
+    const disp = (await pollUntil(() => jobqProcs('dispatcher')[0], 10_000, 'a dispatcher'))!;
+    process.kill(disp, 'SIGKILL');
+    await pollUntil(() => !alive(disp), 5000, 'the dispatcher gone');
+    g.open();
+    // No jobq command from here on: only the files are watched.
+    await pollUntil(() => fs.existsSync(marker), 20_000, "one's supervisor to claim two and die");
+    await pollUntil(() => w.tryRecord(two)?.state.status === 'succeeded', 30_000, 'the claimed job to run');
+    expect(w.record(one).state.status).toBe('succeeded');
+    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
+  }, 60_000);
+
   for (const [step, left] of [
     ['queued', 'queued'],
     ['claimed', 'starting'],
