@@ -139,7 +139,9 @@ describe('a queue with slots', () => {
   it('the dispatcher SIGKILLed, then the supervisor that just claimed the next job: that job still runs, with no command typed', async () => {
     const marker = path.join(w.home, 'crashed');
     const g = gate(w, 'one');
-    const one = (await w.run(['run', 'one', '-q', '--queue', 'kc', '--', 'sh', '-c', g.hold], { env: { JOBQ_TEST_CRASH_AT: `slot-claimed:${marker}` } })).stdout.trim();
+    const one = (
+      await w.run(['run', 'one', '-q', '--queue', 'kc', '--', 'sh', '-c', g.hold], { env: { JOBQ_TEST_CRASH_AT: `slot-claimed:${marker}` } })
+    ).stdout.trim();
     const two = (await w.run(['run', 'two', '-q', '--queue', 'kc', '--', 'sh', '-c', 'echo ran >> ran.txt'], { cwd: w.home })).stdout.trim();
     const disp = (await pollUntil(() => jobqProcs('dispatcher')[0], 10_000, 'a dispatcher'))!;
     process.kill(disp, 'SIGKILL');
