@@ -195,14 +195,19 @@ export class LocalRunner implements Runner {
     const t = jobTarget(v.rec);
     if (v.state.status !== 'running' || !t) throw new JobqError('CONFLICT', `${v.rec.id} is ${v.state.status}: only a running job can be paused`);
     host.store.assertSame();
-    const how = await holdJob(t);
-    const r = await host.store.transition(v.rec.id, (rec) =>
-      rec.state.status === 'running'
-        ? { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: new Date().toISOString(), how } }
-        : undefined,
-    );
-    // Ended meanwhile: let go of what was held.
-    if (!r.changed) releaseJob(t, how);
+    // Held and recorded under the job's lock: a resume racing this one sees either all of it or none.
+    let how: 'freezer' | 'signal' | undefined;
+    try {
+      await host.store.transition(v.rec.id, async (rec) => {
+        if (rec.state.status !== 'running') return undefined;
+        how = await holdJob(t);
+        return { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: new Date().toISOString(), how } };
+      });
+    } catch (e) {
+      // Not recorded (an unwritable state dir): a job the record says runs must run.
+      if (how) releaseJob(t, how);
+      throw e;
+    }
   }
 
   /** Continues a paused job (thaw, else SIGCONT), state `running` again. */
@@ -210,10 +215,16 @@ export class LocalRunner implements Runner {
     const t = jobTarget(v.rec);
     if (v.state.status !== 'paused' || !t) throw new JobqError('CONFLICT', `${v.rec.id} is ${v.state.status}: only a paused job can be resumed`);
     host.store.assertSame();
-    const how = v.state.how;
-    await host.store.transition(v.rec.id, (rec) =>
-      rec.state.status === 'paused' ? { ...rec, state: { status: 'running', startedAt: rec.state.startedAt } } : undefined,
+    // Recorded and let go under the job's lock, so a pause cannot slip in between and be undone.
+    let how: 'freezer' | 'signal' = v.state.how;
+    await host.store.transition(
+      v.rec.id,
+      (rec) => {
+        if (rec.state.status !== 'paused') return undefined;
+        how = rec.state.how;
+        return { ...rec, state: { status: 'running', startedAt: rec.state.startedAt } };
+      },
+      { after: () => releaseJob(t, how) },
     );
-    releaseJob(t, how);
   }
 }

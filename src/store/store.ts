@@ -203,14 +203,14 @@ export class Store {
    */
   async transition(
     id: string,
-    change: (rec: JobRecord) => JobRecord | undefined,
-    opts: { lockWaitMs?: number; event?: Record<string, unknown> } = {},
+    change: (rec: JobRecord) => JobRecord | undefined | Promise<JobRecord | undefined>,
+    opts: { lockWaitMs?: number; event?: Record<string, unknown>; after?: (rec: JobRecord) => void } = {},
   ): Promise<Transitioned> {
     return this.withLock(
       id,
-      () => {
+      async () => {
         const rec = this.readRecord(id);
-        const next = change(rec);
+        const next = await change(rec);
         if (!next) return { rec, changed: false };
         const from = rec.state.status;
         const to = next.state.status;
@@ -225,6 +225,8 @@ export class Store {
           const level = to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
           appendEvent(this.eventsLog, level, to, { id, from, ...opts.event });
         }
+        // What must happen with the move, before anyone else may move it (pause/resume's thaw).
+        opts.after?.(next);
         return { rec: next, changed: true };
       },
       opts.lockWaitMs,

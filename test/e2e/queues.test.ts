@@ -335,6 +335,33 @@ describe('pause and resume a job', () => {
     await pauseCheck(['--isolation', 'none']);
   });
 
+  it.each([
+    ['freezer', []],
+    ['SIGSTOP', ['--isolation', 'none']],
+  ])(
+    'concurrent pause and resume (%s), 20 rounds: the record always says what the job is doing',
+    async (_, flags) => {
+      const id = await start(w, 'pr', writer, flags as string[]);
+      const rec = w.record(id);
+      await pollUntil(() => fs.statSync(rec.log).size > 10, 5000, 'output');
+      for (let round = 0; round < 20; round++) {
+        const order = round % 2 ? ['pause', 'resume', 'pause', 'resume'] : ['resume', 'pause', 'resume', 'pause'];
+        await Promise.all(order.map((c) => w.run([c, id])));
+        const size = fs.statSync(rec.log).size;
+        if (state(id).status === 'paused') {
+          // Held: no tick within 600 ms (a running writer prints one every 50 ms).
+          await new Promise((r) => setTimeout(r, 600));
+          expect(fs.statSync(rec.log).size, `round ${round}: recorded paused, but the job runs`).toBe(size);
+        } else {
+          expect(state(id).status).toBe('running');
+          await pollUntil(() => fs.statSync(rec.log).size > size, 5000, `round ${round}: recorded running, so output grows`);
+        }
+      }
+      await w.run(['cancel', id]);
+    },
+    120_000,
+  );
+
   it('a paused job keeps its slot, and paused time does not count toward --idle-timeout', async () => {
     const a = (
       await w.run(['run', 'ka', '-q', '--queue', 'slot', '--idle-timeout', '3s', '--', 'sh', '-c', 'while :; do echo x; sleep 0.2; done'])
