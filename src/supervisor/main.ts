@@ -431,7 +431,11 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
     } catch (e) {
       // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
       if (!fs.existsSync(path.dirname(store.paths(id).record))) return { ...job.rec, protection: prot, state };
-      if (tries === 1) appendEvent(store.eventsLog, 'error', 'cannot record the outcome; retrying', { id, error: (e as Error).message });
+      if (tries === 1) {
+        appendEvent(store.eventsLog, 'error', 'cannot record the outcome; retrying', { id, error: (e as Error).message });
+        // The log may be what filled the disk: deleting it must free its space, so it is not held open while waiting.
+        closeLog(job);
+      }
       appendEvent(store.paths(id).diag, 'warn', 'record retry', { id, try: tries, nextInMs: delay, error: (e as Error).message });
       await sleep(delay);
     }
@@ -486,12 +490,33 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
   }
   const rec = await record(job, await watching);
   if (rec.onExit) {
-    const fd = fs.openSync(`/proc/self/fd/${job.logFd}`, fs.constants.O_WRONLY | fs.constants.O_APPEND);
+    const fd = hookLogFd(job);
     await runOnExit(rec, job.env, fd, store.eventsLog);
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
-  fs.closeSync(job.logFd);
+  closeLog(job);
   return true;
+}
+
+function closeLog(job: Job): void {
+  if (job.logFd < 0) return;
+  fs.closeSync(job.logFd);
+  job.logFd = -1;
+}
+
+/** Where the --on-exit hook writes: the job's log, through our descriptor or (once let go) its path if it is still there. */
+function hookLogFd(job: Job): number | undefined {
+  const flags = fs.constants.O_WRONLY | fs.constants.O_APPEND;
+  try {
+    if (job.logFd >= 0) return fs.openSync(`/proc/self/fd/${job.logFd}`, flags);
+    // Never a planted link or FIFO, and never a new file: only the log as it is.
+    const fd = fs.openSync(job.rec.log, flags | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    if (fs.fstatSync(fd).isFile()) return fd;
+    fs.closeSync(fd);
+  } catch {
+    /* gone: the hook runs with its output discarded */
+  }
+  return undefined;
 }
 
 /**

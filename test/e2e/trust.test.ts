@@ -192,6 +192,26 @@ describe.skipIf(!isRoot)('a full or read-only state dir while a job runs', () =>
     expect(JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8')).state.status).toBe('succeeded');
   }, 90_000);
 
+  it('a log that filled the disk, deleted while the outcome waits: its space comes back and the outcome is recorded', async () => {
+    const home = path.join(mnt, 'state');
+    const go = path.join(tmpDir(), 'go');
+    const env = { JOBQ_HOME: home };
+    // The job fills the disk through its own log (in the state dir), then ends on its own.
+    const r = await w.run(['run', 'filler', '-q', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; head -c 1M /dev/zero; exit 0`], { env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    const log = path.join(home, 'jobs', id, 'output.log');
+    fs.writeFileSync(go, '');
+    await pollUntil(async () => (await w.run(['status'], { env })).stderr.includes('ENOSPC'), 10_000, 'status to say the state dir is full');
+    const free = () => fs.statfsSync(mnt).bfree;
+    const before = free();
+    fs.rmSync(log);
+    // Nothing holds the deleted log open: its blocks are free at once.
+    await pollUntil(() => free() > before + 16, 5000, 'the deleted log to free its space');
+    expect((await w.run(['wait', id, '--timeout', '60s'], { env })).exitCode).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8')).state.status).toBe('succeeded');
+  }, 90_000);
+
   it('a read-only state dir: the same, and EROFS is named', async () => {
     const home = path.join(mnt, 'state');
     const go = path.join(tmpDir(), 'go');
