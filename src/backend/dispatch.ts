@@ -99,11 +99,15 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
  * before starting its supervisor goes back to waiting that way — and leave a just-queued job to the `run` that
  * wrote it while that run lives (it starts it itself and reports it started, as an unqueued run would).
  */
-export async function dispatchRound(store: Store, opts: { background?: boolean } = {}): Promise<Claimed[]> {
-  if (!opts.background && !store.waitingIds().length) return [];
+export async function dispatchRound(
+  store: Store,
+  opts: { background?: boolean; seen?: (views: JobView[], plan: DispatchPlan) => void } = {},
+): Promise<Claimed[]> {
+  if (!opts.background && !store.anyWaiting()) return [];
   return store.withLock('dispatch', async () => {
     const views = await liveJobs(store);
     const plan = planFor(store, views);
+    opts.seen?.(views, plan);
     const me = procId(process.pid)!;
     const now = () => new Date().toISOString();
     for (const [id, reason] of plan.skip) {
@@ -175,17 +179,40 @@ export function runningDispatcher(store: Store): DispatcherFile | undefined {
 
 /** While any job waits, makes sure a dispatcher runs (starting one if it is gone); cheap when nothing waits. */
 export async function ensureDispatcher(store: Store, opts: { evenIfNothingWaits?: boolean } = {}): Promise<void> {
-  if ((!opts.evenIfNothingWaits && !store.waitingIds().length) || runningDispatcher(store)) return;
+  if ((!opts.evenIfNothingWaits && !store.anyWaiting()) || runningDispatcher(store)) return;
   const { launchDispatcher } = await import('../process/spawn.js');
   launchDispatcher(store.home);
 }
 
 const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What can end a wait without a file changing, as the last round saw it: the dispatcher looks at just that. */
+interface Watch {
+  /** A wait that only time tells (memory, GPUs, a claim or a just-queued job's grace): a full round each tick. */
+  poll: boolean;
+  /** The live jobs' supervisors and processes: one dying frees a slot with no file changed. */
+  procs: ProcId[];
+}
+
+function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
+  const timed = [...plan.waiting.values()].some((w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus');
+  const procs: ProcId[] = [];
+  for (const v of views) {
+    if (v.state.status === 'queued') continue;
+    for (const p of [v.rec.supervisor, jobTarget(v.rec)?.job]) if (p && isAlive(p)) procs.push(p);
+  }
+  const early = views.some((v) => v.state.status === 'starting' || (v.state.status === 'queued' && Date.now() - Date.parse(v.rec.createdAt) < 3000));
+  return { poll: timed || early || plan.start.length > 0, procs };
+}
+
+/** Past this, a round runs even if nothing it watches changed (a record edited by hand, a watch missed). */
+const SAFETY_ROUND_MS = 60_000;
+
 /**
- * The transient dispatcher: one per state dir (it stands down if another lives), a round on every change to the
- * active index and every 500 ms, gone once nothing waits (after a short grace, so a `run` that started it
- * before writing its record is not missed).
+ * The transient dispatcher: one per state dir (it stands down if another lives), gone once nothing waits (after a
+ * short grace, so a `run` that started it before writing its record is not missed). A round runs on every change
+ * to the active, waiting and queue indexes; between them, every 500 ms, it looks only at what the last round said
+ * could end a wait, so a queue of jobs that cannot start costs nothing.
  */
 export async function dispatcherLoop(store: Store): Promise<void> {
   const me = { ...procId(process.pid)!, boot: bootId() };
@@ -197,21 +224,39 @@ export async function dispatcherLoop(store: Store): Promise<void> {
   if (!mine) return;
   appendEvent(store.eventsLog, 'info', 'dispatcher started', { pid: me.pid });
   let wake: (() => void) | undefined;
-  let watcher: fs.FSWatcher | undefined;
-  try {
-    watcher = fs.watch(store.activeDir, { persistent: false }, () => wake?.());
-    watcher.on('error', () => undefined);
-  } catch {
-    /* no inotify: the 500 ms round still runs */
+  // A change seen while a round ran must not be lost: the next wait ends at once.
+  let changed = true;
+  const watchers: fs.FSWatcher[] = [];
+  for (const dir of [store.activeDir, store.waitingDir, store.queuesDir]) {
+    try {
+      const w = fs.watch(dir, { persistent: false }, () => {
+        changed = true;
+        wake?.();
+      });
+      w.on('error', () => undefined);
+      watchers.push(w);
+    } catch {
+      /* no inotify: every tick is a full round */
+    }
   }
+  const inotify = watchers.length === 3;
   let idleSince = 0;
+  let watch: Watch = { poll: true, procs: [] };
+  let lastRound = 0;
   try {
     for (;;) {
-      await launchAll(store, await dispatchRound(store, { background: true }));
-      if (store.waitingIds().length) idleSince = 0;
+      const due = changed || !inotify || watch.poll || Date.now() - lastRound > SAFETY_ROUND_MS || watch.procs.some((p) => !isAlive(p));
+      if (due) {
+        changed = false;
+        lastRound = Date.now();
+        const claims = await dispatchRound(store, { background: true, seen: (views, plan) => (watch = watchFrom(views, plan)) });
+        await launchAll(store, claims);
+      }
+      if (store.anyWaiting()) idleSince = 0;
       else if (!idleSince) idleSince = Date.now();
       else if (Date.now() - idleSince > 2000 && !(await stayAfterAll(store, me))) break;
       await new Promise<void>((r) => {
+        if (changed) return void setTimeout(r, 20);
         const t = setTimeout(r, 500);
         wake = () => {
           clearTimeout(t);
@@ -221,7 +266,7 @@ export async function dispatcherLoop(store: Store): Promise<void> {
       wake = undefined;
     }
   } finally {
-    watcher?.close();
+    for (const w of watchers) w.close();
     // Only our own file: a dispatcher that replaced a dead one must not lose its own.
     await store
       .withLock('dispatch', () => {
@@ -242,7 +287,7 @@ async function stayAfterAll(store: Store, me: DispatcherFile): Promise<boolean> 
     const d = runningDispatcher(store);
     if (d && d.pid !== me.pid) return false;
     fs.rmSync(store.dispatcherFile, { force: true });
-    if (!store.waitingIds().length) return false;
+    if (!store.anyWaiting()) return false;
     writeFileAtomic(store.dispatcherFile, JSON.stringify(me) + '\n', false);
     return true;
   });

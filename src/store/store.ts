@@ -220,7 +220,7 @@ export class Store {
         this.setActive(id, !done);
         // A queue's claim not yet taken by a running job still waits, for whoever watches the queue.
         const waits = to === 'queued' || (to === 'starting' && next.state.status === 'starting' && !!next.state.claim?.requeue);
-        if (from !== to || waits) this.setWaiting(id, waits);
+        if (from !== to || to === 'starting') this.setWaiting(id, waits);
         if (from !== to) {
           const level = to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
           appendEvent(this.eventsLog, level, to, { id, from, ...opts.event });
@@ -359,12 +359,17 @@ export class Store {
     });
   }
 
-  /** Ids of queued jobs and of claims from a queue not yet started, from the index alone. */
-  waitingIds(): string[] {
+  /** Whether any job waits (queued, or claimed from a queue and not yet started): reads one entry, not the index. */
+  anyWaiting(): boolean {
+    let d: fs.Dir | undefined;
     try {
-      return fs.readdirSync(this.waitingDir).filter((n) => parseId(n));
+      d = fs.opendirSync(this.waitingDir);
+      for (let e = d.readSync(); e; e = d.readSync()) if (parseId(e.name)) return true;
+      return false;
     } catch {
-      return [];
+      return false;
+    } finally {
+      d?.closeSync();
     }
   }
 

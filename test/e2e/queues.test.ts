@@ -380,6 +380,41 @@ describe('pause and resume a job', () => {
   });
 });
 
+describe('an idle dispatcher', () => {
+  it('1,000 jobs in a paused queue cost it no CPU while nothing changes; a slot freed by a SIGKILLed supervisor is still seen', async () => {
+    await w.run(['queue', 'pause', 'idle']);
+    for (let i = 0; i < 1000; i++)
+      plantRecord(w.home, `idle${i}`, { queue: 'idle', priority: 0, state: { status: 'queued', since: new Date().toISOString() } });
+    const g = gate(w, 'x');
+    const x = (await w.run(['run', 'x', '-q', '--queue', 'b', '--', 'sh', '-c', g.hold])).stdout.trim();
+    const y = (await w.run(['run', 'y', '-q', '--queue', 'b', '--', 'true'])).stdout.trim();
+    const disp = (await pollUntil(() => jobqProcs('dispatcher')[0], 10_000, 'a dispatcher'))!;
+    const ticks = () => {
+      const f = fs.readFileSync(`/proc/${disp}/stat`, 'latin1').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
+    // Its first rounds read every record: give it up to 15 s to go quiet (a second without a tick), then measure.
+    let last = -1;
+    for (const until = Date.now() + 15_000; Date.now() < until; ) {
+      const now = ticks();
+      if (now === last) break;
+      last = now;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const t0 = ticks();
+    await new Promise((r) => setTimeout(r, 5000));
+    // Work done, not speed: under 1% of a core over 5 s (a round over 1,000 records costs tens of ms).
+    const used = ticks() - t0;
+    if (process.env.JOBQ_TEST_SHOW) console.log(`dispatcher ticks over 5 s: ${used}`);
+    expect(used).toBeLessThanOrEqual(5);
+    expect(state(y).status).toBe('queued');
+    // No jobq command from here on: x's supervisor dies, x ends, and the dispatcher sees the slot free.
+    process.kill(w.record(x).supervisor.pid, 'SIGKILL');
+    g.open();
+    await pollUntil(() => w.tryRecord(y)?.state.status === 'succeeded', 20_000, 'y to run in the freed slot');
+  }, 90_000);
+});
+
 describe('after a reboot', () => {
   it('a queued job survives (another boot id) and runs at the first jobq command; a job that was running is lost and frees its slot', async () => {
     const other = '00000000-0000-0000-0000-000000000000';

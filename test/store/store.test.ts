@@ -76,10 +76,14 @@ describe('Store.transition: the one writer of state changes', () => {
     const s = Store.open(path.join(dir, 'state'));
     const id = s.reserveId('t', new Date());
     s.create(rec(s, id, { status: 'queued', since: new Date().toISOString() }));
-    expect([s.activeIds(), s.waitingIds()]).toEqual([[id], [id]]);
+    expect([s.activeIds(), s.anyWaiting()]).toEqual([[id], true]);
     const to = (state: JobState) => s.transition(id, (r) => ({ ...r, state }));
+    // A queue's claim still waits (for whoever watches the queue) until its job runs; a plain start does not.
+    const claim = { by: { pid: 1, startTicks: 1 }, token: 't', at: new Date().toISOString(), requeue: true };
+    expect((await to({ status: 'starting', claim })).changed).toBe(true);
+    expect(s.anyWaiting()).toBe(true);
     expect((await to({ status: 'starting' })).changed).toBe(true);
-    expect(s.waitingIds()).toEqual([]);
+    expect(s.anyWaiting()).toBe(false);
     expect((await to({ status: 'running', startedAt: new Date().toISOString() })).changed).toBe(true);
     const done = { status: 'succeeded', startedAt: '', exitCode: 0, signal: null, endedAt: new Date().toISOString(), durationMs: 1 } as const;
     expect((await to(done)).changed).toBe(true);
