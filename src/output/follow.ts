@@ -1,8 +1,11 @@
 // Reading a log: its last N lines, and following it as it grows (raw bytes, so `\r` progress shows live).
 import fs from 'node:fs';
 
-/** The byte offset where the last `n` lines of the file begin (a trailing partial line counts as one). */
-export function lastLinesOffset(fd: number, size: number, n: number): number {
+/**
+ * The byte offset where the last `n` lines of the file begin (a trailing partial line counts as one), looking no
+ * further back than `floor`: the end of a log costs what the end costs, however long its last line.
+ */
+export function lastLinesOffset(fd: number, size: number, n: number, floor = 0): number {
   if (n <= 0) return size;
   const chunk = 64 * 1024;
   const buf = Buffer.alloc(chunk);
@@ -10,8 +13,8 @@ export function lastLinesOffset(fd: number, size: number, n: number): number {
   let seen = 0;
   // A final newline ends the last line; it does not start another.
   let skipLast = true;
-  while (pos > 0) {
-    const len = Math.min(chunk, pos);
+  while (pos > floor) {
+    const len = Math.min(chunk, pos - floor);
     pos -= len;
     fs.readSync(fd, buf, 0, len, pos);
     for (let i = len - 1; i >= 0; i--) {
@@ -23,7 +26,7 @@ export function lastLinesOffset(fd: number, size: number, n: number): number {
       if (++seen === n) return pos + i + 1;
     }
   }
-  return 0;
+  return floor;
 }
 
 /** Copies bytes [from, to) of fd to out; returns the new offset. */
@@ -54,18 +57,23 @@ const MAX_TAIL_BYTES = 8 * 1024 * 1024;
  * Prints the last n lines of a file; returns the offset reached (for following). Unless `raw`, lines are shown
  * as a terminal would (`\r` updates collapsed) and n counts those lines; raw copies the bytes as they are.
  */
-export function printLastLines(file: string, n: number, out: NodeJS.WritableStream, raw = true): number {
+export function printLastLines(file: string, n: number, out: NodeJS.WritableStream, raw = true, maxBytes = MAX_TAIL_BYTES): number {
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
-    const from = lastLinesOffset(fd, size, n);
-    if (raw) return copyRange(fd, from, size, out);
-    const start = Math.max(from, size - MAX_TAIL_BYTES);
-    const buf = Buffer.alloc(size - start);
-    fs.readSync(fd, buf, 0, buf.length, start);
-    const text = buf.toString('utf8');
+    const floor = Math.max(0, size - maxBytes);
+    if (raw) return copyRange(fd, lastLinesOffset(fd, size, n, floor), size, out);
+    if (n <= 0) return size;
+    // One read of the window; the lines are found in memory.
+    const buf = Buffer.alloc(size - floor);
+    fs.readSync(fd, buf, 0, buf.length, floor);
+    let text = buf.toString('utf8');
+    // A window cut inside a line starts at its next line or `\r` update: the fragment before was overwritten.
+    const cut = floor > 0 ? text.search(/[\r\n]/) : -1;
+    if (cut >= 0) text = text.slice(cut + 1);
     const lines = text.split('\n');
     const last = lines.pop()!;
+    lines.splice(0, Math.max(0, lines.length - (last ? n - 1 : n)));
     const shown = lines.map((l) => terminalLine(l) + '\n');
     if (last) shown.push(terminalLine(last));
     out.write(shown.join(''));
@@ -138,11 +146,11 @@ export function lastLine(file: string, maxBytes = 4096): string {
   }
 }
 
-/** The last n lines of a file as a terminal shows them, as a string (at most maxBytes of the end). */
-export function lastLinesText(file: string, n: number, maxBytes = Number.POSITIVE_INFINITY): string {
+/** The last n lines of a file as a terminal shows them, as a string: read from at most maxBytes of its end. */
+export function lastLinesText(file: string, n: number, maxBytes = 1024 * 1024): string {
   const parts: string[] = [];
   try {
-    printLastLines(file, n, { write: (c: Buffer | string) => parts.push(c.toString()) > 0 } as unknown as NodeJS.WritableStream, false);
+    printLastLines(file, n, { write: (c: Buffer | string) => parts.push(c.toString()) > 0 } as unknown as NodeJS.WritableStream, false, maxBytes);
   } catch {
     return '';
   }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lastLine, lastLinesOffset } from '../../src/output/follow.js';
+import { lastLine, lastLinesOffset, lastLinesText, printLastLines } from '../../src/output/follow.js';
 
 let dir: string;
 beforeEach(() => {
@@ -22,5 +22,34 @@ describe('log reading', () => {
     fs.closeSync(fd);
     fs.writeFileSync(f, 'a\nb\rprogress 50%\rprogress 60%');
     expect(lastLine(f)).toBe('progress 60%');
+  });
+
+  it("the end of a 2 GB single-line log costs what the end costs (read back, counted in this thread's I/O)", () => {
+    // A `\r` progress job that never printed a newline: sparse, so it costs no disk.
+    const f = path.join(dir, 'huge.log');
+    fs.writeFileSync(f, 'start\n');
+    fs.truncateSync(f, 2 * 1024 ** 3);
+    fs.appendFileSync(f, '\rstep 1/9\rstep 9/9');
+    const rchar = () => Number(/^rchar: (\d+)/m.exec(fs.readFileSync('/proc/thread-self/io', 'utf8'))![1]);
+    const read = (fn: () => void) => {
+      const before = rchar();
+      fn();
+      return rchar() - before;
+    };
+    let shown = '';
+    const out = {
+      write: (c: Buffer | string) => {
+        shown += c.toString();
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
+    // `jobq tail` (as a terminal shows it, and --raw), the dashboard and MCP: each reads at most its bound (+ /proc's own).
+    expect(read(() => printLastLines(f, 10, out, false))).toBeLessThan(9 * 1024 ** 2);
+    expect(shown.endsWith('step 9/9')).toBe(true);
+    expect(read(() => printLastLines(f, 10, { write: () => true } as unknown as NodeJS.WritableStream, true))).toBeLessThan(17 * 1024 ** 2);
+    let text = '';
+    expect(read(() => (text = lastLinesText(f, 200)))).toBeLessThan(2 * 1024 ** 2);
+    expect(text.endsWith('step 9/9')).toBe(true);
+    expect(read(() => lastLinesText(f, 50, 16 * 1024))).toBeLessThan(64 * 1024);
   });
 });
