@@ -1,7 +1,8 @@
 // jobq's command line: parses with the program, maps errors to exit codes (the only process.exit).
 import { CommanderError } from 'commander';
 import { EXIT, JobqError } from './domain/errors.js';
-import { adoptStandby } from './process/standby.js';
+import { closeInheritedBeforeChildren } from './process/proc.js';
+import { adoptStandby, standbyFd } from './process/standby.js';
 import { buildProgram } from './program.js';
 
 /** Runs the CLI and exits with the code the command chose. */
@@ -25,6 +26,11 @@ export async function main(argv = process.argv): Promise<never> {
   }
   // bin/jobq may have started `run`'s supervisor beside us: ours to use or let go, and no job sees the variable.
   adoptStandby();
+  // Nothing of the caller's above fd 2 may reach a dispatcher, supervisor or job (a held flock, a pipe a reader waits on).
+  closeInheritedBeforeChildren(() => {
+    const keep = standbyFd();
+    return keep === undefined ? [] : [keep];
+  });
   // `| head` closes stdout early: that is not an error. Handlers go on each stream as it is first made (making
   // one costs 1-2 ms, and most commands write through out() instead).
   const made = { stdout: onFirstUse('stdout'), stderr: onFirstUse('stderr') };

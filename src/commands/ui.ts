@@ -13,6 +13,7 @@ import { exitCodeOf, isFinal } from '../domain/job.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 import { lastLinesText } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
+import { beforeChild } from '../process/proc.js';
 import { PAGE } from '../ui/page.js';
 import { context } from './context.js';
 
@@ -225,6 +226,7 @@ function openInBrowser(url: string): { remove(): void } {
   );
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
   setTimeout(remove, LAUNCH_PAGE_MS).unref();
+  beforeChild();
   spawn('xdg-open', [page], { stdio: 'ignore', detached: true })
     .on('error', () => process.stderr.write('jobq: --open: xdg-open is not available; open the URL above yourself\n'))
     .unref();

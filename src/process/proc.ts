@@ -214,3 +214,42 @@ export function awaitPhase(pid: number, done: (phase: ReturnType<typeof heldPhas
   }
   return phase;
 }
+
+let pendingClose: (() => number[]) | undefined;
+
+/**
+ * The CLI: what it inherited above fd 2 (a caller's lock, a pipe a reader waits on) is closed before its first detached
+ * child starts, so it never reaches a dispatcher, supervisor or job; `keep` says what must stay (the standby's pipe).
+ * Not at start: reading commands that start nothing skip the cost (~0.5 ms). Never in a supervisor: fds 3, 4 are its pipes.
+ */
+export function closeInheritedBeforeChildren(keep: () => number[]): void {
+  pendingClose = keep;
+}
+
+/** Called before a detached child starts: does what closeInheritedBeforeChildren asked, once. */
+export function beforeChild(): void {
+  const keep = pendingClose;
+  pendingClose = undefined;
+  if (keep) closeInherited(keep());
+}
+
+/** Closes every descriptor above 2 that this process inherited (those without close-on-exec: Node opens all of its own with it), except `keep`. */
+function closeInherited(keep: number[]): void {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return;
+  }
+  for (const name of fds) {
+    const fd = Number(name);
+    if (fd <= 2 || keep.includes(fd)) continue;
+    try {
+      const flags = /^flags:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'));
+      if (flags && !(Number.parseInt(flags[1]!, 8) & 0o2000000)) fs.closeSync(fd);
+    } catch {
+      /* the readdir's own descriptor, already gone */
+    }
+  }
+}
+

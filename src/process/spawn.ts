@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobqError } from '../domain/errors.js';
-import { HELD_WRAPPER } from './proc.js';
+import { beforeChild, HELD_WRAPPER } from './proc.js';
 import { startTimeoutMs } from './standby.js';
 
 /** Node settings that must not leak into (or slow down) the supervisor; saved for the job instead. */
@@ -52,6 +52,7 @@ export const LEAN = ['--v8-pool-size=0'];
 
 /** Starts supervisor.js detached (own session, cwd /, stdio /dev/null; fd 3 a pipe for the launcher's handshake). */
 function spawnLean(args: string[], env: Record<string, string>, handshake: boolean): ChildProcess {
+  beforeChild();
   try {
     return spawn(process.execPath, [...LEAN, supervisorScript(), ...args], {
       detached: true,

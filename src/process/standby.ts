@@ -52,6 +52,11 @@ export function adoptStandby(env: NodeJS.ProcessEnv = process.env): void {
   pipeOpen = true;
 }
 
+/** The descriptor of the pipe to an adopted standby, while it is open. */
+export function standbyFd(): number | undefined {
+  return pipeOpen ? FD : undefined;
+}
+
 /** The standby for a job about to be recorded as started at once (its identity goes in the record), at most once. */
 export function takeStandby(): ProcId | undefined {
   const s = standby;

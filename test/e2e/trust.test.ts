@@ -1,7 +1,7 @@
 // Issue 9: the guarantees hold under the cases that broke 0.1.0 — long timeouts, handlers that exit 0, stopped
 // jobs, fast writers, moved logs, full disks, stalled supervisors — and another user cannot steer root's jobq.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -407,6 +407,65 @@ describe('small things', () => {
     expect(st.state.status).toBe('lost');
     expect(st.state.reason).toMatch(/restarted/);
   });
+});
+
+describe("the caller's descriptors", () => {
+  // A caller's lock (fd 21, a file) and its reader's pipe (fd 20, a copy of stdout into `| cat`), as a make or a
+  // tool that spawns jobq may hold them: none may reach the dispatcher, a supervisor or a job, on any path.
+  it.each([
+    ['the standby', [], {}],
+    ['JOBQ_STANDBY=0', [], { JOBQ_STANDBY: '0' }],
+    ['--queue', ['--queue', 'fdq'], {}],
+    ['--after', ['--after', 'done'], {}],
+    ['--array', ['--array', '1-2'], {}],
+    ['--mem', ['--mem', '1M'], {}],
+    ['defaultQueue', [], { DEFAULT_QUEUE: '1' }],
+  ] as [string, string[], Record<string, string>][])(
+    '%s: run | cat returns while the job runs, and no process of jobq holds the lock',
+    async (_, flags, extra) => {
+      if (extra.DEFAULT_QUEUE) {
+        fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+        fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ defaultQueue: 'dq' }));
+      }
+      if (flags.includes('done')) {
+        await w.run(['run', 'done', '-q', '--', 'true']);
+        expect((await w.run(['wait', 'done'])).exitCode).toBe(0);
+      }
+      const lock = path.join(tmpDir(), 'caller.lock');
+      const env: NodeJS.ProcessEnv = { ...process.env, ...w.env, ...extra, LOCK: lock, JOBQ: BIN };
+      delete env.DEFAULT_QUEUE;
+      const args = ['run', 'held', '-q', ...flags, '--', 'sleep', '60'].map((a) => `'${a}'`).join(' ');
+      // Above fd 19: Node marks the low ones close-on-exec at its start, not these.
+      const sh = spawn('bash', ['-c', `exec 21>>"$LOCK"; "$JOBQ" ${args} 20>&1 | cat`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      sh.stderr.on('data', (d) => (err += d));
+      const exited = new Promise<number>((r) => sh.on('exit', (c) => r(c ?? -1)));
+      let code: number | undefined;
+      void exited.then((c) => (code = c));
+      try {
+        // Before: cat waited for the job's end (60 s), since the job or its supervisor kept a copy of the pipe.
+        await pollUntil(() => code !== undefined, 15_000, `run | cat to return (${err.trim()})`);
+        const jobs = w.ids().filter((id) => id.startsWith('held'));
+        expect(jobs.length).toBeGreaterThan(0);
+        await pollUntil(() => jobs.every((id) => w.tryRecord(id)?.state.status === 'running'), 15_000, 'the jobs to run');
+        const holders: string[] = [];
+        for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+          try {
+            for (const fd of fs.readdirSync(`/proc/${pid}/fd`))
+              if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === lock)
+                holders.push(`${pid} (${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 80)}) fd ${fd}`);
+          } catch {
+            /* gone, or not ours to read */
+          }
+        }
+        expect(holders).toEqual([]);
+      } finally {
+        sh.kill('SIGKILL');
+        await w.run(['cancel', 'held', '--grace', '100ms']);
+      }
+    },
+    60_000,
+  );
 });
 
 describe.skipIf(!isRoot)('what another user can plant is data, never authority', () => {
