@@ -275,7 +275,8 @@ export class Jobs implements Backend, RunnerHost {
       let finished = 0;
       shown = views.filter((v) => !isFinal(v.state) || ++finished <= opts.recent);
     }
-    return { views: shown, broken, hidden: ids.length - shown.length - broken.length };
+    // Only what the recent cut left out: a job dir being made (or removed) meanwhile is not an older job.
+    return { views: shown, broken, hidden: ids.length - chosen.length + views.length - shown.length };
   }
 
   /** Refreshes views through their runners, each runner once for all of its jobs. */

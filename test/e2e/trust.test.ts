@@ -353,6 +353,20 @@ describe('what status lists', () => {
 });
 
 describe('small things', () => {
+  it('status --all never suggests --all: a job dir being made meanwhile is not an older job', async () => {
+    await w.run(['run', 'one', '-q', '--', 'true']);
+    await w.run(['wait', 'one']);
+    // A run between making its dir and writing its record.
+    fs.mkdirSync(path.join(w.home, 'jobs', 'making_20261205_000000'));
+    for (const args of [['status', '--all'], ['status']]) {
+      const r = await w.run(args);
+      expect(r.exitCode, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toMatch(/one_/);
+      expect(r.stdout, args.join(' ')).not.toMatch(/not shown/);
+    }
+    expect(JSON.parse((await w.run(['status', '--all', '--json'])).stdout).hidden ?? 0).toBe(0);
+  });
+
   it('status -n abc / -n -3 are usage errors', async () => {
     for (const n of ['abc', '-3', '1.5']) {
       const r = await w.run(['status', '-n', n]);
