@@ -6,6 +6,7 @@
 // found through dispatcher.json (pid + start time + boot); any jobq command restarts it if it is gone.
 import fs from 'node:fs';
 import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources, type WaitReason } from '../domain/dispatch.js';
+import { isBusy } from '../domain/errors.js';
 import { isFinal, newToken, type ProcId } from '../domain/job.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
@@ -101,48 +102,52 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
  */
 export async function dispatchRound(
   store: Store,
-  opts: { background?: boolean; seen?: (views: JobView[], plan: DispatchPlan) => void } = {},
+  opts: { background?: boolean; seen?: (views: JobView[], plan: DispatchPlan) => void; waitMs?: number } = {},
 ): Promise<Claimed[]> {
   if (!opts.background && !store.anyWaiting()) return [];
-  return store.withLock('dispatch', async () => {
-    const views = await liveJobs(store);
-    const plan = planFor(store, views);
-    opts.seen?.(views, plan);
-    const me = procId(process.pid)!;
-    const now = () => new Date().toISOString();
-    for (const [id, reason] of plan.skip) {
-      await store.transition(id, (rec) => (rec.state.status === 'queued' ? { ...rec, state: { status: 'skipped', reason, at: now() } } : undefined), {
-        event: { reason },
-      });
-      store.removeEnv(id);
-    }
-    const claimed: Claimed[] = [];
-    const launcherOwns = (id: string) => {
-      const r = views.find((v) => v.rec.id === id)?.rec;
-      return !!r && Date.now() - Date.parse(r.createdAt) < 2000 && isAlive(r.launcher);
-    };
-    for (const id of plan.start) {
-      if (opts.background && launcherOwns(id)) continue;
-      const token = newToken();
-      const gpus = plan.gpusFor.get(id);
-      const t = await store.transition(
-        id,
-        (rec) =>
-          rec.state.status === 'queued'
-            ? {
-                ...rec,
-                boot: bootId(),
-                supervisor: undefined,
-                ...(gpus ? { gpus } : {}),
-                state: { status: 'starting', claim: { by: me, token, at: now(), requeue: true } },
-              }
-            : undefined,
-        { event: { by: me.pid, ...(gpus ? { gpus } : {}) } },
-      );
-      if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
-    }
-    return claimed;
-  });
+  return store.withLock(
+    'dispatch',
+    async () => {
+      const views = await liveJobs(store);
+      const plan = planFor(store, views);
+      opts.seen?.(views, plan);
+      const me = procId(process.pid)!;
+      const now = () => new Date().toISOString();
+      for (const [id, reason] of plan.skip) {
+        await store.transition(id, (rec) => (rec.state.status === 'queued' ? { ...rec, state: { status: 'skipped', reason, at: now() } } : undefined), {
+          event: { reason },
+        });
+        store.removeEnv(id);
+      }
+      const claimed: Claimed[] = [];
+      const launcherOwns = (id: string) => {
+        const r = views.find((v) => v.rec.id === id)?.rec;
+        return !!r && Date.now() - Date.parse(r.createdAt) < 2000 && isAlive(r.launcher);
+      };
+      for (const id of plan.start) {
+        if (opts.background && launcherOwns(id)) continue;
+        const token = newToken();
+        const gpus = plan.gpusFor.get(id);
+        const t = await store.transition(
+          id,
+          (rec) =>
+            rec.state.status === 'queued'
+              ? {
+                  ...rec,
+                  boot: bootId(),
+                  supervisor: undefined,
+                  ...(gpus ? { gpus } : {}),
+                  state: { status: 'starting', claim: { by: me, token, at: now(), requeue: true } },
+                }
+              : undefined,
+          { event: { by: me.pid, ...(gpus ? { gpus } : {}) } },
+        );
+        if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
+      }
+      return claimed;
+    },
+    opts.waitMs,
+  );
 }
 
 /** Starts a detached supervisor for each claim, with the job's own environment (kept in its env file while it waited). */
@@ -249,8 +254,13 @@ export async function dispatcherLoop(store: Store): Promise<void> {
       if (due) {
         changed = false;
         lastRound = Date.now();
-        const claims = await dispatchRound(store, { background: true, seen: (views, plan) => (watch = watchFrom(views, plan)) });
-        await launchAll(store, claims);
+        try {
+          await launchAll(store, await dispatchRound(store, { background: true, seen: (views, plan) => (watch = watchFrom(views, plan)) }));
+        } catch (e) {
+          // Another jobq holds the dispatch lock past the wait: it dispatches meanwhile; try again next tick.
+          if (!isBusy(e)) throw e;
+          changed = true;
+        }
       }
       if (store.anyWaiting()) idleSince = 0;
       else if (!idleSince) idleSince = Date.now();

@@ -9,7 +9,7 @@ export const EXIT = {
   failedToStart: 127,
 } as const;
 
-export type ErrorCode = 'USAGE' | 'BAD_NAME' | 'NOT_FOUND' | 'CONFLICT' | 'STATE_DIR' | 'IO' | 'START_FAILED' | 'CONFIG' | 'UNSAFE';
+export type ErrorCode = 'USAGE' | 'BAD_NAME' | 'NOT_FOUND' | 'CONFLICT' | 'STATE_DIR' | 'IO' | 'START_FAILED' | 'CONFIG' | 'UNSAFE' | 'BUSY';
 
 const exitFor: Record<ErrorCode, number> = {
   USAGE: EXIT.usage,
@@ -21,6 +21,7 @@ const exitFor: Record<ErrorCode, number> = {
   IO: EXIT.failure,
   START_FAILED: EXIT.failedToStart,
   UNSAFE: EXIT.failure,
+  BUSY: EXIT.failure,
 };
 
 /** An error jobq reports as one line on stderr with a stable code and exit code. */
@@ -40,4 +41,9 @@ export function ioError(action: string, path: string, err: unknown): JobqError {
   const e = err as NodeJS.ErrnoException;
   const why = e?.code ? `${e.code}${e.message ? ': ' + e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '') : ''}` : String(err);
   return new JobqError('IO', `cannot ${action} ${path}: ${why}`);
+}
+
+/** Whether an error is a lock another jobq held past the wait: a reason to leave the work to it, not a failure. */
+export function isBusy(e: unknown): boolean {
+  return e instanceof JobqError && e.code === 'BUSY';
 }

@@ -252,4 +252,3 @@ function closeInherited(keep: number[]): void {
     }
   }
 }
-

@@ -563,7 +563,7 @@ export class Store {
         release = await lockfile.lock(file, { ...opts, retries: { retries: Math.ceil(waitMs / 100), minTimeout: 20, maxTimeout: 100, factor: 1.3 } });
       }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('IO', `${key} is busy: another jobq holds ${file}; try again`);
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('BUSY', `${key} is busy: another jobq holds ${file}; try again`);
       throw ioError('lock', file, e);
     }
     try {

@@ -35,7 +35,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
-import { JobqError } from '../domain/errors.js';
+import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { formatSize } from '../domain/units.js';
 import {
@@ -532,7 +532,8 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
     queue = next.queue ?? store.readRecord(next.id).queue;
     // A dispatcher first (if jobs wait and none runs): if this process dies holding a claim, someone sees it.
     await ensureDispatcher(store);
-    const claims = await dispatchRound(store);
+    // A dispatch lock held past a short wait: the dispatcher made sure of above takes the queue; nothing failed.
+    const claims = await dispatchRound(store, { waitMs: 2000 }).catch((e) => (isBusy(e) ? [] : Promise.reject(e)));
     if (claims.length) crashOnce('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(

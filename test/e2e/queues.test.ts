@@ -380,6 +380,33 @@ describe('pause and resume a job', () => {
   });
 });
 
+describe('a busy dispatch lock', () => {
+  it('is not a failure: a supervisor whose job ended leaves the queue to the dispatcher, which starts the next job once the lock is free', async () => {
+    const g = gate(w, 'a');
+    const a = (await w.run(['run', 'a', '-q', '--queue', 'busy', '--', 'sh', '-c', g.hold])).stdout.trim();
+    const b = (await w.run(['run', 'b', '-q', '--queue', 'busy', '--', 'true'])).stdout.trim();
+    await pollUntil(() => state(a).status === 'running', 10_000, 'a to run');
+    // Another jobq holding the dispatch lock for long (kept fresh, as proper-lockfile's holder does): 32 s, past the
+    // 30 s any lock is waited for.
+    const lock = path.join(w.home, 'locks', 'dispatch.lock');
+    fs.mkdirSync(lock);
+    const fresh = setInterval(() => fs.utimesSync(lock, new Date(), new Date()), 1000);
+    try {
+      g.open();
+      await pollUntil(() => state(a).status === 'succeeded', 10_000, 'a to end');
+      const until = Date.now() + 32_000;
+      await pollUntil(() => Date.now() > until, 40_000, 'the hold to pass', 500);
+      expect(state(b).status).toBe('queued');
+    } finally {
+      clearInterval(fresh);
+      fs.rmdirSync(lock);
+    }
+    await pollUntil(() => w.tryRecord(b)?.state.status === 'succeeded', 20_000, 'b to run once the lock is free');
+    const events = fs.readFileSync(path.join(w.home, 'events.log'), 'utf8');
+    expect(events).not.toMatch(/supervisor failed|supervisor error|is busy/);
+  }, 90_000);
+});
+
 describe('an idle dispatcher', () => {
   it('1,000 jobs in a paused queue cost it no CPU while nothing changes; a slot freed by a SIGKILLed supervisor is still seen', async () => {
     await w.run(['queue', 'pause', 'idle']);
