@@ -255,6 +255,12 @@ describe('GPU-aware admission', () => {
     const r = await w.run(['run', 'c5', '--gpus', '3', '--', 'true'], { env });
     expect(r.exitCode).toBe(2);
     expect(r.stderr.trim()).toBe('jobq: the job needs 3 GPUs (--gpus): this machine has 2');
+    // A GPU named twice is one GPU: never handed out twice, never CUDA_VISIBLE_DEVICES=0,0.
+    const twice = await w.run(['run', 'c7', '--gpus', '2', '--', 'true'], { env: { ...env, JOBQ_GPUS: '0,0' } });
+    expect(twice.stderr.trim()).toBe('jobq: the job needs 2 GPUs (--gpus): this machine has 1');
+    const once = (await run('c8', { JOBQ_GPUS: '0, 0' })).stdout.trim();
+    expect((await w.run(['wait', once, '--timeout', '30s'], { env })).exitCode).toBe(0);
+    expect(cvd(once)).toBe('0');
     const none = await w.run(['run', 'c6', '--gpus', '1', '--', 'true'], { env: { ...env, JOBQ_GPUS: '' } });
     expect(none.stderr.trim()).toBe('jobq: the job needs 1 GPU (--gpus): this machine has 0 (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)');
   });
