@@ -1,6 +1,6 @@
 // jobq's own logs, written with pino: events.log (what jobq did: one line per state change, cancels, queues) and each
 // job's supervisor.log (what its supervisor decided and why). pino is loaded on the first line a process writes —
-// never by status or a plain run — and a supervisor holds its lines until its job has started, then writes them.
+// never by status or a plain run — and a supervisor, until its job has started, writes pino's lines without pino.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
@@ -10,10 +10,11 @@ const ROTATE_BYTES = 10 * 1024 * 1024;
 export type EventLevel = keyof typeof LEVELS;
 
 const load = createRequire(import.meta.url);
-let held: Array<[string, EventLevel, string, Record<string, unknown>, number]> | undefined;
+// Until the job runs: lines are written as pino writes them, without loading pino (a kill then loses none).
+let light = false;
 const APPEND = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
 let logger: Logger | undefined;
-// Where the next line goes, and the time it happened (held lines keep theirs): set around each call.
+// Where the next line goes, and the time it happened: set around each call.
 let target = '';
 let at = 0;
 
@@ -25,34 +26,44 @@ let at = 0;
 function theLogger(): Logger {
   if (!logger) {
     const pino = load('pino') as typeof import('pino');
-    const dest = {
-      write(line: string) {
-        const fd = fs.openSync(target, APPEND, 0o600);
-        try {
-          fs.writeSync(fd, line);
-        } finally {
-          fs.closeSync(fd);
-        }
-      },
-    };
-    logger = pino({ base: { pid: process.pid, hostname: process.env.HOSTNAME || readHostname() }, timestamp: () => `,"time":${at || Date.now()}` }, dest);
+    logger = pino(
+      { base: { pid: process.pid, hostname: hostname() }, timestamp: () => `,"time":${at || Date.now()}` },
+      { write: (line: string) => appendLine(target, line) },
+    );
   }
   return logger;
 }
 
-function readHostname(): string {
+function appendLine(file: string, line: string): void {
+  const fd = fs.openSync(file, APPEND, 0o600);
   try {
-    return fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
-  } catch {
-    return 'localhost';
+    fs.writeSync(fd, line);
+  } finally {
+    fs.closeSync(fd);
   }
+}
+
+let host: string | undefined;
+function hostname(): string {
+  if (host === undefined) {
+    try {
+      host = process.env.HOSTNAME || fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
+    } catch {
+      host = 'localhost';
+    }
+  }
+  return host;
 }
 
 function write(file: string, level: EventLevel, msg: string, fields: Record<string, unknown>, time: number): void {
   try {
-    const log = theLogger();
     // One older generation is kept (events.log.1), so the log cannot grow without bound.
     if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
+    if (light) {
+      appendLine(file, `${JSON.stringify({ level: LEVELS[level], time, pid: process.pid, hostname: hostname(), ...fields, msg })}\n`);
+      return;
+    }
+    const log = theLogger();
     target = file;
     at = time;
     try {
@@ -65,22 +76,14 @@ function write(file: string, level: EventLevel, msg: string, fields: Record<stri
   }
 }
 
-/** Appends one line (held in memory while holdEvents() is on), dated now or at `time`; never throws. */
+/** Appends one line, dated now or at `time`; never throws. */
 export function appendEvent(file: string, level: EventLevel, msg: string, fields: Record<string, unknown> = {}, time = Date.now()): void {
-  if (held) held.push([file, level, msg, fields, time]);
-  else write(file, level, msg, fields, time);
+  write(file, level, msg, fields, time);
 }
 
-/** Holds lines in memory (a supervisor, until its job runs: loading the logger must not delay the job). */
-export function holdEvents(): void {
-  held ??= [];
-}
-
-/** Writes the held lines, in order, with the times they happened, and writes at once from now on. */
-export function releaseEvents(): void {
-  const lines = held ?? [];
-  held = undefined;
-  for (const [file, level, msg, fields, time] of lines) write(file, level, msg, fields, time);
+/** Whether lines are written without loading pino (a supervisor, until its job runs: loading must not delay it). */
+export function lightEvents(on: boolean): void {
+  light = on;
 }
 
 /** Name of a pino level number. */

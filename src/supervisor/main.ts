@@ -64,7 +64,7 @@ import { awaitPhase, bootId, CLK_TCK, cgroupPids, isAlive, procId, readStat } fr
 import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { awaitHandOff } from '../process/standby.js';
-import { appendEvent, holdEvents, releaseEvents } from '../store/events.js';
+import { appendEvent, lightEvents } from '../store/events.js';
 import { loadLocking, openLogAppend, Store } from '../store/store.js';
 import { TimelineWriter } from '../store/timeline.js';
 import { runOnExit } from './hooks.js';
@@ -301,8 +301,8 @@ async function release(job: Job): Promise<boolean> {
   // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
   awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
   notifyLauncher();
-  // The job runs: now the logger may load and the held lines go out.
-  releaseEvents();
+  // The job runs: now pino may load.
+  lightEvents(false);
   return true;
 }
 
@@ -575,19 +575,13 @@ async function main(): Promise<void> {
   }
   const store = Store.open(home === '--dispatch' ? id : home, { create: false });
   process.on('uncaughtException', (e) => {
-    // Lines held until the job ran go out first, then the error: exit must not swallow them.
-    releaseEvents();
     appendEvent(store.eventsLog, 'error', 'supervisor error', { id, error: String(e?.stack ?? e) });
     process.exit(70);
   });
   if (home === '--dispatch') await dispatcherLoop(store);
   else {
-    holdEvents();
-    try {
-      await runSlots(store, { id, token }, env);
-    } finally {
-      releaseEvents();
-    }
+    lightEvents(true);
+    await runSlots(store, { id, token }, env);
   }
 }
 
@@ -595,7 +589,6 @@ main().then(
   () => process.exit(0),
   (e) => {
     try {
-      releaseEvents();
       if (serving.home?.startsWith('/'))
         appendEvent(`${serving.home}/events.log`, 'error', 'supervisor failed', { id: serving.id, error: String((e as Error)?.stack ?? e) });
     } finally {

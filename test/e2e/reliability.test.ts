@@ -147,6 +147,15 @@ describe('faults', () => {
     await pollUntil(() => taggedPids(w.tag).length === 0, 5000, 'the held wrapper to exit');
     expect(fs.existsSync(path.join(w.home, 'ran.txt'))).toBe(false);
     expect((await w.run(['wait', id!])).exitCode).toBe(127);
+    // What the killed supervisor did before it died is in events.log, in order: nothing was held in its memory.
+    const moves = fs
+      .readFileSync(path.join(w.home, 'events.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.id === id && e.from)
+      .map((e) => `${e.from}>${e.msg}`);
+    expect(moves).toEqual(['starting>running', 'running>failed-to-start']);
   });
 
   it('a supervisor SIGKILLed after "go": the command ran, so the job is lost, never failed-to-start', async () => {
