@@ -58,7 +58,10 @@ export interface JobView {
   rec: JobRecord;
   state: JobState;
   supervisorAlive: boolean;
+  /** The RSS of its live processes (shared pages counted in each). */
   rssBytes?: number;
+  /** Memory in use now, the one measure of the chart and the peak: its cgroup's charge where it has one, else rssBytes. */
+  memBytes?: number;
   /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */
   note?: string;
   /** Set when the place it runs (a cluster's controller) did not answer: its state is the last one known. */

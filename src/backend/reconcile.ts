@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isFinal, type JobRecord, type JobState } from '../domain/job.js';
-import { removeCgroupsWhenEmpty } from '../process/isolation.js';
+import { cgroupStats, removeCgroupsWhenEmpty } from '../process/isolation.js';
 import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../process/proc.js';
 import { jobProcesses, jobTarget } from '../process/signals.js';
 import type { Store } from '../store/store.js';
@@ -99,7 +99,10 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
       const why = unwritableReason(store);
       view.note = why ? `ended; its supervisor holds the outcome until the state dir can be written (${why})` : 'ended; recording the outcome';
     }
-    if (procs && t) view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
+    if (procs && t) {
+      view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
+      view.memBytes = (t.cgroups?.length ? cgroupStats(rec.protection.isolation, t.cgroups).currentBytes : undefined) ?? view.rssBytes;
+    }
   }
   return view;
 }

@@ -35,7 +35,7 @@ function row(v: JobView) {
     started: ('startedAt' in s && s.startedAt ? s.startedAt : v.rec.createdAt).replace('T', ' ').slice(0, 19),
     elapsed: e === undefined ? '-' : formatDuration(e),
     exit,
-    mem: v.rssBytes ? formatSize(v.rssBytes) : peak ? formatSize(peak) : '-',
+    mem: v.memBytes ? formatSize(v.memBytes) : peak ? formatSize(peak) : '-',
   };
 }
 

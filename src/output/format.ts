@@ -109,7 +109,7 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       exitText(v.state),
     ];
     if (opts.memory)
-      row.push(v.rssBytes ? formatSize(v.rssBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? c.dim(formatSize(v.state.peakMemBytes)) : '-');
+      row.push(v.memBytes ? formatSize(v.memBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? c.dim(formatSize(v.state.peakMemBytes)) : '-');
     if (opts.lastLine) row.push(opts.lastLine(v));
     rows.push(row);
   }
@@ -175,7 +175,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
     ]);
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
-  if (v.rssBytes) lines.push(['memory now', formatSize(v.rssBytes)]);
+  if (v.memBytes) lines.push(['memory now', formatSize(v.memBytes)]);
   if ('peakMemBytes' in s && s.peakMemBytes) lines.push(['peak memory', formatSize(s.peakMemBytes)]);
   if ('cpuMs' in s && s.cpuMs !== undefined) lines.push(['cpu time', formatDuration(s.cpuMs)]);
   const added = Object.entries(r.env.added)

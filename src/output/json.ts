@@ -11,6 +11,7 @@ export function jobJson(v: JobView) {
     state: v.state,
     supervisorAlive: v.supervisorAlive,
     ...(v.rssBytes ? { rssBytes: v.rssBytes } : {}),
+    ...(v.memBytes ? { memBytes: v.memBytes } : {}),
     ...(v.note ? { note: v.note } : {}),
     ...(v.waiting ? { waiting: v.waiting } : {}),
   };

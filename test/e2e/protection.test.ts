@@ -250,6 +250,38 @@ describe('timeouts', () => {
   });
 });
 
+describe.skipIf(!hasCgroup)('one memory measure', () => {
+  it('the cgroup charge, live (table, --json, samples) and at the end: the recorded peak is never below a value shown', async () => {
+    // Two Node processes share most pages: their RSS adds up to ~80M, the cgroup is charged ~15M.
+    const go = path.join(w.home, 'go');
+    const node = `${process.execPath} -e 'setInterval(()=>{if(require("fs").existsSync("${go}"))process.exit(0)},50)'`;
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '200ms' }));
+    const id = await start(w, 'shared', ['sh', '-c', `${node} & ${node} & wait`]);
+    const units: Record<string, number> = { B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+    const shown: number[] = [];
+    await pollUntil(
+      async () => {
+        const j = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+        const row = (await w.run(['status'])).stdout.split('\n').find((l) => l.includes(id)) ?? '';
+        const m = /([\d.]+)([BKMG])\s*$/.exec(row);
+        if (m) shown.push(Number(m[1]) * units[m[2]!]! * 0.95);
+        if (j.memBytes) shown.push(j.memBytes);
+        return shown.length >= 6;
+      },
+      20_000,
+      'memory shown three times',
+    );
+    fs.writeFileSync(go, '');
+    expect((await w.run(['wait', id, '--timeout', '20s'])).exitCode).toBe(0);
+    const end = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    expect(end.state.peakMemBytes).toBeLessThan(60 * 1024 ** 2);
+    const samples: number[] = end.samples.map((x: { mem: number }) => x.mem);
+    expect(samples.length).toBeGreaterThan(0);
+    expect(Math.max(...shown, ...samples)).toBeLessThanOrEqual(end.state.peakMemBytes);
+  });
+});
+
 describe('live memory', () => {
   it('status shows the live RSS of a running job', async () => {
     const id = await start(w, 'rss', [process.execPath, '-e', 'const b=Buffer.alloc(50<<20,1); setTimeout(()=>{},30000)']);
