@@ -91,10 +91,11 @@ export class LocalRunner implements Runner {
     // pipe a moment before /proc shows it dead: while the record still says starting, look again (bounded).
     let v = await host.view(id);
     for (const until = Date.now() + 2000; v.state.status === 'starting' && Date.now() < until; v = await host.view(id)) await sleep(5);
-    // Recorded running, and already gone: ended (its supervisor records how), or never let go (its supervisor died
-    // before "go": the wrapper exits 125, and the gate file proves it). Either is said in a moment: look again.
+    // Recorded running, and already gone without taking "go" (the gate file still says so): its supervisor died
+    // before "go" and the wrapper exited 125; a reader says failed-to-start in a moment: look again. A job that
+    // took "go" started, however soon it ended: no wait for its supervisor to record that.
     const job = v.rec.job;
-    if (v.state.status === 'running' && job && awaitPhase(job.pid, (p) => p !== 'wrapper', 2000) === 'gone') {
+    if (v.state.status === 'running' && job && host.store.gateReleased(id) !== true && awaitPhase(job.pid, (p) => p !== 'wrapper', 2000) === 'gone') {
       v = await host.view(id);
       for (const until = Date.now() + 2000; v.state.status === 'running' && Date.now() < until; v = await host.view(id)) await sleep(5);
     }
