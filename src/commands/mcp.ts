@@ -1,6 +1,7 @@
 // `jobq mcp`: an MCP server over stdio, so a coding agent runs heavy work through jobq instead of in its own shell.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { type JSONRPCMessage, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { Backend } from '../backend/backend.js';
@@ -17,6 +18,92 @@ declare const JOBQ_VERSION: string;
 const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
 const MAX_TAIL_BYTES = 16 * 1024;
+/** The longest line (one JSON-RPC message) read from stdin: the SDK's own stdio bound, so memory stays bounded. */
+const MAX_LINE_BYTES = 10 * 1024 * 1024;
+
+/**
+ * The SDK's StdioServerTransport, but no bad line goes unanswered or ends the server (JSON-RPC 2.0): not JSON gets
+ * -32700, JSON that is not a JSON-RPC message -32600, and a line over MAX_LINE_BYTES -32600 at once, the rest of it
+ * dropped up to its newline as it comes; every valid line goes to the SDK as before.
+ */
+class LineTransport implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onerror?: (error: Error) => void;
+  onclose?: () => void;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private skipping = false;
+
+  async start(): Promise<void> {
+    process.stdin.on('data', this.onData);
+    process.stdin.on('error', this.onError);
+  }
+
+  async close(): Promise<void> {
+    process.stdin.off('data', this.onData);
+    process.stdin.off('error', this.onError);
+    this.held = [];
+    this.onclose?.();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.write(message);
+  }
+
+  private write(message: object): Promise<void> {
+    return new Promise((resolve) => (process.stdout.write(`${JSON.stringify(message)}\n`) ? resolve() : process.stdout.once('drain', resolve)));
+  }
+
+  /** Answers a line the SDK never sees; id null unless the line is a request whose id can be read. */
+  private fail(code: number, message: string, id: string | number | null = null): void {
+    void this.write({ jsonrpc: '2.0', id, error: { code, message } });
+  }
+
+  private onError = (e: Error) => this.onerror?.(e);
+
+  private onData = (chunk: Buffer) => {
+    for (let rest = chunk; ; ) {
+      const nl = rest.indexOf(10);
+      const part = nl === -1 ? rest : rest.subarray(0, nl);
+      if (!this.skipping && this.heldBytes + part.length > MAX_LINE_BYTES) {
+        this.held = [];
+        this.heldBytes = 0;
+        this.skipping = true;
+        this.fail(-32600, `Invalid Request: line longer than ${MAX_LINE_BYTES} bytes (10 MiB), skipped up to its newline`);
+      }
+      if (!this.skipping) {
+        this.held.push(part);
+        this.heldBytes += part.length;
+      }
+      if (nl === -1) return;
+      if (!this.skipping) this.line(Buffer.concat(this.held, this.heldBytes).toString('utf8'));
+      this.held = [];
+      this.heldBytes = 0;
+      this.skipping = false;
+      rest = rest.subarray(nl + 1);
+    }
+  };
+
+  private line(text: string): void {
+    if (text.trim() === '') return; // a blank line is no message: nothing to answer
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.fail(-32700, 'Parse error: the line is not valid JSON');
+      return;
+    }
+    const m = JSONRPCMessageSchema.safeParse(value);
+    if (m.success) {
+      this.onmessage?.(m.data);
+      return;
+    }
+    // Echo only a request's id: an id on a malformed response is the client's own and would settle its request.
+    const r = (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as { id?: unknown; method?: unknown };
+    const id = 'method' in r && (typeof r.id === 'string' || typeof r.id === 'number') ? r.id : null;
+    this.fail(-32600, 'Invalid Request: not a JSON-RPC 2.0 message', id);
+  }
+}
 
 /** A tool's answer: JSON as text (what every MCP client shows), or jobq's one-line error as a tool error. */
 async function answer(fn: () => Promise<unknown>) {
@@ -196,7 +283,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
     );
   }
 
-  await server.connect(new StdioServerTransport());
+  await server.connect(new LineTransport());
   // Serves until the client closes stdin.
   await new Promise<void>((resolve) => process.stdin.once('close', resolve));
   return EXIT.ok;

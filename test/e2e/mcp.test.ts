@@ -1,8 +1,10 @@
 // Issue 14: `jobq mcp` driven by the MCP SDK's own client over stdio — list tools, run, wait, tail, cancel, errors.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, type World, world } from '../helpers/jobq.js';
+import { alive, BIN, pollUntil, type World, world } from '../helpers/jobq.js';
 
 let w: World;
 let client: Client;
@@ -74,5 +76,67 @@ describe('jobq mcp', () => {
     await expect(call('run', { name: 'bad name!', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
     const r = (await client.callTool({ name: 'wait', arguments: { job: 'x', timeoutSeconds: 9999 } })) as { isError?: boolean };
     expect(r.isError).toBe(true);
+  });
+});
+
+// Issue 20 item 10: raw bytes on the server's stdin, as a broken or hostile client sends them.
+describe('jobq mcp on a raw pipe', () => {
+  it('answers bad lines with JSON-RPC errors (-32700, -32600, a line over 10 MiB dropped unheld) and serves on', async () => {
+    const srv = spawn(process.execPath, [BIN, 'mcp'], { env: { ...(process.env as Record<string, string>), ...w.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      const answers: any[] = [];
+      let out = '';
+      srv.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        for (let i = out.indexOf('\n'); i !== -1; i = out.indexOf('\n')) {
+          answers.push(JSON.parse(out.slice(0, i)));
+          out = out.slice(i + 1);
+        }
+      });
+      srv.stderr.resume();
+      srv.stdin.on('error', () => {}); // a server that died shows as a failed expectation, not an EPIPE crash
+      const send = (data: string | Buffer) => new Promise<void>((res, rej) => srv.stdin.write(data, (e) => (e ? rej(e) : res())));
+      const answer = (n: number) => pollUntil(() => answers[n], 15_000, `answer ${n + 1}`);
+      /** One line of `mib` MiB: a ping, valid but for its size, written 1 MiB at a time with no newline until the end. */
+      const hugeLine = async (mib: number) => {
+        await send('{"jsonrpc":"2.0","id":99,"method":"ping","params":{"pad":"');
+        const piece = Buffer.alloc(1024 * 1024, 'x');
+        for (let i = 0; i < mib; i++) await send(piece);
+        await send('"}}\n');
+      };
+      const nullIdError = (code: number, message: RegExp) => ({ jsonrpc: '2.0', id: null, error: { code, message: expect.stringMatching(message) } });
+
+      await send('{not json}\n');
+      expect(await answer(0)).toEqual(nullIdError(-32700, /^Parse error/));
+      await send('{"foo":1}\n');
+      expect(await answer(1)).toEqual(nullIdError(-32600, /^Invalid Request/));
+      await send('{"jsonrpc":"2.0","id":7,"method":5}\n');
+      expect(await answer(2)).toMatchObject({ id: 7, error: { code: -32600 } });
+
+      await hugeLine(12);
+      expect(await answer(3)).toEqual(nullIdError(-32600, /10 MiB/));
+      expect(alive(srv.pid!)).toBe(true);
+      // Then a 200 MiB line: a server that held a line to its newline would pass 200 MB here.
+      await hugeLine(200);
+      expect(await answer(4)).toEqual(nullIdError(-32600, /10 MiB/));
+      const hwmKb = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${srv.pid}/status`, 'utf8'))![1]);
+      expect(hwmKb, `peak RSS ${hwmKb} kB`).toBeLessThan(150 * 1024);
+
+      // Still the SDK's server underneath: initialize and tools/list answered as ever.
+      await send(
+        `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })}\n`,
+      );
+      expect(await answer(5)).toMatchObject({ id: 1, result: { serverInfo: { name: 'jobq' } } });
+      await send('{"jsonrpc":"2.0","method":"notifications/initialized"}\n{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n');
+      const list = await answer(6);
+      expect(list.id).toBe(2);
+      expect(list.result.tools.map((t: { name: string }) => t.name)).toContain('run');
+      expect(answers).toHaveLength(7);
+
+      srv.stdin.end();
+      expect(await pollUntil(() => srv.exitCode !== null && { code: srv.exitCode }, 10_000, 'the server to exit once stdin closed')).toEqual({ code: 0 });
+    } finally {
+      if (srv.exitCode === null && srv.signalCode === null) srv.kill('SIGKILL');
+    }
   });
 });
