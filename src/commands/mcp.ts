@@ -190,7 +190,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         if (a.job) return jobJson(await b.get(a.job, { withMemory: true }));
         const { views, broken, hidden } = await b.list({ all: !!a.all, recent: 20, withMemory: true });
         return {
-          jobs: views.map((v) => ({ id: v.rec.id, name: v.rec.name, state: stateLabel(v), ...(v.rssBytes ? { rssBytes: v.rssBytes } : {}) })),
+          jobs: views.map((v) => ({ id: v.rec.id, name: v.rec.name, state: stateLabel(v), ...(v.memBytes ? { memBytes: v.memBytes } : {}) })),
           broken,
           hidden,
         };
