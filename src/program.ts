@@ -134,7 +134,7 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
     .option('--json', 'print JSON (docs/json.md)')
     .addHelpText(
       'after',
-      '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch',
+      '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one);\npiped, it has every column.',
     )
     .action(act(() => import('./commands/status.js')));
 

@@ -32,7 +32,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
         const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
         const other = Object.entries(counts).filter(([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].includes(k));
         out(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
-        out(formatTable(c, views, { memory: false }) + '\n');
+        out(formatTable(c, views, { memory: false, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + '\n');
       }
       return EXIT.ok;
     }
@@ -49,13 +49,18 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   const recent = Number(o.recent);
   if (!/^\d+$/.test(o.recent) || !Number.isSafeInteger(recent)) throw new JobqError('USAGE', `invalid -n/--recent '${o.recent}': a whole number (0 or more)`);
   const render = async (forWatch: boolean) => {
-    const { views, broken, hidden } = await ctx.backend.list({ all: !!o.all, recent, withMemory: true });
-    if (o.json) return { text: JSON.stringify(listJson(views, broken, hidden), null, 2) + '\n', broken: [] as string[] };
+    const { views: all, broken, hidden } = await ctx.backend.list({ all: !!o.all, recent, withMemory: true });
+    if (o.json) return { text: JSON.stringify(listJson(all, broken, hidden), null, 2) + '\n', broken: [] as string[] };
+    // A terminal's width is the table's; --watch also keeps to its height (header, rows, the two lines below).
+    const width = process.stdout.isTTY ? process.stdout.columns : undefined;
+    const rows = forWatch && process.stdout.rows ? Math.max(1, process.stdout.rows - 4) : Number.POSITIVE_INFINITY;
+    const views = all.slice(0, all.length > rows ? rows - 1 : rows);
     let text = views.length
-      ? formatTable(c, views, { memory: true, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : c.dim(lastLine(v.rec.log))) : undefined }) + '\n'
+      ? formatTable(c, views, { memory: true, width, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : lastLine(v.rec.log)) : undefined }) + '\n'
       : broken.length || hidden
         ? ''
         : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
+    if (views.length < all.length) text += c.dim(`… ${all.length - views.length} more below (a taller terminal, or jobq status)`) + '\n';
     if (hidden > 0) text += c.dim(`${hidden} older job${hidden === 1 ? '' : 's'} not shown (--all to list them)`) + '\n';
     const notes = views.filter((v) => v.note).map((v) => `jobq: ${v.rec.id}: ${v.note}`);
     return { text, broken: [...notes, ...formatBroken(broken)] };

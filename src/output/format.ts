@@ -90,29 +90,104 @@ export function columns(rows: string[][]): string {
     .join('\n');
 }
 
-/** The status table. */
-export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: boolean; lastLine?: (v: JobView) => string }): string {
-  const head = ['NAME', 'ID', 'STATE', 'PID', 'STARTED', 'ELAPSED', 'EXIT'];
-  if (opts.memory) head.push('MEM');
-  if (opts.lastLine) head.push('LAST OUTPUT');
-  const rows = [head.map((h) => c.bold(h))];
-  for (const v of views) {
-    const e = elapsedMs(v);
-    const row = [
-      v.rec.name,
-      v.rec.id,
-      paintState(c, v.state.status, stateLabel(v)),
-      v.rec.job ? String(v.rec.job.pid) : '-',
-      // A job that has not started (queued, or never will) has no start time to show; a Slurm job has one but no pid here.
-      started(v) ? shortTime(started(v)!) : v.rec.job ? shortTime(v.rec.createdAt) : '-',
-      e === undefined ? '-' : formatDuration(e),
-      exitText(v.state),
-    ];
-    if (opts.memory)
-      row.push(v.memBytes ? formatSize(v.memBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? c.dim(formatSize(v.state.peakMemBytes)) : '-');
-    if (opts.lastLine) row.push(opts.lastLine(v));
-    rows.push(row);
+/** A table column: its cells as plain text, painted once laid out. */
+interface Col {
+  head: string;
+  cells: string[];
+  paint?: (text: string, row: number) => string;
+  /** Left out, lowest first, when the table is wider than the terminal. */
+  drop?: number;
+  /** Cut (with …) to `soft` characters before any column is left out, and to `floor` after. */
+  soft?: number;
+  floor?: number;
+  /** Takes the width the others leave (counted as 16 while fitting); left out if under 10. */
+  rest?: boolean;
+}
+
+const cut = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, Math.max(0, n - 1))}…`);
+
+/** Fits columns into `width`: long cells are cut, then the least useful columns go, then cells are cut to their floor. */
+export function fitColumns(cols: Col[], width: number): Col[] {
+  let out = cols.map((c) => ({ ...c, cells: [...c.cells] }));
+  const w = (c: Col) => Math.max(c.head.length, ...c.cells.map((x) => x.length));
+  const over = () => out.reduce((n, c) => n + (c.rest ? Math.min(w(c), 16) : w(c)), 0) + 2 * (out.length - 1) - width;
+  const cutTo = (c: Col, floor: number) => {
+    if (over() <= 0) return;
+    const n = Math.max(floor, c.head.length, w(c) - over());
+    c.cells = c.cells.map((x) => cut(x, n));
+  };
+  for (const c of out) if (c.soft) cutTo(c, c.soft);
+  for (const c of out.filter((x) => x.drop !== undefined).sort((a, b) => a.drop! - b.drop!)) {
+    if (over() <= 0) break;
+    out = out.filter((x) => x !== c);
   }
+  for (const c of out) if (c.floor) cutTo(c, c.floor);
+  const rest = out.find((c) => c.rest);
+  if (rest) {
+    const room = Math.min(w(rest), 16) - over();
+    if (room < 10) out = out.filter((c) => c !== rest);
+    else rest.cells = rest.cells.map((x) => cut(x, room));
+  }
+  return out;
+}
+
+/** The status table; with a width (a terminal's), it fits: no line longer, least useful columns left out first. */
+export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: boolean; lastLine?: (v: JobView) => string; width?: number }): string {
+  const col = (head: string, cells: string[], more: Partial<Col> = {}): Col => ({ head, cells, ...more });
+  const cols: Col[] = [
+    col(
+      'NAME',
+      views.map((v) => v.rec.name),
+      { soft: 24, floor: 12 },
+    ),
+    // The id repeats the name: the first to go on a narrow terminal (the name finds the newest job of that name).
+    col(
+      'ID',
+      views.map((v) => v.rec.id),
+      { drop: 1 },
+    ),
+    col('STATE', views.map(stateLabel), { soft: 28, floor: 14, paint: (t, i) => paintState(c, views[i]!.state.status, t) }),
+    col(
+      'PID',
+      views.map((v) => (v.rec.job ? String(v.rec.job.pid) : '-')),
+      { drop: 2 },
+    ),
+    col(
+      'STARTED',
+      // A job that has not started (queued, or never will) has no start time to show; a Slurm job has one but no pid here.
+      views.map((v) => (started(v) ? shortTime(started(v)!) : v.rec.job ? shortTime(v.rec.createdAt) : '-')),
+      { drop: 3 },
+    ),
+    col(
+      'ELAPSED',
+      views.map((v) => {
+        const e = elapsedMs(v);
+        return e === undefined ? '-' : formatDuration(e);
+      }),
+      { drop: 7 },
+    ),
+    col(
+      'EXIT',
+      views.map((v) => exitText(v.state)),
+      { drop: 5 },
+    ),
+  ];
+  if (opts.memory) {
+    const live = (v: JobView) => !!v.memBytes;
+    cols.push(
+      col(
+        'MEM',
+        views.map((v) => (v.memBytes ? formatSize(v.memBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? formatSize(v.state.peakMemBytes) : '-')),
+        { drop: 6, paint: (t, i) => (live(views[i]!) || t === '-' ? t : c.dim(t)) },
+      ),
+    );
+  }
+  if (opts.lastLine) cols.push(col('LAST OUTPUT', views.map(opts.lastLine), { rest: true, drop: 4, paint: (t) => c.dim(t) }));
+  const fitted = opts.width ? fitColumns(cols, opts.width) : cols;
+  const rows = [fitted.map((x) => c.bold(x.head))];
+  views.forEach((_, i) => {
+    rows.push(fitted.map((x) => (x.paint ? x.paint(x.cells[i]!, i) : x.cells[i]!)));
+  });
   return columns(rows);
 }
 

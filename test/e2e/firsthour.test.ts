@@ -104,6 +104,61 @@ describe('status order', () => {
   });
 });
 
+describe('status in a terminal', () => {
+  /** What a pty of cols×rows shows for `jobq ARGS` (run through script(1), ANSI codes stripped), split at each redraw. */
+  const inPty = async (cols: number, rows: number, cmd: string) => {
+    const r = await execa('script', ['-qc', `stty cols ${cols} rows ${rows}; ${cmd}`, '/dev/null'], {
+      env: { ...process.env, ...w.env },
+      reject: false,
+      stdin: 'ignore',
+    });
+    return String(r.stdout)
+      .split('\x1b[H\x1b[2J')
+      .map((f) => f.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '').replace(/\r/g, ''))
+      .filter((f) => f.trim());
+  };
+
+  it('fits 80x24 with 15 jobs (no line over the width, --watch keeps its header), and uses 200 columns', async () => {
+    const g = path.join(w.home, 'go');
+    for (let i = 1; i <= 15; i++)
+      await w.run([
+        'run',
+        `resnet50-lr3e-${i}`,
+        '-q',
+        '--',
+        'sh',
+        '-c',
+        `printf 'epoch 1/90 loss 2.31 [###       ] 12%%\r'; while [ ! -e ${g} ]; do sleep 0.1; done`,
+      ]);
+    await pollUntil(() => w.ids().every((id) => w.tryRecord(id)?.state.status === 'running'), 15_000, 'the jobs to run');
+    try {
+      const [plain] = await inPty(80, 24, `${BIN} status`);
+      const lines = plain!.trimEnd().split('\n');
+      expect(lines).toHaveLength(16);
+      for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+      expect(lines[0]).toMatch(/^NAME\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM$/);
+      expect(lines[1]).toMatch(/^resnet50-lr3e-15\s+running\s+\d+/);
+      const frames = await inPty(80, 24, `timeout -s INT 2.5 ${BIN} status --watch`);
+      expect(frames.length).toBeGreaterThan(0);
+      for (const f of frames) {
+        const fl = f.replace(/\n$/, '').split('\n');
+        expect(fl.length, f).toBeLessThanOrEqual(24);
+        expect(fl[0]).toMatch(/^NAME\s+STATE\s+.*LAST OUTPUT$/);
+        for (const l of fl) expect(l.length, l).toBeLessThanOrEqual(80);
+      }
+      expect(frames.at(-1)).toMatch(/resnet50-lr3e-\d+\s+running.*epoch 1\/90/);
+      const [wide] = await inPty(200, 30, `${BIN} status`);
+      const wl = wide!.trimEnd().split('\n');
+      expect(wl[0]).toMatch(/^NAME\s+ID\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM$/);
+      for (const l of wl) expect(l.length).toBeLessThanOrEqual(200);
+      // Piped (no terminal): every column, whatever the width.
+      expect((await w.run(['status'])).stdout.split('\n')[0]).toMatch(/^NAME\s+ID\s+STATE/);
+    } finally {
+      fs.writeFileSync(g, '');
+    }
+  }, 60_000);
+});
+
 describe('safe defaults', () => {
   it('a bare prune only shows; rm removes one finished job and refuses a live one', async () => {
     const ids: string[] = [];

@@ -42,6 +42,35 @@ describe('format', () => {
     expect(formatTable(plain, [slurm], { memory: false }).split('\n')[1]).toMatch(/^a\s+a_20261124_000000\s+running\s+-\s+(\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\s/);
   });
 
+  it('fits a width: long names cut, then the id, pid and start time go, the last output takes what is left', () => {
+    const c = new Chalk({ level: 1 });
+    const long = (name: string, st: any) => {
+      const v = view(st, { memBytes: 3 * 1024 ** 3 });
+      v.rec = { ...v.rec, name, id: `${name}_20261205_101500` };
+      return v;
+    };
+    const views = [
+      long('resnet50-lr3e-4', { status: 'running', startedAt: new Date().toISOString() }),
+      long('a-very-long-sweep-name-that-goes-on-and-on', { status: 'failed', exitCode: 1, signal: null, endedAt: '', durationMs: 5 }),
+    ];
+    const strip = (t: string) => t.replace(/\x1b\[[0-9;]*m/g, '');
+    for (const width of [40, 60, 80, 120, 200]) {
+      const t = strip(formatTable(c, views, { memory: true, width, lastLine: () => 'epoch 3/10 [#####.....] loss 0.31 eta 4:12' }));
+      for (const line of t.split('\n')) expect(line.length, `${width}: ${line}`).toBeLessThanOrEqual(width);
+      expect(t.split('\n')[0]).toMatch(/^NAME\s+(ID\s+)?STATE/);
+      // What is kept at every width: name (cut with …), state.
+      expect(t).toMatch(/resnet50-lr3e-4\s+(\S+\s+)?running/);
+    }
+    const at80 = strip(formatTable(c, views, { memory: true, width: 80, lastLine: () => 'epoch 3/10 [#####.....] loss 0.31 eta 4:12' }));
+    expect(at80.split('\n')[0]).toMatch(/^NAME\s+STATE\s+(STARTED\s+)?ELAPSED\s+EXIT\s+MEM\s+LAST OUTPUT$/);
+    expect(at80).toMatch(/a-very-long-sweep-name-…\s/);
+    const at200 = strip(formatTable(c, views, { memory: true, width: 200, lastLine: () => 'epoch 3/10 [#####.....] loss 0.31 eta 4:12' }));
+    expect(at200.split('\n')[0]).toMatch(/^NAME\s+ID\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM\s+LAST OUTPUT$/);
+    expect(at200).toMatch(/a-very-long-sweep-name-that-goes-on-and-on\s/);
+    // No width (a pipe): every column, nothing cut.
+    expect(strip(formatTable(c, views, { memory: true })).split('\n')[0]).toMatch(/^NAME\s+ID\s+STATE\s+PID/);
+  });
+
   it('colour: NO_COLOR and --no-color win, FORCE_COLOR forces, no TTY means none', () => {
     const tty = { isTTY: true } as NodeJS.WriteStream;
     const pipe = { isTTY: false } as NodeJS.WriteStream;
