@@ -141,13 +141,13 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
   program
     .command('tail')
     .summary("print the end of a job's log, or follow it")
-    .argument('<job>', 'NAME or ID')
+    .argument('<job>', 'NAME, ID or an array name (each element, named)')
     .option('-n, --lines <n>', 'how many lines (as a terminal shows them: \\r progress updates collapse into one)', '10')
     .option('-f, --follow', 'follow until the job ends, then exit with its code (raw bytes, live)')
     .option('--raw', 'print the bytes as written, every \\r update included')
     .addHelpText(
       'after',
-      '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running',
+      '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running\n  jobq tail -f sweep           # every element of an array, each line named',
     )
     .action(act(() => import('./commands/tail.js')));
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { RunSpec } from '../backend/backend.js';
-import { EXIT } from '../domain/errors.js';
+import { EXIT, JobqError } from '../domain/errors.js';
 import { isRedacted } from '../domain/job.js';
 import { jobJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
@@ -10,6 +10,12 @@ const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG'])
 export default async function restart(ref: string, o: { json?: boolean; keep?: boolean }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
+  const elements = b.arrayIds(ref);
+  if (elements.length) {
+    // Each element is a job of its own: restarting all of them at once would be a new array, which run --array makes.
+    const last = elements.at(-1)!.replace(/_\d{8}_\d{6}$/, '');
+    throw new JobqError('USAGE', `${ref} is an array of ${elements.length} jobs: restart one element (jobq restart ${last}), or run the array again`);
+  }
   const old = (await b.get(ref)).rec;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(old.env.added)) {

@@ -1,28 +1,117 @@
-// `jobq tail JOB [-n N] [-f]`
+// `jobq tail JOB|ARRAY [-n N] [-f] [--raw]`
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import type { JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
 import { followFile, printLastLines } from '../output/follow.js';
+import { stateLabel } from '../output/format.js';
 import { context, unansweredWatch } from './context.js';
+
+/**
+ * Where tail writes: ends what it printed with a newline (a `\r` bar must not hold the prompt), and, into a pipe,
+ * makes each `\r` update a line of its own (a terminal redraws them; a pipe would get them all on one line).
+ */
+function sink(out: NodeJS.WritableStream, opts: { pipe: boolean; prefix?: string }) {
+  let last = '\n';
+  let pending = '';
+  const write = (text: string) => {
+    if (!text) return;
+    out.write(text);
+    last = text.at(-1)!;
+  };
+  return {
+    write(chunk: Buffer | string): boolean {
+      let t = pending + chunk.toString();
+      pending = '';
+      if (opts.pipe || opts.prefix) {
+        // A `\r` at the end may be half of a `\r\n`: held for the next chunk.
+        if (t.endsWith('\r')) [t, pending] = [t.slice(0, -1), '\r'];
+        t = t.replace(/\r\n/g, '\n').replace(/\r/g, '\n');
+      }
+      if (opts.prefix) {
+        // Whole lines only, each named: several logs interleave.
+        const cut = t.lastIndexOf('\n') + 1;
+        pending = t.slice(cut) + pending;
+        t = t.slice(0, cut).replace(/^(?=.)/gm, opts.prefix);
+      }
+      write(t);
+      return true;
+    },
+    end(): void {
+      const rest = pending.replace(/\r$/, '');
+      pending = '';
+      write(opts.prefix && rest ? opts.prefix + rest : rest);
+      if (last !== '\n') write('\n');
+    },
+  };
+}
+
+/** Says once (and again when it changes) why a followed job has not started: its log is empty until then. */
+function waitNote(name: string) {
+  let said = '';
+  return (v: JobView) => {
+    const why =
+      v.state.status === 'queued'
+        ? `jobq: ${name} is ${stateLabel(v)}${v.waiting?.reason ? `: ${v.waiting.reason}` : ''}; its log follows once it starts\n`
+        : '';
+    if (why && why !== said) process.stderr.write(why);
+    said = why;
+  };
+}
 
 export default async function tail(ref: string, o: { lines: string; follow?: boolean; raw?: boolean }, cmd: Command): Promise<number> {
   const n = Number(o.lines);
   if (!/^\d+$/.test(o.lines) || !Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid --lines '${o.lines}': a whole number`);
   const { backend } = context(cmd);
-  const id = backend.resolve(ref);
-  let v = await backend.view(id);
-  const log = v.rec.log;
-  if (!fs.existsSync(log)) throw new JobqError('NOT_FOUND', `log of ${id} is gone: ${log}`);
-  // What a terminal would show (\r updates collapsed) unless --raw; -f then streams the raw bytes live.
-  const offset = printLastLines(log, n, process.stdout, !!o.raw);
+  // An array's name means all its elements, in index order, each line named.
+  const elements = backend.arrayIds(ref);
+  const ids = elements.length ? elements : [backend.resolve(ref)];
+  const pipe = !process.stdout.isTTY;
+  const views: JobView[] = [];
+  for (const id of ids) {
+    const v = await backend.get(id);
+    const log = v.rec.log;
+    // A queued job's log is made when it starts.
+    if (!fs.existsSync(log) && !(o.follow && v.state.status === 'queued')) throw new JobqError('NOT_FOUND', `log of ${id} is gone: ${log}`);
+    views.push(v);
+  }
+  const offsets = views.map((v) => {
+    const out = sink(process.stdout, { pipe: pipe && !o.raw });
+    if (elements.length) process.stdout.write(`==> ${v.rec.id} (${stateLabel(v)}) <==\n`);
+    // What a terminal would show (\r updates collapsed) unless --raw; -f then streams the raw bytes live.
+    const at = fs.existsSync(v.rec.log) ? printLastLines(v.rec.log, n, out as unknown as NodeJS.WritableStream, !!o.raw) : 0;
+    if (!o.raw) out.end();
+    return at;
+  });
   if (!o.follow) return EXIT.ok;
   // Ctrl-C stops following only: the job runs in its own session and never sees this terminal's signals.
   const unanswered = unansweredWatch();
-  await followFile(log, offset, process.stdout, async () => {
-    v = await backend.view(id);
-    unanswered(v);
-    return isFinal(v.state);
-  });
-  return exitCodeOf(v.state);
+  const ended = await Promise.all(
+    views.map(async (start, i) => {
+      let v = start;
+      const id = v.rec.id;
+      const note = waitNote(elements.length ? id : ref);
+      note(v);
+      // A queued job: its log appears when it starts (or never, if it is cancelled first).
+      while (!fs.existsSync(v.rec.log) && !isFinal(v.state)) {
+        await new Promise((r) => setTimeout(r, 250));
+        v = await backend.get(id);
+        unanswered(v);
+        note(v);
+      }
+      if (!fs.existsSync(v.rec.log)) return v;
+      const out = sink(process.stdout, { pipe: pipe && !o.raw, prefix: elements.length ? `${id.replace(/_\d{8}_\d{6}$/, '')}| ` : undefined });
+      await followFile(v.rec.log, offsets[i]!, out as unknown as NodeJS.WritableStream, async () => {
+        v = await backend.view(id);
+        unanswered(v);
+        return isFinal(v.state);
+      });
+      out.end();
+      return v;
+    }),
+  );
+  // As wait: the first element that did not succeed gives the code.
+  const failed = ended.find((v) => exitCodeOf(v.state) !== 0);
+  return failed ? exitCodeOf(failed.state) : EXIT.ok;
 }

@@ -159,6 +159,69 @@ describe('status in a terminal', () => {
   }, 60_000);
 });
 
+describe('tail', () => {
+  it('of an array name: each element in index order, -f names each line and exits as wait does; restart says what to do', async () => {
+    const r = await w.run([
+      'run',
+      'sw',
+      '--array',
+      '1-3',
+      '-q',
+      '--',
+      'sh',
+      '-c',
+      'echo start $JOBQ_ARRAY_VALUE; sleep 0.3; echo end $JOBQ_ARRAY_VALUE; exit $((JOBQ_ARRAY_VALUE - 1))',
+    ]);
+    expect(r.exitCode).toBe(0);
+    const f = await w.run(['tail', '-f', 'sw'], { stripFinalNewline: false });
+    expect(f.exitCode).toBe(1);
+    const named = f.stdout.split('\n').filter((l) => /^sw\.\d\| /.test(l));
+    for (const i of [1, 2, 3]) {
+      expect(f.stdout).toContain(`start ${i}\n`);
+      expect(f.stdout).toContain(`sw.${i}| end ${i}\n`);
+    }
+    expect(named.length).toBeGreaterThanOrEqual(3);
+    const t = await w.run(['tail', 'sw']);
+    expect(t.exitCode).toBe(0);
+    expect(t.stdout).toMatch(/^==> sw\.1_\S+ \(succeeded\) <==\nstart 1\nend 1\n==> sw\.2_\S+ \(failed \(1\)\) <==\nstart 2\nend 2\n==> sw\.3_/);
+    const rs = await w.run(['restart', 'sw']);
+    expect(rs.exitCode).toBe(2);
+    expect(rs.stderr.trim()).toBe('jobq: sw is an array of 3 jobs: restart one element (jobq restart sw.3), or run the array again');
+  });
+
+  it('a \\r bar: the end printed is a line (the prompt does not stick), and into a pipe -f gives one line per update', async () => {
+    const id = await start(w, 'bar', ['sh', '-c', 'sleep 0.3; for i in 1 2 3; do printf "step $i/3\\r"; sleep 0.1; done']);
+    const f = await w.run(['tail', '-f', id], { stripFinalNewline: false });
+    expect(f.exitCode).toBe(0);
+    expect(f.stdout).toBe('step 1/3\nstep 2/3\nstep 3/3\n');
+    expect((await w.run(['tail', id], { stripFinalNewline: false })).stdout).toBe('step 3/3\n');
+    expect((await w.run(['tail', '--raw', id], { stripFinalNewline: false })).stdout).toBe('step 1/3\rstep 2/3\rstep 3/3\r');
+  });
+
+  it('-f of a queued job says why it waits, then follows it once it starts', async () => {
+    const g = path.join(w.home, 'go');
+    await w.run(['run', 'first', '-q', '--queue', 'one', '--', 'sh', '-c', `while [ ! -e ${g} ]; do sleep 0.05; done`]);
+    const id = (await w.run(['run', 'second', '-q', '--queue', 'one', '--', 'echo', 'hello'])).stdout.trim();
+    const follow = execa(process.execPath, [BIN, 'tail', '-f', id], {
+      env: { ...process.env, ...w.env },
+      reject: false,
+      stdin: 'ignore',
+      stripFinalNewline: false,
+    });
+    let err = '';
+    follow.stderr!.on('data', (d) => (err += d));
+    try {
+      await pollUntil(() => err.includes('is queued'), 10_000, 'the reason on stderr');
+      expect(err.trim()).toBe(`jobq: ${id} is queued (one #1): queue one: 1 of 1 slot busy; its log follows once it starts`);
+    } finally {
+      fs.writeFileSync(g, '');
+    }
+    const r = await follow;
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('hello\n');
+  });
+});
+
 describe('safe defaults', () => {
   it('a bare prune only shows; rm removes one finished job and refuses a live one', async () => {
     const ids: string[] = [];
