@@ -58,7 +58,7 @@ export function allowed(req: http.IncomingMessage, url: URL, port: number, token
 
 /** Serves the dashboard until the process is stopped. */
 export async function serve(b: Backend, opts: { port: number; token: string; restart: (id: string) => Promise<string> }) {
-  const jobsPayload = async () => {
+  const jobs = jobsFeed(async () => {
     const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
     return {
       jobs: views.map(row),
@@ -67,7 +67,7 @@ export async function serve(b: Backend, opts: { port: number; token: string; res
       running: views.filter((v) => v.state.status === 'running').length,
       waiting: views.filter((v) => v.state.status === 'queued').length,
     };
-  };
+  }, b.changesPath());
   let port = opts.port;
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -91,8 +91,8 @@ export async function serve(b: Backend, opts: { port: number; token: string; res
         return res.end(PAGE.replace('<script>', `<script nonce="${nonce}">`));
       }
       if (parts[0] !== 'api') return send(404, { error: 'not found' });
-      if (parts[1] === 'events') return stream(res, async () => ({ jobs: await jobsPayload() }), b.changesPath());
-      if (parts[1] === 'jobs' && parts.length === 2) return send(200, await jobsPayload());
+      if (parts[1] === 'events') return jobs.follow(res);
+      if (parts[1] === 'jobs' && parts.length === 2) return send(200, await jobs.current());
       const id = parts[2] ? b.resolve(parts[2]) : '';
       if (parts[1] === 'jobs' && parts.length === 3 && req.method === 'GET') {
         const v = await b.get(id, { withMemory: true });
@@ -129,21 +129,136 @@ export async function serve(b: Backend, opts: { port: number; token: string; res
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'EADDRINUSE' ? new JobqError('IO', `port ${opts.port} on 127.0.0.1 is in use: choose another with --port`) : e),
-    );
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      jobs.close();
+      reject(e.code === 'EADDRINUSE' ? new JobqError('IO', `port ${opts.port} on 127.0.0.1 is in use: choose another with --port`) : e);
+    });
     server.listen(opts.port, '127.0.0.1', () => resolve());
   });
+  server.on('close', () => jobs.close());
   // --port 0: the kernel picked one; the Host check uses the real one.
   port = (server.address() as AddressInfo).port;
   return { server, port };
 }
 
+/** How old a jobs snapshot may be when nothing changed: memory figures move without a file changing. */
+const FRESH_MS = 1000;
+
+/** An SSE frame: `event: NAME` and one `data:` line of JSON (JSON.stringify escapes every newline). */
+const frame = (event: string, json: string) => `event: ${event}\ndata: ${json}\n\n`;
+
 /**
- * Server-sent events: each named field of `next()` as an event of that name, sent when it changes; checked every
- * second, and at once when `watch` (a directory) changes.
+ * The jobs table, one snapshot for the whole server: computed once per change of `dir` (watched once, not per viewer),
+ * or when older than FRESH_MS, by one computation that every caller at that moment shares; its serialized frame is
+ * written as is to every viewer. A 1 s timer runs only while a viewer is connected.
  */
-function stream(res: http.ServerResponse, next: () => Promise<Record<string, unknown>>, watch?: string): void {
+function jobsFeed(compute: () => Promise<unknown>, dir: string) {
+  type Snap = { json: string; frame: Buffer; version: number; at: number };
+  let changes = 0; // bumped by each change seen; a snapshot is current if it was started after the latest one
+  let snap: Snap | undefined;
+  let running: { version: number; done: Promise<Snap> } | undefined;
+  const viewers = new Set<(s: Snap | Error) => void>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const recompute = () => {
+    const version = changes;
+    const at = Date.now();
+    const done: Promise<Snap> = compute()
+      .then((v) => {
+        const json = JSON.stringify(v);
+        // Unchanged content keeps the same string, so each viewer's "already sent" check is a pointer compare.
+        snap = json === snap?.json ? { ...snap, version, at } : { json, frame: Buffer.from(frame('jobs', json)), version, at };
+        return snap;
+      })
+      .finally(() => {
+        // Done or failed, the next caller starts afresh: an error is not cached.
+        if (running?.done === done) running = undefined;
+      });
+    running = { version, done };
+    return done;
+  };
+
+  /** The snapshot as of this call: no older than FRESH_MS and started after every change seen so far. */
+  const snapshot = async (): Promise<Snap> => {
+    const want = changes;
+    for (;;) {
+      if (snap && snap.version >= want && Date.now() - snap.at < FRESH_MS) return snap;
+      if (running && running.version >= want) return running.done;
+      // One computation at a time: one that started before the change is waited out, then one more serves everyone.
+      if (running) await running.done.catch(() => undefined);
+      else return recompute();
+    }
+  };
+
+  let pumping = false;
+  let again = false;
+  /** Sends the current snapshot to every viewer; changes seen meanwhile make one more round, however many they were. */
+  const pump = async () => {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        const s = await snapshot().catch((e: Error) => e);
+        for (const send of viewers) send(s);
+      } while (again && viewers.size > 0);
+    } finally {
+      pumping = false;
+    }
+  };
+  const changed = () => {
+    changes++;
+    if (viewers.size > 0) void pump();
+  };
+
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(dir, changed);
+    watcher.on('error', () => undefined);
+  } catch {
+    /* FRESH_MS still bounds how stale it gets */
+  }
+
+  return {
+    current: async () => (await snapshot()).json,
+    /** `/api/events`: a `jobs` event now and whenever the snapshot changes. */
+    follow(res: http.ServerResponse): void {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      let last: string | undefined;
+      const send = (s: Snap | Error) => {
+        if (s instanceof Error) res.write(frame('error', JSON.stringify({ error: s.message })));
+        else if (s.json !== last) {
+          last = s.json;
+          res.write(s.frame);
+        }
+      };
+      viewers.add(send);
+      // Memory figures change with no file changing: while anyone watches, a fresh snapshot each second.
+      timer ??= setInterval(changed, FRESH_MS);
+      snapshot().then(send, send);
+      res.on('close', () => {
+        viewers.delete(send);
+        if (viewers.size === 0) {
+          clearInterval(timer);
+          timer = undefined;
+        }
+      });
+    },
+    close(): void {
+      clearInterval(timer);
+      watcher?.close();
+    },
+  };
+}
+
+/**
+ * Server-sent events for one client: each named field of `next()` as an event of that name, sent when it changes;
+ * checked every second until the client goes.
+ */
+function stream(res: http.ServerResponse, next: () => Promise<Record<string, unknown>>): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
   const last = new Map<string, string>();
   let busy = false;
@@ -155,29 +270,17 @@ function stream(res: http.ServerResponse, next: () => Promise<Record<string, unk
         const data = JSON.stringify(value);
         if (last.get(event) === data) continue;
         last.set(event, data);
-        res.write(`event: ${event}\ndata: ${data}\n\n`);
+        res.write(frame(event, data));
       }
     } catch (e) {
-      res.write(`event: error\ndata: ${JSON.stringify({ error: (e as Error).message })}\n\n`);
+      res.write(frame('error', JSON.stringify({ error: (e as Error).message })));
     } finally {
       busy = false;
     }
   };
   void tick();
   const timer = setInterval(() => void tick(), 1000);
-  let watcher: fs.FSWatcher | undefined;
-  if (watch) {
-    try {
-      watcher = fs.watch(watch, () => void tick());
-      watcher.on('error', () => undefined);
-    } catch {
-      /* the 1 s tick still runs */
-    }
-  }
-  res.on('close', () => {
-    clearInterval(timer);
-    watcher?.close();
-  });
+  res.on('close', () => clearInterval(timer));
 }
 
 /**

@@ -56,6 +56,33 @@ function request(method: string, pathAndQuery: string, headers: Record<string, s
   });
 }
 
+/** A live `/api/events` viewer, as the page opens it: keeps the data of the last `jobs` event it got. */
+function viewer(token: string): Promise<{ jobs(): string | undefined; close(): void }> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let jobs: string | undefined;
+    const req = http.get({ host: '127.0.0.1', port: url.port, path: '/api/events', headers: { 'x-jobq-token': token }, agent: false }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`/api/events answered ${res.statusCode}`));
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        const frames = (buf + d).split('\n\n');
+        buf = frames.pop()!;
+        for (const f of frames) if (f.startsWith('event: jobs\ndata: ')) jobs = f.slice('event: jobs\ndata: '.length);
+      });
+      res.on('error', () => undefined);
+      resolve({ jobs: () => jobs, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
+/** CPU time (utime + stime, in clock ticks) a process has used, from /proc/PID/stat fields 14 and 15. */
+function cpuTicks(pid: number): number {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
 describe('jobq ui', () => {
   it('serves only loopback, only with the token, and refuses cross-origin POSTs', async () => {
     const token = url.searchParams.get('token')!;
@@ -87,6 +114,32 @@ describe('jobq ui', () => {
     expect(j.hidden).toBe(1900);
     expect(j.total).toBe(2000);
   });
+
+  it('200 live viewers of 1,000 waiting jobs share one snapshot per change: well under a core, and a new job still reaches every one', async () => {
+    const token = url.searchParams.get('token')!;
+    await w.run(['queue', 'pause', 'idle']);
+    for (let i = 0; i < 1000; i++)
+      plantRecord(w.home, `wait${i}`, { queue: 'idle', priority: 0, state: { status: 'queued', since: new Date().toISOString() } });
+    const viewers: Awaited<ReturnType<typeof viewer>>[] = [];
+    try {
+      viewers.push(...(await Promise.all(Array.from({ length: 200 }, () => viewer(token)))));
+      await pollUntil(() => viewers.every((v) => v.jobs()?.includes('"waiting":1000')), 60_000, 'every viewer to get the 1,000 waiting jobs', 100);
+      // Work done, not speed: the server's CPU over 5 s with 200 viewers connected and nothing changing but memory.
+      const t0 = cpuTicks(ui.pid!);
+      await new Promise((r) => setTimeout(r, 5000));
+      const used = cpuTicks(ui.pid!) - t0;
+      if (process.env.JOBQ_TEST_SHOW) console.log(`dashboard ticks over 5 s with 200 viewers: ${used}`);
+      expect(used).toBeLessThanOrEqual(100);
+      const r = await fetch(new URL(`/api/jobs?token=${token}`, url));
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { waiting: number }).waiting).toBe(1000);
+      // A change still reaches them all: a real job appears in the jobs event of every viewer.
+      const id = await start(w, 'fresh', ['sleep', '30']);
+      await pollUntil(() => viewers.every((v) => v.jobs()?.includes(`"id":"${id}"`)), 30_000, 'every viewer to list the new job', 100);
+    } finally {
+      for (const v of viewers) v.close();
+    }
+  }, 120_000);
 
   it.skipIf(!CHROMIUM)(
     'in Chromium: a job appears, its log grows live, its memory is charted, cancel from the page ends it and restart runs it again',
