@@ -50,7 +50,8 @@ Examples:
   jobq wait train && echo done
 
 State: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq.
-Exit codes: 0 ok, 1 failure, 2 usage; wait/tail -f return the job's code (128+signal), 124 on timeout.
+Exit codes: 0 ok, 1 failure, 2 usage; wait/tail -f return the job's code (128+signal), 124 on timeout
+(the wait's own, or a job its --timeout ended, as timeout(1)).
 Docs: jobq docs (where the installed pages and Makefile.example are).`,
     );
 
@@ -76,7 +77,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     )
     .option('--mem-limit <size>', 'memory limit enforced by the kernel, e.g. 8G')
     .option('--oom-score-adj <n>', "make the job the OOM killer's first pick (default 500; 0 leaves it)")
-    .option('--timeout <duration>', 'end the job after this wall-clock time (state: timeout)')
+    .option('--timeout <duration>', 'end the job after this wall-clock time, e.g. 6h or 1h30m (state: timeout; wait gives 124)')
     .option('--idle-timeout <duration>', 'end the job after this long without new output (\\r counts)')
     .option('--timeout-signal <SIG@LEAD>', 'send SIG to the main process this long before --timeout, e.g. USR1@60s')
     .option('--signal <sig>', 'signal timeouts send first (default TERM)')

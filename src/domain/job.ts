@@ -201,10 +201,11 @@ export function exitCodeOf(state: JobState): number {
     case 'paused':
       return EXIT.failure;
     default:
+      // As timeout(1): a job its --timeout ended gives 124, however it died.
+      if (state.status === 'timeout') return EXIT.timeout;
       if (state.signal) return 128 + (signalNumber(state.signal) || 0);
       if (state.exitCode) return state.exitCode;
       // Ended by jobq or the kernel yet exited 0 (its handler ran): still never 0.
-      if (state.status === 'timeout') return EXIT.timeout;
       if (state.status === 'cancelled') return 128 + (signalNumber(state.cancel.signal) || 15);
       if (state.status === 'oom') return 128 + 9;
       return EXIT.failure;

@@ -5,11 +5,14 @@ import { JobqError } from './errors.js';
 const durUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
 const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 
-/** Parses "10s", "1.5m", "2h", "500ms", "7d", "2w", "1y" or bare seconds into milliseconds (up to 100 years). */
+/** Parses "10s", "1.5m", "2h", "500ms", "7d", "2w", "1y", "1h30m" or bare seconds into milliseconds (up to 100 years). */
 export function parseDuration(text: string, what = 'duration'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)?\s*$/.exec(text);
-  if (!m) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 500ms, 10s, 5m, 2h, 7d, 1y)`);
-  const ms = Math.round(Number(m[1]) * durUnits[m[2] ?? 's']!);
+  const one = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)?\s*$/.exec(text);
+  // Or parts with their units, largest first (what jobq prints back: 1h30m, 1s500ms).
+  const parts = one ? [] : [...text.trim().matchAll(/(\d+)(ms|s|m|h|d|w|y)/gy)];
+  const whole = parts.map((p) => p[0]).join('') === text.trim() && parts.length > 1;
+  if (!one && !whole) throw new JobqError('USAGE', `invalid ${what} '${text}' (examples: 500ms, 10s, 5m, 2h, 1h30m, 7d, 1y)`);
+  const ms = one ? Math.round(Number(one[1]) * durUnits[one[2] ?? 's']!) : parts.reduce((n, p) => n + Number(p[1]) * durUnits[p[2]!]!, 0);
   if (!(ms <= MAX_DURATION_MS)) throw new JobqError('USAGE', `invalid ${what} '${text}': at most 100y`);
   return ms;
 }
@@ -24,6 +27,23 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(m / 60);
   if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+/** A duration the way one types it, exactly and without zero parts: 5s, 6h, 1h30m, 1s500ms. */
+export function formatSpan(ms: number): string {
+  const parts: string[] = [];
+  let rest = Math.max(0, Math.round(ms));
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ] as const) {
+    if (rest >= size) parts.push(`${Math.floor(rest / size)}${unit}`);
+    rest %= size;
+  }
+  return parts.join('') || '0s';
 }
 
 const sizeUnits: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };

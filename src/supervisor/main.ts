@@ -37,7 +37,7 @@ import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
-import { formatSize } from '../domain/units.js';
+import { formatSize, formatSpan } from '../domain/units.js';
 import {
   type CgroupWatch,
   cgroupStats,
@@ -324,7 +324,7 @@ function endMarker(state: JobState, prot: Protection): string | undefined {
     case 'oom':
       return `[jobq] oom-killed at ${at}${peak}${prot.memLimitBytes ? ` of ${formatSize(prot.memLimitBytes)} limit` : ''}`;
     case 'timeout':
-      return `[jobq] ${state.reason === 'idle' ? `idle timeout (no output for ${prot.idleTimeoutMs}ms)` : `timeout after ${prot.timeoutMs}ms`} at ${at}${code}`;
+      return `[jobq] ${state.reason === 'idle' ? `idle timeout (no output for ${formatSpan(prot.idleTimeoutMs ?? 0)})` : `timeout after ${formatSpan(prot.timeoutMs ?? 0)}`} at ${at}${code}`;
     case 'cancelled':
       return `[jobq] cancelled at ${at} by ${state.cancel.by} (${state.cancel.signal})${code}`;
     default:

@@ -3,6 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Protection } from '../domain/job.js';
+import { formatSpan } from '../domain/units.js';
 import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
 import { CLK_TCK, rssBytes } from '../process/proc.js';
 import { type JobTarget, jobProcesses, signalLeader, terminateJob } from '../process/signals.js';
@@ -156,7 +157,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   };
   const terminate = async (reason: 'wall' | 'idle') => {
     timedOut = reason;
-    const what = reason === 'wall' ? `wall-clock timeout ${prot.timeoutMs}ms` : `no output for ${prot.idleTimeoutMs}ms`;
+    const what = reason === 'wall' ? `wall-clock timeout ${formatSpan(prot.timeoutMs ?? 0)}` : `no output for ${formatSpan(prot.idleTimeoutMs ?? 0)}`;
     appendEvent(m.diag, 'warn', 'timeout', { id: m.id, reason: what });
     const res = await terminateJob(target, {
       signal: prot.stopSignal as NodeJS.Signals,

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PRESETS, buildJobEnv, parseEnvPairs } from '../../src/domain/env.js';
 import { classifyExit, exitCodeOf, makeId, type Outcome, parseId, redactEnv, validateName } from '../../src/domain/job.js';
-import { formatDuration, formatSize, parseDuration, parseSignal, parseSize } from '../../src/domain/units.js';
+import { formatDuration, formatSize, formatSpan, parseDuration, parseSignal, parseSize } from '../../src/domain/units.js';
 
 describe('units', () => {
   it('parses and formats durations, sizes and signals', () => {
@@ -74,6 +74,17 @@ describe('exit classification', () => {
     expect(exitCodeOf({ status: 'lost', reason: 'x', detectedAt: 't' })).toBe(1);
     // Ended by jobq, yet the handler exited 0: never 0.
     expect(exitCodeOf({ status: 'timeout', reason: 'wall', startedAt: 's', ...base })).toBe(124);
+    // As timeout(1): 124 whatever ended it (TERM, KILL after the grace, or a handler's own exit code).
+    expect(exitCodeOf({ status: 'timeout', reason: 'wall', startedAt: 's', ...base, exitCode: null, signal: 'SIGKILL' })).toBe(124);
+    expect(exitCodeOf({ status: 'timeout', reason: 'idle', startedAt: 's', ...base, exitCode: 3 })).toBe(124);
+    expect(formatSpan(5000)).toBe('5s');
+    expect(formatSpan(6 * 3_600_000)).toBe('6h');
+    expect(formatSpan(5_400_000)).toBe('1h30m');
+    expect(formatSpan(1500)).toBe('1s500ms');
+    // What it prints reads back.
+    for (const ms of [5000, 6 * 3_600_000, 5_400_000, 1500, 90_061_001]) expect(parseDuration(formatSpan(ms))).toBe(ms);
+    expect(() => parseDuration('1h30')).toThrow(/invalid/);
+    expect(() => parseDuration('30m1h x')).toThrow(/invalid/);
     expect(exitCodeOf({ status: 'cancelled', cancel: { at: 't', by: 'me', signal: 'SIGINT' }, startedAt: 's', ...base })).toBe(130);
     expect(exitCodeOf({ status: 'cancelled', cancel: { at: 't', by: 'me', signal: 'SIGTERM' }, startedAt: 's', ...base, exitCode: 3 })).toBe(3);
   });

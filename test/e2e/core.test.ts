@@ -199,13 +199,15 @@ describe('tail', () => {
     const follow = execa(process.execPath, [BIN, 'tail', '-f', id], { env: { ...process.env, ...w.env }, reject: false });
     let seen = '';
     follow.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-    // Two \r updates arrived raw while the job ran: a live stream, not the collapsed last line.
-    await pollUntil(() => (seen.match(/\rprogress \d+/g) ?? []).length >= 2, 30_000, 'live \\r progress from tail -f');
+    // Two \r updates arrived while the job ran, into this pipe each a line of its own: a live stream, not the
+    // collapsed last line.
+    await pollUntil(() => (seen.match(/progress \d+\n/g) ?? []).length >= 2, 30_000, 'live \\r progress from tail -f');
     expect(w.record(id).state.status).toBe('running');
     fs.writeFileSync(gate, '');
     const res = await follow;
     expect(res.exitCode).toBe(3);
-    expect(seen).toMatch(/\rprogress end$/);
+    expect(seen).toMatch(/\nprogress end\n$/);
+    expect(seen).not.toContain('\r');
   });
 
   it('Ctrl-C in tail -f and wait stops only the reader; the job keeps running', async () => {

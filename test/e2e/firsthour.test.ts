@@ -258,10 +258,12 @@ describe('safe defaults', () => {
   });
 
   it('an end jobq caused leaves one marker line at the end of the log', async () => {
-    const id = await start(w, 'marked', ['sleep', '30'], ['--timeout', '500ms']);
-    await w.run(['wait', id]);
+    const id = await start(w, 'marked', ['sleep', '30'], ['--timeout', '1s500ms']);
+    // As timeout(1): 124 for a job its --timeout ended.
+    expect((await w.run(['wait', id])).exitCode).toBe(124);
     const last = fs.readFileSync(w.record(id).log, 'utf8').trim().split('\n').pop();
-    expect(last).toMatch(/^\[jobq\] timeout after 500ms at \S+, SIGTERM$/);
+    // The duration as it was typed, not in ms.
+    expect(last).toMatch(/^\[jobq\] timeout after 1s500ms at \S+, SIGTERM$/);
   });
 
   it.skipIf(!isRoot || !hasCgroup)('an OOM kill names the peak and the limit in the log', async () => {

@@ -69,7 +69,7 @@ describe.skipIf(!hasCgroup)('a job that hops to a new pid', () => {
     const until = String(Math.floor(Date.now() / 1000) + 20);
     const env = { HOP_UNTIL: until };
     const t = (await w.run(['run', 'hop', '-q', '--timeout', '1s', '--grace', '300ms', '--', 'sh', '-c', `${hop}; sleep 60`], { env })).stdout.trim();
-    expect((await w.run(['wait', t, '--timeout', '30s'])).exitCode).toBe(143);
+    expect((await w.run(['wait', t, '--timeout', '30s'])).exitCode).toBe(124);
     // The record is final only once nothing of it is left: no hopper is running now.
     expect(taggedPids(w.tag)).toEqual([]);
     const c = (await w.run(['run', 'hop2', '-q', '--grace', '300ms', '--', 'sh', '-c', `${hop}; sleep 60`], { env })).stdout.trim();
@@ -188,7 +188,7 @@ describe('timeouts', () => {
     const silent = await start(w, 'silent', ['sh', '-c', 'echo start; sleep 60'], ['--idle-timeout', '2s', '--grace', '1s']);
     const busy = await start(w, 'busy', ['bash', '-c', 'for i in $(seq 1 9); do printf "\\r%d%%" $((i*10)); sleep 0.5; done'], ['--idle-timeout', '2s']);
     const rs = await w.run(['wait', silent, '--timeout', '30s']);
-    expect(rs.exitCode).toBe(143);
+    expect(rs.exitCode).toBe(124);
     expect(w.record(silent).state).toMatchObject({ status: 'timeout', reason: 'idle', signal: 'SIGTERM' });
     const rb = await w.run(['wait', busy, '--timeout', '30s']);
     expect(rb.exitCode).toBe(0);
@@ -203,7 +203,7 @@ describe('timeouts', () => {
       ['--timeout', '2s', '--timeout-signal', 'USR1@1s', '--grace', '500ms'],
     );
     const r = await w.run(['wait', id, '--timeout', '30s']);
-    expect(r.exitCode).toBe(137);
+    expect(r.exitCode).toBe(124);
     const rec = w.record(id);
     expect(rec.state).toMatchObject({ status: 'timeout', reason: 'wall', signal: 'SIGKILL' });
     expect(fs.readFileSync(rec.log, 'utf8')).toContain('warned');
@@ -240,7 +240,7 @@ describe('timeouts', () => {
     await pollUntil(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim(), 5000, 'child pid');
     const kid = Number(fs.readFileSync(pidFile, 'utf8'));
     const r = await w.run(['wait', id, '--timeout', '30s']);
-    expect(r.exitCode).toBe(143);
+    expect(r.exitCode).toBe(124);
     expect(w.record(id).state).toMatchObject({ status: 'timeout', reason: 'wall', signal: 'SIGTERM' });
     // The record is final only once the whole job is gone: the straggler got its SIGKILL first.
     expect(alive(kid)).toBe(false);

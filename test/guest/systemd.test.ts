@@ -83,7 +83,7 @@ describe.skipIf(!GUEST)(GUEST ? 'under a systemd user manager, as a normal user'
 
   it('--timeout ends the job (state timeout) and its scope goes', async () => {
     const id = await start(w, 'slow', ['sleep', '300'], ['--timeout', '2s', '--grace', '1s']);
-    expect((await w.run(['wait', 'slow'])).exitCode).toBe(143);
+    expect((await w.run(['wait', 'slow'])).exitCode).toBe(124);
     expect(w.record(id).state).toMatchObject({ status: 'timeout', reason: 'wall' });
     await pollUntil(async () => !(await scopes()).includes(unitOf(id)), 10_000, 'the scope to go');
   });
