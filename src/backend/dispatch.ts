@@ -51,7 +51,7 @@ export function asDispatchJob(v: JobView): DispatchJob {
   const a = r.admission;
   const j: DispatchJob = { id: r.id, status: v.state.status as DispatchJob['status'], queue: r.queue, priority: r.priority ?? 0, createdAt: r.createdAt };
   if (a?.after?.length) j.after = a.after;
-  if (a?.array) j.array = { name: a.array.name, ...(a.array.cap ? { cap: a.array.cap } : {}) };
+  if (a?.array) j.array = { name: a.array.name, index: a.array.index, ...(a.array.cap ? { cap: a.array.cap } : {}) };
   if (a?.memBytes) j.memBytes = a.memBytes;
   if (a?.gpus) j.gpus = a.gpus;
   if (a?.gpuList) j.gpuList = a.gpuList;

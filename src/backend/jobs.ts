@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startOrder } from '../domain/dispatch.js';
 import { buildJobEnv } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
 import {
@@ -268,7 +269,13 @@ export class Jobs implements Backend, RunnerHost {
       }
     }
     await this.refreshAll(views, { withMemory: opts.withMemory });
-    views.sort((a, b) => rank(a) - rank(b) || Date.parse(b.rec.createdAt) - Date.parse(a.rec.createdAt) || (a.rec.id < b.rec.id ? 1 : -1));
+    // Queued jobs in the order they will start (the dispatcher's own order); the others newest first.
+    const order = (v: JobView) => ({ id: v.rec.id, priority: v.rec.priority ?? 0, createdAt: v.rec.createdAt, array: v.rec.admission?.array });
+    const queuedOrder = (a: JobView, b: JobView) => startOrder(order(a), order(b));
+    views.sort(
+      (a, b) =>
+        rank(a) - rank(b) || (rank(a) === 2 ? queuedOrder(a, b) : Date.parse(b.rec.createdAt) - Date.parse(a.rec.createdAt) || (a.rec.id < b.rec.id ? 1 : -1)),
+    );
     this.explainWaits(views);
     let shown = views;
     if (!opts.all) {

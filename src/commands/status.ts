@@ -86,7 +86,7 @@ async function watch(dir: string, render: (w: boolean) => Promise<{ text: string
   try {
     for (;;) {
       const { text, broken } = await render(true);
-      out('\x1b[H\x1b[2J' + text + broken.join('\n') + `\n\x1b[2m${new Date().toLocaleTimeString()}  Ctrl-C to quit\x1b[0m\n`);
+      out('\x1b[H\x1b[2J' + text + broken.join('\n') + `\n\x1b[2m${new Date().toTimeString().slice(0, 8)}  Ctrl-C to quit\x1b[0m\n`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, 1000);
         wake = () => {

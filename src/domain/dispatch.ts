@@ -15,7 +15,7 @@ export interface DispatchJob {
   priority: number;
   createdAt: string;
   after?: Array<{ id: string; kind: 'ok' | 'any' }>;
-  array?: { name: string; cap?: number };
+  array?: { name: string; cap?: number; index?: number };
   memBytes?: number;
   /** What it uses now (running jobs): declared memory it has not taken yet still counts as taken. */
   memUsedBytes?: number;
@@ -63,10 +63,15 @@ export const DEFAULT_SLOTS = 1;
 
 const ENDED_OK = 'succeeded';
 
-/** Start order within a queue: highest priority first, then first come, first served. */
-export function startOrder(a: DispatchJob, b: DispatchJob): number {
-  return b.priority - a.priority || Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : 1);
+/** Start order within a queue: highest priority first, then first come, first served (an array by its index). */
+export function startOrder(a: Orderable, b: Orderable): number {
+  return (
+    b.priority - a.priority || Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.array?.index ?? 0) - (b.array?.index ?? 0) || (a.id < b.id ? -1 : 1)
+  );
 }
+
+/** What start order reads of a job. */
+export type Orderable = Pick<DispatchJob, 'id' | 'priority' | 'createdAt'> & { array?: { index?: number } };
 
 /**
  * Plans one dispatch round. Never more jobs running (or starting, or paused) in a queue than it has slots, nor

@@ -1,6 +1,6 @@
 // The dispatch plan as a pure rule: slots, priority, FIFO, paused queues, jobs without a queue.
 import { describe, expect, it } from 'vitest';
-import { type DispatchJob, planDispatch, type QueueSettings, type Resources } from '../../src/domain/dispatch.js';
+import { type DispatchJob, planDispatch, type QueueSettings, type Resources, startOrder } from '../../src/domain/dispatch.js';
 
 const t = (s: number) => new Date(Date.UTC(2026, 10, 25, 12, 0, s)).toISOString();
 const job = (id: string, status: DispatchJob['status'], queue: string | undefined, priority = 0, at = 0): DispatchJob => ({
@@ -28,6 +28,13 @@ describe('dispatch plan', () => {
     const held = planDispatch([job('p', 'paused', 'q'), job('s', 'starting', 'q'), job('a', 'queued', 'q')], queues({ q: { slots: 2 } }));
     expect(held.start).toEqual([]);
     expect(held.waiting.get('a')!.text).toBe('queue q: 2 of 2 slots busy');
+  });
+
+  it('elements of one array made in the same millisecond start by index: 2 before 10', () => {
+    const at = '2026-12-05T10:00:00.000Z';
+    const el = (i: number) => ({ id: `sw.${i}_20261205_100000`, priority: 0, createdAt: at, array: { index: i } });
+    const sorted = [10, 2, 1, 11].map(el).sort(startOrder);
+    expect(sorted.map((j) => j.array.index)).toEqual([1, 2, 10, 11]);
   });
 
   it('a paused queue starts nothing; queues are independent; a job without a queue starts at once', () => {

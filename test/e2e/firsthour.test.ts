@@ -86,6 +86,18 @@ describe('a NAME means one live job', () => {
 });
 
 describe('status order', () => {
+  it('queued jobs in the order they will start (an array by index, 2 before 10), as jobq queue lists them', async () => {
+    await w.run(['queue', 'pause', 'ord']);
+    expect((await w.run(['run', 'sw', '--array', '1-12', '--queue', 'ord', '-q', '--', 'true'])).exitCode).toBe(0);
+    await w.run(['run', 'urgent', '--queue', 'ord', '--priority', '5', '-q', '--', 'true']);
+    const names = (await w.run(['status', '--json'])).stdout;
+    const order = JSON.parse(names).jobs.map((j: { name: string }) => j.name);
+    expect(order).toEqual(['urgent', ...Array.from({ length: 12 }, (_, i) => `sw.${i + 1}`)]);
+    const q = (await w.run(['queue', 'ord', '--json'])).stdout;
+    expect(JSON.parse(q).queues[0].waiting.map((j: { name: string }) => j.name)).toEqual(order);
+    await w.run(['cancel', '--all']);
+  });
+
   it('live jobs first, then finished ones newest first by time, not by name within a second', async () => {
     // The running job is the oldest of all: only "live first" puts it on top.
     const running = await start(w, 'aaa-running', ['sleep', '30']);
