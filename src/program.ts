@@ -220,9 +220,10 @@ Examples:
     .command('guard')
     .summary('exit 0 inside a jobq job, else say "run this through jobq" and exit 1')
     .option('--var <name>', 'the guard variable to check', 'BG_JOB')
+    .option('--instead <command>', 'the command to name in the refusal (default: jobq run NAME -- the calling script)')
     .addHelpText(
       'after',
-      '\nExamples:\n  jobq guard || exit 1          # first line of a heavy script\n  jobq guard --var GRAV_BG_JOB\nSnippets without jobq on PATH: docs/guards.md',
+      "\nExamples:\n  jobq guard || exit 1          # first line of a heavy script: names 'jobq run train -- ./train.sh'\n  jobq guard --var GRAV_BG_JOB\n  @jobq guard --instead 'make $@-bg' || exit 1   # a make target\nSnippets without jobq on PATH: docs/guards.md",
     )
     .action(act(() => import('./commands/guard.js')));
 

@@ -280,13 +280,18 @@ describe.skipIf(!has('make'))('Makefile.example', () => {
     try {
       fs.writeFileSync(
         path.join(dir, 'Makefile'),
-        `include ${path.join(ROOT, 'Makefile.example')}\nJOBQ = ${process.execPath} ${BIN}\nhello:\n\t@$(JOBQ) guard || exit 1\n\t@echo "guarded ok OMP=$$OMP_NUM_THREADS"\n`,
+        `include ${path.join(ROOT, 'Makefile.example')}\nJOBQ = ${process.execPath} ${BIN}\nhello:\n\t@$(JOBQ) guard --instead 'make $@-bg' || exit 1\n\t@echo "guarded ok OMP=$$OMP_NUM_THREADS"\n`,
       );
       const env = { ...process.env, ...w.env };
       const direct = await execa('make', ['--no-print-directory', 'hello'], { cwd: dir, env, reject: false });
       expect(direct.exitCode).not.toBe(0);
-      expect(direct.stderr).toContain('run it through jobq');
+      expect(direct.stderr).toContain('jobq: this is a heavy job: run it through jobq instead: make hello-bg  (BG_JOB=1 is not set)');
       const bg = await execa('make', ['--no-print-directory', 'hello-bg'], { cwd: dir, env });
+      // The jobq line it runs, not the jobserver plumbing.
+      expect(bg.stdout.split('\n')[0]).toBe(`${process.execPath} ${BIN} run hello --memsafe -- make hello`);
+      expect(bg.stdout).not.toContain('MAKEFLAGS');
+      // Debian 12 has no `python`: the example's recipes call python3.
+      expect(fs.readFileSync(path.join(ROOT, 'Makefile.example'), 'utf8')).not.toMatch(/^\tpython /m);
       expect(bg.stdout).toMatch(/started hello_/);
       expect((await execa('make', ['--no-print-directory', 'jobs-wait', 'NAME=hello'], { cwd: dir, env, reject: false })).exitCode).toBe(0);
       expect((await w.run(['tail', 'hello'])).stdout).toContain('guarded ok OMP=1');

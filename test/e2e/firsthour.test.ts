@@ -331,6 +331,18 @@ describe('hints where people trip', () => {
     expect((await w.run(['config'])).stdout).toContain(`files read: ${path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json')}`);
   });
 
+  it('guard outside a job names what to run instead: the calling script as a jobq run line', async () => {
+    const script = path.join(w.home, 'train.sh');
+    fs.writeFileSync(script, `#!/bin/sh\n${process.execPath} ${BIN} guard || exit 1\necho trained\n`, { mode: 0o755 });
+    for (const argv of [[script], ['bash', script], ['sh', script]]) {
+      const r = await execa(argv[0]!, argv.slice(1), { env: { ...process.env, ...w.env, BG_JOB: '' }, reject: false });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toBe(`jobq: this is a heavy job: run it through jobq instead: jobq run train -- ${script}  (BG_JOB=1 is not set)`);
+    }
+    const id = await start(w, 'train', [script]);
+    expect((await w.run(['wait', id])).exitCode).toBe(0);
+  });
+
   it('guard inside a job started without that guard variable names the flag to add', async () => {
     const id = await start(w, 'g', [process.execPath, BIN, 'guard', '--var', 'GRAV_BG_JOB']);
     const r = await w.run(['wait', id]);
