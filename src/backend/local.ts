@@ -66,6 +66,8 @@ export class LocalRunner implements Runner {
    */
   private async start(host: RunnerHost, { id, token, env }: Made, standby?: ProcId): Promise<JobRecord> {
     const { store } = host;
+    // Whether the supervisor this process started died without a word (the handshake closed, no "ok").
+    let silent = false;
     try {
       const given = standby && handOff({ home: store.home, id, token, env });
       crashPoint('handed-off');
@@ -77,7 +79,7 @@ export class LocalRunner implements Runner {
         if (!t || t.changed) {
           // Loaded here so reading commands (and a start through the standby) never pay for child_process.
           const { startSupervisor } = await import('../process/spawn.js');
-          await startSupervisor(store.home, id, token, env);
+          silent = !(await startSupervisor(store.home, id, token, env));
         }
       }
     } catch (e) {
@@ -91,6 +93,17 @@ export class LocalRunner implements Runner {
     // pipe a moment before /proc shows it dead: while the record still says starting, look again (bounded).
     let v = await host.view(id);
     for (const until = Date.now() + 2000; v.state.status === 'starting' && Date.now() < until; v = await host.view(id)) await sleep(5);
+    // Still starting under this process's own claim, its supervisor dead without a word: no reader can prove that
+    // while this process lives, but this process can. Nothing ran ("go" comes only after the record says running).
+    if (silent && v.state.status === 'starting') {
+      const mine = (rec: JobRecord) => rec.state.status === 'starting' && rec.state.claim?.token === token && !isAlive(rec.supervisor);
+      const error = 'its supervisor stopped before the job started (killed?); nothing ran';
+      const t = await store.transition(id, (rec) =>
+        mine(rec) ? { ...rec, state: { status: 'failed-to-start', error, at: new Date().toISOString() } } : undefined,
+      );
+      if (t.changed) await cleanupCgroups(store, t.rec);
+      v = await host.view(id);
+    }
     // Recorded running, and already gone without taking "go" (the gate file still says so): its supervisor died
     // before "go" and the wrapper exited 125; a reader says failed-to-start in a moment: look again. A job that
     // took "go" started, however soon it ended: no wait for its supervisor to record that.

@@ -67,29 +67,30 @@ function spawnLean(args: string[], env: Record<string, string>, handshake: boole
 
 /**
  * Starts the detached supervisor for a claimed job and resolves once it reports (fd 3) that the record now
- * says what happened; rejects with START_FAILED if it cannot start or stays silent past the timeout.
+ * says what happened (true), or dies without a word (false); rejects with START_FAILED if it cannot start or stays
+ * silent past the timeout.
  */
-export async function startSupervisor(home: string, id: string, token: string, jobEnv: Record<string, string>, timeoutMs = startTimeoutMs()): Promise<void> {
+export async function startSupervisor(home: string, id: string, token: string, jobEnv: Record<string, string>, timeoutMs = startTimeoutMs()): Promise<boolean> {
   const child = spawnLean([home, id, token], jobEnv, true);
   const pipe = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void };
   // The handshake is a wake-up only; the record on disk says what happened.
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => done(new JobqError('START_FAILED', `the supervisor did not report within ${timeoutMs / 1000}s`)), timeoutMs);
+  return new Promise<boolean>((resolve, reject) => {
+    const timer = setTimeout(() => done(false, new JobqError('START_FAILED', `the supervisor did not report within ${timeoutMs / 1000}s`)), timeoutMs);
     let finished = false;
-    function done(err?: Error) {
+    function done(reported: boolean, err?: Error) {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       pipe.destroy();
       child.unref();
       if (err) reject(err);
-      else resolve();
+      else resolve(reported);
     }
-    pipe.on('data', () => done());
-    pipe.on('end', () => done());
-    pipe.on('error', () => done());
-    child.on('error', (e) => done(new JobqError('START_FAILED', `cannot start the supervisor: ${e.message}`)));
-    child.on('exit', () => done());
+    pipe.on('data', () => done(true));
+    pipe.on('end', () => done(false));
+    pipe.on('error', () => done(false));
+    child.on('error', (e) => done(false, new JobqError('START_FAILED', `cannot start the supervisor: ${e.message}`)));
+    child.on('exit', () => done(false));
   });
 }
 

@@ -444,6 +444,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
 
 /** Supervises one claimed job from its claim to its recorded end; false if it never started. */
 async function supervise(store: Store, id: string, token: string, env?: Record<string, string>): Promise<boolean> {
+  crashOnce('begun');
   const job = await prepare(store, id, token, env);
   if (!job) return false;
   try {

@@ -128,6 +128,22 @@ describe('faults', () => {
     expect(fs.existsSync(path.join(w.home, 'ran.txt'))).toBe(false);
   });
 
+  it('a spawned supervisor SIGKILLed before it took its job (nothing recorded yet): run says failed-to-start, never queued', async () => {
+    const marker = path.join(w.home, 'crashed');
+    const r = await w.run(['run', 'early', '--', 'sh', '-c', 'echo ran > ran.txt'], {
+      env: { JOBQ_STANDBY: '0', JOBQ_TEST_CRASH_AT: `begun:${marker}` },
+      cwd: w.home,
+    });
+    expect(fs.existsSync(marker)).toBe(true);
+    expect([r.exitCode, r.stdout]).toEqual([127, '']);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/failed to start: its supervisor stopped before the job started/);
+    const [id] = w.ids();
+    expect(w.record(id!).state.status).toBe('failed-to-start');
+    expect(fs.existsSync(path.join(w.home, 'ran.txt'))).toBe(false);
+    expect((await w.run(['wait', id!])).exitCode).toBe(127);
+  });
+
   it.each([
     ['a spawned supervisor', '0'],
     ['the standby', '1'],
