@@ -85,7 +85,7 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
         return again.persist ? { ...fresh, state: again.state } : undefined;
       });
       rec = t.rec;
-      if (t.changed && rec.state.status === 'lost') await cleanupCgroups(store, rec);
+      if (t.changed && (rec.state.status === 'lost' || rec.state.status === 'failed-to-start')) await cleanupCgroups(store, rec);
       r = reconcileState(rec, released);
     } catch (e) {
       // A reader that cannot write still shows what is provable.

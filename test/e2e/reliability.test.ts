@@ -172,6 +172,8 @@ describe('faults', () => {
       .filter((e) => e.id === id && e.from)
       .map((e) => `${e.from}>${e.msg}`);
     expect(moves).toEqual(['starting>running', 'running>failed-to-start']);
+    // Its cgroups went with it: the reader that wrote failed-to-start removed them, empty as they were.
+    for (const d of w.record(id!).protection.cgroups ?? []) expect(fs.existsSync(d), d).toBe(false);
   });
 
   it('a supervisor SIGKILLed after "go": the command ran, so the job is lost, never failed-to-start', async () => {
