@@ -10,7 +10,8 @@ export function columnsOf(samples: Sample[], width: number): number[] {
   if (!samples.length) return [];
   const t0 = samples[0]!.t;
   const span = Math.max(samples.at(-1)!.t - t0, 1e-9);
-  const cols = Math.max(1, Math.min(width, samples.length));
+  // Every column is drawn, however few the samples: a 2 s job spans the chart, not one column.
+  const cols = Math.max(1, width);
   const out = new Array<number>(cols).fill(0);
   for (const s of samples) {
     const i = Math.min(cols - 1, Math.floor(((s.t - t0) / span) * cols));
@@ -21,13 +22,24 @@ export function columnsOf(samples: Sample[], width: number): number[] {
   return out;
 }
 
+/** The next 1, 2, 2.5 or 5 × 2^10k … figure at or above n (20M above 16.1M). */
+function roundUp(n: number): number {
+  if (n <= 0) return 0;
+  const unit = 1024 ** Math.max(0, Math.floor(Math.log(n) / Math.log(1024)));
+  const v = n / unit;
+  const decade = 10 ** Math.floor(Math.log10(v));
+  const step = [1, 2, 2.5, 5, 10].find((f) => f * decade >= v)!;
+  return step * decade * unit;
+}
+
 /** Lines of the memory chart: `height` rows of blocks, scaled to the limit or the peak, whichever is higher. */
 export function memoryChart(samples: Sample[], opts: { limit?: number; width?: number; height?: number } = {}): string[] {
   if (samples.length < 2) return ['memory: not enough samples yet (one every 2 s while it runs)'];
   const height = opts.height ?? 8;
   const cols = columnsOf(samples, opts.width ?? 60);
   const peak = Math.max(...cols);
-  const top = Math.max(peak, opts.limit ?? 0) || 1;
+  // Headroom above the peak (to a round figure), so a flat series reads as a level, not a full block.
+  const top = Math.max(roundUp(peak * 1.15), opts.limit ?? 0) || 1;
   const label = (v: number) => formatSize(v).padStart(6);
   const lines: string[] = [];
   const limitRow = opts.limit ? Math.min(height - 1, Math.round((opts.limit / top) * height) - 1) : -1;

@@ -1,7 +1,7 @@
 // Human formatting of jobs: the status table, the detail view, and state colours.
 import type { ChalkInstance } from 'chalk';
 import type { BrokenRecord, JobView } from '../backend/backend.js';
-import { exitCodeOf, type JobState } from '../domain/job.js';
+import { exitCodeOf, isFinal, type JobState } from '../domain/job.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 
 /** The state as a short word, with the exit detail that matters. */
@@ -236,18 +236,17 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (s.status === 'paused') lines.push(['paused', `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}; jobq resume ${r.name})`]);
   if (v.note) lines.push(['note', c.yellow(v.note)]);
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
+  // A job that will never start (skipped, cancelled while queued, failed to start) has nothing "chosen when it starts".
+  const notYet = isFinal(s) ? 'never applied: it never started' : 'applied when it starts';
   if (r.slurm) {
     const sid = r.slurm.arrayJobId ? `${r.slurm.arrayJobId}_${r.slurm.arrayTaskId}` : r.slurm.jobId;
     lines.push(['slurm', `job ${sid}${r.slurm.cluster ? ` on cluster ${r.slurm.cluster}` : ''}${r.slurm.slurmState ? ` (${r.slurm.slurmState})` : ''}`]);
-  } else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (chosen when it starts)`]);
+  } else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (${notYet})`]);
   // A scope by its unit name (what systemctl --user takes); any other cgroup by its path.
   else lines.push(['isolation', `${p.isolation}${p.unit ? ` (${p.unit})` : p.cgroups?.length ? ` (${p.cgroups[0]})` : ''}`]);
-  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ' (set when it starts)'}`]);
+  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ` (${notYet})`}`]);
   if (p.oomScoreAdj && !r.slurm)
-    lines.push([
-      'oom_score_adj',
-      r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (set when it starts)`,
-    ]);
+    lines.push(['oom_score_adj', r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (${notYet})`]);
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.memBytes) lines.push(['memory now', formatSize(v.memBytes)]);

@@ -197,7 +197,7 @@ describe('a queue with slots', () => {
     expect(JSON.parse(q.stdout).queues[0]).toMatchObject({ name: 'adhoc', running: [], waiting: [] });
     const typo = await w.run(['queue', 'adhok']);
     expect(typo.exitCode).toBe(1);
-    expect(typo.stderr).toContain('did you mean adhoc?');
+    expect(typo.stderr).toContain("did you mean 'adhoc'?");
   });
 
   it('a claim whose supervisor never came does not hold the slot for ever, though its claimer lives', async () => {
@@ -251,11 +251,13 @@ describe('a queue with slots', () => {
     const detail = (await w.run(['status', c])).stdout;
     expect(detail).toMatch(/waiting\s+queue s: 1 of 1 slot busy/);
     // Not started yet: what protects it is decided at its start, not shown as if it were off.
-    expect(detail).toMatch(/isolation\s+auto asked \(chosen when it starts\)/);
-    expect(detail).toMatch(/oom_score_adj\s+500 asked \(set when it starts\)/);
+    expect(detail).toMatch(/isolation\s+auto asked \(applied when it starts\)/);
+    expect(detail).toMatch(/oom_score_adj\s+500 asked \(applied when it starts\)/);
     const cr = await w.run(['cancel', c]);
     expect(cr.stdout).toMatch(/cancelled/);
     expect(state(c)).toMatchObject({ status: 'cancelled', exitCode: null });
+    // Cancelled before it started: nothing was ever applied, and status says so.
+    expect((await w.run(['status', c])).stdout).toMatch(/isolation\s+auto asked \(never applied: it never started\)/);
     expect(w.record(c).job).toBeUndefined();
     const tail = w.run(['tail', '-f', b]);
     const tailing = () =>

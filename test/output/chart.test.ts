@@ -22,4 +22,23 @@ describe('memory chart', () => {
     expect(lines.slice(1, 9).some((l) => l.endsWith(' limit'))).toBe(true);
     expect(lines.at(-1)).toMatch(/0s\s+1m18s$/);
   });
+
+  it('a flat series reads as a level with headroom, not a full block; two samples span the width', () => {
+    const flat = [0, 2, 4, 6].map((t) => ({ t, mem: 16 * M, cpu: 0 }));
+    const lines = memoryChart(flat, { width: 30, height: 8 });
+    const rows = lines.slice(1, 9).map((l) => l.slice(8));
+    // The top row is empty (the scale is 20M), the bottom one full.
+    expect(rows[0]!.trim()).toBe('');
+    expect(rows[7]).toBe('█'.repeat(30));
+    expect(lines[1]).toMatch(/^ {3}20M ┤/);
+    const two = memoryChart(
+      [
+        { t: 0, mem: 10 * M, cpu: 0 },
+        { t: 2, mem: 12 * M, cpu: 0 },
+      ],
+      { width: 30, height: 8 },
+    );
+    expect(two.at(-2)).toBe(`       └${'─'.repeat(30)}`);
+    expect(two[8]!.slice(8)).toBe('█'.repeat(30));
+  });
 });
