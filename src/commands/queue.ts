@@ -27,7 +27,7 @@ export default async function queue(
   const existing = (name: string) => {
     const u = unknown(name);
     if (!u) return name;
-    const also = u.near ? `; did you mean ${u.near}?` : u.all.length ? ` (queues: ${u.all.join(', ')})` : '';
+    const also = u.near ? `; did you mean '${u.near}'?` : u.all.length ? ` (queues: ${u.all.join(', ')})` : '';
     throw new JobqError('NOT_FOUND', `no queue named '${name}'${also} — jobq queue set ${name} --slots N makes one`);
   };
   if (first && ACTIONS.includes(first)) {
@@ -42,7 +42,7 @@ export default async function queue(
     } else {
       // Holding a queue before its first job is fine; a typo must still show.
       const u = unknown(name);
-      if (u) process.stderr.write(`jobq: note: queue '${name}' is new (no job, config or queue set named it)${u.near ? `; did you mean ${u.near}?` : ''}\n`);
+      if (u) process.stderr.write(`jobq: note: queue '${name}' is new (no job, config or queue set named it)${u.near ? `; did you mean '${u.near}'?` : ''}\n`);
       patch = { paused: first === 'pause' };
     }
     const s = await b.updateQueue(name, patch);

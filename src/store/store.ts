@@ -487,7 +487,7 @@ export class Store {
     if (!latest) {
       const names = [...new Set(ids.map((id) => parseId(id)!.name))];
       const near = closest(ref, names);
-      throw new JobqError('NOT_FOUND', `no job named or with id '${ref}'${near ? `; did you mean ${near}?` : ' (see: jobq status --all)'}`);
+      throw new JobqError('NOT_FOUND', `no job named or with id '${ref}'${near ? `; did you mean '${near}'?` : ' (see: jobq status --all)'}`);
     }
     return latest;
   }

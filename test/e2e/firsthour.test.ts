@@ -297,7 +297,7 @@ describe('hints where people trip', () => {
     await start(w, 'train', ['true']);
     const t = await w.run(['status', 'trian']);
     expect(t.exitCode).toBe(1);
-    expect(t.stderr).toMatch(/did you mean train\?/);
+    expect(t.stderr).toMatch(/did you mean 'train'\?/);
   });
 
   it('slips a newcomer makes get one line and exit 2, and nothing is written', async () => {
@@ -370,16 +370,25 @@ describe('hints where people trip', () => {
     expect((await w.run(['help', 'docs'])).stdout).toContain(`Installed here: ${j.docs}`);
   });
 
+  it('a suggestion is quoted: prune a b t9 says did you mean \'to\'?, not a sentence', async () => {
+    for (const n of ['a', 'to']) await w.run(['run', n, '-q', '--', 'true']);
+    await w.run(['wait', 'a', 'to']);
+    const pr = await w.run(['prune', 'a', 't9']);
+    expect([pr.exitCode, pr.stderr.trim()]).toEqual([1, "jobq: no job named or with id 't9'; did you mean 'to'?"]);
+    expect(w.ids()).toHaveLength(2);
+  });
+
   it('no silent no-ops: prune and queue name what they do not know; replace, cancel and resume say what they did', async () => {
     const keep = await start(w, 'train', ['true']);
     await w.run(['wait', keep]);
     const typo = await w.run(['prune', 'trian']);
-    expect([typo.exitCode, typo.stderr.trim()]).toEqual([1, expect.stringMatching(/no job named or with id 'trian'; did you mean train\?/)]);
+    expect([typo.exitCode, typo.stderr.trim()]).toEqual([1, expect.stringMatching(/no job named or with id 'trian'; did you mean 'train'\?/)]);
+
     expect(w.ids()).toEqual([keep]);
     await w.run(['queue', 'set', 'heavy', '--slots', '1']);
     const q = await w.run(['queue', 'heavvy']);
-    expect([q.exitCode, q.stderr]).toEqual([1, expect.stringMatching(/no queue named 'heavvy'; did you mean heavy\?/)]);
-    expect((await w.run(['queue', 'pause', 'heavvy'])).stderr).toMatch(/queue 'heavvy' is new .*did you mean heavy\?/);
+    expect([q.exitCode, q.stderr]).toEqual([1, expect.stringMatching(/no queue named 'heavvy'; did you mean 'heavy'\?/)]);
+    expect((await w.run(['queue', 'pause', 'heavvy'])).stderr).toMatch(/queue 'heavvy' is new .*did you mean 'heavy'\?/);
     expect((await w.run(['queue', 'set', 'heavy'])).stderr).toMatch(/missing --slots/);
     const old = await start(w, 'dup', ['sleep', '30']);
     const rep = await w.run(['run', 'dup', '-q', '--replace', '--', 'sleep', '30']);
