@@ -67,10 +67,16 @@ export function printLastLines(file: string, n: number, out: NodeJS.WritableStre
     // One read of the window; the lines are found in memory.
     const buf = Buffer.alloc(size - floor);
     fs.readSync(fd, buf, 0, buf.length, floor);
-    let text = buf.toString('utf8');
-    // A window cut inside a line starts at its next line or `\r` update: the fragment before was overwritten.
+    // A window cut inside a UTF-8 character starts at the next whole one.
+    let skip = 0;
+    if (floor > 0) while (skip < 3 && skip < buf.length && (buf[skip]! & 0xc0) === 0x80) skip++;
+    let text = buf.subarray(skip).toString('utf8');
+    // A window cut inside a line starts at its next line or `\r` update (the fragment before was overwritten), if
+    // anything follows; else the fragment is the end of the one line there is, shown as such. NULs draw nothing.
     const cut = floor > 0 ? text.search(/[\r\n]/) : -1;
-    if (cut >= 0) text = text.slice(cut + 1);
+    if (cut >= 0 && text.slice(cut + 1).trim()) text = text.slice(cut + 1);
+    else if (floor > 0) text = `…${text}`;
+    text = text.replace(/\0/g, '');
     const lines = text.split('\n');
     const last = lines.pop()!;
     lines.splice(0, Math.max(0, lines.length - (last ? n - 1 : n)));

@@ -52,4 +52,26 @@ describe('log reading', () => {
     expect(text.endsWith('step 9/9')).toBe(true);
     expect(read(() => lastLinesText(f, 50, 16 * 1024))).toBeLessThan(64 * 1024);
   });
+
+  it('a window cut inside a UTF-8 character starts at the next whole one', () => {
+    const f = path.join(dir, 'utf8.log');
+    // "€" is 3 bytes: a 9-byte window (maxBytes) from the end starts inside the first of them.
+    fs.writeFileSync(f, '€€€€\n');
+    let text = '';
+    const out = {
+      write: (c: Buffer | string) => {
+        text += c.toString();
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
+    printLastLines(f, 1, out, false, 11);
+    expect(text).not.toContain('\uFFFD');
+    // The one line there is, its start cut off: shown, marked.
+    expect(text).toBe('…€€€\n');
+    // A line longer than the window: its end, not nothing.
+    fs.writeFileSync(f, `${'x'.repeat(100)}\n`);
+    text = '';
+    printLastLines(f, 1, out, false, 20);
+    expect(text).toBe(`…${'x'.repeat(19)}\n`);
+  });
 });
