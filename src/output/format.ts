@@ -55,7 +55,9 @@ function started(v: JobView): string | undefined {
 export function elapsedMs(v: JobView, now = Date.now()): number | undefined {
   if ('durationMs' in v.state) return v.state.durationMs;
   const s = started(v);
-  return s ? now - Date.parse(s) : undefined;
+  // A lost job's clock stops when it was found gone (its end is unknown, not still running).
+  const end = v.state.status === 'lost' ? Date.parse(v.state.detectedAt) : now;
+  return s ? Math.max(0, end - Date.parse(s)) : undefined;
 }
 
 function shortTime(iso: string | undefined, now = new Date()): string {

@@ -370,7 +370,7 @@ describe('hints where people trip', () => {
     expect((await w.run(['help', 'docs'])).stdout).toContain(`Installed here: ${j.docs}`);
   });
 
-  it('a suggestion is quoted: prune a b t9 says did you mean \'to\'?, not a sentence', async () => {
+  it("a suggestion is quoted: prune a b t9 says did you mean 'to'?, not a sentence", async () => {
     for (const n of ['a', 'to']) await w.run(['run', n, '-q', '--', 'true']);
     await w.run(['wait', 'a', 'to']);
     const pr = await w.run(['prune', 'a', 't9']);

@@ -4,7 +4,7 @@ import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/backend/backend.js';
 import { colorLevel } from '../../src/output/color.js';
-import { columns, formatTable, stateLabel } from '../../src/output/format.js';
+import { columns, elapsedMs, formatTable, stateLabel } from '../../src/output/format.js';
 
 const plain = new Chalk({ level: 0 });
 const view = (state: any, extra: Partial<JobView> = {}): JobView => ({
@@ -15,6 +15,12 @@ const view = (state: any, extra: Partial<JobView> = {}): JobView => ({
 });
 
 describe('format', () => {
+  it("a lost job's elapsed time stops when it was found gone", () => {
+    const v = view({ status: 'lost', reason: 'x', startedAt: '2026-12-05T10:00:00.000Z', detectedAt: '2026-12-05T10:00:00.300Z' });
+    expect(elapsedMs(v, Date.parse('2026-12-05T11:00:00.000Z'))).toBe(300);
+    expect(elapsedMs(view({ status: 'running', startedAt: '2026-12-05T10:00:00.000Z' }), Date.parse('2026-12-05T10:00:05.000Z'))).toBe(5000);
+  });
+
   it('labels states with the detail that matters', () => {
     expect(stateLabel(view({ status: 'failed', exitCode: 7 }))).toBe('failed (7)');
     expect(stateLabel(view({ status: 'killed', signal: 'SIGKILL', note: 'SIGKILL, possibly OOM' }))).toBe('killed (SIGKILL, possibly OOM)');
