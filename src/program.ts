@@ -60,7 +60,7 @@ Docs: jobq docs (where the installed pages and Makefile.example are).`,
     .summary('start a job detached, in its own session, with a log and a record')
     .description('Start CMD as a detached job named NAME. Returns once the job has really started (a job that must wait: once it is queued).')
     .argument('<name>', 'job name (letters, digits, . _ -); NAME later means its latest job')
-    .argument('[command...]', 'the command after --')
+    .argument('[command...]', "the command after -- (the -- may go when no word of the command starts with '-')")
     .option('--env <K=V>', 'set a variable for the job (repeatable)', collect)
     .option('--cwd <dir>', 'working directory (default: here)')
     .option('--guard-var <name>', 'also set NAME=1 for scripts that check it (repeatable)', collect)

@@ -48,10 +48,13 @@ export interface RunOpts {
   slurmOpt?: string[];
 }
 
-/** Checks that the command came after `--` and after NAME. */
+/** Checks that the command came after `--` and after NAME, or after NAME with nothing option-like after it. */
 function requireDoubleDash(raw: string[], name: string): void {
   const ri = raw.indexOf('run');
   const dd = raw.indexOf('--', ri + 1);
+  // `jobq run train python3 train.py`: as tsp and pueue take it, when nothing after NAME could be an option of ours.
+  const after = raw.slice(raw.indexOf(name, ri + 1) + 1);
+  if (dd < 0 && after.length && !after.some((a) => a.startsWith('-'))) return;
   if (dd < 0) throw new JobqError('USAGE', "missing '--' before the command: jobq run NAME [options] -- CMD [ARGS...]");
   if (!raw.slice(ri + 1, dd).includes(name)) throw new JobqError('USAGE', 'missing job NAME before --: jobq run NAME [options] -- CMD [ARGS...]');
 }

@@ -102,7 +102,7 @@ describe('run', () => {
       ['run', 'bad\nname', '--', 'true'],
       ['run', '-dash', '--', 'true'],
       ['run', 'x'.repeat(65), '--', 'true'],
-      ['run', 'ok', 'true'],
+      ['run', 'ok'],
       ['run', 'ok', '--'],
       ['run', 'ok', '--bogus', '--', 'true'],
       ['run', 'ok', '--mem-limit', 'lots', '--', 'true'],

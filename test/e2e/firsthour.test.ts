@@ -116,6 +116,23 @@ describe('status order', () => {
   });
 });
 
+describe('run without --', () => {
+  it('takes NAME CMD ARGS when no word after NAME starts with -, and asks for -- once one does', async () => {
+    // A word after NAME that starts with -: jobq cannot tell its options from the command's.
+    const r = await w.run(['run', 'plain', '-q', 'sh', '-c', 'echo plain ran']);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const ok = await w.run(['run', 'plain', 'echo', 'plain', 'ran']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect((await w.run(['wait', 'plain'])).exitCode).toBe(0);
+    expect((await w.run(['tail', 'plain'])).stdout).toBe('plain ran');
+    const opt = await w.run(['run', 'withopt', 'python3', 'train.py', '--lr', '3e-4']);
+    expect(opt.exitCode).toBe(2);
+    expect(opt.stderr).toMatch(/did you forget '--' before the command\?/);
+    expect(w.ids().filter((id) => id.startsWith('withopt'))).toEqual([]);
+  });
+});
+
 describe('status in a terminal', () => {
   /** What a pty of cols×rows shows for `jobq ARGS` (run through script(1), ANSI codes stripped), split at each redraw. */
   const inPty = async (cols: number, rows: number, cmd: string) => {
