@@ -142,13 +142,13 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
   program
     .command('tail')
     .summary("print the end of a job's log, or follow it")
-    .argument('<job>', 'NAME, ID or an array name (each element, named)')
+    .argument('<jobs...>', 'NAMEs, IDs or array names (several: each line named, as pm2 logs)')
     .option('-n, --lines <n>', 'how many lines (as a terminal shows them: \\r progress updates collapse into one)', '10')
     .option('-f, --follow', 'follow until the job ends, then exit with its code (raw bytes, live)')
     .option('--raw', 'print the bytes as written, every \\r update included')
     .addHelpText(
       'after',
-      '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running\n  jobq tail -f sweep           # every element of an array, each line named',
+      '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running\n  jobq tail -f sweep           # every element of an array, each line named\n  jobq tail -f train eval      # several jobs interleaved, each line named',
     )
     .action(act(() => import('./commands/tail.js')));
 
@@ -169,12 +169,13 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
   program
     .command('wait')
     .summary("block until jobs end; exit with the job's code")
-    .argument('<jobs...>', 'NAMEs or IDs')
+    .argument('[jobs...]', 'NAMEs, IDs or array names')
+    .option('-a, --all', 'every job live now (running, paused, queued)')
     .option('-t, --timeout <duration>', 'give up after this long (exit 124)')
     .option('--json', 'print the final records as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl\nA Slurm job whose controller stops answering: one line says so; exit 1 after JOBQ_REMOTE_TIMEOUT (default 5m).',
+      '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl\n  jobq wait --all                 # everything live now, e.g. before a reboot\nA Slurm job whose controller stops answering: one line says so; exit 1 after JOBQ_REMOTE_TIMEOUT (default 5m).',
     )
     .action(act(() => import('./commands/wait.js')));
 

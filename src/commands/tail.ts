@@ -1,4 +1,4 @@
-// `jobq tail JOB|ARRAY [-n N] [-f] [--raw]`
+// `jobq tail JOB|ARRAY... [-n N] [-f] [--raw]`
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { JobView } from '../backend/backend.js';
@@ -60,13 +60,18 @@ function waitNote(name: string) {
   };
 }
 
-export default async function tail(ref: string, o: { lines: string; follow?: boolean; raw?: boolean }, cmd: Command): Promise<number> {
+export default async function tail(refs: string[], o: { lines: string; follow?: boolean; raw?: boolean }, cmd: Command): Promise<number> {
   const n = Number(o.lines);
   if (!/^\d+$/.test(o.lines) || !Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid --lines '${o.lines}': a whole number`);
   const { backend } = context(cmd);
-  // An array's name means all its elements, in index order, each line named.
-  const elements = backend.arrayIds(ref);
-  const ids = elements.length ? elements : [backend.resolve(ref)];
+  // An array's name means all its elements, in index order; several jobs (or an array) get each line named.
+  let arrays = 0;
+  const ids = refs.flatMap((r) => {
+    const elements = backend.arrayIds(r);
+    if (elements.length) arrays++;
+    return elements.length ? elements : [backend.resolve(r)];
+  });
+  const named = ids.length > 1 || arrays > 0;
   const pipe = !process.stdout.isTTY;
   const views: JobView[] = [];
   for (const id of ids) {
@@ -78,7 +83,7 @@ export default async function tail(ref: string, o: { lines: string; follow?: boo
   }
   const offsets = views.map((v) => {
     const out = sink(process.stdout, { pipe: pipe && !o.raw });
-    if (elements.length) process.stdout.write(`==> ${v.rec.id} (${stateLabel(v)}) <==\n`);
+    if (named) process.stdout.write(`==> ${v.rec.id} (${stateLabel(v)}) <==\n`);
     // What a terminal would show (\r updates collapsed) unless --raw; -f then streams the raw bytes live.
     const at = fs.existsSync(v.rec.log) ? printLastLines(v.rec.log, n, out as unknown as NodeJS.WritableStream, !!o.raw) : 0;
     if (!o.raw) out.end();
@@ -91,7 +96,7 @@ export default async function tail(ref: string, o: { lines: string; follow?: boo
     views.map(async (start, i) => {
       let v = start;
       const id = v.rec.id;
-      const note = waitNote(elements.length ? id : ref);
+      const note = waitNote(named ? id : refs[0]!);
       note(v);
       // A queued job: its log appears when it starts (or never, if it is cancelled first).
       while (!fs.existsSync(v.rec.log) && !isFinal(v.state)) {
@@ -101,7 +106,7 @@ export default async function tail(ref: string, o: { lines: string; follow?: boo
         note(v);
       }
       if (!fs.existsSync(v.rec.log)) return v;
-      const out = sink(process.stdout, { pipe: pipe && !o.raw, prefix: elements.length ? `${id.replace(/_\d{8}_\d{6}$/, '')}| ` : undefined });
+      const out = sink(process.stdout, { pipe: pipe && !o.raw, prefix: named ? `${id.replace(/_\d{8}_\d{6}$/, '')}| ` : undefined });
       await followFile(v.rec.log, offsets[i]!, out as unknown as NodeJS.WritableStream, async () => {
         v = await backend.view(id);
         unanswered(v);

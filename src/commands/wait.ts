@@ -1,23 +1,28 @@
 // `jobq wait JOB... [--timeout DURATION]`
 import type { Command } from 'commander';
 import type { JobView } from '../backend/backend.js';
-import { EXIT } from '../domain/errors.js';
-import { exitCodeOf, SCHEMA_VERSION } from '../domain/job.js';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { exitCodeOf, parseId, SCHEMA_VERSION } from '../domain/job.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
 import { lastLine } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson, unansweredWatch } from './context.js';
 
-export default async function wait(refs: string[], o: { timeout?: string; json?: boolean }, cmd: Command): Promise<number> {
+export default async function wait(refs: string[], o: { timeout?: string; json?: boolean; all?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
-  // An array's name means all its elements, in index order.
+  if (o.all && refs.length) throw new JobqError('USAGE', 'give job names or --all, not both');
+  if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq wait NAME|ID... (or --all)');
+  // An array's name means all its elements, in index order; --all, every job live now, oldest first.
   let arrays = 0;
-  const ids = refs.flatMap((r) => {
-    const elements = backend.arrayIds(r);
-    if (elements.length) arrays++;
-    return elements.length ? elements : [backend.resolve(r)];
-  });
+  const ids = o.all
+    ? backend.liveIds().sort((a, b) => (parseId(a)!.sortKey < parseId(b)!.sortKey ? -1 : 1))
+    : refs.flatMap((r) => {
+        const elements = backend.arrayIds(r);
+        if (elements.length) arrays++;
+        return elements.length ? elements : [backend.resolve(r)];
+      });
+  if (o.all && !ids.length && !o.json) process.stderr.write('jobq: no live jobs\n');
   const deadline = o.timeout ? Date.now() + parseDuration(o.timeout, '--timeout') : Infinity;
   const tty = process.stderr.isTTY && !o.json;
   // On a TTY, one status line: elapsed time and the job's last output line.

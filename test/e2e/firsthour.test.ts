@@ -116,6 +116,22 @@ describe('status order', () => {
   });
 });
 
+describe('wait --all', () => {
+  it('waits for every job live now, returns the first failure, and says so when there is none', async () => {
+    await w.run(['run', 'wa', '-q', '--', 'sh', '-c', 'sleep 0.3']);
+    await w.run(['run', 'wb', '-q', '--', 'sh', '-c', 'sleep 0.5; exit 5']);
+    await w.run(['run', 'wq', '-q', '--queue', 'one', '--', 'sleep', '0.2']);
+    await w.run(['run', 'wq2', '-q', '--queue', 'one', '--', 'true']);
+    const r = await w.run(['wait', '--all', '--timeout', '30s']);
+    expect(r.exitCode).toBe(5);
+    for (const n of ['wa', 'wb', 'wq', 'wq2'])
+      expect(JSON.parse((await w.run(['status', n, '--json'])).stdout).state.status).not.toMatch(/queued|running|starting/);
+    const none = await w.run(['wait', '--all']);
+    expect([none.exitCode, none.stderr.trim()]).toEqual([0, 'jobq: no live jobs']);
+    expect((await w.run(['wait'])).exitCode).toBe(2);
+  });
+});
+
 describe('run without --', () => {
   it('takes NAME CMD ARGS when no word after NAME starts with -, and asks for -- once one does', async () => {
     // A word after NAME that starts with -: jobq cannot tell its options from the command's.
@@ -216,6 +232,16 @@ describe('tail', () => {
     const rs = await w.run(['restart', 'sw']);
     expect(rs.exitCode).toBe(2);
     expect(rs.stderr.trim()).toBe('jobq: sw is an array of 3 jobs: restart one element (jobq restart sw.3), or run the array again');
+  });
+
+  it('-f of several jobs interleaves them, each line named, and exits as wait does', async () => {
+    await w.run(['run', 'ta', '-q', '--', 'sh', '-c', 'for i in 1 2 3; do echo a$i; sleep 0.1; done']);
+    await w.run(['run', 'tb', '-q', '--', 'sh', '-c', 'sleep 0.2; for i in 1 2 3; do echo b$i; sleep 0.1; done; exit 4']);
+    const f = await w.run(['tail', '-f', 'ta', 'tb'], { stripFinalNewline: false });
+    expect(f.exitCode).toBe(4);
+    const body = f.stdout.replace(/^==> .*\n/gm, '').replace(/^t[ab]\| /gm, '');
+    for (const l of ['a1', 'a2', 'a3', 'b1', 'b2', 'b3']) expect(body.split('\n')).toContain(l);
+    expect(f.stdout).toMatch(/^tb\| b3$/m);
   });
 
   it('a \\r bar: the end printed is a line (the prompt does not stick), and into a pipe -f gives one line per update', async () => {
