@@ -128,14 +128,15 @@ The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... s
   program
     .command('status')
     .summary('list jobs, or show one in detail')
-    .argument('[job]', 'NAME (its latest job) or ID for the detail view')
+    .argument('[job]', "NAME (its latest job) or ID for the detail view; a pattern ('resnet*') lists the jobs it matches")
     .option('-a, --all', 'list every job, not only running and recent ones')
+    .option('-s, --state <states>', 'only jobs in these states: failed,oom,… or live, ended')
     .option('-n, --recent <n>', 'how many recent finished jobs to list', '20')
     .option('-w, --watch', 'redraw the table on change (TTY)')
     .option('--json', 'print JSON (docs/json.md)')
     .addHelpText(
       'after',
-      '\nExamples:\n  jobq status\n  jobq status train\n  jobq status --all --json | jq \'.jobs[] | select(.state.status=="failed") | .id\'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one);\npiped, it has every column.',
+      "\nExamples:\n  jobq status\n  jobq status train\n  jobq status --state failed,oom,timeout   # what went wrong, all of it\n  jobq status 'resnet*' --state live\n  jobq status --all --json | jq '.jobs[] | select(.state.status==\"failed\") | .id'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one);\npiped, it has every column.",
     )
     .action(act(() => import('./commands/status.js')));
 

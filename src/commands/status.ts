@@ -1,4 +1,4 @@
-// `jobq status [JOB] [--all] [--json] [--watch]`
+// `jobq status [JOB|GLOB] [--all] [--state S,…] [--json] [--watch]`
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
@@ -11,14 +11,61 @@ import { context, out, printJson } from './context.js';
 
 interface StatusOpts {
   all?: boolean;
+  state?: string;
   recent: string;
   watch?: boolean;
   json?: boolean;
 }
 
+const STATES = [
+  'queued',
+  'starting',
+  'running',
+  'paused',
+  'succeeded',
+  'failed',
+  'killed',
+  'cancelled',
+  'timeout',
+  'oom',
+  'failed-to-start',
+  'skipped',
+  'lost',
+];
+const GROUPS: Record<string, string[]> = { live: ['queued', 'starting', 'running', 'paused'], ended: STATES.slice(4) };
+
+/** `--state failed,oom` (or a group: live, ended) as the set of statuses it means; a typo is a usage error. */
+function statesOf(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const s of text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (GROUPS[s]) for (const g of GROUPS[s]) out.add(g);
+    else if (STATES.includes(s)) out.add(s);
+    else throw new JobqError('USAGE', `invalid --state '${s}': one of ${STATES.join(', ')}, or live, ended`);
+  }
+  return out;
+}
+
+/** A NAME pattern with * and ? as a test on names. */
+function globOf(text: string): (name: string) => boolean {
+  const re = new RegExp(
+    `^${text
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+  return (name) => re.test(name);
+}
+
 export default async function status(ref: string | undefined, o: StatusOpts, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const c = ctx.chalk;
+  // A pattern (resnet*) or --state filters the list, over every job, not only the recent ones.
+  const pattern = ref && /[*?]/.test(ref) ? globOf(ref) : undefined;
+  const states = o.state === undefined ? undefined : statesOf(o.state);
+  if (pattern) ref = undefined;
   if (ref) {
     // An array's name (no job is called just that): a summary, then its elements.
     const elements = ctx.backend.arrayIds(ref);
@@ -49,7 +96,10 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   const recent = Number(o.recent);
   if (!/^\d+$/.test(o.recent) || !Number.isSafeInteger(recent)) throw new JobqError('USAGE', `invalid -n/--recent '${o.recent}': a whole number (0 or more)`);
   const render = async (forWatch: boolean) => {
-    const { views: all, broken, hidden } = await ctx.backend.list({ all: !!o.all, recent, withMemory: true });
+    const listed = await ctx.backend.list({ all: !!o.all || !!pattern || !!states, recent, withMemory: true });
+    const { broken } = listed;
+    const all = listed.views.filter((v) => (!pattern || pattern(v.rec.name)) && (!states || states.has(v.state.status)));
+    const hidden = pattern || states ? 0 : listed.hidden;
     if (o.json) return { text: JSON.stringify(listJson(all, broken, hidden), null, 2) + '\n', broken: [] as string[] };
     // A terminal's width is the table's; --watch also keeps to its height (header, rows, the two lines below).
     const width = process.stdout.isTTY ? process.stdout.columns : undefined;
@@ -59,7 +109,9 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
       ? formatTable(c, views, { memory: true, width, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : lastLine(v.rec.log)) : undefined }) + '\n'
       : broken.length || hidden
         ? ''
-        : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
+        : pattern || states
+          ? 'no job matches\n'
+          : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
     if (views.length < all.length) text += c.dim(`… ${all.length - views.length} more below (a taller terminal, or jobq status)`) + '\n';
     if (hidden > 0) text += c.dim(`${hidden} older job${hidden === 1 ? '' : 's'} not shown (--all to list them)`) + '\n';
     const notes = views.filter((v) => v.note).map((v) => `jobq: ${v.rec.id}: ${v.note}`);

@@ -116,6 +116,27 @@ describe('status order', () => {
   });
 });
 
+describe('status filters', () => {
+  it('--state and a NAME pattern list the matching jobs over all of them; a bad state is one usage line', async () => {
+    for (const n of ['resnet-a', 'resnet-b', 'vit-a']) await w.run(['run', n, '-q', '--', 'true']);
+    await w.run(['run', 'resnet-c', '-q', '--', 'false']);
+    await w.run(['wait', 'resnet-a', 'resnet-b', 'vit-a', 'resnet-c']);
+    // Past the recent cut: a filter looks at every job.
+    for (let i = 0; i < 3; i++) await w.run(['run', `filler${i}`, '-q', '--', 'true']);
+    const names = async (...args: string[]) =>
+      JSON.parse((await w.run(['status', ...args, '-n', '1', '--json'])).stdout)
+        .jobs.map((j: { name: string }) => j.name)
+        .sort();
+    expect(await names('resnet*')).toEqual(['resnet-a', 'resnet-b', 'resnet-c']);
+    expect(await names('--state', 'failed')).toEqual(['resnet-c']);
+    expect(await names('resnet-?', '--state', 'succeeded')).toEqual(['resnet-a', 'resnet-b']);
+    expect((await w.run(['status', 'zzz*'])).stdout.trim()).toBe('no job matches');
+    const bad = await w.run(['status', '--state', 'faild']);
+    expect([bad.exitCode, bad.stderr.trim().split('\n').length]).toEqual([2, 1]);
+    expect(bad.stderr).toMatch(/invalid --state 'faild'/);
+  });
+});
+
 describe('wait --all', () => {
   it('waits for every job live now, returns the first failure, and says so when there is none', async () => {
     await w.run(['run', 'wa', '-q', '--', 'sh', '-c', 'sleep 0.3']);
