@@ -102,7 +102,13 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
  */
 export async function dispatchRound(
   store: Store,
-  opts: { background?: boolean; seen?: (views: JobView[], plan: DispatchPlan) => void; waitMs?: number } = {},
+  opts: {
+    background?: boolean;
+    seen?: (views: JobView[], plan: DispatchPlan) => void;
+    waitMs?: number;
+    /** Runs with the claims made, before the lock goes. */
+    whileHeld?: (claims: Claimed[]) => Promise<void> | undefined;
+  } = {},
 ): Promise<Claimed[]> {
   if (!opts.background && !store.anyWaiting()) return [];
   return store.withLock(
@@ -144,6 +150,7 @@ export async function dispatchRound(
         );
         if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
       }
+      await opts.whileHeld?.(claimed);
       return claimed;
     },
     opts.waitMs,

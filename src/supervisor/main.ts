@@ -531,10 +531,13 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
   for (let queue: string | undefined; next; ) {
     await supervise(store, next.id, next.token, env);
     queue = next.queue ?? store.readRecord(next.id).queue;
-    // A dispatcher first (if jobs wait and none runs): if this process dies holding a claim, someone sees it.
-    await ensureDispatcher(store);
-    // A dispatch lock held past a short wait: the dispatcher made sure of above takes the queue; nothing failed.
-    const claims = await dispatchRound(store, { waitMs: 2000 }).catch((e) => (isBusy(e) ? [] : Promise.reject(e)));
+    // A dispatcher made sure of while the claims are still under the lock: if this process dies holding one, someone
+    // sees it, and that dispatcher cannot take the slot from under this process before it claims.
+    // A dispatch lock held past a short wait: the one who holds it dispatches, and the dispatcher below takes the
+    // queue; nothing failed.
+    const claims = await dispatchRound(store, { waitMs: 2000, whileHeld: (c) => (c.length ? ensureDispatcher(store) : undefined) }).catch((e) =>
+      isBusy(e) ? [] : Promise.reject(e),
+    );
     if (claims.length) crashOnce('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(
