@@ -74,7 +74,7 @@ const STARTUP = [
   ['jobq status (no jobs)', [bin, 'status'], emptyHome],
   ['jobq status (2,000 jobs)', [bin, 'status'], manyHome],
   ['jobq run NAME -q -- true', [bin, 'run', 'b', '-q', '--allow-duplicate', '--', 'true'], runHome],
-  // The lever of docs/performance.md, off: the supervisor starts after the CLI instead of beside it.
+  // The lever of docs/development.md, off: the supervisor starts after the CLI instead of beside it.
   ['jobq run NAME -q -- true (JOBQ_STANDBY=0)', [bin, 'run', 'b', '-q', '--allow-duplicate', '--', 'true'], runHome, { JOBQ_STANDBY: '0' }],
 ];
 const cases = [];

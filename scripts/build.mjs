@@ -1,5 +1,5 @@
 // Builds dist/: the CLI and the lean supervisor as CommonJS bundles (dist/lib/), loaders that run each with V8's code
-// cache (dist/cli.js, dist/supervisor.js), and the caches themselves, made here by running jobq (docs/performance.md).
+// cache (dist/cli.js, dist/supervisor.js), and the caches themselves, made here by running jobq (docs/development.md).
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -46,7 +46,7 @@ function supervisorScript(): string {
 }
 
 // No V8 worker threads. Flags that change V8's code (--lite-mode, --max-semi-space-size) would make node reject its
-// own code cache for its internal modules (child_process: 2 -> 8 ms) for no PSS gained (docs/performance.md).
+// own code cache for its internal modules (child_process: 2 -> 8 ms) for no PSS gained (docs/development.md).
 // bin/jobq-run starts the standby with the same flags (a test holds them equal).
 export const LEAN = ['--v8-pool-size=0'];
 

@@ -1,6 +1,6 @@
 // The standby supervisor: for `run`, bin/jobq starts the job's supervisor beside the CLI (both Node starts overlap),
 // with a pipe from the CLI's fd 4 to the standby's fd 4; the CLI records the job with the standby as its supervisor
-// and hands it over (one JSON line), or closes the pipe and the standby exits. docs/performance.md: what it saves.
+// and hands it over (one JSON line), or closes the pipe and the standby exits. docs/development.md: what it saves.
 import fs from 'node:fs';
 import { JobqError } from '../domain/errors.js';
 import type { JobRecord, ProcId } from '../domain/job.js';
