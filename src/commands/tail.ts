@@ -51,6 +51,8 @@ function sink(out: NodeJS.WritableStream, opts: { pipe: boolean; prefix?: string
 function waitNote(name: string) {
   let said = '';
   return (v: JobView) => {
+    // A state not answered for (a cluster's controller silent) is not news: unansweredWatch says that instead.
+    if (v.unreachable) return;
     const why =
       v.state.status === 'queued'
         ? `jobq: ${name} is ${stateLabel(v)}${v.waiting?.reason ? `: ${v.waiting.reason}` : ''}; its log follows once it starts\n`
