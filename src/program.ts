@@ -315,7 +315,7 @@ Examples:
 
   program
     .command('mcp')
-    .summary('serve jobq to a coding agent over stdio (Model Context Protocol): run, status, tail, wait, cancel, queue, pause, resume')
+    .summary('serve jobq to a coding agent over stdio (Model Context Protocol): jobq_run, _status, _tail, _wait, _cancel, _queue, _pause, _resume')
     .addHelpText(
       'after',
       `

@@ -1,16 +1,19 @@
 // `jobq mcp`: an MCP server over stdio, so a coding agent runs heavy work through jobq instead of in its own shell.
+
+import fs from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { type JSONRPCMessage, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { Backend } from '../backend/backend.js';
-import { EXIT } from '../domain/errors.js';
-import { exitCodeOf, isFinal } from '../domain/job.js';
-import { parseDuration } from '../domain/units.js';
-import { lastLinesText } from '../output/follow.js';
-import { stateLabel } from '../output/format.js';
+import type { Backend, JobView } from '../backend/backend.js';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { exitCodeOf, globOf, isFinal, statesOf } from '../domain/job.js';
+import { formatDuration, parseDuration } from '../domain/units.js';
+import { lastLine, lastLinesText, terminalLine } from '../output/follow.js';
+import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
+import { isAlive } from '../process/proc.js';
 import { context } from './context.js';
 import { specFrom } from './run.js';
 
@@ -114,32 +117,99 @@ async function answer(fn: () => Promise<unknown>) {
   }
 }
 
-/** A short summary of a job for an agent: what it is, how it stands, where its log is. */
+/** One line of why a job ended as it did (or waits), for an agent to act on; undefined when the state says it all. */
+function reasonOf(v: JobView): string | undefined {
+  const s = v.state;
+  if (s.status === 'failed-to-start') return s.error;
+  if (s.status === 'skipped' || s.status === 'lost') return s.reason;
+  if (s.status === 'oom') return s.reason ?? 'out of memory';
+  if (s.status === 'timeout') return s.reason === 'idle' ? 'no output for its --idle-timeout' : 'ran past its --timeout';
+  if (s.status === 'cancelled') return `cancelled by ${s.cancel.by} (${s.cancel.signal})`;
+  if (s.status === 'queued') return v.waiting?.reason;
+  return undefined;
+}
+
+/**
+ * The one summary shape every tool returns: what the job is, how it stands or ended and why, its time, memory and
+ * GPUs, its last line as a terminal shows it, where its log is. A job that has just exited is looked at again for a
+ * moment, so its outcome is what comes back, not "recording".
+ */
 async function summary(b: Backend, id: string) {
-  const v = await b.view(id);
+  let v = await b.get(id, { withMemory: true });
+  for (const until = Date.now() + 1000; !isFinal(v.state) && v.supervisorAlive && v.rec.job && !isAlive(v.rec.job) && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 20));
+    v = await b.get(id, { withMemory: true });
+  }
+  const s = v.state;
+  const e = elapsedMs(v);
+  const reason = reasonOf(v);
+  const last = lastLine(v.rec.log);
   return {
     id,
     name: v.rec.name,
     state: stateLabel(v),
-    status: v.state.status,
-    final: isFinal(v.state),
-    exitCode: isFinal(v.state) ? exitCodeOf(v.state) : null,
+    status: s.status,
+    final: isFinal(s),
+    exitCode: isFinal(s) ? exitCodeOf(s) : null,
+    ...('signal' in s && s.signal ? { signal: s.signal } : {}),
+    ...(reason ? { reason } : {}),
+    ...(e === undefined ? {} : { elapsed: formatDuration(e), elapsedMs: e }),
+    ...(v.memBytes ? { memBytes: v.memBytes } : {}),
+    ...('peakMemBytes' in s && s.peakMemBytes ? { peakMemBytes: s.peakMemBytes } : {}),
+    ...(v.rec.protection.memLimitBytes ? { memLimitBytes: v.rec.protection.memLimitBytes } : {}),
+    ...(v.rec.gpus?.length ? { gpus: v.rec.gpus } : {}),
+    ...(last ? { lastLine: last } : {}),
     log: v.rec.log,
-    ...(v.waiting ? { waiting: v.waiting } : {}),
+    ...(v.waiting ? { waiting: { position: v.waiting.position, reason: v.waiting.reason } } : {}),
   };
+}
+
+/** What the server tells an agent when it connects: when to use jobq, and how to wait without timing out. */
+const INSTRUCTIONS = `jobq runs heavy or long commands (training, data processing, builds, anything that may take minutes or much memory) detached from this session, each in its own process group and cgroup, with a log and a recorded outcome. Use jobq_run for such commands instead of your own shell: a Bash tool times out, a background shell dies with the session, and an OOM kill in your shell can take the session down. Then jobq_wait (it returns within 50 s by default, "still running" included: call it again, or pass timeoutSeconds with a progress token for longer), jobq_tail (pass since: next from the last answer to read only what is new), jobq_status, jobq_cancel.`;
+
+/** Where a log read with `since` goes on, and what is new since then: collapsed as a terminal shows it, bounded. */
+function readSince(file: string, since: number, maxBytes: number, match?: RegExp) {
+  let size = 0;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return { output: '', next: since };
+  }
+  // A log cut by its cap (or replaced) is shorter than the cursor: read it from its top.
+  const from = since > size ? 0 : since;
+  const to = Math.min(size, from + maxBytes);
+  const buf = Buffer.alloc(to - from);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, buf, 0, buf.length, from);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // Only whole lines (up to the last newline, or a \r update) unless the read reached the end of the file.
+  let text = buf.toString('utf8');
+  const cut = to < size ? Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r')) + 1 : text.length;
+  text = text.slice(0, cut);
+  const next = from + Buffer.byteLength(text);
+  let lines = text.split('\n').map(terminalLine);
+  if (lines.at(-1) === '') lines.pop();
+  if (match) lines = lines.filter((l) => match.test(l));
+  return { output: lines.join('\n'), next, ...(since > size ? { restarted: 'the log was cut or replaced: read from its top' } : {}), more: to < size };
 }
 
 export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
-  const server = new McpServer({ name: 'jobq', version });
+  const server = new McpServer({ name: 'jobq', version }, { instructions: INSTRUCTIONS });
   const job = z.string().describe('a job NAME (its latest job) or id');
+  const readOnly = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
 
   server.registerTool(
-    'run',
+    'jobq_run',
     {
+      title: 'Run a heavy command as a jobq job',
       description:
-        'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job id; follow it with wait and tail.',
+        'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary; follow it with jobq_wait and jobq_tail. A command that cannot start is an error with the reason.',
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       inputSchema: {
         name: z.string().describe('job name: letters, digits, . _ -'),
         command: z.array(z.string()).min(1).describe('the command and its arguments, e.g. ["python", "train.py", "--epochs", "3"]'),
@@ -152,11 +222,12 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         queue: z.string().optional().describe('wait for a free slot of this queue'),
         after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
         gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
-        replace: z.boolean().optional().describe('if a job of this name runs, cancel it first'),
+        replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
       },
     },
     (a) =>
       answer(async () => {
+        const replaced: string[] = [];
         const spec = specFrom(
           a.name,
           a.command,
@@ -174,77 +245,153 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
           },
           ctx.config,
         );
-        const rec = await b.run(spec);
-        return { ...(await summary(b, rec.id)), warnings: rec.protection.warnings };
-      }),
-  );
-
-  server.registerTool(
-    'status',
-    {
-      description: 'List jobs (running first, then recent ones), or show one job in detail: state, exit code, pid, memory, log path, why it waits.',
-      inputSchema: { job: job.optional(), all: z.boolean().optional().describe('every job, not only running and the 20 most recent') },
-    },
-    (a) =>
-      answer(async () => {
-        if (a.job) return jobJson(await b.get(a.job, { withMemory: true }));
-        const { views, broken, hidden } = await b.list({ all: !!a.all, recent: 20, withMemory: true });
+        const rec = await b.run({ ...spec, onReplaced: (id) => replaced.push(id) });
+        if (rec.state.status === 'failed-to-start') throw new JobqError('START_FAILED', `${rec.id} failed to start: ${rec.state.error}`);
         return {
-          jobs: views.map((v) => ({ id: v.rec.id, name: v.rec.name, state: stateLabel(v), ...(v.memBytes ? { memBytes: v.memBytes } : {}) })),
-          broken,
-          hidden,
+          ...(await summary(b, rec.id)),
+          ...(replaced.length ? { replaced } : {}),
+          ...(rec.protection.warnings.length ? { warnings: rec.protection.warnings } : {}),
         };
       }),
   );
 
   server.registerTool(
-    'tail',
+    'jobq_status',
     {
+      title: 'Jobs and how they stand',
       description:
-        "The last lines of a job's log as a terminal would show them (progress bars written with \\r collapse to their last state). At most 500 lines and 16 KiB.",
-      inputSchema: { job, lines: z.number().int().min(1).max(500).optional().describe('how many lines (default 50)') },
+        'List jobs (running first, then recent ones) as summaries: state, exit code or signal, the reason in one line, elapsed time, memory, last output line, log path. With job, that one job; with raw, its whole record.',
+      annotations: readOnly,
+      inputSchema: {
+        job: job.optional(),
+        state: z.array(z.string()).optional().describe('only jobs in these states (running, queued, failed, oom, …; live and ended for groups)'),
+        name: z.string().optional().describe('only jobs whose NAME matches (* and ? as wildcards)'),
+        all: z.boolean().optional().describe('every job, not only running and the 20 most recent'),
+        raw: z.boolean().optional().describe('with job: the whole record as stored'),
+      },
+    },
+    (a) =>
+      answer(async () => {
+        if (a.job) return a.raw ? jobJson(await b.get(a.job, { withMemory: true })) : summary(b, b.resolve(a.job));
+        const states = a.state?.length ? statesOf(a.state.join(',')) : undefined;
+        const named = a.name ? globOf(a.name) : undefined;
+        const { views, hidden } = await b.list({ all: !!a.all || !!states || !!named, recent: 20, withMemory: false });
+        const chosen = views.filter((v) => (!states || states.has(v.state.status)) && (!named || named(v.rec.name)));
+        return { jobs: await Promise.all(chosen.map((v) => summary(b, v.rec.id))), ...(states || named ? {} : { hidden }) };
+      }),
+  );
+
+  server.registerTool(
+    'jobq_tail',
+    {
+      title: "A job's log, bounded",
+      description:
+        'A job\'s log as a terminal shows it (\\r progress collapses to its last state). Without since: the last lines (at most 500 and 16 KiB). With since (the next from a previous answer): only what was written since, and a new next, so polling never reads anything twice. match keeps only lines matching a regular expression (e.g. "loss=|Error").',
+      annotations: readOnly,
+      inputSchema: {
+        job,
+        lines: z.number().int().min(1).max(500).optional().describe('how many lines (default 50), without since'),
+        since: z.number().int().min(0).optional().describe('a byte offset: the next of a previous answer (0: from the top)'),
+        match: z.string().max(200).optional().describe('only lines matching this regular expression'),
+      },
     },
     (a) =>
       answer(async () => {
         const v = await b.get(a.job);
-        return { ...(await summary(b, v.rec.id)), output: lastLinesText(v.rec.log, a.lines ?? 50, MAX_TAIL_BYTES) };
+        let match: RegExp | undefined;
+        try {
+          match = a.match ? new RegExp(a.match) : undefined;
+        } catch (e) {
+          throw new JobqError('USAGE', `invalid match: ${(e as Error).message}`);
+        }
+        const s = await summary(b, v.rec.id);
+        if (a.since !== undefined) return { ...s, ...readSince(v.rec.log, a.since, MAX_TAIL_BYTES, match) };
+        let size = 0;
+        try {
+          size = fs.statSync(v.rec.log).size;
+        } catch {
+          /* not written yet */
+        }
+        const text = lastLinesText(v.rec.log, match ? 500 : (a.lines ?? 50), MAX_TAIL_BYTES);
+        const output = match
+          ? text
+              .split('\n')
+              .filter((l) => match.test(l))
+              .slice(-(a.lines ?? 50))
+              .join('\n')
+          : text;
+        return { ...s, output, next: size };
       }),
   );
 
   server.registerTool(
-    'wait',
+    'jobq_wait',
     {
+      title: 'Wait for a job to end',
       description:
-        'Wait for a job to end, up to a bounded time (default 60 s, at most 600 s); returns its state and exit code, or its current state if it is still running (then call wait again).',
-      inputSchema: { job, timeoutSeconds: z.number().positive().max(600).optional() },
+        'Wait for a job to end and return its summary (exit code, reason). Returns within 50 s by default, below common 60 s client timeouts, with timedOut: true if it still runs (call again). With a progress token it sends progress every 5 s, so a client that resets its timeout on progress can pass timeoutSeconds up to a day.',
+      annotations: readOnly,
+      inputSchema: {
+        job,
+        timeoutSeconds: z.number().positive().max(86_400).optional().describe('how long to wait (default 50; over 50 only with a progress token)'),
+      },
     },
-    (a) =>
+    (a, extra) =>
       answer(async () => {
         const id = b.resolve(a.job);
-        const v = await b.waitFinal(id, Date.now() + (a.timeoutSeconds ?? 60) * 1000);
-        return { ...(await summary(b, id)), timedOut: !v };
+        const token = extra._meta?.progressToken;
+        // Without progress a client times out at its own limit (often 60 s): never wait past 50 s then.
+        const seconds = token === undefined ? Math.min(a.timeoutSeconds ?? 50, 50) : (a.timeoutSeconds ?? 50);
+        const t0 = Date.now();
+        let said = t0;
+        const v = await b.waitFinal(id, t0 + seconds * 1000, (now) => {
+          if (token === undefined || Date.now() - said < 5000) return;
+          said = Date.now();
+          void extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, progress: Math.round((said - t0) / 1000), message: `${stateLabel(now)} ${lastLine(now.rec.log)}`.trim() },
+          });
+        });
+        const s = await summary(b, id);
+        return v ? { ...s, timedOut: false } : { ...s, timedOut: true, note: `still ${s.state} after ${seconds} s: call jobq_wait again` };
       }),
   );
 
   server.registerTool(
-    'cancel',
+    'jobq_cancel',
     {
-      description: 'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace; a NAME stops every live job of that name.',
-      inputSchema: { job, grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default: the job\'s own --grace, else 10s)') },
+      title: 'Stop a job',
+      description:
+        'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace. A NAME means its latest job; all: true stops every live job of that NAME (or every element of an array).',
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+      inputSchema: {
+        job,
+        all: z.boolean().optional().describe('every live job of that NAME'),
+        grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default: the job\'s own --grace, else 10s)'),
+      },
     },
     (a) =>
       answer(async () => {
         const graceMs = a.grace ? parseDuration(a.grace, 'grace') : undefined;
-        const ids = await b.resolveAll(a.job);
-        return { results: await Promise.all(ids.map((id) => b.cancel(id, { graceMs }))) };
+        const ids = a.all || b.arrayIds(a.job).length ? await b.resolveAll(a.job) : [b.resolve(a.job)];
+        return {
+          jobs: await Promise.all(
+            ids.map(async (id) => {
+              const r = await b.cancel(id, { graceMs });
+              return { ...(await summary(b, id)), outcome: r.outcome };
+            }),
+          ),
+        };
       }),
   );
 
   server.registerTool(
-    'queue',
+    'jobq_queue',
     {
+      title: 'Queues',
       description:
         "Queues: slots, running jobs, waiting jobs in start order and why each waits. With slots, set a queue's slots; with paused, pause or resume it.",
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       inputSchema: { queue: z.string().optional(), slots: z.number().int().positive().optional(), paused: z.boolean().optional() },
     },
     (a) =>
@@ -264,14 +411,18 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
   );
 
   for (const [tool, act] of [
-    ['pause', (id: string) => b.pause(id)],
-    ['resume', (id: string) => b.resume(id)],
+    ['jobq_pause', (id: string) => b.pause(id)],
+    ['jobq_resume', (id: string) => b.resume(id)],
   ] as const) {
     server.registerTool(
       tool,
       {
+        title: tool === 'jobq_pause' ? 'Pause a job' : 'Resume a job',
         description:
-          tool === 'pause' ? 'Stop every process of a running job for now (cgroup freezer, else SIGSTOP); it keeps its queue slot.' : 'Continue a paused job.',
+          tool === 'jobq_pause'
+            ? 'Stop every process of a running job for now (cgroup freezer, else SIGSTOP); it keeps its queue slot.'
+            : 'Continue a paused job.',
+        annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
         inputSchema: { job },
       },
       (a) =>

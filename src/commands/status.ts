@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { isFinal, SCHEMA_VERSION } from '../domain/job.js';
+import { globOf, isFinal, SCHEMA_VERSION, statesOf } from '../domain/job.js';
 import { memoryChart } from '../output/chart.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
@@ -15,48 +15,6 @@ interface StatusOpts {
   recent: string;
   watch?: boolean;
   json?: boolean;
-}
-
-const STATES = [
-  'queued',
-  'starting',
-  'running',
-  'paused',
-  'succeeded',
-  'failed',
-  'killed',
-  'cancelled',
-  'timeout',
-  'oom',
-  'failed-to-start',
-  'skipped',
-  'lost',
-];
-const GROUPS: Record<string, string[]> = { live: ['queued', 'starting', 'running', 'paused'], ended: STATES.slice(4) };
-
-/** `--state failed,oom` (or a group: live, ended) as the set of statuses it means; a typo is a usage error. */
-function statesOf(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const s of text
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean)) {
-    if (GROUPS[s]) for (const g of GROUPS[s]) out.add(g);
-    else if (STATES.includes(s)) out.add(s);
-    else throw new JobqError('USAGE', `invalid --state '${s}': one of ${STATES.join(', ')}, or live, ended`);
-  }
-  return out;
-}
-
-/** A NAME pattern with * and ? as a test on names. */
-function globOf(text: string): (name: string) => boolean {
-  const re = new RegExp(
-    `^${text
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
-  return (name) => re.test(name);
 }
 
 export default async function status(ref: string | undefined, o: StatusOpts, cmd: Command): Promise<number> {

@@ -312,3 +312,45 @@ export function redactEnv(env: Record<string, string>): Record<string, string> {
 export function isRedacted(value: string): boolean {
   return value.includes('<redacted>');
 }
+
+const STATES = [
+  'queued',
+  'starting',
+  'running',
+  'paused',
+  'succeeded',
+  'failed',
+  'killed',
+  'cancelled',
+  'timeout',
+  'oom',
+  'failed-to-start',
+  'skipped',
+  'lost',
+];
+const GROUPS: Record<string, string[]> = { live: ['queued', 'starting', 'running', 'paused'], ended: STATES.slice(4) };
+
+/** `--state failed,oom` (or a group: live, ended) as the set of statuses it means; a typo is a usage error. */
+export function statesOf(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const s of text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (GROUPS[s]) for (const g of GROUPS[s]) out.add(g);
+    else if (STATES.includes(s)) out.add(s);
+    else throw new JobqError('USAGE', `invalid --state '${s}': one of ${STATES.join(', ')}, or live, ended`);
+  }
+  return out;
+}
+
+/** A NAME pattern with * and ? as a test on names. */
+export function globOf(text: string): (name: string) => boolean {
+  const re = new RegExp(
+    `^${text
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+  return (name) => re.test(name);
+}

@@ -28,55 +28,144 @@ async function call(name: string, args: Record<string, unknown>): Promise<any> {
 }
 
 describe('jobq mcp', () => {
-  it('lists its tools, each telling an agent what it is for', async () => {
+  it('lists its tools, prefixed, annotated, each telling an agent what it is for; the server says when to use it', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['cancel', 'pause', 'queue', 'resume', 'run', 'status', 'tail', 'wait']);
-    expect(tools.find((t) => t.name === 'run')!.description).toMatch(/instead of running such commands in your own shell/);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'jobq_cancel',
+      'jobq_pause',
+      'jobq_queue',
+      'jobq_resume',
+      'jobq_run',
+      'jobq_status',
+      'jobq_tail',
+      'jobq_wait',
+    ]);
+    const by = (n: string) => tools.find((t) => t.name === n)!;
+    expect(by('jobq_run').description).toMatch(/instead of running such commands in your own shell/);
+    for (const n of ['jobq_status', 'jobq_tail', 'jobq_wait']) expect(by(n).annotations).toMatchObject({ readOnlyHint: true });
+    expect(by('jobq_cancel').annotations).toMatchObject({ destructiveHint: true, readOnlyHint: false });
+    for (const t of tools) expect(t.inputSchema.type).toBe('object');
+    expect(client.getInstructions()).toMatch(/instead of your own shell/);
   });
 
-  it('run, wait, tail (\\r collapsed, bounded), status', async () => {
-    const r = await call('run', { name: 'agentjob', command: ['sh', '-c', 'printf "step 1\\rstep 2\\rstep 3\\n"; echo "BG=$BG_JOB"; exit 3'] });
+  it('run, wait, tail (\\r collapsed, bounded), status: one summary shape', async () => {
+    const r = await call('jobq_run', { name: 'agentjob', command: ['sh', '-c', 'printf "step 1\\rstep 2\\rstep 3\\n"; echo "BG=$BG_JOB"; exit 3'] });
     expect(r).toMatchObject({ name: 'agentjob', log: expect.stringContaining('agentjob_') });
-    const done = await call('wait', { job: 'agentjob', timeoutSeconds: 30 });
-    expect(done).toMatchObject({ status: 'failed', exitCode: 3, final: true, timedOut: false });
-    const t = await call('tail', { job: 'agentjob', lines: 5 });
+    expect(r).not.toHaveProperty('asker');
+    const done = await call('jobq_wait', { job: 'agentjob', timeoutSeconds: 30 });
+    expect(done).toMatchObject({ status: 'failed', state: 'failed (3)', exitCode: 3, final: true, timedOut: false, lastLine: 'BG=1' });
+    expect(typeof done.elapsedMs).toBe('number');
+    const t = await call('jobq_tail', { job: 'agentjob', lines: 5 });
     expect(t.output).toBe('step 3\nBG=1\n');
-    const s = await call('status', {});
-    expect(s.jobs[0]).toMatchObject({ name: 'agentjob', state: 'failed (3)' });
+    const s = await call('jobq_status', {});
+    expect(s.jobs[0]).toMatchObject({ name: 'agentjob', state: 'failed (3)', exitCode: 3 });
+    // One job: the summary, the raw record only on request.
+    expect(await call('jobq_status', { job: 'agentjob' })).not.toHaveProperty('boot');
+    expect(await call('jobq_status', { job: 'agentjob', raw: true })).toHaveProperty('boot');
   });
 
-  it('wait is bounded and says so; cancel stops the job and its handler runs', async () => {
-    await call('run', { name: 'long', command: ['sh', '-c', 'trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'] });
-    const w1 = await call('wait', { job: 'long', timeoutSeconds: 1 });
-    expect(w1).toMatchObject({ status: 'running', final: false, timedOut: true });
-    const c = await call('cancel', { job: 'long' });
-    expect(c.results[0]).toMatchObject({ outcome: 'cancelled', state: { status: 'cancelled', exitCode: 0 } });
-    expect((await call('tail', { job: 'long' })).output).toMatch(/bye\n\[jobq\] cancelled at /);
+  it('a fast job comes back ended, not "recording"; a missing command is an error with its reason', async () => {
+    const fast = await call('jobq_run', { name: 'fast', command: ['true'] });
+    expect(fast.state).not.toMatch(/recording/);
+    expect(fast.status === 'running' || fast.status === 'succeeded').toBe(true);
+    await expect(call('jobq_run', { name: 'nope', command: ['/no/such/binary'] })).rejects.toThrow(/^jobq: nope_\S+ failed to start: command not found/);
+  });
+
+  it('tail with since returns only what is new, and a next to go on from; match filters lines', async () => {
+    const go = `${w.home}/go`;
+    await call('jobq_run', {
+      name: 'talk',
+      command: ['sh', '-c', `echo loss=1; echo noise; while [ ! -e ${go} ]; do sleep 0.05; done; echo loss=2; echo Error: x`],
+    });
+    const first = await pollUntil(
+      async () => {
+        const t = await call('jobq_tail', { job: 'talk', since: 0 });
+        return t.output.includes('noise') ? t : undefined;
+      },
+      10_000,
+      'the first lines',
+    );
+    expect(first.output).toBe('loss=1\nnoise');
+    fs.writeFileSync(go, '');
+    await call('jobq_wait', { job: 'talk', timeoutSeconds: 20 });
+    const second = await call('jobq_tail', { job: 'talk', since: first.next });
+    expect(second.output).toBe('loss=2\nError: x');
+    expect(second.next).toBeGreaterThan(first.next);
+    expect((await call('jobq_tail', { job: 'talk', since: second.next })).output).toBe('');
+    expect((await call('jobq_tail', { job: 'talk', match: 'loss=|Error' })).output).toBe('loss=1\nloss=2\nError: x');
+    await expect(call('jobq_tail', { job: 'talk', match: '(' })).rejects.toThrow(/^jobq: invalid match/);
+  });
+
+  it('wait is bounded and says so; cancel of a NAME stops its latest job only, and its handler runs', async () => {
+    const first = await call('jobq_run', { name: 'long', command: ['sh', '-c', 'trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'] });
+    // A second live job of that NAME (a person's, beside it): the NAME means the latest.
+    const second = (await w.run(['run', 'long', '-q', '--allow-duplicate', '--', 'sleep', '60'])).stdout.trim();
+    const w1 = await call('jobq_wait', { job: first.id, timeoutSeconds: 1 });
+    expect(w1).toMatchObject({ status: 'running', final: false, timedOut: true, note: expect.stringMatching(/call jobq_wait again/) });
+    const c = await call('jobq_cancel', { job: 'long' });
+    expect(c.jobs.map((j: { id: string }) => j.id)).toEqual([second]);
+    expect(c.jobs[0]).toMatchObject({ outcome: 'cancelled', status: 'cancelled', exitCode: 143, reason: expect.stringMatching(/^cancelled by /) });
+    expect(JSON.stringify(c)).not.toMatch(/startTicks|asker/);
+    expect((await call('jobq_status', { job: first.id })).status).toBe('running');
+    await call('jobq_cancel', { job: first.id });
+    expect((await call('jobq_tail', { job: first.id })).output).toMatch(/bye\n\[jobq\] cancelled at /);
+  });
+
+  it('run with replace names the job it stopped', async () => {
+    const a = await call('jobq_run', { name: 'rep', command: ['sleep', '60'] });
+    const b = await call('jobq_run', { name: 'rep', command: ['sleep', '60'], replace: true });
+    expect(b.replaced).toEqual([a.id]);
+    await call('jobq_cancel', { job: 'rep' });
   });
 
   it('queue, pause and resume: an agent holds a queue, sees why a job waits, then lets it go', async () => {
-    const q = await call('queue', { queue: 'agents', slots: 1, paused: true });
+    const q = await call('jobq_queue', { queue: 'agents', slots: 1, paused: true });
     expect(q).toEqual([{ name: 'agents', slots: 1, paused: true, running: [], waiting: [] }]);
-    const r = await call('run', { name: 'held', queue: 'agents', command: ['sh', '-c', 'echo go; sleep 30'] });
-    const [waiting] = (await call('queue', { queue: 'agents' }))[0].waiting;
+    const r = await call('jobq_run', { name: 'held', queue: 'agents', command: ['sh', '-c', 'echo go; sleep 30'] });
+    expect(r).toMatchObject({ status: 'queued', reason: expect.stringMatching(/paused/) });
+    const [waiting] = (await call('jobq_queue', { queue: 'agents' }))[0].waiting;
     expect(waiting).toMatchObject({ id: r.id, position: 1, waitingFor: 'queue-paused' });
-    await call('queue', { queue: 'agents', paused: false });
+    await call('jobq_queue', { queue: 'agents', paused: false });
     // Resumed: the dispatcher starts it within a round or two.
-    for (let i = 0; i < 100 && (await call('status', { job: r.id })).state.status !== 'running'; i++) await new Promise((res) => setTimeout(res, 100));
-    expect((await call('status', { job: r.id })).state.status).toBe('running');
-    const p = await call('pause', { job: 'held' });
+    await pollUntil(async () => (await call('jobq_status', { job: r.id })).status === 'running', 10_000, 'the job to start');
+    expect((await call('jobq_status', { state: ['running'] })).jobs.map((j: { id: string }) => j.id)).toEqual([r.id]);
+    expect((await call('jobq_status', { name: 'hel?' })).jobs).toHaveLength(1);
+    const p = await call('jobq_pause', { job: 'held' });
     expect(p[0]).toMatchObject({ status: 'paused' });
-    const back = await call('resume', { job: 'held' });
+    const back = await call('jobq_resume', { job: 'held' });
     expect(back[0]).toMatchObject({ status: 'running' });
-    await call('cancel', { job: 'held' });
+    await call('jobq_cancel', { job: 'held' });
   });
 
   it("errors come back as tool errors with jobq's one-line message", async () => {
-    await expect(call('tail', { job: 'nosuchjob' })).rejects.toThrow(/^jobq: no job named or with id 'nosuchjob'/);
-    await expect(call('run', { name: 'bad name!', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
-    const r = (await client.callTool({ name: 'wait', arguments: { job: 'x', timeoutSeconds: 9999 } })) as { isError?: boolean };
+    await expect(call('jobq_tail', { job: 'nosuchjob' })).rejects.toThrow(/^jobq: no job named or with id 'nosuchjob'/);
+    await expect(call('jobq_run', { name: 'bad name!', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
+    const r = (await client.callTool({ name: 'jobq_wait', arguments: { job: 'x', timeoutSeconds: 999_999 } })) as { isError?: boolean };
     expect(r.isError).toBe(true);
+    const u = (await client.callTool({ name: 'no_such_tool', arguments: {} })) as { isError?: boolean };
+    expect(u.isError).toBe(true);
   });
+
+  it('wait on a 70 s job: with default client options it returns normally within 50 s; with progress it waits to the end', async () => {
+    await call('jobq_run', { name: 'slow', command: ['sleep', '70'] });
+    const t0 = Date.now();
+    let ticks = 0;
+    const [plain, progressed] = await Promise.all([
+      // A stock client: its own 60 s request timeout, no progress token.
+      call('jobq_wait', { job: 'slow' }).then((r) => ({ r, at: Date.now() - t0 })),
+      client
+        .callTool({ name: 'jobq_wait', arguments: { job: 'slow', timeoutSeconds: 120 } }, undefined, {
+          onprogress: () => ticks++,
+          resetTimeoutOnProgress: true,
+        })
+        .then((r) => ({ r: JSON.parse((r as { content: Array<{ text: string }> }).content[0]!.text), at: Date.now() - t0 })),
+    ]);
+    expect(plain.at).toBeLessThan(60_000);
+    expect(plain.r).toMatchObject({ timedOut: true, status: 'running' });
+    expect(progressed.r).toMatchObject({ timedOut: false, status: 'succeeded', exitCode: 0 });
+    expect(progressed.at).toBeGreaterThan(60_000);
+    expect(ticks).toBeGreaterThanOrEqual(10);
+  }, 120_000);
 });
 
 // Issue 20 item 10: raw bytes on the server's stdin, as a broken or hostile client sends them.
@@ -130,7 +219,7 @@ describe('jobq mcp on a raw pipe', () => {
       await send('{"jsonrpc":"2.0","method":"notifications/initialized"}\n{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n');
       const list = await answer(6);
       expect(list.id).toBe(2);
-      expect(list.result.tools.map((t: { name: string }) => t.name)).toContain('run');
+      expect(list.result.tools.map((t: { name: string }) => t.name)).toContain('jobq_run');
       expect(answers).toHaveLength(7);
 
       srv.stdin.end();
