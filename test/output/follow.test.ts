@@ -11,6 +11,18 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** A stream that keeps what is written to it, as text. */
+function collector(): NodeJS.WritableStream & { text: string } {
+  const out = {
+    text: '',
+    write(c: Buffer | string) {
+      out.text += c.toString();
+      return true;
+    },
+  };
+  return out as unknown as NodeJS.WritableStream & { text: string };
+}
+
 describe('log reading', () => {
   it('finds the last N lines, with or without a trailing newline', () => {
     const f = path.join(dir, 'l');
@@ -36,16 +48,10 @@ describe('log reading', () => {
       fn();
       return rchar() - before;
     };
-    let shown = '';
-    const out = {
-      write: (c: Buffer | string) => {
-        shown += c.toString();
-        return true;
-      },
-    } as unknown as NodeJS.WritableStream;
+    const out = collector();
     // `jobq tail` (as a terminal shows it, and --raw), the dashboard and MCP: each reads at most its bound (+ /proc's own).
     expect(read(() => printLastLines(f, 10, out, false))).toBeLessThan(9 * 1024 ** 2);
-    expect(shown.endsWith('step 9/9')).toBe(true);
+    expect(out.text.endsWith('step 9/9')).toBe(true);
     expect(read(() => printLastLines(f, 10, { write: () => true } as unknown as NodeJS.WritableStream, true))).toBeLessThan(17 * 1024 ** 2);
     let text = '';
     expect(read(() => (text = lastLinesText(f, 200)))).toBeLessThan(2 * 1024 ** 2);
@@ -55,23 +61,17 @@ describe('log reading', () => {
 
   it('a window cut inside a UTF-8 character starts at the next whole one', () => {
     const f = path.join(dir, 'utf8.log');
-    // "€" is 3 bytes: a 9-byte window (maxBytes) from the end starts inside the first of them.
+    // "€" is 3 bytes: an 11-byte window (maxBytes) from the end starts inside the first of them.
     fs.writeFileSync(f, '€€€€\n');
-    let text = '';
-    const out = {
-      write: (c: Buffer | string) => {
-        text += c.toString();
-        return true;
-      },
-    } as unknown as NodeJS.WritableStream;
+    let out = collector();
     printLastLines(f, 1, out, false, 11);
-    expect(text).not.toContain('\uFFFD');
+    expect(out.text).not.toContain('\uFFFD');
     // The one line there is, its start cut off: shown, marked.
-    expect(text).toBe('…€€€\n');
+    expect(out.text).toBe('…€€€\n');
     // A line longer than the window: its end, not nothing.
     fs.writeFileSync(f, `${'x'.repeat(100)}\n`);
-    text = '';
+    out = collector();
     printLastLines(f, 1, out, false, 20);
-    expect(text).toBe(`…${'x'.repeat(19)}\n`);
+    expect(out.text).toBe(`…${'x'.repeat(19)}\n`);
   });
 });
