@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { globOf, isFinal, SCHEMA_VERSION, statesOf } from '../domain/job.js';
 import { memoryChart } from '../output/chart.js';
+import { stdoutIsTTY } from '../output/color.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
@@ -37,7 +38,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
         const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
         const other = Object.entries(counts).filter(([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].includes(k));
         out(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
-        out(formatTable(c, views, { memory: false, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + '\n');
+        out(formatTable(c, views, { memory: false, width: stdoutIsTTY() ? process.stdout.columns : undefined }) + '\n');
       }
       return EXIT.ok;
     }
@@ -60,8 +61,10 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     const hidden = pattern || states ? 0 : listed.hidden;
     if (o.json) return { text: JSON.stringify(listJson(all, broken, hidden), null, 2) + '\n', broken: [] as string[] };
     // A terminal's width is the table's; --watch also keeps to its height (header, rows, the two lines below).
-    const width = process.stdout.isTTY ? process.stdout.columns : undefined;
-    const rows = forWatch && process.stdout.rows ? Math.max(1, process.stdout.rows - 4) : Number.POSITIVE_INFINITY;
+    // The stream is made only for a terminal: a piped status never pays for it.
+    const term = stdoutIsTTY() ? process.stdout : undefined;
+    const width = term?.columns;
+    const rows = forWatch && term?.rows ? Math.max(1, term.rows - 4) : Number.POSITIVE_INFINITY;
     const views = all.slice(0, all.length > rows ? rows - 1 : rows);
     let text = views.length
       ? formatTable(c, views, { memory: true, width, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : lastLine(v.rec.log)) : undefined }) + '\n'
@@ -75,7 +78,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
     const notes = views.filter((v) => v.note).map((v) => `jobq: ${v.rec.id}: ${v.note}`);
     return { text, broken: [...notes, ...formatBroken(broken)] };
   };
-  if (o.watch && process.stdout.isTTY && !o.json) return watch(ctx.backend.changesPath(), render);
+  if (o.watch && stdoutIsTTY() && !o.json) return watch(ctx.backend.changesPath(), render);
   const { text, broken } = await render(false);
   out(text);
   for (const b of broken) process.stderr.write(b + '\n');
