@@ -199,7 +199,22 @@ function readSince(file: string, since: number, maxBytes: number, match?: RegExp
 export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
-  const server = new McpServer({ name: 'jobq', version }, { instructions: INSTRUCTIONS });
+  const server = new McpServer({ name: 'jobq', version }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
+  // Jobs this client started: when one ends, a logging notification says so (no polling needed by the agent).
+  const watched = new Set<string>();
+  const endWatch = setInterval(() => {
+    for (const id of watched) {
+      void b
+        .view(id)
+        .then(async (v) => {
+          if (!isFinal(v.state) || !watched.delete(id)) return;
+          const s = await summary(b, id);
+          await server.sendLoggingMessage({ level: s.exitCode === 0 ? 'info' : 'warning', logger: 'jobq', data: { event: 'job ended', ...s } });
+        })
+        .catch(() => watched.delete(id));
+    }
+  }, 1000);
+  endWatch.unref();
   const job = z.string().describe('a job NAME (its latest job) or id');
   const readOnly = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
 
@@ -208,7 +223,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
     {
       title: 'Run a heavy command as a jobq job',
       description:
-        'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary; follow it with jobq_wait and jobq_tail. A command that cannot start is an error with the reason.',
+        'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary; follow it with jobq_wait and jobq_tail, or let it be: when it ends, a logging notification (logger "jobq", event "job ended") brings its summary. A command that cannot start is an error with the reason.',
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       inputSchema: {
         name: z.string().describe('job name: letters, digits, . _ -'),
@@ -222,6 +237,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         queue: z.string().optional().describe('wait for a free slot of this queue'),
         after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
         gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
+        mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
         replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
       },
     },
@@ -241,12 +257,14 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
             queue: a.queue,
             after: a.after,
             gpus: a.gpus === undefined ? undefined : String(a.gpus),
+            mem: a.mem,
             replace: a.replace,
           },
           ctx.config,
         );
         const rec = await b.run({ ...spec, onReplaced: (id) => replaced.push(id) });
         if (rec.state.status === 'failed-to-start') throw new JobqError('START_FAILED', `${rec.id} failed to start: ${rec.state.error}`);
+        watched.add(rec.id);
         return {
           ...(await summary(b, rec.id)),
           ...(replaced.length ? { replaced } : {}),

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alive, BIN, pollUntil, type World, world } from '../helpers/jobq.js';
 
@@ -109,6 +110,21 @@ describe('jobq mcp', () => {
     expect((await call('jobq_status', { job: first.id })).status).toBe('running');
     await call('jobq_cancel', { job: first.id });
     expect((await call('jobq_tail', { job: first.id })).output).toMatch(/bye\n\[jobq\] cancelled at /);
+  });
+
+  it('a job this client started sends a notification when it ends, with its summary', async () => {
+    const got: Array<{ level: string; logger?: string; data: any }> = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      got.push(n.params as (typeof got)[number]);
+    });
+    const r = await call('jobq_run', { name: 'notify', command: ['sh', '-c', 'sleep 0.5; echo done; exit 2'] });
+    const n = await pollUntil(() => got.find((m) => m.data?.id === r.id), 15_000, 'the end notification');
+    expect(n).toMatchObject({ level: 'warning', logger: 'jobq', data: { event: 'job ended', status: 'failed', exitCode: 2, lastLine: 'done' } });
+    // Once: by the time a later job's end is told (watch rounds after), the first was told no second time.
+    const later = await call('jobq_run', { name: 'notify2', command: ['sleep', '1.5'] });
+    await pollUntil(() => got.find((m) => m.data?.id === later.id), 15_000, 'the later end notification');
+    expect(got.filter((m) => m.data?.id === r.id)).toHaveLength(1);
+    expect(got.find((m) => m.data?.id === later.id)).toMatchObject({ level: 'info', data: { exitCode: 0 } });
   });
 
   it('run with replace names the job it stopped', async () => {
