@@ -211,6 +211,15 @@ Examples:
     .action(act(() => import('./commands/pause.js')));
 
   program
+    .command('edit')
+    .summary("change a queued job's priority where it waits (its place in the queue follows)")
+    .argument('<job>', 'NAME (its latest job) or ID of a queued job')
+    .option('-p, --priority <n>', 'the new priority (higher starts first)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  jobq edit eval --priority 10     # let it jump the queue\n  jobq edit sweep.7 --priority -1  # last')
+    .action(act(() => import('./commands/edit.js')));
+
+  program
     .command('resume')
     .summary('continue a paused job')
     .argument('<jobs...>', 'NAMEs or IDs')

@@ -127,6 +127,8 @@ export interface Backend {
   cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CancelResult>;
   pause(ref: string): Promise<JobView>;
   resume(ref: string): Promise<JobView>;
+  /** A queued job's priority, changed where it waits (its place in the queue follows). */
+  setPriority(ref: string, priority: number): Promise<JobView>;
   waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined>;
   pruneEntries(): Promise<PruneEntry[]>;
   remove(id: string): Promise<Removed>;

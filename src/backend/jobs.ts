@@ -409,6 +409,21 @@ export class Jobs implements Backend, RunnerHost {
     return this.view(id);
   }
 
+  async setPriority(ref: string, priority: number): Promise<JobView> {
+    const id = this.resolve(ref);
+    const t = await this.store.transition(id, (rec) => {
+      if (rec.state.status !== 'queued' || rec.queue === undefined)
+        throw new JobqError(
+          'CONFLICT',
+          `${id} is ${rec.state.status}${rec.queue === undefined ? ' in no queue' : ''}: only a queued job's priority can change`,
+        );
+      return rec.priority === priority ? undefined : { ...rec, priority };
+    });
+    // A higher priority may let it start now, before the others.
+    if (t.changed) await (this.runners.get('local') as LocalRunner).kick(this);
+    return (await this.withWaits([t.rec.id]))[0] ?? this.view(id);
+  }
+
   async waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined> {
     // Another place (a cluster's controller) is asked less often than this machine's /proc, and less and less
     // often as the wait goes on (from 0.5 s to 5 s), as sbatch --wait does: a long wait must not load slurmctld.

@@ -382,6 +382,31 @@ describe('pause and resume a job', () => {
   });
 });
 
+describe('edit', () => {
+  it("changes a queued job's priority where it waits, so it starts first; a running job or no change is refused in one line", async () => {
+    await w.run(['queue', 'pause', 'pe']);
+    const ids: string[] = [];
+    for (const n of ['a', 'b', 'c']) ids.push((await w.run(['run', n, '-q', '--queue', 'pe', '--', 'true'])).stdout.trim());
+    const e = await w.run(['edit', 'c', '--priority', '5']);
+    expect([e.exitCode, e.stdout.trim()]).toEqual([0, expect.stringMatching(/^c_\S+: priority 5, queue pe position 1 /)]);
+    expect(w.record(ids[2]!).priority).toBe(5);
+    const q = JSON.parse((await w.run(['queue', 'pe', '--json'])).stdout).queues[0].waiting.map((j: { name: string }) => j.name);
+    expect(q).toEqual(['c', 'a', 'b']);
+    await w.run(['queue', 'resume', 'pe']);
+    expect((await w.run(['wait', ...ids, '--timeout', '30s'])).exitCode).toBe(0);
+    const started = (id: string) => Date.parse(w.record(id).state.startedAt);
+    expect(started(ids[2]!)).toBeLessThan(started(ids[0]!));
+    for (const [args, code] of [
+      [['edit', 'a', '--priority', '1'], 1],
+      [['edit', 'a'], 2],
+      [['edit', 'a', '--priority', 'high'], 2],
+    ] as [string[], number][]) {
+      const r = await w.run(args);
+      expect([r.exitCode, r.stderr.trim().split('\n').length], args.join(' ')).toEqual([code, 1]);
+    }
+  });
+});
+
 describe('a busy dispatch lock', () => {
   it('is not a failure: a supervisor whose job ended leaves the queue to the dispatcher, which starts the next job once the lock is free', async () => {
     const g = gate(w, 'a');

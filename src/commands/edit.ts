@@ -1,0 +1,19 @@
+// `jobq edit JOB --priority N`: change a queued job where it waits (pueue edit, scontrol update).
+import type { Command } from 'commander';
+import { EXIT, JobqError } from '../domain/errors.js';
+import { jobJson } from '../output/json.js';
+import { context, out, printJson } from './context.js';
+
+export default async function edit(ref: string, o: { priority?: string; json?: boolean }, cmd: Command): Promise<number> {
+  if (o.priority === undefined) throw new JobqError('USAGE', 'nothing to change: jobq edit JOB --priority N');
+  const priority = Number(o.priority);
+  if (!/^-?\d+$/.test(o.priority) || !Number.isSafeInteger(priority))
+    throw new JobqError('USAGE', `invalid --priority '${o.priority}': a whole number (higher starts first)`);
+  const { backend } = context(cmd);
+  const v = await backend.setPriority(ref, priority);
+  if (o.json) printJson(jobJson(v));
+  else if (v.state.status === 'queued')
+    out(`${v.rec.id}: priority ${priority}, queue ${v.rec.queue} position ${v.waiting?.position ?? '?'}${v.waiting?.reason ? ` (${v.waiting.reason})` : ''}\n`);
+  else out(`${v.rec.id}: priority ${priority}; it is ${v.state.status} now\n`);
+  return EXIT.ok;
+}
