@@ -115,6 +115,8 @@ export interface Backend {
   resolveAll(ref: string): Promise<string[]>;
   /** The elements of an array NAME (empty if REF is a job's name or no array). */
   arrayIds(ref: string): string[];
+  /** NAMEs, ids and array names as job ids (an array: its elements in index order), and how many were arrays. */
+  expand(refs: string[]): { ids: string[]; arrays: number };
   /** Views of these live jobs with why each waits. */
   withWaits(ids: string[]): Promise<JobView[]>;
   /** Every live job id. */

@@ -363,6 +363,16 @@ export class Jobs implements Backend, RunnerHost {
     return [...byIndex.entries()].sort((x, y) => x[0] - y[0]).map((e) => e[1]);
   }
 
+  expand(refs: string[]): { ids: string[]; arrays: number } {
+    let arrays = 0;
+    const ids = refs.flatMap((r) => {
+      const elements = this.arrayIds(r);
+      if (elements.length) arrays++;
+      return elements.length ? elements : [this.resolve(r)];
+    });
+    return { ids, arrays };
+  }
+
   private async liveArray(name: string): Promise<JobView[]> {
     const out: JobView[] = [];
     const active = new Set(this.store.activeIds());

@@ -67,12 +67,7 @@ export default async function tail(refs: string[], o: { lines: string; follow?: 
   if (!/^\d+$/.test(o.lines) || !Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid --lines '${o.lines}': a whole number`);
   const { backend } = context(cmd);
   // An array's name means all its elements, in index order; several jobs (or an array) get each line named.
-  let arrays = 0;
-  const ids = refs.flatMap((r) => {
-    const elements = backend.arrayIds(r);
-    if (elements.length) arrays++;
-    return elements.length ? elements : [backend.resolve(r)];
-  });
+  const { ids, arrays } = backend.expand(refs);
   const named = ids.length > 1 || arrays > 0;
   const pipe = !process.stdout.isTTY;
   const views: JobView[] = [];

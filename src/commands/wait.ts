@@ -14,14 +14,9 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
   if (o.all && refs.length) throw new JobqError('USAGE', 'give job names or --all, not both');
   if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq wait NAME|ID... (or --all)');
   // An array's name means all its elements, in index order; --all, every job live now, oldest first.
-  let arrays = 0;
-  const ids = o.all
-    ? backend.liveIds().sort((a, b) => (parseId(a)!.sortKey < parseId(b)!.sortKey ? -1 : 1))
-    : refs.flatMap((r) => {
-        const elements = backend.arrayIds(r);
-        if (elements.length) arrays++;
-        return elements.length ? elements : [backend.resolve(r)];
-      });
+  const { ids, arrays } = o.all
+    ? { ids: backend.liveIds().sort((a, b) => (parseId(a)!.sortKey < parseId(b)!.sortKey ? -1 : 1)), arrays: 0 }
+    : backend.expand(refs);
   if (o.all && !ids.length && !o.json) process.stderr.write('jobq: no live jobs\n');
   const deadline = o.timeout ? Date.now() + parseDuration(o.timeout, '--timeout') : Infinity;
   const tty = process.stderr.isTTY && !o.json;

@@ -55,7 +55,8 @@ function hostname(): string {
   return host;
 }
 
-function write(file: string, level: EventLevel, msg: string, fields: Record<string, unknown>, time: number): void {
+/** Appends one line, dated now or at `time`; never throws. */
+export function appendEvent(file: string, level: EventLevel, msg: string, fields: Record<string, unknown> = {}, time = Date.now()): void {
   try {
     // One older generation is kept (events.log.1), so the log cannot grow without bound.
     if ((fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > ROTATE_BYTES) fs.renameSync(file, `${file}.1`);
@@ -74,11 +75,6 @@ function write(file: string, level: EventLevel, msg: string, fields: Record<stri
   } catch {
     /* jobq's own logs are best effort: they must never break a job */
   }
-}
-
-/** Appends one line, dated now or at `time`; never throws. */
-export function appendEvent(file: string, level: EventLevel, msg: string, fields: Record<string, unknown> = {}, time = Date.now()): void {
-  write(file, level, msg, fields, time);
 }
 
 /** Whether lines are written without loading pino (a supervisor, until its job runs: loading must not delay it). */
