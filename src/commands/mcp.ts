@@ -10,7 +10,7 @@ import type { Backend, JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, globOf, isFinal, statesOf } from '../domain/job.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
-import { lastLine, lastLinesText, terminalLine } from '../output/follow.js';
+import { lastLine, lastLinesText, readSince } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { isAlive } from '../process/proc.js';
@@ -166,35 +166,6 @@ async function summary(b: Backend, id: string) {
 
 /** What the server tells an agent when it connects: when to use jobq, and how to wait without timing out. */
 const INSTRUCTIONS = `jobq runs heavy or long commands (training, data processing, builds, anything that may take minutes or much memory) detached from this session, each in its own process group and cgroup, with a log and a recorded outcome. Use jobq_run for such commands instead of your own shell: a Bash tool times out, a background shell dies with the session, and an OOM kill in your shell can take the session down. Then jobq_wait (it returns within 50 s by default, "still running" included: call it again, or pass timeoutSeconds with a progress token for longer), jobq_tail (pass since: next from the last answer to read only what is new), jobq_status, jobq_cancel.`;
-
-/** Where a log read with `since` goes on, and what is new since then: collapsed as a terminal shows it, bounded. */
-function readSince(file: string, since: number, maxBytes: number, match?: RegExp) {
-  let size = 0;
-  try {
-    size = fs.statSync(file).size;
-  } catch {
-    return { output: '', next: since };
-  }
-  // A log cut by its cap (or replaced) is shorter than the cursor: read it from its top.
-  const from = since > size ? 0 : since;
-  const to = Math.min(size, from + maxBytes);
-  const buf = Buffer.alloc(to - from);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, buf, 0, buf.length, from);
-  } finally {
-    fs.closeSync(fd);
-  }
-  // Only whole lines (up to the last newline, or a \r update) unless the read reached the end of the file.
-  let text = buf.toString('utf8');
-  const cut = to < size ? Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r')) + 1 : text.length;
-  text = text.slice(0, cut);
-  const next = from + Buffer.byteLength(text);
-  let lines = text.split('\n').map(terminalLine);
-  if (lines.at(-1) === '') lines.pop();
-  if (match) lines = lines.filter((l) => match.test(l));
-  return { output: lines.join('\n'), next, ...(since > size ? { restarted: 'the log was cut or replaced: read from its top' } : {}), more: to < size };
-}
 
 export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
   const ctx = context(cmd);

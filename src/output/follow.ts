@@ -163,3 +163,32 @@ export function lastLinesText(file: string, n: number, maxBytes = 1024 * 1024): 
   const text = parts.join('');
   return text.length > maxBytes ? `…${text.slice(-maxBytes)}` : text;
 }
+
+/** Where a log read with `since` goes on, and what is new since then: collapsed as a terminal shows it, bounded. */
+export function readSince(file: string, since: number, maxBytes: number, match?: RegExp) {
+  let size = 0;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return { output: '', next: since };
+  }
+  // A log cut by its cap (or replaced) is shorter than the cursor: read it from its top.
+  const from = since > size ? 0 : since;
+  const to = Math.min(size, from + maxBytes);
+  const buf = Buffer.alloc(to - from);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, buf, 0, buf.length, from);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // Only whole lines (up to the last newline, or a \r update) unless the read reached the end of the file.
+  let text = buf.toString('utf8');
+  const cut = to < size ? Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r')) + 1 : text.length;
+  text = text.slice(0, cut);
+  const next = from + Buffer.byteLength(text);
+  let lines = text.split('\n').map(terminalLine);
+  if (lines.at(-1) === '') lines.pop();
+  if (match) lines = lines.filter((l) => match.test(l));
+  return { output: lines.join('\n'), next, ...(since > size ? { restarted: 'the log was cut or replaced: read from its top' } : {}), more: to < size };
+}
