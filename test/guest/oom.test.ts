@@ -42,20 +42,22 @@ describe.skipIf(!GUEST)(GUEST ? 'OOM under a systemd user manager' : `OOM in the
   it.skipIf(!oomd)(
     oomd ? 'systemd-oomd killing a job for memory pressure is recorded oom, by systemd-oomd, with its figures' : 'systemd-oomd (skipped: not active here)',
     async () => {
-      // The job caps its own (delegated) cgroup's memory.high and keeps allocating: it stalls in reclaim, and the
-      // pressure on user@UID.service stays over oomd's 50% for 20 s. oomd also wants reclaim activity (a rising
-      // pgscan): with no swap, anonymous memory is not scanned, so the job rereads a file whose pages are.
+      // The job holds more anonymous memory than the memory.high it then sets on its own (delegated) cgroup, and
+      // rereads a file: each read's page-cache charge is reclaimed (pgscan rises: oomd wants reclaim activity) and,
+      // the group staying over high, throttled (full pressure on user@UID.service over oomd's 50% for 20 s). Anon
+      // must not grow: with no swap it is never scanned, and a job stalled allocating it would read nothing.
       const script = path.join(w.home, 'pressure.py');
       const data = path.join(w.home, 'pressure.data');
       fs.writeFileSync(
         script,
         [
+          'import os',
           'cg = open("/proc/self/cgroup").read().strip().split("::")[1]',
+          `with open(${JSON.stringify(data)}, "wb") as f:`,
+          '    f.write(b"x" * (64 << 20)); f.flush(); os.fsync(f.fileno())',
+          'hold = b"x" * (72 << 20)',
           'open("/sys/fs/cgroup" + cg + "/memory.high", "w").write(str(60 << 20))',
-          `open(${JSON.stringify(data)}, "wb").write(b"x" * (64 << 20))`,
-          'a = []',
           'while True:',
-          '    a.append(bytearray(8 << 20))',
           `    with open(${JSON.stringify(data)}, "rb") as f:`,
           '        while f.read(1 << 20): pass',
           '',
