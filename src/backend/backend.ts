@@ -1,7 +1,6 @@
 // The seam between commands and where jobs run. Commands talk only to Backend; one class (backend/jobs.ts) implements
-// it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. A new place is a
-// new Runner in one table (backend/jobs.ts), with no change to any command.
-
+// it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
+// touches today is listed in docs/protocol.md.
 import type { WaitReason } from '../domain/dispatch.js';
 import type { Admission, JobRecord, JobState, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources, type WaitReason } from '../domain/dispatch.js';
 import { isBusy } from '../domain/errors.js';
 import { isFinal, newToken, type ProcId } from '../domain/job.js';
+import * as life from '../domain/lifecycle.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
 import { jobTarget } from '../process/signals.js';
@@ -118,11 +119,8 @@ export async function dispatchRound(
       const plan = planFor(store, views);
       opts.seen?.(views, plan);
       const me = procId(process.pid)!;
-      const now = () => new Date().toISOString();
       for (const [id, reason] of plan.skip) {
-        await store.transition(id, (rec) => (rec.state.status === 'queued' ? { ...rec, state: { status: 'skipped', reason, at: now() } } : undefined), {
-          event: { reason },
-        });
+        await store.transition(id, life.skip(reason), { event: { reason } });
         store.removeEnv(id);
       }
       const claimed: Claimed[] = [];
@@ -134,20 +132,7 @@ export async function dispatchRound(
         if (opts.background && launcherOwns(id)) continue;
         const token = newToken();
         const gpus = plan.gpusFor.get(id);
-        const t = await store.transition(
-          id,
-          (rec) =>
-            rec.state.status === 'queued'
-              ? {
-                  ...rec,
-                  boot: bootId(),
-                  supervisor: undefined,
-                  ...(gpus ? { gpus } : {}),
-                  state: { status: 'starting', claim: { by: me, token, at: now(), requeue: true } },
-                }
-              : undefined,
-          { event: { by: me.pid, ...(gpus ? { gpus } : {}) } },
-        );
+        const t = await store.transition(id, life.claimQueued(me, token, bootId(), gpus), { event: { by: me.pid, ...(gpus ? { gpus } : {}) } });
         if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
       }
       await opts.whileHeld?.(claimed);
@@ -164,11 +149,7 @@ export async function launchAll(store: Store, claims: Claimed[]): Promise<void> 
   for (const c of claims) {
     const env = store.readEnv(c.id);
     if (!env) {
-      await store.transition(c.id, (rec) =>
-        rec.state.status === 'starting'
-          ? { ...rec, state: { status: 'failed-to-start', error: `its environment (${store.paths(c.id).env}) is gone`, at: new Date().toISOString() } }
-          : undefined,
-      );
+      await store.transition(c.id, life.failStart(`its environment (${store.paths(c.id).env}) is gone`));
       continue;
     }
     launchSupervisor(store.home, c.id, c.token, env);

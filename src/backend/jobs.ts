@@ -18,6 +18,7 @@ import {
   SCHEMA_VERSION,
   validateName,
 } from '../domain/job.js';
+import { finishedAtOf } from '../domain/lifecycle.js';
 import type { PruneEntry } from '../domain/prune.js';
 import { formatSize } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
@@ -542,10 +543,8 @@ function rank(v: JobView): number {
 
 /** When a finished job ended, for age-based pruning. */
 function endedAtMs(s: JobState): number {
-  if ('endedAt' in s) return Date.parse(s.endedAt);
-  if (s.status === 'failed-to-start' || s.status === 'skipped') return Date.parse(s.at);
-  if (s.status === 'lost') return Date.parse(s.detectedAt);
-  return Date.now();
+  const at = finishedAtOf(s);
+  return at ? Date.parse(at) : Date.now();
 }
 
 /** The current user's name, for records and cancel requests. */

@@ -2,7 +2,8 @@
 import os from 'node:os';
 import { settleSideWork } from '../background.js';
 import { JobqError } from '../domain/errors.js';
-import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type ProcId } from '../domain/job.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../domain/job.js';
+import * as life from '../domain/lifecycle.js';
 import { allProcesses, awaitPhase, isAlive, procId } from '../process/proc.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
 import { awaitStandby, dismissStandby, handOff, takeStandby } from '../process/standby.js';
@@ -74,8 +75,7 @@ export class LocalRunner implements Runner {
       if (!given || (await awaitStandby(() => store.readRecord(id), standby)) === 'gone') {
         // No standby, or it died before starting the job: the record must stop naming it (a supervisor would stand
         // down), and one is started as without a standby.
-        const orphan = (rec: JobRecord) => rec.state.status === 'starting' && !!standby && rec.supervisor?.pid === standby.pid;
-        const t = standby ? await store.transition(id, (rec) => (orphan(rec) ? { ...rec, supervisor: undefined } : undefined)) : undefined;
+        const t = standby ? await store.transition(id, life.forgetStandby(standby)) : undefined;
         if (!t || t.changed) {
           // Loaded here so reading commands (and a start through the standby) never pay for child_process.
           const { startSupervisor } = await import('../process/spawn.js');
@@ -85,9 +85,7 @@ export class LocalRunner implements Runner {
     } catch (e) {
       if (!(e instanceof JobqError && e.code === 'START_FAILED')) throw e;
       // The launcher's verdict is final: a supervisor that comes later finds no claim and stands down.
-      await host.store.transition(id, (rec) =>
-        rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: e.message, at: new Date().toISOString() } } : undefined,
-      );
+      await host.store.transition(id, life.failStart(e.message));
     }
     // The supervisor ended without recording anything: that is provable now, so say it. A SIGKILLed one closes its
     // pipe a moment before /proc shows it dead: while the record still says starting, look again (bounded).
@@ -96,11 +94,8 @@ export class LocalRunner implements Runner {
     // Still starting under this process's own claim, its supervisor dead without a word: no reader can prove that
     // while this process lives, but this process can. Nothing ran ("go" comes only after the record says running).
     if (silent && v.state.status === 'starting') {
-      const mine = (rec: JobRecord) => rec.state.status === 'starting' && rec.state.claim?.token === token && !isAlive(rec.supervisor);
-      const error = 'its supervisor stopped before the job started (killed?); nothing ran';
-      const t = await store.transition(id, (rec) =>
-        mine(rec) ? { ...rec, state: { status: 'failed-to-start', error, at: new Date().toISOString() } } : undefined,
-      );
+      const mine = (rec: JobRecord) => life.claimedBy(token)(rec) && !isAlive(rec.supervisor);
+      const t = await store.transition(id, life.failStart('its supervisor stopped before the job started (killed?); nothing ran', mine));
       if (t.changed) await cleanupCgroups(store, t.rec);
       v = await host.view(id);
     }
@@ -137,11 +132,7 @@ export class LocalRunner implements Runner {
     const mine: CancelRequest = { at: new Date().toISOString(), by: who(), signal: opts.signal, asker: procId(process.pid)! };
     if (v.state.status === 'queued') {
       // Never started: it leaves the queue, cancelled, with nothing to signal.
-      const t = await store.transition(id, (rec) =>
-        rec.state.status === 'queued'
-          ? { ...rec, state: { status: 'cancelled', cancel: mine, exitCode: null, signal: null, endedAt: mine.at, durationMs: 0 } }
-          : undefined,
-      );
+      const t = await store.transition(id, life.cancelQueued(mine));
       if (t.changed) {
         store.removeEnv(id);
         return { id, outcome: 'cancelled', state: t.rec.state, escalated: false, elapsedMs: elapsed(), detail: 'never started' };
@@ -183,21 +174,10 @@ export class LocalRunner implements Runner {
     }
     if (!isFinal(rec.state)) {
       // No supervisor to record the end: nothing of the job is left, so it was cancelled, exit status unknown.
-      const now = Date.now();
-      const t2 = await store.transition(id, (fresh) => {
-        if (isFinal(fresh.state) || isAlive(fresh.supervisor)) return undefined;
-        const startedAt = ('startedAt' in fresh.state && fresh.state.startedAt) || fresh.createdAt;
-        const state: JobState = {
-          status: 'cancelled',
-          startedAt,
-          cancel: req,
-          exitCode: null,
-          signal: null,
-          endedAt: new Date(now).toISOString(),
-          durationMs: now - Date.parse(startedAt),
-        };
-        return { ...fresh, state };
-      });
+      const t2 = await store.transition(
+        id,
+        life.cancelUnsupervised(req, (fresh) => isAlive(fresh.supervisor)),
+      );
       rec = t2.rec;
       await cleanupCgroups(store, rec);
     }
@@ -212,11 +192,10 @@ export class LocalRunner implements Runner {
     // Held and recorded under the job's lock: a resume racing this one sees either all of it or none.
     let how: 'freezer' | 'signal' | undefined;
     try {
-      await host.store.transition(v.rec.id, async (rec) => {
-        if (rec.state.status !== 'running') return undefined;
-        how = await holdJob(t);
-        return { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: new Date().toISOString(), how } };
-      });
+      await host.store.transition(
+        v.rec.id,
+        life.pause(async () => (how = await holdJob(t))),
+      );
     } catch (e) {
       // Not recorded (an unwritable state dir): a job the record says runs must run.
       if (how) releaseJob(t, how);
@@ -233,11 +212,7 @@ export class LocalRunner implements Runner {
     let how: 'freezer' | 'signal' = v.state.how;
     await host.store.transition(
       v.rec.id,
-      (rec) => {
-        if (rec.state.status !== 'paused') return undefined;
-        how = rec.state.how;
-        return { ...rec, state: { status: 'running', startedAt: rec.state.startedAt } };
-      },
+      life.resume((h) => (how = h)),
       { after: () => releaseJob(t, how) },
     );
   }

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isFinal, type JobRecord, type JobState } from '../domain/job.js';
+import { lostState, settleTo } from '../domain/lifecycle.js';
 import { cgroupStats, removeCgroupsWhenEmpty } from '../process/isolation.js';
 import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../process/proc.js';
 import { jobProcesses, jobTarget } from '../process/signals.js';
@@ -53,7 +54,7 @@ export function reconcileState(rec: JobRecord, released?: () => boolean | undefi
     : rec.job && isReused(rec.job)
       ? `pid ${rec.job.pid} now belongs to another process; the job and its supervisor are gone, exit status unknown`
       : 'the job and its supervisor are gone (killed or machine restarted); exit status unknown';
-  return { state: { status: 'lost', ...('startedAt' in s ? { startedAt: s.startedAt } : {}), reason, detectedAt: now }, supervisorAlive, persist: true };
+  return { state: lostState(s, reason, now), supervisorAlive, persist: true };
 }
 
 /** Why a live supervisor has not recorded an end yet, if the state dir refuses writes: the one thing that stalls it. */
@@ -80,9 +81,10 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
   let note: string | undefined;
   if (r.persist) {
     try {
+      // Decided again on the fresh record, under its lock.
       const t = await store.transition(id, (fresh) => {
         const again = reconcileState(fresh, released);
-        return again.persist ? { ...fresh, state: again.state } : undefined;
+        return again.persist ? settleTo(again.state)(fresh) : undefined;
       });
       rec = t.rec;
       if (t.changed && (rec.state.status === 'lost' || rec.state.status === 'failed-to-start')) await cleanupCgroups(store, rec);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { execa as Execa } from 'execa';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
+import * as life from '../domain/lifecycle.js';
 import { signalNumber } from '../domain/units.js';
 import { isAlive, procId } from '../process/proc.js';
 import { appendEvent } from '../store/events.js';
@@ -258,9 +259,7 @@ export class SlurmRunner implements Runner {
     } catch (e) {
       const error = (e as Error).message;
       for (const m of made) {
-        await host.store.transition(m.id, (rec) =>
-          rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error, at: new Date().toISOString() } } : undefined,
-        );
+        await host.store.transition(m.id, life.failStart(error));
       }
       // One line with Slurm's own words, exit 1; the records say the same.
       throw new JobqError('IO', `${made.length > 1 ? `${spec.name}` : made[0]!.id} was not submitted: ${error}`);
@@ -278,14 +277,7 @@ export class SlurmRunner implements Runner {
       const ref: SlurmRef = arraySpec ? { jobId: jobId!, arrayJobId: jobId!, arrayTaskId: i + 1 } : { jobId: jobId! };
       if (name) ref.cluster = name;
       if (spec.slurmOptions?.length) ref.options = spec.slurmOptions;
-      const t = await host.store.transition(
-        made[i]!.id,
-        (rec) =>
-          rec.state.status === 'starting'
-            ? { ...rec, slurm: ref, protection: { ...rec.protection, warnings }, state: { status: 'queued', since: new Date().toISOString() } }
-            : undefined,
-        { event: { slurmJob: slurmId(ref) } },
-      );
+      const t = await host.store.transition(made[i]!.id, life.submitted(ref, warnings), { event: { slurmJob: slurmId(ref) } });
       recs.push(t.rec);
     }
     return recs;
@@ -328,10 +320,9 @@ export class SlurmRunner implements Runner {
       v.note = 'being submitted to Slurm';
       return;
     }
-    const t = await host.store.transition(v.rec.id, (rec) =>
-      rec.state.status === 'starting' && !rec.slurm
-        ? { ...rec, state: { status: 'failed-to-start', error: 'jobq was stopped before sbatch answered', at: new Date().toISOString() } }
-        : undefined,
+    const t = await host.store.transition(
+      v.rec.id,
+      life.failStart('jobq was stopped before sbatch answered', (rec) => !rec.slurm),
     );
     v.rec = t.rec;
     v.state = t.rec.state;
@@ -356,15 +347,7 @@ export class SlurmRunner implements Runner {
     v.supervisorAlive = !isFinal(next);
     if (next.status === 'queued') v.waiting = { position: 0, reason: `Slurm: ${j.reason === 'None' ? 'pending' : j.reason}` };
     if (next.status === v.state.status && !isFinal(next)) return;
-    const t = await host.store
-      .transition(
-        v.rec.id,
-        (rec) => (rec.state.status === next.status || isFinal(rec.state) ? undefined : { ...rec, slurm: { ...rec.slurm!, slurmState: j.state }, state: next }),
-        {
-          event: { slurmState: j.state },
-        },
-      )
-      .catch(() => undefined);
+    const t = await host.store.transition(v.rec.id, life.fromSlurm(next, j.state), { event: { slurmState: j.state } }).catch(() => undefined);
     const rec = t?.rec ?? v.rec;
     v.rec = rec;
     v.state = t?.changed ? rec.state : next;

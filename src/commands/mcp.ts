@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Backend, JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, globOf, isFinal, statesOf } from '../domain/job.js';
+import { outcomeOf } from '../domain/lifecycle.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
 import { lastLine, lastLinesText, readSince } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
@@ -151,11 +152,11 @@ async function summary(b: Backend, id: string) {
     status: s.status,
     final: isFinal(s),
     exitCode: isFinal(s) ? exitCodeOf(s) : null,
-    ...('signal' in s && s.signal ? { signal: s.signal } : {}),
+    ...(outcomeOf(s)?.signal ? { signal: outcomeOf(s)!.signal } : {}),
     ...(reason ? { reason } : {}),
     ...(e === undefined ? {} : { elapsed: formatDuration(e), elapsedMs: e }),
     ...(v.memBytes ? { memBytes: v.memBytes } : {}),
-    ...('peakMemBytes' in s && s.peakMemBytes ? { peakMemBytes: s.peakMemBytes } : {}),
+    ...(outcomeOf(s)?.peakMemBytes ? { peakMemBytes: outcomeOf(s)!.peakMemBytes } : {}),
     ...(v.rec.protection.memLimitBytes ? { memLimitBytes: v.rec.protection.memLimitBytes } : {}),
     ...(v.rec.gpus?.length ? { gpus: v.rec.gpus } : {}),
     ...(last ? { lastLine: last } : {}),

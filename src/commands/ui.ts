@@ -10,9 +10,10 @@ import type { Command } from 'commander';
 import type { Backend, JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
+import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 import { lastLinesText } from '../output/follow.js';
-import { elapsedMs, stateLabel } from '../output/format.js';
+import { elapsedMs, exitText, stateLabel } from '../output/format.js';
 import { beforeChild } from '../process/proc.js';
 import { PAGE } from '../ui/page.js';
 import { context } from './context.js';
@@ -23,18 +24,16 @@ const LOG_LINES = 200;
 function row(v: JobView) {
   const s = v.state;
   const e = elapsedMs(v);
-  const exit =
-    'endedAt' in s ? (s.signal ?? (s.exitCode === null ? '?' : String(s.exitCode))) : s.status === 'failed-to-start' || s.status === 'lost' ? '?' : '-';
-  const peak = 'peakMemBytes' in s && s.peakMemBytes ? s.peakMemBytes : undefined;
+  const peak = outcomeOf(s)?.peakMemBytes;
   return {
     id: v.rec.id,
     name: v.rec.name,
     status: s.status,
     label: stateLabel(v),
     pid: v.rec.job?.pid,
-    started: ('startedAt' in s && s.startedAt ? s.startedAt : v.rec.createdAt).replace('T', ' ').slice(0, 19),
+    started: (startedAtOf(s) || v.rec.createdAt).replace('T', ' ').slice(0, 19),
     elapsed: e === undefined ? '-' : formatDuration(e),
-    exit,
+    exit: exitText(s),
     mem: v.memBytes ? formatSize(v.memBytes) : peak ? formatSize(peak) : '-',
   };
 }

@@ -2,6 +2,7 @@
 import type { ChalkInstance } from 'chalk';
 import type { BrokenRecord, JobView } from '../backend/backend.js';
 import { exitCodeOf, isFinal, type JobState } from '../domain/job.js';
+import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 
 /** The state as a short word, with the exit detail that matters. */
@@ -47,14 +48,11 @@ export function paintState(c: ChalkInstance, status: JobState['status'], text: s
   }
 }
 
-function started(v: JobView): string | undefined {
-  return 'startedAt' in v.state ? v.state.startedAt : undefined;
-}
-
 /** Elapsed time: the recorded duration when finished, else time since start. */
 export function elapsedMs(v: JobView, now = Date.now()): number | undefined {
-  if ('durationMs' in v.state) return v.state.durationMs;
-  const s = started(v);
+  const done = outcomeOf(v.state);
+  if (done) return done.durationMs;
+  const s = startedAtOf(v.state);
   // A lost job's clock stops when it was found gone (its end is unknown, not still running).
   const end = v.state.status === 'lost' ? Date.parse(v.state.detectedAt) : now;
   return s ? Math.max(0, end - Date.parse(s)) : undefined;
@@ -68,10 +66,12 @@ function shortTime(iso: string | undefined, now = new Date()): string {
   return d.toDateString() === now.toDateString() ? hm : `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${hm}`;
 }
 
-function exitText(s: JobState): string {
-  if (!('endedAt' in s)) return s.status === 'failed-to-start' || s.status === 'lost' ? '?' : '-';
-  if (s.signal) return s.signal;
-  return s.exitCode === null ? '?' : String(s.exitCode);
+/** The EXIT column: the exit code or signal of a Done job, `?` where it is unknown, `-` while it lives. */
+export function exitText(s: JobState): string {
+  const done = outcomeOf(s);
+  if (!done) return s.status === 'failed-to-start' || s.status === 'lost' ? '?' : '-';
+  if (done.signal) return done.signal;
+  return done.exitCode === null ? '?' : String(done.exitCode);
 }
 
 /** Lays out rows as aligned columns (colour codes do not count towards width). */
@@ -157,7 +157,7 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
     col(
       'STARTED',
       // A job that has not started (queued, or never will) has no start time to show; a Slurm job has one but no pid here.
-      views.map((v) => (started(v) ? shortTime(started(v)!) : v.rec.job ? shortTime(v.rec.createdAt) : '-')),
+      views.map((v) => (startedAtOf(v.state) ? shortTime(startedAtOf(v.state)) : v.rec.job ? shortTime(v.rec.createdAt) : '-')),
       { drop: 3 },
     ),
     col(
@@ -179,7 +179,10 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
     cols.push(
       col(
         'MEM',
-        views.map((v) => (v.memBytes ? formatSize(v.memBytes) : 'peakMemBytes' in v.state && v.state.peakMemBytes ? formatSize(v.state.peakMemBytes) : '-')),
+        views.map((v) => {
+          const peak = v.memBytes ?? outcomeOf(v.state)?.peakMemBytes;
+          return peak ? formatSize(peak) : '-';
+        }),
         { drop: 6, paint: (t, i) => (live(views[i]!) || t === '-' ? t : c.dim(t)) },
       ),
     );
@@ -214,13 +217,15 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (r.job) lines.push(['pid', `${r.job.pid} (pgid ${r.job.pgid}, session ${r.job.pid})`]);
   if (r.supervisor) lines.push(['supervisor', `${r.supervisor.pid} ${v.supervisorAlive ? '(alive)' : '(gone)'}`]);
   lines.push(['created', r.createdAt]);
-  if ('startedAt' in s && s.startedAt) lines.push(['started', s.startedAt]);
-  if ('endedAt' in s) lines.push(['ended', `${s.endedAt} (${formatDuration(s.durationMs)})`]);
+  const done = outcomeOf(s);
+  const startedAt = startedAtOf(s);
+  if (startedAt) lines.push(['started', startedAt]);
+  if (done) lines.push(['ended', `${done.endedAt} (${formatDuration(done.durationMs)})`]);
   else {
     const e = elapsedMs(v);
     if (e !== undefined) lines.push(['elapsed', formatDuration(e)]);
   }
-  if ('endedAt' in s || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
+  if (done || s.status === 'failed-to-start' || s.status === 'lost') lines.push(['exit', `${exitText(s)} (jobq wait returns ${exitCodeOf(s)})`]);
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
   if (s.status === 'lost' || (s.status === 'oom' && s.reason)) lines.push(['reason', s.reason!]);
   if (s.status === 'skipped') lines.push(['skipped', s.reason]);
@@ -252,8 +257,8 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.memBytes) lines.push(['memory now', formatSize(v.memBytes)]);
-  if ('peakMemBytes' in s && s.peakMemBytes) lines.push(['peak memory', formatSize(s.peakMemBytes)]);
-  if ('cpuMs' in s && s.cpuMs !== undefined) lines.push(['cpu time', formatDuration(s.cpuMs)]);
+  if (done?.peakMemBytes) lines.push(['peak memory', formatSize(done.peakMemBytes)]);
+  if (done?.cpuMs !== undefined) lines.push(['cpu time', formatDuration(done.cpuMs)]);
   const added = Object.entries(r.env.added)
     .map(([k, val]) => `${k}=${val}`)
     .join(' ');

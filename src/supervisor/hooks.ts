@@ -1,5 +1,6 @@
 // Runs a job's --on-exit command with the job's environment plus its outcome; its result never touches the record.
 import { exitCodeOf, type JobRecord } from '../domain/job.js';
+import { outcomeOf } from '../domain/lifecycle.js';
 import { spawnShell } from '../process/spawn.js';
 import { appendEvent } from '../store/events.js';
 
@@ -12,7 +13,7 @@ export function runOnExit(rec: JobRecord, jobEnv: Record<string, string>, logFd:
     JOBQ_JOB_NAME: rec.name,
     JOBQ_JOB_STATE: s.status,
     JOBQ_JOB_EXIT_CODE: String(exitCodeOf(s)),
-    JOBQ_JOB_SIGNAL: ('signal' in s && s.signal) || '',
+    JOBQ_JOB_SIGNAL: outcomeOf(s)?.signal || '',
     JOBQ_LOG: rec.log,
   };
   return new Promise((resolve) => {

@@ -1,42 +1,12 @@
 // The per-job supervisor: starts the job held before exec, protects it, releases it, watches it, records how it ended.
-//
-// The protocol, once (files under $JOBQ_HOME; job.json is the truth and changes only through Store.transition,
-// which takes jobs/<id>/lock, refuses illegal moves — a final state is never overwritten — and keeps the
-// active/ index and events.log in step):
-//   run        mkdir jobs/<id> (exclusive), job.json `starting` + claim {launcher pid, token}, opens the log,
-//              starts `supervisor.js HOME ID TOKEN` detached (stdio /dev/null, fd 3 a pipe) and waits for one
-//              line on fd 3 ("ok": the record now says what happened) or its close. If that takes too long, run
-//              moves the record to failed-to-start; the supervisor then finds no claim and stands down.
-//              Through bin/jobq, a standby (`supervisor.js --standby`) started beside the CLI is recorded as the
-//              supervisor in that first write and gets HOME ID TOKEN and the job's environment down its fd 4;
-//              run then watches the record (and the standby's life) instead of fd 3 (process/standby.ts).
-//   prepare    claim's token still there -> starting + supervisor pid, unless the record names us already (else
-//              stand down); cwd and command checked.
-//   start      `sh -c WRAPPER -- CMD` in a new session (pid = pgid = sid), stdin /dev/null, output on the log,
-//              held: the wrapper waits on its own pipe before exec'ing the command.
-//   protect    cgroups (memory, cpu, freezer), oom_score_adj, memory limit; reads back what the kernel kept.
-//   release    starting -> running (only if still claimed by us and not cancelled: else the wrapper is told to
-//              exit 125 and nothing ran), "go" to the wrapper, wait until the command itself runs, "ok" on fd 3.
-//   monitor    log cap and idle clock on its own descriptor of the log (not the path), memory, timeouts.
-//   record     running -> final (the cause — OOM, timeout, cancel — wins over the exit code), retried with
-//              backoff while the state dir cannot be written; a marker line in the log for an end jobq caused;
-//              the cgroups removed once empty; then the --on-exit hook.
-//   cancel     jobs/<id>/cancel.json (O_EXCL, first asker wins), then TERM+CONT to the group, KILL after the
-//              grace; the supervisor folds the request into the final state. With no supervisor alive, cancel
-//              itself moves the record to cancelled once nothing of the job is left.
-//   queue      run --queue writes `queued` (plus waiting/<id> and the job's env, 0600) and no process. A dispatch
-//              round (backend/dispatch.ts, under locks/dispatch.lock) claims queued -> starting for free slots;
-//              a supervisor that finished its job runs one and supervises the first claim itself; a transient
-//              dispatcher (`supervisor.js --dispatch HOME`, dispatcher.json) lives while jobs wait.
-//   readers    only read; where the truth is provable (supervisor and job gone: lost; nobody left to start it:
-//              failed-to-start, or queued again if it was claimed from a queue) they move the record through
-//              the same transition.
+// The protocol it keeps (the record's moves, the gate, the handshake, cancel, queues, readers): docs/protocol.md.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
+import * as life from '../domain/lifecycle.js';
 import { formatSize, formatSpan } from '../domain/units.js';
 import {
   type CgroupWatch,
@@ -112,11 +82,11 @@ function notifyLauncher(): void {
 /** prepare: takes the claim over (or stands down), checks the command, plans isolation, opens the log. */
 async function prepare(store: Store, id: string, token: string, env?: Record<string, string>): Promise<Job | undefined> {
   const self = procId(process.pid)!;
-  const claimed = (rec: JobRecord) => rec.state.status === 'starting' && rec.state.claim?.token === token;
+  const claimed = life.claimedBy(token);
   // A standby was recorded as the supervisor when the record was made: nothing to take over.
   let rec = store.readRecord(id);
   if (!(claimed(rec) && rec.supervisor?.pid === self.pid && rec.supervisor.startTicks === self.startTicks && rec.boot === bootId())) {
-    const reg = await store.transition(id, (fresh) => (claimed(fresh) && !fresh.supervisor ? { ...fresh, boot: bootId(), supervisor: self } : undefined));
+    const reg = await store.transition(id, life.adopt(token, self, bootId()));
     if (!reg.changed) {
       appendEvent(store.eventsLog, 'warn', 'supervisor stood down', { id, status: reg.rec.state.status });
       return undefined;
@@ -155,9 +125,7 @@ function noIsolationWarning(env: Record<string, string>): string {
 /** Records that the job could not start (nothing of it ran) and tells the launcher. */
 async function failStart(job: Job, err: unknown): Promise<void> {
   const msg = err instanceof JobqError ? err.message : `cannot start: ${(err as Error).message}`;
-  await job.store.transition(job.id, (rec) =>
-    rec.state.status === 'starting' ? { ...rec, state: { status: 'failed-to-start', error: msg, at: new Date().toISOString() } } : undefined,
-  );
+  await job.store.transition(job.id, life.failStart(msg));
   notifyLauncher();
 }
 
@@ -268,11 +236,10 @@ async function release(job: Job): Promise<boolean> {
   job.t0 = Date.now();
   const r = await store.transition(
     id,
-    (rec) => {
-      if (rec.state.status !== 'starting' || rec.supervisor?.pid !== job.self.pid || store.readCancel(id)) return undefined;
-      return { ...rec, job: job.target!.job, protection: job.prot, state: { status: 'running', startedAt: job.startedAt! } };
+    life.release(job.self, job.target!.job, job.prot, job.startedAt, () => !!store.readCancel(id)),
+    {
+      event: { pid: job.held!.pid, isolation: job.plan.kind },
     },
-    { event: { pid: job.held!.pid, isolation: job.plan.kind } },
   );
   if (!r.changed) {
     // Never exec'd: the wrapper exits 125 without running anything.
@@ -280,15 +247,7 @@ async function release(job: Job): Promise<boolean> {
     // Someone else decided first (run gave up on us): as a supervisor that found no claim would, say so.
     if (r.rec.state.status !== 'starting' || r.rec.supervisor?.pid !== job.self.pid)
       appendEvent(store.eventsLog, 'warn', 'supervisor stood down', { id, status: r.rec.state.status });
-    const now = new Date().toISOString();
-    const cancel = store.readCancel(id);
-    await store.transition(id, (rec) => {
-      if (rec.state.status !== 'starting') return undefined;
-      const state: JobState = cancel
-        ? { status: 'cancelled', cancel, exitCode: null, signal: null, endedAt: now, durationMs: 0 }
-        : { status: 'failed-to-start', error: 'the record changed before the job started', at: now };
-      return { ...rec, state };
-    });
+    await store.transition(id, life.abortStart(store.readCancel(id)));
     await removeCgroupsWhenEmpty(job.plan.cgroupDirs);
     notifyLauncher();
     return false;
@@ -317,9 +276,10 @@ function housekeep(fn: () => void): void {
 
 /** The one line a log gets when jobq, the kernel or a timeout ended the job rather than the job itself. */
 function endMarker(state: JobState, prot: Protection): string | undefined {
-  const at = 'endedAt' in state ? state.endedAt : new Date().toISOString();
-  const peak = 'peakMemBytes' in state && state.peakMemBytes ? `, peak ${formatSize(state.peakMemBytes)}` : '';
-  const code = 'exitCode' in state && state.exitCode !== null ? `, exit code ${state.exitCode}` : 'signal' in state && state.signal ? `, ${state.signal}` : '';
+  const done = life.outcomeOf(state);
+  const at = done?.endedAt ?? new Date().toISOString();
+  const peak = done?.peakMemBytes ? `, peak ${formatSize(done.peakMemBytes)}` : '';
+  const code = done && done.exitCode !== null ? `, exit code ${done.exitCode}` : done?.signal ? `, ${done.signal}` : '';
   switch (state.status) {
     case 'oom':
       return `[jobq] oom-killed at ${at}${peak}${prot.memLimitBytes ? ` of ${formatSize(prot.memLimitBytes)} limit` : ''}`;
@@ -422,7 +382,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   // The outcome lives in memory until it is on disk: a full or read-only state dir is retried, with backoff.
   for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
     try {
-      const r = await store.transition(id, (rec) => ({ ...rec, protection: prot, state }), { event: { exitCode: end.code, signal: end.signal } });
+      const r = await store.transition(id, life.finish(state, prot), { event: { exitCode: end.code, signal: end.signal } });
       // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
       housekeep(() => {
         for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);

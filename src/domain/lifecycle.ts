@@ -1,0 +1,155 @@
+// A job's life in one place: the named moves (docs/protocol.md), each a pure function from the record as it is now to
+// the next one. `undefined` means the move does not apply any more (someone else decided first): Store.transition then
+// writes nothing. The legal moves themselves are checked again by canMove (job.ts) under the job's lock.
+import { type CancelRequest, type Claim, isFinal, type JobRecord, type JobState, type Outcome, type ProcId, type Protection, type SlurmRef } from './job.js';
+
+/** A named move: the next record, or undefined when it no longer applies. */
+export type Move = (rec: JobRecord) => JobRecord | undefined;
+
+/** The states a job reaches once its command ran and ended (pueue's Done): each carries the Outcome. */
+export type DoneState = Extract<JobState, Outcome>;
+
+const DONE = new Set<JobState['status']>(['succeeded', 'failed', 'killed', 'cancelled', 'timeout', 'oom']);
+
+/** True when the state is a Done one: the command ran (or was cancelled waiting) and its Outcome is known. */
+export function isDone(s: JobState): s is DoneState {
+  return DONE.has(s.status);
+}
+
+/** The Outcome of a Done state (exit code or signal, end, figures); undefined for any other. */
+export function outcomeOf(s: JobState): DoneState | undefined {
+  return isDone(s) ? s : undefined;
+}
+
+/** When the command started, in the states that know it. */
+export function startedAtOf(s: JobState): string | undefined {
+  switch (s.status) {
+    case 'queued':
+    case 'starting':
+    case 'failed-to-start':
+    case 'skipped':
+      return undefined;
+    default:
+      return s.startedAt;
+  }
+}
+
+/** When the record became final (ended, found lost, never started); undefined while it lives. */
+export function finishedAtOf(s: JobState): string | undefined {
+  if (isDone(s)) return s.endedAt;
+  if (s.status === 'failed-to-start' || s.status === 'skipped') return s.at;
+  if (s.status === 'lost') return s.detectedAt;
+  return undefined;
+}
+
+const iso = () => new Date().toISOString();
+const isStarting = (rec: JobRecord) => rec.state.status === 'starting';
+
+/** starting → failed-to-start: provably nothing of the command ran. `mine` narrows whose claim it must still be. */
+export function failStart(error: string, mine: (rec: JobRecord) => boolean = () => true, at = iso()): Move {
+  return (rec) => (isStarting(rec) && mine(rec) ? { ...rec, state: { status: 'failed-to-start', error, at } } : undefined);
+}
+
+/** queued → skipped: what it waits for can never be met (a dependency that ended otherwise). */
+export function skip(reason: string, at = iso()): Move {
+  return (rec) => (rec.state.status === 'queued' ? { ...rec, state: { status: 'skipped', reason, at } } : undefined);
+}
+
+/** queued → starting by a dispatch round: claimed with a token; if no supervisor ever takes it, it waits again. */
+export function claimQueued(by: ProcId, token: string, boot: string, gpus?: number[], at = iso()): Move {
+  const claim: Claim = { by, token, at, requeue: true };
+  return (rec) =>
+    rec.state.status === 'queued' ? { ...rec, boot, supervisor: undefined, ...(gpus ? { gpus } : {}), state: { status: 'starting', claim } } : undefined;
+}
+
+/** True while the record is starting under the claim that bears `token`. */
+export function claimedBy(token: string): (rec: JobRecord) => boolean {
+  return (rec) => rec.state.status === 'starting' && rec.state.claim?.token === token;
+}
+
+/** A supervisor takes over the claim that bears its token, unless another supervisor holds it. */
+export function adopt(token: string, self: ProcId, boot: string): Move {
+  const mine = claimedBy(token);
+  return (rec) => (mine(rec) && !rec.supervisor ? { ...rec, boot, supervisor: self } : undefined);
+}
+
+/** The record stops naming a standby that died before it started the job (a supervisor started instead takes it). */
+export function forgetStandby(standby: ProcId): Move {
+  return (rec) => (isStarting(rec) && rec.supervisor?.pid === standby.pid ? { ...rec, supervisor: undefined } : undefined);
+}
+
+/** starting → running: only while its supervisor is still `self` and no cancel came (`cancelled` reads it under the lock). */
+export function release(self: ProcId, job: NonNullable<JobRecord['job']>, protection: Protection, startedAt: string, cancelled: () => boolean): Move {
+  return (rec) =>
+    isStarting(rec) && rec.supervisor?.pid === self.pid && !cancelled() ? { ...rec, job, protection, state: { status: 'running', startedAt } } : undefined;
+}
+
+/** starting → cancelled (a cancel came before the command ran) or failed-to-start (the record changed under it). */
+export function abortStart(cancel: CancelRequest | undefined, at = iso()): Move {
+  const state: JobState = cancel
+    ? { status: 'cancelled', cancel, exitCode: null, signal: null, endedAt: at, durationMs: 0 }
+    : { status: 'failed-to-start', error: 'the record changed before the job started', at };
+  return (rec) => (isStarting(rec) ? { ...rec, state } : undefined);
+}
+
+/** running/paused → the end its supervisor classified (classifyExit in job.ts: the cause wins over the exit code). */
+export function finish(state: JobState, protection: Protection): Move {
+  return (rec) => ({ ...rec, protection, state });
+}
+
+/** queued → cancelled: it never started, so nothing is signalled. */
+export function cancelQueued(cancel: CancelRequest): Move {
+  return (rec) =>
+    rec.state.status === 'queued'
+      ? { ...rec, state: { status: 'cancelled', cancel, exitCode: null, signal: null, endedAt: cancel.at, durationMs: 0 } }
+      : undefined;
+}
+
+/** → cancelled once nothing of the job is left and no supervisor can record its end: exit status unknown. */
+export function cancelUnsupervised(cancel: CancelRequest, supervised: (rec: JobRecord) => boolean, nowMs = Date.now()): Move {
+  return (rec) => {
+    if (isFinal(rec.state) || supervised(rec)) return undefined;
+    const startedAt = startedAtOf(rec.state) || rec.createdAt;
+    const endedAt = new Date(nowMs).toISOString();
+    return { ...rec, state: { status: 'cancelled', startedAt, cancel, exitCode: null, signal: null, endedAt, durationMs: nowMs - Date.parse(startedAt) } };
+  };
+}
+
+/** running → paused, the job held by `hold` (freezer or SIGSTOP) under the job's lock. */
+export function pause(hold: () => Promise<'freezer' | 'signal'>, at = iso()): (rec: JobRecord) => Promise<JobRecord | undefined> {
+  return async (rec) => {
+    if (rec.state.status !== 'running') return undefined;
+    const how = await hold();
+    return { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: at, how } };
+  };
+}
+
+/** paused → running; `how` learns how it was held, to let it go the same way. */
+export function resume(how: (h: 'freezer' | 'signal') => void): Move {
+  return (rec) => {
+    if (rec.state.status !== 'paused') return undefined;
+    how(rec.state.how);
+    return { ...rec, state: { status: 'running', startedAt: rec.state.startedAt } };
+  };
+}
+
+/** What a reader found: lost (job and supervisor gone), keeping when it started if it did. */
+export function lostState(s: JobState, reason: string, detectedAt = iso()): JobState {
+  const startedAt = startedAtOf(s);
+  return { status: 'lost', ...(startedAt ? { startedAt } : {}), reason, detectedAt };
+}
+
+/** Whatever a reader proved (reconcile): the record takes that state. */
+export function settleTo(state: JobState): Move {
+  return (rec) => ({ ...rec, state });
+}
+
+/** starting → queued on Slurm: sbatch answered with the cluster's ids; what does not apply there is a warning. */
+export function submitted(ref: SlurmRef, warnings: string[], at = iso()): Move {
+  return (rec) => (isStarting(rec) ? { ...rec, slurm: ref, protection: { ...rec.protection, warnings }, state: { status: 'queued', since: at } } : undefined);
+}
+
+/** Any live state → what Slurm says now (never over a final record, never a no-op). */
+export function fromSlurm(next: JobState, slurmState: string): Move {
+  return (rec) => (rec.state.status === next.status || isFinal(rec.state) ? undefined : { ...rec, slurm: { ...rec.slurm!, slurmState }, state: next });
+}
