@@ -7,6 +7,9 @@ import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
 
+/** Where jobs can run: the one list that config, `run --backend` and the help read (docs/protocol.md). */
+export const BACKENDS: readonly string[] = ['local', 'slurm'];
+
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {
   name: string;

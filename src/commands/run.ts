@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { RunSpec } from '../backend/backend.js';
+import { BACKENDS, type RunSpec } from '../backend/backend.js';
 import { callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { EXIT, JobqError } from '../domain/errors.js';
@@ -131,7 +131,7 @@ function backendOf(o: RunOpts, config: ReturnType<typeof context>['config']): Pi
   const q = o.queue === false ? undefined : (o.queue ?? config.defaultQueue);
   const qdef = q ? config.queues[q] : undefined;
   const backend = o.backend ?? qdef?.backend ?? config.backend;
-  if (!['local', 'slurm'].includes(backend)) throw new JobqError('USAGE', `unknown --backend '${backend}' (local or slurm)`);
+  if (!BACKENDS.includes(backend)) throw new JobqError('USAGE', `unknown --backend '${backend}' (${BACKENDS.join(' or ')})`);
   if (backend === 'local') {
     if (o.slurmOpt?.length) throw new JobqError('USAGE', '--slurm-opt goes with --backend slurm');
     return {};

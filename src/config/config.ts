@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BACKENDS } from '../backend/backend.js';
 import { BUILTIN_PRESETS } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
 import { validateQueue } from '../domain/job.js';
@@ -83,8 +84,6 @@ export function projectConfigPath(cwd: string): string | undefined {
     if (dir === path.dirname(dir)) return undefined;
   }
 }
-
-const BACKENDS = ['local', 'slurm'];
 
 /** A list of strings (sbatch options), or one line naming the key. */
 function strings(file: string, key: string, v: unknown): string[] {
