@@ -177,8 +177,6 @@ export async function ensureDispatcher(store: Store, opts: { evenIfNothingWaits?
   launchDispatcher(store.home);
 }
 
-const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** What can end a wait without a file changing, as the last round saw it: the dispatcher looks at just that. */
 interface Watch {
   /** A wait that only time tells (memory, GPUs, a claim or a just-queued job's grace): a full round each tick. */

@@ -20,7 +20,7 @@ import {
 } from '../domain/job.js';
 import { finishedAtOf } from '../domain/lifecycle.js';
 import type { PruneEntry } from '../domain/prune.js';
-import { formatSize } from '../domain/units.js';
+import { formatSize, sleep } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
 import { listGpus, meminfo } from '../process/resources.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
@@ -31,8 +31,6 @@ import { LocalRunner } from './local.js';
 
 declare const JOBQ_VERSION: string;
 const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
 const RUNNERS: Record<string, () => Promise<Runner>> = {

@@ -4,6 +4,7 @@ import { settleSideWork } from '../background.js';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../domain/job.js';
 import * as life from '../domain/lifecycle.js';
+import { sleep } from '../domain/units.js';
 import { allProcesses, awaitPhase, isAlive, procId } from '../process/proc.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
 import { awaitStandby, dismissStandby, handOff, takeStandby } from '../process/standby.js';
@@ -11,8 +12,6 @@ import { appendEvent } from '../store/events.js';
 import type { CancelResult, JobView, Made, Runner, RunnerHost, RunSpec } from './backend.js';
 import { dispatchRound, ensureDispatcher, launchAll } from './dispatch.js';
 import { cleanupCgroups, settle } from './reconcile.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function who(): string {
   try {

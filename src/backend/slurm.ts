@@ -7,12 +7,10 @@ import type { execa as Execa } from 'execa';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
 import * as life from '../domain/lifecycle.js';
-import { signalNumber } from '../domain/units.js';
+import { signalNumber, sleep } from '../domain/units.js';
 import { isAlive, procId } from '../process/proc.js';
 import { appendEvent } from '../store/events.js';
 import type { CancelResult, JobView, Runner, RunnerHost, RunSpec } from './backend.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** import() of an ES-module-only package: through dist's loader in the bundle (a vm script has none), else directly. */
 function importEsm<T>(spec: string): Promise<T> {

@@ -8,7 +8,7 @@ import { callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { type JobRecord, SCHEMA_VERSION, validateQueue } from '../domain/job.js';
-import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
+import { formatSize, parseDuration, parseSignal, parseSize, sleep } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
 import { noUserManager, userManager } from '../process/isolation.js';
 import { context, out, printJson } from './context.js';
@@ -268,6 +268,6 @@ async function waitStarted(backend: ReturnType<typeof context>['backend'], id: s
   for (;;) {
     const v = await backend.view(id);
     if (v.state.status !== 'queued' && v.state.status !== 'starting') return v.rec;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
+import { sleep } from '../domain/units.js';
 import { followFile, printLastLines } from '../output/follow.js';
 import { stateLabel } from '../output/format.js';
 import { context, unansweredWatch } from './context.js';
@@ -97,7 +98,7 @@ export default async function tail(refs: string[], o: { lines: string; follow?: 
       note(v);
       // A queued job: its log appears when it starts (or never, if it is cancelled first).
       while (!fs.existsSync(v.rec.log) && !isFinal(v.state)) {
-        await new Promise((r) => setTimeout(r, 250));
+        await sleep(250);
         v = await backend.get(id);
         unanswered(v);
         note(v);

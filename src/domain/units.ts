@@ -88,3 +88,6 @@ export function parseSignal(text: string): NodeJS.Signals {
 export function signalNumber(name: string): number {
   return (constants.signals as Record<string, number>)[name] ?? 0;
 }
+
+/** Waits `ms` milliseconds (polling loops up to a deadline; never a bare wait in place of a condition). */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JobqError } from '../domain/errors.js';
 import type { Isolation } from '../domain/job.js';
+import { sleep } from '../domain/units.js';
 import { cgroupPids } from './proc.js';
 
 export type IsolationMode = 'auto' | 'scope' | 'cgroup' | 'none';
@@ -310,8 +311,6 @@ export function cgroupStats(
   }
   return {};
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Removes the job's cgroups once their last process has gone (polling up to waitMs); returns those still in use. */
 export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Promise<string[]> {

@@ -1,5 +1,6 @@
 // The only place jobq sends signals: identity-checked, never to pid/pgid <= 1, TERM (+CONT) -> grace -> KILL.
 import type { JobRecord, ProcId } from '../domain/job.js';
+import { sleep } from '../domain/units.js';
 import { canFreeze, freezeCgroups, isJobCgroup, thawCgroups } from './isolation.js';
 import { allProcesses, bootId, cgroupPids, descendantsOf, groupMembers, type ProcStat, readStat } from './proc.js';
 
@@ -111,8 +112,6 @@ export interface TerminateResult {
   remaining: number;
   elapsedMs: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until nothing of the job lives or the deadline passes; returns what is left. */
 export async function waitGone(t: JobTarget, deadlineMs: number, stepMs = 15): Promise<number> {

@@ -7,7 +7,7 @@ import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAl
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import * as life from '../domain/lifecycle.js';
-import { formatSize, formatSpan } from '../domain/units.js';
+import { formatSize, formatSpan, sleep } from '../domain/units.js';
 import {
   type CgroupWatch,
   cgroupStats,
@@ -291,8 +291,6 @@ function endMarker(state: JobState, prot: Protection): string | undefined {
       return undefined;
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fault injection for the tests: JOBQ_TEST_CRASH_AT=STEP:FILE dies at STEP the first time (FILE marks it done). */
 function crashOnce(step: string): void {
