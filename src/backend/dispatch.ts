@@ -13,7 +13,7 @@ import { bootId, isAlive, procId } from '../process/proc.js';
 import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
 import { jobTarget } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
-import { type Store, writeFileAtomic } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import type { JobView } from './backend.js';
 import { settle } from './reconcile.js';
 
@@ -162,12 +162,8 @@ interface DispatcherFile extends ProcId {
 
 /** The live dispatcher of this state dir, if any (pid + start time + boot: a reused pid is not it). */
 export function runningDispatcher(store: Store): DispatcherFile | undefined {
-  try {
-    const d = JSON.parse(fs.readFileSync(store.dispatcherFile, 'utf8')) as DispatcherFile;
-    return d.boot === bootId() && isAlive(d) ? d : undefined;
-  } catch {
-    return undefined;
-  }
+  const d = store.readDispatcher();
+  return d && d.boot === bootId() && isAlive(d) ? d : undefined;
 }
 
 /** While any job waits, makes sure a dispatcher runs (starting one if it is gone); cheap when nothing waits. */
@@ -209,7 +205,7 @@ export async function dispatcherLoop(store: Store): Promise<void> {
   const me = { ...procId(process.pid)!, boot: bootId() };
   const mine = await store.withLock('dispatch', () => {
     if (runningDispatcher(store)) return false;
-    writeFileAtomic(store.dispatcherFile, JSON.stringify(me) + '\n', false);
+    store.setDispatcher(me);
     return true;
   });
   if (!mine) return;
@@ -267,7 +263,7 @@ export async function dispatcherLoop(store: Store): Promise<void> {
     await store
       .withLock('dispatch', () => {
         const d = runningDispatcher(store);
-        if (!d || d.pid === me.pid) fs.rmSync(store.dispatcherFile, { force: true });
+        if (!d || d.pid === me.pid) store.setDispatcher(undefined);
       })
       .catch(() => undefined);
     appendEvent(store.eventsLog, 'info', 'dispatcher stopped', { pid: me.pid });
@@ -282,9 +278,9 @@ async function stayAfterAll(store: Store, me: DispatcherFile): Promise<boolean> 
   return store.withLock('dispatch', () => {
     const d = runningDispatcher(store);
     if (d && d.pid !== me.pid) return false;
-    fs.rmSync(store.dispatcherFile, { force: true });
+    store.setDispatcher(undefined);
     if (!store.anyWaiting()) return false;
-    writeFileAtomic(store.dispatcherFile, JSON.stringify(me) + '\n', false);
+    store.setDispatcher(me);
     return true;
   });
 }

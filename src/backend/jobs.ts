@@ -507,7 +507,7 @@ export class Jobs implements Backend, RunnerHost {
   }
 
   eventsFile(): string {
-    return this.store.eventsLog;
+    return this.store.eventsFile();
   }
 
   samples(id: string): Sample[] {

@@ -1,6 +1,3 @@
-// What a record really means now: reconciled against /proc and the boot, and moved when its truth is provable.
-import fs from 'node:fs';
-import path from 'node:path';
 import { isFinal, type JobRecord, type JobState } from '../domain/job.js';
 import { lostState, settleTo } from '../domain/lifecycle.js';
 import { cgroupStats, removeCgroupsWhenEmpty } from '../process/isolation.js';
@@ -57,19 +54,6 @@ export function reconcileState(rec: JobRecord, released?: () => boolean | undefi
   return { state: lostState(s, reason, now), supervisorAlive, persist: true };
 }
 
-/** Why a live supervisor has not recorded an end yet, if the state dir refuses writes: the one thing that stalls it. */
-export function unwritableReason(store: Store): string | undefined {
-  const probe = path.join(store.home, `.probe-${process.pid}`);
-  try {
-    fs.writeFileSync(probe, 'x', { mode: 0o600 });
-    fs.rmSync(probe, { force: true });
-    return undefined;
-  } catch (e) {
-    fs.rmSync(probe, { force: true });
-    return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-  }
-}
-
 /**
  * Reads (unless the caller just did: `known`) and reconciles one record; moves it through the store's transition
  * when its truth is provable.
@@ -98,7 +82,7 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
   if (!isFinal(r.state)) {
     const t = jobTarget(rec);
     if (r.supervisorAlive && r.state.status === 'running' && t && !isAlive(t.job)) {
-      const why = unwritableReason(store);
+      const why = store.unwritableReason();
       view.note = why ? `ended; its supervisor holds the outcome until the state dir can be written (${why})` : 'ended; recording the outcome';
     }
     if (procs && t) {

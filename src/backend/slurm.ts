@@ -1,8 +1,3 @@
-// A Slurm cluster: jobs submitted with sbatch (through execa), their state read with one scontrol (and, once slurmctld
-// has forgotten them, one sacct) per look, stopped with scancel. jobq keeps the same records, names and logs; Slurm
-// does the queuing, limits and isolation. Loaded only when a record or --backend names Slurm.
-import fs from 'node:fs';
-import path from 'node:path';
 import type { execa as Execa } from 'execa';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
@@ -214,8 +209,6 @@ export class SlurmRunner implements Runner {
       if (!rec.slurm) throw new JobqError('USAGE', `a Slurm job can only wait for Slurm jobs; ${d.id} runs ${rec.backend ?? 'locally'}`);
       return rec.slurm;
     });
-    const dir = host.store.paths(made[0]!.id).dir;
-    const script = path.join(dir, 'batch.sh');
     const lines = ['#!/bin/sh', '# written by jobq: the job, as sbatch runs it'];
     if (!arraySpec) lines.push(`exec ${elements[0]!.argv.map(sh).join(' ')}`);
     else {
@@ -235,7 +228,7 @@ export class SlurmRunner implements Runner {
       });
       lines.push('esac', 'exit 127');
     }
-    fs.writeFileSync(script, lines.join('\n') + '\n', { mode: 0o700 });
+    const script = host.store.writeJobScript(made[0]!.id, 'batch.sh', lines.join('\n') + '\n');
     const first = host.store.readRecord(made[0]!.id);
     const opts = [
       '--parsable',

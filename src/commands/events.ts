@@ -1,5 +1,3 @@
-// `jobq events [-f] [-n N] [--json]`: jobq's own log of what it did.
-import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
@@ -23,7 +21,6 @@ function pretty(line: string): string {
 export default async function events(o: { follow?: boolean; lines: string; json?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
   const file = backend.eventsFile();
-  if (!fs.existsSync(file)) fs.writeFileSync(file, '', { mode: 0o600 });
   let partial = '';
   const out = o.json
     ? process.stdout

@@ -3,7 +3,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ioError, JobqError } from '../domain/errors.js';
-import { type CancelRequest, canMove, isFinal, isKnownStatus, isValidName, type JobRecord, makeId, parseId, SCHEMA_VERSION } from '../domain/job.js';
+import {
+  type CancelRequest,
+  canMove,
+  isFinal,
+  isKnownStatus,
+  isValidName,
+  type JobRecord,
+  makeId,
+  type ProcId,
+  parseId,
+  SCHEMA_VERSION,
+} from '../domain/job.js';
 import { appendEvent } from './events.js';
 import { untrustedReason } from './trust.js';
 
@@ -184,6 +195,47 @@ export class Store {
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
     this.setActive(id, false);
     this.setWaiting(id, false);
+  }
+
+  /** The dispatcher's registration as written (pid + start time + boot); whether it lives is the reader's to check. */
+  readDispatcher(): (ProcId & { boot: string }) | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.dispatcherFile, 'utf8')) as ProcId & { boot: string };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Registers (me) or unregisters (undefined) the dispatcher; callers hold locks/dispatch.lock. */
+  setDispatcher(me: (ProcId & { boot: string }) | undefined): void {
+    if (me) writeFileAtomic(this.dispatcherFile, JSON.stringify(me) + '\n', false);
+    else fs.rmSync(this.dispatcherFile, { force: true });
+  }
+
+  /** Writes a file of a job's own that only its owner may read and run (Slurm's batch script); returns its path. */
+  writeJobScript(id: string, name: string, text: string): string {
+    const file = path.join(this.paths(id).dir, name);
+    fs.writeFileSync(file, text, { mode: 0o700 });
+    return file;
+  }
+
+  /** Why the state dir refuses writes now (a probe written and removed), or undefined when it takes them. */
+  unwritableReason(): string | undefined {
+    const probe = path.join(this.home, `.probe-${process.pid}`);
+    try {
+      fs.writeFileSync(probe, 'x', { mode: 0o600 });
+      fs.rmSync(probe, { force: true });
+      return undefined;
+    } catch (e) {
+      fs.rmSync(probe, { force: true });
+      return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    }
+  }
+
+  /** The event log's path, created empty if missing (so following it starts at its first line). */
+  eventsFile(): string {
+    if (!fs.existsSync(this.eventsLog)) fs.writeFileSync(this.eventsLog, '', { mode: 0o600 });
+    return this.eventsLog;
   }
 
   /** Writes a record no one else can know yet (a job being created); every later change goes through transition(). */
