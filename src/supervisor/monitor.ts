@@ -62,166 +62,242 @@ const fstatSize = (fd: number): number | undefined => {
   }
 };
 
-/** Monitors the job until its leader exits; caps the log, enforces timeouts, tracks memory and CPU. */
-export function monitor(m: MonitorInput): Promise<Ending> {
-  const { prot, target } = m;
-  const cgroups = target.cgroups ?? [];
-  let peakBytes = 0;
-  let cpuTicks = 0;
-  let lastMark = -1;
-  let lastChange = Date.now();
-  let timedOut: 'wall' | 'idle' | undefined;
-  let ending: Promise<void> | undefined;
-  let capping: Promise<void> | undefined;
-  let lastMemScan = 0;
-  const started = Date.now();
-  const freezable = canFreeze(cgroups);
+/** What the monitor's parts share while the job runs: its clocks, its figures, and what is in flight. */
+export interface Watch {
+  m: MonitorInput;
+  cgroups: string[];
+  freezable: boolean;
+  started: number;
+  /** The log size past which a cut starts (see capTrigger). */
+  trigger: number;
+  peakBytes: number;
+  cpuTicks: number;
+  /** The log's size + mtime when last looked at, and when that last changed (the idle clock). */
+  lastMark: number;
+  lastChange: number;
+  lastMemScan: number;
+  timedOut?: 'wall' | 'idle';
+  ending?: Promise<void>;
+  capping?: Promise<void>;
+  retry?: NodeJS.Timeout;
+  watcher?: fs.FSWatcher;
+  poll?: NodeJS.Timeout;
+  sampler?: NodeJS.Timeout;
+  timers: Array<{ clear(): void }>;
+  /** Set once the leader exited: nothing starts after that. */
+  done: boolean;
+}
 
-  // Cut a little before the cap: a fast writer adds more while the supervisor wakes and freezes it.
-  const trigger = m.maxLogBytes ? m.maxLogBytes - Math.min(1024 * 1024, Math.floor(m.maxLogBytes / 4)) : 0;
-  const capIfOver = () => {
-    if (!m.maxLogBytes || capping !== undefined) return;
-    if ((fstatSize(m.logFd) ?? 0) <= trigger) return;
-    capping = cap(m.maxLogBytes).finally(() => {
-      capping = undefined;
+/** A monitor's starting state: its own part so that tests can drive the other parts on a real log and job. */
+export function newWatch(m: MonitorInput): Watch {
+  const cgroups = m.target.cgroups ?? [];
+  return {
+    m,
+    cgroups,
+    freezable: canFreeze(cgroups),
+    started: Date.now(),
+    trigger: capTrigger(m.maxLogBytes),
+    peakBytes: 0,
+    cpuTicks: 0,
+    lastMark: -1,
+    lastChange: Date.now(),
+    lastMemScan: 0,
+    timers: [],
+    done: false,
+  };
+}
+
+/** Where a cut starts: a little before the cap, as a fast writer adds more while the supervisor wakes and freezes it. */
+export function capTrigger(maxLogBytes: number | undefined): number {
+  return maxLogBytes ? maxLogBytes - Math.min(1024 * 1024, Math.floor(maxLogBytes / 4)) : 0;
+}
+
+/** Starts a cut once the log passes the trigger: one at a time, whatever wakes the monitor meanwhile. */
+export function capIfOver(w: Watch): void {
+  const max = w.m.maxLogBytes;
+  if (!max || w.capping !== undefined) return;
+  if ((fstatSize(w.m.logFd) ?? 0) <= w.trigger) return;
+  w.capping = capLog(w, max).finally(() => {
+    w.capping = undefined;
+  });
+}
+
+/** Cuts the log to the cap, the job frozen around the cut where it can be, and says so in the diag log. */
+async function capLog(w: Watch, max: number): Promise<void> {
+  const { m, cgroups } = w;
+  // Frozen, the job cannot append between the copy's last check and the truncate; it cannot tell it was held.
+  const freeze = w.freezable && !isFrozen(cgroups);
+  const held = freeze ? await freezeCgroups(cgroups, 200) : false;
+  try {
+    const dropped = capLogFd(m.logFd, max, w.trigger);
+    if (dropped) appendEvent(m.diag, 'info', 'log capped', { id: m.id, dropped, frozen: held });
+  } catch (e) {
+    appendEvent(m.diag, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
+  } finally {
+    // Thawed even when the freeze did not complete in time: a job must never stay frozen by a cap.
+    if (freeze) thawCgroups(cgroups);
+  }
+}
+
+/** Looks at the log: a new size or mtime restarts the idle clock, and a log past the trigger is cut. */
+export function noteLog(w: Watch): void {
+  let mark = w.lastMark;
+  try {
+    const st = fs.fstatSync(w.m.logFd);
+    mark = st.size + st.mtimeMs;
+  } catch {
+    /* cannot fail on an open descriptor; keep the last mark */
+  }
+  if (mark !== w.lastMark) {
+    w.lastMark = mark;
+    w.lastChange = Date.now();
+  }
+  capIfOver(w);
+}
+
+/** Memory and CPU every sampleMs (2 s by default): the cgroup's own counts, else a walk of /proc for the job's processes. */
+export function sampleUsage(w: Watch): void {
+  const { m, cgroups } = w;
+  if (Date.now() - w.lastMemScan < (m.sampleMs ?? 2000)) return;
+  w.lastMemScan = Date.now();
+  let mem: number;
+  let cpu: number;
+  const cg = cgroups.length ? cgroupStats(m.prot.isolation, cgroups) : {};
+  if (cg.currentBytes !== undefined) {
+    mem = cg.currentBytes;
+    cpu = cg.cpuMs ?? 0;
+  } else {
+    const procs = jobProcesses(m.target).procs;
+    mem = rssBytes(procs);
+    w.peakBytes = Math.max(w.peakBytes, mem);
+    const ticks = procs.reduce((n, p) => n + p.utimeTicks + p.stimeTicks, 0);
+    const leader = procs.find((p) => p.pid === m.target.job.pid);
+    if (leader) w.cpuTicks = Math.max(w.cpuTicks, leader.utimeTicks + leader.stimeTicks);
+    cpu = (ticks * 1000) / CLK_TCK;
+  }
+  m.timeline?.add({ t: (Date.now() - w.started) / 1000, mem, cpu });
+}
+
+/** The idle clock's decision: a job quiet for --idle-timeout ends; paused time is not idle time. */
+export function checkIdle(w: Watch): void {
+  const { m } = w;
+  if (!m.prot.idleTimeoutMs) return;
+  // Paused time is not idle time: the clock restarts when the job is resumed.
+  if (m.paused?.()) w.lastChange = Date.now();
+  else if (Date.now() - w.lastChange >= m.prot.idleTimeoutMs) endFor(w, 'idle');
+}
+
+/** One tick of the sampler: usage, the log, then the idle clock (which the log just moved). */
+function sample(w: Watch): void {
+  sampleUsage(w);
+  noteLog(w);
+  checkIdle(w);
+}
+
+/** Ends the job for a timeout once: a cancel under way owns the ending, so the timeout waits behind it. */
+export function endFor(w: Watch, reason: 'wall' | 'idle'): void {
+  if (w.ending || w.done) return;
+  // A cancel under way owns the ending; should its jobq die before the job does, the timeout fires after all.
+  if (w.m.cancelled?.()) {
+    clearTimeout(w.retry);
+    w.retry = setTimeout(() => endFor(w, reason), 500);
+    return;
+  }
+  w.ending = terminateFor(w, reason);
+}
+
+/** A timeout's TERM -> grace -> KILL of the whole job, with why and how it went in the diag log. */
+async function terminateFor(w: Watch, reason: 'wall' | 'idle'): Promise<void> {
+  const { m } = w;
+  const { prot } = m;
+  w.timedOut = reason;
+  const what = reason === 'wall' ? `wall-clock timeout ${formatSpan(prot.timeoutMs ?? 0)}` : `no output for ${formatSpan(prot.idleTimeoutMs ?? 0)}`;
+  appendEvent(m.diag, 'warn', 'timeout', { id: m.id, reason: what });
+  const res = await terminateJob(m.target, {
+    signal: prot.stopSignal as NodeJS.Signals,
+    graceMs: prot.graceMs,
+    onEscalate: (left) => appendEvent(m.diag, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
+  });
+  appendEvent(m.diag, 'info', 'timeout ended the job', { id: m.id, ...res });
+}
+
+// Quiet log: inotify (through /proc/self/fd) wakes us on the first write. Busy log: a 1 ms poll instead of a
+// callback per write, so a chatty job costs the supervisor little CPU and a flood is still cut within ms.
+
+/** Waits for the log's next write through inotify, then polls it while it is busy. */
+function watchQuiet(w: Watch): void {
+  if (w.done) return;
+  try {
+    w.watcher = fs.watch(`/proc/self/fd/${w.m.logFd}`, { persistent: false }, () => {
+      w.watcher?.close();
+      w.watcher = undefined;
+      pollBusy(w, 0);
     });
-  };
-  const cap = async (max: number) => {
-    // Frozen, the job cannot append between the copy's last check and the truncate; it cannot tell it was held.
-    const freeze = freezable && !isFrozen(cgroups);
-    const held = freeze ? await freezeCgroups(cgroups, 200) : false;
-    try {
-      const dropped = capLogFd(m.logFd, max, trigger);
-      if (dropped) appendEvent(m.diag, 'info', 'log capped', { id: m.id, dropped, frozen: held });
-    } catch (e) {
-      appendEvent(m.diag, 'warn', 'log cap failed', { id: m.id, error: (e as Error).message });
-    } finally {
-      // Thawed even when the freeze did not complete in time: a job must never stay frozen by a cap.
-      if (freeze) thawCgroups(cgroups);
-    }
-  };
+    w.watcher.on('error', () => undefined);
+  } catch {
+    /* no inotify: the sampler below still checks */
+  }
+}
 
-  const noteLog = () => {
-    let mark = lastMark;
-    try {
-      const st = fs.fstatSync(m.logFd);
-      mark = st.size + st.mtimeMs;
-    } catch {
-      /* cannot fail on an open descriptor; keep the last mark */
-    }
-    if (mark !== lastMark) {
-      lastMark = mark;
-      lastChange = Date.now();
-    }
-    capIfOver();
-  };
+/** Looks at a busy log every 1 ms; `still` counts the polls that saw no change. */
+function pollBusy(w: Watch, still: number): void {
+  if (w.done) return;
+  const before = w.lastMark;
+  noteLog(w);
+  // 100 polls (~100 ms) without a change: back to waiting for inotify.
+  const next = w.lastMark === before ? still + 1 : 0;
+  if (next >= 100) watchQuiet(w);
+  else w.poll = setTimeout(() => pollBusy(w, next), 1);
+}
 
-  const sample = () => {
-    // Memory and CPU every sampleMs (2 s by default): the cgroup's own counts, else a walk of /proc for the job's processes.
-    if (Date.now() - lastMemScan >= (m.sampleMs ?? 2000)) {
-      lastMemScan = Date.now();
-      let mem: number;
-      let cpu: number;
-      const cg = cgroups.length ? cgroupStats(prot.isolation, cgroups) : {};
-      if (cg.currentBytes !== undefined) {
-        mem = cg.currentBytes;
-        cpu = cg.cpuMs ?? 0;
-      } else {
-        const procs = jobProcesses(target).procs;
-        mem = rssBytes(procs);
-        peakBytes = Math.max(peakBytes, mem);
-        const ticks = procs.reduce((n, p) => n + p.utimeTicks + p.stimeTicks, 0);
-        const leader = procs.find((p) => p.pid === target.job.pid);
-        if (leader) cpuTicks = Math.max(cpuTicks, leader.utimeTicks + leader.stimeTicks);
-        cpu = (ticks * 1000) / CLK_TCK;
-      }
-      m.timeline?.add({ t: (Date.now() - started) / 1000, mem, cpu });
-    }
-    noteLog();
-    if (!prot.idleTimeoutMs) return;
-    // Paused time is not idle time: the clock restarts when the job is resumed.
-    if (m.paused?.()) lastChange = Date.now();
-    else if (Date.now() - lastChange >= prot.idleTimeoutMs) end('idle');
-  };
+/** How often the sampler ticks: often enough for the idle timeout (a fifth of it, 100 ms to 1 s) and for sampleMs. */
+export function sampleEvery(m: Pick<MonitorInput, 'prot' | 'sampleMs'>): number {
+  const idle = m.prot.idleTimeoutMs;
+  return Math.min(m.sampleMs ?? 2000, idle ? Math.min(1000, Math.max(100, idle / 5)) : 1000);
+}
 
-  let retry: NodeJS.Timeout | undefined;
-  const end = (reason: 'wall' | 'idle') => {
-    if (ending || done) return;
-    // A cancel under way owns the ending; should its jobq die before the job does, the timeout fires after all.
-    if (m.cancelled?.()) {
-      clearTimeout(retry);
-      retry = setTimeout(() => end(reason), 500);
-      return;
-    }
-    ending = terminate(reason);
-  };
-  const terminate = async (reason: 'wall' | 'idle') => {
-    timedOut = reason;
-    const what = reason === 'wall' ? `wall-clock timeout ${formatSpan(prot.timeoutMs ?? 0)}` : `no output for ${formatSpan(prot.idleTimeoutMs ?? 0)}`;
-    appendEvent(m.diag, 'warn', 'timeout', { id: m.id, reason: what });
-    const res = await terminateJob(target, {
-      signal: prot.stopSignal as NodeJS.Signals,
-      graceMs: prot.graceMs,
-      onEscalate: (left) => appendEvent(m.diag, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
-    });
-    appendEvent(m.diag, 'info', 'timeout ended the job', { id: m.id, ...res });
-  };
-
-  // Quiet log: inotify (through /proc/self/fd) wakes us on the first write. Busy log: a 1 ms poll instead of a
-  // callback per write, so a chatty job costs the supervisor little CPU and a flood is still cut within ms.
-  let watcher: fs.FSWatcher | undefined;
-  let poll: NodeJS.Timeout | undefined;
-  let done = false;
-  const watchQuiet = () => {
-    if (done) return;
-    try {
-      watcher = fs.watch(`/proc/self/fd/${m.logFd}`, { persistent: false }, () => {
-        watcher?.close();
-        watcher = undefined;
-        pollBusy(0);
-      });
-      watcher.on('error', () => undefined);
-    } catch {
-      /* no inotify: the sampler below still checks */
-    }
-  };
-  const pollBusy = (still: number) => {
-    if (done) return;
-    const before = lastMark;
-    noteLog();
-    // 100 polls (~100 ms) without a change: back to waiting for inotify.
-    const next = lastMark === before ? still + 1 : 0;
-    if (next >= 100) watchQuiet();
-    else poll = setTimeout(() => pollBusy(next), 1);
-  };
-  watchQuiet();
-  const every = Math.min(m.sampleMs ?? 2000, prot.idleTimeoutMs ? Math.min(1000, Math.max(100, prot.idleTimeoutMs / 5)) : 1000);
-  const sampler = setInterval(sample, every);
-  sample();
-  const timers: Array<{ clear(): void }> = [];
-  if (prot.timeoutMs) timers.push(longTimeout(() => end('wall'), prot.timeoutMs));
-  const w = prot.warnSignal;
-  if (prot.timeoutMs && w && w.leadMs < prot.timeoutMs) {
-    timers.push(
+/** Arms --timeout and the warning signal its lead time before it. */
+function armTimeouts(w: Watch): void {
+  const { m } = w;
+  const { prot } = m;
+  if (prot.timeoutMs) w.timers.push(longTimeout(() => endFor(w, 'wall'), prot.timeoutMs));
+  const s = prot.warnSignal;
+  if (prot.timeoutMs && s && s.leadMs < prot.timeoutMs) {
+    w.timers.push(
       longTimeout(() => {
-        appendEvent(m.diag, 'info', 'warning signal', { id: m.id, signal: w.signal });
+        appendEvent(m.diag, 'info', 'warning signal', { id: m.id, signal: s.signal });
         // To the main process only, as Slurm's --signal=B: does: USR1 would kill DataLoader workers that do not handle it.
-        signalLeader(target, w.signal as NodeJS.Signals);
-      }, prot.timeoutMs - w.leadMs),
+        signalLeader(m.target, s.signal as NodeJS.Signals);
+      }, prot.timeoutMs - s.leadMs),
     );
   }
+}
 
+/** Stops every watch, poll and timer once the leader exited: nothing may act on the job after that. */
+export function stopWatching(w: Watch): void {
+  w.done = true;
+  clearInterval(w.sampler);
+  clearTimeout(w.poll);
+  w.watcher?.close();
+  for (const t of w.timers) t.clear();
+  clearTimeout(w.retry);
+}
+
+/** Monitors the job until its leader exits; caps the log, enforces timeouts, tracks memory and CPU. */
+export function monitor(m: MonitorInput): Promise<Ending> {
+  const w = newWatch(m);
+  watchQuiet(w);
+  w.sampler = setInterval(() => sample(w), sampleEvery(m));
+  sample(w);
+  armTimeouts(w);
   return new Promise((resolve) => {
     m.child.on('exit', (code, signal) => {
       const seenAt = Date.now();
-      done = true;
-      clearInterval(sampler);
-      clearTimeout(poll);
-      watcher?.close();
-      for (const t of timers) t.clear();
-      clearTimeout(retry);
+      stopWatching(w);
       // A timeout's TERM-grace-KILL (a straggler may ignore TERM) or a cut in flight goes on past the leader's exit: wait.
-      void Promise.allSettled([ending, capping]).then(() => resolve({ code, signal, seenAt, timedOut, peakBytes, cpuTicks }));
+      void Promise.allSettled([w.ending, w.capping]).then(() =>
+        resolve({ code, signal, seenAt, timedOut: w.timedOut, peakBytes: w.peakBytes, cpuTicks: w.cpuTicks }),
+      );
     });
   });
 }
