@@ -73,6 +73,119 @@ export function startOrder(a: Orderable, b: Orderable): number {
 /** What start order reads of a job. */
 export type Orderable = Pick<DispatchJob, 'id' | 'priority' | 'createdAt'> & { array?: { index?: number } };
 
+/** What live jobs (and the jobs this round starts) take: slots per queue and array, GPUs, memory still free. */
+export interface Taken {
+  busy: Map<string, number>;
+  arrayBusy: Map<string, number>;
+  heldGpus: Set<number>;
+  /** MemAvailable less what is taken; undefined: memory is not checked. */
+  memFree?: number;
+}
+
+/** What the jobs already live take before a round admits anyone: its starting point. */
+export function takenBy(jobs: DispatchJob[], res?: Resources): Taken {
+  const t: Taken = { busy: new Map(), arrayBusy: new Map(), heldGpus: new Set(), memFree: res?.memAvailable };
+  for (const j of jobs) {
+    if (j.status === 'queued') continue;
+    holdSlots(t, j);
+    for (const g of j.heldGpus ?? []) t.heldGpus.add(g);
+    // Declared but not yet used still counts as taken: the job may grow into it.
+    if (t.memFree !== undefined && j.memBytes) t.memFree -= Math.max(0, j.memBytes - (j.memUsedBytes ?? 0));
+  }
+  return t;
+}
+
+/** A job counted in its queue's and its array's busy slots: live ones, and each one the round starts. */
+function holdSlots(t: Taken, j: DispatchJob): void {
+  if (j.queue) t.busy.set(j.queue, (t.busy.get(j.queue) ?? 0) + 1);
+  if (j.array) t.arrayBusy.set(j.array.name, (t.arrayBusy.get(j.array.name) ?? 0) + 1);
+}
+
+/** Why a job can never start: a dependency gone, or one it needed to succeed that ended otherwise. */
+export function skipReason(j: DispatchJob, status: (id: string) => string | undefined): string | undefined {
+  for (const d of j.after ?? []) {
+    const s = status(d.id);
+    if (s === undefined) return `dependency ${d.id} no longer exists`;
+    if (d.kind === 'ok' && isEnded(s) && s !== ENDED_OK) return `dependency ${d.id} ended ${s}`;
+  }
+  return undefined;
+}
+
+/** The jobs of a round that can never start: a skip cascades down a chain in one round. */
+export function cascadeSkips(waiting: DispatchJob[], statusOf: (id: string) => string | undefined): Map<string, string> {
+  const skip = new Map<string, string>();
+  const status = (id: string) => (skip.has(id) ? 'skipped' : statusOf(id));
+  // Repeat until nothing new is skipped.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const j of waiting) {
+      if (skip.has(j.id)) continue;
+      const why = skipReason(j, status);
+      if (why === undefined) continue;
+      skip.set(j.id, why);
+      changed = true;
+    }
+  }
+  return skip;
+}
+
+/** Why a job's dependencies hold it: some have not ended yet. */
+export function afterWait(j: DispatchJob, status: (id: string) => string | undefined): WaitReason | undefined {
+  const pending = (j.after ?? []).filter((d) => !isEnded(status(d.id) ?? ''));
+  if (pending.length) return { waitingFor: 'after', text: `after ${pending.map((d) => `${d.id} (${status(d.id)})`).join(', ')}` };
+  return undefined;
+}
+
+/** Why its queue or its array holds it: the queue paused or its slots busy, or the array's cap reached. */
+export function slotWait(j: DispatchJob, queues: (name: string) => QueueSettings, t: Taken): WaitReason | undefined {
+  if (j.queue) {
+    const s = queues(j.queue);
+    const used = t.busy.get(j.queue) ?? 0;
+    if (s.paused) return { waitingFor: 'queue-paused', text: `queue ${j.queue} is paused (jobq queue resume ${j.queue})` };
+    if (used >= s.slots) return { waitingFor: 'slot', text: `queue ${j.queue}: ${used} of ${s.slots} slot${s.slots === 1 ? '' : 's'} busy` };
+  }
+  if (j.array?.cap !== undefined && (t.arrayBusy.get(j.array.name) ?? 0) >= j.array.cap) {
+    return { waitingFor: 'array-cap', text: `array ${j.array.name}: ${j.array.cap} running (%${j.array.cap})` };
+  }
+  return undefined;
+}
+
+/** Why memory holds it: what it declared is more than is free for jobs (MemAvailable less taken, less the reserve). */
+export function memWait(j: DispatchJob, memFree: number | undefined, res: Resources | undefined): WaitReason | undefined {
+  if (j.memBytes && memFree !== undefined && res) {
+    const forJobs = memFree - res.memReserve;
+    if (forJobs < j.memBytes) return { waitingFor: 'mem', text: `memory (needs ${formatSize(j.memBytes)}, ${formatSize(Math.max(0, forJobs))} free for jobs)` };
+  }
+  return undefined;
+}
+
+/** The GPUs a job may get now: from its own list or the machine's, neither held nor busy beyond gpuBusyMiB. */
+export function freeGpus(j: DispatchJob, res: Resources | undefined, held: Set<number>): { pool: Gpu[]; free: Gpu[] } {
+  const pool: Gpu[] = j.gpuList ? j.gpuList.map((index) => ({ index })) : (res?.gpus ?? []);
+  return { pool, free: pool.filter((g) => !held.has(g.index) && (g.memUsedMiB ?? 0) <= (res?.gpuBusyMiB ?? Infinity)) };
+}
+
+/** What one round sees while it admits jobs in start order. */
+interface Round {
+  queues: (name: string) => QueueSettings;
+  res?: Resources;
+  taken: Taken;
+  status: (id: string) => string | undefined;
+  gpusFor: Map<string, number[]>;
+}
+
+/** Why a job waits, in the order a user would fix it; none: it may start, and the GPUs it needs are its own now. */
+function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
+  const why = afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? memWait(j, r.taken.memFree, r.res);
+  if (why || !j.gpus) return why;
+  const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus);
+  if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free)` };
+  const got = free.slice(0, j.gpus).map((g) => g.index);
+  for (const g of got) r.taken.heldGpus.add(g);
+  r.gpusFor.set(j.id, got);
+  return undefined;
+}
+
 /**
  * Plans one dispatch round. Never more jobs running (or starting, or paused) in a queue than it has slots, nor
  * in an array than its cap; memory is admitted against MemAvailable less what running jobs declared but do not
@@ -86,85 +199,27 @@ export function planDispatch(
   res?: Resources,
   statusOf: (id: string) => string | undefined = () => undefined,
 ): DispatchPlan {
-  const plan: DispatchPlan = { start: [], gpusFor: new Map(), skip: new Map(), waiting: new Map(), position: new Map() };
-  const busy = new Map<string, number>();
-  const arrayBusy = new Map<string, number>();
-  const heldGpus = new Set<number>();
-  let memFree = res?.memAvailable;
-  for (const j of jobs) {
-    if (j.status === 'queued') continue;
-    if (j.queue) busy.set(j.queue, (busy.get(j.queue) ?? 0) + 1);
-    if (j.array) arrayBusy.set(j.array.name, (arrayBusy.get(j.array.name) ?? 0) + 1);
-    for (const g of j.heldGpus ?? []) heldGpus.add(g);
-    if (memFree !== undefined && j.memBytes) memFree -= Math.max(0, j.memBytes - (j.memUsedBytes ?? 0));
-  }
+  const taken = takenBy(jobs, res);
   const waiting = jobs.filter((x) => x.status === 'queued').sort(startOrder);
-  const status = (id: string) => (plan.skip.has(id) ? 'skipped' : statusOf(id));
-  // Skips cascade down a chain in one round: repeat until nothing new is skipped.
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const j of waiting) {
-      if (plan.skip.has(j.id)) continue;
-      for (const d of j.after ?? []) {
-        const s = status(d.id);
-        if (s === undefined) {
-          plan.skip.set(j.id, `dependency ${d.id} no longer exists`);
-          changed = true;
-          break;
-        }
-        if (d.kind === 'ok' && isEnded(s) && s !== ENDED_OK) {
-          plan.skip.set(j.id, `dependency ${d.id} ended ${s}`);
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
+  const skip = cascadeSkips(waiting, statusOf);
+  const plan: DispatchPlan = { start: [], gpusFor: new Map(), skip, waiting: new Map(), position: new Map() };
+  const round: Round = { queues, res, taken, status: (id) => (skip.has(id) ? 'skipped' : statusOf(id)), gpusFor: plan.gpusFor };
   const seen = new Map<string, number>();
   for (const j of waiting) {
-    if (plan.skip.has(j.id)) continue;
+    if (skip.has(j.id)) continue;
     const q = j.queue ?? '';
     seen.set(q, (seen.get(q) ?? 0) + 1);
     plan.position.set(j.id, seen.get(q)!);
-    const why = blocker(j);
+    const why = blocker(j, round);
     if (why) {
       plan.waiting.set(j.id, why);
       continue;
     }
     plan.start.push(j.id);
-    if (j.queue) busy.set(j.queue, (busy.get(j.queue) ?? 0) + 1);
-    if (j.array) arrayBusy.set(j.array.name, (arrayBusy.get(j.array.name) ?? 0) + 1);
-    if (memFree !== undefined && j.memBytes) memFree -= j.memBytes;
+    holdSlots(taken, j);
+    if (taken.memFree !== undefined && j.memBytes) taken.memFree -= j.memBytes;
   }
   return plan;
-
-  function blocker(j: DispatchJob): WaitReason | undefined {
-    const pending = (j.after ?? []).filter((d) => !isEnded(status(d.id) ?? ''));
-    if (pending.length) return { waitingFor: 'after', text: `after ${pending.map((d) => `${d.id} (${status(d.id)})`).join(', ')}` };
-    if (j.queue) {
-      const s = queues(j.queue);
-      const used = busy.get(j.queue) ?? 0;
-      if (s.paused) return { waitingFor: 'queue-paused', text: `queue ${j.queue} is paused (jobq queue resume ${j.queue})` };
-      if (used >= s.slots) return { waitingFor: 'slot', text: `queue ${j.queue}: ${used} of ${s.slots} slot${s.slots === 1 ? '' : 's'} busy` };
-    }
-    if (j.array?.cap !== undefined && (arrayBusy.get(j.array.name) ?? 0) >= j.array.cap) {
-      return { waitingFor: 'array-cap', text: `array ${j.array.name}: ${j.array.cap} running (%${j.array.cap})` };
-    }
-    if (j.memBytes && memFree !== undefined && res) {
-      const forJobs = memFree - res.memReserve;
-      if (forJobs < j.memBytes)
-        return { waitingFor: 'mem', text: `memory (needs ${formatSize(j.memBytes)}, ${formatSize(Math.max(0, forJobs))} free for jobs)` };
-    }
-    if (j.gpus) {
-      const pool: Gpu[] = j.gpuList ? j.gpuList.map((index) => ({ index })) : (res?.gpus ?? []);
-      const free = pool.filter((g) => !heldGpus.has(g.index) && (g.memUsedMiB ?? 0) <= (res?.gpuBusyMiB ?? Infinity));
-      if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free)` };
-      const got = free.slice(0, j.gpus).map((g) => g.index);
-      for (const g of got) heldGpus.add(g);
-      plan.gpusFor.set(j.id, got);
-    }
-    return undefined;
-  }
 }
 
 function isEnded(status: string): boolean {

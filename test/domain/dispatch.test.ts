@@ -1,6 +1,21 @@
-// The dispatch plan as a pure rule: slots, priority, FIFO, paused queues, jobs without a queue.
+// The dispatch plan as a pure rule: slots, priority, FIFO, paused queues, jobs without a queue; and each of its parts.
 import { describe, expect, it } from 'vitest';
-import { type DispatchJob, planDispatch, type QueueSettings, type Resources, startOrder } from '../../src/domain/dispatch.js';
+import {
+  afterWait,
+  cascadeSkips,
+  type DispatchJob,
+  freeGpus,
+  memWait,
+  planDispatch,
+  type QueueSettings,
+  type Resources,
+  skipReason,
+  slotWait,
+  startOrder,
+  type Taken,
+  takenBy,
+  type WaitReason,
+} from '../../src/domain/dispatch.js';
 
 const t = (s: number) => new Date(Date.UTC(2026, 10, 25, 12, 0, s)).toISOString();
 const job = (id: string, status: DispatchJob['status'], queue: string | undefined, priority = 0, at = 0): DispatchJob => ({
@@ -106,5 +121,128 @@ describe('admission', () => {
     const q = planDispatch([arr('1', 'running', 0), arr('2', 'queued', 1), arr('3', 'queued', 2)], queues(), res());
     expect(q.start).toEqual(['2']);
     expect(q.waiting.get('3')).toMatchObject({ waitingFor: 'array-cap' });
+  });
+});
+
+describe('the parts of a round', () => {
+  const G = 1024 ** 3;
+  const res = (over: Partial<Resources> = {}): Resources => ({ memReserve: 0, gpus: [], gpuBusyMiB: 1024, ...over });
+  const q = (id: string, over: Partial<DispatchJob> = {}): DispatchJob => ({ ...job(id, 'queued', undefined), ...over });
+  const none: Taken = { busy: new Map(), arrayBusy: new Map(), heldGpus: new Set() };
+  const statuses: Record<string, string> = { ok: 'succeeded', bad: 'failed', oom: 'oom', run: 'running', wait: 'queued', skip: 'skipped' };
+  const status = (id: string) => statuses[id];
+
+  it.each<[string, DispatchJob['after'], string | undefined]>([
+    ['no dependencies', undefined, undefined],
+    ['one that succeeded', [{ id: 'ok', kind: 'ok' }], undefined],
+    ['one still running', [{ id: 'run', kind: 'ok' }], undefined],
+    ['one that failed, any end will do', [{ id: 'bad', kind: 'any' }], undefined],
+    ['one that failed', [{ id: 'bad', kind: 'ok' }], 'dependency bad ended failed'],
+    ['one skipped', [{ id: 'skip', kind: 'ok' }], 'dependency skip ended skipped'],
+    ['one gone', [{ id: 'gone', kind: 'any' }], 'dependency gone no longer exists'],
+    [
+      'the first that cannot succeed',
+      [
+        { id: 'ok', kind: 'ok' },
+        { id: 'oom', kind: 'ok' },
+        { id: 'gone', kind: 'ok' },
+      ],
+      'dependency oom ended oom',
+    ],
+  ])('skipReason: %s', (_, after, why) => {
+    expect(skipReason(q('j', { after }), status)).toBe(why);
+  });
+
+  it('cascadeSkips: a chain is skipped whole in one round, whatever the order it comes in', () => {
+    const chain = [q('c', { after: [{ id: 'b', kind: 'ok' }] }), q('b', { after: [{ id: 'a', kind: 'ok' }] }), q('a', { after: [{ id: 'bad', kind: 'ok' }] })];
+    const skip = cascadeSkips(chain, (id) => statuses[id] ?? (chain.some((j) => j.id === id) ? 'queued' : undefined));
+    expect([...skip.entries()]).toEqual([
+      ['a', 'dependency bad ended failed'],
+      ['b', 'dependency a ended skipped'],
+      ['c', 'dependency b ended skipped'],
+    ]);
+  });
+
+  it.each<[string, DispatchJob['after'], string | undefined]>([
+    [
+      'all ended',
+      [
+        { id: 'ok', kind: 'ok' },
+        { id: 'bad', kind: 'any' },
+      ],
+      undefined,
+    ],
+    ['one pending', [{ id: 'run', kind: 'ok' }], 'after run (running)'],
+    [
+      'some pending',
+      [
+        { id: 'ok', kind: 'ok' },
+        { id: 'run', kind: 'ok' },
+        { id: 'wait', kind: 'any' },
+      ],
+      'after run (running), wait (queued)',
+    ],
+  ])('afterWait: %s', (_, after, text) => {
+    expect(afterWait(q('j', { after }), status)?.text).toBe(text);
+  });
+
+  it.each<[string, Partial<DispatchJob>, Partial<QueueSettings>, Partial<Taken>, WaitReason | undefined]>([
+    ['no queue, no array', {}, {}, {}, undefined],
+    ['a free slot', { queue: 'gpu' }, { slots: 2 }, { busy: new Map([['gpu', 1]]) }, undefined],
+    ['every slot busy', { queue: 'gpu' }, { slots: 2 }, { busy: new Map([['gpu', 2]]) }, { waitingFor: 'slot', text: 'queue gpu: 2 of 2 slots busy' }],
+    ['its one slot busy', { queue: 'gpu' }, {}, { busy: new Map([['gpu', 1]]) }, { waitingFor: 'slot', text: 'queue gpu: 1 of 1 slot busy' }],
+    [
+      'a paused queue, however free',
+      { queue: 'gpu' },
+      { paused: true, slots: 9 },
+      {},
+      { waitingFor: 'queue-paused', text: 'queue gpu is paused (jobq queue resume gpu)' },
+    ],
+    ['an array under its cap', { array: { name: 'sw', cap: 2 } }, {}, { arrayBusy: new Map([['sw', 1]]) }, undefined],
+    [
+      'an array at its cap',
+      { array: { name: 'sw', cap: 2 } },
+      {},
+      { arrayBusy: new Map([['sw', 2]]) },
+      { waitingFor: 'array-cap', text: 'array sw: 2 running (%2)' },
+    ],
+    ['an array without a cap', { array: { name: 'sw' } }, {}, { arrayBusy: new Map([['sw', 50]]) }, undefined],
+  ])('slotWait: %s', (_, over, settings, taken, want) => {
+    expect(slotWait(q('j', over), queues({ gpu: settings }), { ...none, ...taken })).toEqual(want);
+  });
+
+  it.each<[string, number | undefined, number | undefined, Resources | undefined, string | undefined]>([
+    ['nothing declared', undefined, 0, res(), undefined],
+    ['memory not checked', 8 * G, undefined, res(), undefined],
+    ['fits with the reserve', 3 * G, 4 * G, res({ memReserve: G }), undefined],
+    ['does not fit for the reserve', 4 * G, 4 * G, res({ memReserve: G }), 'memory (needs 4.0G, 3.0G free for jobs)'],
+    ['over-committed already', G, G, res({ memReserve: 2 * G }), 'memory (needs 1.0G, 0B free for jobs)'],
+  ])('memWait: %s', (_, memBytes, memFree, r, text) => {
+    expect(memWait(q('j', { memBytes }), memFree, r)?.text).toBe(text);
+  });
+
+  it.each<[string, Partial<DispatchJob>, Resources | undefined, number[], number[], number]>([
+    ['the machine’s, busy and held ones out', {}, res({ gpus: [{ index: 0, memUsedMiB: 10 }, { index: 1, memUsedMiB: 5000 }, { index: 2 }] }), [2], [0], 3],
+    ['its own list, not the machine’s', { gpuList: [7, 8] }, res({ gpus: [{ index: 0 }] }), [7], [8], 2],
+    ['no resources: its list, nothing busy', { gpuList: [3] }, undefined, [], [3], 1],
+    ['no GPUs at all', {}, res(), [], [], 0],
+  ])('freeGpus: %s', (_, over, r, held, free, pool) => {
+    const got = freeGpus(q('j', { gpus: 1, ...over }), r, new Set(held));
+    expect(got.free.map((g) => g.index)).toEqual(free);
+    expect(got.pool.length).toBe(pool);
+  });
+
+  it('takenBy: live jobs hold their slots, GPUs and the memory they declared but do not use; queued ones nothing', () => {
+    const t = takenBy(
+      [
+        { ...job('r', 'running', 'gpu'), memBytes: 6 * G, memUsedBytes: 1 * G, heldGpus: [0, 1] },
+        { ...job('p', 'paused', 'gpu'), memBytes: 2 * G, memUsedBytes: 3 * G, array: { name: 'sw' } },
+        { ...job('s', 'starting', undefined), memBytes: G, array: { name: 'sw' } },
+        { ...job('w', 'queued', 'gpu'), memBytes: 8 * G, heldGpus: [5], array: { name: 'sw' } },
+      ],
+      res({ memAvailable: 16 * G }),
+    );
+    expect(t).toEqual({ busy: new Map([['gpu', 2]]), arrayBusy: new Map([['sw', 2]]), heldGpus: new Set([0, 1]), memFree: 10 * G });
+    expect(takenBy([{ ...job('r', 'running', undefined), memBytes: G }]).memFree).toBeUndefined();
   });
 });
