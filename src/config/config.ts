@@ -113,140 +113,162 @@ function untrustedConfig(file: string): string | undefined {
   return undefined;
 }
 
-/** Applies one config file on top of cfg, recording where each value came from; false if there is none or it is not trusted. */
-function applyFile(cfg: Config, sources: Sources, file: string, warnings: string[]): boolean {
-  if (!fs.existsSync(file)) return false;
+/** One config file as the validators see it: its path and object, and readers that name the key in their errors. */
+interface FileKeys {
+  file: string;
+  o: Record<string, unknown>;
+  str(key: string): string;
+  /** A size may be a JSON number of bytes too ("memReserve": 0). */
+  size(key: string): string;
+  wrap<T>(key: string, f: () => T): T;
+}
+
+/** The readers for one file's keys: a wrong type or a parser's error says which file and key. */
+function fileKeys(file: string, o: Record<string, unknown>): FileKeys {
+  const str = (key: string) => {
+    if (typeof o[key] !== 'string') bad(file, key, 'expected a string');
+    return o[key] as string;
+  };
+  return {
+    file,
+    o,
+    str,
+    size: (key) => (typeof o[key] === 'number' && Number.isSafeInteger(o[key]) && (o[key] as number) >= 0 ? String(o[key]) : str(key)),
+    wrap: (key, f) => {
+      try {
+        return f();
+      } catch (e) {
+        if (e instanceof JobqError && e.code === 'CONFIG') throw e;
+        return bad(file, key, (e as Error).message);
+      }
+    },
+  };
+}
+
+/** How one key of a file is validated and applied to cfg, with its source. */
+type Apply = (k: FileKeys, cfg: Config, sources: Sources) => void;
+
+/** A key that sets one setting from its validated value, the file as that setting's source. */
+const sets =
+  <K extends keyof Config>(to: K, read: (k: FileKeys) => Config[K]): Apply =>
+  (k, cfg, sources) => {
+    cfg[to] = read(k);
+    sources[to] = k.file;
+  };
+
+/** "queues": each NAME: {"slots": N, "backend"?, "slurmOptions"?} added over the queues defined before. */
+function applyQueues({ file, o, wrap }: FileKeys, cfg: Config, sources: Sources): void {
+  const qs = o.queues;
+  if (!qs || typeof qs !== 'object' || Array.isArray(qs)) bad(file, 'queues', 'expected an object of NAME: {"slots": N}');
+  for (const [name, def] of Object.entries(qs as Record<string, unknown>)) {
+    wrap(`queues.${name}`, () => validateQueue(name));
+    const d = (def ?? {}) as { slots?: unknown; backend?: unknown; slurmOptions?: unknown };
+    const slots = d.slots ?? 1;
+    if (!Number.isInteger(slots) || (slots as number) < 1) bad(file, `queues.${name}.slots`, 'expected a whole number of slots, 1 or more');
+    if (d.backend !== undefined && !BACKENDS.includes(d.backend as string)) bad(file, `queues.${name}.backend`, `expected ${BACKENDS.join(' or ')}`);
+    const opts = d.slurmOptions === undefined ? undefined : strings(file, `queues.${name}.slurmOptions`, d.slurmOptions);
+    cfg.queues = {
+      ...cfg.queues,
+      [name]: { slots: slots as number, ...(d.backend ? { backend: d.backend as string } : {}), ...(opts ? { slurmOptions: opts } : {}) },
+    };
+    sources[`queues.${name}`] = file;
+  }
+}
+
+/** "presets": each NAME: {VAR: "value"} added to the preset of that name, or replacing it with "replace": true. */
+function applyPresets({ file, o }: FileKeys, cfg: Config, sources: Sources): void {
+  const p = o.presets;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) bad(file, 'presets', 'expected an object of NAME: {VAR: "value"}');
+  for (const [name, vars] of Object.entries(p as Record<string, unknown>)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) bad(file, `presets.${name}`, 'invalid preset name');
+    if (!vars || typeof vars !== 'object' || Array.isArray(vars)) bad(file, `presets.${name}`, 'expected an object of VAR: "value"');
+    const clean: Record<string, string> = {};
+    // "replace": true drops the earlier preset of that name; by default a preset adds to it.
+    let replace = false;
+    for (const [k, v] of Object.entries(vars as Record<string, unknown>)) {
+      if (k === 'replace' && typeof v === 'boolean') {
+        replace = v;
+        continue;
+      }
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) bad(file, `presets.${name}.${k}`, 'invalid variable name');
+      if (typeof v !== 'string') bad(file, `presets.${name}.${k}`, 'expected a string value');
+      clean[k] = v;
+    }
+    cfg.presets = { ...cfg.presets, [name]: replace ? clean : { ...cfg.presets[name], ...clean } };
+    sources[`presets.${name}`] = file;
+  }
+}
+
+/** Each key a config file may hold and how it is applied, in the order they are applied (the first bad key is the one reported). */
+const APPLY: Record<string, Apply> = {
+  stateDir: sets('stateDir', ({ file, str }) => path.resolve(path.dirname(file), str('stateDir').replace(/^~(?=$|\/)/, os.homedir()))),
+  grace: sets('graceMs', ({ str, wrap }) => wrap('grace', () => parseDuration(str('grace'), 'grace'))),
+  signal: sets('signal', ({ str, wrap }) => wrap('signal', () => parseSignal(str('signal')))),
+  isolation: sets('isolation', ({ file, str }) => {
+    const v = str('isolation');
+    if (!['auto', 'scope', 'cgroup', 'none'].includes(v)) bad(file, 'isolation', 'expected auto, scope, cgroup or none');
+    return v as Config['isolation'];
+  }),
+  oomScoreAdj: sets('oomScoreAdj', ({ file, o }) => {
+    const v = o.oomScoreAdj;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < -1000 || v > 1000) bad(file, 'oomScoreAdj', 'expected an integer from -1000 to 1000');
+    return v as number;
+  }),
+  queues: applyQueues,
+  defaultQueue: sets('defaultQueue', ({ str, wrap }) => wrap('defaultQueue', () => validateQueue(str('defaultQueue')))),
+  sampleInterval: sets('sampleMs', ({ file, str, wrap }) => {
+    const ms = wrap('sampleInterval', () => parseDuration(str('sampleInterval'), 'sampleInterval'));
+    if (ms < 100) bad(file, 'sampleInterval', 'at least 100ms');
+    return ms;
+  }),
+  backend: sets('backend', ({ file, o }) => {
+    if (!BACKENDS.includes(o.backend as string)) bad(file, 'backend', `expected ${BACKENDS.join(' or ')}`);
+    return o.backend as string;
+  }),
+  slurmOptions: sets('slurmOptions', ({ file, o }) => strings(file, 'slurmOptions', o.slurmOptions)),
+  memReserve: sets('memReserveBytes', ({ size, wrap }) => wrap('memReserve', () => parseSize(size('memReserve'), 'memReserve', { zero: true }))),
+  gpuBusyMemory: sets('gpuBusyMiB', ({ size, wrap }) =>
+    Math.floor(wrap('gpuBusyMemory', () => parseSize(size('gpuBusyMemory'), 'gpuBusyMemory', { zero: true })) / 1024 ** 2),
+  ),
+  gpus: sets('gpus', ({ file, o }) => {
+    const g = o.gpus;
+    const list = Array.isArray(g) ? g.join(',') : typeof g === 'string' ? g : undefined;
+    if (list === undefined || !/^\s*\d+(\s*,\s*\d+)*\s*$/.test(list)) bad(file, 'gpus', 'expected GPU indices, e.g. "0,1" or [0, 1]');
+    return list.replace(/\s/g, '');
+  }),
+  maxLogSize: sets('maxLogBytes', ({ size, wrap }) => wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'))),
+  presets: applyPresets,
+};
+
+/** A config file's object, if there is one and it may be obeyed; an unreadable or malformed one is an error. */
+function readConfigFile(file: string, warnings: string[]): Record<string, unknown> | undefined {
+  if (!fs.existsSync(file)) return undefined;
   const distrust = untrustedConfig(file);
   if (distrust) {
     warnings.push(`ignoring config ${file}: ${distrust}`);
-    return false;
+    return undefined;
   }
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new JobqError('CONFIG', `bad config ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new JobqError('CONFIG', `bad config ${file}: expected a JSON object`);
-  const o = raw as Record<string, unknown>;
+  return raw as Record<string, unknown>;
+}
+
+/** Applies one config file on top of cfg, recording where each value came from; false if there is none or it is not trusted. */
+function applyFile(cfg: Config, sources: Sources, file: string, warnings: string[]): boolean {
+  const o = readConfigFile(file, warnings);
+  if (!o) return false;
   for (const key of Object.keys(o)) {
     if (!KEYS.includes(key)) bad(file, key, `unknown key (known: ${KEYS.join(', ')})`);
   }
-  const str = (key: string) => {
-    if (typeof o[key] !== 'string') bad(file, key, 'expected a string');
-    return o[key] as string;
-  };
-  const wrap = <T>(key: string, f: () => T): T => {
-    try {
-      return f();
-    } catch (e) {
-      if (e instanceof JobqError && e.code === 'CONFIG') throw e;
-      return bad(file, key, (e as Error).message);
-    }
-  };
-  // A size may be a JSON number of bytes too ("memReserve": 0).
-  const size = (key: string) => (typeof o[key] === 'number' && Number.isSafeInteger(o[key]) && (o[key] as number) >= 0 ? String(o[key]) : str(key));
-  if ('stateDir' in o) {
-    const v = str('stateDir');
-    cfg.stateDir = path.resolve(path.dirname(file), v.replace(/^~(?=$|\/)/, os.homedir()));
-    sources.stateDir = file;
-  }
-  if ('grace' in o) {
-    cfg.graceMs = wrap('grace', () => parseDuration(str('grace'), 'grace'));
-    sources.graceMs = file;
-  }
-  if ('signal' in o) {
-    cfg.signal = wrap('signal', () => parseSignal(str('signal')));
-    sources.signal = file;
-  }
-  if ('isolation' in o) {
-    const v = str('isolation');
-    if (!['auto', 'scope', 'cgroup', 'none'].includes(v)) bad(file, 'isolation', 'expected auto, scope, cgroup or none');
-    cfg.isolation = v as Config['isolation'];
-    sources.isolation = file;
-  }
-  if ('oomScoreAdj' in o) {
-    const v = o.oomScoreAdj;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < -1000 || v > 1000) bad(file, 'oomScoreAdj', 'expected an integer from -1000 to 1000');
-    cfg.oomScoreAdj = v as number;
-    sources.oomScoreAdj = file;
-  }
-  if ('queues' in o) {
-    const qs = o.queues;
-    if (!qs || typeof qs !== 'object' || Array.isArray(qs)) bad(file, 'queues', 'expected an object of NAME: {"slots": N}');
-    for (const [name, def] of Object.entries(qs as Record<string, unknown>)) {
-      wrap(`queues.${name}`, () => validateQueue(name));
-      const d = (def ?? {}) as { slots?: unknown; backend?: unknown; slurmOptions?: unknown };
-      const slots = d.slots ?? 1;
-      if (!Number.isInteger(slots) || (slots as number) < 1) bad(file, `queues.${name}.slots`, 'expected a whole number of slots, 1 or more');
-      if (d.backend !== undefined && !BACKENDS.includes(d.backend as string)) bad(file, `queues.${name}.backend`, `expected ${BACKENDS.join(' or ')}`);
-      const opts = d.slurmOptions === undefined ? undefined : strings(file, `queues.${name}.slurmOptions`, d.slurmOptions);
-      cfg.queues = {
-        ...cfg.queues,
-        [name]: { slots: slots as number, ...(d.backend ? { backend: d.backend as string } : {}), ...(opts ? { slurmOptions: opts } : {}) },
-      };
-      sources[`queues.${name}`] = file;
-    }
-  }
-  if ('defaultQueue' in o) {
-    cfg.defaultQueue = wrap('defaultQueue', () => validateQueue(str('defaultQueue')));
-    sources.defaultQueue = file;
-  }
-  if ('sampleInterval' in o) {
-    cfg.sampleMs = wrap('sampleInterval', () => parseDuration(str('sampleInterval'), 'sampleInterval'));
-    if (cfg.sampleMs < 100) bad(file, 'sampleInterval', 'at least 100ms');
-    sources.sampleMs = file;
-  }
-  if ('backend' in o) {
-    if (!BACKENDS.includes(o.backend as string)) bad(file, 'backend', `expected ${BACKENDS.join(' or ')}`);
-    cfg.backend = o.backend as string;
-    sources.backend = file;
-  }
-  if ('slurmOptions' in o) {
-    cfg.slurmOptions = strings(file, 'slurmOptions', o.slurmOptions);
-    sources.slurmOptions = file;
-  }
-  if ('memReserve' in o) {
-    cfg.memReserveBytes = wrap('memReserve', () => parseSize(size('memReserve'), 'memReserve', { zero: true }));
-    sources.memReserveBytes = file;
-  }
-  if ('gpuBusyMemory' in o) {
-    cfg.gpuBusyMiB = Math.floor(wrap('gpuBusyMemory', () => parseSize(size('gpuBusyMemory'), 'gpuBusyMemory', { zero: true })) / 1024 ** 2);
-    sources.gpuBusyMiB = file;
-  }
-  if ('gpus' in o) {
-    const g = o.gpus;
-    const list = Array.isArray(g) ? g.join(',') : typeof g === 'string' ? g : undefined;
-    if (list === undefined || !/^\s*\d+(\s*,\s*\d+)*\s*$/.test(list)) bad(file, 'gpus', 'expected GPU indices, e.g. "0,1" or [0, 1]');
-    cfg.gpus = list.replace(/\s/g, '');
-    sources.gpus = file;
-  }
-  if ('maxLogSize' in o) {
-    cfg.maxLogBytes = wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'));
-    sources.maxLogBytes = file;
-  }
-  if ('presets' in o) {
-    const p = o.presets;
-    if (!p || typeof p !== 'object' || Array.isArray(p)) bad(file, 'presets', 'expected an object of NAME: {VAR: "value"}');
-    for (const [name, vars] of Object.entries(p as Record<string, unknown>)) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) bad(file, `presets.${name}`, 'invalid preset name');
-      if (!vars || typeof vars !== 'object' || Array.isArray(vars)) bad(file, `presets.${name}`, 'expected an object of VAR: "value"');
-      const clean: Record<string, string> = {};
-      // "replace": true drops the earlier preset of that name; by default a preset adds to it.
-      let replace = false;
-      for (const [k, v] of Object.entries(vars as Record<string, unknown>)) {
-        if (k === 'replace' && typeof v === 'boolean') {
-          replace = v;
-          continue;
-        }
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) bad(file, `presets.${name}.${k}`, 'invalid variable name');
-        if (typeof v !== 'string') bad(file, `presets.${name}.${k}`, 'expected a string value');
-        clean[k] = v;
-      }
-      cfg.presets = { ...cfg.presets, [name]: replace ? clean : { ...cfg.presets[name], ...clean } };
-      sources[`presets.${name}`] = file;
-    }
+  const k = fileKeys(file, o);
+  for (const [key, apply] of Object.entries(APPLY)) {
+    if (key in o) apply(k, cfg, sources);
   }
   return true;
 }
