@@ -55,89 +55,124 @@ export function allowed(req: http.IncomingMessage, url: URL, port: number, token
   return undefined;
 }
 
-/** Serves the dashboard until the process is stopped. */
-export async function serve(b: Backend, opts: { port: number; token: string; restart: (id: string) => Promise<string> }) {
-  const jobs = jobsFeed(async () => {
-    const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
-    return {
-      jobs: views.map(row),
-      hidden,
-      total: views.length + hidden,
-      running: views.filter((v) => v.state.status === 'running').length,
-      waiting: views.filter((v) => v.state.status === 'queued').length,
-    };
-  }, b.changesPath());
-  let port = opts.port;
-  const server = http.createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const why = allowed(req, url, port, opts.token);
-    const send = (code: number, body: unknown, type = 'application/json') => {
-      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
-      res.end(typeof body === 'string' ? body : JSON.stringify(body));
-    };
-    if (why) return send(403, { error: why === 'host' ? 'not a loopback Host' : why === 'token' ? 'token missing or wrong' : 'cross-origin request refused' });
-    try {
-      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-      if (url.pathname === '/') {
-        const nonce = randomBytes(16).toString('base64');
-        res.writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'x-frame-options': 'DENY',
-          'referrer-policy': 'no-referrer',
-          'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-        });
-        return res.end(PAGE.replace('<script>', `<script nonce="${nonce}">`));
-      }
-      if (parts[0] !== 'api') return send(404, { error: 'not found' });
-      if (parts[1] === 'events') return jobs.follow(res);
-      if (parts[1] === 'jobs' && parts.length === 2) return send(200, await jobs.current());
-      const id = parts[2] ? b.resolve(parts[2]) : '';
-      if (parts[1] === 'jobs' && parts.length === 3 && req.method === 'GET') {
-        const v = await b.get(id, { withMemory: true });
-        return send(200, {
-          ...row(v),
-          final: isFinal(v.state),
-          command: v.rec.argv.join(' '),
-          log: v.rec.log,
-          waiting: v.waiting?.reason,
-          memLimit: v.rec.protection.memLimitBytes,
-          samples: b.samples(id),
-        });
-      }
-      if (parts[1] === 'jobs' && parts[3] === 'log' && req.method === 'GET') {
-        return stream(res, async () => {
-          const v = await b.view(id);
-          return {
-            log: { text: lastLinesText(v.rec.log, LOG_LINES) },
-            state: { status: v.state.status, label: stateLabel(v), final: isFinal(v.state), exit: isFinal(v.state) ? exitCodeOf(v.state) : null },
-          };
-        });
-      }
-      if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'cancel') {
-        const r = await b.cancel(id, {});
-        return send(200, { message: `${r.outcome}: ${stateLabel({ state: r.state, supervisorAlive: false })}`, state: r.state.status });
-      }
-      if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'restart') {
-        const newId = await opts.restart(id);
-        return send(200, { message: `restarted as ${newId}`, id: newId });
-      }
-      return send(404, { error: 'not found' });
-    } catch (e) {
-      return send(e instanceof JobqError && e.code === 'NOT_FOUND' ? 404 : 400, { error: (e as Error).message });
-    }
+/** The jobs table as the dashboard shows it: the live and recent jobs, with the counts in its header. */
+async function jobsTable(b: Backend) {
+  const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
+  return {
+    jobs: views.map(row),
+    hidden,
+    total: views.length + hidden,
+    running: views.filter((v) => v.state.status === 'running').length,
+    waiting: views.filter((v) => v.state.status === 'queued').length,
+  };
+}
+
+/** What the request handler needs: the backend, the shared jobs feed, the key, the bound port, how to restart. */
+interface Site {
+  b: Backend;
+  jobs: ReturnType<typeof jobsFeed>;
+  token: string;
+  /** The port asked for until the server is bound, then the one it got: the Host check compares with it. */
+  port: number;
+  restart: (id: string) => Promise<string>;
+}
+
+type Send = (code: number, body: unknown, type?: string) => void;
+
+/** One request: refused unless allowed, else the page or an API answer; an error is answered as JSON. */
+async function handle(site: Site, req: http.IncomingMessage, res: http.ServerResponse) {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const why = allowed(req, url, site.port, site.token);
+  const send: Send = (code, body, type = 'application/json') => {
+    res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+  };
+  if (why) return send(403, { error: why === 'host' ? 'not a loopback Host' : why === 'token' ? 'token missing or wrong' : 'cross-origin request refused' });
+  try {
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (url.pathname === '/') return page(res);
+    return await api(site, req, res, parts, send);
+  } catch (e) {
+    return send(e instanceof JobqError && e.code === 'NOT_FOUND' ? 404 : 400, { error: (e as Error).message });
+  }
+}
+
+/** The dashboard page, its script allowed by a fresh nonce and nothing else (CSP). */
+function page(res: http.ServerResponse) {
+  const nonce = randomBytes(16).toString('base64');
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
   });
-  await new Promise<void>((resolve, reject) => {
+  return res.end(PAGE.replace('<script>', `<script nonce="${nonce}">`));
+}
+
+/** The API the page uses: the jobs feed, one job, its log as events, cancel and restart. */
+async function api(site: Site, req: http.IncomingMessage, res: http.ServerResponse, parts: string[], send: Send) {
+  const { b, jobs } = site;
+  if (parts[0] !== 'api') return send(404, { error: 'not found' });
+  if (parts[1] === 'events') return jobs.follow(res);
+  if (parts[1] === 'jobs' && parts.length === 2) return send(200, await jobs.current());
+  const id = parts[2] ? b.resolve(parts[2]) : '';
+  if (parts[1] === 'jobs' && parts.length === 3 && req.method === 'GET') return send(200, await jobDetail(b, id));
+  if (parts[1] === 'jobs' && parts[3] === 'log' && req.method === 'GET') return stream(res, () => logEvents(b, id));
+  if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'cancel') {
+    const r = await b.cancel(id, {});
+    return send(200, { message: `${r.outcome}: ${stateLabel({ state: r.state, supervisorAlive: false })}`, state: r.state.status });
+  }
+  if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'restart') {
+    const newId = await site.restart(id);
+    return send(200, { message: `restarted as ${newId}`, id: newId });
+  }
+  return send(404, { error: 'not found' });
+}
+
+/** One job's panel: its row, and what only the panel shows (command, log path, limit, samples). */
+async function jobDetail(b: Backend, id: string) {
+  const v = await b.get(id, { withMemory: true });
+  return {
+    ...row(v),
+    final: isFinal(v.state),
+    command: v.rec.argv.join(' '),
+    log: v.rec.log,
+    waiting: v.waiting?.reason,
+    memLimit: v.rec.protection.memLimitBytes,
+    samples: b.samples(id),
+  };
+}
+
+/** The events of a job's log stream: the log's last lines, and its state as the panel shows it. */
+async function logEvents(b: Backend, id: string) {
+  const v = await b.view(id);
+  return {
+    log: { text: lastLinesText(v.rec.log, LOG_LINES) },
+    state: { status: v.state.status, label: stateLabel(v), final: isFinal(v.state), exit: isFinal(v.state) ? exitCodeOf(v.state) : null },
+  };
+}
+
+/** Binds 127.0.0.1:port; a port in use is the user's error to fix, and the feed goes with a server that failed. */
+function listen(server: http.Server, port: number, jobs: { close(): void }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       jobs.close();
-      reject(e.code === 'EADDRINUSE' ? new JobqError('IO', `port ${opts.port} on 127.0.0.1 is in use: choose another with --port`) : e);
+      reject(e.code === 'EADDRINUSE' ? new JobqError('IO', `port ${port} on 127.0.0.1 is in use: choose another with --port`) : e);
     });
-    server.listen(opts.port, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
-  server.on('close', () => jobs.close());
+}
+
+/** Serves the dashboard until the process is stopped. */
+export async function serve(b: Backend, opts: { port: number; token: string; restart: (id: string) => Promise<string> }) {
+  const site: Site = { b, jobs: jobsFeed(() => jobsTable(b), b.changesPath()), token: opts.token, port: opts.port, restart: opts.restart };
+  const server = http.createServer((req, res) => handle(site, req, res));
+  await listen(server, opts.port, site.jobs);
+  server.on('close', () => site.jobs.close());
   // --port 0: the kernel picked one; the Host check uses the real one.
-  port = (server.address() as AddressInfo).port;
-  return { server, port };
+  site.port = (server.address() as AddressInfo).port;
+  return { server, port: site.port };
 }
 
 /** How old a jobs snapshot may be when nothing changed: memory figures move without a file changing. */
