@@ -168,11 +168,19 @@ async function summary(b: Backend, id: string) {
 /** What the server tells an agent when it connects: when to use jobq, and how to wait without timing out. */
 const INSTRUCTIONS = `jobq runs heavy or long commands (training, data processing, builds, anything that may take minutes or much memory) detached from this session, each in its own process group and cgroup, with a log and a recorded outcome. Use jobq_run for such commands instead of your own shell: a Bash tool times out, a background shell dies with the session, and an OOM kill in your shell can take the session down. Then jobq_wait (it returns within 50 s by default, "still running" included: call it again, or pass timeoutSeconds with a progress token for longer), jobq_tail (pass since: next from the last answer to read only what is new), jobq_status, jobq_cancel.`;
 
-export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
-  const ctx = context(cmd);
-  const b = ctx.backend;
-  const server = new McpServer({ name: 'jobq', version }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
-  // Jobs this client started: when one ends, a logging notification says so (no polling needed by the agent).
+/** What every tool uses: the server it is registered on, the backend, the config run reads, the jobs whose end is announced. */
+interface Tools {
+  server: McpServer;
+  b: Backend;
+  config: ReturnType<typeof context>['config'];
+  watched: Set<string>;
+}
+
+const JOB = z.string().describe('a job NAME (its latest job) or id');
+const READ_ONLY = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
+
+/** Jobs this client started: when one ends, a logging notification says so (no polling needed by the agent). */
+function announceEnds(b: Backend, server: McpServer): Set<string> {
   const watched = new Set<string>();
   const endWatch = setInterval(() => {
     for (const id of watched) {
@@ -187,73 +195,83 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
     }
   }, 1000);
   endWatch.unref();
-  const job = z.string().describe('a job NAME (its latest job) or id');
-  const readOnly = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
+  return watched;
+}
 
-  server.registerTool(
+/** jobq_run's arguments: `jobq run`'s options, as an agent passes them. */
+const RUN_INPUT = {
+  name: z.string().describe('job name: letters, digits, . _ -'),
+  command: z.array(z.string()).min(1).describe('the command and its arguments, e.g. ["python", "train.py", "--epochs", "3"]'),
+  cwd: z.string().optional().describe("working directory (default: the server's)"),
+  env: z.record(z.string(), z.string()).optional().describe('extra environment variables'),
+  memLimit: z.string().optional().describe('memory limit enforced by the kernel, e.g. "8G"'),
+  timeout: z.string().optional().describe('end the job after this long, e.g. "2h"'),
+  idleTimeout: z.string().optional().describe('end the job after this long without output'),
+  memsafe: z.boolean().optional().describe('single-threaded BLAS/OpenMP and fewer malloc arenas'),
+  queue: z.string().optional().describe('wait for a free slot of this queue'),
+  after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
+  gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
+  mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
+  replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
+};
+
+/** jobq_run's handler: starts the job as `jobq run` would, and watches for its end; a job that cannot start is an error. */
+async function startJob({ b, config, watched }: Tools, a: z.infer<z.ZodObject<typeof RUN_INPUT>>) {
+  const replaced: string[] = [];
+  const spec = specFrom(
+    a.name,
+    a.command,
+    {
+      cwd: a.cwd,
+      env: Object.entries(a.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      memLimit: a.memLimit,
+      timeout: a.timeout,
+      idleTimeout: a.idleTimeout,
+      memsafe: a.memsafe,
+      queue: a.queue,
+      after: a.after,
+      gpus: a.gpus === undefined ? undefined : String(a.gpus),
+      mem: a.mem,
+      replace: a.replace,
+    },
+    config,
+  );
+  const rec = await b.run({ ...spec, onReplaced: (id) => replaced.push(id) });
+  if (rec.state.status === 'failed-to-start') throw new JobqError('START_FAILED', `${rec.id} failed to start: ${rec.state.error}`);
+  watched.add(rec.id);
+  return {
+    ...(await summary(b, rec.id)),
+    ...(replaced.length ? { replaced } : {}),
+    ...(rec.protection.warnings.length ? { warnings: rec.protection.warnings } : {}),
+  };
+}
+
+/** jobq_run: the tool an agent should use instead of its own shell for heavy work. */
+function runTool(t: Tools): void {
+  t.server.registerTool(
     'jobq_run',
     {
       title: 'Run a heavy command as a jobq job',
       description:
         'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary; follow it with jobq_wait and jobq_tail, or let it be: when it ends, a logging notification (logger "jobq", event "job ended") brings its summary. A command that cannot start is an error with the reason.',
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-      inputSchema: {
-        name: z.string().describe('job name: letters, digits, . _ -'),
-        command: z.array(z.string()).min(1).describe('the command and its arguments, e.g. ["python", "train.py", "--epochs", "3"]'),
-        cwd: z.string().optional().describe("working directory (default: the server's)"),
-        env: z.record(z.string(), z.string()).optional().describe('extra environment variables'),
-        memLimit: z.string().optional().describe('memory limit enforced by the kernel, e.g. "8G"'),
-        timeout: z.string().optional().describe('end the job after this long, e.g. "2h"'),
-        idleTimeout: z.string().optional().describe('end the job after this long without output'),
-        memsafe: z.boolean().optional().describe('single-threaded BLAS/OpenMP and fewer malloc arenas'),
-        queue: z.string().optional().describe('wait for a free slot of this queue'),
-        after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
-        gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
-        mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
-        replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
-      },
+      inputSchema: RUN_INPUT,
     },
-    (a) =>
-      answer(async () => {
-        const replaced: string[] = [];
-        const spec = specFrom(
-          a.name,
-          a.command,
-          {
-            cwd: a.cwd,
-            env: Object.entries(a.env ?? {}).map(([k, v]) => `${k}=${v}`),
-            memLimit: a.memLimit,
-            timeout: a.timeout,
-            idleTimeout: a.idleTimeout,
-            memsafe: a.memsafe,
-            queue: a.queue,
-            after: a.after,
-            gpus: a.gpus === undefined ? undefined : String(a.gpus),
-            mem: a.mem,
-            replace: a.replace,
-          },
-          ctx.config,
-        );
-        const rec = await b.run({ ...spec, onReplaced: (id) => replaced.push(id) });
-        if (rec.state.status === 'failed-to-start') throw new JobqError('START_FAILED', `${rec.id} failed to start: ${rec.state.error}`);
-        watched.add(rec.id);
-        return {
-          ...(await summary(b, rec.id)),
-          ...(replaced.length ? { replaced } : {}),
-          ...(rec.protection.warnings.length ? { warnings: rec.protection.warnings } : {}),
-        };
-      }),
+    (a) => answer(() => startJob(t, a)),
   );
+}
 
+/** jobq_status: summaries of the jobs (or one), filtered as `jobq status` filters them. */
+function statusTool({ server, b }: Tools): void {
   server.registerTool(
     'jobq_status',
     {
       title: 'Jobs and how they stand',
       description:
         'List jobs (running first, then recent ones) as summaries: state, exit code or signal, the reason in one line, elapsed time, memory, last output line, log path. With job, that one job; with raw, its whole record.',
-      annotations: readOnly,
+      annotations: READ_ONLY,
       inputSchema: {
-        job: job.optional(),
+        job: JOB.optional(),
         state: z.array(z.string()).optional().describe('only jobs in these states (running, queued, failed, oom, …; live and ended for groups)'),
         name: z.string().optional().describe('only jobs whose NAME matches (* and ? as wildcards)'),
         all: z.boolean().optional().describe('every job, not only running and the 20 most recent'),
@@ -270,16 +288,19 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         return { jobs: await Promise.all(chosen.map((v) => summary(b, v.rec.id))), ...(states || named ? {} : { hidden }) };
       }),
   );
+}
 
+/** jobq_tail: a job's log, bounded, and from a cursor so that polling never reads anything twice. */
+function tailTool({ server, b }: Tools): void {
   server.registerTool(
     'jobq_tail',
     {
       title: "A job's log, bounded",
       description:
         'A job\'s log as a terminal shows it (\\r progress collapses to its last state). Without since: the last lines (at most 500 and 16 KiB). With since (the next from a previous answer): only what was written since, and a new next, so polling never reads anything twice. match keeps only lines matching a regular expression (e.g. "loss=|Error").',
-      annotations: readOnly,
+      annotations: READ_ONLY,
       inputSchema: {
-        job,
+        job: JOB,
         lines: z.number().int().min(1).max(500).optional().describe('how many lines (default 50), without since'),
         since: z.number().int().min(0).optional().describe('a byte offset: the next of a previous answer (0: from the top)'),
         match: z.string().max(200).optional().describe('only lines matching this regular expression'),
@@ -313,16 +334,19 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         return { ...s, output, next: size };
       }),
   );
+}
 
+/** jobq_wait: waits within a client's timeout, or longer with progress notifications that keep the client waiting. */
+function waitTool({ server, b }: Tools): void {
   server.registerTool(
     'jobq_wait',
     {
       title: 'Wait for a job to end',
       description:
         'Wait for a job to end and return its summary (exit code, reason). Returns within 50 s by default, below common 60 s client timeouts, with timedOut: true if it still runs (call again). With a progress token it sends progress every 5 s, so a client that resets its timeout on progress can pass timeoutSeconds up to a day.',
-      annotations: readOnly,
+      annotations: READ_ONLY,
       inputSchema: {
-        job,
+        job: JOB,
         timeoutSeconds: z.number().positive().max(86_400).optional().describe('how long to wait (default 50; over 50 only with a progress token)'),
       },
     },
@@ -346,7 +370,10 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         return v ? { ...s, timedOut: false } : { ...s, timedOut: true, note: `still ${s.state} after ${seconds} s: call jobq_wait again` };
       }),
   );
+}
 
+/** jobq_cancel: stops a job (or every live one of a NAME) as `jobq cancel` does. */
+function cancelTool({ server, b }: Tools): void {
   server.registerTool(
     'jobq_cancel',
     {
@@ -355,7 +382,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace. A NAME means its latest job; all: true stops every live job of that NAME (or every element of an array).',
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
       inputSchema: {
-        job,
+        job: JOB,
         all: z.boolean().optional().describe('every live job of that NAME'),
         grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default: the job\'s own --grace, else 10s)'),
       },
@@ -374,7 +401,10 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         };
       }),
   );
+}
 
+/** jobq_queue: the queues and why each waiting job waits; sets a queue's slots or pauses it. */
+function queueTool({ server, b }: Tools): void {
   server.registerTool(
     'jobq_queue',
     {
@@ -399,7 +429,10 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         }));
       }),
   );
+}
 
+/** jobq_pause and jobq_resume: hold a running job where it is (it keeps its slot), and let it go on. */
+function pauseTools({ server, b }: Tools): void {
   for (const [tool, act] of [
     ['jobq_pause', (id: string) => b.pause(id)],
     ['jobq_resume', (id: string) => b.resume(id)],
@@ -413,7 +446,7 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
             ? 'Stop every process of a running job for now (cgroup freezer, else SIGSTOP); it keeps its queue slot.'
             : 'Continue a paused job.',
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-        inputSchema: { job },
+        inputSchema: { job: JOB },
       },
       (a) =>
         answer(async () => {
@@ -423,6 +456,17 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
         }),
     );
   }
+}
+
+/** The tools the server offers, in the order a client lists them. */
+const TOOLS = [runTool, statusTool, tailTool, waitTool, cancelTool, queueTool, pauseTools];
+
+export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
+  const ctx = context(cmd);
+  const b = ctx.backend;
+  const server = new McpServer({ name: 'jobq', version }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
+  const watched = announceEnds(b, server);
+  for (const register of TOOLS) register({ server, b, config: ctx.config, watched });
 
   await server.connect(new LineTransport());
   // Serves until the client closes stdin.
