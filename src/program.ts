@@ -1,27 +1,13 @@
 // The one list of commands and options: help, parsing and completion all read this commander program.
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { settleSideWork } from './background.js';
-import { JobqError } from './domain/errors.js';
+import { packageRoot } from './package-root.js';
 
 declare const JOBQ_VERSION: string;
 const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-/** The installed package's root: the nearest directory above this code that holds jobq's package.json. */
-export function packageRoot(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    try {
-      if (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name === 'jobq') return dir;
-    } catch {
-      /* not here */
-    }
-    if (dir === path.dirname(dir)) throw new JobqError('NOT_FOUND', 'cannot find the jobq package directory (docs are in the repository under docs/)');
-  }
-}
 
 /** Builds the program; each action lazily imports its command and hands back its exit code. */
 export function buildProgram(setCode: (n: number) => void): Command {

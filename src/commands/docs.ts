@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
-import { packageRoot } from '../program.js';
+import { packageRoot } from '../package-root.js';
 import { out, printJson } from './context.js';
 
 /** The first heading of a markdown page, as its one-line summary. */
