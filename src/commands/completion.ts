@@ -1,7 +1,6 @@
 // `jobq completion bash|zsh|fish`: scripts generated from the commander program itself, so they never drift from it.
 import type { Command, Option } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { buildProgram } from '../program.js';
 import { context, out } from './context.js';
 
 /** How a value (of an option or argument) completes. */
@@ -201,7 +200,8 @@ export default function completion(shell: string | undefined, o: { names?: boole
     out(names(cmd).join('\n') + '\n');
     return EXIT.ok;
   }
-  const program = buildProgram(() => undefined);
+  // The program this command was parsed by: every command and option jobq has.
+  const program = cmd.parent!;
   const cmds = commandSpecs(program);
   const globals = program.options.flatMap((opt) => [opt.short, opt.long].filter((f): f is string => !!f));
   const scripts: Record<string, () => string> = { bash: () => bash(cmds, [...globals, '--help']), zsh: () => zsh(cmds), fish: () => fish(cmds) };
