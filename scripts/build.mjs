@@ -45,6 +45,52 @@ const plainFsForLockfile = standIn(
   "module.exports = require('node:fs');",
 );
 
+// Loaded from node_modules only by the command that needs them: pino on a process's first log line, the MCP
+// SDK and zod by `jobq mcp` (about 1 MB that no other command should read).
+// execa (ES module only) the same way, through import(), when a command talks to Slurm.
+const lazyPackages = ['pino', 'execa', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*', 'zod'];
+
+// Each command defines itself at the end of its own file, and src/program.ts imports every definition. Bundled as
+// they are, those imports would run every command's module, and all it imports (the MCP SDK, node:http...), at each
+// start. So program.ts gets each file's definition alone: the file built on its own, keeping `command` and only what
+// it uses (imports of unused names dropped); the whole file still loads when the command runs, through its `load`.
+const definitionsAlone = {
+  name: 'command-definitions-alone',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\/[\w-]+\.js$/ }, (args) =>
+      args.kind === 'import-statement' && /[\\/]src[\\/]program\.ts$/.test(args.importer)
+        ? { path: path.join(args.resolveDir, args.path.replace(/\.js$/, '.ts')), namespace: 'command-definition' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'command-definition' }, async (args) => {
+      const file = args.path;
+      const alone = await build({
+        stdin: { contents: `export { command } from ${JSON.stringify(file)};`, resolveDir: root, loader: 'ts' },
+        bundle: true,
+        write: false,
+        metafile: true,
+        format: 'esm',
+        platform: 'node',
+        target: 'node20',
+        logLevel: 'silent',
+        plugins: [
+          {
+            name: 'only-this-file',
+            setup(only) {
+              // Everything the file imports stays an import, resolved by the main build; unused ones go.
+              only.onResolve({ filter: /.*/ }, (a) => (a.importer === '<stdin>' ? undefined : { path: a.path, external: true, sideEffects: false }));
+            },
+          },
+        ],
+      });
+      const kept = Object.values(alone.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+      const heavy = kept.filter((p) => lazyPackages.some((l) => (l.endsWith('/*') ? p.startsWith(l.slice(0, -1)) : p === l || p.startsWith(`${l}/`))));
+      if (heavy.length) throw new Error(`${path.relative(root, file)}: its command definition would load ${heavy.join(', ')} at every start`);
+      return { contents: alone.outputFiles[0].text, loader: 'js', resolveDir: path.dirname(file) };
+    });
+  },
+};
+
 await build({
   entryPoints: { cli: 'src/cli.ts', supervisor: 'src/supervisor/main.ts' },
   absWorkingDir: root,
@@ -54,16 +100,13 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // Loaded from node_modules only by the command that needs them: pino on a process's first log line, the MCP
-  // SDK and zod by `jobq mcp` (about 1 MB that no other command should read).
-  // execa (ES module only) the same way, through import(), when a command talks to Slurm.
-  external: ['pino', 'execa', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*', 'zod'],
+  external: lazyPackages,
   define: { JOBQ_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__jobqUrl' },
   banner: { js: "const __jobqUrl = require('node:url').pathToFileURL(__filename).href;" },
   // Smaller code parses faster at every start; identifiers stay readable in stack traces.
   minifyWhitespace: true,
   minifySyntax: true,
-  plugins: [lazyChildProcessForCommander, noColorSniffingInChalk, plainFsForLockfile],
+  plugins: [definitionsAlone, lazyChildProcessForCommander, noColorSniffingInChalk, plainFsForLockfile],
   logLevel: 'warning',
 });
 // The package is ESM ("type": "module"); dist/ holds CommonJS.

@@ -5,6 +5,7 @@ import { SCHEMA_VERSION } from '../domain/job.js';
 import { formatDuration, parseDuration, parseSignal } from '../domain/units.js';
 import { stateLabel } from '../output/format.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 export default async function cancel(refs: string[], o: { signal?: string; grace?: string; all?: boolean; json?: boolean }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
@@ -39,3 +40,18 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
   if (o.all && !results.length && !o.json) out('no live jobs\n');
   return code;
 }
+
+export const command: CommandDef = {
+  name: 'cancel',
+  summary: 'stop a job: SIGTERM to its whole group, SIGKILL after the grace',
+  arguments: [{ name: '[jobs...]', description: 'NAMEs (every live job of that name) or IDs' }],
+  options: [
+    { flags: '-s, --signal <sig>', description: "first signal (default: the job's run --signal, else TERM)" },
+    { flags: '-g, --grace <duration>', description: "wait this long before SIGKILL (default: the job's run --grace, else 10s)" },
+    { flags: '-a, --all', description: 'cancel every live job (queued and paused ones too)' },
+    { flags: '--json', description: 'print JSON' },
+  ],
+  afterHelp:
+    '\nExamples:\n  jobq cancel train\n  jobq cancel train --signal INT --grace 30s\n  jobq cancel --all\nA job run with --grace 2m gets 2m here too, unless --grace says otherwise.',
+  load: () => import('./cancel.js'),
+};

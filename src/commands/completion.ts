@@ -2,6 +2,7 @@
 import type { Command, Option } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { context, out } from './context.js';
+import type { CommandDef } from './definition.js';
 
 /** How a value (of an option or argument) completes. */
 type Values = 'dir' | 'file' | 'names' | 'none' | { words: string[] };
@@ -210,3 +211,13 @@ export default function completion(shell: string | undefined, o: { names?: boole
   out(make());
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'completion',
+  summary: 'print a shell completion script (generated from this command list)',
+  arguments: [{ name: '[shell]', description: 'bash, zsh or fish' }],
+  options: [{ flags: '--names', description: 'print the job names of the configured state dir (for the scripts)', hidden: true }],
+  afterHelp:
+    "\nExamples:\n  source <(jobq completion bash)     # in ~/.bashrc; aliases such as alias js='jobq status' complete too\n  jobq completion zsh > ~/.zfunc/_jobq\n  jobq completion fish > ~/.config/fish/completions/jobq.fish",
+  load: () => import('./completion.js'),
+};

@@ -7,6 +7,7 @@ import { formatDuration, formatSize } from '../domain/units.js';
 import { columns } from '../output/format.js';
 import { stateHome } from '../store/store.js';
 import { out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 export default function config(o: { json?: boolean }, _cmd: Command): number {
   const { config: c, sources, files, warnings } = loadConfig();
@@ -48,3 +49,11 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
   out(`files read: ${files.join(', ') || 'none'}\n`);
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'config',
+  summary: 'print the merged configuration and where each value came from',
+  options: [{ flags: '--json', description: 'print JSON' }],
+  afterHelp: '\nExamples:\n  jobq config\n  jobq config --json\nFiles: $XDG_CONFIG_HOME/jobq/config.json, then .jobq.json from here upward (docs/config.md).',
+  load: () => import('./config.js'),
+};

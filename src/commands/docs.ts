@@ -5,6 +5,7 @@ import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { packageRoot } from '../package-root.js';
 import { out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 /** The first heading of a markdown page, as its one-line summary. */
 function title(file: string): string {
@@ -36,3 +37,14 @@ export default function docs(o: { json?: boolean }): number {
   for (const p of pages) out(`  ${p.padEnd(width)}  ${title(path.join(dir, p))}\n`);
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'docs',
+  summary: 'say where the installed docs and Makefile.example are',
+  options: [{ flags: '--json', description: 'print JSON' }],
+  afterHelp: [
+    '\nExamples:\n  jobq docs\n  less "$(jobq docs --json | jq -r .docs)/queues.md"\n  cp "$(jobq docs --json | jq -r .makefileExample)" ./Makefile.jobq',
+    () => `\nInstalled here: ${path.join(packageRoot(), 'docs')} and ${path.join(packageRoot(), 'Makefile.example')}`,
+  ],
+  load: () => import('./docs.js'),
+};

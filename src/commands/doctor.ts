@@ -13,6 +13,7 @@ import { makeChalk } from '../output/color.js';
 import { detectFacts, planIsolation, userManager } from '../process/isolation.js';
 import { Store, stateHome } from '../store/store.js';
 import { out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 const read = (file: string): string | undefined => {
   try {
@@ -245,3 +246,18 @@ export default function doctor(o: { json?: boolean }, cmd: Command): number {
   // A warning is advice; only a fail means jobq cannot work here as configured.
   return report.status === 'fail' ? EXIT.failure : EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'doctor',
+  summary: 'say what jobq will do on this machine (cgroups, systemd scope, oomd, swap, state dir) and how to fix what is wrong',
+  options: [{ flags: '--json', description: 'print JSON (docs/doctor.md)' }],
+  afterHelp: `
+Each line is ok, warn, fail or info; "To fix:" lists the exact commands. Exit 1 only when something is a fail
+(jobq cannot work here as configured), else 0. Fields of --json: docs/doctor.md.
+
+Examples:
+  jobq doctor
+  jobq doctor --json | jq '.checks[] | select(.status == "warn" or .status == "fail")'
+  jobq doctor --json | jq -r .isolation.auto     # what --isolation auto picks here`,
+  load: () => import('./doctor.js'),
+};

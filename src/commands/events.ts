@@ -4,6 +4,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { followFile, printLastLines } from '../output/follow.js';
 import { levelName } from '../store/events.js';
 import { context } from './context.js';
+import type { CommandDef } from './definition.js';
 
 /** One event line for people: time, level, message, then the other fields. */
 function pretty(line: string): string {
@@ -38,3 +39,15 @@ export default async function events(o: { follow?: boolean; lines: string; json?
   if (o.follow) await followFile(file, offset, out, async () => false);
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'events',
+  summary: "read jobq's own event log (started, signalled, escalated, recorded, reconciled)",
+  options: [
+    { flags: '-f, --follow', description: 'keep printing new events' },
+    { flags: '-n, --lines <n>', description: 'how many recent events', default: '50' },
+    { flags: '--json', description: 'raw JSON lines' },
+  ],
+  afterHelp: '\nExamples:\n  jobq events\n  jobq events -f --json',
+  load: () => import('./events.js'),
+};

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../domain/errors.js';
+import type { CommandDef } from './definition.js';
 
 /** The script that called us (`bash ./train.sh` → ./train.sh), read from the parent's command line; else undefined. */
 function callingScript(): string | undefined {
@@ -37,3 +38,15 @@ export default function guard(o: { var: string; instead?: string }): number {
   process.stderr.write(`jobq: this is a heavy job: run it through jobq instead: ${instead}  (${o.var}=1 is not set)\n`);
   return EXIT.failure;
 }
+
+export const command: CommandDef = {
+  name: 'guard',
+  summary: 'exit 0 inside a jobq job, else say "run this through jobq" and exit 1',
+  options: [
+    { flags: '--var <name>', description: 'the guard variable to check', default: 'BG_JOB' },
+    { flags: '--instead <command>', description: 'the command to name in the refusal (default: jobq run NAME -- the calling script)' },
+  ],
+  afterHelp:
+    "\nExamples:\n  jobq guard || exit 1          # first line of a heavy script: names 'jobq run train -- ./train.sh'\n  jobq guard --var GRAV_BG_JOB\n  @jobq guard --instead 'make $@-bg' || exit 1   # a make target\nSnippets without jobq on PATH: docs/guards.md",
+  load: () => import('./guard.js'),
+};

@@ -16,6 +16,7 @@ import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { isAlive } from '../process/proc.js';
 import { context } from './context.js';
+import type { CommandDef } from './definition.js';
 import { specFrom } from './run.js';
 
 declare const JOBQ_VERSION: string;
@@ -473,3 +474,17 @@ export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
   await new Promise<void>((resolve) => process.stdin.once('close', resolve));
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'mcp',
+  summary: 'serve jobq to a coding agent over stdio (Model Context Protocol): jobq_run, _status, _tail, _wait, _cancel, _queue, _pause, _resume',
+  afterHelp: `
+Register it with an agent (docs/agents-and-tmux.md), e.g.:
+  claude mcp add jobq -- jobq mcp
+  { "mcpServers": { "jobq": { "command": "jobq", "args": ["mcp"] } } }
+Its tool descriptions tell the agent to run heavy work through jobq rather than in its own shell.
+
+Examples:
+  jobq mcp            # speaks MCP on stdin/stdout until stdin closes`,
+  load: () => import('./mcp.js'),
+};

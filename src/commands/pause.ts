@@ -4,6 +4,7 @@ import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { jobJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 /** Pauses (or, as `resume`, continues) each job named; a NAME means each of its live jobs. */
 export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
@@ -34,3 +35,13 @@ export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o:
 export default function pause(refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
   return pauseOrResume('pause', refs, o, cmd);
 }
+
+export const command: CommandDef = {
+  name: 'pause',
+  summary: 'stop every process of a running job (cgroup freezer, else SIGSTOP); it keeps its queue slot',
+  arguments: [{ name: '<jobs...>', description: 'NAMEs (each live job of that name) or IDs' }],
+  options: [{ flags: '--json', description: 'print JSON' }],
+  afterHelp:
+    '\nExamples:\n  jobq pause train     # while you need the GPU for a moment\n  jobq resume train\nPaused time does not count toward --idle-timeout; cancel of a paused job still runs its TERM handler.',
+  load: () => import('./pause.js'),
+};

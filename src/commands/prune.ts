@@ -5,6 +5,7 @@ import { FINAL_STATUSES, isValidName, parseId, SCHEMA_VERSION } from '../domain/
 import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 interface PruneOpts {
   olderThan?: string;
@@ -60,3 +61,28 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
   }
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'prune',
+  summary: 'remove finished jobs and their logs (bare: only shows what it would remove)',
+  arguments: [{ name: '[jobs...]', description: 'only jobs of these NAMEs or IDs' }],
+  options: [
+    { flags: '--older-than <duration>', description: 'only jobs that ended longer ago than this, e.g. 7d' },
+    { flags: '--keep <n>', description: 'keep the newest N finished jobs of each name' },
+    { flags: '--state <state>', description: 'only jobs that ended so: failed, cancelled, lost, half-made... (repeatable)', repeatable: true },
+    { flags: '--all', description: 'every finished job' },
+    { flags: '--dry-run', description: 'list what would go, remove nothing' },
+    { flags: '--json', description: 'print JSON' },
+  ],
+  afterHelp: `
+Without a selector (--older-than, --keep, --state, --all or a JOB) prune removes nothing and shows what it would.
+Running and queued jobs are never removed; nor is a record this jobq cannot read (a newer jobq may own it).
+
+Examples:
+  jobq prune                          # show what a prune of everything finished would remove
+  jobq prune --older-than 7d
+  jobq prune --keep 3 --dry-run
+  jobq prune --state failed --state lost
+  jobq prune train                    # the finished jobs named train`,
+  load: () => import('./prune.js'),
+};

@@ -7,6 +7,7 @@ import { elapsedMs, paintState, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { closest } from '../store/store.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 const ACTIONS = ['set', 'pause', 'resume'];
 
@@ -81,3 +82,24 @@ export default async function queue(
   }
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'queue',
+  summary: 'queues: slots, running jobs, waiting jobs in start order and why each waits; set, pause, resume',
+  arguments: [
+    { name: '[action_or_queue]', description: 'a QUEUE to show, or set / pause / resume' },
+    { name: '[queue]', description: 'the QUEUE for set / pause / resume' },
+  ],
+  options: [
+    { flags: '--slots <n>', description: 'with set: how many jobs of the queue run at once' },
+    { flags: '--json', description: 'print JSON' },
+  ],
+  afterHelp: `
+Examples:
+  jobq queue                       # every queue
+  jobq queue heavy --json
+  jobq queue set heavy --slots 2   # a new queue has 1 slot; config may define queues too
+  jobq queue pause heavy           # running jobs go on; no new ones start
+  jobq queue resume heavy`,
+  load: () => import('./queue.js'),
+};

@@ -4,6 +4,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { isRedacted } from '../domain/job.js';
 import { jobJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG']);
 
@@ -75,3 +76,16 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
   if (!o.json) out(`restarted ${old.id} as ${rec.id}  pid ${rec.job?.pid}\nlog: ${rec.log}\n`);
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'restart',
+  summary: "start a job's argv, cwd and jobq-added env again, as a new job (stopping the live one first)",
+  arguments: [{ name: '<job>', description: 'NAME or ID' }],
+  options: [
+    { flags: '--keep', description: 'leave a live job of that name running and start a second copy beside it' },
+    { flags: '--json', description: 'print the new record as JSON' },
+  ],
+  afterHelp:
+    '\nExamples:\n  jobq restart train          # cancels a running train first, as pm2/systemd do\n  jobq restart train --keep   # a second copy beside it',
+  load: () => import('./restart.js'),
+};

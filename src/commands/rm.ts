@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 export default async function rm(refs: string[], o: { json?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
@@ -21,3 +22,12 @@ export default async function rm(refs: string[], o: { json?: boolean }, cmd: Com
   else for (const r of removed) out(`removed ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
   return code;
 }
+
+export const command: CommandDef = {
+  name: 'rm',
+  summary: 'remove finished jobs (record and log); a running one is refused',
+  arguments: [{ name: '<jobs...>', description: 'NAMEs (their latest job) or IDs' }],
+  options: [{ flags: '--json', description: 'print JSON' }],
+  afterHelp: '\nExamples:\n  jobq rm train_20261124_101500\n  jobq rm etl',
+  load: () => import('./rm.js'),
+};

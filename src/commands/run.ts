@@ -12,6 +12,7 @@ import { formatSize, parseDuration, parseSignal, parseSize, sleep } from '../dom
 import { jobJson } from '../output/json.js';
 import { noUserManager, userManager } from '../process/isolation.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 /** Options of `run` as commander hands them over. */
 export interface RunOpts {
@@ -271,3 +272,76 @@ async function waitStarted(backend: ReturnType<typeof context>['backend'], id: s
     await sleep(100);
   }
 }
+
+export const command: CommandDef = {
+  name: 'run',
+  summary: 'start a job detached, in its own session, with a log and a record',
+  description: 'Start CMD as a detached job named NAME. Returns once the job has really started (a job that must wait: once it is queued).',
+  arguments: [
+    { name: '<name>', description: 'job name (letters, digits, . _ -); NAME later means its latest job' },
+    { name: '[command...]', description: "the command after -- (the -- may go when no word of the command starts with '-')" },
+  ],
+  options: [
+    { flags: '--env <K=V>', description: 'set a variable for the job (repeatable)', repeatable: true },
+    { flags: '--cwd <dir>', description: 'working directory (default: here)' },
+    { flags: '--guard-var <name>', description: 'also set NAME=1 for scripts that check it (repeatable)', repeatable: true },
+    { flags: '--memsafe', description: 'preset: single-threaded BLAS/OpenMP, MALLOC_ARENA_MAX=2' },
+    { flags: '--preset <name>', description: 'apply a named env preset (repeatable; see jobq config)', repeatable: true },
+    { flags: '--log <file>', description: 'write the log here instead of the state dir' },
+    {
+      flags: '--isolation <mode>',
+      description: 'systemd scope or own cgroup for the job (auto warns if it gets neither; jobq doctor says which)',
+      choices: ['auto', 'scope', 'cgroup', 'none'],
+    },
+    { flags: '--mem-limit <size>', description: 'memory limit enforced by the kernel, e.g. 8G' },
+    { flags: '--oom-score-adj <n>', description: "make the job the OOM killer's first pick (default 500; 0 leaves it)" },
+    { flags: '--timeout <duration>', description: 'end the job after this wall-clock time, e.g. 6h or 1h30m (state: timeout; wait gives 124)' },
+    { flags: '--idle-timeout <duration>', description: 'end the job after this long without new output (\\r counts)' },
+    { flags: '--timeout-signal <SIG@LEAD>', description: 'send SIG to the main process this long before --timeout, e.g. USR1@60s' },
+    { flags: '--signal <sig>', description: 'signal timeouts send first (default TERM)' },
+    { flags: '--grace <duration>', description: 'time between the first signal and SIGKILL on timeout (default 10s)' },
+    { flags: '--max-log-size <size>', description: 'cap the log; the oldest half is dropped with a marker (default 1G)' },
+    { flags: '--on-exit <cmd>', description: 'run this shell command when the job ends (JOBQ_JOB_STATE etc. set)' },
+    { flags: '--queue <queue>', description: 'wait for a free slot of this queue (a new queue has 1 slot); default: config defaultQueue' },
+    { flags: '--no-queue', description: 'start now even if config names a defaultQueue' },
+    { flags: '--priority <n>', description: 'within the queue, higher starts first (default 0); ties: first come, first served' },
+    { flags: '--wait-start', description: 'if the job must wait (queue, --after, --mem, --gpus): block until it started, then print as run does' },
+    {
+      flags: '--after <job>',
+      description: 'start only after JOB (NAME, id, or array name: all its elements) succeeded; else skipped (repeatable)',
+      repeatable: true,
+    },
+    { flags: '--after-any <job>', description: 'start after JOB ended, however it ended (repeatable)', repeatable: true },
+    { flags: '--array <from-to[:step][%k]>', description: 'a job array NAME.1, NAME.2, …: {} in the command is the value; %K caps how many run at once' },
+    { flags: '--array-file <file>', description: 'a job array with one value per line of FILE' },
+    { flags: '--mem <size>', description: 'memory the job needs to start: it waits until that much is free (--mem-limit is only a cap)' },
+    { flags: '--gpus <n>', description: 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them' },
+    { flags: '--backend <where>', description: 'local (this machine, default) or slurm (sbatch; docs/slurm.md)' },
+    { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
+    { flags: '--replace', description: 'if a job of this NAME is live, cancel it (its usual grace) and then start' },
+    { flags: '--allow-duplicate', description: 'if a job of this NAME is live, start another beside it' },
+    { flags: '-q, --quiet', description: 'print only the job id' },
+    { flags: '--json', description: 'print the record as JSON' },
+  ],
+  afterHelp: `
+Examples:
+  jobq run train -- python train.py --lr 3e-4
+  jobq run etl --memsafe --env DATA=/srv/x -- ./etl.sh
+  jobq run big --mem-limit 8G --timeout 6h --idle-timeout 20m -- python big.py
+  jobq run render --guard-var GRAV_BG_JOB --on-exit 'notify-send "$JOBQ_JOB_NAME $JOBQ_JOB_STATE"' -- make render
+  jobq run train --replace -- python train.py    # stop the running 'train' first
+  jobq run render1 --queue heavy -- ./render.sh 1 # waits for a free slot of 'heavy'
+  jobq run urgent --queue heavy --priority 10 -- ./render.sh 9
+  jobq run eval --after train -- python eval.py   # skipped if train does not succeed
+  jobq run sweep --array 1-20%4 -- python train.py --seed {}
+  jobq run big --mem 12G --gpus 1 -- python big.py
+  jobq run train --backend slurm --gpus 1 --timeout 6h --slurm-opt=--partition=gpu -- python train.py
+
+A NAME names one live job: run refuses a NAME that is queued, starting, running or paused (exit 1) unless
+--replace or --allow-duplicate says what to do.
+
+The job gets BG_JOB=1, JOBQ_JOB_ID, JOBQ_JOB_NAME, JOBQ_LOG and PYTHONUNBUFFERED=1 (unless set).
+A command that cannot start exits 127 at once, and its record says why.
+The job's supervisor starts beside run (bin/jobq); JOBQ_STANDBY=0 jobq run ... starts it after run instead.`,
+  load: () => import('./run.js'),
+};

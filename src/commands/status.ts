@@ -9,6 +9,7 @@ import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
+import type { CommandDef } from './definition.js';
 
 interface StatusOpts {
   all?: boolean;
@@ -113,3 +114,19 @@ async function watch(dir: string, render: (w: boolean) => Promise<{ text: string
     restore();
   }
 }
+
+export const command: CommandDef = {
+  name: 'status',
+  summary: 'list jobs, or show one in detail',
+  arguments: [{ name: '[job]', description: "NAME (its latest job) or ID for the detail view; a pattern ('resnet*') lists the jobs it matches" }],
+  options: [
+    { flags: '-a, --all', description: 'list every job, not only running and recent ones' },
+    { flags: '-s, --state <states>', description: 'only jobs in these states: failed,oom,… or live, ended' },
+    { flags: '-n, --recent <n>', description: 'how many recent finished jobs to list', default: '20' },
+    { flags: '-w, --watch', description: 'redraw the table on change (TTY)' },
+    { flags: '--json', description: 'print JSON (docs/json.md)' },
+  ],
+  afterHelp:
+    "\nExamples:\n  jobq status\n  jobq status train\n  jobq status --state failed,oom,timeout   # what went wrong, all of it\n  jobq status 'resnet*' --state live\n  jobq status --all --json | jq '.jobs[] | select(.state.status==\"failed\") | .id'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one);\npiped, it has every column.",
+  load: () => import('./status.js'),
+};

@@ -8,6 +8,7 @@ import { sleep } from '../domain/units.js';
 import { followFile, printLastLines } from '../output/follow.js';
 import { stateLabel } from '../output/format.js';
 import { context, unansweredWatch } from './context.js';
+import type { CommandDef } from './definition.js';
 
 /**
  * Where tail writes: ends what it printed with a newline (a `\r` bar must not hold the prompt), and, into a pipe,
@@ -118,3 +119,17 @@ export default async function tail(refs: string[], o: { lines: string; follow?: 
   const failed = ended.find((v) => exitCodeOf(v.state) !== 0);
   return failed ? exitCodeOf(failed.state) : EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'tail',
+  summary: "print the end of a job's log, or follow it",
+  arguments: [{ name: '<jobs...>', description: 'NAMEs, IDs or array names (several: each line named, as pm2 logs)' }],
+  options: [
+    { flags: '-n, --lines <n>', description: 'how many lines (as a terminal shows them: \\r progress updates collapse into one)', default: '10' },
+    { flags: '-f, --follow', description: 'follow until the job ends, then exit with its code (raw bytes, live)' },
+    { flags: '--raw', description: 'print the bytes as written, every \\r update included' },
+  ],
+  afterHelp:
+    '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running\n  jobq tail -f sweep           # every element of an array, each line named\n  jobq tail -f train eval      # several jobs interleaved, each line named',
+  load: () => import('./tail.js'),
+};

@@ -17,6 +17,7 @@ import { elapsedMs, exitText, stateLabel } from '../output/format.js';
 import { beforeChild } from '../process/proc.js';
 import { PAGE } from '../ui/page.js';
 import { context } from './context.js';
+import type { CommandDef } from './definition.js';
 
 const LOG_LINES = 200;
 
@@ -419,3 +420,23 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
   server.closeAllConnections();
   return EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'ui',
+  summary: 'a local web dashboard: live jobs table, logs, memory charts, cancel and restart (127.0.0.1, behind a token)',
+  options: [
+    { flags: '-p, --port <n>', description: 'port on 127.0.0.1', default: '8765' },
+    { flags: '--open', description: 'open it in the browser (xdg-open gets a page only you can read, never the tokened URL)' },
+    { flags: '--detach', description: 'run it as a jobq job of its own (jobq cancel jobq-ui stops it)' },
+  ],
+  afterHelp: `
+It prints a URL with a random token; requests without the token, with a Host other than
+127.0.0.1/localhost, or a POST from another origin are refused (docs/ui.md).
+
+Examples:
+  jobq ui                  # foreground; Ctrl-C stops it
+  jobq ui --port 9000 --open
+  jobq ui --detach         # survives the terminal
+  ssh -L 8765:127.0.0.1:8765 gpubox   # then open the printed URL on your laptop`,
+  load: () => import('./ui.js'),
+};

@@ -8,6 +8,7 @@ import { lastLine } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { context, printJson, unansweredWatch } from './context.js';
+import type { CommandDef } from './definition.js';
 
 export default async function wait(refs: string[], o: { timeout?: string; json?: boolean; all?: boolean }, cmd: Command): Promise<number> {
   const { backend } = context(cmd);
@@ -52,3 +53,17 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
   const failed = done.find((v) => exitCodeOf(v.state) !== 0);
   return failed ? exitCodeOf(failed.state) : EXIT.ok;
 }
+
+export const command: CommandDef = {
+  name: 'wait',
+  summary: "block until jobs end; exit with the job's code",
+  arguments: [{ name: '[jobs...]', description: 'NAMEs, IDs or array names' }],
+  options: [
+    { flags: '-a, --all', description: 'every job live now (running, paused, queued)' },
+    { flags: '-t, --timeout <duration>', description: 'give up after this long (exit 124)' },
+    { flags: '--json', description: 'print the final records as JSON' },
+  ],
+  afterHelp:
+    '\nExamples:\n  jobq wait train && make eval\n  jobq wait --timeout 2h train etl\n  jobq wait --all                 # everything live now, e.g. before a reboot\nA Slurm job whose controller stops answering: one line says so; exit 1 after JOBQ_REMOTE_TIMEOUT (default 5m).',
+  load: () => import('./wait.js'),
+};
