@@ -3,16 +3,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gate, peakRunning, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { gate, peakRunning, pollUntil, start, taggedPids, useWorld } from '../helpers/jobq.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 const state = (id: string) => w.record(id).state;
 const memAvailable = () => Number(/^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;

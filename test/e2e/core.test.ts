@@ -4,17 +4,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, BIN, gate, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { alive, BIN, gate, pollUntil, start, useWorld } from '../helpers/jobq.js';
 
 const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 describe('run', () => {
   it('starts the job in its own session and group, stdin at EOF, with the guard environment', async () => {

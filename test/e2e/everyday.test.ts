@@ -5,16 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { BIN, pollUntil, ROOT, start, useWorld } from '../helpers/jobq.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 

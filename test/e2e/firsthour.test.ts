@@ -3,18 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { BIN, pollUntil, start, useWorld } from '../helpers/jobq.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasCgroup = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') || fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 const state = (id: string) => w.record(id).state;
 

@@ -5,12 +5,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, BIN, pollUntil, type World, world } from '../helpers/jobq.js';
+import { alive, BIN, pollUntil, useWorld } from '../helpers/jobq.js';
 
-let w: World;
+const w = useWorld();
 let client: Client;
 beforeEach(async () => {
-  w = world();
   client = new Client({ name: 'jobq-test', version: '1.0.0' });
   await client.connect(
     new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], env: { ...(process.env as Record<string, string>), ...w.env } }),
@@ -18,7 +17,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await client.close();
-  await w.cleanup();
 });
 
 /** Calls a tool and returns its JSON answer (or throws with the tool error's text). */

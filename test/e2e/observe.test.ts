@@ -1,18 +1,10 @@
 // Issue 14: see a job over time — memory samples in the job dir, the chart in status JOB, the samples in --json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { start, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { start, useWorld } from '../helpers/jobq.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-  fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
-  fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '200ms' }));
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld({ config: { sampleInterval: '200ms' } });
 
 describe('memory over time', () => {
   it('a job whose memory grows: rising samples, and status JOB draws them under its limit line', async () => {

@@ -3,19 +3,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { detectFacts } from '../../src/process/isolation.js';
-import { alive, pollUntil, ROOT, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { alive, pollUntil, ROOT, start, taggedPids, useWorld } from '../helpers/jobq.js';
 
 const facts = detectFacts();
 const hasCgroup = !!(facts.v1Bases || facts.v2Base);
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 const HOG = [process.execPath, '-e', 'const a=[];for(;;){a.push(Buffer.alloc(8<<20,1))}'];
 

@@ -2,17 +2,11 @@
 // queue that drains whichever jobq process is SIGKILLed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, peakRunning, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { alive, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, peakRunning, pollUntil, start, taggedPids, useWorld } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 const state = (id: string) => w.record(id).state;
 

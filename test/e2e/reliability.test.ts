@@ -4,19 +4,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, bystander, IS_ROOT, killBystanders, pollUntil, start, taggedPids, type World, world } from '../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { alive, bystander, IS_ROOT, pollUntil, start, taggedPids, useWorld } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = IS_ROOT;
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  killBystanders();
-  await w.cleanup();
-});
+const w = useWorld();
 
 describe('load', () => {
   it('200 concurrent runs give 200 distinct, complete, correct records while status --json runs in a loop', async () => {

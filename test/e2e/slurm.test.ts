@@ -4,21 +4,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, start, type World, world } from '../helpers/jobq.js';
-import { slurmCluster } from '../helpers/slurm.js';
+import { describe, expect, it } from 'vitest';
+import { BIN, ROOT, start } from '../helpers/jobq.js';
+import { slurmWorlds } from '../helpers/slurm.js';
 
-const cluster = slurmCluster();
-let w: World;
-// Said at load: when every test of a file is skipped, vitest runs none of its hooks.
-if (!cluster.ok) console.warn(`Slurm tests skipped: ${cluster.why}`);
-beforeEach(() => {
-  w = world(cluster.env);
-});
-afterEach(async () => {
-  cluster.cancelAll(w.home);
-  await w.cleanup();
-});
+const { cluster, world } = slurmWorlds('Slurm tests');
+const w = world();
 
 const state = (id: string) => w.record(id).state;
 const slurm = ['--backend', 'slurm'];

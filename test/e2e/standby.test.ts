@@ -4,18 +4,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LEAN } from '../../src/process/spawn.js';
-import { alive, BIN, bystander, killBystanders, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
+import { alive, BIN, bystander, pollUntil, ROOT, start, useWorld } from '../helpers/jobq.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  killBystanders();
-  await w.cleanup();
-});
+const w = useWorld();
 
 /** Live processes of this test's world that are a supervisor waiting as a standby (or started as one). */
 function standbys(): number[] {

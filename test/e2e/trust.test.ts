@@ -6,32 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, BIN, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { alive, BIN, bystander, gate, HAS_CGROUP, IS_ROOT, pollUntil, start, tmpDir, tmpPaths, useWorld } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const isRoot = IS_ROOT;
 const hasCgroup = HAS_CGROUP;
-let w: World;
-const tmpPaths: string[] = [];
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  killBystanders();
-  await w.cleanup();
-  for (const p of tmpPaths.splice(0)) {
-    if (p.startsWith('/sys/fs/cgroup/')) fs.rmdirSync(p);
-    else fs.rmSync(p, { recursive: true, force: true });
-  }
-});
-
-/** A fresh temp dir, removed after the test; mode as given. */
-function tmpDir(mode = 0o700): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-trust-'));
-  fs.chmodSync(d, mode);
-  tmpPaths.push(d);
-  return d;
-}
+const w = useWorld();
 
 /** Runs a shell snippet as the unprivileged user `nobody` (the second user on the machine). */
 function asNobody(script: string): void {

@@ -3,16 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { BIN, killTagged, pollUntil, type World, world } from '../helpers/jobq.js';
+import { expect, it } from 'vitest';
+import { BIN, killTagged, pollUntil, useWorld } from '../helpers/jobq.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 /** Every command line on the machine, as `ps` shows them to any user. */
 function allCmdlines(): string {

@@ -6,13 +6,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, pollUntil, ROOT, start, type World, world } from '../helpers/jobq.js';
+import { BIN, pollUntil, ROOT, start, useWorld } from '../helpers/jobq.js';
 import { plantRecord } from '../helpers/records.js';
 
 const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((f) => fs.existsSync(f));
 const SHOTS = path.join(ROOT, 'test-results');
 
-let w: World;
+const w = useWorld({ config: { sampleInterval: '300ms' } });
 let ui: ChildProcess;
 let url: URL;
 let browser: Browser | undefined;
@@ -30,9 +30,6 @@ afterAll(async () => {
   await browser?.close();
 });
 beforeEach(async () => {
-  w = world();
-  fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
-  fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '300ms' }));
   ui = spawn(process.execPath, [BIN, 'ui', '--port', '0'], { env: { ...process.env, ...w.env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   ui.stdout!.on('data', (d) => (out += d));
@@ -41,7 +38,6 @@ beforeEach(async () => {
 afterEach(async () => {
   ui.kill('SIGINT');
   await new Promise((r) => ui.once('exit', r));
-  await w.cleanup();
 });
 
 /** A raw request, so Host and Origin can be what an attacker would send. */

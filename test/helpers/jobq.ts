@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options } from 'execa';
+import { afterEach, beforeEach } from 'vitest';
 import { killTagged, taggedPids } from '../../scripts/tagged.mjs';
 import { isJobCgroup } from '../../src/process/isolation.js';
 
@@ -64,7 +65,7 @@ export interface World {
   cleanup(): Promise<void>;
 }
 
-/** Makes a fresh world; call cleanup() in afterEach/afterAll. */
+/** Makes a fresh world; call cleanup() in afterEach/afterAll (useWorld() does both for a file's tests). */
 export function world(extraEnv: Record<string, string> = {}): World {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-test-'));
   fs.chmodSync(home, 0o700);
@@ -123,6 +124,49 @@ export function world(extraEnv: Record<string, string> = {}): World {
     },
   };
   return w;
+}
+
+/** Paths removed after each test of a file that calls useWorld() (a cgroup dir by rmdir, anything else by rm -r). */
+export const tmpPaths: string[] = [];
+
+/** A fresh temp dir, mode as given, removed after the test (see tmpPaths). */
+export function tmpDir(mode = 0o700): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-tmp-'));
+  fs.chmodSync(d, mode);
+  tmpPaths.push(d);
+  return d;
+}
+
+/**
+ * The e2e files' one set-up: a fresh world before each test (world(env), then `config` written as the user's
+ * config.json when given) and, after each test, every bystander killed, every process of the world killed and its
+ * state dir removed, then every path in tmpPaths removed. Returns the current test's world: `const w = useWorld()`
+ * reads as the `let w` a beforeEach would assign. A file's own beforeEach/afterEach registered after this call run
+ * after the world is made and before it is cleaned up (vitest runs afterEach hooks in reverse order).
+ */
+export function useWorld(opts: { env?: Record<string, string>; config?: Record<string, unknown> } = {}): World {
+  let current: World | undefined;
+  beforeEach(() => {
+    current = world(opts.env);
+    if (opts.config) {
+      fs.mkdirSync(path.join(current.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+      fs.writeFileSync(path.join(current.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify(opts.config));
+    }
+  });
+  afterEach(async () => {
+    killBystanders();
+    await current?.cleanup();
+    for (const p of tmpPaths.splice(0)) {
+      if (p.startsWith('/sys/fs/cgroup/')) fs.rmdirSync(p);
+      else fs.rmSync(p, { recursive: true, force: true });
+    }
+  });
+  return new Proxy({} as World, {
+    get(_, key) {
+      if (!current) throw new Error('useWorld(): the world exists only inside a test (or a hook that runs after its beforeEach)');
+      return current[key as keyof World];
+    },
+  });
 }
 
 /**

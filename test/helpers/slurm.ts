@@ -4,8 +4,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach } from 'vitest';
-import { ROOT, type World, world } from './jobq.js';
+import { afterEach } from 'vitest';
+import { ROOT, useWorld, type World } from './jobq.js';
 
 export interface Cluster {
   ok: boolean;
@@ -62,19 +62,17 @@ export function slurmCmd(cluster: Cluster, cmd: string, args: string[]): string 
 }
 
 /**
- * For a test file of its own: the cluster, and a fresh jobq world per test wired to it (each Slurm job it made is
- * cancelled after). Says at load why the file skips: vitest runs no hook of a file whose tests all skip.
+ * For a Slurm test file: the cluster, and a fresh jobq world per test wired to it (useWorld; each Slurm job it made is
+ * cancelled before the world is cleaned up). Says at load why the file skips: vitest runs no hook of a file whose
+ * tests all skip.
  */
 export function slurmWorlds(what: string): { cluster: Cluster; world(): World } {
   const cluster = slurmCluster();
   if (!cluster.ok) console.warn(`${what} skipped: ${cluster.why}`);
-  let w: World;
-  beforeEach(() => {
-    w = world(cluster.env);
-  });
-  afterEach(async () => {
+  const w = useWorld({ env: cluster.env });
+  // Registered after useWorld's: runs before its cleanup.
+  afterEach(() => {
     cluster.cancelAll(w.home);
-    await w.cleanup();
   });
   return { cluster, world: () => w };
 }

@@ -2,16 +2,10 @@
 // These run alone, after every other test file: how fast the supervisor cuts depends on it getting a CPU, and the
 // rest of the suite (hundreds of Node processes at once) would measure the machine, not jobq.
 import fs from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HAS_CGROUP, IS_ROOT, start, type World, world } from '../../helpers/jobq.js';
+import { describe, expect, it } from 'vitest';
+import { HAS_CGROUP, IS_ROOT, start, useWorld } from '../../helpers/jobq.js';
 
-let w: World;
-beforeEach(() => {
-  w = world();
-});
-afterEach(async () => {
-  await w.cleanup();
-});
+const w = useWorld();
 
 const state = (id: string) => w.record(id).state;
 const hasCgroup = HAS_CGROUP;
