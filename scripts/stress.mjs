@@ -70,14 +70,16 @@ ids.forEach((id, i) => {
 });
 const distinct = new Set(ids.filter(Boolean)).size;
 
-// Faults: the fault tests of the suite, each with real processes, counted from vitest's JSON report.
+// Faults: the fault tests of the suite (records-and-recovery's `faults`, security's `never signals pid 0…`), each with
+// real processes, counted from vitest's JSON report.
 const report = path.join(home, 'faults.json');
 spawnSync(
   process.execPath,
   [
     path.join(root, 'node_modules', 'vitest', 'vitest.mjs'),
     'run',
-    'test/e2e/reliability.test.ts',
+    'test/e2e/records-and-recovery.test.ts',
+    'test/e2e/security.test.ts',
     '-t',
     'faults|never signals',
     '--reporter=json',

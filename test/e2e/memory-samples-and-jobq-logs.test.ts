@@ -1,4 +1,4 @@
-// Issue 14: see a job over time — memory samples in the job dir, the chart in status JOB, the samples in --json.
+// A job over time, and jobq's own logs: memory samples (the chart in status JOB, --json) and events.log and supervisor.log lines.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

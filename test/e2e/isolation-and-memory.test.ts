@@ -1,17 +1,18 @@
-// Issue 4: own cgroup, OOM isolation, memory limits, timeouts, nothing escapes cancel.
-
+// What protects a job: its own cgroup, memory limits and OOM, escapees, oom_score_adj, and its memory measured live.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectFacts } from '../../src/process/isolation.js';
-import { alive, pollUntil, ROOT, start, taggedPids, useWorld } from '../helpers/jobq.js';
+import { alive, gate, HAS_CGROUP, IS_ROOT, pollUntil, ROOT, start, taggedPids, useWorld } from '../helpers/jobq.js';
 
 const facts = detectFacts();
+/** jobq can make a job cgroup here (a base it may write); HAS_CGROUP asks only whether a memory hierarchy exists. */
 const hasCgroup = !!(facts.v1Bases || facts.v2Base);
 const w = useWorld();
 
 const HOG = [process.execPath, '-e', 'const a=[];for(;;){a.push(Buffer.alloc(8<<20,1))}'];
+const state = (id: string) => w.record(id).state;
 
 describe.skipIf(!hasCgroup)('with a cgroup of its own', () => {
   it('a job allocating past --mem-limit 100M ends oom while a process outside it lives on', async () => {
@@ -177,73 +178,6 @@ describe.skipIf(process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v s
   });
 });
 
-describe('timeouts', () => {
-  it('--idle-timeout ends a silent job, and a job printing only \\r progress is not ended', async () => {
-    const silent = await start(w, 'silent', ['sh', '-c', 'echo start; sleep 60'], ['--idle-timeout', '2s', '--grace', '1s']);
-    const busy = await start(w, 'busy', ['bash', '-c', 'for i in $(seq 1 9); do printf "\\r%d%%" $((i*10)); sleep 0.5; done'], ['--idle-timeout', '2s']);
-    const rs = await w.run(['wait', silent, '--timeout', '30s']);
-    expect(rs.exitCode).toBe(124);
-    expect(w.record(silent).state).toMatchObject({ status: 'timeout', reason: 'idle', signal: 'SIGTERM' });
-    const rb = await w.run(['wait', busy, '--timeout', '30s']);
-    expect(rb.exitCode).toBe(0);
-    expect(w.record(busy).state.status).toBe('succeeded');
-  });
-
-  it('--timeout ends the job through TERM -> grace -> KILL, after the --timeout-signal warning', async () => {
-    const id = await start(
-      w,
-      'wall',
-      ['bash', '-c', 'trap "echo warned" USR1; trap "" TERM; while :; do sleep 0.1; done'],
-      ['--timeout', '2s', '--timeout-signal', 'USR1@1s', '--grace', '500ms'],
-    );
-    const r = await w.run(['wait', id, '--timeout', '30s']);
-    expect(r.exitCode).toBe(124);
-    const rec = w.record(id);
-    expect(rec.state).toMatchObject({ status: 'timeout', reason: 'wall', signal: 'SIGKILL' });
-    expect(fs.readFileSync(rec.log, 'utf8')).toContain('warned');
-    expect(rec.state.durationMs).toBeGreaterThanOrEqual(2400);
-  });
-
-  it('the --timeout-signal warning goes to the main process only: a worker that does not handle it lives on', async () => {
-    const id = await start(
-      w,
-      'warned',
-      ['bash', '-c', `sh -c 'echo $$ > kid.pid; while :; do sleep 0.1; done' & trap "echo warned" USR1; while :; do sleep 0.1; done`],
-      ['--timeout', '30s', '--timeout-signal', 'USR1@29s', '--cwd', w.home],
-    );
-    await pollUntil(() => fs.readFileSync(w.record(id).log, 'utf8').includes('warned'), 10_000, 'the warning');
-    const kid = Number(fs.readFileSync(path.join(w.home, 'kid.pid'), 'utf8'));
-    expect(alive(kid)).toBe(true);
-    await w.run(['cancel', id, '--grace', '1s']);
-    expect(alive(kid)).toBe(false);
-  });
-
-  it.each([
-    ['auto', ''],
-    ['none', ''],
-    ['auto', 'setsid '],
-    ['none', 'setsid '],
-  ])('--timeout (isolation %s): a %schild that ignores TERM is killed after the grace though the leader died at once', async (iso, setsid) => {
-    const id = await start(
-      w,
-      'straggler',
-      ['bash', '-c', `${setsid}bash -c 'trap "" TERM; echo $$ > kid.pid; while :; do sleep 0.1; done' & sleep 60`],
-      ['--timeout', '1s', '--grace', '700ms', '--isolation', iso, '--cwd', w.home],
-    );
-    const pidFile = `${w.home}/kid.pid`;
-    await pollUntil(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim(), 5000, 'child pid');
-    const kid = Number(fs.readFileSync(pidFile, 'utf8'));
-    const r = await w.run(['wait', id, '--timeout', '30s']);
-    expect(r.exitCode).toBe(124);
-    expect(w.record(id).state).toMatchObject({ status: 'timeout', reason: 'wall', signal: 'SIGTERM' });
-    // The record is final only once the whole job is gone: the straggler got its SIGKILL first.
-    expect(alive(kid)).toBe(false);
-    const diag = fs.readFileSync(`${w.home}/jobs/${id}/supervisor.log`, 'utf8');
-    expect(diag).toContain('escalated to SIGKILL');
-    expect(diag.indexOf('timeout ended the job')).toBeLessThan(diag.indexOf('"msg":"ended"'));
-  });
-});
-
 describe.skipIf(!hasCgroup)('one memory measure', () => {
   it('the cgroup charge, live (table, --json, samples) and at the end: the recorded peak is never below a value shown', async () => {
     // Two Node processes share most pages: their RSS adds up to ~80M, the cgroup is charged ~15M.
@@ -282,5 +216,63 @@ describe('live memory', () => {
     await pollUntil(async () => (JSON.parse((await w.run(['status', id, '--json'])).stdout).rssBytes ?? 0) > 40 * 1024 * 1024, 10_000, 'rss reported');
     const table = (await w.run(['status'])).stdout;
     expect(table).toMatch(/rss\S*\s+\S+\s+running.*\d+M/);
+  });
+});
+
+describe.skipIf(!IS_ROOT || !HAS_CGROUP)('cgroups', () => {
+  it('cancel and a normal end leave no false warning and no cgroup behind', async () => {
+    const a = await start(w, 'kids', ['sh', '-c', 'sleep 100 & sleep 100 & wait']);
+    const b = await start(w, 'linger', ['sh', '-c', '(sleep 0.4; echo late) & exit 0']);
+    const dirs = [...w.record(a).protection.cgroups, ...w.record(b).protection.cgroups];
+    expect(dirs.length).toBeGreaterThan(1);
+    await w.run(['cancel', a]);
+    await w.run(['wait', b]);
+    for (const id of [a, b]) expect(w.record(id).protection.warnings.join(' ')).not.toMatch(/still ran/);
+    for (const d of dirs) expect(fs.existsSync(d), d).toBe(false);
+  });
+
+  it('the cgroup of a job whose supervisor was killed is removed by the next command that finds it empty', async () => {
+    const g = gate(w, 'orphan');
+    const id = await start(w, 'orphan', ['sh', '-c', g.hold]);
+    const rec = w.record(id);
+    process.kill(rec.supervisor.pid, 'SIGKILL');
+    g.open();
+    await pollUntil(() => !alive(rec.job.pid), 5000, 'job end');
+    expect(rec.protection.cgroups.some((d: string) => fs.existsSync(d))).toBe(true);
+    await w.run(['status']);
+    expect(state(id).status).toBe('lost');
+    for (const d of rec.protection.cgroups) expect(fs.existsSync(d), d).toBe(false);
+  });
+});
+
+describe.skipIf(!IS_ROOT || !HAS_CGROUP)('cgroups that ended jobs left behind', () => {
+  it('are removed by the next job to end, once empty; a live job of the same dir is never touched', async () => {
+    // A job whose supervisor was killed while a stray process still ran in its cgroup: lost, cgroup left.
+    const leader = gate(w, 'leader');
+    const strayGate = gate(w, 'stray');
+    const stray = await start(w, 'stray', ['sh', '-c', `(trap "" TERM; ${strayGate.hold}) & ${leader.hold}`]);
+    const left = w.record(stray);
+    process.kill(left.supervisor.pid, 'SIGKILL');
+    leader.open();
+    await pollUntil(() => !alive(left.job.pid), 5000, 'the leader to end');
+    await w.run(['status']);
+    expect(state(stray).status).toBe('lost');
+    expect(
+      left.protection.cgroups.some((d: string) => fs.existsSync(d)),
+      'the stray keeps its cgroup',
+    ).toBe(true);
+    const live = await start(w, 'live', ['sleep', '30']);
+    // The stray ends; no command runs until another job ends.
+    strayGate.open();
+    await pollUntil(
+      () => left.protection.cgroups.every((d: string) => !fs.existsSync(`${d}/cgroup.procs`) || fs.readFileSync(`${d}/cgroup.procs`, 'utf8') === ''),
+      10_000,
+      'the stray to end',
+    );
+    const next = await start(w, 'next', ['true']);
+    await w.run(['wait', next]);
+    await pollUntil(() => left.protection.cgroups.every((d: string) => !fs.existsSync(d)), 10_000, 'the left cgroups to go');
+    for (const d of w.record(live).protection.cgroups) expect(fs.existsSync(d), d).toBe(true);
+    await w.run(['cancel', live]);
   });
 });
