@@ -177,7 +177,8 @@ interface Tools {
   watched: Set<string>;
 }
 
-const JOB = z.string().describe('a job NAME (its latest job) or id');
+// Built when the server starts, not at load: a command definition read at every start must not touch zod.
+const job = () => z.string().describe('a job NAME (its latest job) or id');
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
 
 /** Jobs this client started: when one ends, a logging notification says so (no polling needed by the agent). */
@@ -200,24 +201,26 @@ function announceEnds(b: Backend, server: McpServer): Set<string> {
 }
 
 /** jobq_run's arguments: `jobq run`'s options, as an agent passes them. */
-const RUN_INPUT = {
-  name: z.string().describe('job name: letters, digits, . _ -'),
-  command: z.array(z.string()).min(1).describe('the command and its arguments, e.g. ["python", "train.py", "--epochs", "3"]'),
-  cwd: z.string().optional().describe("working directory (default: the server's)"),
-  env: z.record(z.string(), z.string()).optional().describe('extra environment variables'),
-  memLimit: z.string().optional().describe('memory limit enforced by the kernel, e.g. "8G"'),
-  timeout: z.string().optional().describe('end the job after this long, e.g. "2h"'),
-  idleTimeout: z.string().optional().describe('end the job after this long without output'),
-  memsafe: z.boolean().optional().describe('single-threaded BLAS/OpenMP and fewer malloc arenas'),
-  queue: z.string().optional().describe('wait for a free slot of this queue'),
-  after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
-  gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
-  mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
-  replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
-};
+function runInput() {
+  return {
+    name: z.string().describe('job name: letters, digits, . _ -'),
+    command: z.array(z.string()).min(1).describe('the command and its arguments, e.g. ["python", "train.py", "--epochs", "3"]'),
+    cwd: z.string().optional().describe("working directory (default: the server's)"),
+    env: z.record(z.string(), z.string()).optional().describe('extra environment variables'),
+    memLimit: z.string().optional().describe('memory limit enforced by the kernel, e.g. "8G"'),
+    timeout: z.string().optional().describe('end the job after this long, e.g. "2h"'),
+    idleTimeout: z.string().optional().describe('end the job after this long without output'),
+    memsafe: z.boolean().optional().describe('single-threaded BLAS/OpenMP and fewer malloc arenas'),
+    queue: z.string().optional().describe('wait for a free slot of this queue'),
+    after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
+    gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
+    mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
+    replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
+  };
+}
 
 /** jobq_run's handler: starts the job as `jobq run` would, and watches for its end; a job that cannot start is an error. */
-async function startJob({ b, config, watched }: Tools, a: z.infer<z.ZodObject<typeof RUN_INPUT>>) {
+async function startJob({ b, config, watched }: Tools, a: z.infer<z.ZodObject<ReturnType<typeof runInput>>>) {
   const replaced: string[] = [];
   const spec = specFrom(
     a.name,
@@ -256,7 +259,7 @@ function runTool(t: Tools): void {
       description:
         'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary; follow it with jobq_wait and jobq_tail, or let it be: when it ends, a logging notification (logger "jobq", event "job ended") brings its summary. A command that cannot start is an error with the reason.',
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-      inputSchema: RUN_INPUT,
+      inputSchema: runInput(),
     },
     (a) => answer(() => startJob(t, a)),
   );
@@ -272,7 +275,7 @@ function statusTool({ server, b }: Tools): void {
         'List jobs (running first, then recent ones) as summaries: state, exit code or signal, the reason in one line, elapsed time, memory, last output line, log path. With job, that one job; with raw, its whole record.',
       annotations: READ_ONLY,
       inputSchema: {
-        job: JOB.optional(),
+        job: job().optional(),
         state: z.array(z.string()).optional().describe('only jobs in these states (running, queued, failed, oom, …; live and ended for groups)'),
         name: z.string().optional().describe('only jobs whose NAME matches (* and ? as wildcards)'),
         all: z.boolean().optional().describe('every job, not only running and the 20 most recent'),
@@ -301,7 +304,7 @@ function tailTool({ server, b }: Tools): void {
         'A job\'s log as a terminal shows it (\\r progress collapses to its last state). Without since: the last lines (at most 500 and 16 KiB). With since (the next from a previous answer): only what was written since, and a new next, so polling never reads anything twice. match keeps only lines matching a regular expression (e.g. "loss=|Error").',
       annotations: READ_ONLY,
       inputSchema: {
-        job: JOB,
+        job: job(),
         lines: z.number().int().min(1).max(500).optional().describe('how many lines (default 50), without since'),
         since: z.number().int().min(0).optional().describe('a byte offset: the next of a previous answer (0: from the top)'),
         match: z.string().max(200).optional().describe('only lines matching this regular expression'),
@@ -347,7 +350,7 @@ function waitTool({ server, b }: Tools): void {
         'Wait for a job to end and return its summary (exit code, reason). Returns within 50 s by default, below common 60 s client timeouts, with timedOut: true if it still runs (call again). With a progress token it sends progress every 5 s, so a client that resets its timeout on progress can pass timeoutSeconds up to a day.',
       annotations: READ_ONLY,
       inputSchema: {
-        job: JOB,
+        job: job(),
         timeoutSeconds: z.number().positive().max(86_400).optional().describe('how long to wait (default 50; over 50 only with a progress token)'),
       },
     },
@@ -383,7 +386,7 @@ function cancelTool({ server, b }: Tools): void {
         'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace. A NAME means its latest job; all: true stops every live job of that NAME (or every element of an array).',
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
       inputSchema: {
-        job: JOB,
+        job: job(),
         all: z.boolean().optional().describe('every live job of that NAME'),
         grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default: the job\'s own --grace, else 10s)'),
       },
@@ -447,7 +450,7 @@ function pauseTools({ server, b }: Tools): void {
             ? 'Stop every process of a running job for now (cgroup freezer, else SIGSTOP); it keeps its queue slot.'
             : 'Continue a paused job.',
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-        inputSchema: { job: JOB },
+        inputSchema: { job: job() },
       },
       (a) =>
         answer(async () => {
