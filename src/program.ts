@@ -24,9 +24,7 @@ import { command as status } from './commands/status.js';
 import { command as tail } from './commands/tail.js';
 import { command as ui } from './commands/ui.js';
 import { command as wait } from './commands/wait.js';
-
-declare const JOBQ_VERSION: string;
-const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
+import { VERSION } from './domain/job.js';
 
 /** The commands, in the order help lists them. */
 export const COMMANDS: readonly CommandDef[] = [
@@ -84,7 +82,7 @@ function addCommand(program: Command, def: CommandDef, setCode: (n: number) => v
 export function buildProgram(setCode: (n: number) => void): Command {
   const program = new Command('jobq');
   program
-    .version(version, '-V, --version', 'print the version')
+    .version(VERSION, '-V, --version', 'print the version')
     .description('Run heavy, long-running jobs detached from your terminal: own session, own cgroup, a log, an exit code, a safe cancel.')
     .enablePositionalOptions()
     .option('--no-color', 'no colour (also NO_COLOR=1)')

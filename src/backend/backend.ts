@@ -2,7 +2,7 @@
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
 import type { WaitReason } from '../domain/dispatch.js';
-import type { Admission, JobRecord, JobState, ProcId } from '../domain/job.js';
+import type { Admission, IsolationMode, JobRecord, JobState, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
@@ -21,7 +21,7 @@ export interface RunSpec {
   env: Record<string, string>;
   guardVars: string[];
   log?: string;
-  isolationMode: 'auto' | 'scope' | 'cgroup' | 'none';
+  isolationMode: IsolationMode;
   memLimitBytes?: number;
   oomScoreAdj: number;
   timeoutMs?: number;

@@ -16,6 +16,7 @@ import {
   parseId,
   redactEnv,
   SCHEMA_VERSION,
+  VERSION,
   validateName,
 } from '../domain/job.js';
 import { finishedAtOf } from '../domain/lifecycle.js';
@@ -28,9 +29,6 @@ import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, Runner, RunnerHost, RunSpec } from './backend.js';
 import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './dispatch.js';
 import { LocalRunner } from './local.js';
-
-declare const JOBQ_VERSION: string;
-const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
 /** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
 const RUNNERS: Record<string, () => Promise<Runner>> = {
@@ -186,7 +184,7 @@ export class Jobs implements Backend, RunnerHost {
           env: { added: redactEnv(built.added), presets: spec.presets },
           host: os.hostname(),
           user: safeUser(),
-          jobqVersion: version,
+          jobqVersion: VERSION,
           log,
           createdAt: now,
           boot: bootId(),

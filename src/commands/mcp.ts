@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import type { Backend, JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { exitCodeOf, globOf, isFinal, statesOf } from '../domain/job.js';
+import { exitCodeOf, globOf, isFinal, statesOf, VERSION } from '../domain/job.js';
 import { outcomeOf } from '../domain/lifecycle.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
 import { lastLine, lastLinesText, readSince } from '../output/follow.js';
@@ -18,9 +18,6 @@ import { isAlive } from '../process/proc.js';
 import { context } from './context.js';
 import type { CommandDef } from './definition.js';
 import { specFrom } from './run.js';
-
-declare const JOBQ_VERSION: string;
-const version = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
 
 const MAX_TAIL_BYTES = 16 * 1024;
 /** The longest line (one JSON-RPC message) read from stdin: the SDK's own stdio bound, so memory stays bounded. */
@@ -468,7 +465,7 @@ const TOOLS = [runTool, statusTool, tailTool, waitTool, cancelTool, queueTool, p
 export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
-  const server = new McpServer({ name: 'jobq', version }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
+  const server = new McpServer({ name: 'jobq', version: VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
   const watched = announceEnds(b, server);
   for (const register of TOOLS) register({ server, b, config: ctx.config, watched });
 

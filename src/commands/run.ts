@@ -7,7 +7,7 @@ import { BACKENDS, type RunSpec } from '../backend/backend.js';
 import { callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { type JobRecord, SCHEMA_VERSION, validateQueue } from '../domain/job.js';
+import { ISOLATION_MODES, type JobRecord, SCHEMA_VERSION, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize, sleep } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
 import { noUserManager, userManager } from '../process/isolation.js';
@@ -291,7 +291,7 @@ export const command: CommandDef = {
     {
       flags: '--isolation <mode>',
       description: 'systemd scope or own cgroup for the job (auto warns if it gets neither; jobq doctor says which)',
-      choices: ['auto', 'scope', 'cgroup', 'none'],
+      choices: [...ISOLATION_MODES],
     },
     { flags: '--mem-limit <size>', description: 'memory limit enforced by the kernel, e.g. 8G' },
     { flags: '--oom-score-adj <n>', description: "make the job the OOM killer's first pick (default 500; 0 leaves it)" },

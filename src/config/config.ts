@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BACKENDS } from '../backend/backend.js';
-import { BUILTIN_PRESETS } from '../domain/env.js';
+import { BUILTIN_PRESETS, ENV_NAME } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { validateQueue } from '../domain/job.js';
+import { ISOLATION_MODES, type IsolationMode, validateQueue } from '../domain/job.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { untrustedReason } from '../store/trust.js';
 
@@ -14,7 +14,7 @@ export interface Config {
   stateDir?: string;
   graceMs: number;
   signal: NodeJS.Signals;
-  isolation: 'auto' | 'scope' | 'cgroup' | 'none';
+  isolation: IsolationMode;
   oomScoreAdj: number;
   maxLogBytes: number;
   presets: Record<string, Record<string, string>>;
@@ -190,7 +190,7 @@ function applyPresets({ file, o }: FileKeys, cfg: Config, sources: Sources): voi
         replace = v;
         continue;
       }
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) bad(file, `presets.${name}.${k}`, 'invalid variable name');
+      if (!ENV_NAME.test(k)) bad(file, `presets.${name}.${k}`, 'invalid variable name');
       if (typeof v !== 'string') bad(file, `presets.${name}.${k}`, 'expected a string value');
       clean[k] = v;
     }
@@ -206,7 +206,8 @@ const APPLY: Record<string, Apply> = {
   signal: sets('signal', ({ str, wrap }) => wrap('signal', () => parseSignal(str('signal')))),
   isolation: sets('isolation', ({ file, str }) => {
     const v = str('isolation');
-    if (!['auto', 'scope', 'cgroup', 'none'].includes(v)) bad(file, 'isolation', 'expected auto, scope, cgroup or none');
+    if (!(ISOLATION_MODES as readonly string[]).includes(v))
+      bad(file, 'isolation', `expected ${ISOLATION_MODES.slice(0, -1).join(', ')} or ${ISOLATION_MODES.at(-1)}`);
     return v as Config['isolation'];
   }),
   oomScoreAdj: sets('oomScoreAdj', ({ file, o }) => {

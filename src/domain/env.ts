@@ -1,6 +1,9 @@
 // The job's environment: the caller's, plus presets, --env pairs and jobq's own variables.
 import { JobqError } from './errors.js';
 
+/** A name the shell would take as a variable: --env, --guard-var and presets in config all use it. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** Built-in presets; a config file may add more or override these. */
 export const BUILTIN_PRESETS: Record<string, Record<string, string>> = {
   memsafe: {
@@ -18,7 +21,7 @@ export function parseEnvPairs(pairs: string[]): Record<string, string> {
   for (const p of pairs) {
     const eq = p.indexOf('=');
     const k = eq > 0 ? p.slice(0, eq) : '';
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new JobqError('USAGE', `invalid --env '${p}': expected NAME=VALUE`);
+    if (!ENV_NAME.test(k)) throw new JobqError('USAGE', `invalid --env '${p}': expected NAME=VALUE`);
     out[k] = p.slice(eq + 1);
   }
   return out;
@@ -45,7 +48,7 @@ export function buildJobEnv(caller: NodeJS.ProcessEnv, spec: EnvSpec): { env: Re
   }
   Object.assign(added, spec.env);
   for (const g of spec.guardVars) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(g)) throw new JobqError('USAGE', `invalid --guard-var '${g}': expected a variable name`);
+    if (!ENV_NAME.test(g)) throw new JobqError('USAGE', `invalid --guard-var '${g}': expected a variable name`);
     added[g] = '1';
   }
   if (caller.PYTHONUNBUFFERED === undefined && added.PYTHONUNBUFFERED === undefined) added.PYTHONUNBUFFERED = '1';

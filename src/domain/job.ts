@@ -5,6 +5,14 @@ import { signalNumber } from './units.js';
 /** 2 added the boot id, claims and the end marker; records of schema 1 still read. */
 export const SCHEMA_VERSION = 2;
 
+declare const JOBQ_VERSION: string;
+/** This jobq's version (the build puts package.json's in; a run from source says so). */
+export const VERSION = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-dev';
+
+/** What --isolation asks for; the one list config, run's choices and the record read. */
+export const ISOLATION_MODES = ['auto', 'scope', 'cgroup', 'none'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];
+
 /** Identity of a process: a pid is only "the same process" if its start time matches too. */
 export interface ProcId {
   pid: number;
@@ -95,7 +103,7 @@ export function isKnownStatus(s: unknown): s is Status {
 /** Limits and protections asked for at `run`, and what was really applied. */
 export interface Protection {
   /** What was asked for (--isolation); `isolation` is what the supervisor really set up. */
-  isolationMode: 'auto' | 'scope' | 'cgroup' | 'none';
+  isolationMode: IsolationMode;
   isolation: Isolation;
   /** cgroup directories (v1: one per controller) or systemd unit. */
   cgroups?: string[];

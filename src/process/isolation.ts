@@ -3,11 +3,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { JobqError } from '../domain/errors.js';
-import type { Isolation } from '../domain/job.js';
+import type { Isolation, IsolationMode } from '../domain/job.js';
 import { sleep } from '../domain/units.js';
 import { cgroupPids } from './proc.js';
 
-export type IsolationMode = 'auto' | 'scope' | 'cgroup' | 'none';
+export type { IsolationMode };
 
 /** The one line for a scope asked where none can be had: why, and how to get one. */
 export function noUserManager(why = 'no systemd user manager answers'): string {
