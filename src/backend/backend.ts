@@ -8,7 +8,8 @@ import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
 
 /** Where jobs can run: the one list that config, `run --backend` and the help read (docs/protocol.md). */
-export const BACKENDS: readonly string[] = ['local', 'slurm'];
+export const BACKEND_HELP: Readonly<Record<string, string>> = { local: 'this machine, default', slurm: 'sbatch; docs/slurm.md' };
+export const BACKENDS: readonly string[] = Object.keys(BACKEND_HELP);
 
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { BACKENDS, type RunSpec } from '../backend/backend.js';
+import { BACKEND_HELP, BACKENDS, type RunSpec } from '../backend/backend.js';
 import { callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { EXIT, JobqError } from '../domain/errors.js';
@@ -316,7 +316,7 @@ export const command: CommandDef = {
     { flags: '--array-file <file>', description: 'a job array with one value per line of FILE' },
     { flags: '--mem <size>', description: 'memory the job needs to start: it waits until that much is free (--mem-limit is only a cap)' },
     { flags: '--gpus <n>', description: 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them' },
-    { flags: '--backend <where>', description: 'local (this machine, default) or slurm (sbatch; docs/slurm.md)' },
+    { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${BACKEND_HELP[b]})`).join(' or ') },
     { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
     { flags: '--replace', description: 'if a job of this NAME is live, cancel it (its usual grace) and then start' },
     { flags: '--allow-duplicate', description: 'if a job of this NAME is live, start another beside it' },
