@@ -1,15 +1,13 @@
 // The seam between commands and where jobs run. Commands talk only to Backend; one class (backend/jobs.ts) implements
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
+import type { Config } from '../config/config.js';
 import type { WaitReason } from '../domain/dispatch.js';
 import type { Admission, IsolationMode, JobRecord, JobState, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
-
-/** Where jobs can run: the one list that config, `run --backend` and the help read (docs/protocol.md). */
-export const BACKEND_HELP: Readonly<Record<string, string>> = { local: 'this machine, default', slurm: 'sbatch; docs/slurm.md' };
-export const BACKENDS: readonly string[] = Object.keys(BACKEND_HELP);
+import type { RestartOpts } from './spec.js';
 
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {
@@ -108,6 +106,8 @@ export interface Removed {
 /** The operations commands use; nothing else of backend/ or store/ is theirs to touch. */
 export interface Backend {
   run(spec: RunSpec): Promise<JobRecord>;
+  /** Runs a recorded job again as it was asked for (a live one of that name is stopped first unless `keep`). */
+  restart(ref: string, config: Config, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }>;
   runArray(spec: RunSpec): Promise<JobRecord[]>;
   list(opts: { all: boolean; recent: number; withMemory: boolean }): Promise<{ views: JobView[]; broken: BrokenRecord[]; hidden: number }>;
   get(ref: string, opts?: { withMemory?: boolean }): Promise<JobView>;

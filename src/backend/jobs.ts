@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Config } from '../config/config.js';
 import { startOrder } from '../domain/dispatch.js';
 import { buildJobEnv } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
@@ -29,6 +30,7 @@ import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, Runner, RunnerHost, RunSpec } from './backend.js';
 import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './dispatch.js';
 import { LocalRunner } from './local.js';
+import { type RestartOpts, specFromRecord } from './spec.js';
 
 /** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
 const RUNNERS: Record<string, () => Promise<Runner>> = {
@@ -59,6 +61,17 @@ export class Jobs implements Backend, RunnerHost {
 
   async run(spec: RunSpec): Promise<JobRecord> {
     return (await this.submit(spec))[0]!;
+  }
+
+  async restart(ref: string, config: Config, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }> {
+    const elements = this.arrayIds(ref);
+    if (elements.length) {
+      // Each element is a job of its own: restarting all of them at once would be a new array, which run --array makes.
+      const last = elements.at(-1)!.replace(/_\d{8}_\d{6}$/, '');
+      throw new JobqError('USAGE', `${ref} is an array of ${elements.length} jobs: restart one element (jobq restart ${last}), or run the array again`);
+    }
+    const old = (await this.get(ref)).rec;
+    return { old, rec: await this.run(specFromRecord(old, config, this.logIsOwn(old), o)) };
   }
 
   runArray(spec: RunSpec): Promise<JobRecord[]> {

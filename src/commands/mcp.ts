@@ -7,6 +7,7 @@ import { type JSONRPCMessage, JSONRPCMessageSchema } from '@modelcontextprotocol
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { Backend, JobView } from '../backend/backend.js';
+import { specFrom } from '../backend/spec.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, globOf, isFinal, statesOf, VERSION } from '../domain/job.js';
 import { outcomeOf } from '../domain/lifecycle.js';
@@ -17,7 +18,6 @@ import { jobJson } from '../output/json.js';
 import { isAlive } from '../process/proc.js';
 import { context } from './context.js';
 import type { CommandDef } from './definition.js';
-import { specFrom } from './run.js';
 
 const MAX_TAIL_BYTES = 16 * 1024;
 /** The longest line (one JSON-RPC message) read from stdin: the SDK's own stdio bound, so memory stays bounded. */

@@ -397,15 +397,12 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
   const { server, port: bound } = await serve(b, {
     port,
     token,
+    // The same operation as `jobq restart ID`, its warnings in the server's output.
     restart: async (id) => {
-      const r = spawn(process.execPath, [process.argv[1]!, 'restart', id, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      r.stdout.on('data', (d) => (out += d));
-      r.stderr.on('data', (d) => (err += d));
-      const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
-      if (code !== 0) throw new JobqError('IO', err.trim().replace(/^jobq: /, '') || `restart exited ${code}`);
-      return JSON.parse(out).id as string;
+      const warn = (line: string) => process.stderr.write(`jobq: ${line}\n`);
+      const { rec } = await b.restart(id, ctx.config, { callerEnv: process.env, warn });
+      if (rec.state.status === 'failed-to-start') throw new JobqError('IO', `${rec.id} failed to start: ${rec.state.error}`);
+      return rec.id;
     },
   });
   const here = `http://127.0.0.1:${bound}/?token=${token}`;

@@ -2,10 +2,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BACKENDS } from '../backend/backend.js';
 import { BUILTIN_PRESETS, ENV_NAME } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { ISOLATION_MODES, type IsolationMode, validateQueue } from '../domain/job.js';
+import { BACKENDS, ISOLATION_MODES, type IsolationMode, validateQueue } from '../domain/job.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { untrustedReason } from '../store/trust.js';
 
