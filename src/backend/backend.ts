@@ -7,7 +7,6 @@ import type { Admission, IsolationMode, JobRecord, JobState, ProcId } from '../d
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
-import type { RestartOpts } from './spec.js';
 
 /** What `run` asks for, after flags, config and presets are resolved. */
 export interface RunSpec {
@@ -55,6 +54,14 @@ export interface RunSpec {
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */
+/** How a restart is asked for: a second copy beside a live one (keep), and where its words go. */
+export interface RestartOpts {
+  keep?: boolean;
+  /** The caller's environment: secrets a record never held are taken from it. */
+  callerEnv: NodeJS.ProcessEnv;
+  warn: (line: string) => void;
+}
+
 export interface JobView {
   rec: JobRecord;
   state: JobState;

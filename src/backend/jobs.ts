@@ -27,10 +27,10 @@ import { bootId, procId } from '../process/proc.js';
 import { listGpus, meminfo } from '../process/resources.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
-import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, Runner, RunnerHost, RunSpec } from './backend.js';
+import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, RestartOpts, Runner, RunnerHost, RunSpec } from './backend.js';
 import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './dispatch.js';
 import { LocalRunner } from './local.js';
-import { type RestartOpts, specFromRecord } from './spec.js';
+import { specFromRecord } from './spec.js';
 
 /** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
 const RUNNERS: Record<string, () => Promise<Runner>> = {

@@ -9,7 +9,7 @@ import { JobqError } from '../domain/errors.js';
 import { BACKENDS, isRedacted, type JobRecord, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { noUserManager, userManager } from '../process/isolation.js';
-import type { RunSpec } from './backend.js';
+import type { RestartOpts, RunSpec } from './backend.js';
 
 /** Options of `run` as commander hands them over. */
 export interface RunOpts {
@@ -193,14 +193,6 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
 
 /** Variables jobq sets on every job itself: a restart's job gets its own, not the old job's. */
 const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG']);
-
-/** How a restart is asked for: a second copy beside a live one (keep), and where its words go. */
-export interface RestartOpts {
-  keep?: boolean;
-  /** The caller's environment: secrets a record never held are taken from it. */
-  callerEnv: NodeJS.ProcessEnv;
-  warn: (line: string) => void;
-}
 
 /** The RunSpec that runs a recorded job again, as it was asked for (its own log only if it chose one). */
 export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, o: RestartOpts): RunSpec {
