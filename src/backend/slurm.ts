@@ -1,41 +1,26 @@
-import type { execa as Execa } from 'execa';
 import { JobqError } from '../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
 import * as life from '../domain/lifecycle.js';
 import { signalNumber, sleep } from '../domain/units.js';
 import { isAlive, procId } from '../process/proc.js';
+import { type Captured, runCaptured } from '../process/spawn.js';
 import { appendEvent } from '../store/events.js';
 import type { CancelResult, JobView, Runner, RunnerHost, RunSpec } from './backend.js';
 
-/** import() of an ES-module-only package: through dist's loader in the bundle (a vm script has none), else directly. */
-function importEsm<T>(spec: string): Promise<T> {
-  const viaLoader = (globalThis as { __jobqImport?: (s: string) => Promise<unknown> }).__jobqImport;
-  return (viaLoader ? viaLoader(spec) : import(spec)) as Promise<T>;
-}
-
 /** Runs a Slurm client command; a missing command or a controller that does not answer is one clear line. */
 async function slurm(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  let r: Awaited<ReturnType<typeof Execa>>;
+  let r: Captured;
   try {
-    // execa (ESM only) comes from node_modules when Slurm is asked for: no other command's start reads it.
-    const { execa } = await importEsm<typeof import('execa')>('execa');
-    r = await execa(cmd, args, { reject: false, timeout: 60_000, env, extendEnv: !env, stdin: 'ignore' });
+    r = await runCaptured(cmd, args, { env, timeoutMs: 60_000 });
   } catch (e) {
     throw new JobqError('IO', `cannot run ${cmd}: ${(e as Error).message}`);
   }
-  if ((r as { code?: string }).code === 'ENOENT' || (r.failed && /ENOENT/.test(String(r.message)))) {
-    throw new JobqError('IO', `${cmd} not found: is Slurm's client installed and on PATH (and SLURM_CONF set)?`);
-  }
+  if (r.notFound) throw new JobqError('IO', `${cmd} not found: is Slurm's client installed and on PATH (and SLURM_CONF set)?`);
   if (r.exitCode !== 0) {
-    const msg =
-      String(r.stderr || r.stdout || r.message)
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .pop() ?? `exit ${r.exitCode}`;
+    const msg = (r.stderr || r.stdout || r.message).trim().split('\n').filter(Boolean).pop() ?? `exit ${r.exitCode}`;
     throw new JobqError('IO', `${cmd} failed: ${msg.replace(/^(sbatch|squeue|scontrol|scancel|sacct): (error: )?/, '')}`);
   }
-  return String(r.stdout);
+  return r.stdout;
 }
 
 /** A word quoted for sh. */

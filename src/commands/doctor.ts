@@ -1,6 +1,5 @@
 // `jobq doctor [--json]`: gathers what this machine offers (files, then systemctl and nvidia-smi, each bounded) and prints
 // what jobq will do here and why; the rules are in domain/doctor.ts.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { EXIT } from '../domain/errors.js';
 import { SCHEMA_VERSION } from '../domain/job.js';
 import { makeChalk } from '../output/color.js';
 import { detectFacts, planIsolation, userManager } from '../process/isolation.js';
+import { runBounded as tool } from '../process/spawn.js';
 import { Store, stateHome } from '../store/store.js';
 import { out, printJson } from './context.js';
 import type { CommandDef } from './definition.js';
@@ -24,17 +24,6 @@ const read = (file: string): string | undefined => {
 };
 const exists = (file: string) => fs.existsSync(file);
 const onPath = (name: string) => (process.env.PATH ?? '').split(':').some((d) => d && exists(path.join(d, name)));
-
-/** Runs a tool with a deadline; its stdout even when it exits non-zero (`systemctl is-active` says "inactive" with 3). */
-function tool(cmd: string, args: string[], timeout = 2000): { out?: string; error?: string } {
-  try {
-    return { out: execFileSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] }) };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; code?: string; message: string };
-    const why = err.code === 'ETIMEDOUT' ? `no answer in ${timeout / 1000}s` : (err.stderr?.trim().split('\n')[0] ?? err.message);
-    return { out: err.stdout || undefined, error: why || err.message };
-  }
-}
 
 type Mount = DoctorFacts['cgroup']['mounts'][number];
 

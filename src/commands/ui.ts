@@ -1,5 +1,4 @@
 // `jobq ui [--port N] [--open] [--detach]`: a local dashboard on 127.0.0.1, behind a random token.
-import { spawn } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,7 +13,7 @@ import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 import { lastLinesText } from '../output/follow.js';
 import { elapsedMs, exitText, stateLabel } from '../output/format.js';
-import { beforeChild } from '../process/proc.js';
+import { openDetached, spawnCli } from '../process/spawn.js';
 import { PAGE } from '../ui/page.js';
 import { context } from './context.js';
 import type { CommandDef } from './definition.js';
@@ -339,10 +338,7 @@ function stream(res: http.ServerResponse, next: () => Promise<Record<string, unk
  */
 async function detach(port: number, token: string): Promise<number> {
   const jobq = [process.execPath, process.argv[1]!];
-  const r = spawn(jobq[0]!, [...jobq.slice(1), 'run', 'jobq-ui', '--json', '--replace', '--', ...jobq, 'ui', '--port', String(port)], {
-    env: { ...process.env, JOBQ_UI_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const r = spawnCli(['run', 'jobq-ui', '--json', '--replace', '--', ...jobq, 'ui', '--port', String(port)], { ...process.env, JOBQ_UI_TOKEN: token });
   let out = '';
   r.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
@@ -378,10 +374,7 @@ function openInBrowser(url: string): { remove(): void } {
   );
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
   setTimeout(remove, LAUNCH_PAGE_MS).unref();
-  beforeChild();
-  spawn('xdg-open', [page], { stdio: 'ignore', detached: true })
-    .on('error', () => process.stderr.write('jobq: --open: xdg-open is not available; open the URL above yourself\n'))
-    .unref();
+  openDetached(page, () => process.stderr.write('jobq: --open: xdg-open is not available; open the URL above yourself\n'));
   return { remove };
 }
 

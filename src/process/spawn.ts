@@ -1,5 +1,6 @@
-// The only owner of spawning: the launcher starts a detached supervisor; the supervisor starts the job.
-import { type ChildProcess, spawn } from 'node:child_process';
+// The only owner of spawning: the launcher starts a detached supervisor; the supervisor starts the job; client
+// commands (Slurm's), the desktop opener and the CLI itself (ui --detach) start here too.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -215,4 +216,53 @@ export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<strin
       lifeline.destroy();
     },
   };
+}
+
+/** This jobq's own CLI as a child (`ui --detach` runs the dashboard as a job through it), stdout piped. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess & { stdout: NonNullable<ChildProcess['stdout']> } {
+  beforeChild();
+  return spawn(process.execPath, [process.argv[1]!, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }) as ChildProcess & {
+    stdout: NonNullable<ChildProcess['stdout']>;
+  };
+}
+
+/** Hands a file to the desktop (xdg-open), detached; `missing` says what to do when there is no opener. */
+export function openDetached(file: string, missing: () => void): void {
+  beforeChild();
+  spawn('xdg-open', [file], { stdio: 'ignore', detached: true }).on('error', missing).unref();
+}
+
+/** import() of an ES-module-only package: through dist's loader in the bundle (a vm script has none), else directly. */
+function importEsm<T>(spec: string): Promise<T> {
+  const viaLoader = (globalThis as { __jobqImport?: (s: string) => Promise<unknown> }).__jobqImport;
+  return (viaLoader ? viaLoader(spec) : import(spec)) as Promise<T>;
+}
+
+/** What a client command run to its end said: its exit code, output, and whether it exists at all. */
+export interface Captured {
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+  message: string;
+  notFound: boolean;
+}
+
+/** Runs a client command (sbatch, scontrol, …) to its end with execa, loaded only now: no other start reads it. */
+export async function runCaptured(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Captured> {
+  const { execa } = await importEsm<typeof import('execa')>('execa');
+  beforeChild();
+  const r = await execa(cmd, args, { reject: false, timeout: o.timeoutMs, env: o.env, extendEnv: !o.env, stdin: 'ignore' });
+  const notFound = (r as { code?: string }).code === 'ENOENT' || (r.failed && /ENOENT/.test(String(r.message)));
+  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr), message: String(r.message), notFound };
+}
+
+/** Runs a tool with a deadline; its stdout even when it exits non-zero (`systemctl is-active` says "inactive" with 3). */
+export function runBounded(cmd: string, args: string[], timeout = 2000): { out?: string; error?: string } {
+  try {
+    return { out: execFileSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; code?: string; message: string };
+    const why = err.code === 'ETIMEDOUT' ? `no answer in ${timeout / 1000}s` : (err.stderr?.trim().split('\n')[0] ?? err.message);
+    return { out: err.stdout || undefined, error: why || err.message };
+  }
 }
