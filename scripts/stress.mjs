@@ -43,7 +43,7 @@ const loop = (async () => {
     }
   }
 })();
-const runs = await Promise.all(Array.from({ length: N }, (_, i) => jobq(['run', `stress${i % 9}`, '-q', '--', ...kinds[i % 4].argv])));
+const runs = await Promise.all(Array.from({ length: N }, (_, i) => jobq(['run', `stress${i % 9}`, '-q', '--allow-duplicate', '--', ...kinds[i % 4].argv])));
 const submitMs = Date.now() - t0;
 const ids = runs.map((r) => r.stdout.trim());
 await jobq(['wait', ...ids.filter(Boolean), '--timeout', '120s']);
