@@ -11,7 +11,7 @@ import { specFrom } from '../backend/spec.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, globOf, isFinal, statesOf, VERSION } from '../domain/job.js';
 import { outcomeOf } from '../domain/lifecycle.js';
-import { formatDuration, parseDuration } from '../domain/units.js';
+import { formatDuration, parseDuration, sleep } from '../domain/units.js';
 import { lastLine, lastLinesText, readSince } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
@@ -136,10 +136,11 @@ function reasonOf(v: JobView): string | undefined {
 async function summary(b: Backend, id: string) {
   let v = await b.get(id, { withMemory: true });
   for (const until = Date.now() + 1000; !isFinal(v.state) && v.supervisorAlive && v.rec.job && !isAlive(v.rec.job) && Date.now() < until; ) {
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     v = await b.get(id, { withMemory: true });
   }
   const s = v.state;
+  const done = outcomeOf(s);
   const e = elapsedMs(v);
   const reason = reasonOf(v);
   const last = lastLine(v.rec.log);
@@ -150,11 +151,11 @@ async function summary(b: Backend, id: string) {
     status: s.status,
     final: isFinal(s),
     exitCode: isFinal(s) ? exitCodeOf(s) : null,
-    ...(outcomeOf(s)?.signal ? { signal: outcomeOf(s)!.signal } : {}),
+    ...(done?.signal ? { signal: done.signal } : {}),
     ...(reason ? { reason } : {}),
     ...(e === undefined ? {} : { elapsed: formatDuration(e), elapsedMs: e }),
     ...(v.memBytes ? { memBytes: v.memBytes } : {}),
-    ...(outcomeOf(s)?.peakMemBytes ? { peakMemBytes: outcomeOf(s)!.peakMemBytes } : {}),
+    ...(done?.peakMemBytes ? { peakMemBytes: done.peakMemBytes } : {}),
     ...(v.rec.protection.memLimitBytes ? { memLimitBytes: v.rec.protection.memLimitBytes } : {}),
     ...(v.rec.gpus?.length ? { gpus: v.rec.gpus } : {}),
     ...(last ? { lastLine: last } : {}),

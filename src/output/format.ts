@@ -180,8 +180,8 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       col(
         'MEM',
         views.map((v) => {
-          const peak = v.memBytes ?? outcomeOf(v.state)?.peakMemBytes;
-          return peak ? formatSize(peak) : '-';
+          const mem = v.memBytes || outcomeOf(v.state)?.peakMemBytes;
+          return mem ? formatSize(mem) : '-';
         }),
         { drop: 6, paint: (t, i) => (live(views[i]!) || t === '-' ? t : c.dim(t)) },
       ),
