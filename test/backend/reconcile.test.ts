@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { reconcileState } from '../../src/backend/reconcile.js';
 import type { JobRecord, JobState, ProcId } from '../../src/domain/job.js';
 import { bootId } from '../../src/process/proc.js';
-import { startTicks } from '../helpers/records.js';
+import { makeRecord, startTicks } from '../helpers/records.js';
 
 const ALIVE: ProcId = { pid: process.pid, startTicks: startTicks(process.pid) };
 const DEAD: ProcId = { pid: 4_194_000, startTicks: 1 };
@@ -13,24 +13,7 @@ const REUSED: ProcId = { pid: process.pid, startTicks: ALIVE.startTicks + 1 };
 const AT = new Date().toISOString();
 
 function rec(state: JobState, extra: Partial<JobRecord> = {}): JobRecord {
-  return {
-    schema: 2,
-    id: 'r_20261205_100000',
-    name: 'r',
-    argv: ['true'],
-    cwd: '/',
-    env: { added: {}, presets: [] },
-    host: 'h',
-    user: 'u',
-    jobqVersion: '0',
-    log: '/dev/null',
-    createdAt: AT,
-    boot: bootId(),
-    launcher: DEAD,
-    protection: { isolationMode: 'none', isolation: 'none', graceMs: 1000, stopSignal: 'SIGTERM', warnings: [] },
-    state,
-    ...extra,
-  };
+  return makeRecord({ createdAt: AT, boot: bootId(), launcher: DEAD, state, ...extra });
 }
 
 const running: JobState = { status: 'running', startedAt: AT };

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { canMove, type JobRecord, type JobState, type ProcId, type Status } from '../../src/domain/job.js';
 import * as life from '../../src/domain/lifecycle.js';
+import { makeRecord } from '../helpers/records.js';
 
 const AT = '2026-12-05T10:00:00.000Z';
 const ME: ProcId = { pid: 4242, startTicks: 77 };
@@ -27,23 +28,12 @@ const STATES: Record<Status, JobState> = {
 };
 
 function rec(state: JobState, extra: Partial<JobRecord> = {}): JobRecord {
-  return {
-    schema: 2,
-    id: 'j_20261205_100000',
-    name: 'j',
-    argv: ['true'],
-    cwd: '/',
-    env: { added: {}, presets: [] },
-    host: 'h',
-    user: 'u',
-    jobqVersion: '0',
-    log: '/tmp/j.log',
-    createdAt: '2026-12-05T09:59:59.000Z',
+  return makeRecord({
     launcher: OTHER,
     protection: { isolationMode: 'auto', isolation: 'none', graceMs: 1000, stopSignal: 'SIGTERM', warnings: [] },
     state,
     ...extra,
-  };
+  });
 }
 
 const TARGET = { pid: 5000, startTicks: 9, pgid: 5000 };
