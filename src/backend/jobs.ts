@@ -28,14 +28,14 @@ import { listGpus, meminfo } from '../process/resources.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, RestartOpts, Runner, RunnerHost, RunSpec } from './backend.js';
-import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './dispatch.js';
-import { LocalRunner } from './local.js';
+import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './local/dispatch.js';
+import { LocalRunner } from './local/runner.js';
 import { specFromRecord } from './spec.js';
 
 /** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
 const RUNNERS: Record<string, () => Promise<Runner>> = {
   local: async () => new LocalRunner(),
-  slurm: async () => new (await import('./slurm.js')).SlurmRunner(),
+  slurm: async () => new (await import('./slurm/runner.js')).SlurmRunner(),
 };
 
 /** The Backend over one state dir. */

@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/dispatch.js';
+import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import * as life from '../domain/lifecycle.js';

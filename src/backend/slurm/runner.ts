@@ -1,11 +1,11 @@
-import { JobqError } from '../domain/errors.js';
-import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../domain/job.js';
-import * as life from '../domain/lifecycle.js';
-import { signalNumber, sleep } from '../domain/units.js';
-import { isAlive, procId } from '../process/proc.js';
-import { type Captured, runCaptured } from '../process/spawn.js';
-import { appendEvent } from '../store/events.js';
-import type { CancelResult, JobView, Runner, RunnerHost, RunSpec } from './backend.js';
+import { JobqError } from '../../domain/errors.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../../domain/job.js';
+import * as life from '../../domain/lifecycle.js';
+import { signalNumber, sleep } from '../../domain/units.js';
+import { isAlive, procId } from '../../process/proc.js';
+import { type Captured, runCaptured } from '../../process/spawn.js';
+import { appendEvent } from '../../store/events.js';
+import type { CancelResult, JobView, Runner, RunnerHost, RunSpec } from '../backend.js';
 
 /** Runs a Slurm client command; a missing command or a controller that does not answer is one clear line. */
 async function slurm(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {

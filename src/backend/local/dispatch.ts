@@ -5,16 +5,24 @@
 // with no jobq process around to notice (a supervisor SIGKILLed), a transient dispatcher lives while jobs wait,
 // found through dispatcher.json (pid + start time + boot); any jobq command restarts it if it is gone.
 import fs from 'node:fs';
-import { DEFAULT_SLOTS, type DispatchJob, type DispatchPlan, planDispatch, type QueueSettings, type Resources, type WaitReason } from '../domain/dispatch.js';
-import { isBusy } from '../domain/errors.js';
-import { isFinal, newToken, type ProcId } from '../domain/job.js';
-import * as life from '../domain/lifecycle.js';
-import { bootId, isAlive, procId } from '../process/proc.js';
-import { jobMemUsed, listGpus, meminfo } from '../process/resources.js';
-import { jobTarget } from '../process/signals.js';
-import { appendEvent } from '../store/events.js';
-import type { Store } from '../store/store.js';
-import type { JobView } from './backend.js';
+import {
+  DEFAULT_SLOTS,
+  type DispatchJob,
+  type DispatchPlan,
+  planDispatch,
+  type QueueSettings,
+  type Resources,
+  type WaitReason,
+} from '../../domain/dispatch.js';
+import { isBusy } from '../../domain/errors.js';
+import { isFinal, newToken, type ProcId } from '../../domain/job.js';
+import * as life from '../../domain/lifecycle.js';
+import { bootId, isAlive, procId } from '../../process/proc.js';
+import { jobMemUsed, listGpus, meminfo } from '../../process/resources.js';
+import { jobTarget } from '../../process/signals.js';
+import { appendEvent } from '../../store/events.js';
+import type { Store } from '../../store/store.js';
+import type { JobView } from '../backend.js';
 import { settle } from './reconcile.js';
 
 /** A queue's settings: what `jobq queue set/pause` stored, over what a config file said, 1 slot for a new queue. */
@@ -145,7 +153,7 @@ export async function dispatchRound(
 /** Starts a detached supervisor for each claim, with the job's own environment (kept in its env file while it waited). */
 export async function launchAll(store: Store, claims: Claimed[]): Promise<void> {
   if (!claims.length) return;
-  const { launchSupervisor } = await import('../process/spawn.js');
+  const { launchSupervisor } = await import('../../process/spawn.js');
   for (const c of claims) {
     const env = store.readEnv(c.id);
     if (!env) {
@@ -169,7 +177,7 @@ export function runningDispatcher(store: Store): DispatcherFile | undefined {
 /** While any job waits, makes sure a dispatcher runs (starting one if it is gone); cheap when nothing waits. */
 export async function ensureDispatcher(store: Store, opts: { evenIfNothingWaits?: boolean } = {}): Promise<void> {
   if ((!opts.evenIfNothingWaits && !store.anyWaiting()) || runningDispatcher(store)) return;
-  const { launchDispatcher } = await import('../process/spawn.js');
+  const { launchDispatcher } = await import('../../process/spawn.js');
   launchDispatcher(store.home);
 }
 

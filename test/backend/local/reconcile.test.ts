@@ -1,10 +1,10 @@
 // What a reader may conclude from a record and /proc: each provable case moves it, anything else leaves it (table-driven,
 // with this test's own live process as the "alive" pid and a pid that cannot exist as the dead one).
 import { describe, expect, it } from 'vitest';
-import { reconcileState } from '../../src/backend/reconcile.js';
-import type { JobRecord, JobState, ProcId } from '../../src/domain/job.js';
-import { bootId } from '../../src/process/proc.js';
-import { makeRecord, startTicks } from '../helpers/records.js';
+import { reconcileState } from '../../../src/backend/local/reconcile.js';
+import type { JobRecord, JobState, ProcId } from '../../../src/domain/job.js';
+import { bootId } from '../../../src/process/proc.js';
+import { makeRecord, startTicks } from '../../helpers/records.js';
 
 const ALIVE: ProcId = { pid: process.pid, startTicks: startTicks(process.pid) };
 const DEAD: ProcId = { pid: 4_194_000, startTicks: 1 };

@@ -1,15 +1,15 @@
 // This machine: one detached supervisor per job, files as the truth; queues, dependencies and admission through dispatch.
 import os from 'node:os';
-import { settleSideWork } from '../background.js';
-import { JobqError } from '../domain/errors.js';
-import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../domain/job.js';
-import * as life from '../domain/lifecycle.js';
-import { sleep } from '../domain/units.js';
-import { allProcesses, awaitPhase, isAlive, procId } from '../process/proc.js';
-import { holdJob, jobTarget, releaseJob, terminateJob } from '../process/signals.js';
-import { awaitStandby, dismissStandby, handOff, takeStandby } from '../process/standby.js';
-import { appendEvent } from '../store/events.js';
-import type { CancelResult, JobView, Made, Runner, RunnerHost, RunSpec } from './backend.js';
+import { settleSideWork } from '../../background.js';
+import { JobqError } from '../../domain/errors.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../../domain/job.js';
+import * as life from '../../domain/lifecycle.js';
+import { sleep } from '../../domain/units.js';
+import { allProcesses, awaitPhase, isAlive, procId } from '../../process/proc.js';
+import { holdJob, jobTarget, releaseJob, terminateJob } from '../../process/signals.js';
+import { awaitStandby, dismissStandby, handOff, takeStandby } from '../../process/standby.js';
+import { appendEvent } from '../../store/events.js';
+import type { CancelResult, JobView, Made, Runner, RunnerHost, RunSpec } from '../backend.js';
 import { dispatchRound, ensureDispatcher, launchAll } from './dispatch.js';
 import { cleanupCgroups, settle } from './reconcile.js';
 
@@ -77,7 +77,7 @@ export class LocalRunner implements Runner {
         const t = standby ? await store.transition(id, life.forgetStandby(standby)) : undefined;
         if (!t || t.changed) {
           // Loaded here so reading commands (and a start through the standby) never pay for child_process.
-          const { startSupervisor } = await import('../process/spawn.js');
+          const { startSupervisor } = await import('../../process/spawn.js');
           silent = !(await startSupervisor(store.home, id, token, env));
         }
       }

@@ -1,10 +1,10 @@
-import { isFinal, type JobRecord, type JobState } from '../domain/job.js';
-import { lostState, settleTo } from '../domain/lifecycle.js';
-import { cgroupStats, removeCgroupsWhenEmpty } from '../process/isolation.js';
-import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../process/proc.js';
-import { jobProcesses, jobTarget } from '../process/signals.js';
-import type { Store } from '../store/store.js';
-import type { JobView } from './backend.js';
+import { isFinal, type JobRecord, type JobState } from '../../domain/job.js';
+import { lostState, settleTo } from '../../domain/lifecycle.js';
+import { cgroupStats, removeCgroupsWhenEmpty } from '../../process/isolation.js';
+import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../../process/proc.js';
+import { jobProcesses, jobTarget } from '../../process/signals.js';
+import type { Store } from '../../store/store.js';
+import type { JobView } from '../backend.js';
 
 /** How long a queue's claim may wait for its supervisor to take the job before the claim counts as void. */
 const CLAIM_STALE_MS = 10_000;

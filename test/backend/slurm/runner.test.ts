@@ -1,8 +1,8 @@
 // The Slurm mapping as pure rules: jobq's flags to sbatch options, Slurm's states to jobq's.
 import { describe, expect, it } from 'vitest';
-import type { RunSpec } from '../../src/backend/backend.js';
-import { mapState, sbatchOptions } from '../../src/backend/slurm.js';
-import type { JobRecord } from '../../src/domain/job.js';
+import type { RunSpec } from '../../../src/backend/backend.js';
+import { mapState, sbatchOptions } from '../../../src/backend/slurm/runner.js';
+import type { JobRecord } from '../../../src/domain/job.js';
 
 const spec = (over: Partial<RunSpec> = {}): RunSpec => ({
   name: 'train',
