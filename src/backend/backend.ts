@@ -1,7 +1,6 @@
 // The seam between commands and where jobs run. Commands talk only to Backend; one class (backend/jobs.ts) implements
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
-import type { Config } from '../config/config.js';
 import type { WaitReason } from '../domain/dispatch.js';
 import type { Admission, IsolationMode, JobRecord, JobState, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
@@ -114,7 +113,7 @@ export interface Removed {
 export interface Backend {
   run(spec: RunSpec): Promise<JobRecord>;
   /** Runs a recorded job again as it was asked for (a live one of that name is stopped first unless `keep`). */
-  restart(ref: string, config: Config, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }>;
+  restart(ref: string, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }>;
   runArray(spec: RunSpec): Promise<JobRecord[]>;
   list(opts: { all: boolean; recent: number; withMemory: boolean }): Promise<{ views: JobView[]; broken: BrokenRecord[]; hidden: number }>;
   get(ref: string, opts?: { withMemory?: boolean }): Promise<JobView>;
@@ -182,6 +181,8 @@ export interface RunnerHost {
 /** What differs per place jobs run: how they start, how their state is learnt, how they are stopped. */
 export interface Runner {
   readonly kind: string;
+  /** Refuses now a need this place can never meet (rather than queue it for ever), completing what dispatch reads. */
+  admit?(spec: RunSpec, admission: Admission): void;
   /** Writes the records (through host.create) and starts or submits them; returns each record once it says what happened. */
   submit(host: RunnerHost, elements: RunSpec[], admission: Admission[], arraySpec?: RunSpec): Promise<JobRecord[]>;
   /** Brings views of its jobs up to date (one look at the outside world for all of them), persisting provable truths. */

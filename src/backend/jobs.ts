@@ -22,34 +22,33 @@ import {
 } from '../domain/job.js';
 import { finishedAtOf } from '../domain/lifecycle.js';
 import type { PruneEntry } from '../domain/prune.js';
-import { formatSize, sleep } from '../domain/units.js';
+import { sleep } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
-import { listGpus, meminfo } from '../process/resources.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, RestartOpts, Runner, RunnerHost, RunSpec } from './backend.js';
-import { ensureDispatcher, liveJobs, planFor, queueSettings, queueView } from './local/dispatch.js';
-import { LocalRunner } from './local/runner.js';
+import { LocalQueues } from './local/queues.js';
+import { BACKENDS, PLACES } from './places.js';
 import { specFromRecord } from './spec.js';
-
-/** The places jobs run; a new one is a Runner here and nothing else. Slurm's is loaded only when a record needs it. */
-const RUNNERS: Record<string, () => Promise<Runner>> = {
-  local: async () => new LocalRunner(),
-  slurm: async () => new (await import('./slurm/runner.js')).SlurmRunner(),
-};
 
 /** The Backend over one state dir. */
 export class Jobs implements Backend, RunnerHost {
-  private readonly runners = new Map<string, Runner>([['local', new LocalRunner()]]);
+  private readonly runners = new Map<string, Runner>();
+  /** This machine's queues: only its jobs have them. */
+  private readonly local = new LocalQueues(this);
 
-  constructor(readonly store: Store) {}
+  /** `config`: what a restart re-reads (presets, defaults) as the command that opened the state dir read it. */
+  constructor(
+    readonly store: Store,
+    private readonly config: Config,
+  ) {}
 
   private async runner(kind = 'local'): Promise<Runner> {
     let r = this.runners.get(kind);
     if (!r) {
-      const make = RUNNERS[kind];
-      if (!make) throw new JobqError('USAGE', `unknown backend '${kind}' (known: ${Object.keys(RUNNERS).join(', ')})`);
-      r = await make();
+      const place = Object.hasOwn(PLACES, kind) ? PLACES[kind] : undefined;
+      if (!place) throw new JobqError('USAGE', `unknown backend '${kind}' (known: ${BACKENDS.join(', ')})`);
+      r = await place.load();
       this.runners.set(kind, r);
     }
     return r;
@@ -63,7 +62,7 @@ export class Jobs implements Backend, RunnerHost {
     return (await this.submit(spec))[0]!;
   }
 
-  async restart(ref: string, config: Config, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }> {
+  async restart(ref: string, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }> {
     const elements = this.arrayIds(ref);
     if (elements.length) {
       // Each element is a job of its own: restarting all of them at once would be a new array, which run --array makes.
@@ -71,7 +70,7 @@ export class Jobs implements Backend, RunnerHost {
       throw new JobqError('USAGE', `${ref} is an array of ${elements.length} jobs: restart one element (jobq restart ${last}), or run the array again`);
     }
     const old = (await this.get(ref)).rec;
-    return { old, rec: await this.run(specFromRecord(old, config, this.logIsOwn(old), o)) };
+    return { old, rec: await this.run(specFromRecord(old, this.config, this.logIsOwn(old), o)) };
   }
 
   runArray(spec: RunSpec): Promise<JobRecord[]> {
@@ -86,7 +85,7 @@ export class Jobs implements Backend, RunnerHost {
     validateName(spec.name);
     if (spec.argv.length === 0) throw new JobqError('USAGE', 'missing command: jobq run NAME [options] -- CMD [ARGS...]');
     const runner = await this.runner(spec.backend);
-    const admission = this.admissionFor(spec);
+    const admission = this.admissionFor(spec, runner);
     if (spec.queue) await this.store.ensureQueue(spec.queue);
     const elements: RunSpec[] = spec.array
       ? spec.array.values.map((value, i) => ({
@@ -124,7 +123,7 @@ export class Jobs implements Backend, RunnerHost {
   }
 
   /** What a job waits for besides a slot: dependencies resolved to ids now (an unknown REF is an error), memory, GPUs. */
-  private admissionFor(spec: RunSpec): Admission {
+  private admissionFor(spec: RunSpec, runner: Runner): Admission {
     const a: Admission = {};
     if (spec.after?.length) {
       a.after = spec.after.flatMap(({ ref, kind }) => {
@@ -132,31 +131,10 @@ export class Jobs implements Backend, RunnerHost {
         return (ids.length ? ids : [this.resolve(ref)]).map((id) => ({ id, kind }));
       });
     }
-    // A need this machine can never meet is refused now rather than queued for ever (a cluster judges its own).
-    const here = spec.backend !== 'slurm';
     // Only --mem is a need to wait for: --mem-limit is a cap, and a cap never holds a job back (a cluster may read it as both).
-    const mem = spec.memBytes;
-    if (mem) {
-      const total = meminfo('MemTotal');
-      const reserve = spec.machine?.memReserveBytes ?? 0;
-      if (here && total && mem > total - reserve) {
-        const less = reserve ? `, less memReserve ${formatSize(reserve)}` : '';
-        const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)}G`;
-        throw new JobqError('USAGE', `the job needs ${gib(mem)} of memory (--mem): more than this machine can give a job (${gib(total)}${less})`);
-      }
-      a.memBytes = mem;
-    }
-    if (spec.gpus) {
-      // A list the run was given is the job's pool at dispatch too, whatever the dispatcher's own environment says.
-      const given = here && spec.machine?.gpus !== undefined ? listGpus(spec.machine.gpus).map((g) => g.index) : undefined;
-      if (given) a.gpuList = given;
-      const have = here ? (given?.length ?? listGpus(undefined).length) : Infinity;
-      if (spec.gpus > have) {
-        const how = have ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
-        throw new JobqError('USAGE', `the job needs ${spec.gpus} GPU${spec.gpus === 1 ? '' : 's'} (--gpus): this machine has ${have}${how}`);
-      }
-      a.gpus = spec.gpus;
-    }
+    if (spec.memBytes) a.memBytes = spec.memBytes;
+    if (spec.gpus) a.gpus = spec.gpus;
+    runner.admit?.(spec, a);
     return a;
   }
 
@@ -286,7 +264,7 @@ export class Jobs implements Backend, RunnerHost {
       (a, b) =>
         rank(a) - rank(b) || (rank(a) === 2 ? queuedOrder(a, b) : Date.parse(b.rec.createdAt) - Date.parse(a.rec.createdAt) || (a.rec.id < b.rec.id ? 1 : -1)),
     );
-    this.explainWaits(views);
+    this.local.explainWaits(views);
     let shown = views;
     if (!opts.all) {
       let finished = 0;
@@ -306,26 +284,16 @@ export class Jobs implements Backend, RunnerHost {
     for (const [kind, vs] of byKind) await (await this.runner(kind)).refresh(this, vs, opts);
   }
 
-  async withWaits(ids: string[]): Promise<JobView[]> {
-    const live = await liveJobs(this.store, (id) => this.view(id));
-    this.explainWaits(live);
-    return ids.map((id) => live.find((v) => v.rec.id === id)).filter((v): v is JobView => !!v);
+  withWaits(ids: string[]): Promise<JobView[]> {
+    return this.local.withWaits(ids);
   }
 
-  /** Adds each locally queued job's position and reason (a dispatch plan over the live jobs; nothing is claimed). */
-  private explainWaits(views: JobView[]): void {
-    const local = views.filter((v) => !isFinal(v.state) && !v.rec.backend);
-    if (!local.some((v) => v.state.status === 'queued')) return;
-    const plan = planFor(this.store, local);
-    for (const v of local) {
-      if (v.state.status !== 'queued') continue;
-      const why = plan.waiting.get(v.rec.id);
-      v.waiting = {
-        position: plan.position.get(v.rec.id) ?? 0,
-        reason: why ? why.text : plan.skip.get(v.rec.id) ? `to be skipped: ${plan.skip.get(v.rec.id)}` : 'starting now',
-        ...(why ? { waitingFor: why.waitingFor } : {}),
-      };
-    }
+  queueNames(): string[] {
+    return this.local.names();
+  }
+
+  updateQueue(name: string, patch: QueueState) {
+    return this.local.update(name, patch);
   }
 
   liveIds(): string[] {
@@ -440,7 +408,7 @@ export class Jobs implements Backend, RunnerHost {
       return rec.priority === priority ? undefined : { ...rec, priority };
     });
     // A higher priority may let it start now, before the others.
-    if (t.changed) await (this.runners.get('local') as LocalRunner).kick(this);
+    if (t.changed) await this.local.kick();
     return (await this.withWaits([t.rec.id]))[0] ?? this.view(id);
   }
 
@@ -489,32 +457,8 @@ export class Jobs implements Backend, RunnerHost {
     return { id, status: rec.state.status, ...(this.logIsOwn(rec) ? {} : { log: rec.log }) };
   }
 
-  async queues(names: string[]): Promise<QueueInfo[]> {
-    const views = await liveJobs(this.store, (id) => this.view(id));
-    this.explainWaits(views);
-    const plan = planFor(
-      this.store,
-      views.filter((v) => !v.rec.backend),
-    );
-    return names.map((name) => ({ name, ...queueSettings(this.store, name), ...queueView(views, plan, name) }));
-  }
-
-  queueNames(): string[] {
-    const live = this.store.activeIds().flatMap((id) => {
-      try {
-        return this.store.readRecord(id).queue ?? [];
-      } catch {
-        return [];
-      }
-    });
-    return [...new Set([...this.store.queueNames(), ...live])].sort();
-  }
-
-  async updateQueue(name: string, patch: QueueState) {
-    await this.store.updateQueue(name, patch);
-    // More slots or a resume may let jobs start now.
-    if (patch.paused !== true) await (this.runners.get('local') as LocalRunner).kick(this);
-    return { ...patch, ...queueSettings(this.store, name) };
+  queues(names: string[]): Promise<QueueInfo[]> {
+    return this.local.queues(names);
   }
 
   eventsFile(): string {
@@ -529,15 +473,8 @@ export class Jobs implements Backend, RunnerHost {
     return this.store.activeDir;
   }
 
-  async keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
-    for (const [name, q] of Object.entries(config.queues)) {
-      if (this.store.readQueue(name).configured !== q.slots) await this.store.updateQueue(name, { configured: q.slots });
-    }
-    await this.store.writeDispatchSettings({
-      memReserveBytes: config.memReserveBytes,
-      gpuBusyMiB: config.gpuBusyMiB,
-    });
-    await ensureDispatcher(this.store);
+  keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
+    return this.local.keepDispatching(config);
   }
 }
 
@@ -566,6 +503,6 @@ export function safeUser(): string {
 }
 
 /** Opens the Backend on a state dir. */
-export function openJobs(home?: string): Jobs {
-  return new Jobs(Store.open(home));
+export function openJobs(home: string | undefined, config: Config): Jobs {
+  return new Jobs(Store.open(home), config);
 }

@@ -6,10 +6,11 @@ import path from 'node:path';
 import { type Config, callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { BACKENDS, isRedacted, type JobRecord, validateQueue } from '../domain/job.js';
+import { isRedacted, type JobRecord, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { noUserManager, userManager } from '../process/isolation.js';
 import type { RestartOpts, RunSpec } from './backend.js';
+import { BACKENDS } from './places.js';
 
 /** Options of `run` as commander hands them over. */
 export interface RunOpts {
@@ -118,7 +119,11 @@ function backendOf(o: RunOpts, config: Config): Pick<RunSpec, 'backend' | 'slurm
   const q = o.queue === false ? undefined : (o.queue ?? config.defaultQueue);
   const qdef = q ? config.queues[q] : undefined;
   const backend = o.backend ?? qdef?.backend ?? config.backend;
-  if (!BACKENDS.includes(backend)) throw new JobqError('USAGE', `unknown --backend '${backend}' (${BACKENDS.join(' or ')})`);
+  if (!BACKENDS.includes(backend)) {
+    const known = BACKENDS.join(' or ');
+    if (o.backend) throw new JobqError('USAGE', `unknown --backend '${backend}' (${known})`);
+    throw new JobqError('CONFIG', `bad config: ${qdef?.backend ? `queues.${q}.backend` : 'backend'} '${backend}' is not a backend (${known})`);
+  }
   if (backend === 'local') {
     if (o.slurmOpt?.length) throw new JobqError('USAGE', '--slurm-opt goes with --backend slurm');
     return {};

@@ -23,7 +23,7 @@ export function context(cmd: Command) {
     chalk: makeChalk(noColor),
     get backend(): Backend {
       if (!backend) {
-        backend = openJobs(config.stateDir ?? stateHome());
+        backend = openJobs(config.stateDir ?? stateHome(), config);
         // Any command that opens the state dir keeps dispatch alive: jobs that wait get a dispatcher if theirs is gone.
         onTheSide(backend.keepDispatching(config));
       }

@@ -7,7 +7,7 @@ import type { CommandDef } from './definition.js';
 export default async function restart(ref: string, o: { json?: boolean; keep?: boolean }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const warn = (line: string) => process.stderr.write(`jobq: ${line}\n`);
-  const { old, rec } = await ctx.backend.restart(ref, ctx.config, { keep: o.keep, callerEnv: process.env, warn });
+  const { old, rec } = await ctx.backend.restart(ref, { keep: o.keep, callerEnv: process.env, warn });
   if (o.json) printJson(jobJson({ rec, state: rec.state, supervisorAlive: true }));
   if (rec.state.status === 'failed-to-start') {
     process.stderr.write(`jobq: ${rec.id} failed to start: ${rec.state.error}\n`);

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import type { RunSpec } from '../backend/backend.js';
+import { BACKENDS, PLACES } from '../backend/places.js';
 import { type RunOpts, specFrom } from '../backend/spec.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { BACKEND_HELP, BACKENDS, ISOLATION_MODES, type JobRecord, SCHEMA_VERSION } from '../domain/job.js';
+import { ISOLATION_MODES, type JobRecord, SCHEMA_VERSION } from '../domain/job.js';
 import { sleep } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
@@ -130,7 +131,7 @@ export const command: CommandDef = {
     { flags: '--array-file <file>', description: 'a job array with one value per line of FILE' },
     { flags: '--mem <size>', description: 'memory the job needs to start: it waits until that much is free (--mem-limit is only a cap)' },
     { flags: '--gpus <n>', description: 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them' },
-    { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${BACKEND_HELP[b]})`).join(' or ') },
+    { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${PLACES[b]!.help})`).join(' or ') },
     { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
     { flags: '--replace', description: 'if a job of this NAME is live, cancel it (its usual grace) and then start' },
     { flags: '--allow-duplicate', description: 'if a job of this NAME is live, start another beside it' },

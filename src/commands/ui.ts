@@ -393,7 +393,7 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
     // The same operation as `jobq restart ID`, its warnings in the server's output.
     restart: async (id) => {
       const warn = (line: string) => process.stderr.write(`jobq: ${line}\n`);
-      const { rec } = await b.restart(id, ctx.config, { callerEnv: process.env, warn });
+      const { rec } = await b.restart(id, { callerEnv: process.env, warn });
       if (rec.state.status === 'failed-to-start') throw new JobqError('IO', `${rec.id} failed to start: ${rec.state.error}`);
       return rec.id;
     },

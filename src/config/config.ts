@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BUILTIN_PRESETS, ENV_NAME } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { BACKENDS, ISOLATION_MODES, type IsolationMode, validateQueue } from '../domain/job.js';
+import { ISOLATION_MODES, type IsolationMode, validateQueue } from '../domain/job.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { untrustedReason } from '../store/trust.js';
 
@@ -164,7 +164,9 @@ function applyQueues({ file, o, wrap }: FileKeys, cfg: Config, sources: Sources)
     const d = (def ?? {}) as { slots?: unknown; backend?: unknown; slurmOptions?: unknown };
     const slots = d.slots ?? 1;
     if (!Number.isInteger(slots) || (slots as number) < 1) bad(file, `queues.${name}.slots`, 'expected a whole number of slots, 1 or more');
-    if (d.backend !== undefined && !BACKENDS.includes(d.backend as string)) bad(file, `queues.${name}.backend`, `expected ${BACKENDS.join(' or ')}`);
+    // Which places exist is the backend's to say (backend/places.ts), when a job is run there.
+    if (d.backend !== undefined && (typeof d.backend !== 'string' || !/^[a-z][a-z0-9-]*$/.test(d.backend)))
+      bad(file, `queues.${name}.backend`, 'expected a backend name, e.g. "slurm"');
     const opts = d.slurmOptions === undefined ? undefined : strings(file, `queues.${name}.slurmOptions`, d.slurmOptions);
     cfg.queues = {
       ...cfg.queues,
@@ -221,9 +223,9 @@ const APPLY: Record<string, Apply> = {
     if (ms < 100) bad(file, 'sampleInterval', 'at least 100ms');
     return ms;
   }),
-  backend: sets('backend', ({ file, o }) => {
-    if (!BACKENDS.includes(o.backend as string)) bad(file, 'backend', `expected ${BACKENDS.join(' or ')}`);
-    return o.backend as string;
+  backend: sets('backend', ({ file, str }) => {
+    if (!/^[a-z][a-z0-9-]*$/.test(str('backend'))) bad(file, 'backend', 'expected a backend name, e.g. "slurm"');
+    return str('backend');
   }),
   slurmOptions: sets('slurmOptions', ({ file, o }) => strings(file, 'slurmOptions', o.slurmOptions)),
   memReserve: sets('memReserveBytes', ({ size, wrap }) => wrap('memReserve', () => parseSize(size('memReserve'), 'memReserve', { zero: true }))),

@@ -13,10 +13,6 @@ export const VERSION = typeof JOBQ_VERSION === 'string' ? JOBQ_VERSION : '0.0.0-
 export const ISOLATION_MODES = ['auto', 'scope', 'cgroup', 'none'] as const;
 export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
-/** Where jobs can run: the one list that config, `run --backend` and the help read (docs/protocol.md). */
-export const BACKEND_HELP: Readonly<Record<string, string>> = { local: 'this machine, default', slurm: 'sbatch; docs/slurm.md' };
-export const BACKENDS: readonly string[] = Object.keys(BACKEND_HELP);
-
 /** Identity of a process: a pid is only "the same process" if its start time matches too. */
 export interface ProcId {
   pid: number;

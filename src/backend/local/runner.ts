@@ -4,8 +4,9 @@ import { settleSideWork } from '../../background.js';
 import { JobqError } from '../../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
-import { sleep } from '../../domain/units.js';
+import { formatSize, sleep } from '../../domain/units.js';
 import { allProcesses, awaitPhase, isAlive, procId } from '../../process/proc.js';
+import { listGpus, meminfo } from '../../process/resources.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../../process/signals.js';
 import { awaitStandby, dismissStandby, handOff, takeStandby } from '../../process/standby.js';
 import { appendEvent } from '../../store/events.js';
@@ -109,10 +110,27 @@ export class LocalRunner implements Runner {
     return v.rec;
   }
 
-  /** A dispatch round now (after something freed a slot or resumed a queue), and a dispatcher while jobs wait. */
-  async kick(host: RunnerHost): Promise<void> {
-    await launchAll(host.store, await dispatchRound(host.store));
-    await ensureDispatcher(host.store);
+  /** A need this machine can never meet is refused now rather than queued for ever; GPUs named by config are the job's pool. */
+  admit(spec: RunSpec, a: Admission): void {
+    if (a.memBytes) {
+      const total = meminfo('MemTotal');
+      const reserve = spec.machine?.memReserveBytes ?? 0;
+      if (total && a.memBytes > total - reserve) {
+        const less = reserve ? `, less memReserve ${formatSize(reserve)}` : '';
+        const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)}G`;
+        throw new JobqError('USAGE', `the job needs ${gib(a.memBytes)} of memory (--mem): more than this machine can give a job (${gib(total)}${less})`);
+      }
+    }
+    if (a.gpus) {
+      // A list the run was given is the job's pool at dispatch too, whatever the dispatcher's own environment says.
+      const given = spec.machine?.gpus !== undefined ? listGpus(spec.machine.gpus).map((g) => g.index) : undefined;
+      if (given) a.gpuList = given;
+      const have = given?.length ?? listGpus(undefined).length;
+      if (a.gpus > have) {
+        const how = have ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
+        throw new JobqError('USAGE', `the job needs ${a.gpus} GPU${a.gpus === 1 ? '' : 's'} (--gpus): this machine has ${have}${how}`);
+      }
+    }
   }
 
   /** Reconciles each record against /proc and the boot (moving it when the truth is provable). */
@@ -215,4 +233,9 @@ export class LocalRunner implements Runner {
       { after: () => releaseJob(t, how) },
     );
   }
+}
+
+/** What backend/jobs.ts loads for this place. */
+export function makeRunner(): Runner {
+  return new LocalRunner();
 }

@@ -424,3 +424,8 @@ async function clusterName(): Promise<string | undefined> {
     return undefined;
   }
 }
+
+/** What backend/jobs.ts loads for this place. */
+export function makeRunner(): Runner {
+  return new SlurmRunner();
+}
