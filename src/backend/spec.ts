@@ -115,20 +115,21 @@ function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array
 }
 
 /** Where it runs: --backend, else its queue's backend, else config's; sbatch options from config, queue and --slurm-opt. */
-function backendOf(o: RunOpts, config: Config): Pick<RunSpec, 'backend' | 'slurmOptions'> {
+function backendOf(o: RunOpts, config: Config): Pick<RunSpec, 'backend' | 'submitOptions'> {
   const q = o.queue === false ? undefined : (o.queue ?? config.defaultQueue);
   const qdef = q ? config.queues[q] : undefined;
   const backend = o.backend ?? qdef?.backend ?? config.backend;
   if (!BACKENDS.includes(backend)) {
     const known = BACKENDS.join(' or ');
     if (o.backend) throw new JobqError('USAGE', `unknown --backend '${backend}' (${known})`);
-    throw new JobqError('CONFIG', `bad config: ${qdef?.backend ? `queues.${q}.backend` : 'backend'} '${backend}' is not a backend (${known})`);
+    const key = qdef?.backend ? `queues.${q}.backend` : 'backend';
+    throw new JobqError('CONFIG', `bad config: key '${key}': '${backend}' is not a backend (${known}); jobq config shows which file set it`);
   }
   if (backend === 'local') {
     if (o.slurmOpt?.length) throw new JobqError('USAGE', '--slurm-opt goes with --backend slurm');
     return {};
   }
-  return { backend, slurmOptions: [...config.slurmOptions, ...(qdef?.slurmOptions ?? []), ...(o.slurmOpt ?? [])] };
+  return { backend, submitOptions: [...config.slurmOptions, ...(qdef?.slurmOptions ?? []), ...(o.slurmOpt ?? [])] };
 }
 
 /** Turns flags and config into a RunSpec (pure but for reading the caller's cwd and env). */
@@ -245,7 +246,7 @@ export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, 
       memReserveBytes: config.memReserveBytes,
       ...(config.gpus !== undefined ? { gpus: config.gpus } : old.admission?.gpuList ? { gpus: old.admission.gpuList.join(',') } : {}),
     },
-    ...(old.backend ? { backend: old.backend, slurmOptions: old.slurm?.options ?? [] } : {}),
+    ...(old.backend ? { backend: old.backend, submitOptions: old.placement?.options ?? [] } : {}),
     // pm2 / systemd semantics: a live job of that name is stopped first, unless keep starts a second copy.
     onLive: o.keep ? 'allow' : 'replace',
     onReplaced: (id, outcome) => o.warn(`stopped ${id} first (${outcome})`),

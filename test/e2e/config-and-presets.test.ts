@@ -42,6 +42,21 @@ describe('config and presets', () => {
     expect(r.stderr).toContain(`${w.home}/.jobq.json: key 'grace'`);
     expect(w.ids()).toEqual([]);
   });
+
+  it('a backend no place answers to: run refuses it in one line naming the key (exit 2); other commands go on', async () => {
+    for (const [cfg, key] of [
+      [{ backend: 'slurmm' }, "key 'backend': 'slurmm' is not a backend (local or slurm)"],
+      [{ queues: { gpu: { slots: 1, backend: 'k8s' } }, defaultQueue: 'gpu' }, "key 'queues.gpu.backend': 'k8s' is not a backend (local or slurm)"],
+      [{ backend: 3 }, `${w.home}/.jobq.json: key 'backend'`],
+    ] as const) {
+      fs.writeFileSync(path.join(w.home, '.jobq.json'), JSON.stringify(cfg));
+      const r = await w.run(['run', 'x', '--', 'true'], { cwd: w.home });
+      expect([r.exitCode, r.stderr.trim().split('\n').length], JSON.stringify(cfg)).toEqual([2, 1]);
+      expect(r.stderr).toContain(key);
+      if (typeof cfg.backend !== 'number') expect((await w.run(['status'], { cwd: w.home })).exitCode).toBe(0);
+    }
+    expect(w.ids()).toEqual([]);
+  });
 });
 
 describe('hints where people trip', () => {
