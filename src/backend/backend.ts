@@ -47,9 +47,9 @@ export interface RunSpec {
   sampleMs?: number;
   /** A job array: one job NAME.i per value, `{}` in argv replaced by it; at most `cap` running at once. */
   array?: { values: string[]; cap?: number };
-  /** Where it runs: `local` (default) or `slurm`; options passed through to sbatch. */
+  /** Where it runs: `local` (default) or another place of backend/places.ts; options passed through to its submit (sbatch). */
   backend?: string;
-  slurmOptions?: string[];
+  submitOptions?: string[];
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */

@@ -1,7 +1,7 @@
 // `jobq cancel JOB... [--signal SIG] [--grace DURATION] [--all]`
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA } from '../domain/job.js';
 import { formatDuration, parseDuration, parseSignal } from '../domain/units.js';
 import { stateLabel } from '../output/format.js';
 import { context, out, printJson } from './context.js';
@@ -18,7 +18,7 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
   // A NAME means every live job of that name; an id means that job.
   const ids = o.all ? b.liveIds() : (await Promise.all(refs.map((r) => b.resolveAll(r)))).flat();
   const results = await Promise.all([...new Set(ids)].map((id) => b.cancel(id, { signal, graceMs })));
-  if (o.json) printJson({ schema: SCHEMA_VERSION, results });
+  if (o.json) printJson({ schema: JSON_SCHEMA, results });
   let code: number = EXIT.ok;
   for (const r of results) {
     if (r.outcome === 'not-signalled') {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { EXIT } from '../domain/errors.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA } from '../domain/job.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 import { columns } from '../output/format.js';
 import { stateHome } from '../store/store.js';
@@ -15,7 +15,7 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
   const stateDir = c.stateDir ?? stateHome();
   const stateSrc = sources.stateDir ?? (process.env.XDG_STATE_HOME ? 'env XDG_STATE_HOME' : 'default');
   if (o.json) {
-    printJson({ schema: SCHEMA_VERSION, config: { ...c, stateDir }, sources: { ...sources, stateDir: stateSrc }, files });
+    printJson({ schema: JSON_SCHEMA, config: { ...c, stateDir }, sources: { ...sources, stateDir: stateSrc }, files });
     return EXIT.ok;
   }
   const rows = [

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../domain/errors.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA } from '../domain/job.js';
 import { packageRoot } from '../package-root.js';
 import { out, printJson } from './context.js';
 import type { CommandDef } from './definition.js';
@@ -25,7 +25,7 @@ export default function docs(o: { json?: boolean }): number {
   const makefile = path.join(root, 'Makefile.example');
   if (o.json) {
     printJson({
-      schema: SCHEMA_VERSION,
+      schema: JSON_SCHEMA,
       docs: dir,
       makefileExample: makefile,
       pages: pages.map((p) => ({ file: path.join(dir, p), title: title(path.join(dir, p)) })),

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { type Config, loadConfig } from '../config/config.js';
 import { type CheckStatus, type DoctorFacts, diagnose, type OomdPolicy, parseTimespan, renderReport, userService } from '../domain/doctor.js';
 import { EXIT } from '../domain/errors.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA } from '../domain/job.js';
 import { makeChalk } from '../output/color.js';
 import { detectFacts, planIsolation, userManager } from '../process/isolation.js';
 import { runBounded as tool } from '../process/spawn.js';
@@ -226,7 +226,7 @@ export default function doctor(o: { json?: boolean }, cmd: Command): number {
   const version = root.version() ?? '';
   const facts = gatherFacts();
   const report = diagnose(facts);
-  if (o.json) printJson({ schema: SCHEMA_VERSION, version, status: report.status, checks: report.checks, fixes: report.fixes, ...facts });
+  if (o.json) printJson({ schema: JSON_SCHEMA, version, status: report.status, checks: report.checks, fixes: report.fixes, ...facts });
   else {
     const chalk = makeChalk(root.opts().color === false);
     const paint = (s: CheckStatus, t: string) => (s === 'ok' ? chalk.green(t) : s === 'warn' ? chalk.yellow(t) : s === 'fail' ? chalk.red(t) : chalk.dim(t));

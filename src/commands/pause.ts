@@ -1,7 +1,7 @@
 // `jobq pause JOB...` / `jobq resume JOB...`: hold every process of a job (freezer, else SIGSTOP) and let it go on.
 import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA } from '../domain/job.js';
 import { jobJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
 import type { CommandDef } from './definition.js';
@@ -28,7 +28,7 @@ export async function pauseOrResume(what: 'pause' | 'resume', refs: string[], o:
       code = EXIT.failure;
     }
   }
-  if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: done.map(jobJson) });
+  if (o.json) printJson({ schema: JSON_SCHEMA, jobs: done.map(jobJson) });
   return code;
 }
 

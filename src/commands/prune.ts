@@ -1,7 +1,7 @@
 // `jobq prune [JOB...] [--older-than D] [--keep N] [--state S] [--all] [--dry-run]`: remove finished jobs and their logs.
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { FINAL_STATUSES, isValidName, parseId, SCHEMA_VERSION } from '../domain/job.js';
+import { FINAL_STATUSES, isValidName, JSON_SCHEMA, parseId } from '../domain/job.js';
 import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
 import { context, out, printJson } from './context.js';
@@ -52,7 +52,7 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
     if (dry) removed.push({ id: e.id, status: e.status });
     else removed.push(await backend.remove(e.id));
   }
-  if (o.json) printJson({ schema: SCHEMA_VERSION, dryRun: dry, removed });
+  if (o.json) printJson({ schema: JSON_SCHEMA, dryRun: dry, removed });
   else {
     for (const r of removed)
       out(`${dry ? 'would remove' : 'removed'} ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);

@@ -1,7 +1,7 @@
 // `jobq queue [Q] [--json]`, `jobq queue set Q --slots N`, `jobq queue pause|resume Q`: queues, their slots and who waits why.
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { SCHEMA_VERSION, validateQueue } from '../domain/job.js';
+import { JSON_SCHEMA, validateQueue } from '../domain/job.js';
 import { formatDuration } from '../domain/units.js';
 import { elapsedMs, paintState, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
@@ -47,7 +47,7 @@ export default async function queue(
       patch = { paused: first === 'pause' };
     }
     const s = await b.updateQueue(name, patch);
-    if (o.json) printJson({ schema: SCHEMA_VERSION, queue: name, slots: s.slots, paused: s.paused });
+    if (o.json) printJson({ schema: JSON_SCHEMA, queue: name, slots: s.slots, paused: s.paused });
     else out(`queue ${name}: ${s.slots} slot${s.slots === 1 ? '' : 's'}${s.paused ? ', paused (running jobs go on; none start)' : ''}\n`);
     return EXIT.ok;
   }
@@ -57,7 +57,7 @@ export default async function queue(
   const queues = await b.queues(names);
   if (o.json) {
     printJson({
-      schema: SCHEMA_VERSION,
+      schema: JSON_SCHEMA,
       queues: queues.map((q) => ({
         name: q.name,
         slots: q.slots,

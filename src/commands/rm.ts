@@ -1,7 +1,7 @@
 // `jobq rm JOB...`: remove finished jobs (their record and their log in the state dir); a live one is refused.
 import type { Command } from 'commander';
 import { EXIT } from '../domain/errors.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA } from '../domain/job.js';
 import { context, out, printJson } from './context.js';
 import type { CommandDef } from './definition.js';
 
@@ -18,7 +18,7 @@ export default async function rm(refs: string[], o: { json?: boolean }, cmd: Com
       code = EXIT.failure;
     }
   }
-  if (o.json) printJson({ schema: SCHEMA_VERSION, removed });
+  if (o.json) printJson({ schema: JSON_SCHEMA, removed });
   else for (const r of removed) out(`removed ${r.id} (${r.status})${r.log ? ` — its log ${r.log} is outside the state dir and stays` : ''}\n`);
   return code;
 }

@@ -3,7 +3,7 @@ import type { RunSpec } from '../backend/backend.js';
 import { BACKENDS, PLACES } from '../backend/places.js';
 import { type RunOpts, specFrom } from '../backend/spec.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { ISOLATION_MODES, type JobRecord, SCHEMA_VERSION } from '../domain/job.js';
+import { ISOLATION_MODES, type JobRecord, JSON_SCHEMA } from '../domain/job.js';
 import { sleep } from '../domain/units.js';
 import { jobJson } from '../output/json.js';
 import { context, out, printJson } from './context.js';
@@ -48,9 +48,9 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
     return EXIT.ok;
   }
   const c = ctx.chalk;
-  if (rec.slurm) {
-    const sid = rec.slurm.arrayJobId ? `${rec.slurm.arrayJobId}_${rec.slurm.arrayTaskId}` : rec.slurm.jobId;
-    out(`${c.green('submitted')} ${c.bold(rec.id)}  slurm job ${sid}${rec.slurm.cluster ? ` on ${rec.slurm.cluster}` : ''}\nlog: ${rec.log}\n`);
+  const pl = rec.placement;
+  if (pl) {
+    out(`${c.green('submitted')} ${c.bold(rec.id)}  ${rec.backend} job ${pl.id}${pl.cluster ? ` on ${pl.cluster}` : ''}\nlog: ${rec.log}\n`);
     return EXIT.ok;
   }
   if (s.status === 'queued' || !rec.job) {
@@ -69,7 +69,7 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
 /** An array: one line per element (-q: the ids), or the records as JSON. */
 async function runArray(ctx: ReturnType<typeof context>, spec: RunSpec, o: RunOpts): Promise<number> {
   const recs = await ctx.backend.runArray(spec);
-  if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: recs.map((rec) => jobJson({ rec, state: rec.state, supervisorAlive: false })) });
+  if (o.json) printJson({ schema: JSON_SCHEMA, jobs: recs.map((rec) => jobJson({ rec, state: rec.state, supervisorAlive: false })) });
   else if (o.quiet) out(recs.map((r) => r.id).join('\n') + '\n');
   else {
     const cap = spec.array?.cap ? `, at most ${spec.array.cap} at once` : '';

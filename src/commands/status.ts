@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { globOf, isFinal, SCHEMA_VERSION, statesOf } from '../domain/job.js';
+import { globOf, isFinal, JSON_SCHEMA, statesOf } from '../domain/job.js';
 import { memoryChart } from '../output/chart.js';
 import { stdoutIsTTY } from '../output/color.js';
 import { lastLine } from '../output/follow.js';
@@ -34,7 +34,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
       const views = await Promise.all(elements.map(async (id) => waiting.get(id) ?? (await ctx.backend.view(id))));
       const counts: Record<string, number> = {};
       for (const v of views) counts[v.state.status] = (counts[v.state.status] ?? 0) + 1;
-      if (o.json) printJson({ schema: SCHEMA_VERSION, array: ref, counts, jobs: views.map(jobJson) });
+      if (o.json) printJson({ schema: JSON_SCHEMA, array: ref, counts, jobs: views.map(jobJson) });
       else {
         const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
         const other = Object.entries(counts).filter(([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].includes(k));

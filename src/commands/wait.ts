@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { exitCodeOf, parseId, SCHEMA_VERSION } from '../domain/job.js';
+import { exitCodeOf, JSON_SCHEMA, parseId } from '../domain/job.js';
 import { formatDuration, parseDuration } from '../domain/units.js';
 import { lastLine } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
@@ -49,7 +49,7 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
     const why = s.status === 'skipped' ? s.reason : s.status === 'failed-to-start' ? s.error : s.status === 'lost' ? s.reason : undefined;
     if (!o.json && ids.length === 1 && why) process.stderr.write(`jobq: ${id} ${s.status}: ${why}\n`);
   }
-  if (o.json) printJson({ schema: SCHEMA_VERSION, jobs: done.map(jobJson) });
+  if (o.json) printJson({ schema: JSON_SCHEMA, jobs: done.map(jobJson) });
   const failed = done.find((v) => exitCodeOf(v.state) !== 0);
   return failed ? exitCodeOf(failed.state) : EXIT.ok;
 }

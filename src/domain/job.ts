@@ -2,8 +2,19 @@
 import { EXIT, JobqError } from './errors.js';
 import { signalNumber } from './units.js';
 
-/** 2 added the boot id, claims and the end marker; records of schema 1 still read. */
-export const SCHEMA_VERSION = 2;
+/** --json's shapes (docs/json.md): raised only when a field is renamed or removed. */
+export const JSON_SCHEMA = 2;
+
+/**
+ * Records: 2 added the boot id, claims and the end marker; 3 keeps a job placed elsewhere as `placement` (2 had
+ * `slurm`). Records of schema 1 and 2 still read (upgradeRecord).
+ */
+export const SCHEMA_VERSION = 3;
+
+/** A record is written with the lowest schema that holds it: a supervisor of the last jobq, alive across an upgrade, still reads it. */
+export function schemaOf(rec: Pick<JobRecord, 'placement'>): number {
+  return rec.placement ? 3 : 2;
+}
 
 declare const JOBQ_VERSION: string;
 /** This jobq's version (the build puts package.json's in; a run from source says so). */
@@ -152,22 +163,53 @@ export interface JobRecord {
   admission?: Admission;
   /** GPUs it holds (indices as nvidia-smi numbers them), given at its claim. */
   gpus?: number[];
-  /** Where it runs: absent or `local` (this machine), or `slurm` (with the cluster's ids). */
+  /** Where it runs: absent or `local` (this machine), else a place of backend/places.ts, which names it in `placement`. */
   backend?: string;
-  slurm?: SlurmRef;
+  placement?: Placement;
   state: JobState;
 }
 
-/** A job as Slurm knows it: its job id (an array element: the array's id and the task's), and the cluster. */
-export interface SlurmRef {
+/** Where another place put a job, in its own words (docs/protocol.md): what every reader may show, and its runner's ids. */
+export interface Placement {
+  /** Its id there as people use it (Slurm: `12`, an array element `12_3`). */
+  id: string;
+  /** The cluster it runs on, where the place names one. */
+  cluster?: string;
+  /** The place's own word for its state the last time jobq looked (Slurm: PENDING, RUNNING, TIMEOUT, …). */
+  state?: string;
+  /** The extra options it was submitted with (--slurm-opt and config), so a restart submits it alike. */
+  options?: string[];
+  /** The rest of what its runner needs to find it (Slurm: jobId, arrayJobId, arrayTaskId); read by that runner alone. */
+  ids: Record<string, string | number>;
+}
+
+/** How schema 2 kept a Slurm job's ids. */
+interface SchemaTwoSlurm {
   jobId: string;
   arrayJobId?: string;
   arrayTaskId?: number;
   cluster?: string;
-  /** Slurm's own word for its state the last time jobq looked (PENDING, RUNNING, TIMEOUT, …). */
   slurmState?: string;
-  /** The extra sbatch options it was submitted with (--slurm-opt and config), so restart submits it alike. */
   options?: string[];
+}
+
+/** A record as this jobq holds it, from any schema it reads: schema 2's `slurm` becomes a placement. */
+export function upgradeRecord(rec: JobRecord & { slurm?: SchemaTwoSlurm }): JobRecord {
+  if (!rec.slurm || rec.placement) return rec;
+  const { slurm, ...rest } = rec;
+  const { jobId, arrayJobId, arrayTaskId, cluster, slurmState, options } = slurm;
+  const ids: Record<string, string | number> = { jobId };
+  if (arrayJobId) Object.assign(ids, { arrayJobId, arrayTaskId });
+  return {
+    ...rest,
+    placement: {
+      id: arrayJobId ? `${arrayJobId}_${arrayTaskId}` : jobId,
+      ...(cluster ? { cluster } : {}),
+      ...(slurmState ? { state: slurmState } : {}),
+      ...(options ? { options } : {}),
+      ids,
+    },
+  };
 }
 
 /** A job's dependency: start after that job succeeded (`ok`) or ended in any state (`any`). */

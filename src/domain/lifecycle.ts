@@ -1,7 +1,7 @@
 // A job's life in one place: the named moves (docs/protocol.md), each a pure function from the record as it is now to
 // the next one. `undefined` means the move does not apply any more (someone else decided first): Store.transition then
 // writes nothing. The legal moves themselves are checked again by canMove (job.ts) under the job's lock.
-import { type CancelRequest, type Claim, isFinal, type JobRecord, type JobState, type Outcome, type ProcId, type Protection, type SlurmRef } from './job.js';
+import { type CancelRequest, type Claim, isFinal, type JobRecord, type JobState, type Outcome, type Placement, type ProcId, type Protection } from './job.js';
 
 /** A named move: the next record, or undefined when it no longer applies. */
 export type Move = (rec: JobRecord) => JobRecord | undefined;
@@ -144,12 +144,15 @@ export function settleTo(state: JobState): Move {
   return (rec) => ({ ...rec, state });
 }
 
-/** starting → queued on Slurm: sbatch answered with the cluster's ids; what does not apply there is a warning. */
-export function submitted(ref: SlurmRef, warnings: string[], at = iso()): Move {
-  return (rec) => (isStarting(rec) ? { ...rec, slurm: ref, protection: { ...rec.protection, warnings }, state: { status: 'queued', since: at } } : undefined);
+/** starting → queued elsewhere: the place (sbatch) answered with its ids; what does not apply there is a warning. */
+export function submitted(placement: Placement, warnings: string[], at = iso()): Move {
+  return (rec) => (isStarting(rec) ? { ...rec, placement, protection: { ...rec.protection, warnings }, state: { status: 'queued', since: at } } : undefined);
 }
 
-/** Any live state → what Slurm says now (never over a final record, never a no-op). */
-export function fromSlurm(next: JobState, slurmState: string): Move {
-  return (rec) => (rec.state.status === next.status || isFinal(rec.state) ? undefined : { ...rec, slurm: { ...rec.slurm!, slurmState }, state: next });
+/** Any live state → what the place says now, with its own word for it (never over a final record, never a no-op). */
+export function fromPlace(next: JobState, placeState: string): Move {
+  return (rec) =>
+    rec.state.status === next.status || isFinal(rec.state) || !rec.placement
+      ? undefined
+      : { ...rec, placement: { ...rec.placement, state: placeState }, state: next };
 }

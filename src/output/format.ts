@@ -21,7 +21,9 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
       if (v.note?.startsWith('ended')) return 'ended (recording)';
       return v.supervisorAlive ? 'running' : 'running (no supervisor)';
     case 'queued':
-      if (v.rec?.slurm) return `queued (${v.waiting?.reason?.replace(/^Slurm: /, 'slurm: ') ?? 'slurm'})`;
+      // Queued elsewhere: in the place's own words, under its name (`slurm: Resources`).
+      if (v.rec?.placement && v.rec.backend)
+        return `queued (${v.waiting?.reason?.replace(new RegExp(`^${v.rec.backend}: `, 'i'), `${v.rec.backend}: `) ?? v.rec.backend})`;
       if (v.rec?.queue) return `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})`;
       return v.waiting?.reason ? `queued (${v.waiting.reason.split(' ')[0]})` : 'queued';
     default:
@@ -245,14 +247,13 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
   // A job that will never start (skipped, cancelled while queued, failed to start) has nothing "chosen when it starts".
   const notYet = isFinal(s) ? 'never applied: it never started' : 'applied when it starts';
-  if (r.slurm) {
-    const sid = r.slurm.arrayJobId ? `${r.slurm.arrayJobId}_${r.slurm.arrayTaskId}` : r.slurm.jobId;
-    lines.push(['slurm', `job ${sid}${r.slurm.cluster ? ` on cluster ${r.slurm.cluster}` : ''}${r.slurm.slurmState ? ` (${r.slurm.slurmState})` : ''}`]);
-  } else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (${notYet})`]);
+  const pl = r.placement;
+  if (pl) lines.push([r.backend ?? 'placed', `job ${pl.id}${pl.cluster ? ` on cluster ${pl.cluster}` : ''}${pl.state ? ` (${pl.state})` : ''}`]);
+  else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (${notYet})`]);
   // A scope by its unit name (what systemctl --user takes); any other cgroup by its path.
   else lines.push(['isolation', `${p.isolation}${p.unit ? ` (${p.unit})` : p.cgroups?.length ? ` (${p.cgroups[0]})` : ''}`]);
   if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ` (${notYet})`}`]);
-  if (p.oomScoreAdj && !r.slurm)
+  if (p.oomScoreAdj && !r.placement)
     lines.push(['oom_score_adj', r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (${notYet})`]);
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);

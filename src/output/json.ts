@@ -1,13 +1,15 @@
 // The stable JSON shapes of --json output (docs/json.md); versioned with the record schema.
 
 import type { BrokenRecord, JobView } from '../backend/backend.js';
-import { SCHEMA_VERSION } from '../domain/job.js';
+import { JSON_SCHEMA, type Placement } from '../domain/job.js';
 
 /** One job as JSON: the record with its reconciled state and live figures. */
 export function jobJson(v: JobView) {
+  const { placement, ...rec } = v.rec;
   return {
-    ...v.rec,
-    schema: SCHEMA_VERSION,
+    ...rec,
+    ...(placement && rec.backend ? { [rec.backend]: placementJson(rec.backend, placement) } : {}),
+    schema: JSON_SCHEMA,
     state: v.state,
     supervisorAlive: v.supervisorAlive,
     ...(v.rssBytes ? { rssBytes: v.rssBytes } : {}),
@@ -19,5 +21,15 @@ export function jobJson(v: JobView) {
 
 /** A job list as JSON. */
 export function listJson(views: JobView[], broken: BrokenRecord[], hidden: number) {
-  return { schema: SCHEMA_VERSION, jobs: views.map(jobJson), broken, hidden };
+  return { schema: JSON_SCHEMA, jobs: views.map(jobJson), broken, hidden };
+}
+
+/** A placement as --json has shown it since schema 2: under the backend's name, its ids beside `<backend>State` and options. */
+function placementJson(backend: string, p: Placement): Record<string, unknown> {
+  return {
+    ...p.ids,
+    ...(p.cluster ? { cluster: p.cluster } : {}),
+    ...(p.state ? { [`${backend}State`]: p.state } : {}),
+    ...(p.options ? { options: p.options } : {}),
+  };
 }

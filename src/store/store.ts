@@ -14,6 +14,8 @@ import {
   type ProcId,
   parseId,
   SCHEMA_VERSION,
+  schemaOf,
+  upgradeRecord,
 } from '../domain/job.js';
 import { appendEvent } from './events.js';
 import { untrustedReason } from './trust.js';
@@ -240,7 +242,7 @@ export class Store {
 
   /** Writes a record no one else can know yet (a job being created); every later change goes through transition(). */
   create(rec: JobRecord, opts: { event?: boolean } = {}): void {
-    writeFileAtomic(this.paths(rec.id).record, JSON.stringify(rec, null, 2) + '\n', false);
+    writeFileAtomic(this.paths(rec.id).record, JSON.stringify({ ...rec, schema: schemaOf(rec) }, null, 2) + '\n', false);
     this.setActive(rec.id, !isFinal(rec.state));
     this.setWaiting(rec.id, rec.state.status === 'queued');
     // A job started at once has its `submitted` line written by its supervisor (the launcher never loads the logger).
@@ -268,7 +270,7 @@ export class Store {
         const to = next.state.status;
         if (!canMove(from, to)) return { rec, changed: false };
         const done = isFinal(next.state);
-        writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: SCHEMA_VERSION }, null, 2) + '\n', done);
+        writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: schemaOf(next) }, null, 2) + '\n', done);
         this.setActive(id, !done);
         // A queue's claim not yet taken by a running job still waits, for whoever watches the queue.
         const waits = to === 'queued' || (to === 'starting' && next.state.status === 'starting' && !!next.state.claim?.requeue);
@@ -322,7 +324,7 @@ export class Store {
         `record ${file} has ${what}, unknown to this jobq ${SCHEMA_VERSION === rec.schema ? '' : `(schema ${SCHEMA_VERSION}) `}(written by a newer jobq?); left as it is`,
       );
     }
-    return rec;
+    return upgradeRecord(rec);
   }
 
   /** Why a job dir has no readable record: still being created, half made by a killed `run`, or broken. */

@@ -8,6 +8,7 @@ const AT = '2026-12-05T10:00:00.000Z';
 const ME: ProcId = { pid: 4242, startTicks: 77 };
 const OTHER: ProcId = { pid: 4343, startTicks: 88 };
 const CANCEL = { at: AT, by: 'alice', signal: 'SIGTERM' };
+const PLACED = { id: '7', ids: { jobId: '7' } };
 const ENDED = { exitCode: 0, signal: null, endedAt: AT, durationMs: 5 };
 
 /** One record in each state this jobq knows. */
@@ -57,13 +58,13 @@ const MOVES: { name: string; move: life.Move; from: Status[]; to: Status; extra?
     to: 'cancelled',
   },
   { name: 'resume', move: life.resume(() => undefined), from: ['paused'], to: 'running' },
-  { name: 'submitted', move: life.submitted({ jobId: '7' }, [], AT), from: ['starting'], to: 'queued' },
+  { name: 'submitted', move: life.submitted(PLACED, [], AT), from: ['starting'], to: 'queued' },
   {
-    name: 'fromSlurm(running)',
-    move: life.fromSlurm({ status: 'running', startedAt: AT }, 'RUNNING'),
+    name: 'fromPlace(running)',
+    move: life.fromPlace({ status: 'running', startedAt: AT }, 'RUNNING'),
     from: ['queued', 'starting', 'paused'],
     to: 'running',
-    extra: { slurm: { jobId: '7' } },
+    extra: { backend: 'slurm', placement: PLACED },
   },
 ];
 
@@ -120,11 +121,16 @@ describe('lifecycle moves', () => {
     expect(life.cancelUnsupervised(CANCEL, () => true, later)(rec(STATES.running))).toBeUndefined();
   });
 
-  it('what Slurm reports moves a live record once, never a final one', () => {
-    const move = life.fromSlurm(STATES.failed, 'FAILED');
-    expect(move(rec(STATES.running, { slurm: { jobId: '7' } }))).toMatchObject({ slurm: { jobId: '7', slurmState: 'FAILED' }, state: STATES.failed });
-    expect(move(rec(STATES.failed, { slurm: { jobId: '7' } }))).toBeUndefined();
-    expect(move(rec(STATES.oom, { slurm: { jobId: '7' } }))).toBeUndefined();
+  it('what the place (Slurm) reports moves a live record once, with its word, never a final one', () => {
+    const move = life.fromPlace(STATES.failed, 'FAILED');
+    expect(move(rec(STATES.running, { placement: PLACED }))).toMatchObject({
+      placement: { id: '7', state: 'FAILED', ids: { jobId: '7' } },
+      state: STATES.failed,
+    });
+    expect(move(rec(STATES.failed, { placement: PLACED }))).toBeUndefined();
+    expect(move(rec(STATES.oom, { placement: PLACED }))).toBeUndefined();
+    // Not yet placed (sbatch has not answered): nothing to say of it.
+    expect(move(rec(STATES.running))).toBeUndefined();
   });
 
   it('pause holds the job under the lock and records how', async () => {

@@ -12,7 +12,7 @@ describe.skipIf(!cluster.ok)('a job slurmctld has forgotten', () => {
   it('is settled from sacct: its exit code, and the record keeps it', async () => {
     const w = world();
     const id = await start(w, 'forgot', ['sh', '-c', 'echo done; exit 3'], ['--backend', 'slurm']);
-    const jobId = w.record(id).slurm.jobId;
+    const jobId = w.record(id).placement.ids.jobId;
     const known = () => spawnSync('scontrol', ['-o', 'show', 'job', jobId], { env: { ...process.env, ...cluster.env } }).status === 0;
     // No jobq command from here until slurmctld no longer lists the job.
     await pollUntil(() => !known(), 180_000, `slurmctld to forget job ${jobId}`);

@@ -24,12 +24,16 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
     );
     const rec = w.record(id);
     expect(rec.backend).toBe('slurm');
-    expect(rec.slurm.jobId).toMatch(/^\d+$/);
-    expect(rec.slurm.cluster).toBe('jobqtest');
+    expect(rec.placement).toMatchObject({ id: expect.stringMatching(/^\d+$/), cluster: 'jobqtest' });
+    expect(rec.schema).toBe(3);
+    // --json shows it as it always has: under the backend's name.
+    const json = JSON.parse((await w.run(['status', id, '--json'])).stdout);
+    expect(json).toMatchObject({ schema: 2, backend: 'slurm', slurm: { jobId: rec.placement.id, cluster: 'jobqtest' } });
+    expect(json.placement).toBeUndefined();
     expect((await w.run(['wait', id, '--timeout', '60s'])).exitCode).toBe(7);
     expect(state(id)).toMatchObject({ status: 'failed', exitCode: 7 });
     expect(fs.readFileSync(rec.log, 'utf8')).toContain(`guard=1 omp=1 arena=2 id=${id}`);
-    expect((await w.run(['status', id])).stdout).toMatch(new RegExp(`slurm\\s+job ${rec.slurm.jobId} on cluster jobqtest`));
+    expect((await w.run(['status', id])).stdout).toMatch(new RegExp(`slurm\\s+job ${rec.placement.id} on cluster jobqtest`));
   });
 
   it('restart submits to Slurm again, with the same sbatch options', async () => {
@@ -39,14 +43,14 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
       ['sh', '-c', 'echo "comment=$(scontrol show job $SLURM_JOB_ID | grep -o \'Comment=[^ ]*\')"'],
       [...slurm, '--slurm-opt', '--comment=keepme'],
     );
-    expect(w.record(id).slurm.options).toEqual(['--comment=keepme']);
+    expect(w.record(id).placement.options).toEqual(['--comment=keepme']);
     expect((await w.run(['wait', id, '--timeout', '60s'])).exitCode).toBe(0);
     const r = await w.run(['restart', id, '--json']);
     expect(r.exitCode).toBe(0);
     const again = JSON.parse(r.stdout).id;
     expect(again).not.toBe(id);
-    expect(w.record(again)).toMatchObject({ backend: 'slurm', slurm: { options: ['--comment=keepme'] } });
-    expect(w.record(again).slurm.jobId).not.toBe(w.record(id).slurm.jobId);
+    expect(w.record(again)).toMatchObject({ backend: 'slurm', placement: { options: ['--comment=keepme'] } });
+    expect(w.record(again).placement.id).not.toBe(w.record(id).placement.id);
     expect((await w.run(['wait', again, '--timeout', '60s'])).exitCode).toBe(0);
     expect(fs.readFileSync(w.record(again).log, 'utf8')).toContain('comment=Comment=keepme');
   });
@@ -68,14 +72,14 @@ describe.skipIf(!cluster.ok)('jobs on Slurm', () => {
   it('cancel of a job that ignores TERM escalates after the grace, and returns once Slurm says it ended', async () => {
     const id = await start(w, 'stubborn', ['sh', '-c', 'trap "echo got-term" TERM; while :; do sleep 0.2; done'], slurm);
     await waitFor(
-      () => state(id).status === 'running' || w.record(id).slurm?.slurmState === 'RUNNING',
+      () => state(id).status === 'running' || w.record(id).placement?.state === 'RUNNING',
       async () => w.run(['status', id]),
     );
     const r = JSON.parse((await w.run(['cancel', id, '--grace', '3s', '--json'])).stdout).results[0];
     expect(r).toMatchObject({ outcome: 'cancelled', escalated: true });
     expect(state(id).status).toBe('cancelled');
     expect(fs.readFileSync(w.record(id).log, 'utf8')).toContain('got-term');
-    const sq = execFileSync('squeue', ['-h', '-j', w.record(id).slurm.jobId, '-o', '%T'], { env: { ...process.env, ...cluster.env } })
+    const sq = execFileSync('squeue', ['-h', '-j', w.record(id).placement.id, '-o', '%T'], { env: { ...process.env, ...cluster.env } })
       .toString()
       .trim();
     expect(['', 'COMPLETED', 'CANCELLED', 'FAILED']).toContain(sq);

@@ -45,7 +45,7 @@ export function slurmCluster(): Cluster {
       const ids: string[] = [];
       for (const id of fs.existsSync(path.join(home, 'jobs')) ? fs.readdirSync(path.join(home, 'jobs')) : []) {
         try {
-          const s = JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8')).slurm;
+          const s = JSON.parse(fs.readFileSync(path.join(home, 'jobs', id, 'job.json'), 'utf8')).placement?.ids;
           if (s) ids.push(s.arrayJobId ?? s.jobId);
         } catch {
           /* not a record */

@@ -1,5 +1,5 @@
 import { JobqError } from '../../domain/errors.js';
-import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type SlurmRef } from '../../domain/job.js';
+import { type Admission, type CancelRequest, isFinal, type JobRecord, type JobState, type Placement } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
 import { signalNumber, sleep } from '../../domain/units.js';
 import { isAlive, procId } from '../../process/proc.js';
@@ -32,8 +32,18 @@ function slurmTime(ms: number): string {
   return `${Math.floor(min / 1440)}-${String(Math.floor((min % 1440) / 60)).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}:00`;
 }
 
+/** A job as Slurm knows it (the placement's ids): its job id; an array element, the array's id and the task's. */
+export interface SlurmIds {
+  jobId: string;
+  arrayJobId?: string;
+  arrayTaskId?: number;
+}
+
+/** Slurm's ids of a record (none while it is being submitted). */
+const idsOf = (rec: JobRecord) => rec.placement?.ids as SlurmIds | undefined;
+
 /** The sbatch options a job's flags mean (docs/slurm.md has the table). */
-export function sbatchOptions(spec: RunSpec, admission: Admission, deps: SlurmRef[], depKinds: Array<'ok' | 'any'>): string[] {
+export function sbatchOptions(spec: RunSpec, admission: Admission, deps: SlurmIds[], depKinds: Array<'ok' | 'any'>): string[] {
   const o = [`--job-name=${spec.name}`, `--chdir=${spec.cwd}`, '--export=ALL', '--open-mode=append'];
   const mem = admission.memBytes ?? spec.memLimitBytes;
   if (mem) o.push(`--mem=${Math.ceil(mem / 1024 ** 2)}M`);
@@ -50,7 +60,7 @@ export function sbatchOptions(spec: RunSpec, admission: Admission, deps: SlurmRe
       `--dependency=${[byKind.ok.length ? `afterok:${byKind.ok.join(':')}` : '', byKind.any.length ? `afterany:${byKind.any.join(':')}` : ''].filter(Boolean).join(',')}`,
     );
   }
-  return [...o, ...(spec.slurmOptions ?? [])];
+  return [...o, ...(spec.submitOptions ?? [])];
 }
 
 /** One job as `scontrol -o show job` describes it. */
@@ -177,8 +187,8 @@ function signalName(n: number): string {
   return names[n] ?? `SIG${n}`;
 }
 
-/** The id scancel and scontrol take for a record: JOB or ARRAYJOB_TASK. */
-const slurmId = (s: SlurmRef) => (s.arrayJobId ? `${s.arrayJobId}_${s.arrayTaskId}` : s.jobId);
+/** The id scancel and scontrol take for a record: JOB or ARRAYJOB_TASK (the placement's id). */
+const slurmId = (s: SlurmIds) => (s.arrayJobId ? `${s.arrayJobId}_${s.arrayTaskId}` : s.jobId);
 
 /** Runs jobs on a Slurm cluster. */
 export class SlurmRunner implements Runner {
@@ -191,8 +201,9 @@ export class SlurmRunner implements Runner {
     const adm = admission[0]!;
     const deps = (adm.after ?? []).map((d) => {
       const rec = host.store.readRecord(d.id);
-      if (!rec.slurm) throw new JobqError('USAGE', `a Slurm job can only wait for Slurm jobs; ${d.id} runs ${rec.backend ?? 'locally'}`);
-      return rec.slurm;
+      const ids = rec.backend === 'slurm' ? idsOf(rec) : undefined;
+      if (!ids) throw new JobqError('USAGE', `a Slurm job can only wait for Slurm jobs; ${d.id} runs ${rec.backend ?? 'locally'}`);
+      return ids;
     });
     const lines = ['#!/bin/sh', '# written by jobq: the job, as sbatch runs it'];
     if (!arraySpec) lines.push(`exec ${elements[0]!.argv.map(sh).join(' ')}`);
@@ -250,10 +261,14 @@ export class SlurmRunner implements Runner {
     const name = cluster ?? (await clusterName());
     const recs: JobRecord[] = [];
     for (let i = 0; i < made.length; i++) {
-      const ref: SlurmRef = arraySpec ? { jobId: jobId!, arrayJobId: jobId!, arrayTaskId: i + 1 } : { jobId: jobId! };
-      if (name) ref.cluster = name;
-      if (spec.slurmOptions?.length) ref.options = spec.slurmOptions;
-      const t = await host.store.transition(made[i]!.id, life.submitted(ref, warnings), { event: { slurmJob: slurmId(ref) } });
+      const ids: SlurmIds = arraySpec ? { jobId: jobId!, arrayJobId: jobId!, arrayTaskId: i + 1 } : { jobId: jobId! };
+      const placement: Placement = {
+        id: slurmId(ids),
+        ...(name ? { cluster: name } : {}),
+        ...(spec.submitOptions?.length ? { options: spec.submitOptions } : {}),
+        ids: { ...ids },
+      };
+      const t = await host.store.transition(made[i]!.id, life.submitted(placement, warnings), { event: { slurmJob: placement.id } });
       recs.push(t.rec);
     }
     return recs;
@@ -261,12 +276,12 @@ export class SlurmRunner implements Runner {
 
   /** One scontrol for every job slurmctld still knows, one sacct for the rest; persists what changed. */
   async refresh(host: RunnerHost, views: JobView[]): Promise<void> {
-    const live = views.filter((v) => !isFinal(v.state) && v.rec.slurm);
-    for (const v of views) if (!isFinal(v.state) && !v.rec.slurm) await this.unsubmitted(host, v);
+    const live = views.filter((v) => !isFinal(v.state) && v.rec.placement);
+    for (const v of views) if (!isFinal(v.state) && !v.rec.placement) await this.unsubmitted(host, v);
     if (!live.length) return;
     let known: SlurmJob[];
     // One job (wait, tail -f, status JOB): ask for it alone, not for every job of the cluster.
-    const one = live.length === 1 ? (live[0]!.rec.slurm!.arrayJobId ?? live[0]!.rec.slurm!.jobId) : undefined;
+    const one = live.length === 1 ? (idsOf(live[0]!.rec)!.arrayJobId ?? idsOf(live[0]!.rec)!.jobId) : undefined;
     try {
       known = parseScontrol(await slurm('scontrol', ['-o', 'show', 'job', ...(one ? [one] : [])]));
     } catch (e) {
@@ -279,7 +294,7 @@ export class SlurmRunner implements Runner {
     }
     const missing: JobView[] = [];
     for (const v of live) {
-      const s = v.rec.slurm!;
+      const s = idsOf(v.rec)!;
       const j = s.arrayJobId
         ? (known.find((k) => k.arrayJobId === s.arrayJobId && k.arrayTask === String(s.arrayTaskId)) ??
           known.find((k) => k.arrayJobId === s.arrayJobId && coversTask(k.arrayTask, s.arrayTaskId!)))
@@ -298,7 +313,7 @@ export class SlurmRunner implements Runner {
     }
     const t = await host.store.transition(
       v.rec.id,
-      life.failStart('jobq was stopped before sbatch answered', (rec) => !rec.slurm),
+      life.failStart('jobq was stopped before sbatch answered', (rec) => !rec.placement),
     );
     v.rec = t.rec;
     v.state = t.rec.state;
@@ -317,13 +332,13 @@ export class SlurmRunner implements Runner {
           return `${d.id} is gone`;
         }
       });
-      await slurm('scancel', [slurmId(v.rec.slurm!)]).catch(() => undefined);
+      await slurm('scancel', [v.rec.placement!.id]).catch(() => undefined);
       next = { status: 'skipped', reason: `dependency ${dep.join(', ') || 'never satisfied (Slurm)'}`, at: new Date().toISOString() };
     }
     v.supervisorAlive = !isFinal(next);
     if (next.status === 'queued') v.waiting = { position: 0, reason: `Slurm: ${j.reason === 'None' ? 'pending' : j.reason}` };
     if (next.status === v.state.status && !isFinal(next)) return;
-    const t = await host.store.transition(v.rec.id, life.fromSlurm(next, j.state), { event: { slurmState: j.state } }).catch(() => undefined);
+    const t = await host.store.transition(v.rec.id, life.fromPlace(next, j.state), { event: { slurmState: j.state } }).catch(() => undefined);
     const rec = t?.rec ?? v.rec;
     v.rec = rec;
     v.state = t?.changed ? rec.state : next;
@@ -331,7 +346,7 @@ export class SlurmRunner implements Runner {
 
   /** Jobs slurmctld no longer lists: sacct (with slurmdbd), else sacct -c (the job completion log). */
   private async fromAccounting(host: RunnerHost, views: JobView[]): Promise<void> {
-    const ids = views.map((v) => slurmId(v.rec.slurm!));
+    const ids = views.map((v) => v.rec.placement!.id);
     let out = '';
     try {
       out = await slurm('sacct', ['-n', '-P', '-X', '-j', ids.join(','), '--format=JobID,State,ExitCode,Start,End,NodeList']);
@@ -354,8 +369,8 @@ export class SlurmRunner implements Runner {
         ),
     );
     for (const v of views) {
-      const row = rows.get(slurmId(v.rec.slurm!)) ?? rows.get(v.rec.slurm!.jobId);
-      if (row) await this.settle(host, v, { jobId: v.rec.slurm!.jobId, ...row, start: row.start || undefined, end: row.end || undefined });
+      const row = rows.get(v.rec.placement!.id) ?? rows.get(idsOf(v.rec)!.jobId);
+      if (row) await this.settle(host, v, { jobId: idsOf(v.rec)!.jobId, ...row, start: row.start || undefined, end: row.end || undefined });
       else v.note = 'Slurm no longer knows this job (MinJobAge passed, no accounting): its end is unknown';
     }
   }
@@ -364,8 +379,8 @@ export class SlurmRunner implements Runner {
   async cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
     const started = Date.now();
     const id = v.rec.id;
-    if (!v.rec.slurm) throw new JobqError('CONFLICT', `${id} has no Slurm job id yet (it is being submitted)`);
-    const sid = slurmId(v.rec.slurm);
+    if (!v.rec.placement) throw new JobqError('CONFLICT', `${id} has no Slurm job id yet (it is being submitted)`);
+    const sid = v.rec.placement.id;
     const mine: CancelRequest = { at: new Date().toISOString(), by: `jobq pid ${process.pid}`, signal: opts.signal, asker: procId(process.pid)! };
     host.store.requestCancel(id, mine, () => true);
     appendEvent(host.store.eventsLog, 'info', 'cancel requested', { id, slurmJob: sid, signal: opts.signal });
@@ -405,14 +420,14 @@ export class SlurmRunner implements Runner {
   }
 
   async pause(_host: RunnerHost, v: JobView): Promise<void> {
-    if (!v.rec.slurm) throw new JobqError('CONFLICT', `${v.rec.id} has no Slurm job id yet`);
+    if (!v.rec.placement) throw new JobqError('CONFLICT', `${v.rec.id} has no Slurm job id yet`);
     // Suspending a running job is an operator's right in Slurm; a pending one is held instead.
-    await slurm('scontrol', [v.state.status === 'queued' ? 'hold' : 'suspend', slurmId(v.rec.slurm)]);
+    await slurm('scontrol', [v.state.status === 'queued' ? 'hold' : 'suspend', v.rec.placement.id]);
   }
 
   async resume(_host: RunnerHost, v: JobView): Promise<void> {
-    if (!v.rec.slurm) throw new JobqError('CONFLICT', `${v.rec.id} has no Slurm job id yet`);
-    await slurm('scontrol', [v.state.status === 'queued' ? 'release' : 'resume', slurmId(v.rec.slurm)]);
+    if (!v.rec.placement) throw new JobqError('CONFLICT', `${v.rec.id} has no Slurm job id yet`);
+    await slurm('scontrol', [v.state.status === 'queued' ? 'release' : 'resume', v.rec.placement.id]);
   }
 }
 

@@ -24,7 +24,7 @@ const rec = { createdAt: '2026-11-25T10:00:00.000Z' } as JobRecord;
 describe('sbatch options', () => {
   it('name, cwd, export, memory, time, warning signal, GPUs, dependencies and extra options', () => {
     const o = sbatchOptions(
-      spec({ memLimitBytes: 8 * 1024 ** 3, timeoutMs: 90 * 60_000 + 1, warnSignal: { signal: 'SIGUSR1', leadMs: 60_000 }, slurmOptions: ['--partition=gpu'] }),
+      spec({ memLimitBytes: 8 * 1024 ** 3, timeoutMs: 90 * 60_000 + 1, warnSignal: { signal: 'SIGUSR1', leadMs: 60_000 }, submitOptions: ['--partition=gpu'] }),
       { memBytes: 8 * 1024 ** 3, gpus: 2 },
       [{ jobId: '11' }, { jobId: '12', arrayJobId: '12', arrayTaskId: 3 }, { jobId: '13' }],
       ['ok', 'ok', 'any'],
