@@ -50,6 +50,8 @@ export interface RunSpec {
   /** Where it runs: `local` (default) or another place of backend/places.ts; options passed through to its submit (sbatch). */
   backend?: string;
   submitOptions?: string[];
+  /** Its job number, given by submit (not by the caller). */
+  seq?: number;
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */

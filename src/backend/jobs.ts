@@ -10,6 +10,7 @@ import { JobqError } from '../domain/errors.js';
 import {
   type Admission,
   isFinal,
+  isValidName,
   type JobRecord,
   type JobState,
   newToken,
@@ -101,7 +102,12 @@ export class Jobs implements Backend, RunnerHost {
           array: { name: spec.name, index: i + 1, value, size: spec.array!.values.length, ...(spec.array!.cap ? { cap: spec.array!.cap } : {}) },
         }))
       : [admission];
-    const go = () => runner.submit(this, elements, admissions, spec.array ? spec : undefined);
+    const go = async () => {
+      // Numbered once the run is sure to make its jobs: a refused run uses up no number.
+      const first = await this.store.allocSeq(elements.length);
+      const numbered = elements.map((e, i) => ({ ...e, seq: first + i }));
+      return runner.submit(this, numbered, admissions, spec.array ? spec : undefined);
+    };
     if (spec.onLive === 'allow') return go();
     // A NAME means one live job: the check and the new records happen under the name's lock, so racing runs give one.
     return this.store.withLock(`name:${spec.name}`, async () => {
@@ -169,6 +175,7 @@ export class Jobs implements Backend, RunnerHost {
         {
           schema: SCHEMA_VERSION,
           id,
+          ...(spec.seq !== undefined ? { seq: spec.seq } : {}),
           name: spec.name,
           argv: spec.argv,
           cwd: spec.cwd,
@@ -324,6 +331,8 @@ export class Jobs implements Backend, RunnerHost {
 
   /** The elements of the array NAME (jobs NAME.1, NAME.2, … made by one run --array), in index order; none if a job is called NAME. */
   arrayIds(name: string): string[] {
+    // A job number is one job; no array can be called a `#N` or an invalid name.
+    if (!isValidName(name) || this.store.numbered(name)) return [];
     const byIndex = new Map<number, string>();
     const ids = this.store.listIds();
     if (ids.some((id) => parseId(id)!.name === name)) return [];
@@ -369,7 +378,8 @@ export class Jobs implements Backend, RunnerHost {
       return live.length ? live : elements;
     }
     const id = this.resolve(ref);
-    if (parseId(ref) && ref === id) return [id];
+    // An id or a job number is that one job; a NAME is every live job of it.
+    if (parseId(id)!.name !== ref) return [id];
     const live = (await this.liveNamed(ref)).map((v) => v.rec.id);
     return live.length ? live : [id];
   }

@@ -44,7 +44,7 @@ export default async function cancel(refs: string[], o: { signal?: string; grace
 export const command: CommandDef = {
   name: 'cancel',
   summary: 'stop a job: SIGTERM to its whole group, SIGKILL after the grace',
-  arguments: [{ name: '[jobs...]', description: 'NAMEs (every live job of that name) or IDs' }],
+  arguments: [{ name: '[jobs...]', description: 'NAMEs (every live job of that name), IDs or numbers (42, #42)' }],
   options: [
     { flags: '-s, --signal <sig>', description: "first signal (default: the job's run --signal, else TERM)" },
     { flags: '-g, --grace <duration>', description: "wait this long before SIGKILL (default: the job's run --grace, else 10s)" },

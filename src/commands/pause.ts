@@ -39,7 +39,7 @@ export default function pause(refs: string[], o: { json?: boolean }, cmd: Comman
 export const command: CommandDef = {
   name: 'pause',
   summary: 'stop every process of a running job (cgroup freezer, else SIGSTOP); it keeps its queue slot',
-  arguments: [{ name: '<jobs...>', description: 'NAMEs (each live job of that name) or IDs' }],
+  arguments: [{ name: '<jobs...>', description: 'NAMEs (each live job of that name), IDs or numbers (42, #42)' }],
   options: [{ flags: '--json', description: 'print JSON' }],
   afterHelp:
     '\nExamples:\n  jobq pause train     # while you need the GPU for a moment\n  jobq resume train\nPaused time does not count toward --idle-timeout; cancel of a paused job still runs its TERM handler.',

@@ -1,7 +1,7 @@
 // `jobq prune [JOB...] [--older-than D] [--keep N] [--state S] [--all] [--dry-run]`: remove finished jobs and their logs.
 import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { FINAL_STATUSES, isValidName, JSON_SCHEMA, parseId } from '../domain/job.js';
+import { FINAL_STATUSES, isValidName, JSON_SCHEMA, parseId, parseSeqRef } from '../domain/job.js';
 import { type PruneSelector, selectForPrune, selects } from '../domain/prune.js';
 import { parseDuration } from '../domain/units.js';
 import { context, out, printJson } from './context.js';
@@ -20,7 +20,8 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
   const { backend } = context(cmd);
   const keep = o.keep === undefined ? undefined : Number(o.keep);
   if (keep !== undefined && (!/^\d+$/.test(o.keep!) || !Number.isSafeInteger(keep))) throw new JobqError('USAGE', `invalid --keep '${o.keep}': a whole number`);
-  for (const r of refs) if (!isValidName(r)) throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(r).slice(0, 80)}`);
+  for (const r of refs)
+    if (!isValidName(r) && parseSeqRef(r) === undefined) throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(r).slice(0, 80)}`);
   // Each JOB names something, as for every other command: an id, a NAME, or an array (all its elements); a typo
   // gets the same "did you mean" and exit 1 instead of "0 jobs removed".
   const ids: string[] = [];
@@ -29,8 +30,10 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
     const elements = parseId(r) ? [] : backend.arrayIds(r);
     if (elements.length) ids.push(...elements);
     else {
-      backend.resolve(r);
-      (parseId(r) ? ids : names).push(r);
+      const id = backend.resolve(r);
+      // A NAME selects every job of it; an id or a number, that one job.
+      if (parseId(id)!.name === r) names.push(r);
+      else ids.push(id);
     }
   }
   // A state that no job can have would select nothing and say '0 removed': a typo must not look like it worked.
@@ -65,7 +68,7 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
 export const command: CommandDef = {
   name: 'prune',
   summary: 'remove finished jobs and their logs (bare: only shows what it would remove)',
-  arguments: [{ name: '[jobs...]', description: 'only jobs of these NAMEs or IDs' }],
+  arguments: [{ name: '[jobs...]', description: 'only jobs of these NAMEs, IDs or numbers' }],
   options: [
     { flags: '--older-than <duration>', description: 'only jobs that ended longer ago than this, e.g. 7d' },
     { flags: '--keep <n>', description: 'keep the newest N finished jobs of each name' },

@@ -13,14 +13,14 @@ export default async function restart(ref: string, o: { json?: boolean; keep?: b
     process.stderr.write(`jobq: ${rec.id} failed to start: ${rec.state.error}\n`);
     return EXIT.failedToStart;
   }
-  if (!o.json) out(`restarted ${old.id} as ${rec.id}  pid ${rec.job?.pid}\nlog: ${rec.log}\n`);
+  if (!o.json) out(`restarted ${old.id} as ${rec.id}${rec.seq !== undefined ? `  #${rec.seq}` : ''}  pid ${rec.job?.pid}\nlog: ${rec.log}\n`);
   return EXIT.ok;
 }
 
 export const command: CommandDef = {
   name: 'restart',
   summary: "start a job's argv, cwd and jobq-added env again, as a new job (stopping the live one first)",
-  arguments: [{ name: '<job>', description: 'NAME or ID' }],
+  arguments: [{ name: '<job>', description: 'NAME, ID or number' }],
   options: [
     { flags: '--keep', description: 'leave a live job of that name running and start a second copy beside it' },
     { flags: '--json', description: 'print the new record as JSON' },

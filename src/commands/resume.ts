@@ -10,7 +10,7 @@ export default function resume(refs: string[], o: { json?: boolean }, cmd: Comma
 export const command: CommandDef = {
   name: 'resume',
   summary: 'continue a paused job',
-  arguments: [{ name: '<jobs...>', description: 'NAMEs or IDs' }],
+  arguments: [{ name: '<jobs...>', description: 'NAMEs, IDs or numbers' }],
   options: [{ flags: '--json', description: 'print JSON' }],
   afterHelp: '\nExamples:\n  jobq resume train',
   load: () => import('./resume.js'),

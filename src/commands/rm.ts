@@ -26,7 +26,7 @@ export default async function rm(refs: string[], o: { json?: boolean }, cmd: Com
 export const command: CommandDef = {
   name: 'rm',
   summary: 'remove finished jobs (record and log); a running one is refused',
-  arguments: [{ name: '<jobs...>', description: 'NAMEs (their latest job) or IDs' }],
+  arguments: [{ name: '<jobs...>', description: 'NAMEs (their latest job), IDs or numbers' }],
   options: [{ flags: '--json', description: 'print JSON' }],
   afterHelp: '\nExamples:\n  jobq rm train_20261124_101500\n  jobq rm etl',
   load: () => import('./rm.js'),

@@ -48,20 +48,22 @@ export default async function run(name: string, argv: string[], o: RunOpts, cmd:
     return EXIT.ok;
   }
   const c = ctx.chalk;
+  // The job's number, for the commands that take a JOB (jobq tail 42).
+  const num = rec.seq !== undefined ? `  #${rec.seq}` : '';
   const pl = rec.placement;
   if (pl) {
-    out(`${c.green('submitted')} ${c.bold(rec.id)}  ${rec.backend} job ${pl.id}${pl.cluster ? ` on ${pl.cluster}` : ''}\nlog: ${rec.log}\n`);
+    out(`${c.green('submitted')} ${c.bold(rec.id)}${num}  ${rec.backend} job ${pl.id}${pl.cluster ? ` on ${pl.cluster}` : ''}\nlog: ${rec.log}\n`);
     return EXIT.ok;
   }
   if (s.status === 'queued' || !rec.job) {
     const [v] = await ctx.backend.withWaits([rec.id]);
     const w = v?.waiting;
     const where = rec.queue ? `  queue ${rec.queue}  position ${w?.position ?? '?'}` : '';
-    out(`${c.cyan('queued')} ${c.bold(rec.id)}${where}${w?.reason ? `  waiting: ${w.reason}` : ''}\nlog: ${rec.log}\n`);
+    out(`${c.cyan('queued')} ${c.bold(rec.id)}${num}${where}${w?.reason ? `  waiting: ${w.reason}` : ''}\nlog: ${rec.log}\n`);
     return EXIT.ok;
   }
   const j = rec.job;
-  out(`${c.green('started')} ${c.bold(rec.id)}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
+  out(`${c.green('started')} ${c.bold(rec.id)}${num}  pid ${j.pid}  pgid ${j.pgid}  isolation ${rec.protection.isolation}\nlog: ${rec.log}\n`);
   if (s.status !== 'running') out(`(already ${s.status})\n`);
   return EXIT.ok;
 }
@@ -73,7 +75,8 @@ async function runArray(ctx: ReturnType<typeof context>, spec: RunSpec, o: RunOp
   else if (o.quiet) out(recs.map((r) => r.id).join('\n') + '\n');
   else {
     const cap = spec.array?.cap ? `, at most ${spec.array.cap} at once` : '';
-    out(`array ${spec.name}: ${recs.length} jobs ${spec.name}.1…${spec.name}.${recs.length}${cap}${spec.queue ? ` in queue ${spec.queue}` : ''}\n`);
+    const nums = recs[0]?.seq !== undefined ? ` (#${recs[0].seq}…#${recs.at(-1)!.seq})` : '';
+    out(`array ${spec.name}: ${recs.length} jobs ${spec.name}.1…${spec.name}.${recs.length}${nums}${cap}${spec.queue ? ` in queue ${spec.queue}` : ''}\n`);
     out(`see: jobq status ${spec.name}; wait: jobq wait ${spec.name}\n`);
   }
   return EXIT.ok;

@@ -118,7 +118,9 @@ async function watch(dir: string, render: (w: boolean) => Promise<{ text: string
 export const command: CommandDef = {
   name: 'status',
   summary: 'list jobs, or show one in detail',
-  arguments: [{ name: '[job]', description: "NAME (its latest job) or ID for the detail view; a pattern ('resnet*') lists the jobs it matches" }],
+  arguments: [
+    { name: '[job]', description: "NAME (its latest job), ID or number (42, #42) for the detail view; a pattern ('resnet*') lists the jobs it matches" },
+  ],
   options: [
     { flags: '-a, --all', description: 'list every job, not only running and recent ones' },
     { flags: '-s, --state <states>', description: 'only jobs in these states: failed,oom,… or live, ended' },
@@ -127,6 +129,6 @@ export const command: CommandDef = {
     { flags: '--json', description: 'print JSON (docs/json.md)' },
   ],
   afterHelp:
-    "\nExamples:\n  jobq status\n  jobq status train\n  jobq status --state failed,oom,timeout   # what went wrong, all of it\n  jobq status 'resnet*' --state live\n  jobq status --all --json | jq '.jobs[] | select(.state.status==\"failed\") | .id'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one);\npiped, it has every column.",
+    "\nExamples:\n  jobq status\n  jobq status train\n  jobq status 42                            # job number 42 (the # column)\n  jobq status --state failed,oom,timeout   # what went wrong, all of it\n  jobq status 'resnet*' --state live\n  jobq status --all --json | jq '.jobs[] | select(.state.status==\"failed\") | .id'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one;\nthe # column, each job's number, stays);\npiped, it has every column.",
   load: () => import('./status.js'),
 };

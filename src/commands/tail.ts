@@ -123,13 +123,13 @@ export default async function tail(refs: string[], o: { lines: string; follow?: 
 export const command: CommandDef = {
   name: 'tail',
   summary: "print the end of a job's log, or follow it",
-  arguments: [{ name: '<jobs...>', description: 'NAMEs, IDs or array names (several: each line named, as pm2 logs)' }],
+  arguments: [{ name: '<jobs...>', description: 'NAMEs, IDs, numbers (42, #42) or array names (several: each line named, as pm2 logs)' }],
   options: [
     { flags: '-n, --lines <n>', description: 'how many lines (as a terminal shows them: \\r progress updates collapse into one)', default: '10' },
     { flags: '-f, --follow', description: 'follow until the job ends, then exit with its code (raw bytes, live)' },
     { flags: '--raw', description: 'print the bytes as written, every \\r update included' },
   ],
   afterHelp:
-    '\nExamples:\n  jobq tail train\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running\n  jobq tail -f sweep           # every element of an array, each line named\n  jobq tail -f train eval      # several jobs interleaved, each line named',
+    '\nExamples:\n  jobq tail train\n  jobq tail 42                 # job number 42 (jobq status shows them)\n  jobq tail -n 100 train\n  jobq tail --raw -n 1 train   # the whole last line, every progress update\n  jobq tail -f train           # Ctrl-C stops following; the job keeps running\n  jobq tail -f sweep           # every element of an array, each line named\n  jobq tail -f train eval      # several jobs interleaved, each line named',
   load: () => import('./tail.js'),
 };

@@ -57,7 +57,7 @@ export default async function wait(refs: string[], o: { timeout?: string; json?:
 export const command: CommandDef = {
   name: 'wait',
   summary: "block until jobs end; exit with the job's code",
-  arguments: [{ name: '[jobs...]', description: 'NAMEs, IDs or array names' }],
+  arguments: [{ name: '[jobs...]', description: 'NAMEs, IDs, numbers or array names' }],
   options: [
     { flags: '-a, --all', description: 'every job live now (running, paused, queued)' },
     { flags: '-t, --timeout <duration>', description: 'give up after this long (exit 124)' },

@@ -135,6 +135,8 @@ export interface Protection {
 export interface JobRecord {
   schema: number;
   id: string;
+  /** Its short number (`jobq tail 42`), given once at creation, never reused in this state dir; absent on older records. */
+  seq?: number;
   name: string;
   argv: string[];
   cwd: string;
@@ -298,13 +300,20 @@ export function validateQueue(q: string): string {
   return q;
 }
 
-/** Rejects names that could escape the state dir or confuse a shell or table. */
+/** Rejects names that could escape the state dir or confuse a shell or table, and names a JOB ref would read as a number. */
 export function validateName(name: string): string {
   if (!isValidName(name)) {
     const shown = JSON.stringify(name).slice(0, 80);
     throw new JobqError('BAD_NAME', `invalid job name ${shown}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, no '..'`);
   }
+  if (/^\d+$/.test(name)) throw new JobqError('BAD_NAME', `invalid job name '${name}': digits only read as a job number (jobq tail ${name}); add a letter`);
   return name;
+}
+
+/** The job number a JOB ref means (`42` or `#42`), or undefined when it is not one. */
+export function parseSeqRef(ref: string): number | undefined {
+  const m = /^#?(\d{1,15})$/.exec(ref);
+  return m ? Number(m[1]) : undefined;
 }
 
 const ID_RE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})_(\d{8})_(\d{6})(?:-(\d{1,4}))?$/;

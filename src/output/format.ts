@@ -139,6 +139,16 @@ export function fitColumns(cols: Col[], width: number): Col[] {
 export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: boolean; lastLine?: (v: JobView) => string; width?: number }): string {
   const col = (head: string, cells: string[], more: Partial<Col> = {}): Col => ({ head, cells, ...more });
   const cols: Col[] = [
+    // The number, what a JOB is quickest typed as; kept to the last (older records have none: no column then).
+    ...(views.some((v) => v.rec.seq !== undefined)
+      ? [
+          col(
+            '#',
+            views.map((v) => (v.rec.seq === undefined ? '-' : String(v.rec.seq))),
+            { drop: 8 },
+          ),
+        ]
+      : []),
     col(
       'NAME',
       views.map((v) => v.rec.name),
@@ -210,6 +220,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   const p = r.protection;
   const lines: Array<[string, string]> = [
     ['id', r.id],
+    ...(r.seq !== undefined ? [['number', String(r.seq)] as [string, string]] : []),
     ['name', r.name],
     ['state', paintState(c, s.status, stateLabel(v))],
     ['command', r.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')],

@@ -13,6 +13,7 @@ import {
   makeId,
   type ProcId,
   parseId,
+  parseSeqRef,
   SCHEMA_VERSION,
   schemaOf,
   upgradeRecord,
@@ -90,6 +91,8 @@ export class Store {
   readonly locksDir: string;
   readonly waitingDir: string;
   readonly queuesDir: string;
+  /** Job numbers: `next` (the next to give) and one file per number holding its job's id. */
+  readonly seqDir: string;
   readonly eventsLog: string;
   readonly dispatcherFile: string;
   private identity?: { dev: number; ino: number };
@@ -101,6 +104,7 @@ export class Store {
     this.locksDir = path.join(home, 'locks');
     this.waitingDir = path.join(home, 'waiting');
     this.queuesDir = path.join(home, 'queues');
+    this.seqDir = path.join(home, 'seq');
     this.eventsLog = path.join(home, 'events.log');
     this.dispatcherFile = path.join(home, 'dispatcher.json');
   }
@@ -192,11 +196,63 @@ export class Store {
     throw new JobqError('IO', `cannot reserve an id for ${name}: too many jobs started in one second`);
   }
 
-  /** Removes a job's directory and index entry entirely (failed creation, prune, rm). */
+  /** Removes a job's directory and index entries entirely (failed creation, prune, rm); its number is not given again. */
   removeJob(id: string): void {
+    const seq = this.seqOf(id);
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
     this.setActive(id, false);
     this.setWaiting(id, false);
+    if (seq !== undefined && this.numbered(String(seq), false) === id) fs.rmSync(path.join(this.seqDir, String(seq)), { force: true });
+  }
+
+  /** Gives `count` consecutive fresh job numbers and returns the first: under a lock, so racing runs never share one. */
+  async allocSeq(count = 1): Promise<number> {
+    return this.withLock('seq', () => {
+      const next = this.nextSeq();
+      writeFileAtomic(path.join(this.seqDir, 'next'), `${next + count}\n`, false);
+      return next;
+    });
+  }
+
+  /** The next number to give: the counter, else (first use, or a counter lost) one past every number still indexed. */
+  private nextSeq(): number {
+    try {
+      const n = Number(fs.readFileSync(path.join(this.seqDir, 'next'), 'utf8').trim());
+      if (Number.isSafeInteger(n) && n >= 1) return n;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('read', path.join(this.seqDir, 'next'), e);
+      fs.mkdirSync(this.seqDir, { recursive: true, mode: 0o700 });
+    }
+    let max = 0;
+    for (const f of fs.readdirSync(this.seqDir)) if (/^\d+$/.test(f)) max = Math.max(max, Number(f));
+    return max + 1;
+  }
+
+  /** The number a job's record holds, if any (read only to drop its index entry). */
+  private seqOf(id: string): number | undefined {
+    try {
+      const seq = (JSON.parse(fs.readFileSync(this.paths(id).record, 'utf8')) as JobRecord).seq;
+      return Number.isSafeInteger(seq) ? seq : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The job a number names (`42` or `#42`), from its one index file, no record read; undefined when REF is not a
+   * number or no job has it (`live`: only one whose record is there).
+   */
+  numbered(ref: string, live = true): string | undefined {
+    const n = parseSeqRef(ref);
+    if (n === undefined) return undefined;
+    let id: string;
+    try {
+      id = fs.readFileSync(path.join(this.seqDir, String(n)), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+    // The entry is data: only a well-formed id of a job that still exists counts.
+    return parseId(id) && (!live || fs.existsSync(this.paths(id).record)) ? id : undefined;
   }
 
   /** The dispatcher's registration as written (pid + start time + boot); whether it lives is the reader's to check. */
@@ -243,6 +299,8 @@ export class Store {
   /** Writes a record no one else can know yet (a job being created); every later change goes through transition(). */
   create(rec: JobRecord, opts: { event?: boolean } = {}): void {
     writeFileAtomic(this.paths(rec.id).record, JSON.stringify({ ...rec, schema: schemaOf(rec) }, null, 2) + '\n', false);
+    // After the record: a number resolves only to a job that exists.
+    if (rec.seq !== undefined) writeFileAtomic(path.join(this.seqDir, String(rec.seq)), rec.id + '\n', false);
     this.setActive(rec.id, !isFinal(rec.state));
     this.setWaiting(rec.id, rec.state.status === 'queued');
     // A job started at once has its `submitted` line written by its supervisor (the launcher never loads the logger).
@@ -530,9 +588,17 @@ export class Store {
     fs.rmSync(this.paths(id).env, { force: true });
   }
 
-  /** Resolves NAME (its latest job) or an exact id; a near miss gets a "did you mean". */
+  /** Resolves NAME (its latest job), an exact id, or a job number (`42`, `#42`); a near miss gets a "did you mean". */
   resolve(ref: string): string {
     if (parseId(ref) && fs.existsSync(path.join(this.jobsDir, ref))) return ref;
+    const n = parseSeqRef(ref);
+    if (n !== undefined) {
+      const id = this.numbered(ref);
+      if (id) return id;
+      // Digits alone may still be a NAME an older jobq allowed; `#N` is only ever a number.
+      if (ref.startsWith('#') || !this.listIds().some((i) => parseId(i)!.name === ref))
+        throw new JobqError('NOT_FOUND', `no job #${n} (see: jobq status --all)`);
+    }
     if (!isValidName(ref)) {
       throw new JobqError('BAD_NAME', `invalid job name or id ${JSON.stringify(ref).slice(0, 80)}`);
     }
@@ -589,12 +655,12 @@ export class Store {
     }
   }
 
-  /** Runs fn under a lock: a job's (its id), a name's (`name:NAME`), `dispatch` or `queues`; proper-lockfile, loaded only when needed. */
+  /** Runs fn under a lock: a job's (its id), a name's (`name:NAME`), `dispatch`, `queues` or `seq` (job numbers); proper-lockfile, loaded only when needed. */
   async withLock<T>(key: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
     const { default: lockfile } = await import('proper-lockfile');
     const file = key.startsWith('name:')
       ? path.join(this.locksDir, `name-${key.slice(5)}.lock`)
-      : key === 'dispatch' || key === 'queues'
+      : key === 'dispatch' || key === 'queues' || key === 'seq'
         ? path.join(this.locksDir, `${key}.lock`)
         : this.paths(key).lock;
     let release: () => Promise<void> | void;

@@ -89,7 +89,7 @@ describe('job arrays', () => {
     tick();
     const r = await w.run(['run', 'sweep', '--array', '1-20%3', '--', 'sh', '-c', 'echo "seed={} i=$JOBQ_ARRAY_INDEX v=$JOBQ_ARRAY_VALUE"; exec sleep 0.2']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/array sweep: 20 jobs sweep\.1…sweep\.20, at most 3 at once/);
+    expect(r.stdout).toMatch(/array sweep: 20 jobs sweep\.1…sweep\.20 \(#1…#20\), at most 3 at once/);
     const mid = JSON.parse((await w.run(['status', 'sweep', '--json'])).stdout);
     expect(mid.jobs).toHaveLength(20);
     expect((await w.run(['wait', 'sweep', '--timeout', '60s'])).exitCode).toBe(0);

@@ -237,7 +237,7 @@ describe('a queue with slots', () => {
     const b = (await w.run(['run', 'sb', '-q', '--queue', 's', '--', 'sh', '-c', 'echo from-b'])).stdout.trim();
     // run prints where the job stands: its queue, its position, why it waits.
     const printed = (await w.run(['run', 'sc', '--queue', 's', '--', 'true'])).stdout;
-    expect(printed).toMatch(/^queued (sc_\S+) {2}queue s {2}position 2 {2}waiting: queue s: 1 of 1 slot busy\nlog: /);
+    expect(printed).toMatch(/^queued (sc_\S+) {2}#3 {2}queue s {2}position 2 {2}waiting: queue s: 1 of 1 slot busy\nlog: /);
     const c = /^queued (\S+)/.exec(printed)![1]!;
     expect((await w.run(['status'])).stdout).toMatch(/sb\s+sb_\S+\s+queued \(s #1\)/);
     const x = JSON.parse((await w.run(['status', c, '--json'])).stdout);

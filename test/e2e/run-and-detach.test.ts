@@ -59,7 +59,7 @@ describe('run', () => {
   it('returns only once the job has started and prints id, pid, pgid and log', async () => {
     const r = await w.run(['run', 'sleeper', '--', 'sleep', '30']);
     expect(r.exitCode).toBe(0);
-    const m = /started (\S+)\s+pid (\d+)\s+pgid (\d+)/.exec(r.stdout);
+    const m = /started (\S+)\s+#\d+\s+pid (\d+)\s+pgid (\d+)/.exec(r.stdout);
     expect(m).not.toBeNull();
     expect(alive(Number(m![2]))).toBe(true);
     // Not merely spawned: the command itself has been exec'd when run returns.

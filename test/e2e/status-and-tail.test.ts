@@ -94,23 +94,23 @@ describe('status in a terminal', () => {
       const lines = plain!.trimEnd().split('\n');
       expect(lines).toHaveLength(16);
       for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
-      expect(lines[0]).toMatch(/^NAME\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM$/);
-      expect(lines[1]).toMatch(/^resnet50-lr3e-15\s+running\s+\d+/);
+      expect(lines[0]).toMatch(/^#\s+NAME\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM$/);
+      expect(lines[1]).toMatch(/^15\s+resnet50-lr3e-15\s+running\s+\d+/);
       const frames = await inPty(80, 24, `timeout -s INT 2.5 ${BIN} status --watch`);
       expect(frames.length).toBeGreaterThan(0);
       for (const f of frames) {
         const fl = f.replace(/\n$/, '').split('\n');
         expect(fl.length, f).toBeLessThanOrEqual(24);
-        expect(fl[0]).toMatch(/^NAME\s+STATE\s+.*LAST OUTPUT$/);
+        expect(fl[0]).toMatch(/^#\s+NAME\s+STATE\s+.*LAST OUTPUT$/);
         for (const l of fl) expect(l.length, l).toBeLessThanOrEqual(80);
       }
       expect(frames.at(-1)).toMatch(/resnet50-lr3e-\d+\s+running.*epoch 1\/90/);
       const [wide] = await inPty(200, 30, `${BIN} status`);
       const wl = wide!.trimEnd().split('\n');
-      expect(wl[0]).toMatch(/^NAME\s+ID\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM$/);
+      expect(wl[0]).toMatch(/^#\s+NAME\s+ID\s+STATE\s+PID\s+STARTED\s+ELAPSED\s+EXIT\s+MEM$/);
       for (const l of wl) expect(l.length).toBeLessThanOrEqual(200);
       // Piped (no terminal): every column, whatever the width.
-      expect((await w.run(['status'])).stdout.split('\n')[0]).toMatch(/^NAME\s+ID\s+STATE/);
+      expect((await w.run(['status'])).stdout.split('\n')[0]).toMatch(/^#\s+NAME\s+ID\s+STATE/);
     } finally {
       fs.writeFileSync(g, '');
     }

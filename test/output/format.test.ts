@@ -77,6 +77,26 @@ describe('format', () => {
     expect(strip(formatTable(c, views, { memory: true })).split('\n')[0]).toMatch(/^NAME\s+ID\s+STATE\s+PID/);
   });
 
+  it("job numbers: a narrow # column first, kept at 80 columns; '-' for a record without one; none when no job has one", () => {
+    const c = new Chalk({ level: 1 });
+    const strip = (t: string) => t.replace(/\x1b\[[0-9;]*m/g, '');
+    const numbered = (seq: number | undefined, name: string) => {
+      const v = view({ status: 'running', startedAt: new Date().toISOString() }, { memBytes: 3 * 1024 ** 3 });
+      v.rec = { ...v.rec, name, id: `${name}_20261205_101500`, ...(seq === undefined ? {} : { seq }) };
+      return v;
+    };
+    const views = [numbered(1234, 'resnet50-lr3e-4'), numbered(undefined, 'a-very-long-sweep-name-that-goes-on-and-on')];
+    for (const width of [40, 60, 80, 120, 200]) {
+      const t = strip(formatTable(c, views, { memory: true, width, lastLine: () => 'epoch 3/10 [#####.....] loss 0.31 eta 4:12' }));
+      for (const line of t.split('\n')) expect(line.length, `${width}: ${line}`).toBeLessThanOrEqual(width);
+      expect(t.split('\n')[1]).toMatch(/^1234\s+resnet50-lr3e-4\s/);
+      expect(t.split('\n')[2]).toMatch(/^-\s+a-very-long/);
+    }
+    expect(strip(formatTable(c, views, { memory: true, width: 80 })).split('\n')[0]).toMatch(/^#\s+NAME\s+STATE\s/);
+    expect(strip(formatTable(c, views, { memory: true })).split('\n')[0]).toMatch(/^#\s+NAME\s+ID\s+STATE\s/);
+    expect(strip(formatTable(c, [views[1]!], { memory: true })).split('\n')[0]).toMatch(/^NAME\s/);
+  });
+
   it('colour: NO_COLOR and --no-color win, FORCE_COLOR forces, no TTY means none', () => {
     const tty = { isTTY: true } as NodeJS.WriteStream;
     const pipe = { isTTY: false } as NodeJS.WriteStream;

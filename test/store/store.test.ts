@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type JobRecord, type JobState, SCHEMA_VERSION } from '../../src/domain/job.js';
+import { type JobRecord, type JobState, SCHEMA_VERSION, validateName } from '../../src/domain/job.js';
 import { openLogAppend, Store, writeFileAtomic } from '../../src/store/store.js';
+import { makeRecord } from '../helpers/records.js';
 
 let dir: string;
 beforeEach(() => {
@@ -39,6 +40,47 @@ describe('Store', () => {
     expect(() => s.resolve('../a')).toThrow(/invalid job name/);
     expect(() => s.resolve('zzz')).toThrow(/no job named/);
     expect(() => s.paths('../../etc')).toThrow(/invalid job id/);
+  });
+
+  it('job numbers: distinct under contention, found from one index file, never given again after removal', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    // Ten takers at once, one of them for an array of 3: every number once, none skipped.
+    const firsts = await Promise.all([...Array.from({ length: 9 }, () => s.allocSeq()), s.allocSeq(3)]);
+    const given = firsts.flatMap((n, i) => (i === 9 ? [n, n + 1, n + 2] : [n]));
+    expect(given.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    const make = (name: string, seq: number) => {
+      const id = s.reserveId(name);
+      s.create(makeRecord({ id, name, seq, log: s.paths(id).log, state: { status: 'queued', since: new Date().toISOString() } }), { event: false });
+      return id;
+    };
+    const a = make('a', await s.allocSeq());
+    const b = make('b', await s.allocSeq());
+    expect([s.resolve('13'), s.resolve('#14'), s.numbered('14'), s.numbered('b')]).toEqual([a, b, b, undefined]);
+    expect(() => s.resolve('15')).toThrow(/^no job #15 \(see: jobq status --all\)$/);
+    expect(() => s.resolve('#0')).toThrow(/no job #0/);
+    s.removeJob(b);
+    expect(fs.existsSync(path.join(s.seqDir, '14'))).toBe(false);
+    expect(() => s.resolve('14')).toThrow(/no job #14/);
+    // The highest number removed is still not given again, even with its index entry gone.
+    expect(await s.allocSeq()).toBe(15);
+    // A lost counter: past every number still indexed.
+    fs.rmSync(path.join(s.seqDir, 'next'));
+    expect(await s.allocSeq()).toBe(14);
+  });
+
+  it('digits alone are a number, else (a NAME an older jobq allowed) a name; new NAMEs need a letter', () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const id = s.reserveId('7');
+    s.create(
+      makeRecord({ id, name: '7', log: s.paths(id).log, state: { status: 'succeeded', startedAt: '', exitCode: 0, signal: null, endedAt: '', durationMs: 0 } }),
+      {
+        event: false,
+      },
+    );
+    expect(s.resolve('7')).toBe(id);
+    expect(() => s.resolve('#7')).toThrow(/no job #7/);
+    expect(() => validateName('7')).toThrow(/digits only read as a job number/);
+    expect(validateName('7b')).toBe('7b');
   });
 
   it('writes atomically, never through a symlink, and leaves no temp files', () => {
