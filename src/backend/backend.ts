@@ -2,7 +2,7 @@
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
 import type { WaitReason } from '../domain/dispatch.js';
-import type { Admission, IsolationMode, JobRecord, JobState, ProcId } from '../domain/job.js';
+import type { Admission, IsolationMode, JobPatch, JobRecord, JobState, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
@@ -140,8 +140,8 @@ export interface Backend {
   cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CancelResult>;
   pause(ref: string): Promise<JobView>;
   resume(ref: string): Promise<JobView>;
-  /** A queued job's priority, changed where it waits (its place in the queue follows). */
-  setPriority(ref: string, priority: number): Promise<JobView>;
+  /** Changes a queued job where it waits (priority: its place follows; command, cwd), in one transition; else CONFLICT. */
+  edit(ref: string, patch: JobPatch): Promise<JobView>;
   waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined>;
   pruneEntries(): Promise<PruneEntry[]>;
   remove(id: string): Promise<Removed>;

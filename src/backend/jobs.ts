@@ -11,6 +11,7 @@ import {
   type Admission,
   isFinal,
   isValidName,
+  type JobPatch,
   type JobRecord,
   type JobState,
   newToken,
@@ -21,10 +22,11 @@ import {
   VERSION,
   validateName,
 } from '../domain/job.js';
-import { finishedAtOf } from '../domain/lifecycle.js';
+import * as life from '../domain/lifecycle.js';
 import type { PruneEntry } from '../domain/prune.js';
 import { sleep } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
+import { appendEvent } from '../store/events.js';
 import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, RestartOpts, Runner, RunnerHost, RunSpec } from './backend.js';
@@ -407,18 +409,13 @@ export class Jobs implements Backend, RunnerHost {
     return this.view(id);
   }
 
-  async setPriority(ref: string, priority: number): Promise<JobView> {
+  async edit(ref: string, patch: JobPatch): Promise<JobView> {
     const id = this.resolve(ref);
-    const t = await this.store.transition(id, (rec) => {
-      if (rec.state.status !== 'queued' || rec.queue === undefined)
-        throw new JobqError(
-          'CONFLICT',
-          `${id} is ${rec.state.status}${rec.queue === undefined ? ' in no queue' : ''}: only a queued job's priority can change`,
-        );
-      return rec.priority === priority ? undefined : { ...rec, priority };
-    });
+    // One transition under the job's lock: a dispatcher's claim (queued -> starting) comes wholly before or after it.
+    const t = await this.store.transition(id, life.edited(patch));
+    if (t.changed) appendEvent(this.store.eventsLog, 'info', 'edited', { id, ...patch });
     // A higher priority may let it start now, before the others.
-    if (t.changed) await this.local.kick();
+    if (t.changed && patch.priority !== undefined) await this.local.kick();
     return (await this.withWaits([t.rec.id]))[0] ?? this.view(id);
   }
 
@@ -499,7 +496,7 @@ function rank(v: JobView): number {
 
 /** When a finished job ended, for age-based pruning. */
 function endedAtMs(s: JobState): number {
-  const at = finishedAtOf(s);
+  const at = life.finishedAtOf(s);
   return at ? Date.parse(at) : Date.now();
 }
 

@@ -171,6 +171,9 @@ export interface JobRecord {
   state: JobState;
 }
 
+/** What `jobq edit` changes of a queued job's record; what is absent stays. */
+export type JobPatch = Partial<Pick<JobRecord, 'priority' | 'argv' | 'cwd'>>;
+
 /** Where another place put a job, in its own words (docs/protocol.md): what every reader may show, and its runner's ids. */
 export interface Placement {
   /** Its id there as people use it (Slurm: `12`, an array element `12_3`). */

@@ -1,7 +1,19 @@
 // A job's life in one place: the named moves (docs/protocol.md), each a pure function from the record as it is now to
 // the next one. `undefined` means the move does not apply any more (someone else decided first): Store.transition then
 // writes nothing. The legal moves themselves are checked again by canMove (job.ts) under the job's lock.
-import { type CancelRequest, type Claim, isFinal, type JobRecord, type JobState, type Outcome, type Placement, type ProcId, type Protection } from './job.js';
+import { JobqError } from './errors.js';
+import {
+  type CancelRequest,
+  type Claim,
+  isFinal,
+  type JobPatch,
+  type JobRecord,
+  type JobState,
+  type Outcome,
+  type Placement,
+  type ProcId,
+  type Protection,
+} from './job.js';
 
 /** A named move: the next record, or undefined when it no longer applies. */
 export type Move = (rec: JobRecord) => JobRecord | undefined;
@@ -142,6 +154,21 @@ export function lostState(s: JobState, reason: string, detectedAt = iso()): JobS
 /** Whatever a reader proved (reconcile): the record takes that state. */
 export function settleTo(state: JobState): Move {
   return (rec) => ({ ...rec, state });
+}
+
+/** queued → queued with a new priority, command or cwd (jobq edit); anything else is refused in one line. */
+export function edited(patch: JobPatch): Move {
+  return (rec) => {
+    const what = patch.priority !== undefined && Object.keys(patch).length === 1 ? "a queued job's priority" : 'a queued job';
+    if (rec.state.status !== 'queued') throw new JobqError('CONFLICT', `${rec.id} is ${rec.state.status}: only ${what} can be edited`);
+    if (patch.priority !== undefined && rec.queue === undefined)
+      throw new JobqError('CONFLICT', `${rec.id} is queued in no queue: only a job in a queue has a priority`);
+    // A job placed elsewhere is in that place's hands, its command in its batch script.
+    if ((patch.argv || patch.cwd) && rec.backend && rec.backend !== 'local')
+      throw new JobqError('CONFLICT', `${rec.id} is submitted to ${rec.backend}: its command cannot change; cancel it and run it again`);
+    const next = { ...rec, ...patch };
+    return JSON.stringify(next) === JSON.stringify(rec) ? undefined : next;
+  };
 }
 
 /** starting → queued elsewhere: the place (sbatch) answered with its ids; what does not apply there is a warning. */

@@ -213,6 +213,11 @@ export function formatBroken(broken: BrokenRecord[]): string[] {
   return broken.map((b) => `jobq: skipped ${b.id}: ${b.error}`);
 }
 
+/** An argv as a shell would take it back: words quoted only where needed. */
+export function shellWords(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
 /** The detail view of one job. */
 export function formatDetail(c: ChalkInstance, v: JobView): string {
   const r = v.rec;
@@ -223,7 +228,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
     ...(r.seq !== undefined ? [['number', String(r.seq)] as [string, string]] : []),
     ['name', r.name],
     ['state', paintState(c, s.status, stateLabel(v))],
-    ['command', r.argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')],
+    ['command', shellWords(r.argv)],
     ['cwd', r.cwd],
     ['log', r.log],
   ];

@@ -121,6 +121,15 @@ describe('lifecycle moves', () => {
     expect(life.cancelUnsupervised(CANCEL, () => true, later)(rec(STATES.running))).toBeUndefined();
   });
 
+  it('edit changes a queued job only: its priority in a queue, its command where it runs here', () => {
+    const queued = rec(STATES.queued, { queue: 'q', priority: 0 });
+    expect(life.edited({ priority: 5, argv: ['echo', 'new'] })(queued)).toMatchObject({ priority: 5, argv: ['echo', 'new'], state: STATES.queued });
+    expect(life.edited({ priority: 0 })(queued)).toBeUndefined();
+    expect(() => life.edited({ argv: ['x'] })(rec(STATES.running))).toThrow(/is running: only a queued job can be edited/);
+    expect(() => life.edited({ priority: 1 })(rec(STATES.queued))).toThrow(/in no queue/);
+    expect(() => life.edited({ argv: ['x'] })(rec(STATES.queued, { backend: 'slurm', placement: PLACED }))).toThrow(/submitted to slurm/);
+  });
+
   it('what the place (Slurm) reports moves a live record once, with its word, never a final one', () => {
     const move = life.fromPlace(STATES.failed, 'FAILED');
     expect(move(rec(STATES.running, { placement: PLACED }))).toMatchObject({

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, peakRunning, pollUntil, start, taggedPids, useWorld } from '../helpers/jobq.js';
+import { alive, bystander, gate, HAS_CGROUP, IS_ROOT, killBystanders, peakRunning, pollUntil, start, taggedPids, tmpDir, useWorld } from '../helpers/jobq.js';
 import { plantRecord, startTicks } from '../helpers/records.js';
 
 const w = useWorld();
@@ -397,6 +397,58 @@ describe('edit', () => {
     ] as [string[], number][]) {
       const r = await w.run(args);
       expect([r.exitCode, r.stderr.trim().split('\n').length], args.join(' ')).toEqual([code, 1]);
+    }
+  });
+});
+
+describe('edit a command', () => {
+  it("replaces a queued job's command and cwd: the log shows the new command's output; a started or ended job is refused", async () => {
+    await w.run(['queue', 'pause', 'pc']);
+    const id = (await w.run(['run', 'x', '-q', '--queue', 'pc', '--', 'sh', '-c', 'echo old'])).stdout.trim();
+    const dir = tmpDir();
+    const e = await w.run(['edit', String(w.record(id).seq), '--cwd', dir, '--', 'sh', '-c', 'echo "new in $(pwd)"']);
+    expect([e.exitCode, e.stdout.trim()]).toEqual([
+      0,
+      `${id}: command sh -c 'echo "new in $(pwd)"', cwd ${dir}, queue pc position 1 (queue pc is paused (jobq queue resume pc))`,
+    ]);
+    expect(w.record(id)).toMatchObject({ argv: ['sh', '-c', 'echo "new in $(pwd)"'], cwd: dir, state: { status: 'queued' } });
+    expect((await w.run(['status', 'x'])).stdout).toMatch(/^command\s+sh -c 'echo "new in \$\(pwd\)"'$/m);
+    await w.run(['queue', 'resume', 'pc']);
+    expect((await w.run(['wait', id, '--timeout', '30s'])).exitCode).toBe(0);
+    expect(fs.readFileSync(w.record(id).log, 'utf8')).toBe(`new in ${fs.realpathSync(dir)}\n`);
+    // Started or ended: refused in one line (exit 1), the record as it was.
+    const g = gate(w, 'r');
+    const r = await start(w, 'r', ['sh', '-c', g.hold]);
+    for (const [ref, status] of [
+      [r, 'running'],
+      [id, 'succeeded'],
+    ]) {
+      const no = await w.run(['edit', ref!, '--', 'echo', 'other']);
+      expect([no.exitCode, no.stderr]).toEqual([1, `jobq: ${ref} is ${status}: only a queued job can be edited`]);
+    }
+    expect(w.record(r).argv).toEqual(['sh', '-c', g.hold]);
+    g.open();
+    // A directory that is not there, or no change at all: usage errors, one line.
+    for (const args of [
+      ['edit', 'r', '--cwd', path.join(dir, 'nope')],
+      ['edit', 'r'],
+      ['edit', 'r', '--'],
+    ]) {
+      const u = await w.run(args);
+      expect([u.exitCode, u.stderr.trim().split('\n').length], args.join(' ')).toEqual([2, 1]);
+    }
+  });
+
+  it('is atomic against a dispatch starting the job: what ran is what the record says, whichever came first', async () => {
+    for (let i = 0; i < 4; i++) {
+      await w.run(['queue', 'pause', `race${i}`]);
+      const id = (await w.run(['run', `race${i}`, '-q', '--queue', `race${i}`, '--', 'echo', 'old'])).stdout.trim();
+      const [, e] = await Promise.all([w.run(['queue', 'resume', `race${i}`]), w.run(['edit', id, '--', 'echo', 'new'])]);
+      expect((await w.run(['wait', id, '--timeout', '30s'])).exitCode).toBe(0);
+      const ran = fs.readFileSync(w.record(id).log, 'utf8');
+      // Edited before the claim: the new command ran; refused (it had started): the old one, and the record kept it.
+      if (e.exitCode === 0) expect([ran, w.record(id).argv]).toEqual(['new\n', ['echo', 'new']]);
+      else expect([e.exitCode, ran, w.record(id).argv]).toEqual([1, 'old\n', ['echo', 'old']]);
     }
   });
 });
