@@ -154,8 +154,8 @@ export interface Backend {
   samples(id: string): Sample[];
   /** A path that changes whenever a job starts or ends (status --watch wakes on it). */
   changesPath(): string;
-  /** Note config the processes that read none need, and keep dispatch alive while jobs wait. */
-  keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void>;
+  /** Keeps dispatch alive while jobs wait; with `config`, first notes what the processes that read none need (slots, memReserve). */
+  keepDispatching(config?: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void>;
 }
 
 /** Config values dispatch needs, as a command read them. */

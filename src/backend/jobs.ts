@@ -480,7 +480,7 @@ export class Jobs implements Backend, RunnerHost {
     return this.store.activeDir;
   }
 
-  keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
+  keepDispatching(config?: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
     return this.local.keepDispatching(config);
   }
 }

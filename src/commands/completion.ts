@@ -192,7 +192,7 @@ function fish(cmds: CmdSpec[]): string {
 
 /** Distinct job names in the configured state dir (what `--names` prints for the scripts). */
 function names(cmd: Command): string[] {
-  const { backend } = context(cmd);
+  const { backend } = context(cmd, { reads: true });
   return backend.names();
 }
 

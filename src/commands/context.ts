@@ -11,8 +11,11 @@ import { makeChalk } from '../output/color.js';
 import { pauseSync } from '../process/proc.js';
 import { stateHome } from '../store/store.js';
 
-/** Config, backend and colour for a command; the backend opens the state dir on first use. */
-export function context(cmd: Command) {
+/**
+ * Config, backend and colour for a command; the backend opens the state dir on first use. `reads`: a command that only
+ * reads jobs, which writes none of the caller's config into the state dir (only commands that change jobs do).
+ */
+export function context(cmd: Command, how: { reads?: boolean } = {}) {
   const { config, warnings } = loadConfig();
   for (const w of warnings) process.stderr.write(`jobq: warning: ${w}\n`);
   const root = cmd.parent ?? cmd;
@@ -25,7 +28,7 @@ export function context(cmd: Command) {
       if (!backend) {
         backend = openJobs(config.stateDir ?? stateHome(), config);
         // Any command that opens the state dir keeps dispatch alive: jobs that wait get a dispatcher if theirs is gone.
-        onTheSide(backend.keepDispatching(config));
+        onTheSide(backend.keepDispatching(how.reads ? undefined : config));
       }
       return backend;
     },

@@ -20,7 +20,7 @@ function pretty(line: string): string {
 }
 
 export default async function events(o: { follow?: boolean; lines: string; json?: boolean }, cmd: Command): Promise<number> {
-  const { backend } = context(cmd);
+  const { backend } = context(cmd, { reads: true });
   const file = backend.eventsFile();
   let partial = '';
   const out = o.json

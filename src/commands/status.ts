@@ -20,7 +20,7 @@ interface StatusOpts {
 }
 
 export default async function status(ref: string | undefined, o: StatusOpts, cmd: Command): Promise<number> {
-  const ctx = context(cmd);
+  const ctx = context(cmd, { reads: true });
   const c = ctx.chalk;
   // A pattern (resnet*) or --state filters the list, over every job, not only the recent ones.
   const pattern = ref && /[*?]/.test(ref) ? globOf(ref) : undefined;

@@ -67,7 +67,7 @@ function waitNote(name: string) {
 export default async function tail(refs: string[], o: { lines: string; follow?: boolean; raw?: boolean }, cmd: Command): Promise<number> {
   const n = Number(o.lines);
   if (!/^\d+$/.test(o.lines) || !Number.isSafeInteger(n)) throw new JobqError('USAGE', `invalid --lines '${o.lines}': a whole number`);
-  const { backend } = context(cmd);
+  const { backend } = context(cmd, { reads: true });
   // An array's name means all its elements, in index order; several jobs (or an array) get each line named.
   const { ids, arrays } = backend.expand(refs);
   const named = ids.length > 1 || arrays > 0;

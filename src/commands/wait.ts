@@ -11,7 +11,7 @@ import { context, printJson, unansweredWatch } from './context.js';
 import type { CommandDef } from './definition.js';
 
 export default async function wait(refs: string[], o: { timeout?: string; json?: boolean; all?: boolean }, cmd: Command): Promise<number> {
-  const { backend } = context(cmd);
+  const { backend } = context(cmd, { reads: true });
   if (o.all && refs.length) throw new JobqError('USAGE', 'give job names or --all, not both');
   if (!o.all && !refs.length) throw new JobqError('USAGE', 'which job? jobq wait NAME|ID... (or --all)');
   // An array's name means all its elements, in index order; --all, every job live now, oldest first.

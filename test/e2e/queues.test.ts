@@ -453,6 +453,28 @@ describe('edit a command', () => {
   });
 });
 
+describe("the caller's config in the state dir", () => {
+  it('is noted only by commands that change jobs: status, tail, wait and events write none of it', async () => {
+    const proj = path.join(w.home, 'proj');
+    fs.mkdirSync(proj);
+    fs.writeFileSync(path.join(proj, '.jobq.json'), JSON.stringify({ queues: { cq: { slots: 3 } }, memReserve: '2G' }));
+    const noted = path.join(w.home, 'queues', 'cq.json');
+    const settings = path.join(w.home, 'dispatch.json');
+    const old = await start(w, 'old', ['true']);
+    await w.run(['wait', old]);
+    fs.rmSync(noted, { force: true });
+    fs.rmSync(settings, { force: true });
+    for (const args of [['status'], ['status', 'old'], ['tail', 'old'], ['wait', 'old'], ['events', '-n', '1']]) {
+      expect((await w.run(args, { cwd: proj })).exitCode, args.join(' ')).toBe(0);
+    }
+    expect([fs.existsSync(noted), fs.existsSync(settings)]).toEqual([false, false]);
+    const id = (await w.run(['run', 'cj', '-q', '--queue', 'cq', '--', 'true'], { cwd: proj })).stdout.trim();
+    expect((await w.run(['wait', id])).exitCode).toBe(0);
+    expect(JSON.parse(fs.readFileSync(noted, 'utf8')).configured).toBe(3);
+    expect(JSON.parse(fs.readFileSync(settings, 'utf8')).memReserveBytes).toBe(2 * 1024 ** 3);
+  });
+});
+
 describe('a busy dispatch lock', () => {
   it('is not a failure: a supervisor whose job ended leaves the queue to the dispatcher, which starts the next job once the lock is free', async () => {
     const g = gate(w, 'a');

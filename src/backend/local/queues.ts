@@ -69,13 +69,15 @@ export class LocalQueues {
     await ensureDispatcher(store);
   }
 
-  /** Notes the config the processes that read none need (slots, memReserve, GPU busy mark), and keeps dispatch alive. */
-  async keepDispatching(config: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
+  /** Notes the config the processes that read none need (slots, memReserve, GPU busy mark), if given; keeps dispatch alive. */
+  async keepDispatching(config?: { queues: Record<string, { slots: number }> } & DispatchSettingsInput): Promise<void> {
     const { store } = this.host;
-    for (const [name, q] of Object.entries(config.queues)) {
-      if (store.readQueue(name).configured !== q.slots) await store.updateQueue(name, { configured: q.slots });
+    if (config) {
+      for (const [name, q] of Object.entries(config.queues)) {
+        if (store.readQueue(name).configured !== q.slots) await store.updateQueue(name, { configured: q.slots });
+      }
+      await store.writeDispatchSettings({ memReserveBytes: config.memReserveBytes, gpuBusyMiB: config.gpuBusyMiB });
     }
-    await store.writeDispatchSettings({ memReserveBytes: config.memReserveBytes, gpuBusyMiB: config.gpuBusyMiB });
     await ensureDispatcher(store);
   }
 }
