@@ -50,6 +50,17 @@ function jobqProcs(kind: 'supervisor' | 'dispatcher'): number[] {
   });
 }
 
+/** The dispatcher dispatcher.json names, once it is the only one (one an earlier command started may still be leaving). */
+async function registeredDispatcher(): Promise<number> {
+  const file = path.join(w.home, 'dispatcher.json');
+  const registered = () => {
+    const all = jobqProcs('dispatcher');
+    const d = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).pid : 0;
+    return all.length === 1 && all[0] === d ? (d as number) : 0;
+  };
+  return pollUntil(registered, 10_000, 'one registered dispatcher');
+}
+
 describe('a queue with slots', () => {
   it('20 jobs through 2 slots: never more than 2 at once (from /proc), all succeed, first come first served; a higher priority submitted last starts next', async () => {
     const order = path.join(w.home, 'order.txt');
@@ -124,14 +135,7 @@ describe('a queue with slots', () => {
     const first = (await w.run(['run', 'first', '-q', '--queue', 'kd', '--', 'sh', '-c', g.hold])).stdout.trim();
     const rest: string[] = [];
     for (const n of ['e', 'f', 'g']) rest.push((await w.run(['run', n, '-q', '--queue', 'kd', '--', 'sleep', '0.2'])).stdout.trim());
-    // The registered one, once it is the only one (a dispatcher started by an earlier command may still be leaving).
-    const registered = () => {
-      const all = jobqProcs('dispatcher');
-      const d =
-        w.home && fs.existsSync(path.join(w.home, 'dispatcher.json')) ? JSON.parse(fs.readFileSync(path.join(w.home, 'dispatcher.json'), 'utf8')).pid : 0;
-      return all.length === 1 && all[0] === d ? d : 0;
-    };
-    const disp = (await pollUntil(registered, 10_000, 'one registered dispatcher')) as number;
+    const disp = await registeredDispatcher();
     process.kill(disp, 'SIGKILL');
     g.open();
     await pollUntil(() => [first, ...rest].every((id) => w.tryRecord(id)?.state.status === 'succeeded'), 30_000, 'the rest of the queue');
@@ -144,14 +148,7 @@ describe('a queue with slots', () => {
       await w.run(['run', 'one', '-q', '--queue', 'kc', '--', 'sh', '-c', g.hold], { env: { JOBQ_TEST_CRASH_AT: `slot-claimed:${marker}` } })
     ).stdout.trim();
     const two = (await w.run(['run', 'two', '-q', '--queue', 'kc', '--', 'sh', '-c', 'echo ran >> ran.txt'], { cwd: w.home })).stdout.trim();
-    // The registered one, once it is the only one (a dispatcher started by an earlier command may still be leaving).
-    const registered = () => {
-      const all = jobqProcs('dispatcher');
-      const d =
-        w.home && fs.existsSync(path.join(w.home, 'dispatcher.json')) ? JSON.parse(fs.readFileSync(path.join(w.home, 'dispatcher.json'), 'utf8')).pid : 0;
-      return all.length === 1 && all[0] === d ? d : 0;
-    };
-    const disp = (await pollUntil(registered, 10_000, 'one registered dispatcher')) as number;
+    const disp = await registeredDispatcher();
     process.kill(disp, 'SIGKILL');
     await pollUntil(() => !alive(disp), 5000, 'the dispatcher gone');
     g.open();
@@ -534,14 +531,7 @@ describe('an idle dispatcher', () => {
     const g = gate(w, 'x');
     const x = (await w.run(['run', 'x', '-q', '--queue', 'b', '--', 'sh', '-c', g.hold])).stdout.trim();
     const y = (await w.run(['run', 'y', '-q', '--queue', 'b', '--', 'true'])).stdout.trim();
-    // The registered one, once it is the only one (a dispatcher started by an earlier command may still be leaving).
-    const registered = () => {
-      const all = jobqProcs('dispatcher');
-      const d =
-        w.home && fs.existsSync(path.join(w.home, 'dispatcher.json')) ? JSON.parse(fs.readFileSync(path.join(w.home, 'dispatcher.json'), 'utf8')).pid : 0;
-      return all.length === 1 && all[0] === d ? d : 0;
-    };
-    const disp = (await pollUntil(registered, 10_000, 'one registered dispatcher')) as number;
+    const disp = await registeredDispatcher();
     const ticks = () => {
       const f = fs.readFileSync(`/proc/${disp}/stat`, 'latin1').split(') ')[1]!.split(' ');
       return Number(f[11]) + Number(f[12]);
