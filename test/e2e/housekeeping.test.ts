@@ -8,8 +8,9 @@ const w = useWorld();
 describe('housekeeping', () => {
   it('prune removes finished jobs (not running ones), honouring --keep and --dry-run', async () => {
     const done = [];
-    for (let i = 0; i < 4; i++) done.push(await start(w, 'p', ['true']));
-    const running = await start(w, 'p', ['sleep', '30']);
+    // One NAME for all: a `true` still ending under load must not refuse the next start.
+    for (let i = 0; i < 4; i++) done.push(await start(w, 'p', ['true'], ['--allow-duplicate']));
+    const running = await start(w, 'p', ['sleep', '30'], ['--allow-duplicate']);
     await w.run(['wait', ...done]);
     const dry = await w.run(['prune', '--keep', '1', '--dry-run']);
     expect(dry.stdout).toContain('3 jobs would be removed');
