@@ -151,6 +151,19 @@ describe('a queue with slots', () => {
     const disp = await registeredDispatcher();
     process.kill(disp, 'SIGKILL');
     await pollUntil(() => !alive(disp), 5000, 'the dispatcher gone');
+    // One a command started just before may still be on its way up: it too goes, so that only one's supervisor can claim two.
+    let quietSince = Date.now();
+    await pollUntil(
+      () => {
+        for (const pid of jobqProcs('dispatcher')) {
+          process.kill(pid, 'SIGKILL');
+          quietSince = Date.now();
+        }
+        return Date.now() - quietSince > 1000;
+      },
+      10_000,
+      'no dispatcher for a second',
+    );
     g.open();
     // No jobq command from here on: only the files are watched.
     await pollUntil(() => fs.existsSync(marker), 20_000, "one's supervisor to claim two and die");
