@@ -2,7 +2,7 @@
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
 import type { WaitReason } from '../domain/dispatch.js';
-import type { Admission, IsolationMode, JobPatch, JobRecord, JobState, ProcId } from '../domain/job.js';
+import type { Admission, IsolationMode, JobPatch, JobRecord, JobState, Owner, ProcId } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
@@ -52,12 +52,16 @@ export interface RunSpec {
   submitOptions?: string[];
   /** Its job number, given by submit (not by the caller). */
   seq?: number;
+  /** Who asked (run --owner, JOBQ_OWNER, an MCP session). */
+  owner?: Owner;
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */
 /** How a restart is asked for: a second copy beside a live one (keep), and where its words go. */
 export interface RestartOpts {
   keep?: boolean;
+  /** Who asks for the new job (an MCP session); else the old job's owner label, without its session. */
+  owner?: Owner;
   /** The caller's environment: secrets a record never held are taken from it. */
   callerEnv: NodeJS.ProcessEnv;
   warn: (line: string) => void;
@@ -132,12 +136,14 @@ export interface Backend {
   withWaits(ids: string[]): Promise<JobView[]>;
   /** Every live job id. */
   liveIds(): string[];
+  /** The live jobs of an owner (run --owner, an agent's session id), as they really are now. */
+  liveOwnedBy(owner: string): Promise<string[]>;
   /** Every job name (for completion). */
   names(): string[];
   /** Whether a finished job's log lives in its own job dir (restart keeps a --log given elsewhere). */
   logIsOwn(rec: JobRecord): boolean;
   /** Without a signal or grace, the job's own (`run --signal/--grace`, else the config's when it was run). */
-  cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CancelResult>;
+  cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number; by?: string }): Promise<CancelResult>;
   pause(ref: string): Promise<JobView>;
   resume(ref: string): Promise<JobView>;
   /** Changes a queued job where it waits (priority: its place follows; command, cwd), in one transition; else CONFLICT. */
@@ -189,7 +195,8 @@ export interface Runner {
   submit(host: RunnerHost, elements: RunSpec[], admission: Admission[], arraySpec?: RunSpec): Promise<JobRecord[]>;
   /** Brings views of its jobs up to date (one look at the outside world for all of them), persisting provable truths. */
   refresh(host: RunnerHost, views: JobView[], opts: { withMemory?: boolean }): Promise<void>;
-  cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult>;
+  /** `by`: who asked, in words, when not the caller's shell (an MCP session that closed). */
+  cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number; by?: string }): Promise<CancelResult>;
   pause(host: RunnerHost, v: JobView): Promise<void>;
   resume(host: RunnerHost, v: JobView): Promise<void>;
 }

@@ -208,6 +208,7 @@ export class Jobs implements Backend, RunnerHost {
           ...(spec.queue !== undefined ? { queue: spec.queue, priority: spec.priority ?? 0 } : {}),
           ...(Object.keys(admission).length ? { admission } : {}),
           ...(spec.backend && spec.backend !== 'local' ? { backend: spec.backend } : {}),
+          ...(spec.owner ? { owner: spec.owner } : {}),
           state,
         },
         { event: first !== 'starting' },
@@ -309,6 +310,11 @@ export class Jobs implements Backend, RunnerHost {
     return this.store.activeIds();
   }
 
+  async liveOwnedBy(owner: string): Promise<string[]> {
+    const views = await Promise.all(this.liveIds().map((id) => this.view(id).catch(() => undefined)));
+    return views.filter((v) => v && !isFinal(v.state) && v.rec.owner?.id === owner).map((v) => v!.rec.id);
+  }
+
   names(): string[] {
     return [...new Set(this.store.listIds().map((id) => parseId(id)!.name))].sort();
   }
@@ -386,13 +392,13 @@ export class Jobs implements Backend, RunnerHost {
     return live.length ? live : [id];
   }
 
-  async cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number }): Promise<CancelResult> {
+  async cancel(ref: string, opts: { signal?: NodeJS.Signals; graceMs?: number; by?: string }): Promise<CancelResult> {
     const id = this.resolve(ref);
     const v = await this.view(id);
     if (isFinal(v.state)) return { id, outcome: 'already-ended', state: v.state, escalated: false, elapsedMs: 0 };
     const signal = opts.signal ?? (v.rec.protection.stopSignal as NodeJS.Signals);
     const graceMs = opts.graceMs ?? v.rec.protection.graceMs;
-    return { ...(await (await this.runner(v.rec.backend)).cancel(this, v, { signal, graceMs })), signal, graceMs };
+    return { ...(await (await this.runner(v.rec.backend)).cancel(this, v, { signal, graceMs, by: opts.by })), signal, graceMs };
   }
 
   async pause(ref: string): Promise<JobView> {

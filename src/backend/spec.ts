@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Config, callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { isRedacted, type JobRecord, validateQueue } from '../domain/job.js';
+import { isRedacted, type JobRecord, validateOwner, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { noUserManager, userManager } from '../process/isolation.js';
 import type { RestartOpts, RunSpec } from './backend.js';
@@ -45,6 +45,7 @@ export interface RunOpts {
   gpus?: string;
   backend?: string;
   slurmOpt?: string[];
+  owner?: string;
 }
 
 /** The queue and priority a run asks for: --queue, else config's defaultQueue (--no-queue: start now regardless). */
@@ -167,6 +168,8 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
     const why = userManager();
     if (why) throw new JobqError('USAGE', noUserManager(why));
   }
+  // An agent's shell sets JOBQ_OWNER once; every job it starts is then found by it.
+  const owner = o.owner ?? (process.env.JOBQ_OWNER || undefined);
   return {
     name,
     argv,
@@ -193,6 +196,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
     ...admissionOf(o, argv),
     ...where,
     sampleMs: config.sampleMs,
+    ...(owner !== undefined ? { owner: { id: validateOwner(owner) } } : {}),
     machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus !== undefined ? { gpus: config.gpus } : {}) },
   };
 }
@@ -249,6 +253,7 @@ export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, 
     ...(old.backend ? { backend: old.backend, submitOptions: old.placement?.options ?? [] } : {}),
     // pm2 / systemd semantics: a live job of that name is stopped first, unless keep starts a second copy.
     onLive: o.keep ? 'allow' : 'replace',
+    ...(o.owner ? { owner: o.owner } : old.owner ? { owner: { id: old.owner.id } } : {}),
     onReplaced: (id, outcome) => o.warn(`stopped ${id} first (${outcome})`),
   };
 }

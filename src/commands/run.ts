@@ -136,6 +136,7 @@ export const command: CommandDef = {
     { flags: '--gpus <n>', description: 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them' },
     { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${PLACES[b]!.help})`).join(' or ') },
     { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
+    { flags: '--owner <label>', description: "who asks, to find its jobs later (status/cancel --owner), e.g. an agent's session id; default $JOBQ_OWNER" },
     { flags: '--replace', description: 'if a job of this NAME is live, cancel it (its usual grace) and then start' },
     { flags: '--allow-duplicate', description: 'if a job of this NAME is live, start another beside it' },
     { flags: '-q, --quiet', description: 'print only the job id' },
@@ -153,6 +154,7 @@ Examples:
   jobq run eval --after train -- python eval.py   # skipped if train does not succeed
   jobq run sweep --array 1-20%4 -- python train.py --seed {}
   jobq run big --mem 12G --gpus 1 -- python big.py
+  jobq run train --owner agent-7f3 -- python train.py   # jobq status --owner agent-7f3 finds it
   jobq run train --backend slurm --gpus 1 --timeout 6h --slurm-opt=--partition=gpu -- python train.py
 
 A NAME names one live job: run refuses a NAME that is queued, starting, running or paused (exit 1) unless

@@ -1,19 +1,23 @@
 // `jobq status [JOB|GLOB] [--all] [--state S,…] [--json] [--watch]`
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import type { JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { globOf, isFinal, JSON_SCHEMA, statesOf } from '../domain/job.js';
+import { globOf, isFinal, JSON_SCHEMA, statesOf, validateOwner } from '../domain/job.js';
 import { memoryChart } from '../output/chart.js';
 import { stdoutIsTTY } from '../output/color.js';
 import { lastLine } from '../output/follow.js';
 import { formatBroken, formatDetail, formatTable } from '../output/format.js';
 import { jobJson, listJson } from '../output/json.js';
+import { isOrphan } from '../process/proc.js';
 import { context, out, printJson } from './context.js';
 import type { CommandDef } from './definition.js';
 
 interface StatusOpts {
   all?: boolean;
   state?: string;
+  owner?: string;
+  orphans?: boolean;
   recent: string;
   watch?: boolean;
   json?: boolean;
@@ -25,7 +29,13 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   // A pattern (resnet*) or --state filters the list, over every job, not only the recent ones.
   const pattern = ref && /[*?]/.test(ref) ? globOf(ref) : undefined;
   const states = o.state === undefined ? undefined : statesOf(o.state);
+  const owner = o.owner === undefined ? undefined : validateOwner(o.owner);
+  // A filter looks at every job, not only the recent ones; the orphans are live jobs whose MCP session is gone.
+  const chosen = (v: JobView) =>
+    (!pattern || pattern(v.rec.name)) && (!states || states.has(v.state.status)) && (!owner || v.rec.owner?.id === owner) && (!o.orphans || isOrphan(v));
+  const filtered = !!(pattern || states || owner || o.orphans);
   if (pattern) ref = undefined;
+  if (ref && (states || owner || o.orphans)) throw new JobqError('USAGE', '--state, --owner and --orphans filter the list: give no JOB, or a pattern');
   if (ref) {
     // An array's name (no job is called just that): a summary, then its elements.
     const elements = ctx.backend.arrayIds(ref);
@@ -56,10 +66,10 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
   const recent = Number(o.recent);
   if (!/^\d+$/.test(o.recent) || !Number.isSafeInteger(recent)) throw new JobqError('USAGE', `invalid -n/--recent '${o.recent}': a whole number (0 or more)`);
   const render = async (forWatch: boolean) => {
-    const listed = await ctx.backend.list({ all: !!o.all || !!pattern || !!states, recent, withMemory: true });
+    const listed = await ctx.backend.list({ all: !!o.all || filtered, recent, withMemory: true });
     const { broken } = listed;
-    const all = listed.views.filter((v) => (!pattern || pattern(v.rec.name)) && (!states || states.has(v.state.status)));
-    const hidden = pattern || states ? 0 : listed.hidden;
+    const all = listed.views.filter(chosen);
+    const hidden = filtered ? 0 : listed.hidden;
     if (o.json) return { text: JSON.stringify(listJson(all, broken, hidden), null, 2) + '\n', broken: [] as string[] };
     // A terminal's width is the table's; --watch also keeps to its height (header, rows, the two lines below).
     // The stream is made only for a terminal: a piped status never pays for it.
@@ -71,7 +81,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
       ? formatTable(c, views, { memory: true, width, lastLine: forWatch ? (v) => (isFinal(v.state) ? '' : lastLine(v.rec.log)) : undefined }) + '\n'
       : broken.length || hidden
         ? ''
-        : pattern || states
+        : filtered
           ? 'no job matches\n'
           : 'no jobs yet (start one: jobq run NAME -- CMD)\n';
     if (views.length < all.length) text += c.dim(`… ${all.length - views.length} more below (a taller terminal, or jobq status)`) + '\n';
@@ -124,11 +134,13 @@ export const command: CommandDef = {
   options: [
     { flags: '-a, --all', description: 'list every job, not only running and recent ones' },
     { flags: '-s, --state <states>', description: 'only jobs in these states: failed,oom,… or live, ended' },
+    { flags: '--owner <label>', description: 'only jobs run with this --owner (an agent session id)' },
+    { flags: '--orphans', description: 'only live jobs whose owner, an MCP session, is gone' },
     { flags: '-n, --recent <n>', description: 'how many recent finished jobs to list', default: '20' },
     { flags: '-w, --watch', description: 'redraw the table on change (TTY)' },
     { flags: '--json', description: 'print JSON (docs/json.md)' },
   ],
   afterHelp:
-    "\nExamples:\n  jobq status\n  jobq status train\n  jobq status 42                            # job number 42 (the # column)\n  jobq status --state failed,oom,timeout   # what went wrong, all of it\n  jobq status 'resnet*' --state live\n  jobq status --all --json | jq '.jobs[] | select(.state.status==\"failed\") | .id'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one;\nthe # column, each job's number, stays);\npiped, it has every column.",
+    "\nExamples:\n  jobq status\n  jobq status train\n  jobq status 42                            # job number 42 (the # column)\n  jobq status --state failed,oom,timeout   # what went wrong, all of it\n  jobq status 'resnet*' --state live\n  jobq status --owner agent-7f3            # the jobs an agent started (run --owner)\n  jobq status --orphans                    # live jobs whose MCP session has gone\n  jobq status --all --json | jq '.jobs[] | select(.state.status==\"failed\") | .id'\n  jobq status --watch\n\nOn a terminal the table fits its width (the ID, PID and start time go first on a narrow one;\nthe # column, each job's number, stays);\npiped, it has every column.",
   load: () => import('./status.js'),
 };

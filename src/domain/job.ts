@@ -168,7 +168,18 @@ export interface JobRecord {
   /** Where it runs: absent or `local` (this machine), else a place of backend/places.ts, which names it in `placement`. */
   backend?: string;
   placement?: Placement;
+  /** Who asked for it (an agent's session id, `run --owner`), and the MCP session it came through, if any. */
+  owner?: Owner;
   state: JobState;
+}
+
+/** A job's owner: a label to find its jobs by, and the MCP server session that started it (gone: the job is an orphan). */
+export interface Owner {
+  id: string;
+  /** The `jobq mcp` process of that session, with the boot it ran in (a pid means nothing after a reboot). */
+  session?: ProcId & { boot: string };
+  /** `session`: cancelled when that session's connection closes; absent: detached, as every job. */
+  cleanup?: 'session';
 }
 
 /** What `jobq edit` changes of a queued job's record; what is absent stays. */
@@ -291,6 +302,16 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** True for names that cannot escape the state dir or confuse a shell or table. */
 export function isValidName(name: string): boolean {
   return NAME_RE.test(name) && !name.includes('..');
+}
+
+const OWNER_RE = /^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$/;
+
+/** An owner label as typed (`--owner`, JOBQ_OWNER, an agent's session id): safe in a table, a filter and a log line. */
+export function validateOwner(owner: string): string {
+  if (!OWNER_RE.test(owner)) {
+    throw new JobqError('USAGE', `invalid owner ${JSON.stringify(owner).slice(0, 80)}: use 1-128 letters, digits, '.', '_', ':', '@', '+' or '-'`);
+  }
+  return owner;
 }
 
 const QUEUE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -260,6 +260,11 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (v.waiting?.reason) lines.push(['waiting', v.waiting.reason]);
   if (s.status === 'paused') lines.push(['paused', `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}; jobq resume ${r.name})`]);
   if (v.note) lines.push(['note', c.yellow(v.note)]);
+  if (r.owner)
+    lines.push([
+      'owner',
+      `${r.owner.id}${r.owner.session ? ` (MCP session pid ${r.owner.session.pid}${r.owner.cleanup ? ', cancelled when it closes' : ''})` : ''}`,
+    ]);
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
   // A job that will never start (skipped, cancelled while queued, failed to start) has nothing "chosen when it starts".
   const notYet = isFinal(s) ? 'never applied: it never started' : 'applied when it starts';

@@ -1,6 +1,6 @@
 // Reads /proc: process identity (pid + start time), state, groups, descendants, memory.
 import fs from 'node:fs';
-import type { ProcId } from '../domain/job.js';
+import { isFinal, type JobState, type Owner, type ProcId } from '../domain/job.js';
 
 /** The fields of /proc/PID/stat that jobq uses. */
 export interface ProcStat {
@@ -65,6 +65,16 @@ export function isAlive(id: ProcId | undefined): boolean {
   if (!id || !(id.pid > 1)) return false;
   const st = readStat(id.pid);
   return !!st && st.state !== 'Z' && st.state !== 'X' && st.startTicks === id.startTicks;
+}
+
+/** True when an owner's MCP session (a `jobq mcp` process) has ended, or ran before this boot. */
+export function sessionGone(session: (ProcId & { boot: string }) | undefined): boolean {
+  return !!session && (session.boot !== bootId() || !isAlive(session));
+}
+
+/** A live job whose owner's MCP session has gone (`status --orphans`): nobody is left to wait for it. */
+export function isOrphan(v: { rec: { owner?: Owner }; state: JobState }): boolean {
+  return !isFinal(v.state) && sessionGone(v.rec.owner?.session);
 }
 
 /** True when the pid exists now but is a different process than the record's (pid reused). */

@@ -140,13 +140,18 @@ export class LocalRunner implements Runner {
     for (const v of views) Object.assign(v, await settle(host.store, v.rec.id, procs, v.rec));
   }
 
-  async cancel(host: RunnerHost, first: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
+  async cancel(host: RunnerHost, first: JobView, opts: { signal: NodeJS.Signals; graceMs: number; by?: string }): Promise<CancelResult> {
     const { store } = host;
     const id = first.rec.id;
     const started = Date.now();
     const elapsed = () => Date.now() - started;
     let v = first;
-    const mine: CancelRequest = { at: new Date().toISOString(), by: who(), signal: opts.signal, asker: procId(process.pid)! };
+    const mine: CancelRequest = {
+      at: new Date().toISOString(),
+      by: opts.by ? `${opts.by} (${who()})` : who(),
+      signal: opts.signal,
+      asker: procId(process.pid)!,
+    };
     if (v.state.status === 'queued') {
       // Never started: it leaves the queue, cancelled, with nothing to signal.
       const t = await store.transition(id, life.cancelQueued(mine));

@@ -376,12 +376,17 @@ export class SlurmRunner implements Runner {
   }
 
   /** TERM (or the given signal) to every process of the job, the grace, then scancel; returns once Slurm says it ended. */
-  async cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number }): Promise<CancelResult> {
+  async cancel(host: RunnerHost, v: JobView, opts: { signal: NodeJS.Signals; graceMs: number; by?: string }): Promise<CancelResult> {
     const started = Date.now();
     const id = v.rec.id;
     if (!v.rec.placement) throw new JobqError('CONFLICT', `${id} has no Slurm job id yet (it is being submitted)`);
     const sid = v.rec.placement.id;
-    const mine: CancelRequest = { at: new Date().toISOString(), by: `jobq pid ${process.pid}`, signal: opts.signal, asker: procId(process.pid)! };
+    const mine: CancelRequest = {
+      at: new Date().toISOString(),
+      by: opts.by ? `${opts.by} (jobq pid ${process.pid})` : `jobq pid ${process.pid}`,
+      signal: opts.signal,
+      asker: procId(process.pid)!,
+    };
     host.store.requestCancel(id, mine, () => true);
     appendEvent(host.store.eventsLog, 'info', 'cancel requested', { id, slurmJob: sid, signal: opts.signal });
     let escalated = false;
