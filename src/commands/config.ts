@@ -31,6 +31,8 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
     ['gpus', c.gpus ?? 'nvidia-smi', sources.gpus ?? 'default'],
     ['backend', c.backend, sources.backend!],
     ...(c.slurmOptions.length ? [['slurmOptions', c.slurmOptions.join(' '), sources.slurmOptions!]] : []),
+    ...(c.agents.maxLive !== undefined ? [['agents.maxLive', String(c.agents.maxLive), sources.agents!]] : []),
+    ...(c.agents.maxMemLimitBytes !== undefined ? [['agents.maxMemLimit', formatSize(c.agents.maxMemLimitBytes), sources.agents!]] : []),
     ...(c.defaultQueue ? [['defaultQueue', c.defaultQueue, sources.defaultQueue!]] : []),
     ...Object.entries(c.queues).map(([name, q]) => [
       `queues.${name}`,

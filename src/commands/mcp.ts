@@ -1,21 +1,21 @@
 // `jobq mcp`: an MCP server over stdio, so a coding agent runs heavy work through jobq instead of in its own shell.
 
 import fs from 'node:fs';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { type JSONRPCMessage, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { Backend, JobView } from '../backend/backend.js';
+import type { Backend, JobView, RunSpec } from '../backend/backend.js';
 import { specFrom } from '../backend/spec.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { exitCodeOf, globOf, isFinal, statesOf, VERSION } from '../domain/job.js';
+import { exitCodeOf, globOf, isFinal, type ProcId, statesOf, VERSION, validateOwner } from '../domain/job.js';
 import { outcomeOf } from '../domain/lifecycle.js';
-import { formatDuration, parseDuration, sleep } from '../domain/units.js';
+import { formatDuration, formatSize, parseDuration, sleep } from '../domain/units.js';
 import { lastLine, lastLinesText, readSince } from '../output/follow.js';
 import { elapsedMs, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
-import { isAlive } from '../process/proc.js';
+import { bootId, isAlive, isOrphan, procId } from '../process/proc.js';
 import { context } from './context.js';
 import type { CommandDef } from './definition.js';
 
@@ -107,10 +107,11 @@ class LineTransport implements Transport {
   }
 }
 
-/** A tool's answer: JSON as text (what every MCP client shows), or jobq's one-line error as a tool error. */
-async function answer(fn: () => Promise<unknown>) {
+/** A tool's answer: structured (its outputSchema) and the same JSON as text (what every client shows), or jobq's one-line error as a tool error. */
+async function answer(fn: () => Promise<Record<string, unknown>>) {
   try {
-    return { content: [{ type: 'text' as const, text: JSON.stringify(await fn(), null, 2) }] };
+    const structuredContent = await fn();
+    return { content: [{ type: 'text' as const, text: JSON.stringify(structuredContent, null, 2) }], structuredContent };
   } catch (e) {
     return { content: [{ type: 'text' as const, text: `jobq: ${(e as Error).message}` }], isError: true };
   }
@@ -161,11 +162,49 @@ async function summary(b: Backend, id: string) {
     ...(last ? { lastLine: last } : {}),
     log: v.rec.log,
     ...(v.waiting ? { waiting: { position: v.waiting.position, reason: v.waiting.reason } } : {}),
+    ...(v.rec.owner ? { owner: v.rec.owner.id, ...(v.rec.owner.cleanup ? { cleanup: v.rec.owner.cleanup } : {}) } : {}),
+    ...(isOrphan(v) ? { orphan: true } : {}),
   };
 }
 
+/** The summary's shape, for the tools' output schemas (loose: a tool adds its own fields). */
+function summarySchema() {
+  return z.looseObject({
+    id: z.string(),
+    name: z.string(),
+    state: z.string().describe('as jobq status labels it, e.g. "failed (3)", "queued (gpu #1)"'),
+    status: z.string(),
+    final: z.boolean(),
+    exitCode: z.number().int().nullable().describe("once final: wait's code (128+signal for a signal, 124 timeout)"),
+    signal: z.string().optional(),
+    reason: z.string().optional().describe('why it ended as it did, or waits, in one line'),
+    elapsed: z.string().optional(),
+    elapsedMs: z.number().optional(),
+    memBytes: z.number().optional(),
+    peakMemBytes: z.number().optional(),
+    memLimitBytes: z.number().optional(),
+    gpus: z.array(z.number()).optional(),
+    lastLine: z.string().optional(),
+    log: z.string(),
+    waiting: z.object({ position: z.number(), reason: z.string().optional() }).optional(),
+    owner: z.string().optional(),
+    cleanup: z.literal('session').optional(),
+    orphan: z.boolean().optional().describe('live, but the MCP session that started it is gone'),
+  });
+}
+
+/** An answer that lists jobs: `{ jobs: [summary…] }` and what a tool adds. */
+const jobsSchema = () => z.looseObject({ jobs: z.array(summarySchema()) });
+
 /** What the server tells an agent when it connects: when to use jobq, and how to wait without timing out. */
 const INSTRUCTIONS = `jobq runs heavy or long commands (training, data processing, builds, anything that may take minutes or much memory) detached from this session, each in its own process group and cgroup, with a log and a recorded outcome. Use jobq_run for such commands instead of your own shell: a Bash tool times out, a background shell dies with the session, and an OOM kill in your shell can take the session down. Then jobq_wait (it returns within 50 s by default, "still running" included: call it again, or pass timeoutSeconds with a progress token for longer), jobq_tail (pass since: next from the last answer to read only what is new), jobq_status, jobq_cancel.`;
+
+/** This connection: the owner its jobs get unless told, its process (gone: its jobs are orphans), the jobs it cancels on close. */
+interface Session {
+  owner: () => string;
+  proc: ProcId & { boot: string };
+  cleanup: Set<string>;
+}
 
 /** What every tool uses: the server it is registered on, the backend, the config run reads, the jobs whose end is announced. */
 interface Tools {
@@ -173,10 +212,11 @@ interface Tools {
   b: Backend;
   config: ReturnType<typeof context>['config'];
   watched: Set<string>;
+  session: Session;
 }
 
 // Built when the server starts, not at load: a command definition read at every start must not touch zod.
-const job = () => z.string().describe('a job NAME (its latest job) or id');
+const job = () => z.string().describe('a job NAME (its latest job), id or number');
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
 
 /** Jobs this client started: when one ends, a logging notification says so (no polling needed by the agent). */
@@ -190,6 +230,7 @@ function announceEnds(b: Backend, server: McpServer): Set<string> {
           if (!isFinal(v.state) || !watched.delete(id)) return;
           const s = await summary(b, id);
           await server.sendLoggingMessage({ level: s.exitCode === 0 ? 'info' : 'warning', logger: 'jobq', data: { event: 'job ended', ...s } });
+          server.sendResourceListChanged();
         })
         .catch(() => watched.delete(id));
     }
@@ -210,17 +251,42 @@ function runInput() {
     idleTimeout: z.string().optional().describe('end the job after this long without output'),
     memsafe: z.boolean().optional().describe('single-threaded BLAS/OpenMP and fewer malloc arenas'),
     queue: z.string().optional().describe('wait for a free slot of this queue'),
+    priority: z.number().int().optional().describe('within the queue, higher starts first'),
     after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
+    array: z.string().optional().describe('a job array FROM-TO[:STEP][%K], e.g. "1-20%4": one job NAME.i per value, {} in the command replaced by it'),
     gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
     mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
     replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
+    owner: z.string().optional().describe("who the job belongs to, to find it later (jobq_status owner); default: this session's owner"),
+    cleanup: z
+      .enum(['detached', 'session'])
+      .optional()
+      .describe('detached (default): the job outlives this session; session: it is cancelled when this connection closes'),
   };
 }
 
-/** jobq_run's handler: starts the job as `jobq run` would, and watches for its end; a job that cannot start is an error. */
-async function startJob({ b, config, watched }: Tools, a: z.infer<z.ZodObject<ReturnType<typeof runInput>>>) {
+/** The config's guard rails for agents: a memory cap (also the default limit) and live jobs per owner; else a one-line refusal. */
+async function guardRails(b: Backend, limits: Tools['config']['agents'], spec: RunSpec, owner: string, memLimit?: string): Promise<RunSpec> {
+  const max = limits.maxMemLimitBytes;
+  if (max !== undefined && spec.memLimitBytes !== undefined && spec.memLimitBytes > max)
+    throw new JobqError('USAGE', `memLimit ${memLimit} is over agents.maxMemLimit ${formatSize(max)} (jobq config shows where it is set)`);
+  if (limits.maxLive !== undefined) {
+    const live = (await b.liveOwnedBy(owner)).length;
+    const adding = spec.array?.values.length ?? 1;
+    if (live + adding > limits.maxLive)
+      throw new JobqError(
+        'CONFLICT',
+        `owner ${owner} has ${live} live job${live === 1 ? '' : 's'}; agents.maxLive allows ${limits.maxLive} (wait for one, or cancel one)`,
+      );
+  }
+  return max !== undefined && spec.memLimitBytes === undefined ? { ...spec, memLimitBytes: max } : spec;
+}
+
+/** jobq_run's handler: starts the job (or array) as `jobq run` would, and watches for its end; a job that cannot start is an error. */
+async function startJob({ b, config, watched, session }: Tools, a: z.infer<z.ZodObject<ReturnType<typeof runInput>>>) {
   const replaced: string[] = [];
-  const spec = specFrom(
+  const owner = validateOwner(a.owner ?? session.owner());
+  const asked = specFrom(
     a.name,
     a.command,
     {
@@ -231,21 +297,37 @@ async function startJob({ b, config, watched }: Tools, a: z.infer<z.ZodObject<Re
       idleTimeout: a.idleTimeout,
       memsafe: a.memsafe,
       queue: a.queue,
+      priority: a.priority === undefined ? undefined : String(a.priority),
       after: a.after,
+      array: a.array,
       gpus: a.gpus === undefined ? undefined : String(a.gpus),
       mem: a.mem,
       replace: a.replace,
     },
     config,
   );
-  const rec = await b.run({ ...spec, onReplaced: (id) => replaced.push(id) });
-  if (rec.state.status === 'failed-to-start') throw new JobqError('START_FAILED', `${rec.id} failed to start: ${rec.state.error}`);
-  watched.add(rec.id);
-  return {
-    ...(await summary(b, rec.id)),
+  const spec = await guardRails(b, config.agents, asked, owner, a.memLimit);
+  const cleanup = a.cleanup === 'session';
+  const recs = await (spec.array ? b.runArray.bind(b) : async (s: RunSpec) => [await b.run(s)])({
+    ...spec,
+    owner: { id: owner, session: session.proc, ...(cleanup ? { cleanup: 'session' as const } : {}) },
+    onReplaced: (id) => replaced.push(id),
+  });
+  for (const rec of recs) {
+    watched.add(rec.id);
+    if (cleanup) session.cleanup.add(rec.id);
+  }
+  const rec = recs[0]!;
+  if (!spec.array && rec.state.status === 'failed-to-start') throw new JobqError('START_FAILED', `${rec.id} failed to start: ${rec.state.error}`);
+  const said = {
     ...(replaced.length ? { replaced } : {}),
     ...(rec.protection.warnings.length ? { warnings: rec.protection.warnings } : {}),
+    ...(asked.memLimitBytes === undefined && spec.memLimitBytes !== undefined
+      ? { note: `memLimit ${formatSize(spec.memLimitBytes)}: agents.maxMemLimit` }
+      : {}),
   };
+  if (spec.array) return { array: spec.name, jobs: await Promise.all(recs.map((r) => summary(b, r.id))), ...said };
+  return { ...(await summary(b, rec.id)), ...said };
 }
 
 /** jobq_run: the tool an agent should use instead of its own shell for heavy work. */
@@ -255,9 +337,12 @@ function runTool(t: Tools): void {
     {
       title: 'Run a heavy command as a jobq job',
       description:
-        'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary; follow it with jobq_wait and jobq_tail, or let it be: when it ends, a logging notification (logger "jobq", event "job ended") brings its summary. A command that cannot start is an error with the reason.',
+        'Start a heavy or long-running command (training, data processing, builds, rendering, anything that may take minutes or much memory) as a jobq job: detached in its own session and process group, logged to a file, protected by a memory limit and timeouts, so an OOM kill or a crash cannot take down this agent session or its terminal. Use this instead of running such commands in your own shell. Returns at once with the job summary (an array: its elements); follow it with jobq_wait and jobq_tail, or let it be: when it ends, a logging notification (logger "jobq", event "job ended") brings its summary. A command that cannot start is an error with the reason.',
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
       inputSchema: runInput(),
+      outputSchema: summarySchema()
+        .partial()
+        .extend({ array: z.string().optional(), jobs: z.array(summarySchema()).optional(), replaced: z.array(z.string()).optional() }),
     },
     (a) => answer(() => startJob(t, a)),
   );
@@ -270,24 +355,37 @@ function statusTool({ server, b }: Tools): void {
     {
       title: 'Jobs and how they stand',
       description:
-        'List jobs (running first, then recent ones) as summaries: state, exit code or signal, the reason in one line, elapsed time, memory, last output line, log path. With job, that one job; with raw, its whole record.',
+        'List jobs (running first, then recent ones) as summaries: state, exit code or signal, the reason in one line, elapsed time, memory, last output line, log path. Filter by state, name, owner, or orphans (live jobs whose MCP session is gone). With job, that one job; with raw, its whole record too.',
       annotations: READ_ONLY,
       inputSchema: {
         job: job().optional(),
         state: z.array(z.string()).optional().describe('only jobs in these states (running, queued, failed, oom, …; live and ended for groups)'),
         name: z.string().optional().describe('only jobs whose NAME matches (* and ? as wildcards)'),
+        owner: z.string().optional().describe("only jobs of this owner (jobq_run owner; a session id finds an earlier session's jobs)"),
+        orphans: z.boolean().optional().describe('only live jobs whose MCP session is gone'),
         all: z.boolean().optional().describe('every job, not only running and the 20 most recent'),
-        raw: z.boolean().optional().describe('with job: the whole record as stored'),
+        raw: z.boolean().optional().describe('with job: its whole record as stored, under record'),
       },
+      outputSchema: summarySchema()
+        .partial()
+        .extend({ jobs: z.array(summarySchema()).optional(), hidden: z.number().int().optional(), record: z.looseObject({}).optional() }),
     },
     (a) =>
       answer(async () => {
-        if (a.job) return a.raw ? jobJson(await b.get(a.job, { withMemory: true })) : summary(b, b.resolve(a.job));
+        if (a.job) {
+          const v = await b.get(a.job, { withMemory: true });
+          return { ...(await summary(b, v.rec.id)), ...(a.raw ? { record: jobJson(v) } : {}) };
+        }
         const states = a.state?.length ? statesOf(a.state.join(',')) : undefined;
         const named = a.name ? globOf(a.name) : undefined;
-        const { views, hidden } = await b.list({ all: !!a.all || !!states || !!named, recent: 20, withMemory: false });
-        const chosen = views.filter((v) => (!states || states.has(v.state.status)) && (!named || named(v.rec.name)));
-        return { jobs: await Promise.all(chosen.map((v) => summary(b, v.rec.id))), ...(states || named ? {} : { hidden }) };
+        const owner = a.owner === undefined ? undefined : validateOwner(a.owner);
+        const filtered = !!(states || named || owner || a.orphans);
+        const { views, hidden } = await b.list({ all: !!a.all || filtered, recent: 20, withMemory: false });
+        const chosen = views.filter(
+          (v) =>
+            (!states || states.has(v.state.status)) && (!named || named(v.rec.name)) && (!owner || v.rec.owner?.id === owner) && (!a.orphans || isOrphan(v)),
+        );
+        return { jobs: await Promise.all(chosen.map((v) => summary(b, v.rec.id))), ...(filtered ? {} : { hidden }) };
       }),
   );
 }
@@ -307,6 +405,12 @@ function tailTool({ server, b }: Tools): void {
         since: z.number().int().min(0).optional().describe('a byte offset: the next of a previous answer (0: from the top)'),
         match: z.string().max(200).optional().describe('only lines matching this regular expression'),
       },
+      outputSchema: summarySchema().extend({
+        output: z.string(),
+        next: z.number().int().describe('the byte offset to pass as since next time'),
+        more: z.boolean().optional().describe('more was written than one answer holds: call again with next'),
+        restarted: z.string().optional(),
+      }),
     },
     (a) =>
       answer(async () => {
@@ -351,6 +455,7 @@ function waitTool({ server, b }: Tools): void {
         job: job(),
         timeoutSeconds: z.number().positive().max(86_400).optional().describe('how long to wait (default 50; over 50 only with a progress token)'),
       },
+      outputSchema: summarySchema().extend({ timedOut: z.boolean(), note: z.string().optional() }),
     },
     (a, extra) =>
       answer(async () => {
@@ -374,33 +479,65 @@ function waitTool({ server, b }: Tools): void {
   );
 }
 
-/** jobq_cancel: stops a job (or every live one of a NAME) as `jobq cancel` does. */
+/** jobq_cancel: stops a job (or every live one of a NAME, or of an owner) as `jobq cancel` does. */
 function cancelTool({ server, b }: Tools): void {
   server.registerTool(
     'jobq_cancel',
     {
       title: 'Stop a job',
       description:
-        'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace. A NAME means its latest job; all: true stops every live job of that NAME (or every element of an array).',
+        'Stop a job: SIGTERM to its whole process group (its TERM handler runs), SIGKILL after the grace. A NAME means its latest job; all: true stops every live job of that NAME (or every element of an array); owner (without job) every live job of that owner.',
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
       inputSchema: {
-        job: job(),
+        job: job().optional(),
         all: z.boolean().optional().describe('every live job of that NAME'),
+        owner: z.string().optional().describe('without job: every live job of this owner'),
         grace: z.string().optional().describe('time before SIGKILL, e.g. "30s" (default: the job\'s own --grace, else 10s)'),
       },
+      outputSchema: jobsSchema(),
     },
     (a) =>
       answer(async () => {
+        if ((a.job === undefined) === (a.owner === undefined)) throw new JobqError('USAGE', 'give job or owner: one of them');
         const graceMs = a.grace ? parseDuration(a.grace, 'grace') : undefined;
-        const ids = a.all || b.arrayIds(a.job).length ? await b.resolveAll(a.job) : [b.resolve(a.job)];
+        const ids =
+          a.job === undefined
+            ? await b.liveOwnedBy(validateOwner(a.owner!))
+            : a.all || b.arrayIds(a.job).length
+              ? await b.resolveAll(a.job)
+              : [b.resolve(a.job)];
         return {
           jobs: await Promise.all(
             ids.map(async (id) => {
-              const r = await b.cancel(id, { graceMs });
-              return { ...(await summary(b, id)), outcome: r.outcome };
+              const { outcome } = await b.cancel(id, { graceMs });
+              return { ...(await summary(b, id)), outcome };
             }),
           ),
         };
+      }),
+  );
+}
+
+/** jobq_restart: a job's command, cwd and settings again as a new job (a live one of that NAME is stopped first). */
+function restartTool({ server, b, session, watched }: Tools): void {
+  server.registerTool(
+    'jobq_restart',
+    {
+      title: 'Run a job again',
+      description:
+        "Run a job's command again, with its cwd, environment, limits and queue, as a new job of the same NAME; a live job of that NAME is stopped first (TERM, grace, KILL) unless keep: true starts the new one beside it. Returns the new job's summary and the old job's id.",
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+      inputSchema: { job: job(), keep: z.boolean().optional().describe('start beside a live job of that NAME instead of stopping it') },
+      outputSchema: summarySchema().extend({ restarted: z.string(), notes: z.array(z.string()).optional() }),
+    },
+    (a) =>
+      answer(async () => {
+        const notes: string[] = [];
+        const old = (await b.get(a.job)).rec;
+        const owner = { id: old.owner?.id ?? session.owner(), session: session.proc };
+        const { rec } = await b.restart(a.job, { keep: a.keep, owner, callerEnv: process.env, warn: (l) => notes.push(l) });
+        watched.add(rec.id);
+        return { ...(await summary(b, rec.id)), restarted: old.id, ...(notes.length ? { notes } : {}) };
       }),
   );
 }
@@ -415,6 +552,7 @@ function queueTool({ server, b }: Tools): void {
         "Queues: slots, running jobs, waiting jobs in start order and why each waits. With slots, set a queue's slots; with paused, pause or resume it.",
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       inputSchema: { queue: z.string().optional(), slots: z.number().int().positive().optional(), paused: z.boolean().optional() },
+      outputSchema: { queues: z.array(z.looseObject({ name: z.string(), slots: z.number(), paused: z.boolean() })) },
     },
     (a) =>
       answer(async () => {
@@ -422,13 +560,15 @@ function queueTool({ server, b }: Tools): void {
           await b.updateQueue(a.queue, { ...(a.slots !== undefined ? { slots: a.slots } : {}), ...(a.paused !== undefined ? { paused: a.paused } : {}) });
         }
         const qs = await b.queues(a.queue ? [a.queue] : b.queueNames());
-        return qs.map((q) => ({
-          name: q.name,
-          slots: q.slots,
-          paused: q.paused,
-          running: q.running.map((v) => v.rec.id),
-          waiting: q.waiting.map((w) => ({ id: w.view.rec.id, position: w.position, reason: w.reason, waitingFor: w.waitingFor })),
-        }));
+        return {
+          queues: qs.map((q) => ({
+            name: q.name,
+            slots: q.slots,
+            paused: q.paused,
+            running: q.running.map((v) => v.rec.id),
+            waiting: q.waiting.map((w) => ({ id: w.view.rec.id, position: w.position, reason: w.reason, waitingFor: w.waitingFor })),
+          })),
+        };
       }),
   );
 }
@@ -449,43 +589,98 @@ function pauseTools({ server, b }: Tools): void {
             : 'Continue a paused job.',
         annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
         inputSchema: { job: job() },
+        outputSchema: jobsSchema(),
       },
       (a) =>
         answer(async () => {
           const ids = await b.resolveAll(a.job);
           for (const id of ids) await act(id);
-          return Promise.all(ids.map((id) => summary(b, id)));
+          return { jobs: await Promise.all(ids.map((id) => summary(b, id))) };
         }),
     );
   }
 }
 
-/** The tools the server offers, in the order a client lists them. */
-const TOOLS = [runTool, statusTool, tailTool, waitTool, cancelTool, queueTool, pauseTools];
+/** Jobs as resources, jobq://jobs/ID: the live and recent ones listed, each read as its summary. */
+function jobResources({ server, b }: Tools): void {
+  server.registerResource(
+    'job',
+    new ResourceTemplate('jobq://jobs/{id}', {
+      list: async () => ({
+        resources: (await b.list({ all: false, recent: 20, withMemory: false })).views.map((v) => ({
+          uri: `jobq://jobs/${v.rec.id}`,
+          name: v.rec.id,
+          description: `${v.rec.name}: ${stateLabel(v)}`,
+          mimeType: 'application/json',
+        })),
+      }),
+    }),
+    { title: 'A jobq job', description: "A job's summary (as jobq_status returns it)", mimeType: 'application/json' },
+    async (uri, { id }) => ({
+      contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(await summary(b, b.resolve(String(id))), null, 2) }],
+    }),
+  );
+}
 
-export default async function mcp(_o: unknown, cmd: Command): Promise<number> {
+/** The tools the server offers, in the order a client lists them, and its resources. */
+const TOOLS = [runTool, statusTool, tailTool, waitTool, cancelTool, restartTool, queueTool, pauseTools, jobResources];
+
+/** This server's session: its owner is `jobq mcp --owner`, else $JOBQ_OWNER, else the client's name and this pid. */
+function openSession(server: McpServer, asked: string | undefined): Session {
+  const me = procId(process.pid)!;
+  let owner = asked === undefined ? undefined : validateOwner(asked);
+  return {
+    owner: () => {
+      const client = (server.server.getClientVersion()?.name ?? 'mcp').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+      owner ??= `${client.slice(0, 100) || 'mcp'}.${process.pid}`;
+      return owner;
+    },
+    proc: { ...me, boot: bootId() },
+    cleanup: new Set(),
+  };
+}
+
+/** When the connection closes: the jobs run with cleanup: session are cancelled, each saying why. */
+async function closeSession(b: Backend, session: Session): Promise<void> {
+  const by = `jobq mcp: session of ${session.owner()} closed`;
+  await Promise.all([...session.cleanup].map((id) => b.cancel(id, { by }).catch(() => undefined)));
+}
+
+export default async function mcp(o: { owner?: string }, cmd: Command): Promise<number> {
   const ctx = context(cmd);
   const b = ctx.backend;
   const server = new McpServer({ name: 'jobq', version: VERSION }, { instructions: INSTRUCTIONS, capabilities: { logging: {} } });
   const watched = announceEnds(b, server);
-  for (const register of TOOLS) register({ server, b, config: ctx.config, watched });
+  const session = openSession(server, o.owner ?? (process.env.JOBQ_OWNER || undefined));
+  for (const register of TOOLS) register({ server, b, config: ctx.config, watched, session });
 
   await server.connect(new LineTransport());
-  // Serves until the client closes stdin.
-  await new Promise<void>((resolve) => process.stdin.once('close', resolve));
+  // Serves until the client closes stdin (or ends the server with a signal).
+  await new Promise<void>((resolve) => {
+    process.stdin.once('close', resolve);
+    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(sig, resolve);
+  });
+  await closeSession(b, session);
   return EXIT.ok;
 }
 
 export const command: CommandDef = {
   name: 'mcp',
-  summary: 'serve jobq to a coding agent over stdio (Model Context Protocol): jobq_run, _status, _tail, _wait, _cancel, _queue, _pause, _resume',
+  summary: 'serve jobq to a coding agent over stdio (Model Context Protocol): jobq_run, _status, _tail, _wait, _cancel, _restart, _queue, _pause, _resume',
+  options: [
+    { flags: '--owner <label>', description: "the owner of the jobs this session runs (default $JOBQ_OWNER, else the client's name and the server's pid)" },
+  ],
   afterHelp: `
-Register it with an agent (docs/agents-and-tmux.md), e.g.:
+Register it with an agent (docs/agents.md), e.g.:
   claude mcp add jobq -- jobq mcp
+  codex mcp add jobq -- jobq mcp
   { "mcpServers": { "jobq": { "command": "jobq", "args": ["mcp"] } } }
 Its tool descriptions tell the agent to run heavy work through jobq rather than in its own shell.
+Jobs run detached by default; jobq_run with cleanup: "session" cancels them when the connection closes.
+config "agents": {"maxLive": 4, "maxMemLimit": "16G"} bounds what an agent may start (docs/config.md).
 
 Examples:
-  jobq mcp            # speaks MCP on stdin/stdout until stdin closes`,
+  jobq mcp                      # speaks MCP on stdin/stdout until stdin closes
+  jobq mcp --owner ci-agent     # its jobs are found by jobq status --owner ci-agent`,
   load: () => import('./mcp.js'),
 };

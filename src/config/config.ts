@@ -31,6 +31,8 @@ export interface Config {
   slurmOptions: string[];
   /** How often supervisors sample a job's memory and CPU. */
   sampleMs: number;
+  /** Guard rails for jobs started through `jobq mcp`: live jobs per owner, and the largest --mem-limit (also its default). */
+  agents: { maxLive?: number; maxMemLimitBytes?: number };
 }
 
 /** Where each value came from: "default", a file path, or an environment variable. */
@@ -49,6 +51,7 @@ const DEFAULTS: Config = {
   backend: 'local',
   slurmOptions: [],
   sampleMs: 2000,
+  agents: {},
 };
 
 const KEYS = [
@@ -67,6 +70,7 @@ const KEYS = [
   'backend',
   'slurmOptions',
   'sampleInterval',
+  'agents',
 ];
 
 /** The user config file: $XDG_CONFIG_HOME/jobq/config.json, else ~/.config/jobq/config.json. */
@@ -200,6 +204,20 @@ function applyPresets({ file, o }: FileKeys, cfg: Config, sources: Sources): voi
   }
 }
 
+/** "agents": {"maxLive": N, "maxMemLimit": "16G"}, what an agent may start through `jobq mcp`. */
+const applyAgents = sets('agents', ({ file, o, wrap }) => {
+  const a = o.agents as { maxLive?: unknown; maxMemLimit?: unknown } | null;
+  if (!a || typeof a !== 'object' || Array.isArray(a)) bad(file, 'agents', 'expected an object: {"maxLive": 4, "maxMemLimit": "16G"}');
+  for (const k of Object.keys(a)) if (k !== 'maxLive' && k !== 'maxMemLimit') bad(file, `agents.${k}`, 'unknown key (known: maxLive, maxMemLimit)');
+  const { maxLive, maxMemLimit } = a;
+  if (maxLive !== undefined && (!Number.isInteger(maxLive) || (maxLive as number) < 1)) bad(file, 'agents.maxLive', 'expected a whole number, 1 or more');
+  if (maxMemLimit !== undefined && typeof maxMemLimit !== 'string') bad(file, 'agents.maxMemLimit', 'expected a size, e.g. "16G"');
+  return {
+    ...(maxLive !== undefined ? { maxLive: maxLive as number } : {}),
+    ...(maxMemLimit !== undefined ? { maxMemLimitBytes: wrap('agents.maxMemLimit', () => parseSize(maxMemLimit as string, 'agents.maxMemLimit')) } : {}),
+  };
+});
+
 /** Each key a config file may hold and how it is applied, in the order they are applied (the first bad key is the one reported). */
 const APPLY: Record<string, Apply> = {
   stateDir: sets('stateDir', ({ file, str }) => path.resolve(path.dirname(file), str('stateDir').replace(/^~(?=$|\/)/, os.homedir()))),
@@ -240,6 +258,7 @@ const APPLY: Record<string, Apply> = {
   }),
   maxLogSize: sets('maxLogBytes', ({ size, wrap }) => wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'))),
   presets: applyPresets,
+  agents: applyAgents,
 };
 
 /** A config file's object, if there is one and it may be obeyed; an unreadable or malformed one is an error. */

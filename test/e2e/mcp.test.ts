@@ -9,21 +9,30 @@ import { alive, BIN, pollUntil, useWorld } from '../helpers/jobq.js';
 
 const w = useWorld();
 let client: Client;
-beforeEach(async () => {
-  client = new Client({ name: 'jobq-test', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], env: { ...(process.env as Record<string, string>), ...w.env } }),
+const others: Client[] = [];
+/** A client of a new `jobq mcp` server, as an agent starts one (its name is the default owner's). */
+async function connect(name = 'jobq-test', args: string[] = []): Promise<Client> {
+  const c = new Client({ name, version: '1.0.0' });
+  await c.connect(
+    new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp', ...args], env: { ...(process.env as Record<string, string>), ...w.env } }),
   );
+  return c;
+}
+beforeEach(async () => {
+  client = await connect();
 });
 afterEach(async () => {
   await client.close();
+  for (const c of others.splice(0)) await c.close();
 });
 
-/** Calls a tool and returns its JSON answer (or throws with the tool error's text). */
-async function call(name: string, args: Record<string, unknown>): Promise<any> {
-  const r = (await client.callTool({ name, arguments: args })) as { content: Array<{ text: string }>; isError?: boolean };
+/** Calls a tool and returns its JSON answer (or throws with the tool error's text); the structured answer is the same JSON. */
+async function call(name: string, args: Record<string, unknown>, via = client): Promise<any> {
+  const r = (await via.callTool({ name, arguments: args })) as { content: Array<{ text: string }>; isError?: boolean; structuredContent?: unknown };
   if (r.isError) throw new Error(r.content[0]!.text);
-  return JSON.parse(r.content[0]!.text);
+  const answer = JSON.parse(r.content[0]!.text);
+  expect(r.structuredContent).toEqual(answer);
+  return answer;
 }
 
 describe('jobq mcp', () => {
@@ -33,6 +42,7 @@ describe('jobq mcp', () => {
       'jobq_cancel',
       'jobq_pause',
       'jobq_queue',
+      'jobq_restart',
       'jobq_resume',
       'jobq_run',
       'jobq_status',
@@ -44,6 +54,10 @@ describe('jobq mcp', () => {
     for (const n of ['jobq_status', 'jobq_tail', 'jobq_wait']) expect(by(n).annotations).toMatchObject({ readOnlyHint: true });
     expect(by('jobq_cancel').annotations).toMatchObject({ destructiveHint: true, readOnlyHint: false });
     for (const t of tools) expect(t.inputSchema.type).toBe('object');
+    // Every tool says what it returns; the summary's fields are typed for the client.
+    for (const t of tools) expect(t.outputSchema?.type).toBe('object');
+    expect(Object.keys(by('jobq_wait').outputSchema!.properties!)).toEqual(expect.arrayContaining(['id', 'state', 'exitCode', 'reason', 'timedOut']));
+    expect(by('jobq_restart').annotations).toMatchObject({ destructiveHint: true });
     expect(client.getInstructions()).toMatch(/instead of your own shell/);
   });
 
@@ -59,8 +73,8 @@ describe('jobq mcp', () => {
     const s = await call('jobq_status', {});
     expect(s.jobs[0]).toMatchObject({ name: 'agentjob', state: 'failed (3)', exitCode: 3 });
     // One job: the summary, the raw record only on request.
-    expect(await call('jobq_status', { job: 'agentjob' })).not.toHaveProperty('boot');
-    expect(await call('jobq_status', { job: 'agentjob', raw: true })).toHaveProperty('boot');
+    expect(await call('jobq_status', { job: 'agentjob' })).not.toHaveProperty('record');
+    expect((await call('jobq_status', { job: 'agentjob', raw: true })).record).toHaveProperty('boot');
   });
 
   it('a fast job comes back ended, not "recording"; a missing command is an error with its reason', async () => {
@@ -134,10 +148,10 @@ describe('jobq mcp', () => {
 
   it('queue, pause and resume: an agent holds a queue, sees why a job waits, then lets it go', async () => {
     const q = await call('jobq_queue', { queue: 'agents', slots: 1, paused: true });
-    expect(q).toEqual([{ name: 'agents', slots: 1, paused: true, running: [], waiting: [] }]);
+    expect(q).toEqual({ queues: [{ name: 'agents', slots: 1, paused: true, running: [], waiting: [] }] });
     const r = await call('jobq_run', { name: 'held', queue: 'agents', command: ['sh', '-c', 'echo go; sleep 30'] });
     expect(r).toMatchObject({ status: 'queued', reason: expect.stringMatching(/paused/) });
-    const [waiting] = (await call('jobq_queue', { queue: 'agents' }))[0].waiting;
+    const [waiting] = (await call('jobq_queue', { queue: 'agents' })).queues[0].waiting;
     expect(waiting).toMatchObject({ id: r.id, position: 1, waitingFor: 'queue-paused' });
     await call('jobq_queue', { queue: 'agents', paused: false });
     // Resumed: the dispatcher starts it within a round or two.
@@ -145,15 +159,115 @@ describe('jobq mcp', () => {
     expect((await call('jobq_status', { state: ['running'] })).jobs.map((j: { id: string }) => j.id)).toEqual([r.id]);
     expect((await call('jobq_status', { name: 'hel?' })).jobs).toHaveLength(1);
     const p = await call('jobq_pause', { job: 'held' });
-    expect(p[0]).toMatchObject({ status: 'paused' });
+    expect(p.jobs[0]).toMatchObject({ status: 'paused' });
     const back = await call('jobq_resume', { job: 'held' });
-    expect(back[0]).toMatchObject({ status: 'running' });
+    expect(back.jobs[0]).toMatchObject({ status: 'running' });
     await call('jobq_cancel', { job: 'held' });
+  });
+
+  it('owners: a job run with an owner is found and cancelled by it; the default owner is the client and server', async () => {
+    const mine = await call('jobq_run', { name: 'own1', owner: 'sess-1', command: ['sleep', '60'] });
+    const also = await call('jobq_run', { name: 'own2', owner: 'sess-1', command: ['sleep', '60'] });
+    const other = await call('jobq_run', { name: 'own3', command: ['sleep', '60'] });
+    expect(mine.owner).toBe('sess-1');
+    expect(other.owner).toMatch(/^jobq-test\.\d+$/);
+    // An agent that restarted finds its jobs again by its session id, from another connection and from the CLI.
+    const later = await connect('jobq-test-2');
+    others.push(later);
+    const found = await call('jobq_status', { owner: 'sess-1' }, later);
+    expect(found.jobs.map((j: { id: string }) => j.id).sort()).toEqual([mine.id, also.id].sort());
+    const cli = JSON.parse((await w.run(['status', '--owner', 'sess-1', '--json'])).stdout);
+    expect(cli.jobs.map((j: { id: string }) => j.id).sort()).toEqual([mine.id, also.id].sort());
+    const c = await call('jobq_cancel', { owner: 'sess-1' }, later);
+    expect(c.jobs.map((j: { id: string; status: string }) => [j.id, j.status]).sort()).toEqual(
+      [
+        [mine.id, 'cancelled'],
+        [also.id, 'cancelled'],
+      ].sort(),
+    );
+    expect((await call('jobq_status', { job: other.id })).status).toBe('running');
+    await expect(call('jobq_cancel', {})).rejects.toThrow(/^jobq: give job or owner/);
+    expect((await w.run(['cancel', '--owner', other.owner])).stdout).toMatch(/^cancelled own3_/);
+    expect((await w.run(['status', '--owner', 'bad owner!'])).stderr).toMatch(/^jobq: invalid owner/);
+  });
+
+  it('a session closing cancels its cleanup: session jobs; a detached one lives on, listed as an orphan', async () => {
+    const agent = await connect('agent-x');
+    const bound = await call(
+      'jobq_run',
+      { name: 'bound', cleanup: 'session', command: ['sh', '-c', 'trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'] },
+      agent,
+    );
+    const free = await call('jobq_run', { name: 'free', command: ['sleep', '60'] }, agent);
+    expect(bound).toMatchObject({ cleanup: 'session', status: 'running' });
+    expect(JSON.parse((await w.run(['status', '--orphans', '--json'])).stdout).jobs).toEqual([]);
+    await agent.close();
+    const gone = await pollUntil(
+      async () => {
+        const v = await call('jobq_status', { job: bound.id });
+        return v.final ? v : undefined;
+      },
+      15_000,
+      'the session job to be cancelled',
+    );
+    expect(gone).toMatchObject({ status: 'cancelled', reason: expect.stringMatching(/^cancelled by jobq mcp: session of agent-x\.\d+ closed/) });
+    expect(fs.readFileSync(gone.log, 'utf8')).toMatch(/bye/);
+    expect((await call('jobq_status', { job: free.id })).status).toBe('running');
+    // Orphans: live, with the session that started them gone; the CLI and the tool say the same.
+    const orphans = await pollUntil(
+      async () => {
+        const o = JSON.parse((await w.run(['status', '--orphans', '--json'])).stdout).jobs;
+        return o.length ? o : undefined;
+      },
+      10_000,
+      'the orphan',
+    );
+    expect(orphans.map((j: { id: string }) => j.id)).toEqual([free.id]);
+    expect((await call('jobq_status', { orphans: true })).jobs).toEqual([expect.objectContaining({ id: free.id, orphan: true })]);
+    expect((await w.run(['status', free.id])).stdout).toMatch(/owner\s+agent-x\.\d+ \(MCP session pid \d+\)/);
+    await w.run(['cancel', free.id]);
+  });
+
+  it('guard rails from config: a memory cap (and default limit) for agents, and live jobs per owner', async () => {
+    fs.mkdirSync(`${w.env.XDG_CONFIG_HOME}/jobq`, { recursive: true });
+    fs.writeFileSync(`${w.env.XDG_CONFIG_HOME}/jobq/config.json`, JSON.stringify({ agents: { maxLive: 2, maxMemLimit: '256M' } }));
+    const agent = await connect('capped');
+    others.push(agent);
+    const a = await call('jobq_run', { name: 'cap1', command: ['sleep', '60'] }, agent);
+    expect(a).toMatchObject({ memLimitBytes: 256 * 1024 ** 2, note: expect.stringMatching(/agents\.maxMemLimit/) });
+    await expect(call('jobq_run', { name: 'cap2', memLimit: '1G', command: ['true'] }, agent)).rejects.toThrow(
+      /^jobq: memLimit 1G is over agents\.maxMemLimit 256M/,
+    );
+    await expect(call('jobq_run', { name: 'cap3', array: '1-2', command: ['sleep', '60'] }, agent)).rejects.toThrow(
+      /^jobq: owner capped\.\d+ has 1 live job; agents\.maxLive allows 2/,
+    );
+    await call('jobq_cancel', { job: a.id }, agent);
+    expect((await w.run(['config'])).stdout).toMatch(/agents\.maxLive\s+2/);
+  });
+
+  it('array and restart: an array comes back as its elements; restart runs a job again and names the old one', async () => {
+    const r = await call('jobq_run', { name: 'sw', array: '1-3', command: ['sh', '-c', 'echo value {}'] });
+    expect(r.array).toBe('sw');
+    expect(r.jobs.map((j: { name: string }) => j.name)).toEqual(['sw.1', 'sw.2', 'sw.3']);
+    for (const j of r.jobs) await call('jobq_wait', { job: j.id, timeoutSeconds: 20 });
+    expect((await call('jobq_tail', { job: 'sw.2' })).output).toBe('value 2\n');
+    const again = await call('jobq_restart', { job: 'sw.2' });
+    expect(again.restarted).toBe(r.jobs[1].id);
+    expect(again.id).not.toBe(r.jobs[1].id);
+    expect((await call('jobq_wait', { job: again.id, timeoutSeconds: 20 })).exitCode).toBe(0);
+    // Jobs are resources too: listed, and read as their summary.
+    const { resources } = await client.listResources();
+    expect(resources.map((x) => x.uri)).toContain(`jobq://jobs/${again.id}`);
+    const read = await client.readResource({ uri: `jobq://jobs/${again.id}` });
+    expect(JSON.parse((read.contents[0] as { text: string }).text)).toMatchObject({ id: again.id, status: 'succeeded' });
   });
 
   it("errors come back as tool errors with jobq's one-line message", async () => {
     await expect(call('jobq_tail', { job: 'nosuchjob' })).rejects.toThrow(/^jobq: no job named or with id 'nosuchjob'/);
     await expect(call('jobq_run', { name: 'bad name!', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
+    await expect(call('jobq_run', { name: '../../etc', command: ['true'] })).rejects.toThrow(/^jobq: invalid job name/);
+    await expect(call('jobq_run', { name: 'ok', owner: '../x\n', command: ['true'] })).rejects.toThrow(/^jobq: invalid owner/);
+    await expect(call('jobq_status', { owner: '$(id)' })).rejects.toThrow(/^jobq: invalid owner/);
     const r = (await client.callTool({ name: 'jobq_wait', arguments: { job: 'x', timeoutSeconds: 999_999 } })) as { isError?: boolean };
     expect(r.isError).toBe(true);
     const u = (await client.callTool({ name: 'no_such_tool', arguments: {} })) as { isError?: boolean };
