@@ -2,7 +2,7 @@
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
 import type { WaitReason } from '../domain/dispatch.js';
-import type { Admission, IsolationMode, JobPatch, JobRecord, JobState, Owner, ProcId } from '../domain/job.js';
+import type { Admission, IsolationMode, JobPatch, JobRecord, JobState, Owner, ProcId, RetryPolicy } from '../domain/job.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
@@ -54,6 +54,8 @@ export interface RunSpec {
   seq?: number;
   /** Who asked (run --owner, JOBQ_OWNER, an MCP session). */
   owner?: Owner;
+  /** Run again after a failure (--retry). */
+  retry?: RetryPolicy;
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */

@@ -209,6 +209,7 @@ export class Jobs implements Backend, RunnerHost {
           ...(Object.keys(admission).length ? { admission } : {}),
           ...(spec.backend && spec.backend !== 'local' ? { backend: spec.backend } : {}),
           ...(spec.owner ? { owner: spec.owner } : {}),
+          ...(spec.retry ? { retry: spec.retry } : {}),
           state,
         },
         { event: first !== 'starting' },

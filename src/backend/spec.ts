@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Config, callerCwd } from '../config/config.js';
 import { parseEnvPairs } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
-import { isRedacted, type JobRecord, validateOwner, validateQueue } from '../domain/job.js';
+import { isRedacted, type JobRecord, RETRY_ON, type RetryOn, type RetryPolicy, validateOwner, validateQueue } from '../domain/job.js';
 import { formatSize, parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { noUserManager, userManager } from '../process/isolation.js';
 import type { RestartOpts, RunSpec } from './backend.js';
@@ -46,6 +46,41 @@ export interface RunOpts {
   backend?: string;
   slurmOpt?: string[];
   owner?: string;
+  retry?: string;
+  retryOn?: string;
+  retryDelay?: string;
+  memGrow?: string;
+}
+
+/** --retry N [--retry-on ENDS] [--retry-delay D] [--mem-grow F]: how a failed job is run again, or none. */
+function retryOf(o: RunOpts, backend: string | undefined): RetryPolicy | undefined {
+  const related = o.retryOn ?? o.retryDelay ?? o.memGrow;
+  if (o.retry === undefined) {
+    if (related !== undefined) throw new JobqError('USAGE', '--retry-on, --retry-delay and --mem-grow go with --retry N');
+    return undefined;
+  }
+  if (!/^\d+$/.test(o.retry) || Number(o.retry) < 1 || Number(o.retry) > 100)
+    throw new JobqError('USAGE', `invalid --retry '${o.retry}': how many more attempts, 1 to 100`);
+  // A cluster requeues in its own way; this machine's supervisor is what runs a job again.
+  if (backend && backend !== 'local') throw new JobqError('USAGE', `--retry is for jobs on this machine, not on ${backend}`);
+  const on = (o.retryOn ?? RETRY_ON.join(',')).split(',').map((w) => w.trim().toLowerCase());
+  for (const w of on)
+    if (!(RETRY_ON as readonly string[]).includes(w))
+      throw new JobqError('USAGE', `invalid --retry-on '${w}': one or more of ${RETRY_ON.join(', ')} (a cancel is never retried)`);
+  let memGrow: number | undefined;
+  if (o.memGrow !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)x?$/i.exec(o.memGrow.trim());
+    memGrow = m ? Number(m[1]) : Number.NaN;
+    if (!(memGrow > 1 && memGrow <= 16)) throw new JobqError('USAGE', `invalid --mem-grow '${o.memGrow}': a factor over 1, e.g. 1.5x`);
+    if (!on.includes('oom')) throw new JobqError('USAGE', '--mem-grow acts after an oom: add oom to --retry-on');
+  }
+  return {
+    max: Number(o.retry),
+    on: [...new Set(on)] as RetryOn[],
+    delayMs: o.retryDelay ? parseDuration(o.retryDelay, '--retry-delay') : 0,
+    backoff: 2,
+    ...(memGrow ? { memGrow } : {}),
+  };
 }
 
 /** The queue and priority a run asks for: --queue, else config's defaultQueue (--no-queue: start now regardless). */
@@ -162,6 +197,8 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
   if (memLimitBytes && memLimitBytes > os.totalmem() && where.backend !== 'slurm') {
     throw new JobqError('USAGE', `--mem-limit ${o.memLimit} is more than this machine's memory (${formatSize(os.totalmem())})`);
   }
+  const retry = retryOf(o, where.backend);
+  if (retry?.memGrow && !memLimitBytes) throw new JobqError('USAGE', '--mem-grow grows the --mem-limit: give one');
   const isolationMode = o.isolation ?? config.isolation;
   // Refused here, before a record exists: a scope asked for where no user manager can make one.
   if (isolationMode === 'scope' && where.backend !== 'slurm') {
@@ -197,6 +234,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
     ...where,
     sampleMs: config.sampleMs,
     ...(owner !== undefined ? { owner: { id: validateOwner(owner) } } : {}),
+    ...(retry ? { retry } : {}),
     machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus !== undefined ? { gpus: config.gpus } : {}) },
   };
 }
@@ -240,6 +278,7 @@ export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, 
     maxLogBytes: old.maxLogBytes,
     onExit: old.onExit,
     sampleMs: old.sampleMs,
+    ...(old.retry ? { retry: old.retry } : {}),
     // Where and how it was admitted: a Slurm job restarts on the cluster, a queued one in its queue. Its
     // dependencies were met (or not) for the first run; a restart is asked for now.
     ...(old.queue !== undefined ? { queue: old.queue, priority: old.priority ?? 0 } : {}),

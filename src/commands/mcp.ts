@@ -257,6 +257,12 @@ function runInput() {
     gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
     mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
     replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
+    retry: z.number().int().min(1).max(100).optional().describe('run it again up to this many more times after a failure (JOBQ_ATTEMPT in the job)'),
+    retryOn: z
+      .array(z.enum(['exit', 'signal', 'oom', 'timeout']))
+      .optional()
+      .describe('which ends are retried (default: all; a cancel never)'),
+    retryDelay: z.string().optional().describe('wait before the next attempt, doubled each time, e.g. "10s"'),
     owner: z.string().optional().describe("who the job belongs to, to find it later (jobq_status owner); default: this session's owner"),
     cleanup: z
       .enum(['detached', 'session'])
@@ -303,6 +309,9 @@ async function startJob({ b, config, watched, session }: Tools, a: z.infer<z.Zod
       gpus: a.gpus === undefined ? undefined : String(a.gpus),
       mem: a.mem,
       replace: a.replace,
+      retry: a.retry === undefined ? undefined : String(a.retry),
+      retryOn: a.retryOn?.join(','),
+      retryDelay: a.retryDelay,
     },
     config,
   );

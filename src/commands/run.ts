@@ -136,6 +136,10 @@ export const command: CommandDef = {
     { flags: '--gpus <n>', description: 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them' },
     { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${PLACES[b]!.help})`).join(' or ') },
     { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
+    { flags: '--retry <n>', description: 'run it again up to N more times after a failure (JOBQ_ATTEMPT=1, 2, … in the job)' },
+    { flags: '--retry-on <ends>', description: 'which ends are retried: exit,signal,oom,timeout (default: all; a cancel never)' },
+    { flags: '--retry-delay <duration>', description: 'wait before the next attempt, doubled each time (default 0s)' },
+    { flags: '--mem-grow <factor>', description: 'with --retry-on oom: each attempt after an OOM gets --mem-limit × FACTOR, e.g. 1.5x' },
     { flags: '--owner <label>', description: "who asks, to find its jobs later (status/cancel --owner), e.g. an agent's session id; default $JOBQ_OWNER" },
     { flags: '--replace', description: 'if a job of this NAME is live, cancel it (its usual grace) and then start' },
     { flags: '--allow-duplicate', description: 'if a job of this NAME is live, start another beside it' },
@@ -154,6 +158,8 @@ Examples:
   jobq run eval --after train -- python eval.py   # skipped if train does not succeed
   jobq run sweep --array 1-20%4 -- python train.py --seed {}
   jobq run big --mem 12G --gpus 1 -- python big.py
+  jobq run fetch --retry 3 --retry-delay 10s -- ./download.sh   # flaky: up to 4 attempts, 10s, 20s, 40s apart
+  jobq run train --mem-limit 8G --retry 2 --retry-on oom --mem-grow 1.5x -- python train.py
   jobq run train --owner agent-7f3 -- python train.py   # jobq status --owner agent-7f3 finds it
   jobq run train --backend slurm --gpus 1 --timeout 6h --slurm-opt=--partition=gpu -- python train.py
 

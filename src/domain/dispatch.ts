@@ -24,6 +24,8 @@ export interface DispatchJob {
   gpuList?: number[];
   /** GPUs it holds (live jobs). */
   heldGpus?: number[];
+  /** A job sent back by --retry: its next attempt's number, and when it may start (ms since the epoch). */
+  retry?: { attempt: number; atMs: number };
 }
 
 /** One GPU of the machine. */
@@ -44,7 +46,7 @@ export interface Resources {
 
 /** Why a job waits, in the words `status` and `queue` print (and `waitingFor` in JSON). */
 export interface WaitReason {
-  waitingFor: 'after' | 'queue-paused' | 'slot' | 'array-cap' | 'mem' | 'gpus';
+  waitingFor: 'retry' | 'after' | 'queue-paused' | 'slot' | 'array-cap' | 'mem' | 'gpus';
   text: string;
 }
 
@@ -172,11 +174,18 @@ interface Round {
   taken: Taken;
   status: (id: string) => string | undefined;
   gpusFor: Map<string, number[]>;
+  nowMs: number;
+}
+
+/** A retried job waits out its delay before anything else is asked of the machine. */
+function retryWait(j: DispatchJob, nowMs: number): WaitReason | undefined {
+  if (!j.retry || j.retry.atMs <= nowMs) return undefined;
+  return { waitingFor: 'retry', text: `retry: attempt ${j.retry.attempt} at ${new Date(j.retry.atMs).toTimeString().slice(0, 8)}` };
 }
 
 /** Why a job waits, in the order a user would fix it; none: it may start, and the GPUs it needs are its own now. */
 function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
-  const why = afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? memWait(j, r.taken.memFree, r.res);
+  const why = retryWait(j, r.nowMs) ?? afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? memWait(j, r.taken.memFree, r.res);
   if (why || !j.gpus) return why;
   const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus);
   if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free)` };
@@ -198,12 +207,13 @@ export function planDispatch(
   queues: (name: string) => QueueSettings,
   res?: Resources,
   statusOf: (id: string) => string | undefined = () => undefined,
+  nowMs = Date.now(),
 ): DispatchPlan {
   const taken = takenBy(jobs, res);
   const waiting = jobs.filter((x) => x.status === 'queued').sort(startOrder);
   const skip = cascadeSkips(waiting, statusOf);
   const plan: DispatchPlan = { start: [], gpusFor: new Map(), skip, waiting: new Map(), position: new Map() };
-  const round: Round = { queues, res, taken, status: (id) => (skip.has(id) ? 'skipped' : statusOf(id)), gpusFor: plan.gpusFor };
+  const round: Round = { queues, res, taken, status: (id) => (skip.has(id) ? 'skipped' : statusOf(id)), gpusFor: plan.gpusFor, nowMs };
   const seen = new Map<string, number>();
   for (const j of waiting) {
     if (skip.has(j.id)) continue;

@@ -62,7 +62,7 @@ export interface Claim {
 
 /** The lifecycle: each state carries exactly the fields that are true in it. */
 export type JobState =
-  | { status: 'queued'; since: string }
+  | { status: 'queued'; since: string; retry?: { attempt: number; at: string } }
   | { status: 'starting'; claim?: Claim }
   | { status: 'running'; startedAt: string }
   | { status: 'paused'; startedAt: string; pausedAt: string; how: 'freezer' | 'signal' }
@@ -97,8 +97,9 @@ const NEXT: Partial<Record<Status, readonly Status[]>> = {
   // Back to queued only when provably nothing ran (a claim whose claimer died before any supervisor started).
   starting: ['starting', 'running', 'queued', 'failed-to-start', 'cancelled', 'lost'],
   // failed-to-start: only when its gate file proves the held command never ran (the supervisor died before "go").
-  running: ['running', 'paused', 'failed-to-start', ...ENDED_RUNNING],
-  paused: ['paused', 'running', ...ENDED_RUNNING],
+  // queued: only a retry (--retry), once the attempt's end is kept in the record's attempts.
+  running: ['running', 'paused', 'queued', 'failed-to-start', ...ENDED_RUNNING],
+  paused: ['paused', 'running', 'queued', ...ENDED_RUNNING],
 };
 
 /** True when a record may go from `from` to `to`. */
@@ -168,9 +169,42 @@ export interface JobRecord {
   /** Where it runs: absent or `local` (this machine), else a place of backend/places.ts, which names it in `placement`. */
   backend?: string;
   placement?: Placement;
+  /** Run again after a failure (--retry): how often, after which ends, how long after; `attempts` holds each earlier end. */
+  retry?: RetryPolicy;
+  attempts?: Attempt[];
   /** Who asked for it (an agent's session id, `run --owner`), and the MCP session it came through, if any. */
   owner?: Owner;
   state: JobState;
+}
+
+/** The ends `--retry-on` names: a non-zero exit, a signal, the OOM killer, a --timeout. A cancel is never retried. */
+export const RETRY_ON = ['exit', 'signal', 'oom', 'timeout'] as const;
+export type RetryOn = (typeof RETRY_ON)[number];
+
+/** How a job is run again after a failure. */
+export interface RetryPolicy {
+  /** Attempts after the first. */
+  max: number;
+  on: RetryOn[];
+  /** Wait before the second attempt; each later wait is `backoff` times the one before. */
+  delayMs: number;
+  backoff: number;
+  /** After an OOM end, the next attempt's --mem-limit is this many times the last one (up to the machine's memory). */
+  memGrow?: number;
+}
+
+/** One earlier attempt's end, kept when the job is run again. */
+export interface Attempt {
+  attempt: number;
+  status: Status;
+  exitCode: number | null;
+  signal: string | null;
+  startedAt?: string;
+  endedAt: string;
+  durationMs: number;
+  peakMemBytes?: number;
+  memLimitBytes?: number;
+  reason?: string;
 }
 
 /** A job's owner: a label to find its jobs by, and the MCP server session that started it (gone: the job is an orphan). */

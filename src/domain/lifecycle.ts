@@ -3,6 +3,7 @@
 // writes nothing. The legal moves themselves are checked again by canMove (job.ts) under the job's lock.
 import { JobqError } from './errors.js';
 import {
+  type Attempt,
   type CancelRequest,
   type Claim,
   isFinal,
@@ -13,6 +14,7 @@ import {
   type Placement,
   type ProcId,
   type Protection,
+  type RetryOn,
 } from './job.js';
 
 /** A named move: the next record, or undefined when it no longer applies. */
@@ -107,6 +109,64 @@ export function abortStart(cancel: CancelRequest | undefined, at = iso()): Move 
 /** running/paused → the end its supervisor classified (classifyExit in job.ts: the cause wins over the exit code). */
 export function finish(state: JobState, protection: Protection): Move {
   return (rec) => ({ ...rec, protection, state });
+}
+
+/** The class of end `--retry-on` names; undefined for the ends never retried (a success, a cancel). */
+export function retryClass(s: JobState): RetryOn | undefined {
+  if (s.status === 'failed') return 'exit';
+  if (s.status === 'killed') return 'signal';
+  if (s.status === 'oom' || s.status === 'timeout') return s.status;
+  return undefined;
+}
+
+/** The attempt after the end `end`, if the record's --retry allows one: its number, when it may start, its memory limit. */
+export interface NextAttempt {
+  attempt: number;
+  at: string;
+  memLimitBytes?: number;
+}
+
+/** Decides a retry: the end's class is one --retry-on names, and attempts are left; waits grow by the backoff. */
+export function nextAttempt(rec: JobRecord, end: JobState, nowMs: number, machineMemBytes: number): NextAttempt | undefined {
+  const p = rec.retry;
+  const cls = retryClass(end);
+  if (!p || !cls || !p.on.includes(cls)) return undefined;
+  const ended = (rec.attempts?.length ?? 0) + 1;
+  if (ended > p.max) return undefined;
+  const waitMs = p.delayMs * p.backoff ** (ended - 1);
+  const limit = rec.protection.memLimitBytes;
+  const grown = cls === 'oom' && p.memGrow && limit ? Math.min(Math.round(limit * p.memGrow), machineMemBytes) : undefined;
+  return { attempt: ended + 1, at: new Date(nowMs + waitMs).toISOString(), ...(grown && grown > limit! ? { memLimitBytes: grown } : {}) };
+}
+
+/** One ended attempt as the record keeps it. */
+function attemptOf(n: number, s: DoneState, memLimitBytes?: number): Attempt {
+  return {
+    attempt: n,
+    status: s.status,
+    exitCode: s.exitCode,
+    signal: s.signal,
+    ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+    endedAt: s.endedAt,
+    durationMs: s.durationMs,
+    ...(s.peakMemBytes ? { peakMemBytes: s.peakMemBytes } : {}),
+    ...(memLimitBytes ? { memLimitBytes } : {}),
+    ...((s.status === 'oom' || s.status === 'timeout') && s.reason ? { reason: s.reason } : {}),
+  };
+}
+
+/** running/paused → queued again (--retry): this end kept in `attempts`, the job waiting until `next.at` for dispatch. */
+export function retry(end: DoneState, protection: Protection, next: NextAttempt, at = iso()): Move {
+  return (rec) => {
+    if (rec.state.status !== 'running' && rec.state.status !== 'paused') return undefined;
+    const { job: _ended, ...rest } = rec;
+    return {
+      ...rest,
+      protection: { ...protection, ...(next.memLimitBytes ? { memLimitBytes: next.memLimitBytes } : {}) },
+      attempts: [...(rec.attempts ?? []), attemptOf(next.attempt - 1, end, protection.memLimitBytes)],
+      state: { status: 'queued', since: at, retry: { attempt: next.attempt, at: next.at } },
+    };
+  };
 }
 
 /** queued → cancelled: it never started, so nothing is signalled. */

@@ -1,7 +1,7 @@
 // Human formatting of jobs: the status table, the detail view, and state colours.
 import type { ChalkInstance } from 'chalk';
 import type { BrokenRecord, JobView } from '../backend/backend.js';
-import { exitCodeOf, isFinal, type JobState } from '../domain/job.js';
+import { exitCodeOf, isFinal, type JobRecord, type JobState } from '../domain/job.js';
 import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 
@@ -24,6 +24,8 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
       // Queued elsewhere: in the place's own words, under its name (`slurm: Resources`).
       if (v.rec?.placement && v.rec.backend)
         return `queued (${v.waiting?.reason?.replace(new RegExp(`^${v.rec.backend}: `, 'i'), `${v.rec.backend}: `) ?? v.rec.backend})`;
+      // Sent back by --retry: which attempt comes next, of how many.
+      if (s.retry) return `queued (attempt ${s.retry.attempt}/${(v.rec?.retry?.max ?? 0) + 1})`;
       if (v.rec?.queue) return `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})`;
       return v.waiting?.reason ? `queued (${v.waiting.reason.split(' ')[0]})` : 'queued';
     default:
@@ -218,6 +220,26 @@ export function shellWords(argv: string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** A --retry job's policy and each earlier attempt's end, for the detail view. */
+function retryLines(r: JobRecord): Array<[string, string]> {
+  const lines: Array<[string, string]> = [];
+  if (r.retry) {
+    const rp = r.retry;
+    const grow = rp.memGrow ? `, --mem-limit ×${rp.memGrow} after an oom` : '';
+    const apart = rp.delayMs ? `${formatDuration(rp.delayMs)} after the first end, ×${rp.backoff} each time` : 'at once';
+    lines.push(['retry', `up to ${rp.max} more on ${rp.on.join(',')}, ${apart}${grow}`]);
+  }
+  for (const t of r.attempts ?? []) {
+    const code = t.signal ? t.signal : String(t.exitCode);
+    const mem = t.peakMemBytes ? `, peak ${formatSize(t.peakMemBytes)}${t.memLimitBytes ? ` of ${formatSize(t.memLimitBytes)}` : ''}` : '';
+    lines.push([
+      `attempt ${t.attempt}`,
+      `${t.status} (${code}${t.reason ? `, ${t.reason}` : ''}) after ${formatDuration(t.durationMs)}, ended ${t.endedAt}${mem}`,
+    ]);
+  }
+  return lines;
+}
+
 /** The detail view of one job. */
 export function formatDetail(c: ChalkInstance, v: JobView): string {
   const r = v.rec;
@@ -247,6 +269,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
   if (s.status === 'lost' || (s.status === 'oom' && s.reason)) lines.push(['reason', s.reason!]);
   if (s.status === 'skipped') lines.push(['skipped', s.reason]);
+  lines.push(...retryLines(r));
   const a = r.admission;
   if (a?.after?.length) lines.push(['after', a.after.map((d) => `${d.id}${d.kind === 'any' ? ' (any end)' : ''}`).join(', ')]);
   if (a?.array)

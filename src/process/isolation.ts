@@ -35,9 +35,15 @@ export interface IsolationPlan {
   unit?: string;
 }
 
-/** The unit name jobq gives a job's systemd scope (readers check a cgroup's name against it). */
-export function scopeUnit(id: string): string {
-  return `jobq-${id.replace(/[^A-Za-z0-9_.-]/g, '_')}.scope`;
+/** The unit name jobq gives a job's systemd scope (readers check a cgroup's name against it); a retry's attempt gets its own. */
+export function scopeUnit(id: string, attempt = 1): string {
+  return `jobq-${id.replace(/[^A-Za-z0-9_.-]/g, '_')}${attempt > 1 ? `-a${attempt}` : ''}.scope`;
+}
+
+/** True for the unit name of one of this job's scopes, whichever attempt made it. */
+function isScopeUnitOf(name: string, id: string): boolean {
+  const first = scopeUnit(id);
+  return name === first || (name.startsWith(first.slice(0, -'.scope'.length)) && /-a\d+\.scope$/.test(name) && name.length - first.length <= 5);
 }
 
 /** The command as a shell would show it, for the scope's Description (what `systemctl --user` and the journal name). */
@@ -47,11 +53,16 @@ export function describeCommand(argv: string[]): string {
 }
 
 /** Decides the isolation for a job; throws when an explicit mode cannot be had here. Pure. */
-export function planIsolation(mode: IsolationMode, facts: IsolationFacts, job: { id: string; memLimitBytes?: number; argv?: string[] }): IsolationPlan {
+export function planIsolation(
+  mode: IsolationMode,
+  facts: IsolationFacts,
+  job: { id: string; memLimitBytes?: number; argv?: string[]; attempt?: number },
+): IsolationPlan {
   const wantScope = mode === 'scope' || (mode === 'auto' && facts.systemdUser);
   if (wantScope) {
     if (!facts.systemdUser) throw new JobqError('USAGE', noUserManager());
-    const unit = scopeUnit(job.id);
+    // An earlier attempt's scope may still be on its way out: each attempt has a unit of its own.
+    const unit = scopeUnit(job.id, job.attempt);
     const prefix = ['systemd-run', '--user', '--scope', '--quiet', '--collect', `--unit=${unit}`];
     if (job.argv?.length) prefix.push(`--description=${describeCommand(job.argv)}`);
     // OOMPolicy=continue: jobq, not systemd, ends the rest of the job; Delegate=yes: the scope's freezer is jobq's to use.
@@ -358,9 +369,8 @@ export function sweepLeftCgroups(left: Array<{ id: string; dirs: unknown }>): Ar
  */
 export function isJobCgroup(dir: unknown, id: string): dir is string {
   if (typeof dir !== 'string' || !path.isAbsolute(dir) || path.normalize(dir) !== dir || !dir.startsWith(`${CG}/`)) return false;
-  const unit = scopeUnit(id);
   const part = path.basename(dir) === 'job' || path.basename(dir) === 'keep';
-  const scope = path.basename(dir) === unit || (part && path.basename(path.dirname(dir)) === unit);
+  const scope = isScopeUnitOf(path.basename(dir), id) || (part && isScopeUnitOf(path.basename(path.dirname(dir)), id));
   if (!scope && (path.basename(dir) !== id || path.basename(path.dirname(dir)) !== 'jobq')) return false;
   try {
     const st = fs.lstatSync(dir);

@@ -2,6 +2,7 @@
 // The protocol it keeps (the record's moves, the gate, the handshake, cancel, queues, readers): docs/protocol.md.
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
@@ -99,10 +100,18 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
   // GPUs given at the claim: only they are visible to the job, numbered as nvidia-smi numbers them.
   if (rec.gpus?.length) env = { ...(env ?? restoreJobEnv(process.env)), CUDA_VISIBLE_DEVICES: rec.gpus.join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' };
   const job: Job = { store, id, rec, self, env: env ?? restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
+  // --retry: the job knows which attempt it is (1, 2, …), e.g. to resume from its checkpoint.
+  if (rec.retry) job.env = { ...job.env, JOBQ_ATTEMPT: String((rec.attempts?.length ?? 0) + 1) };
   try {
     checkStartable(rec.argv, rec.cwd, job.env);
-    job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), { id, memLimitBytes: job.prot.memLimitBytes, argv: rec.argv });
-    if (job.plan.kind === 'none' && job.prot.isolationMode === 'auto') job.prot.warnings.push(noIsolationWarning(job.env));
+    job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), {
+      id,
+      memLimitBytes: job.prot.memLimitBytes,
+      argv: rec.argv,
+      attempt: (rec.attempts?.length ?? 0) + 1,
+    });
+    const bare = job.plan.kind === 'none' && job.prot.isolationMode === 'auto' ? noIsolationWarning(job.env) : undefined;
+    if (bare && !job.prot.warnings.includes(bare)) job.prot.warnings.push(bare);
     warmCgroupMoves(job.plan);
     job.logFd = openLogAppend(rec.log);
   } catch (e) {
@@ -368,6 +377,9 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   });
   const marker = endMarker(state, prot);
   if (marker) appendLogLine(job.logFd, marker);
+  // --retry: this end may send the job back to wait for another attempt (the record keeps this one's end).
+  const again = life.isDone(state) ? life.nextAttempt({ ...job.rec, protection: prot }, state, Date.now(), os.totalmem()) : undefined;
+  if (again) appendLogLine(job.logFd, retryMarker(job.rec, state, again));
   if (job.rec.maxLogBytes) capLogFd(job.logFd, job.rec.maxLogBytes);
   if (plan.cgroupDirs.length) {
     const left = await removeCgroupsWhenEmpty(plan.cgroupDirs);
@@ -380,12 +392,19 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   // The outcome lives in memory until it is on disk: a full or read-only state dir is retried, with backoff.
   for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
     try {
-      const r = await store.transition(id, life.finish(state, prot), { event: { exitCode: end.code, signal: end.signal } });
+      const event = { exitCode: end.code, signal: end.signal };
+      if (again) store.writeEnv(id, job.env);
+      const r =
+        again && life.isDone(state)
+          ? await store.transition(id, life.retry(state, prot, again), { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } })
+          : undefined;
+      if (r?.changed) return r.rec;
+      const f = await store.transition(id, life.finish(state, prot), { event });
       // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
       housekeep(() => {
         for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
       });
-      return r.rec;
+      return f.rec;
     } catch (e) {
       // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
       if (!fs.existsSync(path.dirname(store.paths(id).record))) return { ...job.rec, protection: prot, state };
@@ -398,6 +417,15 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
       await sleep(delay);
     }
   }
+}
+
+/** The log's line when a job is run again: which attempt ended how, and when the next one starts. */
+function retryMarker(rec: JobRecord, state: JobState, next: life.NextAttempt): string {
+  const of = rec.retry ? ` of ${rec.retry.max + 1}` : '';
+  const wait = Math.max(0, Date.parse(next.at) - Date.now());
+  const mem = next.memLimitBytes ? `, --mem-limit ${formatSize(next.memLimitBytes)}` : '';
+  const code = life.outcomeOf(state)?.exitCode;
+  return `[jobq] attempt ${next.attempt - 1}${of} ended ${state.status}${code != null ? ` (${code})` : ''}; attempt ${next.attempt} ${wait ? `in ${formatSpan(wait)}` : 'now'}${mem}`;
 }
 
 /** Supervises one claimed job from its claim to its recorded end; false if it never started. */
@@ -448,7 +476,8 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     return false;
   }
   const rec = await record(job, await watching);
-  if (rec.onExit) {
+  // A job sent back for another attempt has not ended: its hook runs at its last end.
+  if (rec.onExit && rec.state.status !== 'queued') {
     const fd = hookLogFd(job);
     await runOnExit(rec, job.env, fd, store.eventsLog);
     if (fd !== undefined) fs.closeSync(fd);

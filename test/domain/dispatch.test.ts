@@ -52,6 +52,15 @@ describe('dispatch plan', () => {
     expect(sorted.map((j) => j.array.index)).toEqual([1, 2, 10, 11]);
   });
 
+  it('a retried job waits out its delay (it holds no slot meanwhile), then starts', () => {
+    const now = Date.parse('2026-12-05T10:00:00Z');
+    const later = { ...job('r', 'queued', 'q'), retry: { attempt: 2, atMs: now + 5000 } };
+    const waiting = planDispatch([later, job('b', 'queued', 'q')], queues({ q: { slots: 1 } }), undefined, undefined, now);
+    expect(waiting.start).toEqual(['b']);
+    expect(waiting.waiting.get('r')).toEqual({ waitingFor: 'retry', text: expect.stringMatching(/^retry: attempt 2 at \d\d:\d\d:\d\d$/) });
+    expect(planDispatch([later], queues({ q: { slots: 1 } }), undefined, undefined, now + 5000).start).toEqual(['r']);
+  });
+
   it('a paused queue starts nothing; queues are independent; a job without a queue starts at once', () => {
     const p = planDispatch([job('a', 'queued', 'x'), job('b', 'queued', 'y'), job('c', 'queued', undefined)], queues({ x: { paused: true } }));
     expect(p.start.sort()).toEqual(['b', 'c']);

@@ -58,6 +58,13 @@ const MOVES: { name: string; move: life.Move; from: Status[]; to: Status; extra?
     to: 'cancelled',
   },
   { name: 'resume', move: life.resume(() => undefined), from: ['paused'], to: 'running' },
+  {
+    name: 'retry',
+    move: life.retry(STATES.failed as life.DoneState, PROT, { attempt: 2, at: AT }, AT),
+    from: ['running', 'paused'],
+    to: 'queued',
+    extra: { job: TARGET },
+  },
   { name: 'submitted', move: life.submitted(PLACED, [], AT), from: ['starting'], to: 'queued' },
   {
     name: 'fromPlace(running)',
@@ -82,6 +89,48 @@ describe('lifecycle moves', () => {
       }
     });
   }
+
+  it('retry: which ends are retried, how often, how long after, and the limit an OOM grows to', () => {
+    const policy = { max: 2, on: ['exit', 'oom'] as ('exit' | 'oom')[], delayMs: 1000, backoff: 2, memGrow: 1.5 };
+    const withLimit = (attempts: number) =>
+      rec(STATES.running, {
+        retry: policy,
+        attempts: Array.from({ length: attempts }, (_, i) => ({
+          attempt: i + 1,
+          status: 'failed' as const,
+          exitCode: 1,
+          signal: null,
+          endedAt: AT,
+          durationMs: 1,
+        })),
+        protection: { ...PROT, memLimitBytes: 100 },
+      });
+    const now = Date.parse(AT);
+    const cases: Array<[string, JobRecord, JobState, ReturnType<typeof life.nextAttempt>]> = [
+      ['a failure, first time', withLimit(0), STATES.failed, { attempt: 2, at: new Date(now + 1000).toISOString() }],
+      ['a failure, second time: the wait doubles', withLimit(1), STATES.failed, { attempt: 3, at: new Date(now + 2000).toISOString() }],
+      ['no attempts left', withLimit(2), STATES.failed, undefined],
+      ['an oom grows the limit, up to the machine', withLimit(0), STATES.oom, { attempt: 2, at: new Date(now + 1000).toISOString(), memLimitBytes: 120 }],
+      ['a timeout is not named', withLimit(0), STATES.timeout, undefined],
+      ['a signal is not named', withLimit(0), STATES.killed, undefined],
+      ['a cancel is never retried', withLimit(0), STATES.cancelled, undefined],
+      ['a success is not retried', withLimit(0), STATES.succeeded, undefined],
+      ['no --retry', rec(STATES.running), STATES.failed, undefined],
+    ];
+    for (const [what, r, end, want] of cases) expect(life.nextAttempt(r, end, now, 120), what).toEqual(want);
+    const next = life.retry(
+      STATES.oom as life.DoneState,
+      { ...PROT, memLimitBytes: 100 },
+      { attempt: 2, at: AT, memLimitBytes: 120 },
+      AT,
+    )(rec(STATES.running, { job: TARGET }))!;
+    expect(next.job).toBeUndefined();
+    expect(next.protection.memLimitBytes).toBe(120);
+    expect(next.attempts).toEqual([
+      { attempt: 1, status: 'oom', exitCode: 0, signal: null, startedAt: AT, endedAt: AT, durationMs: 5, peakMemBytes: 99, memLimitBytes: 100 },
+    ]);
+    expect(next.state).toEqual({ status: 'queued', since: AT, retry: { attempt: 2, at: AT } });
+  });
 
   it('a claim is taken over only with its token, and only while no supervisor holds it', () => {
     const starting = rec(STATES.starting);

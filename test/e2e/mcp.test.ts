@@ -246,6 +246,8 @@ describe('jobq mcp', () => {
   });
 
   it('array and restart: an array comes back as its elements; restart runs a job again and names the old one', async () => {
+    const flaky = await call('jobq_run', { name: 'flaky', retry: 1, command: ['sh', '-c', '[ "$JOBQ_ATTEMPT" = 2 ]'] });
+    expect((await call('jobq_wait', { job: flaky.id, timeoutSeconds: 20 })).status).toBe('succeeded');
     const r = await call('jobq_run', { name: 'sw', array: '1-3', command: ['sh', '-c', 'echo value {}'] });
     expect(r.array).toBe('sw');
     expect(r.jobs.map((j: { name: string }) => j.name)).toEqual(['sw.1', 'sw.2', 'sw.3']);

@@ -137,6 +137,19 @@ describe.skipIf(!GUEST)(GUEST ? 'under a systemd user manager, as a normal user'
     for (const r of recs) expect([r.name, r.state.status, r.protection.isolation]).toEqual([r.name, 'succeeded', 'systemd-scope']);
   });
 
+  it('--retry: each attempt in a scope of its own, run at once after the last ended; an OOM attempt grows its MemoryMax', async () => {
+    const id = await start(w, 'again', ['sh', '-c', 'echo "attempt $JOBQ_ATTEMPT in $(cat /proc/self/cgroup)"; [ "$JOBQ_ATTEMPT" = 3 ]'], ['--retry', '2']);
+    expect((await w.run(['wait', id, '--timeout', '120s'])).exitCode).toBe(0);
+    const rec = w.record(id);
+    expect([rec.state.status, rec.attempts.length, rec.protection.isolation]).toEqual(['succeeded', 2, 'systemd-scope']);
+    const lines = fs.readFileSync(rec.log, 'utf8').match(/^attempt \d in .*$/gm)!;
+    expect(lines.map((l) => /jobq-[^/]+\.scope/.exec(l)?.[0])).toEqual([`jobq-${id}.scope`, `jobq-${id}-a2.scope`, `jobq-${id}-a3.scope`]);
+    const hog = [process.execPath, '-e', 'const b=Buffer.alloc(90<<20,1); console.log("ok", b.length)'];
+    const g = await start(w, 'grow', hog, ['--mem-limit', '64M', '--retry', '1', '--retry-on', 'oom', '--mem-grow', '3x']);
+    expect((await w.run(['wait', g, '--timeout', '120s'])).exitCode).toBe(0);
+    expect(w.record(g).attempts).toEqual([expect.objectContaining({ status: 'oom', memLimitBytes: 64 << 20 })]);
+  });
+
   it('the standby start and a direct start (JOBQ_STANDBY=0) both get the scope', async () => {
     const a = await start(w, 'via-standby', ['true']);
     const r = await w.run(['run', 'direct', '-q', '--', 'true'], { env: { JOBQ_STANDBY: '0' } });

@@ -62,6 +62,14 @@ describe('planIsolation', () => {
     const p = planIsolation('scope', systemd, { id: 'a_20261124_101010' });
     expect(p.prefix.join(' ')).not.toMatch(/Memory/);
   });
+
+  it('each --retry attempt gets a scope of its own (the last one may still be on its way out)', () => {
+    expect(planIsolation('scope', systemd, { id: 'a_20261124_101010' }).unit).toBe('jobq-a_20261124_101010.scope');
+    expect(planIsolation('scope', systemd, { id: 'a_20261124_101010', attempt: 1 }).unit).toBe('jobq-a_20261124_101010.scope');
+    const p = planIsolation('scope', systemd, { id: 'a_20261124_101010', attempt: 3 });
+    expect(p.unit).toBe('jobq-a_20261124_101010-a3.scope');
+    expect(p.prefix).toContain('--unit=jobq-a_20261124_101010-a3.scope');
+  });
 });
 
 describe('warmCgroupMoves', () => {

@@ -65,6 +65,7 @@ export function asDispatchJob(v: JobView): DispatchJob {
   if (a?.gpus) j.gpus = a.gpus;
   if (a?.gpuList) j.gpuList = a.gpuList;
   if (r.gpus?.length && v.state.status !== 'queued') j.heldGpus = r.gpus;
+  if (v.state.status === 'queued' && v.state.retry) j.retry = { attempt: v.state.retry.attempt, atMs: Date.parse(v.state.retry.at) };
   if (a?.memBytes && (v.state.status === 'running' || v.state.status === 'paused')) {
     const t = jobTarget(r);
     if (t) j.memUsedBytes = jobMemUsed(t, r.protection.isolation);
@@ -190,7 +191,7 @@ interface Watch {
 }
 
 function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
-  const timed = [...plan.waiting.values()].some((w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus');
+  const timed = [...plan.waiting.values()].some((w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus' || w.waitingFor === 'retry');
   const procs: ProcId[] = [];
   for (const v of views) {
     if (v.state.status === 'queued') continue;
