@@ -139,10 +139,10 @@ describe('Store.transition: the one writer of state changes', () => {
       const t = await to(next);
       expect([t.changed, s.readRecord(id).state.status]).toEqual([false, 'succeeded']);
     }
-    // Illegal moves out of a live state are refused too (running cannot go back to queued).
+    // Illegal moves out of a live state are refused too (running cannot go back to starting; to queued only by a retry).
     const id2 = s.reserveId('t', new Date());
     s.create(rec(s, id2, { status: 'running', startedAt: '' }));
-    expect((await s.transition(id2, (r) => ({ ...r, state: { status: 'queued', since: '' } }))).changed).toBe(false);
+    expect((await s.transition(id2, (r) => ({ ...r, state: { status: 'starting' } }))).changed).toBe(false);
     const events = fs
       .readFileSync(s.eventsLog, 'utf8')
       .trim()
