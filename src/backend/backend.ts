@@ -56,6 +56,8 @@ export interface RunSpec {
   owner?: Owner;
   /** Run again after a failure (--retry). */
   retry?: RetryPolicy;
+  /** A GNU parallel joblog to append each end to (an array without one gets its own in the state dir). */
+  joblog?: string;
 }
 
 /** A record as a reader should see it: state reconciled against the live system. */

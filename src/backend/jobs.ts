@@ -27,7 +27,7 @@ import type { PruneEntry } from '../domain/prune.js';
 import { sleep } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
 import { appendEvent } from '../store/events.js';
-import { type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
+import { appendJoblog, type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, RestartOpts, Runner, RunnerHost, RunSpec } from './backend.js';
 import { LocalQueues } from './local/queues.js';
@@ -90,6 +90,11 @@ export class Jobs implements Backend, RunnerHost {
     const runner = await this.runner(spec.backend);
     const admission = this.admissionFor(spec, runner);
     if (spec.queue) await this.store.ensureQueue(spec.queue);
+    // Ends go to a joblog (GNU parallel's): --joblog, else an array's own in the state dir. Made now: a path that
+    // cannot be written refuses the run before any record exists.
+    const joblog = spec.joblog ?? (spec.array && runner.kind === 'local' ? this.store.joblogPath(spec.name) : undefined);
+    if (joblog) appendJoblog(joblog);
+    if (joblog) spec = { ...spec, joblog };
     const elements: RunSpec[] = spec.array
       ? spec.array.values.map((value, i) => ({
           ...spec,
@@ -210,6 +215,7 @@ export class Jobs implements Backend, RunnerHost {
           ...(spec.backend && spec.backend !== 'local' ? { backend: spec.backend } : {}),
           ...(spec.owner ? { owner: spec.owner } : {}),
           ...(spec.retry ? { retry: spec.retry } : {}),
+          ...(spec.joblog ? { joblog: spec.joblog } : {}),
           state,
         },
         { event: first !== 'starting' },

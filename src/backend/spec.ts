@@ -50,6 +50,7 @@ export interface RunOpts {
   retryOn?: string;
   retryDelay?: string;
   memGrow?: string;
+  joblog?: string;
 }
 
 /** --retry N [--retry-on ENDS] [--retry-delay D] [--mem-grow F]: how a failed job is run again, or none. */
@@ -198,6 +199,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
     throw new JobqError('USAGE', `--mem-limit ${o.memLimit} is more than this machine's memory (${formatSize(os.totalmem())})`);
   }
   const retry = retryOf(o, where.backend);
+  if (o.joblog && where.backend) throw new JobqError('USAGE', `--joblog is for jobs on this machine, not on ${where.backend}`);
   if (retry?.memGrow && !memLimitBytes) throw new JobqError('USAGE', '--mem-grow grows the --mem-limit: give one');
   const isolationMode = o.isolation ?? config.isolation;
   // Refused here, before a record exists: a scope asked for where no user manager can make one.
@@ -235,6 +237,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
     sampleMs: config.sampleMs,
     ...(owner !== undefined ? { owner: { id: validateOwner(owner) } } : {}),
     ...(retry ? { retry } : {}),
+    ...(o.joblog ? { joblog: fromHere(o.joblog, '--joblog') } : {}),
     machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus !== undefined ? { gpus: config.gpus } : {}) },
   };
 }
@@ -279,6 +282,7 @@ export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, 
     onExit: old.onExit,
     sampleMs: old.sampleMs,
     ...(old.retry ? { retry: old.retry } : {}),
+    ...(old.joblog ? { joblog: old.joblog } : {}),
     // Where and how it was admitted: a Slurm job restarts on the cluster, a queued one in its queue. Its
     // dependencies were met (or not) for the first run; a restart is asked for now.
     ...(old.queue !== undefined ? { queue: old.queue, priority: old.priority ?? 0 } : {}),

@@ -140,6 +140,7 @@ export const command: CommandDef = {
     { flags: '--retry-on <ends>', description: 'which ends are retried: exit,signal,oom,timeout (default: all; a cancel never)' },
     { flags: '--retry-delay <duration>', description: 'wait before the next attempt, doubled each time (default 0s)' },
     { flags: '--mem-grow <factor>', description: 'with --retry-on oom: each attempt after an OOM gets --mem-limit × FACTOR, e.g. 1.5x' },
+    { flags: '--joblog <file>', description: "append each end to FILE in GNU parallel's --joblog format (an array has one in the state dir anyway)" },
     { flags: '--owner <label>', description: "who asks, to find its jobs later (status/cancel --owner), e.g. an agent's session id; default $JOBQ_OWNER" },
     { flags: '--replace', description: 'if a job of this NAME is live, cancel it (its usual grace) and then start' },
     { flags: '--allow-duplicate', description: 'if a job of this NAME is live, start another beside it' },

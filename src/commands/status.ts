@@ -49,6 +49,7 @@ export default async function status(ref: string | undefined, o: StatusOpts, cmd
         const parts = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].map((k) => `${counts[k] ?? 0} ${k}`);
         const other = Object.entries(counts).filter(([k]) => !['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled', 'skipped'].includes(k));
         out(`array ${ref}: ${views.length} jobs: ${parts.join(', ')}${other.map(([k, n]) => `, ${n} ${k}`).join('')}\n`);
+        if (views[0]?.rec.joblog) out(`joblog: ${views[0].rec.joblog}\n`);
         out(formatTable(c, views, { memory: false, width: stdoutIsTTY() ? process.stdout.columns : undefined }) + '\n');
       }
       return EXIT.ok;

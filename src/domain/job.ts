@@ -169,6 +169,8 @@ export interface JobRecord {
   /** Where it runs: absent or `local` (this machine), else a place of backend/places.ts, which names it in `placement`. */
   backend?: string;
   placement?: Placement;
+  /** A GNU parallel joblog its end is appended to (--joblog, or an array's own in the state dir). */
+  joblog?: string;
   /** Run again after a failure (--retry): how often, after which ends, how long after; `attempts` holds each earlier end. */
   retry?: RetryPolicy;
   attempts?: Attempt[];

@@ -91,3 +91,8 @@ export function signalNumber(name: string): number {
 
 /** Waits `ms` milliseconds (polling loops up to a deadline; never a bare wait in place of a condition). */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A command as a shell would take it back: plain words as they are, the rest in single quotes. */
+export function shellWords(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

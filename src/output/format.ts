@@ -3,7 +3,9 @@ import type { ChalkInstance } from 'chalk';
 import type { BrokenRecord, JobView } from '../backend/backend.js';
 import { exitCodeOf, isFinal, type JobRecord, type JobState } from '../domain/job.js';
 import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
-import { formatDuration, formatSize } from '../domain/units.js';
+import { formatDuration, formatSize, shellWords } from '../domain/units.js';
+
+export { shellWords };
 
 /** The state as a short word, with the exit detail that matters. */
 export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'> & { rec?: JobView['rec']; waiting?: JobView['waiting'] }): string {
@@ -215,14 +217,10 @@ export function formatBroken(broken: BrokenRecord[]): string[] {
   return broken.map((b) => `jobq: skipped ${b.id}: ${b.error}`);
 }
 
-/** An argv as a shell would take it back: words quoted only where needed. */
-export function shellWords(argv: string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
-/** A --retry job's policy and each earlier attempt's end, for the detail view. */
-function retryLines(r: JobRecord): Array<[string, string]> {
+/** A sweep job's joblog, --retry policy and each earlier attempt's end, for the detail view. */
+function sweepLines(r: JobRecord): Array<[string, string]> {
   const lines: Array<[string, string]> = [];
+  if (r.joblog) lines.push(['joblog', r.joblog]);
   if (r.retry) {
     const rp = r.retry;
     const grow = rp.memGrow ? `, --mem-limit ×${rp.memGrow} after an oom` : '';
@@ -269,7 +267,7 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   if (s.status === 'failed-to-start') lines.push(['error', s.error]);
   if (s.status === 'lost' || (s.status === 'oom' && s.reason)) lines.push(['reason', s.reason!]);
   if (s.status === 'skipped') lines.push(['skipped', s.reason]);
-  lines.push(...retryLines(r));
+  lines.push(...sweepLines(r));
   const a = r.admission;
   if (a?.after?.length) lines.push(['after', a.after.map((d) => `${d.id}${d.kind === 'any' ? ' (any end)' : ''}`).join(', ')]);
   if (a?.array)

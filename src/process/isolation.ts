@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JobqError } from '../domain/errors.js';
 import type { Isolation, IsolationMode } from '../domain/job.js';
-import { sleep } from '../domain/units.js';
+import { shellWords, sleep } from '../domain/units.js';
 import { cgroupPids } from './proc.js';
 
 export type { IsolationMode };
@@ -48,7 +48,7 @@ function isScopeUnitOf(name: string, id: string): boolean {
 
 /** The command as a shell would show it, for the scope's Description (what `systemctl --user` and the journal name). */
 export function describeCommand(argv: string[]): string {
-  const text = argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const text = shellWords(argv);
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 

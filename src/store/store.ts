@@ -18,6 +18,7 @@ import {
   schemaOf,
   upgradeRecord,
 } from '../domain/job.js';
+import { JOBLOG_HEADER } from '../domain/joblog.js';
 import { appendEvent } from './events.js';
 import { untrustedReason } from './trust.js';
 
@@ -163,6 +164,12 @@ export class Store {
     if (!st || !this.identity || st.dev !== this.identity.dev || st.ino !== this.identity.ino) {
       throw new JobqError('STATE_DIR', `state dir ${this.home} was replaced while jobq was using it; nothing was signalled`);
     }
+  }
+
+  /** An array's joblog when its run named none: one per NAME, appended run after run. */
+  joblogPath(name: string): string {
+    if (!isValidName(name)) throw new JobqError('BAD_NAME', `invalid job name ${JSON.stringify(name).slice(0, 80)}`);
+    return path.join(this.home, 'joblogs', `${name}.tsv`);
   }
 
   /** Paths of a job; the id is validated so nothing can escape the state dir. */
@@ -754,10 +761,10 @@ export function writeFileAtomic(file: string, data: string, durable = true): voi
  * file we own with one link, or a new one (0600, O_EXCL); its directory (made 0700 if missing) must be one
  * that no other user could have planted or can swap things in.
  */
-export function openLogAppend(file: string): number {
+export function openLogAppend(file: string, what = 'log'): number {
   const dir = path.dirname(file);
   const why = untrustedReason(dir);
-  if (why) throw new JobqError('UNSAFE', `refusing log ${file}: ${why}`);
+  if (why) throw new JobqError('UNSAFE', `refusing ${what} ${file}: ${why}`);
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
@@ -767,13 +774,13 @@ export function openLogAppend(file: string): number {
   try {
     return fs.openSync(file, base | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw logOpenError(file, e);
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw logOpenError(file, e, what);
   }
   let fd: number;
   try {
     fd = fs.openSync(file, base);
   } catch (e) {
-    throw logOpenError(file, e);
+    throw logOpenError(file, e, what);
   }
   const st = fs.fstatSync(fd);
   const uid = process.getuid?.() ?? st.uid;
@@ -786,14 +793,25 @@ export function openLogAppend(file: string): number {
         : undefined;
   if (why2) {
     fs.closeSync(fd);
-    throw new JobqError('UNSAFE', `refusing log ${file}: ${why2}`);
+    throw new JobqError('UNSAFE', `refusing ${what} ${file}: ${why2}`);
   }
   return fd;
 }
 
-function logOpenError(file: string, e: unknown): JobqError {
+/** Appends a line to a joblog (GNU parallel's format), opened as safely as a log; a new or emptied one gets the header first. */
+export function appendJoblog(file: string, line?: string): void {
+  const fd = openLogAppend(file, 'joblog');
+  try {
+    const head = fs.fstatSync(fd).size === 0 ? `${JOBLOG_HEADER}\n` : '';
+    if (head || line) fs.writeSync(fd, head + (line ? `${line}\n` : ''));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function logOpenError(file: string, e: unknown, what: string): JobqError {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ELOOP') return new JobqError('UNSAFE', `refusing log ${file}: it is a symlink`);
-  if (code === 'ENXIO') return new JobqError('UNSAFE', `refusing log ${file}: it is a FIFO or socket`);
-  return ioError('open log', file, e);
+  if (code === 'ELOOP') return new JobqError('UNSAFE', `refusing ${what} ${file}: it is a symlink`);
+  if (code === 'ENXIO') return new JobqError('UNSAFE', `refusing ${what} ${file}: it is a FIFO or socket`);
+  return ioError(`open ${what}`, file, e);
 }

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
+import { joblogLine } from '../domain/joblog.js';
 import * as life from '../domain/lifecycle.js';
-import { formatSize, formatSpan, sleep } from '../domain/units.js';
+import { formatSize, formatSpan, shellWords, sleep } from '../domain/units.js';
 import {
   type CgroupWatch,
   cgroupStats,
@@ -36,7 +37,7 @@ import type { JobTarget } from '../process/signals.js';
 import { checkStartable, type HeldJob, restoreJobEnv, spawnHeld } from '../process/spawn.js';
 import { awaitHandOff } from '../process/standby.js';
 import { appendEvent, lightEvents } from '../store/events.js';
-import { loadLocking, openLogAppend, Store } from '../store/store.js';
+import { appendJoblog, loadLocking, openLogAppend, Store } from '../store/store.js';
 import { TimelineWriter } from '../store/timeline.js';
 import { runOnExit } from './hooks.js';
 import { appendLogLine, capLogFd } from './logcap.js';
@@ -64,6 +65,8 @@ interface Job {
   rlimitKb?: number;
   startedAt?: string;
   t0?: number;
+  /** The log's size before the job wrote to it: what it wrote is the joblog's Receive. */
+  logAt?: number;
 }
 
 let handshakeOpen = true;
@@ -114,6 +117,7 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
     if (bare && !job.prot.warnings.includes(bare)) job.prot.warnings.push(bare);
     warmCgroupMoves(job.plan);
     job.logFd = openLogAppend(rec.log);
+    job.logAt = fs.fstatSync(job.logFd).size;
   } catch (e) {
     await failStart(job, e);
     return undefined;
@@ -134,8 +138,21 @@ function noIsolationWarning(env: Record<string, string>): string {
 /** Records that the job could not start (nothing of it ran) and tells the launcher. */
 async function failStart(job: Job, err: unknown): Promise<void> {
   const msg = err instanceof JobqError ? err.message : `cannot start: ${(err as Error).message}`;
-  await job.store.transition(job.id, life.failStart(msg));
+  const t = await job.store.transition(job.id, life.failStart(msg));
   notifyLauncher();
+  // In the joblog as parallel writes a command it could not run: exit 127, no time.
+  if (t.changed && job.rec.joblog) {
+    const line = joblogLine({
+      seq: job.rec.admission?.array?.index ?? job.rec.seq ?? 0,
+      startedAt: new Date().toISOString(),
+      durationMs: 0,
+      receivedBytes: 0,
+      exitCode: 127,
+      signal: null,
+      command: shellWords(job.rec.argv),
+    });
+    housekeep(() => appendJoblog(job.rec.joblog!, line));
+  }
 }
 
 /** start: creates the cgroups and spawns the job held before exec, output on the log. */
@@ -398,13 +415,13 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
         again && life.isDone(state)
           ? await store.transition(id, life.retry(state, prot, again), { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } })
           : undefined;
-      if (r?.changed) return r.rec;
+      if (r?.changed) return joblogged(job, r.rec, state);
       const f = await store.transition(id, life.finish(state, prot), { event });
       // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
       housekeep(() => {
         for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
       });
-      return f.rec;
+      return joblogged(job, f.rec, state);
     } catch (e) {
       // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
       if (!fs.existsSync(path.dirname(store.paths(id).record))) return { ...job.rec, protection: prot, state };
@@ -417,6 +434,28 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
       await sleep(delay);
     }
   }
+}
+
+/** Appends the end to the job's joblog (GNU parallel's format), once it is recorded; a joblog that fails costs nothing else. */
+function joblogged(job: Job, rec: JobRecord, state: JobState): JobRecord {
+  const done = life.outcomeOf(state);
+  if (rec.joblog && done) {
+    let size = 0;
+    housekeep(() => {
+      size = fs.fstatSync(job.logFd).size;
+    });
+    const line = joblogLine({
+      seq: rec.admission?.array?.index ?? rec.seq ?? 0,
+      startedAt: done.startedAt ?? job.startedAt!,
+      durationMs: done.durationMs,
+      receivedBytes: Math.max(0, size - (job.logAt ?? 0)),
+      exitCode: done.exitCode,
+      signal: done.signal,
+      command: shellWords(rec.argv),
+    });
+    housekeep(() => appendJoblog(rec.joblog!, line));
+  }
+  return rec;
 }
 
 /** The log's line when a job is run again: which attempt ended how, and when the next one starts. */

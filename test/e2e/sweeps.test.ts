@@ -1,5 +1,7 @@
-// --retry: a failed job runs again in the same record, each attempt's end kept; what is and is not retried.
+// Sweeps that finish: --retry (a failed job runs again in its record, each end kept) and GNU parallel's joblog.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HAS_CGROUP, IS_ROOT, pollUntil, start, useWorld } from '../helpers/jobq.js';
 
@@ -91,5 +93,53 @@ describe('retries', () => {
       expect(r.stderr.trim()).toMatch(msg);
     }
     expect(w.ids()).toEqual([]);
+  });
+});
+
+/** A joblog's rows by parallel's column names. */
+function joblog(file: string): Array<Record<string, string>> {
+  const [head, ...rows] = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+  const cols = head!.split('\t');
+  return rows.map((r) => Object.fromEntries(r.split('\t').map((v, i) => [cols[i], v])));
+}
+
+describe('joblog', () => {
+  it("an array's ends go to its joblog in parallel's columns, one line each as it ends; awk reads it", async () => {
+    const r = await w.run(['run', 'sw', '--array', '1-4', '--retry', '1', '--retry-on', 'signal', '--', 'sh', '-c', 'echo out{}; [ {} != 3 ]']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await w.run(['wait', 'sw', '--timeout', '30s'])).exitCode).toBe(1);
+    const file = path.join(w.home, 'joblogs', 'sw.tsv');
+    expect(fs.readFileSync(file, 'utf8').split('\n')[0]).toBe('Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand');
+    const rows = joblog(file).sort((a, b) => Number(a.Seq) - Number(b.Seq));
+    expect(rows.map((x) => [x.Seq, x.Host, x.Exitval, x.Signal, x.Receive, x.Send])).toEqual([
+      ['1', ':', '0', '0', '5', '0'],
+      ['2', ':', '0', '0', '5', '0'],
+      ['3', ':', '1', '0', '5', '0'],
+      ['4', ':', '0', '0', '5', '0'],
+    ]);
+    expect(rows[2]!.Command).toBe("sh -c 'echo out3; [ 3 != 3 ]'");
+    for (const x of rows) {
+      expect(x.Starttime).toMatch(/^\d{10}\.\d{3}$/);
+      expect(x.JobRuntime).toMatch(/^\d+\.\d{3}$/);
+    }
+    // The one-liner people keep for parallel's joblog: which sequence numbers failed.
+    expect(execFileSync('awk', ['-F', '\t', 'NR>1 && $7!=0 {print $1}', file], { encoding: 'utf8' })).toBe('3\n');
+    expect((await w.run(['status', 'sw'])).stdout).toContain(`joblog: ${file}`);
+  });
+
+  it('--joblog FILE for one job: a signal is its Signal column, each --retry attempt a line; a planted symlink is refused', async () => {
+    const file = path.join(w.home, 'my.joblog');
+    const id = await start(w, 'sig', ['sh', '-c', '[ "$JOBQ_ATTEMPT" = 2 ] || kill -9 $$'], ['--joblog', file, '--retry', '1']);
+    expect((await w.run(['wait', id, '--timeout', '30s'])).exitCode).toBe(0);
+    expect(joblog(file).map((x) => [x.Exitval, x.Signal])).toEqual([
+      ['0', '9'],
+      ['0', '0'],
+    ]);
+    const planted = path.join(w.home, 'planted.joblog');
+    fs.symlinkSync('/etc/hostname', planted);
+    const before = w.ids().length;
+    const r = await w.run(['run', 'nope', '--joblog', planted, '--', 'true']);
+    expect([r.exitCode, r.stderr.trim()]).toEqual([1, `jobq: refusing joblog ${planted}: it is a symlink`]);
+    expect(w.ids()).toHaveLength(before);
   });
 });
