@@ -16,6 +16,7 @@ import { command as mcp } from './commands/mcp.js';
 import { command as pause } from './commands/pause.js';
 import { command as prune } from './commands/prune.js';
 import { command as queue } from './commands/queue.js';
+import { command as rerun } from './commands/rerun.js';
 import { command as restart } from './commands/restart.js';
 import { command as resume } from './commands/resume.js';
 import { command as rm } from './commands/rm.js';
@@ -42,6 +43,7 @@ export const COMMANDS: readonly CommandDef[] = [
   prune,
   rm,
   restart,
+  rerun,
   events,
   ui,
   mcp,

@@ -52,6 +52,8 @@ export interface RunSpec {
   submitOptions?: string[];
   /** Its job number, given by submit (not by the caller). */
   seq?: number;
+  /** An element of an existing array run again (rerun): it takes its index, value and the array's cap. */
+  element?: NonNullable<Admission['array']>;
   /** Who asked (run --owner, JOBQ_OWNER, an MCP session). */
   owner?: Owner;
   /** Run again after a failure (--retry). */
@@ -125,6 +127,11 @@ export interface Backend {
   /** Runs a recorded job again as it was asked for (a live one of that name is stopped first unless `keep`). */
   restart(ref: string, o: RestartOpts): Promise<{ old: JobRecord; rec: JobRecord }>;
   runArray(spec: RunSpec): Promise<JobRecord[]>;
+  /**
+   * Runs again, as they were asked for, the ended jobs of an array (by index) or of a queue (the latest of each NAME)
+   * that failed (`failed`: failed, killed, oom, timeout, lost, failed-to-start) or did not succeed (`unfinished`).
+   */
+  rerun(ref: string, which: 'failed' | 'unfinished', o: RestartOpts & { dryRun?: boolean }): Promise<Array<{ old: JobRecord; rec?: JobRecord }>>;
   list(opts: { all: boolean; recent: number; withMemory: boolean }): Promise<{ views: JobView[]; broken: BrokenRecord[]; hidden: number }>;
   get(ref: string, opts?: { withMemory?: boolean }): Promise<JobView>;
   view(id: string): Promise<JobView>;

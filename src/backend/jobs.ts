@@ -34,6 +34,9 @@ import { LocalQueues } from './local/queues.js';
 import { BACKENDS, PLACES } from './places.js';
 import { specFromRecord } from './spec.js';
 
+/** What `rerun --failed` runs again: the ends that were failures (not a cancel, not a skip). */
+const RERUN_FAILED = new Set<string>(['failed', 'killed', 'oom', 'timeout', 'lost', 'failed-to-start']);
+
 /** The Backend over one state dir. */
 export class Jobs implements Backend, RunnerHost {
   private readonly runners = new Map<string, Runner>();
@@ -78,6 +81,45 @@ export class Jobs implements Backend, RunnerHost {
 
   runArray(spec: RunSpec): Promise<JobRecord[]> {
     return this.submit(spec);
+  }
+
+  async rerun(ref: string, which: 'failed' | 'unfinished', o: RestartOpts & { dryRun?: boolean }): Promise<Array<{ old: JobRecord; rec?: JobRecord }>> {
+    const elements = this.arrayIds(ref);
+    let olds: JobView[];
+    if (elements.length) olds = await Promise.all(elements.map((id) => this.view(id)));
+    else if (this.queueNames().includes(ref)) olds = await Promise.all(this.latestInQueue(ref).map((id) => this.view(id)));
+    else throw new JobqError('NOT_FOUND', `no array or queue named ${ref} (jobq status lists arrays, jobq queue the queues)`);
+    const chosen = olds.filter((v) => isFinal(v.state) && (which === 'unfinished' ? v.state.status !== 'succeeded' : RERUN_FAILED.has(v.state.status)));
+    const out: Array<{ old: JobRecord; rec?: JobRecord }> = [];
+    for (const { rec: old } of chosen) {
+      if (o.dryRun) {
+        out.push({ old });
+        continue;
+      }
+      const spec = specFromRecord(old, this.config, this.logIsOwn(old), o);
+      // The same element of the same array: its index, value and the array's cap; a live one of its NAME is left alone.
+      const a = old.admission?.array;
+      out.push({ old, rec: await this.run({ ...spec, onLive: 'refuse', ...(a ? { element: a } : {}) }) });
+    }
+    return out;
+  }
+
+  /** The latest job of each NAME that ran in a queue, newest first. */
+  private latestInQueue(queue: string): string[] {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const id of this.store.listIds()) {
+      const name = parseId(id)!.name;
+      if (seen.has(name)) continue;
+      try {
+        if (this.store.readRecord(id).queue !== queue) continue;
+      } catch {
+        continue;
+      }
+      seen.add(name);
+      out.push(id);
+    }
+    return out;
   }
 
   /**
@@ -147,6 +189,7 @@ export class Jobs implements Backend, RunnerHost {
     // Only --mem is a need to wait for: --mem-limit is a cap, and a cap never holds a job back (a cluster may read it as both).
     if (spec.memBytes) a.memBytes = spec.memBytes;
     if (spec.gpus) a.gpus = spec.gpus;
+    if (spec.element) a.array = spec.element;
     runner.admit?.(spec, a);
     return a;
   }

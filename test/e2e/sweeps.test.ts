@@ -143,3 +143,55 @@ describe('joblog', () => {
     expect(w.ids()).toHaveLength(before);
   });
 });
+
+describe('rerun', () => {
+  it('rerun --failed ARRAY runs exactly the failed elements again, by index; wait and status see the new ones', async () => {
+    for (const i of [1, 2, 4]) fs.writeFileSync(path.join(w.home, `ok.${i}`), '');
+    const r = await w.run(['run', 'rr', '--array', '1-5', '--cwd', w.home, '--', 'sh', '-c', 'echo try {}; [ -e ok.{} ]']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await w.run(['wait', 'rr', '--timeout', '30s'])).exitCode).toBe(1);
+    const before = w.ids().length;
+    const dry = await w.run(['rerun', '--failed', 'rr', '--dry-run']);
+    expect(dry.stdout.trim()).toBe('rr.3: failed (1) (would run again)\nrr.5: failed (1) (would run again)');
+    expect(w.ids()).toHaveLength(before);
+    fs.writeFileSync(path.join(w.home, 'ok.3'), '');
+    const again = await w.run(['rerun', '--failed', 'rr']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout.trim()).toMatch(/^rr\.3: failed \(1\) -> rr\.3_\S+ {2}#\d+\nrr\.5: failed \(1\) -> rr\.5_\S+ {2}#\d+\n2 jobs run again; jobq wait rr$/);
+    expect(w.ids()).toHaveLength(before + 2);
+    expect((await w.run(['wait', 'rr', '--timeout', '30s'])).exitCode).toBe(1);
+    const st = JSON.parse((await w.run(['status', 'rr', '--json'])).stdout);
+    expect(st.counts).toEqual({ succeeded: 4, failed: 1 });
+    const newest = st.jobs.map((j: { name: string; admission: { array: { index: number; value: string; size: number } } }) => [
+      j.name,
+      j.admission.array.index,
+      j.admission.array.value,
+      j.admission.array.size,
+    ]);
+    expect(newest).toEqual([1, 2, 3, 4, 5].map((i) => [`rr.${i}`, i, String(i), 5]));
+    // The array's joblog has each run's line: Seq 3 and 5 twice.
+    const seqs = joblog(path.join(w.home, 'joblogs', 'rr.tsv'))
+      .map((x) => x.Seq)
+      .sort();
+    expect(seqs).toEqual(['1', '2', '3', '3', '4', '5', '5']);
+    expect((await w.run(['rerun', '--failed', 'rr', '-n'])).stdout.trim()).toBe('rr.5: failed (1) (would run again)');
+  });
+
+  it('rerun of a queue takes the latest job of each NAME; --unfinished adds the cancelled; bad input is one line', async () => {
+    await w.run(['queue', 'set', 'qq', '--slots', '3']);
+    const a = await start(w, 'qa', ['false'], ['--queue', 'qq']);
+    const b = await start(w, 'qb', ['true'], ['--queue', 'qq']);
+    const c = await start(w, 'qc', ['sleep', '60'], ['--queue', 'qq']);
+    await w.run(['wait', a, b, '--timeout', '30s']);
+    await w.run(['cancel', c]);
+    expect((await w.run(['rerun', '--failed', 'qq', '-n'])).stdout.trim()).toBe('qa: failed (1) (would run again)');
+    expect((await w.run(['rerun', '--unfinished', 'qq', '-n'])).stdout.split('\n').filter(Boolean).sort()).toEqual([
+      'qa: failed (1) (would run again)',
+      'qc: cancelled (would run again)',
+    ]);
+    const none = await w.run(['rerun', 'qq']);
+    expect([none.exitCode, none.stderr.trim()]).toEqual([2, 'jobq: which ones? jobq rerun --failed ARRAY (or --unfinished)']);
+    const unknown = await w.run(['rerun', '--failed', 'nosuch']);
+    expect([unknown.exitCode, unknown.stderr.trim()]).toEqual([1, 'jobq: no array or queue named nosuch (jobq status lists arrays, jobq queue the queues)']);
+  });
+});
