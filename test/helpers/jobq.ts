@@ -107,8 +107,16 @@ export function world(extraEnv: Record<string, string> = {}): World {
       return fs.existsSync(path.join(home, 'jobs')) ? fs.readdirSync(path.join(home, 'jobs')) : [];
     },
     async cleanup() {
-      killTagged(tag);
-      await pollUntil(() => taggedPids(tag).length === 0, 10_000, 'tagged processes to exit');
+      // Killed again each round: a supervisor killed mid-way may have just started a dispatcher the first pass missed.
+      await pollUntil(
+        () => {
+          killTagged(tag);
+          return taggedPids(tag).length === 0;
+        },
+        10_000,
+        'tagged processes to exit',
+        100,
+      );
       // Cgroups of jobs whose end nobody recorded (killed tests, planted records): empty now, so rmdir takes them.
       for (const id of w.ids()) {
         // Only what jobq itself would make for that id: a planted record's path is data, even to the tests.
