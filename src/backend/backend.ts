@@ -20,6 +20,7 @@ export interface RunSpec {
   log?: string;
   isolationMode: IsolationMode;
   memLimitBytes?: number;
+  memHighBytes?: number;
   oomScoreAdj: number;
   timeoutMs?: number;
   idleTimeoutMs?: number;
@@ -79,6 +80,8 @@ export interface JobView {
   supervisorAlive: boolean;
   /** The RSS of its live processes (shared pages counted in each). */
   rssBytes?: number;
+  /** How often it has been throttled above its --mem-high so far (cgroup v2). */
+  memHighEvents?: number;
   /** Memory in use now, the one measure of the chart and the peak: its cgroup's charge where it has one, else rssBytes. */
   memBytes?: number;
   /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */

@@ -242,6 +242,7 @@ export class Jobs implements Backend, RunnerHost {
             isolationMode: spec.isolationMode,
             isolation: 'none',
             ...(spec.memLimitBytes ? { memLimitBytes: spec.memLimitBytes } : {}),
+            ...(spec.memHighBytes ? { memHighBytes: spec.memHighBytes } : {}),
             ...(spec.oomScoreAdj ? { oomScoreAdj: { requested: spec.oomScoreAdj, actual: null } } : {}),
             ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}),
             ...(spec.idleTimeoutMs ? { idleTimeoutMs: spec.idleTimeoutMs } : {}),

@@ -22,6 +22,7 @@ export interface RunOpts {
   log?: string;
   isolation?: RunSpec['isolationMode'];
   memLimit?: string;
+  memHigh?: string;
   oomScoreAdj?: string;
   timeout?: string;
   idleTimeout?: string;
@@ -193,6 +194,9 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
   };
   if (!o.cwd && here === undefined) throw new JobqError('USAGE', 'the current directory no longer exists (deleted?): cd elsewhere or pass --cwd DIR');
   const memLimitBytes = o.memLimit ? memSize(o.memLimit, '--mem-limit') : undefined;
+  const memHighBytes = o.memHigh ? memSize(o.memHigh, '--mem-high') : undefined;
+  if (memHighBytes && memLimitBytes && memHighBytes >= memLimitBytes)
+    throw new JobqError('USAGE', `--mem-high ${o.memHigh} must be below --mem-limit ${o.memLimit}: it throttles before the limit kills`);
   const where = backendOf(o, config);
   // A cluster's nodes are not this machine: Slurm itself refuses a limit no node can meet.
   if (memLimitBytes && memLimitBytes > os.totalmem() && where.backend !== 'slurm') {
@@ -221,6 +225,7 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
     log: o.log ? fromHere(o.log, '--log') : undefined,
     isolationMode,
     memLimitBytes,
+    ...(memHighBytes ? { memHighBytes } : {}),
     oomScoreAdj: oom,
     timeoutMs: o.timeout ? parseDuration(o.timeout, '--timeout') : undefined,
     idleTimeoutMs: o.idleTimeout ? parseDuration(o.idleTimeout, '--idle-timeout') : undefined,
@@ -272,6 +277,7 @@ export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, 
     log: ownLog ? undefined : old.log,
     isolationMode: p.isolationMode,
     memLimitBytes: p.memLimitBytes,
+    ...(p.memHighBytes ? { memHighBytes: p.memHighBytes } : {}),
     oomScoreAdj: p.oomScoreAdj?.requested ?? 0,
     timeoutMs: p.timeoutMs,
     idleTimeoutMs: p.idleTimeoutMs,

@@ -112,6 +112,7 @@ export const command: CommandDef = {
       choices: [...ISOLATION_MODES],
     },
     { flags: '--mem-limit <size>', description: 'memory limit enforced by the kernel, e.g. 8G' },
+    { flags: '--mem-high <size>', description: 'soft limit: above it the kernel throttles and reclaims, never kills (cgroup v2), e.g. 6G' },
     { flags: '--oom-score-adj <n>', description: "make the job the OOM killer's first pick (default 500; 0 leaves it)" },
     { flags: '--timeout <duration>', description: 'end the job after this wall-clock time, e.g. 6h or 1h30m (state: timeout; wait gives 124)' },
     { flags: '--idle-timeout <duration>', description: 'end the job after this long without new output (\\r counts)' },
@@ -159,6 +160,7 @@ Examples:
   jobq run eval --after train -- python eval.py   # skipped if train does not succeed
   jobq run sweep --array 1-20%4 -- python train.py --seed {}
   jobq run big --mem 12G --gpus 1 -- python big.py
+  jobq run etl --mem-high 6G --mem-limit 8G -- ./etl.sh   # slowed above 6G, killed only past 8G
   jobq run fetch --retry 3 --retry-delay 10s -- ./download.sh   # flaky: up to 4 attempts, 10s, 20s, 40s apart
   jobq run train --mem-limit 8G --retry 2 --retry-on oom --mem-grow 1.5x -- python train.py
   jobq run train --owner agent-7f3 -- python train.py   # jobq status --owner agent-7f3 finds it

@@ -41,6 +41,8 @@ export interface Outcome {
   durationMs: number;
   peakMemBytes?: number;
   cpuMs?: number;
+  /** How often it was throttled above its --mem-high (memory.events `high`). */
+  memHighEvents?: number;
 }
 
 export interface CancelRequest {
@@ -124,6 +126,9 @@ export interface Protection {
   keeper?: ProcId;
   memLimitBytes?: number;
   memLimitHow?: 'cgroup' | 'rlimit-as' | 'none';
+  /** A soft limit (--mem-high): above it the kernel throttles and reclaims, never kills; `cgroup` once read back. */
+  memHighBytes?: number;
+  memHighHow?: 'cgroup' | 'none';
   oomScoreAdj?: { requested: number; actual: number | null };
   timeoutMs?: number;
   idleTimeoutMs?: number;

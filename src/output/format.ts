@@ -294,6 +294,11 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (${notYet})`]);
   // A scope by its unit name (what systemctl --user takes); any other cgroup by its path.
   else lines.push(['isolation', `${p.isolation}${p.unit ? ` (${p.unit})` : p.cgroups?.length ? ` (${p.cgroups[0]})` : ''}`]);
+  if (p.memHighBytes) {
+    const n = outcomeOf(s)?.memHighEvents ?? v.memHighEvents;
+    const how = r.job ? ` via ${p.memHighHow ?? 'none'}` : ` (${notYet})`;
+    lines.push(['mem high', `${formatSize(p.memHighBytes)}${how}${n ? `; throttled ${n} time${n === 1 ? '' : 's'} (slowed, not killed)` : ''}`]);
+  }
   if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ` (${notYet})`}`]);
   if (p.oomScoreAdj && !r.placement)
     lines.push(['oom_score_adj', r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (${notYet})`]);

@@ -56,7 +56,7 @@ export function describeCommand(argv: string[]): string {
 export function planIsolation(
   mode: IsolationMode,
   facts: IsolationFacts,
-  job: { id: string; memLimitBytes?: number; argv?: string[]; attempt?: number },
+  job: { id: string; memLimitBytes?: number; memHighBytes?: number; argv?: string[]; attempt?: number },
 ): IsolationPlan {
   const wantScope = mode === 'scope' || (mode === 'auto' && facts.systemdUser);
   if (wantScope) {
@@ -68,6 +68,7 @@ export function planIsolation(
     // OOMPolicy=continue: jobq, not systemd, ends the rest of the job; Delegate=yes: the scope's freezer is jobq's to use.
     prefix.push('-p', 'OOMPolicy=continue', '-p', 'Delegate=yes');
     if (job.memLimitBytes) prefix.push('-p', `MemoryMax=${job.memLimitBytes}`, '-p', 'MemorySwapMax=0');
+    if (job.memHighBytes) prefix.push('-p', `MemoryHigh=${job.memHighBytes}`);
     prefix.push('--');
     return { kind: 'systemd-scope', prefix, cgroupDirs: [], unit };
   }
@@ -185,15 +186,17 @@ function readKeyed(file: string, key: string): number | undefined {
   }
 }
 
-/** Creates the job's cgroups and sets the memory limit; returns the limit the kernel really holds. */
-export function createCgroups(plan: IsolationPlan, memLimitBytes?: number): { appliedLimit?: number } {
+/** Creates the job's cgroups and sets the memory limit (and, on v2, memory.high); returns what the kernel really holds. */
+export function createCgroups(plan: IsolationPlan, memLimitBytes?: number, memHighBytes?: number): { appliedLimit?: number; appliedHigh?: number } {
   for (const dir of plan.cgroupDirs) fs.mkdirSync(dir, { recursive: true });
-  if (!memLimitBytes) return {};
   const mem = plan.cgroupDirs[0]!;
+  // memory.high throttles and reclaims above it, never kills: cgroup v2 only (v1's soft limit is another thing).
+  const high = memHighBytes && plan.kind === 'cgroup-v2' ? writeHigh(mem, memHighBytes) : undefined;
+  if (!memLimitBytes) return high ? { appliedHigh: high } : {};
   if (plan.kind === 'cgroup-v2') {
     fs.writeFileSync(path.join(mem, 'memory.max'), String(memLimitBytes));
     if (fs.existsSync(path.join(mem, 'memory.swap.max'))) fs.writeFileSync(path.join(mem, 'memory.swap.max'), '0');
-    return { appliedLimit: readNum(path.join(mem, 'memory.max')) };
+    return { appliedLimit: readNum(path.join(mem, 'memory.max')), ...(high ? { appliedHigh: high } : {}) };
   }
   fs.writeFileSync(path.join(mem, 'memory.limit_in_bytes'), String(memLimitBytes));
   // With swap accounting, cap memory+swap too, or the job swaps instead of hitting the limit.
@@ -293,11 +296,29 @@ export function scopeMemoryMax(scope: string | undefined): number | undefined {
   return scope ? readNum(path.join(scope, 'memory.max')) : undefined;
 }
 
+/** How often a live job was throttled above its memory.high: a scope's own count (its `job` part sees none of it). */
+export function highEventsOf(cgroups: string[]): number | undefined {
+  const dir = cgroups[0];
+  if (!dir) return undefined;
+  const at = path.basename(dir) === 'job' && path.basename(path.dirname(dir)).endsWith('.scope') ? path.dirname(dir) : dir;
+  return readKeyed(path.join(at, 'memory.events'), 'high');
+}
+
+/** The memory.high a cgroup holds (v2; a scope's MemoryHigh=), or undefined where there is none to read. */
+export function memoryHigh(dir: string | undefined): number | undefined {
+  return dir ? readNum(path.join(dir, 'memory.high')) : undefined;
+}
+
+function writeHigh(dir: string, bytes: number): number | undefined {
+  fs.writeFileSync(path.join(dir, 'memory.high'), String(bytes));
+  return memoryHigh(dir);
+}
+
 /** Figures from the job's cgroups: memory now and at peak, CPU time, OOM kills. */
 export function cgroupStats(
   kind: Isolation,
   dirs: string[],
-): { currentBytes?: number; peakBytes?: number; cpuMs?: number; oomKills?: number; limitHits?: number } {
+): { currentBytes?: number; peakBytes?: number; cpuMs?: number; oomKills?: number; limitHits?: number; highEvents?: number } {
   const [mem, cpu] = dirs;
   if (!mem) return {};
   if (kind === 'cgroup-v2' || kind === 'systemd-scope') {
@@ -309,6 +330,8 @@ export function cgroupStats(
       oomKills: readKeyed(path.join(mem, 'memory.events'), 'oom_kill'),
       // `oom`: the cgroup (or one below it) reached its own memory.max; a machine-wide OOM does not count here.
       limitHits: readKeyed(path.join(mem, 'memory.events'), 'oom'),
+      // `high`: how often the job was throttled and made to reclaim above its memory.high (--mem-high).
+      highEvents: readKeyed(path.join(mem, 'memory.events'), 'high'),
     };
   }
   if (kind === 'cgroup-v1') {
@@ -475,7 +498,7 @@ export function watchCgroup(dir: string, jobDir = dir): CgroupWatch {
   const stats = () => {
     const now = cgroupStats('systemd-scope', [jobDir]);
     const all = jobDir === dir ? now : cgroupStats('systemd-scope', [dir]);
-    return { ...now, oomKills: all.oomKills, limitHits: all.limitHits };
+    return { ...now, oomKills: all.oomKills, limitHits: all.limitHits, highEvents: all.highEvents };
   };
   let last = stats();
   let gone = false;
@@ -490,7 +513,13 @@ export function watchCgroup(dir: string, jobDir = dir): CgroupWatch {
       return;
     }
     const max = (a?: number, b?: number) => Math.max(a ?? 0, b ?? 0);
-    last = { ...now, oomKills: max(now.oomKills, last.oomKills), limitHits: max(now.limitHits, last.limitHits), peakBytes: max(now.peakBytes, last.peakBytes) };
+    last = {
+      ...now,
+      oomKills: max(now.oomKills, last.oomKills),
+      limitHits: max(now.limitHits, last.limitHits),
+      peakBytes: max(now.peakBytes, last.peakBytes),
+      highEvents: max(now.highEvents, last.highEvents),
+    };
     oomBase = vmstatOomKills();
   };
   const tick = setInterval(read, 1000).unref();

@@ -18,6 +18,7 @@ import {
   enterCgroups,
   type IsolationPlan,
   kernelOomNamed,
+  memoryHigh,
   oomdJournalLine,
   oomdReason,
   planIsolation,
@@ -110,6 +111,7 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
     job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), {
       id,
       memLimitBytes: job.prot.memLimitBytes,
+      memHighBytes: job.prot.memHighBytes,
       argv: rec.argv,
       attempt: (rec.attempts?.length ?? 0) + 1,
     });
@@ -160,7 +162,8 @@ function startHeld(job: Job): void {
   const { prot } = job;
   if (job.plan.cgroupDirs.length) {
     try {
-      const { appliedLimit } = createCgroups(job.plan, prot.memLimitBytes);
+      const { appliedLimit, appliedHigh } = createCgroups(job.plan, prot.memLimitBytes, prot.memHighBytes);
+      if (appliedHigh && prot.memHighBytes && appliedHigh <= prot.memHighBytes + 65536) prot.memHighHow = 'cgroup';
       if (prot.memLimitBytes) {
         prot.memLimitHow = 'cgroup';
         if (!appliedLimit || appliedLimit > prot.memLimitBytes + 65536) prot.warnings.push(`memory limit not applied by the kernel (reads ${appliedLimit})`);
@@ -211,6 +214,23 @@ async function holdScope(job: Job, pid: number): Promise<string | undefined> {
   return dir;
 }
 
+/** --mem-high as the kernel holds it: a scope's MemoryHigh= read back; elsewhere a warning saying why it is not applied. */
+function memHighReadBack(prot: Protection, kind: IsolationPlan['kind'], scope: string | undefined): void {
+  if (kind === 'systemd-scope') {
+    const high = memoryHigh(scope);
+    if (high && high <= prot.memHighBytes! + 65536) prot.memHighHow = 'cgroup';
+  }
+  if (prot.memHighHow === 'cgroup') return;
+  prot.memHighHow = 'none';
+  const why =
+    kind === 'cgroup-v1'
+      ? '--mem-high needs cgroup v2 (memory.high); this machine has cgroup v1: not applied (--mem-limit is)'
+      : kind === 'none'
+        ? 'no cgroup here: --mem-high not applied'
+        : '--mem-high not held by the kernel (no memory delegation?): not applied';
+  if (!prot.warnings.includes(why)) prot.warnings.push(why);
+}
+
 /** protect: moves the held job into its cgroups, sets oom_score_adj and the memory limit, reads back what holds. */
 async function protect(job: Job): Promise<boolean> {
   const { prot, plan } = job;
@@ -231,6 +251,7 @@ async function protect(job: Job): Promise<boolean> {
     if (max && max <= prot.memLimitBytes + 65536) prot.memLimitHow = 'cgroup';
     else prot.warnings.push('systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
   }
+  if (prot.memHighBytes) memHighReadBack(prot, plan.kind, scope);
   if (prot.memLimitBytes && !prot.memLimitHow) {
     prot.memLimitHow = 'rlimit-as';
     job.rlimitKb = Math.ceil(prot.memLimitBytes / 1024);
@@ -246,6 +267,8 @@ async function protect(job: Job): Promise<boolean> {
     id: job.id,
     memLimitBytes: prot.memLimitBytes,
     memLimitHow: prot.memLimitHow,
+    memHighBytes: prot.memHighBytes,
+    memHighHow: prot.memHighHow,
     oomScoreAdj: prot.oomScoreAdj,
     timeoutMs: prot.timeoutMs,
     idleTimeoutMs: prot.idleTimeoutMs,
@@ -370,6 +393,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
     durationMs: end.seenAt - job.t0!,
     peakMemBytes: Math.max(cg.peakBytes ?? 0, end.peakBytes) || undefined,
     cpuMs: cg.cpuMs ?? Math.round((end.cpuTicks * 1000) / CLK_TCK),
+    ...(prot.memHighHow === 'cgroup' && cg.highEvents !== undefined ? { memHighEvents: cg.highEvents } : {}),
   };
   const asked = store.readCancel(id);
   // A cancel asked for after the job had already exited did not end it.

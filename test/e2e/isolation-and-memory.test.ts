@@ -231,6 +231,20 @@ describe.skipIf(!IS_ROOT || !HAS_CGROUP)('cgroups', () => {
     for (const d of dirs) expect(fs.existsSync(d), d).toBe(false);
   });
 
+  it('--mem-high: memory.high on cgroup v2; on v1 a warning says it is not applied; it must be below --mem-limit', async () => {
+    const id = await start(w, 'soft', ['true'], ['--mem-high', '64M']);
+    await w.run(['wait', id]);
+    const p = w.record(id).protection;
+    if (facts.v2Base) expect(p).toMatchObject({ memHighBytes: 64 << 20, memHighHow: 'cgroup' });
+    else {
+      expect(p.memHighHow).toBe('none');
+      expect(p.warnings).toContain('--mem-high needs cgroup v2 (memory.high); this machine has cgroup v1: not applied (--mem-limit is)');
+      expect((await w.run(['status', id])).stdout).toMatch(/mem high\s+64M via none/);
+    }
+    const bad = await w.run(['run', 'soft2', '--mem-high', '2G', '--mem-limit', '1G', '--', 'true']);
+    expect([bad.exitCode, bad.stderr.trim()]).toEqual([2, 'jobq: --mem-high 2G must be below --mem-limit 1G: it throttles before the limit kills']);
+  });
+
   it('the cgroup of a job whose supervisor was killed is removed by the next command that finds it empty', async () => {
     const g = gate(w, 'orphan');
     const id = await start(w, 'orphan', ['sh', '-c', g.hold]);

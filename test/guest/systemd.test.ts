@@ -150,6 +150,18 @@ describe.skipIf(!GUEST)(GUEST ? 'under a systemd user manager, as a normal user'
     expect(w.record(g).attempts).toEqual([expect.objectContaining({ status: 'oom', memLimitBytes: 64 << 20 })]);
   });
 
+  it('--mem-high: MemoryHigh on the scope; a job whose page cache goes over it is throttled, not killed, and says so', async () => {
+    // A file on disk (not tmpfs): its page cache is charged to the scope and can be reclaimed above memory.high.
+    const script = 'f="$HOME/jobq-high.$$"; dd if=/dev/zero of="$f" bs=1M count=200 status=none; cat "$f" > /dev/null; rm -f "$f"; echo done';
+    const id = await start(w, 'high', ['sh', '-c', script], ['--mem-high', '32M']);
+    expect((await w.run(['wait', id, '--timeout', '120s'])).exitCode).toBe(0);
+    const rec = w.record(id);
+    expect(rec.protection).toMatchObject({ memHighBytes: 32 << 20, memHighHow: 'cgroup' });
+    expect(rec.state.status).toBe('succeeded');
+    expect(rec.state.memHighEvents).toBeGreaterThan(0);
+    expect((await w.run(['status', id])).stdout).toMatch(/mem high\s+32M via cgroup; throttled \d+ times? \(slowed, not killed\)/);
+  });
+
   it('the standby start and a direct start (JOBQ_STANDBY=0) both get the scope', async () => {
     const a = await start(w, 'via-standby', ['true']);
     const r = await w.run(['run', 'direct', '-q', '--', 'true'], { env: { JOBQ_STANDBY: '0' } });

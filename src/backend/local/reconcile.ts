@@ -1,6 +1,6 @@
 import { isFinal, type JobRecord, type JobState } from '../../domain/job.js';
 import { lostState, settleTo } from '../../domain/lifecycle.js';
-import { cgroupStats, removeCgroupsWhenEmpty } from '../../process/isolation.js';
+import { cgroupStats, highEventsOf, removeCgroupsWhenEmpty } from '../../process/isolation.js';
 import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../../process/proc.js';
 import { jobProcesses, jobTarget } from '../../process/signals.js';
 import type { Store } from '../../store/store.js';
@@ -88,6 +88,7 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
     if (procs && t) {
       view.rssBytes = rssBytes(jobProcesses(t, procs).procs);
       view.memBytes = (t.cgroups?.length ? cgroupStats(rec.protection.isolation, t.cgroups).currentBytes : undefined) ?? view.rssBytes;
+      if (rec.protection.memHighHow === 'cgroup' && t.cgroups?.length) view.memHighEvents = highEventsOf(t.cgroups);
     }
   }
   return view;
