@@ -155,14 +155,28 @@ function attemptOf(n: number, s: DoneState, memLimitBytes?: number): Attempt {
   };
 }
 
-/** running/paused → queued again (--retry): this end kept in `attempts`, the job waiting until `next.at` for dispatch. */
-export function retry(end: DoneState, protection: Protection, next: NextAttempt, at = iso()): Move {
+/** What was asked for, without what the last attempt's start found (isolation, how limits were held): the next attempt finds its own. */
+function askedProtection(p: Protection, memLimitBytes?: number): Protection {
+  const { memLimitHow: _l, memHighHow: _h, cgroups: _c, unit: _u, keeper: _k, ...asked } = p;
+  return {
+    ...asked,
+    isolation: 'none',
+    ...(memLimitBytes ? { memLimitBytes } : {}),
+    ...(p.oomScoreAdj ? { oomScoreAdj: { requested: p.oomScoreAdj.requested, actual: null } } : {}),
+  };
+}
+
+/**
+ * running/paused → queued again (--retry): this end kept in `attempts`, the job waiting until `next.at` for dispatch.
+ * A cancel that came after the attempt ended (`cancelled`, read under the job's lock) means no retry: the end stands.
+ */
+export function retry(end: DoneState, protection: Protection, next: NextAttempt, cancelled: () => boolean = () => false, at = iso()): Move {
   return (rec) => {
-    if (rec.state.status !== 'running' && rec.state.status !== 'paused') return undefined;
+    if ((rec.state.status !== 'running' && rec.state.status !== 'paused') || cancelled()) return undefined;
     const { job: _ended, ...rest } = rec;
     return {
       ...rest,
-      protection: { ...protection, ...(next.memLimitBytes ? { memLimitBytes: next.memLimitBytes } : {}) },
+      protection: askedProtection(protection, next.memLimitBytes),
       attempts: [...(rec.attempts ?? []), attemptOf(next.attempt - 1, end, protection.memLimitBytes)],
       state: { status: 'queued', since: at, retry: { attempt: next.attempt, at: next.at } },
     };

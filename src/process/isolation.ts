@@ -42,8 +42,11 @@ export function scopeUnit(id: string, attempt = 1): string {
 
 /** True for the unit name of one of this job's scopes, whichever attempt made it. */
 function isScopeUnitOf(name: string, id: string): boolean {
-  const first = scopeUnit(id);
-  return name === first || (name.startsWith(first.slice(0, -'.scope'.length)) && /-a\d+\.scope$/.test(name) && name.length - first.length <= 5);
+  const base = scopeUnit(id).slice(0, -'.scope'.length);
+  if (!name.startsWith(base)) return false;
+  // Exactly this id's unit, or its -aN for an attempt N (a sibling id-2's own units never match).
+  const m = /^(?:-a(\d{1,3}))?\.scope$/.exec(name.slice(base.length));
+  return !!m && name === scopeUnit(id, m[1] ? Number(m[1]) : 1);
 }
 
 /** The command as a shell would show it, for the scope's Description (what `systemctl --user` and the journal name). */

@@ -72,6 +72,11 @@ interface Job {
 
 let handshakeOpen = true;
 
+/** A warning for the record, once: a --retry's next attempt may find the same again. */
+function warnOnce(prot: Protection, text: string): void {
+  if (!prot.warnings.includes(text)) prot.warnings.push(text);
+}
+
 /** Tells the launcher (fd 3, a one-shot pipe) that the record now says what happened; a plain write, no stream. */
 function notifyLauncher(): void {
   if (!handshakeOpen) return;
@@ -116,7 +121,7 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
       attempt: (rec.attempts?.length ?? 0) + 1,
     });
     const bare = job.plan.kind === 'none' && job.prot.isolationMode === 'auto' ? noIsolationWarning(job.env) : undefined;
-    if (bare && !job.prot.warnings.includes(bare)) job.prot.warnings.push(bare);
+    if (bare) warnOnce(job.prot, bare);
     warmCgroupMoves(job.plan);
     job.logFd = openLogAppend(rec.log);
     job.logAt = fs.fstatSync(job.logFd).size;
@@ -166,10 +171,10 @@ function startHeld(job: Job): void {
       if (appliedHigh && prot.memHighBytes && appliedHigh <= prot.memHighBytes + 65536) prot.memHighHow = 'cgroup';
       if (prot.memLimitBytes) {
         prot.memLimitHow = 'cgroup';
-        if (!appliedLimit || appliedLimit > prot.memLimitBytes + 65536) prot.warnings.push(`memory limit not applied by the kernel (reads ${appliedLimit})`);
+        if (!appliedLimit || appliedLimit > prot.memLimitBytes + 65536) warnOnce(prot, `memory limit not applied by the kernel (reads ${appliedLimit})`);
       }
     } catch (e) {
-      prot.warnings.push(`cgroup setup failed (${(e as Error).message}); running without isolation`);
+      warnOnce(prot, `cgroup setup failed (${(e as Error).message}); running without isolation`);
       void removeCgroupsWhenEmpty(job.plan.cgroupDirs, 0);
       job.plan = NONE;
     }
@@ -193,7 +198,7 @@ function startHeld(job: Job): void {
 async function holdScope(job: Job, pid: number): Promise<string | undefined> {
   const dir = scopeCgroupDir(pid, job.plan.unit!);
   if (!dir) {
-    job.prot.warnings.push("the scope's cgroup is not on a cgroup v2 hierarchy here: no OOM attribution, peak memory or freezer from it");
+    warnOnce(job.prot, "the scope's cgroup is not on a cgroup v2 hierarchy here: no OOM attribution, peak memory or freezer from it");
     return undefined;
   }
   const parts = splitScope(dir, pid);
@@ -228,7 +233,7 @@ function memHighReadBack(prot: Protection, kind: IsolationPlan['kind'], scope: s
       : kind === 'none'
         ? 'no cgroup here: --mem-high not applied'
         : '--mem-high not held by the kernel (no memory delegation?): not applied';
-  if (!prot.warnings.includes(why)) prot.warnings.push(why);
+  warnOnce(prot, why);
 }
 
 /** protect: moves the held job into its cgroups, sets oom_score_adj and the memory limit, reads back what holds. */
@@ -243,20 +248,20 @@ async function protect(job: Job): Promise<boolean> {
     const want = prot.oomScoreAdj.requested;
     const actual = setOomScoreAdj(pid, want);
     prot.oomScoreAdj.actual = actual;
-    if (actual !== want) prot.warnings.push(`oom_score_adj ${want} refused by the kernel (lowering needs CAP_SYS_RESOURCE); it stays ${actual}`);
+    if (actual !== want) warnOnce(prot, `oom_score_adj ${want} refused by the kernel (lowering needs CAP_SYS_RESOURCE); it stays ${actual}`);
   }
   if (prot.memLimitBytes && plan.kind === 'systemd-scope') {
     // A user scope without delegation silently drops MemoryMax (systemd #10581): check what the kernel holds.
     const max = scopeMemoryMax(scope);
     if (max && max <= prot.memLimitBytes + 65536) prot.memLimitHow = 'cgroup';
-    else prot.warnings.push('systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
+    else warnOnce(prot, 'systemd scope ignored MemoryMax (no memory delegation); using RLIMIT_AS instead');
   }
   if (prot.memHighBytes) memHighReadBack(prot, plan.kind, scope);
   if (prot.memLimitBytes && !prot.memLimitHow) {
     prot.memLimitHow = 'rlimit-as';
     job.rlimitKb = Math.ceil(prot.memLimitBytes / 1024);
     if (plan.kind !== 'systemd-scope')
-      prot.warnings.push('no cgroup here: --mem-limit falls back to RLIMIT_AS (caps virtual address space; allocations fail instead of an OOM kill)');
+      warnOnce(prot, 'no cgroup here: --mem-limit falls back to RLIMIT_AS (caps virtual address space; allocations fail instead of an OOM kill)');
   }
   prot.isolation = plan.kind;
   if (plan.cgroupDirs.length) prot.cgroups = plan.cgroupDirs;
@@ -425,7 +430,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   if (plan.cgroupDirs.length) {
     const left = await removeCgroupsWhenEmpty(plan.cgroupDirs);
     if (left.length) {
-      prot.warnings.push(`processes of the job still ran in ${left[0]} after it ended`);
+      warnOnce(prot, `processes of the job still ran in ${left[0]} after it ended`);
       // Swept by a later job's end once the stray processes are gone.
       housekeep(() => job.store.setCgroupsLeft(job.id, left));
     }
@@ -437,7 +442,11 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
       if (again) store.writeEnv(id, job.env);
       const r =
         again && life.isDone(state)
-          ? await store.transition(id, life.retry(state, prot, again), { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } })
+          ? await store.transition(
+              id,
+              life.retry(state, prot, again, () => !!store.readCancel(id)),
+              { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } },
+            )
           : undefined;
       if (r?.changed) return joblogged(job, r.rec, state);
       const f = await store.transition(id, life.finish(state, prot), { event });

@@ -60,7 +60,7 @@ const MOVES: { name: string; move: life.Move; from: Status[]; to: Status; extra?
   { name: 'resume', move: life.resume(() => undefined), from: ['paused'], to: 'running' },
   {
     name: 'retry',
-    move: life.retry(STATES.failed as life.DoneState, PROT, { attempt: 2, at: AT }, AT),
+    move: life.retry(STATES.failed as life.DoneState, PROT, { attempt: 2, at: AT }, () => false, AT),
     from: ['running', 'paused'],
     to: 'queued',
     extra: { job: TARGET },
@@ -118,14 +118,29 @@ describe('lifecycle moves', () => {
       ['no --retry', rec(STATES.running), STATES.failed, undefined],
     ];
     for (const [what, r, end, want] of cases) expect(life.nextAttempt(r, end, now, 120), what).toEqual(want);
+    const held = {
+      ...PROT,
+      memLimitBytes: 100,
+      memLimitHow: 'rlimit-as' as const,
+      isolation: 'cgroup-v2' as const,
+      cgroups: ['/x'],
+      oomScoreAdj: { requested: 500, actual: 500 },
+    };
     const next = life.retry(
       STATES.oom as life.DoneState,
-      { ...PROT, memLimitBytes: 100 },
+      held,
       { attempt: 2, at: AT, memLimitBytes: 120 },
+      () => false,
       AT,
     )(rec(STATES.running, { job: TARGET }))!;
     expect(next.job).toBeUndefined();
     expect(next.protection.memLimitBytes).toBe(120);
+    // What the last start found is not the next one's: it finds its own (an RLIMIT_AS fallback is set again).
+    expect(next.protection).toMatchObject({ isolation: 'none', oomScoreAdj: { requested: 500, actual: null } });
+    expect(next.protection).not.toHaveProperty('memLimitHow');
+    expect(next.protection).not.toHaveProperty('cgroups');
+    // A cancel that came after the attempt ended: no retry, the end stands.
+    expect(life.retry(STATES.failed as life.DoneState, PROT, { attempt: 2, at: AT }, () => true, AT)(rec(STATES.running))).toBeUndefined();
     expect(next.attempts).toEqual([
       { attempt: 1, status: 'oom', exitCode: 0, signal: null, startedAt: AT, endedAt: AT, durationMs: 5, peakMemBytes: 99, memLimitBytes: 100 },
     ]);

@@ -80,6 +80,13 @@ describe('retries', () => {
     expect(fs.readFileSync(rec.log, 'utf8')).toMatch(/attempt 2 now, --mem-limit 192M/);
   });
 
+  it('each attempt finds its own protection: an RLIMIT_AS --mem-limit holds in every attempt', async () => {
+    const id = await start(w, 'rl', ['sh', '-c', 'echo "limit $(ulimit -v)"; exit 3'], ['--isolation', 'none', '--mem-limit', '256M', '--retry', '1']);
+    expect((await w.run(['wait', id, '--timeout', '30s'])).exitCode).toBe(3);
+    expect(fs.readFileSync(w.record(id).log, 'utf8').match(/^limit .*$/gm)).toEqual(['limit 262144', 'limit 262144']);
+    expect(w.record(id).protection.memLimitHow).toBe('rlimit-as');
+  });
+
   it('bad retry flags are one-line usage errors, nothing written', async () => {
     for (const [flags, msg] of [
       [['--retry', '0'], /^jobq: invalid --retry '0': how many more attempts, 1 to 100$/],

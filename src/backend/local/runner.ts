@@ -201,6 +201,8 @@ export class LocalRunner implements Runner {
         life.cancelUnsupervised(req, (fresh) => isAlive(fresh.supervisor)),
       );
       rec = t2.rec;
+      // A job cancelled while it waited for its next --retry attempt still had its env (0600) on disk.
+      if (t2.changed) store.removeEnv(id);
       await cleanupCgroups(store, rec);
     }
     return { id, outcome: 'cancelled', state: rec.state, escalated: res.escalated, elapsedMs: elapsed() };
