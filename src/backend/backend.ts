@@ -69,6 +69,8 @@ export interface RestartOpts {
   keep?: boolean;
   /** Who asks for the new job (an MCP session); else the old job's owner label, without its session. */
   owner?: Owner;
+  /** A memory limit over the old job's (an agent's guard rail gives one to a job that had none). */
+  memLimitBytes?: number;
   /** The caller's environment: secrets a record never held are taken from it. */
   callerEnv: NodeJS.ProcessEnv;
   warn: (line: string) => void;
@@ -150,8 +152,8 @@ export interface Backend {
   withWaits(ids: string[]): Promise<JobView[]>;
   /** Every live job id. */
   liveIds(): string[];
-  /** The live jobs of an owner (run --owner, an agent's session id), as they really are now. */
-  liveOwnedBy(owner: string): Promise<string[]>;
+  /** The live jobs of an owner (run --owner, an agent's session id), and of an MCP session if given, as they really are now. */
+  liveOwnedBy(owner: string, session?: ProcId): Promise<string[]>;
   /** Every job name (for completion). */
   names(): string[];
   /** Whether a finished job's log lives in its own job dir (restart keeps a --log given elsewhere). */

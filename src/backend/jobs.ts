@@ -361,9 +361,10 @@ export class Jobs implements Backend, RunnerHost {
     return this.store.activeIds();
   }
 
-  async liveOwnedBy(owner: string): Promise<string[]> {
+  async liveOwnedBy(owner: string, session?: ProcId): Promise<string[]> {
     const views = await Promise.all(this.liveIds().map((id) => this.view(id).catch(() => undefined)));
-    return views.filter((v) => v && !isFinal(v.state) && v.rec.owner?.id === owner).map((v) => v!.rec.id);
+    const mine = (o: JobRecord['owner']) => o?.id === owner || (!!session && o?.session?.pid === session.pid && o.session.startTicks === session.startTicks);
+    return views.filter((v) => v && !isFinal(v.state) && mine(v.rec.owner)).map((v) => v!.rec.id);
   }
 
   names(): string[] {

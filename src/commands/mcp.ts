@@ -204,6 +204,8 @@ interface Session {
   owner: () => string;
   proc: ProcId & { boot: string };
   cleanup: Set<string>;
+  /** Runs starts one after another: a guard rail's count and the start it allows are not raced by a second call. */
+  serial: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /** What every tool uses: the server it is registered on, the backend, the config run reads, the jobs whose end is announced. */
@@ -273,20 +275,28 @@ function runInput() {
 }
 
 /** The config's guard rails for agents: a memory cap (also the default limit) and live jobs per owner; else a one-line refusal. */
-async function guardRails(b: Backend, limits: Tools['config']['agents'], spec: RunSpec, owner: string, memLimit?: string): Promise<RunSpec> {
+async function guardRails(
+  b: Backend,
+  limits: Tools['config']['agents'],
+  spec: Pick<RunSpec, 'memLimitBytes' | 'array'> & { adding?: number },
+  owner: string,
+  session: Session,
+  memLimit = formatSize(spec.memLimitBytes ?? 0),
+): Promise<number | undefined> {
   const max = limits.maxMemLimitBytes;
   if (max !== undefined && spec.memLimitBytes !== undefined && spec.memLimitBytes > max)
     throw new JobqError('USAGE', `memLimit ${memLimit} is over agents.maxMemLimit ${formatSize(max)} (jobq config shows where it is set)`);
   if (limits.maxLive !== undefined) {
-    const live = (await b.liveOwnedBy(owner)).length;
-    const adding = spec.array?.values.length ?? 1;
+    // This session's jobs count whatever owner they were given: a new owner label is no way around the limit.
+    const live = (await b.liveOwnedBy(owner, session.proc)).length;
+    const adding = spec.adding ?? spec.array?.values.length ?? 1;
     if (live + adding > limits.maxLive)
       throw new JobqError(
         'CONFLICT',
         `owner ${owner} has ${live} live job${live === 1 ? '' : 's'}; agents.maxLive allows ${limits.maxLive} (wait for one, or cancel one)`,
       );
   }
-  return max !== undefined && spec.memLimitBytes === undefined ? { ...spec, memLimitBytes: max } : spec;
+  return spec.memLimitBytes ?? max;
 }
 
 /** jobq_run's handler: starts the job (or array) as `jobq run` would, and watches for its end; a job that cannot start is an error. */
@@ -317,7 +327,8 @@ async function startJob({ b, config, watched, session }: Tools, a: z.infer<z.Zod
     },
     config,
   );
-  const spec = await guardRails(b, config.agents, asked, owner, a.memLimit);
+  const limit = await guardRails(b, config.agents, asked, owner, session, a.memLimit);
+  const spec = limit === undefined ? asked : { ...asked, memLimitBytes: limit };
   const cleanup = a.cleanup === 'session';
   const recs = await (spec.array ? b.runArray.bind(b) : async (s: RunSpec) => [await b.run(s)])({
     ...spec,
@@ -355,7 +366,7 @@ function runTool(t: Tools): void {
         .partial()
         .extend({ array: z.string().optional(), jobs: z.array(summarySchema()).optional(), replaced: z.array(z.string()).optional() }),
     },
-    (a) => answer(() => startJob(t, a)),
+    (a) => answer(() => t.session.serial(() => startJob(t, a))),
   );
 }
 
@@ -530,7 +541,7 @@ function cancelTool({ server, b }: Tools): void {
 }
 
 /** jobq_restart: a job's command, cwd and settings again as a new job (a live one of that NAME is stopped first). */
-function restartTool({ server, b, session, watched }: Tools): void {
+function restartTool({ server, b, config, session, watched }: Tools): void {
   server.registerTool(
     'jobq_restart',
     {
@@ -542,14 +553,22 @@ function restartTool({ server, b, session, watched }: Tools): void {
       outputSchema: summarySchema().extend({ restarted: z.string(), notes: z.array(z.string()).optional() }),
     },
     (a) =>
-      answer(async () => {
-        const notes: string[] = [];
-        const old = (await b.get(a.job)).rec;
-        const owner = { id: old.owner?.id ?? session.owner(), session: session.proc };
-        const { rec } = await b.restart(a.job, { keep: a.keep, owner, callerEnv: process.env, warn: (l) => notes.push(l) });
-        watched.add(rec.id);
-        return { ...(await summary(b, rec.id)), restarted: old.id, ...(notes.length ? { notes } : {}) };
-      }),
+      answer(() =>
+        session.serial(async () => {
+          const notes: string[] = [];
+          const v = await b.get(a.job);
+          const old = v.rec;
+          const owner = { id: old.owner?.id ?? session.owner(), session: session.proc, ...(old.owner?.cleanup ? { cleanup: old.owner.cleanup } : {}) };
+          // The same guard rails as a run: the limit it gets (config's cap if it had none), and live jobs per owner.
+          // A live job it replaces (no keep) frees its place as the new one takes it.
+          const adding = a.keep || isFinal(v.state) ? 1 : 0;
+          const memLimitBytes = await guardRails(b, config.agents, { memLimitBytes: old.protection.memLimitBytes, adding }, owner.id, session);
+          const { rec } = await b.restart(a.job, { keep: a.keep, owner, memLimitBytes, callerEnv: process.env, warn: (l) => notes.push(l) });
+          watched.add(rec.id);
+          if (owner.cleanup) session.cleanup.add(rec.id);
+          return { ...(await summary(b, rec.id)), restarted: old.id, ...(notes.length ? { notes } : {}) };
+        }),
+      ),
   );
 }
 
@@ -640,6 +659,7 @@ const TOOLS = [runTool, statusTool, tailTool, waitTool, cancelTool, restartTool,
 function openSession(server: McpServer, asked: string | undefined): Session {
   const me = procId(process.pid)!;
   let owner = asked === undefined ? undefined : validateOwner(asked);
+  let chain: Promise<unknown> = Promise.resolve();
   return {
     owner: () => {
       const client = (server.server.getClientVersion()?.name ?? 'mcp').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
@@ -648,6 +668,11 @@ function openSession(server: McpServer, asked: string | undefined): Session {
     },
     proc: { ...me, boot: bootId() },
     cleanup: new Set(),
+    serial: (fn) => {
+      const next = chain.then(fn);
+      chain = next.catch(() => undefined);
+      return next;
+    },
   };
 }
 

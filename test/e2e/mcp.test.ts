@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, BIN, pollUntil, useWorld } from '../helpers/jobq.js';
+import { alive, BIN, pollUntil, start, useWorld } from '../helpers/jobq.js';
 
 const w = useWorld();
 let client: Client;
@@ -200,11 +200,14 @@ describe('jobq mcp', () => {
     );
     const free = await call('jobq_run', { name: 'free', command: ['sleep', '60'] }, agent);
     expect(bound).toMatchObject({ cleanup: 'session', status: 'running' });
+    // Restarted by the session, it stays tied to it.
+    const rebound = await call('jobq_restart', { job: bound.id }, agent);
+    expect(rebound).toMatchObject({ cleanup: 'session', status: 'running' });
     expect(JSON.parse((await w.run(['status', '--orphans', '--json'])).stdout).jobs).toEqual([]);
     await agent.close();
     const gone = await pollUntil(
       async () => {
-        const v = await call('jobq_status', { job: bound.id });
+        const v = await call('jobq_status', { job: rebound.id });
         return v.final ? v : undefined;
       },
       15_000,
@@ -241,6 +244,23 @@ describe('jobq mcp', () => {
     await expect(call('jobq_run', { name: 'cap3', array: '1-2', command: ['sleep', '60'] }, agent)).rejects.toThrow(
       /^jobq: owner capped\.\d+ has 1 live job; agents\.maxLive allows 2/,
     );
+    // Neither a new owner label nor calls at once get past it: this session's jobs count, and starts are one at a time.
+    const at = await Promise.allSettled([
+      call('jobq_run', { name: 'cap4', owner: 'other-label', command: ['sleep', '60'] }, agent),
+      call('jobq_run', { name: 'cap5', command: ['sleep', '60'] }, agent),
+      call('jobq_run', { name: 'cap6', command: ['sleep', '60'] }, agent),
+    ]);
+    expect(at.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of at.filter((x) => x.status === 'rejected')) expect(String((r as PromiseRejectedResult).reason)).toMatch(/agents\.maxLive allows 2/);
+    // A restart is held to the same rails: a second copy beside a live one is one too many; a job with no limit gets the cap.
+    await expect(call('jobq_restart', { job: a.id, keep: true }, agent)).rejects.toThrow(/agents\.maxLive allows 2/);
+    await call('jobq_cancel', { owner: 'other-label' }, agent);
+    await call('jobq_cancel', { job: 'cap5' }, agent).catch(() => undefined);
+    await call('jobq_cancel', { job: 'cap6' }, agent).catch(() => undefined);
+    const shell = await start(w, 'nolimit', ['sleep', '60']);
+    const again = await call('jobq_restart', { job: shell }, agent);
+    expect(again.memLimitBytes).toBe(256 * 1024 ** 2);
+    await call('jobq_cancel', { job: again.id }, agent);
     await call('jobq_cancel', { job: a.id }, agent);
     expect((await w.run(['config'])).stdout).toMatch(/agents\.maxLive\s+2/);
   });
