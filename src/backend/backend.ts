@@ -53,7 +53,7 @@ export interface RunSpec {
   submitOptions?: string[];
   /** Its job number, given by submit (not by the caller). */
   seq?: number;
-  /** An element of an existing array run again (rerun): it takes its index, value and the array's cap. */
+  /** An element of an existing array run again (rerun): it takes its index, value, the array's cap and run. */
   element?: NonNullable<Admission['array']>;
   /** Who asked (run --owner, JOBQ_OWNER, an MCP session). */
   owner?: Owner;
@@ -136,7 +136,11 @@ export interface Backend {
    * Runs again, as they were asked for, the ended jobs of an array (by index) or of a queue (the latest of each NAME)
    * that failed (`failed`: failed, killed, oom, timeout, lost, failed-to-start) or did not succeed (`unfinished`).
    */
-  rerun(ref: string, which: 'failed' | 'unfinished', o: RestartOpts & { dryRun?: boolean }): Promise<Array<{ old: JobRecord; rec?: JobRecord }>>;
+  rerun(
+    ref: string,
+    which: 'failed' | 'unfinished',
+    o: RestartOpts & { dryRun?: boolean },
+  ): Promise<Array<{ old: JobRecord; rec?: JobRecord; skipped?: string }>>;
   list(opts: { all: boolean; recent: number; withMemory: boolean }): Promise<{ views: JobView[]; broken: BrokenRecord[]; hidden: number }>;
   get(ref: string, opts?: { withMemory?: boolean }): Promise<JobView>;
   view(id: string): Promise<JobView>;

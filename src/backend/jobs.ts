@@ -83,41 +83,57 @@ export class Jobs implements Backend, RunnerHost {
     return this.submit(spec);
   }
 
-  async rerun(ref: string, which: 'failed' | 'unfinished', o: RestartOpts & { dryRun?: boolean }): Promise<Array<{ old: JobRecord; rec?: JobRecord }>> {
+  async rerun(
+    ref: string,
+    which: 'failed' | 'unfinished',
+    o: RestartOpts & { dryRun?: boolean },
+  ): Promise<Array<{ old: JobRecord; rec?: JobRecord; skipped?: string }>> {
     const elements = this.arrayIds(ref);
     let olds: JobView[];
     if (elements.length) olds = await Promise.all(elements.map((id) => this.view(id)));
     else if (this.queueNames().includes(ref)) olds = await Promise.all(this.latestInQueue(ref).map((id) => this.view(id)));
     else throw new JobqError('NOT_FOUND', `no array or queue named ${ref} (jobq status lists arrays, jobq queue the queues)`);
-    const chosen = olds.filter((v) => isFinal(v.state) && (which === 'unfinished' ? v.state.status !== 'succeeded' : RERUN_FAILED.has(v.state.status)));
-    const out: Array<{ old: JobRecord; rec?: JobRecord }> = [];
+    const chosen = olds
+      .filter((v) => isFinal(v.state) && (which === 'unfinished' ? v.state.status !== 'succeeded' : RERUN_FAILED.has(v.state.status)))
+      .sort((x, y) => x.rec.createdAt.localeCompare(y.rec.createdAt));
+    const out: Array<{ old: JobRecord; rec?: JobRecord; skipped?: string }> = [];
+    // Oldest first, so a dependency run again comes before what waits on it, and that waits on the new run.
+    const again = new Map<string, string>();
     for (const { rec: old } of chosen) {
       if (o.dryRun) {
         out.push({ old });
         continue;
       }
       const spec = specFromRecord(old, this.config, this.logIsOwn(old), o);
-      // The same element of the same array: its index, value and the array's cap; a live one of its NAME is left alone.
+      // The same element of the same array (index, value, cap, run); the same dependencies, on their new runs if any.
       const a = old.admission?.array;
-      out.push({ old, rec: await this.run({ ...spec, onLive: 'refuse', ...(a ? { element: a } : {}) }) });
+      const after = old.admission?.after?.map((d) => ({ ref: again.get(d.id) ?? d.id, kind: d.kind }));
+      try {
+        const rec = await this.run({ ...spec, onLive: 'refuse', ...(a ? { element: a } : {}), ...(after?.length ? { after } : {}) });
+        again.set(old.id, rec.id);
+        out.push({ old, rec });
+      } catch (e) {
+        // A live job of that NAME (run again meanwhile): left alone, and said, while the others go on.
+        if (!(e instanceof JobqError && e.code === 'CONFLICT')) throw e;
+        out.push({ old, skipped: e.message });
+      }
     }
     return out;
   }
 
-  /** The latest job of each NAME that ran in a queue, newest first. */
+  /** The latest job of each NAME, where that job ran in this queue, newest first. */
   private latestInQueue(queue: string): string[] {
     const seen = new Set<string>();
     const out: string[] = [];
     for (const id of this.store.listIds()) {
       const name = parseId(id)!.name;
       if (seen.has(name)) continue;
-      try {
-        if (this.store.readRecord(id).queue !== queue) continue;
-      } catch {
-        continue;
-      }
       seen.add(name);
-      out.push(id);
+      try {
+        if (this.store.readRecord(id).queue === queue) out.push(id);
+      } catch {
+        /* unreadable: nothing to run again */
+      }
     }
     return out;
   }
@@ -145,10 +161,12 @@ export class Jobs implements Backend, RunnerHost {
           env: { ...spec.env, JOBQ_ARRAY_INDEX: String(i + 1), JOBQ_ARRAY_VALUE: value },
         }))
       : [spec];
+    // One token per run of an array: its elements (and their reruns) are that array, not an earlier run of the NAME.
+    const run = newToken().slice(0, 12);
     const admissions: Admission[] = spec.array
       ? spec.array.values.map((value, i) => ({
           ...admission,
-          array: { name: spec.name, index: i + 1, value, size: spec.array!.values.length, ...(spec.array!.cap ? { cap: spec.array!.cap } : {}) },
+          array: { name: spec.name, index: i + 1, value, size: spec.array!.values.length, ...(spec.array!.cap ? { cap: spec.array!.cap } : {}), run },
         }))
       : [admission];
     const go = async () => {
@@ -396,13 +414,17 @@ export class Jobs implements Backend, RunnerHost {
     const byIndex = new Map<number, string>();
     const ids = this.store.listIds();
     if (ids.some((id) => parseId(id)!.name === name)) return [];
+    let latest: { run?: string } | undefined;
     for (const id of ids) {
       const n = parseId(id)!.name;
       if (!n.startsWith(`${name}.`) || !/^\d+$/.test(n.slice(name.length + 1))) continue;
       try {
         const a = this.store.readRecord(id).admission?.array;
-        // Newest array of that name first in listIds: keep the first id seen per index.
-        if (a?.name === name && !byIndex.has(a.index)) byIndex.set(a.index, id);
+        if (a?.name !== name) continue;
+        // Newest first in listIds: the newest element names the array's latest run; only that run's elements (and
+        // their reruns) are the array, the newest of each index.
+        latest ??= { run: a.run };
+        if (a.run === latest.run && !byIndex.has(a.index)) byIndex.set(a.index, id);
       } catch {
         /* unreadable: not an element jobq can act on */
       }

@@ -16,17 +16,25 @@ export default async function rerun(
   const warn = (line: string) => process.stderr.write(`jobq: ${line}\n`);
   const done = await ctx.backend.rerun(ref, o.failed ? 'failed' : 'unfinished', { callerEnv: process.env, warn, dryRun: o.dryRun });
   if (o.json) {
-    printJson({ schema: JSON_SCHEMA, dryRun: !!o.dryRun, jobs: done.map(({ old, rec }) => ({ old: old.id, ...(rec ? { id: rec.id, seq: rec.seq } : {}) })) });
-    return EXIT.ok;
+    printJson({
+      schema: JSON_SCHEMA,
+      dryRun: !!o.dryRun,
+      jobs: done.map(({ old, rec, skipped }) => ({ old: old.id, ...(rec ? { id: rec.id, seq: rec.seq } : {}), ...(skipped ? { skipped } : {}) })),
+    });
+    return done.some((d) => d.skipped) ? EXIT.failure : EXIT.ok;
   }
   const word = o.failed ? 'failed' : 'unfinished';
   if (!done.length) out(`nothing ${word} in ${ref}\n`);
-  for (const { old, rec } of done) {
+  for (const { old, rec, skipped } of done) {
     const was = stateLabel({ rec: old, state: old.state, supervisorAlive: false });
-    out(rec ? `${old.name}: ${was} -> ${rec.id}${rec.seq !== undefined ? `  #${rec.seq}` : ''}\n` : `${old.name}: ${was} (would run again)\n`);
+    if (skipped) process.stderr.write(`jobq: ${old.name}: not run again: ${skipped}\n`);
+    else out(rec ? `${old.name}: ${was} -> ${rec.id}${rec.seq !== undefined ? `  #${rec.seq}` : ''}\n` : `${old.name}: ${was} (would run again)\n`);
   }
-  if (done.length && !o.dryRun) out(`${done.length} job${done.length === 1 ? '' : 's'} run again; jobq wait ${ref}\n`);
-  return EXIT.ok;
+  const started = done.flatMap((d) => (d.rec ? [d.rec] : []));
+  // An array is waited for by its name; a queue's jobs by their new numbers (a queue is no job).
+  const waitFor = ctx.backend.arrayIds(ref).length ? ref : started.map((r) => String(r.seq ?? r.id)).join(' ');
+  if (started.length) out(`${started.length} job${started.length === 1 ? '' : 's'} run again; jobq wait ${waitFor}\n`);
+  return done.some((d) => d.skipped) ? EXIT.failure : EXIT.ok;
 }
 
 export const command: CommandDef = {

@@ -284,8 +284,11 @@ export interface Admission {
   gpus?: number;
   /** The GPUs its run was told this machine has (config gpus or JOBQ_GPUS); else nvidia-smi decides at dispatch. */
   gpuList?: number[];
-  /** An element of an array: its name, 1-based index, value, and how many of the array may run at once. */
-  array?: { name: string; index: number; value: string; size: number; cap?: number };
+  /**
+   * An element of an array: its name, 1-based index, value, how many of the array may run at once, and which run of
+   * that NAME it belongs to (`run`: one per `run --array`, kept by a rerun; absent on older records).
+   */
+  array?: { name: string; index: number; value: string; size: number; cap?: number; run?: string };
 }
 
 /** True once nothing can change the record's outcome any more. */

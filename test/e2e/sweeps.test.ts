@@ -184,6 +184,32 @@ describe('rerun', () => {
     expect((await w.run(['rerun', '--failed', 'rr', '-n'])).stdout.trim()).toBe('rr.5: failed (1) (would run again)');
   });
 
+  it('an array is its latest run: an older run of the NAME is not brought back, by status or by rerun', async () => {
+    expect((await w.run(['run', 'sw2', '--array', '1-3', '--', 'false'])).exitCode).toBe(0);
+    expect((await w.run(['wait', 'sw2', '--timeout', '30s'])).exitCode).toBe(1);
+    expect((await w.run(['run', 'sw2', '--array', '1-1', '--', 'true'])).exitCode).toBe(0);
+    expect((await w.run(['wait', 'sw2', '--timeout', '30s'])).exitCode).toBe(0);
+    expect((await w.run(['status', 'sw2'])).stdout).toMatch(/^array sw2: 1 jobs: 0 queued, 0 running, 0 paused, 1 succeeded/);
+    expect((await w.run(['rerun', '--failed', 'sw2', '-n'])).stdout.trim()).toBe('nothing failed in sw2');
+  });
+
+  it('rerun keeps --after: a dependent waits for its dependency run again, and starts once that succeeds', async () => {
+    await w.run(['queue', 'set', 'dq', '--slots', '2']);
+    const flag = path.join(w.home, 'second');
+    const p = await start(w, 'dp', ['sh', '-c', `[ -e ${flag} ] && sleep 0.5`], ['--queue', 'dq']);
+    const t = await start(w, 'dt', ['sh', '-c', 'echo after'], ['--queue', 'dq', '--after', p]);
+    await w.run(['wait', p, t, '--timeout', '30s']);
+    expect([w.record(p).state.status, w.record(t).state.status]).toEqual(['failed', 'skipped']);
+    fs.writeFileSync(flag, '');
+    const r = await w.run(['rerun', '--unfinished', 'dq', '--json']);
+    const jobs = JSON.parse(r.stdout).jobs as Array<{ old: string; id: string; seq: number }>;
+    const np = jobs.find((j) => j.old === p)!.id;
+    const nt = jobs.find((j) => j.old === t)!.id;
+    expect(w.record(nt).admission.after).toEqual([{ id: np, kind: 'ok' }]);
+    expect((await w.run(['wait', np, nt, '--timeout', '30s'])).exitCode).toBe(0);
+    expect(Date.parse(w.record(nt).state.startedAt)).toBeGreaterThanOrEqual(Date.parse(w.record(np).state.endedAt));
+  });
+
   it('rerun of a queue takes the latest job of each NAME; --unfinished adds the cancelled; bad input is one line', async () => {
     await w.run(['queue', 'set', 'qq', '--slots', '3']);
     const a = await start(w, 'qa', ['false'], ['--queue', 'qq']);
@@ -191,11 +217,19 @@ describe('rerun', () => {
     const c = await start(w, 'qc', ['sleep', '60'], ['--queue', 'qq']);
     await w.run(['wait', a, b, '--timeout', '30s']);
     await w.run(['cancel', c]);
+    // A later job of a NAME outside the queue is that NAME's latest: qb's success there hides nothing, qx's hides its failure.
+    const x = await start(w, 'qx', ['false'], ['--queue', 'qq']);
+    await w.run(['wait', x, '--timeout', '30s']);
+    await w.run(['wait', await start(w, 'qx', ['true']), '--timeout', '30s']);
     expect((await w.run(['rerun', '--failed', 'qq', '-n'])).stdout.trim()).toBe('qa: failed (1) (would run again)');
     expect((await w.run(['rerun', '--unfinished', 'qq', '-n'])).stdout.split('\n').filter(Boolean).sort()).toEqual([
       'qa: failed (1) (would run again)',
       'qc: cancelled (would run again)',
     ]);
+    const ran = await w.run(['rerun', '--failed', 'qq']);
+    expect(ran.stdout).toMatch(/^qa: failed \(1\) -> qa_\S+ {2}#(\d+)\n1 job run again; jobq wait (\d+)$/m);
+    const m = /#(\d+)\n1 job run again; jobq wait (\d+)/.exec(ran.stdout)!;
+    expect(m[1]).toBe(m[2]);
     const none = await w.run(['rerun', 'qq']);
     expect([none.exitCode, none.stderr.trim()]).toEqual([2, 'jobq: which ones? jobq rerun --failed ARRAY (or --unfinished)']);
     const unknown = await w.run(['rerun', '--failed', 'nosuch']);
