@@ -22,8 +22,16 @@ describe('cgroup v2 files', () => {
     fs.writeFileSync(path.join(cg, 'memory.peak'), '123456789\n');
     fs.writeFileSync(path.join(cg, 'memory.current'), '1000\n');
     fs.writeFileSync(path.join(cg, 'cpu.stat'), 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n');
-    fs.writeFileSync(path.join(cg, 'memory.events'), 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n');
-    expect(cgroupStats('cgroup-v2', [cg])).toEqual({ currentBytes: 1000, peakBytes: 123456789, cpuMs: 2500, oomKills: 1, limitHits: 1 });
+    fs.writeFileSync(path.join(cg, 'memory.events'), 'low 0\nhigh 7\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n');
+    expect(cgroupStats('cgroup-v2', [cg])).toEqual({ currentBytes: 1000, peakBytes: 123456789, cpuMs: 2500, oomKills: 1, limitHits: 1, highEvents: 7 });
+  });
+
+  it('--mem-high writes memory.high and reads it back; with no memory limit too', () => {
+    const plan = planIsolation('cgroup', { uid: 0, systemdUser: false, v2Base: dir }, { id: 'j_20261124_000001' });
+    const cg = plan.cgroupDirs[0]!;
+    fs.mkdirSync(cg);
+    expect(createCgroups(plan, undefined, 64 * 1024 * 1024)).toEqual({ appliedHigh: 64 * 1024 * 1024 });
+    expect(fs.readFileSync(path.join(cg, 'memory.high'), 'utf8')).toBe(String(64 * 1024 * 1024));
   });
 });
 
