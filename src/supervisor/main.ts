@@ -435,10 +435,15 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
       housekeep(() => job.store.setCgroupsLeft(job.id, left));
     }
   }
-  // The outcome lives in memory until it is on disk: a full or read-only state dir is retried, with backoff.
+  return writeEnd(job, state, again, { exitCode: end.code, signal: end.signal });
+}
+
+/** Writes the end (or the move to the next --retry attempt): the outcome lives in memory until it is on disk. */
+async function writeEnd(job: Job, state: JobState, again: life.NextAttempt | undefined, event: Record<string, unknown>): Promise<JobRecord> {
+  const { store, id, prot } = job;
+  // A full or read-only state dir is retried, with backoff.
   for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
     try {
-      const event = { exitCode: end.code, signal: end.signal };
       if (again) store.writeEnv(id, job.env);
       const r =
         again && life.isDone(state)
