@@ -53,9 +53,10 @@ describe('the cause of the end wins over the exit code', () => {
 
 describe('wait --all', () => {
   it('waits for every job live now, returns the first failure, and says so when there is none', async () => {
-    // Long enough to be live when wait --all looks, however slowly the four runs start on a loaded machine.
-    await w.run(['run', 'wa', '-q', '--', 'sh', '-c', 'sleep 2']);
-    await w.run(['run', 'wb', '-q', '--', 'sh', '-c', 'sleep 3; exit 5']);
+    // Long enough to be live when wait --all looks, however slowly the four runs start on a loaded machine (CI once
+    // took over 3 s for them: wb had ended before wait --all looked).
+    await w.run(['run', 'wa', '-q', '--', 'sh', '-c', 'sleep 8']);
+    await w.run(['run', 'wb', '-q', '--', 'sh', '-c', 'sleep 10; exit 5']);
     await w.run(['run', 'wq', '-q', '--queue', 'one', '--', 'sleep', '0.2']);
     await w.run(['run', 'wq2', '-q', '--queue', 'one', '--', 'true']);
     const r = await w.run(['wait', '--all', '--timeout', '30s']);
