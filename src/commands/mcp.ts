@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Backend, JobView, RunSpec } from '../backend/backend.js';
 import { specFrom } from '../backend/spec.js';
 import { EXIT, JobqError } from '../domain/errors.js';
-import { exitCodeOf, globOf, isFinal, type ProcId, statesOf, VERSION, validateOwner } from '../domain/job.js';
+import { exitCodeOf, globOf, isFinal, type ProcId, RETRY_ON, statesOf, VERSION, validateOwner } from '../domain/job.js';
 import { outcomeOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize, parseDuration, sleep } from '../domain/units.js';
 import { lastLine, lastLinesText, readSince } from '../output/follow.js';
@@ -261,10 +261,7 @@ function runInput() {
     mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
     replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
     retry: z.number().int().min(1).max(100).optional().describe('run it again up to this many more times after a failure (JOBQ_ATTEMPT in the job)'),
-    retryOn: z
-      .array(z.enum(['exit', 'signal', 'oom', 'timeout']))
-      .optional()
-      .describe('which ends are retried (default: all; a cancel never)'),
+    retryOn: z.array(z.enum(RETRY_ON)).optional().describe('which ends are retried (default: all; a cancel never)'),
     retryDelay: z.string().optional().describe('wait before the next attempt, doubled each time, e.g. "10s"'),
     owner: z.string().optional().describe("who the job belongs to, to find it later (jobq_status owner); default: this session's owner"),
     cleanup: z
@@ -330,7 +327,8 @@ async function startJob({ b, config, watched, session }: Tools, a: z.infer<z.Zod
   const limit = await guardRails(b, config.agents, asked, owner, session, a.memLimit);
   const spec = limit === undefined ? asked : { ...asked, memLimitBytes: limit };
   const cleanup = a.cleanup === 'session';
-  const recs = await (spec.array ? b.runArray.bind(b) : async (s: RunSpec) => [await b.run(s)])({
+  // runArray submits one job, or an array's elements, alike.
+  const recs = await b.runArray({
     ...spec,
     owner: { id: owner, session: session.proc, ...(cleanup ? { cleanup: 'session' as const } : {}) },
     onReplaced: (id) => replaced.push(id),

@@ -149,16 +149,7 @@ async function failStart(job: Job, err: unknown): Promise<void> {
   notifyLauncher();
   // In the joblog as parallel writes a command it could not run: exit 127, no time.
   if (t.changed && job.rec.joblog) {
-    const line = joblogLine({
-      seq: job.rec.admission?.array?.index ?? job.rec.seq ?? 0,
-      startedAt: new Date().toISOString(),
-      durationMs: 0,
-      receivedBytes: 0,
-      exitCode: 127,
-      signal: null,
-      command: shellWords(job.rec.argv),
-    });
-    housekeep(() => appendJoblog(job.rec.joblog!, line));
+    joblogEnd(job.rec, { startedAt: new Date().toISOString(), durationMs: 0, receivedBytes: 0, exitCode: 127, signal: null });
   }
 }
 
@@ -482,18 +473,23 @@ function joblogged(job: Job, rec: JobRecord, state: JobState): JobRecord {
     housekeep(() => {
       size = fs.fstatSync(job.logFd).size;
     });
-    const line = joblogLine({
-      seq: rec.admission?.array?.index ?? rec.seq ?? 0,
+    const received = Math.max(0, size - (job.logAt ?? 0));
+    joblogEnd(rec, {
       startedAt: done.startedAt ?? job.startedAt!,
       durationMs: done.durationMs,
-      receivedBytes: Math.max(0, size - (job.logAt ?? 0)),
+      receivedBytes: received,
       exitCode: done.exitCode,
       signal: done.signal,
-      command: shellWords(rec.argv),
     });
-    housekeep(() => appendJoblog(rec.joblog!, line));
   }
   return rec;
+}
+
+/** One run's line in the job's joblog: its Seq is an array element's index, else the job's number. */
+function joblogEnd(rec: JobRecord, run: Omit<Parameters<typeof joblogLine>[0], 'seq' | 'command'>): void {
+  if (!rec.joblog) return;
+  const line = joblogLine({ ...run, seq: rec.admission?.array?.index ?? rec.seq ?? 0, command: shellWords(rec.argv) });
+  housekeep(() => appendJoblog(rec.joblog!, line));
 }
 
 /** The log's line when a job is run again: which attempt ended how, and when the next one starts. */
