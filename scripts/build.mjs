@@ -109,6 +109,18 @@ await build({
   plugins: [definitionsAlone, lazyChildProcessForCommander, noColorSniffingInChalk, plainFsForLockfile],
   logLevel: 'warning',
 });
+// The dashboard's page script, for the browser: the server inlines it into the page (src/ui/page.ts).
+await build({
+  entryPoints: ['src/ui/client.ts'],
+  absWorkingDir: root,
+  outfile: 'dist/ui-client.js',
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'chrome100',
+  minify: true,
+  logLevel: 'warning',
+});
 // The package is ESM ("type": "module"); dist/ holds CommonJS.
 writeFileSync(path.join(dist, 'package.json'), '{ "type": "commonjs" }\n');
 for (const entry of ['cli.js', 'supervisor.js']) writeFileSync(path.join(dist, entry), readFileSync(path.join(root, 'scripts', 'boot.cjs'), 'utf8'));

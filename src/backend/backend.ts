@@ -173,6 +173,8 @@ export interface Backend {
   remove(id: string): Promise<Removed>;
   queues(names: string[]): Promise<QueueInfo[]>;
   queueNames(): string[];
+  /** A queue's slots and whether it is paused, without looking at its jobs. */
+  queueSettings(name: string): { slots: number; paused: boolean };
   updateQueue(name: string, patch: QueueState): Promise<QueueState & { slots: number; paused: boolean }>;
   /** jobq's own event log (pino-format JSON lines). */
   eventsFile(): string;

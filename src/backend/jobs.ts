@@ -30,6 +30,7 @@ import { appendEvent } from '../store/events.js';
 import { appendJoblog, type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
 import type { Backend, CancelResult, DispatchSettingsInput, JobView, Made, QueueInfo, Removed, RestartOpts, Runner, RunnerHost, RunSpec } from './backend.js';
+import { queueSettings } from './local/dispatch.js';
 import { LocalQueues } from './local/queues.js';
 import { BACKENDS, PLACES } from './places.js';
 import { specFromRecord } from './spec.js';
@@ -546,6 +547,10 @@ export class Jobs implements Backend, RunnerHost {
 
   queues(names: string[]): Promise<QueueInfo[]> {
     return this.local.queues(names);
+  }
+
+  queueSettings(name: string): { slots: number; paused: boolean } {
+    return queueSettings(this.store, name);
   }
 
   eventsFile(): string {

@@ -5,36 +5,80 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
+import { Chalk } from 'chalk';
 import type { Command } from 'commander';
 import type { Backend, JobView } from '../backend/backend.js';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
 import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
-import { formatDuration, formatSize } from '../domain/units.js';
+import { formatDuration, formatSize, shellWords } from '../domain/units.js';
 import { lastLinesText } from '../output/follow.js';
-import { elapsedMs, exitText, stateLabel } from '../output/format.js';
+import { detailLines, elapsedMs, exitText, stateLabel } from '../output/format.js';
 import { openDetached, spawnCli } from '../process/spawn.js';
-import { PAGE } from '../ui/page.js';
+import { jobsFeed, stream } from '../ui/feed.js';
+import { FAVICON_SVG, keyPage, pageHtml } from '../ui/page.js';
 import { context } from './context.js';
 import type { CommandDef } from './definition.js';
 
 const LOG_LINES = 200;
+/** A search of a log stops after this many matching lines (the page says there were more). */
+const SEARCH_MATCHES = 200;
+const plain = new Chalk({ level: 0 });
 
-/** One row of the jobs table. */
+/** States that ended badly: the list gives each its reason in one line. */
+const BAD = new Set(['failed', 'killed', 'timeout', 'oom', 'lost', 'failed-to-start']);
+
+/** The last log line of a finished job, cached: it no longer changes, and the list is rebuilt every second. */
+const lastLines = new Map<string, string>();
+function finalLastLine(v: JobView): string {
+  let line = lastLines.get(v.rec.id);
+  if (line === undefined) {
+    if (lastLines.size > 5000) lastLines.clear();
+    // jobq's own end marker repeats the state: the job's last words are the line before it.
+    const lines = lastLinesText(v.rec.log, 5, 64 * 1024).split('\n');
+    line = (lines.filter((l) => l.trim() && !l.startsWith('[jobq] ')).pop() ?? '').slice(0, 300);
+    lastLines.set(v.rec.id, line);
+  }
+  return line;
+}
+
+/** Why a job is where it is, in one line: why it waits, why it ended badly (its reason, else its last log line). */
+function whyOf(v: JobView): string | undefined {
+  const s = v.state;
+  if (s.status === 'queued') return v.waiting?.reason;
+  if (s.status === 'paused') return `paused at ${s.pausedAt.slice(11, 19)} (${s.how === 'freezer' ? 'frozen' : 'SIGSTOP'})`;
+  if (s.status === 'skipped') return s.reason;
+  if (s.status === 'failed-to-start') return s.error;
+  if (!BAD.has(s.status)) return undefined;
+  const reason = s.status === 'lost' || s.status === 'oom' ? s.reason : undefined;
+  const last = finalLastLine(v);
+  return [reason, last && `last output: ${last}`].filter(Boolean).join('; ') || undefined;
+}
+
+/** One row of the jobs list: what the list shows, with times as ISO strings for the page to format in its own zone. */
 function row(v: JobView) {
   const s = v.state;
   const e = elapsedMs(v);
-  const peak = outcomeOf(s)?.peakMemBytes;
+  const done = outcomeOf(s);
+  const mem = v.memBytes ?? done?.peakMemBytes;
+  const a = v.rec.admission?.array;
   return {
     id: v.rec.id,
+    seq: v.rec.seq,
     name: v.rec.name,
     status: s.status,
     label: stateLabel(v),
-    pid: v.rec.job?.pid,
-    started: (startedAtOf(s) || v.rec.createdAt).replace('T', ' ').slice(0, 19),
-    elapsed: e === undefined ? '-' : formatDuration(e),
+    final: isFinal(s),
+    why: whyOf(v),
+    array: a ? { name: a.name, index: a.index, size: a.size } : undefined,
+    queue: v.rec.queue,
+    createdAt: v.rec.createdAt,
+    startedAt: startedAtOf(s),
+    elapsedMs: e ?? null,
+    elapsed: e === undefined ? '' : formatDuration(e),
     exit: exitText(s),
-    mem: v.memBytes ? formatSize(v.memBytes) : peak ? formatSize(peak) : '-',
+    mem: mem ? formatSize(mem) : '',
   };
 }
 
@@ -55,15 +99,27 @@ export function allowed(req: http.IncomingMessage, url: URL, port: number, token
   return undefined;
 }
 
-/** The jobs table as the dashboard shows it: the live and recent jobs, with the counts in its header. */
+/** The list as the dashboard shows it: the live and recent jobs, the queues with their slots, the counts. */
 async function jobsTable(b: Backend) {
   const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
+  const count = (f: (v: JobView) => boolean) => views.filter(f).length;
+  const queues = b.queueNames().map((name) => {
+    const mine = views.filter((v) => v.rec.queue === name);
+    return {
+      name,
+      ...b.queueSettings(name),
+      running: mine.filter((v) => v.state.status === 'running' || v.state.status === 'starting' || v.state.status === 'paused').length,
+      waiting: mine.filter((v) => v.state.status === 'queued').length,
+    };
+  });
   return {
     jobs: views.map(row),
+    queues,
     hidden,
     total: views.length + hidden,
-    running: views.filter((v) => v.state.status === 'running').length,
-    waiting: views.filter((v) => v.state.status === 'queued').length,
+    running: count((v) => v.state.status === 'running' || v.state.status === 'starting'),
+    waiting: count((v) => v.state.status === 'queued' || v.state.status === 'paused'),
+    failed: count((v) => BAD.has(v.state.status)),
   };
 }
 
@@ -82,17 +138,22 @@ type Send = (code: number, body: unknown, type?: string) => void;
 /** One request: refused unless allowed, else the page or an API answer; an error is answered as JSON. */
 async function handle(site: Site, req: http.IncomingMessage, res: http.ServerResponse) {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  const why = allowed(req, url, site.port, site.token);
   const send: Send = (code, body, type = 'application/json') => {
     res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
     res.end(typeof body === 'string' ? body : JSON.stringify(body));
   };
+  const why = allowed(req, url, site.port, site.token);
+  // The icon is no secret: served without the key (never to a foreign Host), so a browser's own request is no 403.
+  if (why !== 'host' && (url.pathname === '/favicon.ico' || url.pathname === '/favicon.svg')) return send(200, FAVICON_SVG, 'image/svg+xml');
+  // A person who opened the bare address gets a page that says how to get the URL again, not raw JSON.
+  if (why === 'token' && url.pathname === '/' && req.method === 'GET') return send(403, keyPage(), 'text/html; charset=utf-8');
   if (why) return send(403, { error: why === 'host' ? 'not a loopback Host' : why === 'token' ? 'token missing or wrong' : 'cross-origin request refused' });
   try {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (url.pathname === '/') return page(res);
-    return await api(site, req, res, parts, send);
+    return await api(site, { req, res, url, parts, send });
   } catch (e) {
+    if (res.headersSent) return res.destroy();
     return send(e instanceof JobqError && e.code === 'NOT_FOUND' ? 404 : 400, { error: (e as Error).message });
   }
 }
@@ -105,41 +166,75 @@ function page(res: http.ServerResponse) {
     'cache-control': 'no-store',
     'x-frame-options': 'DENY',
     'referrer-policy': 'no-referrer',
-    'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
   });
-  return res.end(PAGE.replace('<script>', `<script nonce="${nonce}">`));
+  return res.end(pageHtml(nonce));
 }
 
-/** The API the page uses: the jobs feed, one job, its log as events, cancel and restart. */
-async function api(site: Site, req: http.IncomingMessage, res: http.ServerResponse, parts: string[], send: Send) {
+interface Call {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  url: URL;
+  parts: string[];
+  send: Send;
+}
+
+/** The API the page uses: the jobs feed, one job, its log (live, whole, searched), and the actions. */
+async function api(site: Site, c: Call) {
   const { b, jobs } = site;
+  const { req, res, parts, send } = c;
   if (parts[0] !== 'api') return send(404, { error: 'not found' });
   if (parts[1] === 'events') return jobs.follow(res);
   if (parts[1] === 'jobs' && parts.length === 2) return send(200, await jobs.current());
-  const id = parts[2] ? b.resolve(parts[2]) : '';
-  if (parts[1] === 'jobs' && parts.length === 3 && req.method === 'GET') return send(200, await jobDetail(b, id));
-  if (parts[1] === 'jobs' && parts[3] === 'log' && req.method === 'GET') return stream(res, () => logEvents(b, id));
-  if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'cancel') {
-    const r = await b.cancel(id, {});
-    return send(200, { message: `${r.outcome}: ${stateLabel({ state: r.state, supervisorAlive: false })}`, state: r.state.status });
-  }
-  if (parts[1] === 'jobs' && req.method === 'POST' && parts[3] === 'restart') {
-    const newId = await site.restart(id);
-    return send(200, { message: `restarted as ${newId}`, id: newId });
+  if (parts[1] !== 'jobs') return send(404, { error: 'not found' });
+  const id = b.resolve(parts[2] ?? '');
+  const what = parts.slice(3).join('/');
+  if (req.method === 'GET') {
+    if (what === '') return send(200, await jobDetail(b, id));
+    if (what === 'log') return stream(res, () => logEvents(b, id));
+    if (what === 'log/full') return wholeLog(b, id, c);
+    if (what === 'log/search') return send(200, await searchLog(b, id, c.url.searchParams.get('q') ?? ''));
+  } else if (req.method === 'POST' && ACTIONS.has(what)) {
+    return send(200, await act(site, id, what));
   }
   return send(404, { error: 'not found' });
 }
 
-/** One job's panel: its row, and what only the panel shows (command, log path, limit, samples). */
+const ACTIONS = new Set(['cancel', 'restart', 'pause', 'resume']);
+
+/** An action from the page, its result said once in plain words (`Cancelled train #4 after 2h 13m.`). */
+async function act(site: Site, id: string, what: string): Promise<{ message: string; id?: string }> {
+  const { b } = site;
+  const before = await b.view(id);
+  const who = `${before.rec.name}${before.rec.seq !== undefined ? ` #${before.rec.seq}` : ''}`;
+  if (what === 'cancel') {
+    const r = await b.cancel(id, { by: 'dashboard' });
+    if (r.outcome === 'cancelled') return { message: `Cancelled ${who}${r.elapsedMs ? ` after ${formatDuration(r.elapsedMs)}` : ''}.` };
+    if (r.outcome === 'already-ended') return { message: `${who} had already ended (${stateLabel({ state: r.state, supervisorAlive: false })}).` };
+    return { message: `${who} was not signalled: ${r.detail ?? 'it could not be proven to be the job'}.` };
+  }
+  if (what === 'restart') {
+    const newId = await site.restart(id);
+    const rec = (await b.view(newId)).rec;
+    return { message: `Restarted ${before.rec.name} as #${rec.seq ?? rec.id}.`, id: newId };
+  }
+  const v = what === 'pause' ? await b.pause(id) : await b.resume(id);
+  return { message: `${what === 'pause' ? 'Paused' : 'Resumed'} ${who}: now ${stateLabel(v)}.` };
+}
+
+/** One job's panel: its row, its details as `jobq status JOB` lists them, its limits and samples. */
 async function jobDetail(b: Backend, id: string) {
   const v = await b.get(id, { withMemory: true });
+  const p = v.rec.protection;
   return {
     ...row(v),
-    final: isFinal(v.state),
-    command: v.rec.argv.join(' '),
+    command: shellWords(v.rec.argv),
+    details: detailLines(plain, v).filter(([k]) => k !== 'state' && k !== 'id'),
     log: v.rec.log,
-    waiting: v.waiting?.reason,
-    memLimit: v.rec.protection.memLimitBytes,
+    memNow: v.memBytes ?? null,
+    memPeak: outcomeOf(v.state)?.peakMemBytes ?? null,
+    memLimit: p.memLimitBytes ?? null,
+    memHigh: p.memHighBytes ?? null,
     samples: b.samples(id),
   };
 }
@@ -148,9 +243,69 @@ async function jobDetail(b: Backend, id: string) {
 async function logEvents(b: Backend, id: string) {
   const v = await b.view(id);
   return {
-    log: { text: lastLinesText(v.rec.log, LOG_LINES) },
+    log: { text: lastLinesText(v.rec.log, LOG_LINES), size: logSize(v.rec.log) },
     state: { status: v.state.status, label: stateLabel(v), final: isFinal(v.state), exit: isFinal(v.state) ? exitCodeOf(v.state) : null },
   };
+}
+
+function logSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** A job's log opened for reading: never through a symlink, never blocking on a FIFO; only a regular file. */
+function openLog(file: string): number {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw new JobqError('IO', `${file} is not a regular file`);
+  }
+  return fd;
+}
+
+/** The whole log, streamed as it is on disk (bounded memory whatever its size); `?download=1` saves it as NAME.log. */
+async function wholeLog(b: Backend, id: string, c: Call) {
+  const v = await b.view(id);
+  const fd = openLog(v.rec.log);
+  const name = `${v.rec.name.replace(/[^\w.-]/g, '_')}.log`;
+  c.res.writeHead(200, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(fs.fstatSync(fd).size),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...(c.url.searchParams.get('download') ? { 'content-disposition': `attachment; filename="${name}"` } : {}),
+  });
+  // Up to the size it had when asked: a log that grows meanwhile does not make the answer longer than it said.
+  const s = fs.createReadStream('', { fd, end: Math.max(0, fs.fstatSync(fd).size - 1), highWaterMark: 256 * 1024 });
+  s.pipe(c.res);
+  c.res.on('close', () => s.destroy());
+}
+
+/** The lines of a log holding `q` (case-insensitive), read as a stream: a 50 MB log costs no more memory than a small one. */
+async function searchLog(b: Backend, id: string, q: string) {
+  if (!q) throw new JobqError('USAGE', 'nothing to search for');
+  const v = await b.view(id);
+  const fd = openLog(v.rec.log);
+  const needle = q.toLowerCase();
+  const matches: Array<{ line: number; text: string }> = [];
+  let line = 0;
+  let more = 0;
+  const rl = readline.createInterface({ input: fs.createReadStream('', { fd }), crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const raw of rl) {
+    line++;
+    if (!raw.toLowerCase().includes(needle)) continue;
+    if (matches.length >= SEARCH_MATCHES) {
+      more++;
+      continue;
+    }
+    // A \r progress line as a terminal shows it: its last state.
+    const text = raw.split('\r').filter(Boolean).pop() ?? '';
+    matches.push({ line, text: text.length > 400 ? `${text.slice(0, 400)}…` : text });
+  }
+  return { q, matches, more, lines: line };
 }
 
 /** Binds 127.0.0.1:port; a port in use is the user's error to fix, and the feed goes with a server that failed. */
@@ -175,162 +330,6 @@ export async function serve(b: Backend, opts: { port: number; token: string; res
   return { server, port: site.port };
 }
 
-/** How old a jobs snapshot may be when nothing changed: memory figures move without a file changing. */
-const FRESH_MS = 1000;
-
-/** An SSE frame: `event: NAME` and one `data:` line of JSON (JSON.stringify escapes every newline). */
-const frame = (event: string, json: string) => `event: ${event}\ndata: ${json}\n\n`;
-
-type Snap = { json: string; frame: Buffer; version: number; at: number };
-
-/** The feed's state, shared by every viewer of the server. */
-interface Feed {
-  compute: () => Promise<unknown>;
-  /** Bumped by each change seen; a snapshot is current if it was started after the latest one. */
-  changes: number;
-  snap?: Snap;
-  running?: { version: number; done: Promise<Snap> };
-  viewers: Set<(s: Snap | Error) => void>;
-  timer?: NodeJS.Timeout;
-  pumping: boolean;
-  again: boolean;
-}
-
-/** Starts the one computation of a snapshot that every caller at this moment shares. */
-function recompute(f: Feed): Promise<Snap> {
-  const version = f.changes;
-  const at = Date.now();
-  const done: Promise<Snap> = f
-    .compute()
-    .then((v) => {
-      const json = JSON.stringify(v);
-      // Unchanged content keeps the same string, so each viewer's "already sent" check is a pointer compare.
-      f.snap = json === f.snap?.json ? { ...f.snap, version, at } : { json, frame: Buffer.from(frame('jobs', json)), version, at };
-      return f.snap;
-    })
-    .finally(() => {
-      // Done or failed, the next caller starts afresh: an error is not cached.
-      if (f.running?.done === done) f.running = undefined;
-    });
-  f.running = { version, done };
-  return done;
-}
-
-/** The snapshot as of this call: no older than FRESH_MS and started after every change seen so far. */
-async function snapshot(f: Feed): Promise<Snap> {
-  const want = f.changes;
-  for (;;) {
-    if (f.snap && f.snap.version >= want && Date.now() - f.snap.at < FRESH_MS) return f.snap;
-    if (f.running && f.running.version >= want) return f.running.done;
-    // One computation at a time: one that started before the change is waited out, then one more serves everyone.
-    if (f.running) await f.running.done.catch(() => undefined);
-    else return recompute(f);
-  }
-}
-
-/** Sends the current snapshot to every viewer; changes seen meanwhile make one more round, however many they were. */
-async function pump(f: Feed): Promise<void> {
-  if (f.pumping) {
-    f.again = true;
-    return;
-  }
-  f.pumping = true;
-  try {
-    do {
-      f.again = false;
-      const s = await snapshot(f).catch((e: Error) => e);
-      for (const send of f.viewers) send(s);
-    } while (f.again && f.viewers.size > 0);
-  } finally {
-    f.pumping = false;
-  }
-}
-
-/** A change of the state dir (or the 1 s tick): viewers get the new snapshot. */
-function changed(f: Feed): void {
-  f.changes++;
-  if (f.viewers.size > 0) void pump(f);
-}
-
-/** `/api/events`: a `jobs` event now and whenever the snapshot changes. */
-function follow(f: Feed, res: http.ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-  let last: string | undefined;
-  const send = (s: Snap | Error) => {
-    if (s instanceof Error) res.write(frame('error', JSON.stringify({ error: s.message })));
-    else if (s.json !== last) {
-      last = s.json;
-      res.write(s.frame);
-    }
-  };
-  f.viewers.add(send);
-  // Memory figures change with no file changing: while anyone watches, a fresh snapshot each second.
-  f.timer ??= setInterval(() => changed(f), FRESH_MS);
-  snapshot(f).then(send, send);
-  res.on('close', () => {
-    f.viewers.delete(send);
-    if (f.viewers.size === 0) {
-      clearInterval(f.timer);
-      f.timer = undefined;
-    }
-  });
-}
-
-/**
- * The jobs table, one snapshot for the whole server: computed once per change of `dir` (watched once, not per viewer),
- * or when older than FRESH_MS, by one computation that every caller at that moment shares; its serialized frame is
- * written as is to every viewer. A 1 s timer runs only while a viewer is connected.
- */
-function jobsFeed(compute: () => Promise<unknown>, dir: string) {
-  const f: Feed = { compute, changes: 0, viewers: new Set(), pumping: false, again: false };
-  let watcher: fs.FSWatcher | undefined;
-  try {
-    watcher = fs.watch(dir, () => changed(f));
-    watcher.on('error', () => undefined);
-  } catch {
-    /* FRESH_MS still bounds how stale it gets */
-  }
-
-  return {
-    current: async () => (await snapshot(f)).json,
-    /** `/api/events`: a `jobs` event now and whenever the snapshot changes. */
-    follow: (res: http.ServerResponse): void => follow(f, res),
-    close(): void {
-      clearInterval(f.timer);
-      watcher?.close();
-    },
-  };
-}
-
-/**
- * Server-sent events for one client: each named field of `next()` as an event of that name, sent when it changes;
- * checked every second until the client goes.
- */
-function stream(res: http.ServerResponse, next: () => Promise<Record<string, unknown>>): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-  const last = new Map<string, string>();
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      for (const [event, value] of Object.entries(await next())) {
-        const data = JSON.stringify(value);
-        if (last.get(event) === data) continue;
-        last.set(event, data);
-        res.write(frame(event, data));
-      }
-    } catch (e) {
-      res.write(frame('error', JSON.stringify({ error: (e as Error).message })));
-    } finally {
-      busy = false;
-    }
-  };
-  void tick();
-  const timer = setInterval(() => void tick(), 1000);
-  res.on('close', () => clearInterval(timer));
-}
-
 /**
  * `--detach`: the dashboard as a jobq job of its own (it outlives this terminal; `jobq cancel jobq-ui` ends it). The
  * token goes in the environment, never on a command line other users can read in /proc; the URL printed is the one
@@ -338,7 +337,11 @@ function stream(res: http.ServerResponse, next: () => Promise<Record<string, unk
  */
 async function detach(port: number, token: string): Promise<number> {
   const jobq = [process.execPath, process.argv[1]!];
-  const r = spawnCli(['run', 'jobq-ui', '--json', '--replace', '--', ...jobq, 'ui', '--port', String(port)], { ...process.env, JOBQ_UI_TOKEN: token });
+  const r = spawnCli(['run', 'jobq-ui', '--json', '--replace', '--', ...jobq, 'ui', '--port', String(port)], {
+    ...process.env,
+    JOBQ_UI_TOKEN: token,
+    JOBQ_UI_DETACHED: '1',
+  });
   let out = '';
   r.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)));
@@ -382,8 +385,10 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
   const port = o.port === undefined ? 8765 : Number(o.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new JobqError('USAGE', `invalid --port '${o.port}': 0 (any free one) to 65535`);
   const token = process.env.JOBQ_UI_TOKEN || randomBytes(16).toString('hex');
+  const detached = process.env.JOBQ_UI_DETACHED === '1';
   // The key stays with this server: jobs it restarts must not inherit it.
   delete process.env.JOBQ_UI_TOKEN;
+  delete process.env.JOBQ_UI_DETACHED;
   if (o.detach) return detach(port, token);
   const ctx = context(cmd);
   const b = ctx.backend;
@@ -399,7 +404,9 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
     },
   });
   const here = `http://127.0.0.1:${bound}/?token=${token}`;
-  process.stdout.write(`dashboard: ${here}\n(serving on 127.0.0.1 only; Ctrl-C to stop; the token in the URL is its key)\n`);
+  // Its log is read by someone with no terminal on it: a detached dashboard stops by its job name.
+  const stop = detached ? 'stop it: jobq cancel jobq-ui' : 'Ctrl-C to stop';
+  process.stdout.write(`dashboard: ${here}\n(serving on 127.0.0.1 only; ${stop}; the token in the URL is its key)\n`);
   const launcher = o.open ? openInBrowser(here) : undefined;
   // A closed terminal (HUP) stops it as Ctrl-C does, so the launch page goes with it.
   await new Promise<void>((resolve) => {
@@ -413,7 +420,7 @@ export default async function ui(o: { port?: string; open?: boolean; detach?: bo
 
 export const command: CommandDef = {
   name: 'ui',
-  summary: 'a local web dashboard: live jobs table, logs, memory charts, cancel and restart (127.0.0.1, behind a token)',
+  summary: 'a local web dashboard: live jobs, logs (whole, searched), memory and CPU charts, confirmed actions (127.0.0.1, token)',
   options: [
     { flags: '-p, --port <n>', description: 'port on 127.0.0.1', default: '8765' },
     { flags: '--open', description: 'open it in the browser (xdg-open gets a page only you can read, never the tokened URL)' },
@@ -422,6 +429,11 @@ export const command: CommandDef = {
   afterHelp: `
 It prints a URL with a random token; requests without the token, with a Host other than
 127.0.0.1/localhost, or a POST from another origin are refused (docs/ui.md).
+
+The page: the list (filter by state and name; arrays as one row with their progress; why each
+job waits or failed), and for a job its memory and CPU charts, its live log, the whole log
+(streamed, searchable, downloadable), and Cancel / Pause / Resume / Restart, each confirmed.
+Keys: / filter, j k or arrows move, Enter opens an array.
 
 Examples:
   jobq ui                  # foreground; Ctrl-C stops it

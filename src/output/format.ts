@@ -240,6 +240,13 @@ function sweepLines(r: JobRecord): Array<[string, string]> {
 
 /** The detail view of one job. */
 export function formatDetail(c: ChalkInstance, v: JobView): string {
+  const lines = detailLines(c, v);
+  const width = Math.max(...lines.map(([k]) => k.length));
+  return lines.map(([k, val]) => `${c.dim(k.padEnd(width))}  ${val}`).join('\n');
+}
+
+/** What `status JOB` tells of a job, as (label, value) pairs: the terminal lays them out, the dashboard lists them. */
+export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string]> {
   const r = v.rec;
   const s = v.state;
   const p = r.protection;
@@ -312,6 +319,5 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
     .join(' ');
   lines.push(['env added', added + (r.env.presets.length ? `  [presets: ${r.env.presets.join(', ')}]` : '')]);
   for (const w of p.warnings) lines.push(['warning', c.yellow(w)]);
-  const width = Math.max(...lines.map(([k]) => k.length));
-  return lines.map(([k, val]) => `${c.dim(k.padEnd(width))}  ${val}`).join('\n');
+  return lines;
 }

@@ -31,8 +31,16 @@ it('--detach --port 0 prints the port it got, serves there, keeps the token off 
   const token = url.searchParams.get('token')!;
   expect(token).toMatch(/^[0-9a-f]{32}$/);
   expect((await fetch(url)).status).toBe(200);
-  expect((await fetch(`http://127.0.0.1:${url.port}/`)).status).toBe(403);
+  // The bare address: a page that says how to get the URL again, for a detached one through its log.
+  const bare = await fetch(`http://127.0.0.1:${url.port}/`);
+  expect(bare.status).toBe(403);
+  expect(bare.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(await bare.text()).toContain('jobq tail jobq-ui');
   expect(allCmdlines()).not.toContain(token);
+  // Its log is read without a terminal: it says how to stop it, not Ctrl-C.
+  const log = fs.readFileSync(w.record(w.ids()[0]!).log, 'utf8');
+  expect(log).toContain('stop it: jobq cancel jobq-ui');
+  expect(log).not.toContain('Ctrl-C');
   const rec = w.record(w.ids()[0]!);
   expect(rec.name).toBe('jobq-ui');
   expect(JSON.stringify(rec)).not.toContain(token);

@@ -94,6 +94,21 @@ describe('jobq ui', () => {
     expect(w.record(id).state.status).toBe('running');
   });
 
+  it('a favicon for any loopback page; the API without the key answers JSON, the page without it says how to get the URL', async () => {
+    const icon = await fetch(new URL('/favicon.ico', url));
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    const api = await fetch(new URL('/api/jobs', url));
+    expect(api.status).toBe(403);
+    expect(await api.json()).toEqual({ error: 'token missing or wrong' });
+    const bare = await fetch(new URL('/?token=wrong', url));
+    expect(bare.status).toBe(403);
+    expect(await bare.text()).toMatch(/This dashboard needs its key[\s\S]*jobq tail jobq-ui/);
+    // A foreign Host gets nothing, not even the help page or the icon.
+    expect(await request('GET', '/', { host: `evil.example:${url.port}` })).toBe(403);
+    expect(await request('GET', '/favicon.ico', { host: `evil.example:${url.port}` })).toBe(403);
+  });
+
   it('with 2,000 finished jobs it sends the newest 100 and a count, not all of them', async () => {
     for (let i = 0; i < 2000; i++) {
       const at = new Date(Date.now() - 86_400_000 + i * 1000);
@@ -155,7 +170,7 @@ describe('jobq ui', () => {
         );
         const rowSel = `#jobs tr[data-id="${id}"]`;
         await page.waitForSelector(rowSel, { timeout: 15_000 });
-        expect(await page.textContent(`${rowSel} td:nth-child(3)`)).toBe('running');
+        expect(await page.textContent(`${rowSel} td.c-state`)).toBe('running');
         await page.click(rowSel);
         await page.waitForFunction(() => /tick 3\n/.test(document.querySelector('#log')?.textContent ?? ''), undefined, { timeout: 15_000 });
         await page.waitForFunction(() => /tick 7\n/.test(document.querySelector('#log')?.textContent ?? ''), undefined, { timeout: 15_000 });
@@ -174,8 +189,9 @@ describe('jobq ui', () => {
         await page.waitForSelector('#memchart polyline', { timeout: 10_000 });
         expect(await page.locator('#memchart line.limit').count()).toBe(1);
         await page.click('#cancel');
+        await page.click('#confirmYes');
         await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
-        await page.waitForFunction((sel) => document.querySelector(`${sel} td:nth-child(3)`)?.textContent === 'cancelled', rowSel, { timeout: 15_000 });
+        await page.waitForFunction((sel) => document.querySelector(`${sel} td.c-state`)?.textContent === 'cancelled', rowSel, { timeout: 15_000 });
         expect(w.record(id).state.status).toBe('cancelled');
         fs.mkdirSync(SHOTS, { recursive: true });
         const shot = path.join(SHOTS, 'ui-cancelled.png');
@@ -183,24 +199,28 @@ describe('jobq ui', () => {
         console.log(`screenshot: ${shot}`);
         expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
         // Restart from the page: a new job of the same name and command runs, and the page shows it.
+        const title = await page.textContent('#jobTitle');
         await page.click('#restart');
+        expect(await page.textContent('#confirmText')).toMatch(/^Run webjob #\d+ again/);
+        await page.click('#confirmYes');
         await page.waitForFunction(
           (old) => {
-            const h = document.querySelector('#detail h2')?.textContent;
+            const h = document.querySelector('#jobTitle')?.textContent;
             return !!h && h !== old;
           },
-          id,
+          title,
           { timeout: 15_000 },
         );
-        const again = (await page.textContent('#detail h2'))!;
-        expect(await page.textContent('#actionResult')).toMatch(/^restart: /);
+        await expect.poll(() => page.textContent('#actionResult')).toMatch(/^Restarted webjob as #\d+\.$/);
+        const again = w.ids().find((x) => x !== id)!;
         expect(w.record(again)).toMatchObject({ name: w.record(id).name, argv: w.record(id).argv });
-        await page.waitForFunction((sel) => document.querySelector(`${sel} td:nth-child(3)`)?.textContent === 'running', `#jobs tr[data-id="${again}"]`, {
+        await page.waitForFunction((sel) => document.querySelector(`${sel} td.c-state`)?.textContent === 'running', `#jobs tr[data-id="${again}"]`, {
           timeout: 15_000,
         });
         await page.click(`#jobs tr[data-id="${again}"]`);
         await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'running', undefined, { timeout: 15_000 });
         await page.click('#cancel');
+        await page.click('#confirmYes');
         await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
         expect(w.record(again).state.status).toBe('cancelled');
       } finally {
