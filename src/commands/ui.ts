@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { Chalk } from 'chalk';
 import type { Command } from 'commander';
 import type { Backend, JobView } from '../backend/backend.js';
@@ -13,7 +13,7 @@ import { EXIT, JobqError } from '../domain/errors.js';
 import { exitCodeOf, isFinal } from '../domain/job.js';
 import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize, shellWords } from '../domain/units.js';
-import { lastLinesText } from '../output/follow.js';
+import { lastLinesText, openLogForReading } from '../output/follow.js';
 import { detailLines, elapsedMs, exitText, stateLabel } from '../output/format.js';
 import { openDetached, spawnCli } from '../process/spawn.js';
 import { jobsFeed, stream } from '../ui/feed.js';
@@ -47,7 +47,8 @@ function finalLastLine(v: JobView): string {
 function whyOf(v: JobView): string | undefined {
   const s = v.state;
   if (s.status === 'queued') return v.waiting?.reason;
-  if (s.status === 'paused') return `paused at ${s.pausedAt.slice(11, 19)} (${s.how === 'freezer' ? 'frozen' : 'SIGSTOP'})`;
+  if (s.status === 'paused')
+    return `${s.reason ? `frozen by the pressure guard (${s.reason})` : 'paused'} at ${new Date(s.pausedAt).toTimeString().slice(0, 8)}`;
   if (s.status === 'skipped') return s.reason;
   if (s.status === 'failed-to-start') return s.error;
   if (!BAD.has(s.status)) return undefined;
@@ -71,7 +72,7 @@ function row(v: JobView) {
     label: stateLabel(v),
     final: isFinal(s),
     why: whyOf(v),
-    array: a ? { name: a.name, index: a.index, size: a.size } : undefined,
+    array: a ? { name: a.name, index: a.index, size: a.size, run: a.run } : undefined,
     queue: v.rec.queue,
     createdAt: v.rec.createdAt,
     startedAt: startedAtOf(s),
@@ -99,7 +100,41 @@ export function allowed(req: http.IncomingMessage, url: URL, port: number, token
   return undefined;
 }
 
-/** The list as the dashboard shows it: the live and recent jobs, the queues with their slots, the counts. */
+/** A finished job's state never changes: read once. */
+const finalStatus = new Map<string, string>();
+/** An array's elements (its latest run), looked up again every few seconds, not at every snapshot. */
+const arrayElements = new Map<string, { ids: string[]; at: number }>();
+
+/** Each listed array's latest run counted over all of its elements: the list holds only the newest finished jobs. */
+async function arrayCounts(b: Backend, views: JobView[]) {
+  const live = new Map(views.map((v) => [v.rec.id, v.state.status as string]));
+  const out: Record<string, { run?: string; size: number; counts: Record<string, number> }> = {};
+  for (const name of new Set(views.flatMap((v) => v.rec.admission?.array?.name ?? []))) {
+    let el = arrayElements.get(name);
+    if (!el || Date.now() - el.at > 5000) {
+      el = { ids: b.arrayIds(name), at: Date.now() };
+      arrayElements.set(name, el);
+    }
+    const counts: Record<string, number> = {};
+    let run: string | undefined;
+    for (const id of el.ids) {
+      let st = live.get(id) ?? finalStatus.get(id);
+      if (!st) {
+        const v = await b.view(id).catch(() => undefined);
+        if (!v) continue;
+        st = v.state.status;
+        run ??= v.rec.admission?.array?.run;
+        if (isFinal(v.state)) finalStatus.set(id, st);
+      }
+      counts[st] = (counts[st] ?? 0) + 1;
+    }
+    const first = views.find((v) => v.rec.admission?.array?.name === name && el.ids.includes(v.rec.id))?.rec.admission?.array;
+    out[name] = { run: first?.run ?? run, size: el.ids.length, counts };
+  }
+  return out;
+}
+
+/** The list as the dashboard shows it: the live and recent jobs, arrays counted whole, the queues with their slots, the counts. */
 async function jobsTable(b: Backend) {
   const { views, hidden } = await b.list({ all: false, recent: 100, withMemory: true });
   const count = (f: (v: JobView) => boolean) => views.filter(f).length;
@@ -114,6 +149,7 @@ async function jobsTable(b: Backend) {
   });
   return {
     jobs: views.map(row),
+    arrays: await arrayCounts(b, views),
     queues,
     hidden,
     total: views.length + hidden,
@@ -137,7 +173,14 @@ type Send = (code: number, body: unknown, type?: string) => void;
 
 /** One request: refused unless allowed, else the page or an API answer; an error is answered as JSON. */
 async function handle(site: Site, req: http.IncomingMessage, res: http.ServerResponse) {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    // A request line no URL parser takes (`GET http://[/`): refused, before any check, and the server lives on.
+    res.writeHead(400).end();
+    return;
+  }
   const send: Send = (code, body, type = 'application/json') => {
     res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
     res.end(typeof body === 'string' ? body : JSON.stringify(body));
@@ -154,7 +197,8 @@ async function handle(site: Site, req: http.IncomingMessage, res: http.ServerRes
     return await api(site, { req, res, url, parts, send });
   } catch (e) {
     if (res.headersSent) return res.destroy();
-    return send(e instanceof JobqError && e.code === 'NOT_FOUND' ? 404 : 400, { error: (e as Error).message });
+    const code = e instanceof JobqError ? (e.code === 'NOT_FOUND' ? 404 : e.code === 'BUSY' ? 429 : 400) : 400;
+    return send(code, { error: (e as Error).message });
   }
 }
 
@@ -193,7 +237,11 @@ async function api(site: Site, c: Call) {
     if (what === '') return send(200, await jobDetail(b, id));
     if (what === 'log') return stream(res, () => logEvents(b, id));
     if (what === 'log/full') return wholeLog(b, id, c);
-    if (what === 'log/search') return send(200, await searchLog(b, id, c.url.searchParams.get('q') ?? ''));
+    if (what === 'log/search')
+      return send(200, {
+        q: c.url.searchParams.get('q'),
+        ...(await searchLog(b, id, c.url.searchParams.get('q') ?? '', () => req.destroyed || res.destroyed)),
+      });
   } else if (req.method === 'POST' && ACTIONS.has(what)) {
     return send(200, await act(site, id, what));
   }
@@ -256,56 +304,99 @@ function logSize(file: string): number {
   }
 }
 
-/** A job's log opened for reading: never through a symlink, never blocking on a FIFO; only a regular file. */
-function openLog(file: string): number {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  if (!fs.fstatSync(fd).isFile()) {
-    fs.closeSync(fd);
-    throw new JobqError('IO', `${file} is not a regular file`);
-  }
-  return fd;
-}
-
 /** The whole log, streamed as it is on disk (bounded memory whatever its size); `?download=1` saves it as NAME.log. */
 async function wholeLog(b: Backend, id: string, c: Call) {
   const v = await b.view(id);
-  const fd = openLog(v.rec.log);
+  const fd = openLogForReading(v.rec.log);
   const name = `${v.rec.name.replace(/[^\w.-]/g, '_')}.log`;
+  const size = fs.fstatSync(fd).size;
   c.res.writeHead(200, {
     'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(fs.fstatSync(fd).size),
+    'content-length': String(size),
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     ...(c.url.searchParams.get('download') ? { 'content-disposition': `attachment; filename="${name}"` } : {}),
   });
+  if (size === 0) {
+    fs.closeSync(fd);
+    return c.res.end();
+  }
   // Up to the size it had when asked: a log that grows meanwhile does not make the answer longer than it said.
-  const s = fs.createReadStream('', { fd, end: Math.max(0, fs.fstatSync(fd).size - 1), highWaterMark: 256 * 1024 });
+  const s = fs.createReadStream('', { fd, end: size - 1, highWaterMark: 256 * 1024 });
+  let sent = 0;
+  s.on('data', (d) => (sent += d.length));
+  // A log cut shorter meanwhile (its cap): the answer ends short, so the client is told at once, not left waiting.
+  s.on('end', () => sent < size && c.res.destroy());
   s.pipe(c.res);
   c.res.on('close', () => s.destroy());
 }
 
-/** The lines of a log holding `q` (case-insensitive), read as a stream: a 50 MB log costs no more memory than a small one. */
-async function searchLog(b: Backend, id: string, q: string) {
+/** Searches run at once; more wait their turn rather than each holding its own read of a big log. */
+let searching = 0;
+const MAX_SEARCHES = 2;
+/** A matching line keeps this much of its text; the rest of a longer line is only scanned. */
+const HIT_CHARS = 400;
+
+/**
+ * The lines of a log holding `q` (case-insensitive), read in fixed chunks up to the size it had when asked: memory
+ * stays bounded whatever the log (even one 50 MB line), and a client that goes away stops the scan.
+ */
+async function searchLog(b: Backend, id: string, q: string, gone: () => boolean) {
   if (!q) throw new JobqError('USAGE', 'nothing to search for');
+  if (q.length > 200) throw new JobqError('USAGE', 'search text too long (200 characters at most)');
+  if (searching >= MAX_SEARCHES) throw new JobqError('BUSY', 'two searches are running already: try again in a moment');
   const v = await b.view(id);
-  const fd = openLog(v.rec.log);
-  const needle = q.toLowerCase();
-  const matches: Array<{ line: number; text: string }> = [];
-  let line = 0;
-  let more = 0;
-  const rl = readline.createInterface({ input: fs.createReadStream('', { fd }), crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const raw of rl) {
-    line++;
-    if (!raw.toLowerCase().includes(needle)) continue;
-    if (matches.length >= SEARCH_MATCHES) {
-      more++;
-      continue;
-    }
-    // A \r progress line as a terminal shows it: its last state.
-    const text = raw.split('\r').filter(Boolean).pop() ?? '';
-    matches.push({ line, text: text.length > 400 ? `${text.slice(0, 400)}…` : text });
+  const fd = openLogForReading(v.rec.log);
+  searching++;
+  try {
+    return await scanLines(fd, fs.fstatSync(fd).size, q.toLowerCase(), gone);
+  } finally {
+    searching--;
+    fs.closeSync(fd);
   }
-  return { q, matches, more, lines: line };
+}
+
+/** The scan: each line's head kept (for the hit's text) and the line matched as a whole through a rolling window. */
+async function scanLines(fd: number, size: number, needle: string, gone: () => boolean) {
+  const matches: Array<{ line: number; text: string }> = [];
+  let line = 1;
+  let more = 0;
+  let head = '';
+  let tail = '';
+  let hit = false;
+  const chunk = Buffer.alloc(256 * 1024);
+  const decoder = new StringDecoder('utf8');
+  const endLine = () => {
+    if (hit) {
+      // A \r progress line as a terminal shows it: its last state.
+      const text = head.split('\r').filter(Boolean).pop() ?? '';
+      if (matches.length < SEARCH_MATCHES) matches.push({ line, text: text.length > HIT_CHARS ? `${text.slice(0, HIT_CHARS)}…` : text });
+      else more++;
+    }
+    line++;
+    head = '';
+    tail = '';
+    hit = false;
+  };
+  for (let pos = 0; pos < size; ) {
+    if (gone()) throw new JobqError('IO', 'the client went away');
+    const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+    if (n <= 0) break;
+    pos += n;
+    const parts = decoder.write(chunk.subarray(0, n)).split('\n');
+    parts.forEach((part, i) => {
+      if (i > 0) endLine();
+      if (head.length <= HIT_CHARS) head += part.slice(0, HIT_CHARS + 1 - head.length);
+      // Matched across chunk edges: the end of what came before, then this part.
+      const win = (tail + part).toLowerCase();
+      if (!hit && win.includes(needle)) hit = true;
+      tail = win.slice(-(needle.length - 1) || win.length);
+    });
+    // Another client's turn between chunks: a big log does not hold the server.
+    await new Promise((r) => setImmediate(r));
+  }
+  if (head || tail || hit) endLine();
+  return { matches, more, lines: line - 1 };
 }
 
 /** Binds 127.0.0.1:port; a port in use is the user's error to fix, and the feed goes with a server that failed. */
@@ -322,7 +413,8 @@ function listen(server: http.Server, port: number, jobs: { close(): void }): Pro
 /** Serves the dashboard until the process is stopped. */
 export async function serve(b: Backend, opts: { port: number; token: string; restart: (id: string) => Promise<string> }) {
   const site: Site = { b, jobs: jobsFeed(() => jobsTable(b), b.changesPath()), token: opts.token, port: opts.port, restart: opts.restart };
-  const server = http.createServer((req, res) => handle(site, req, res));
+  // Whatever a request does, it never takes the server down: a failure ends that one answer.
+  const server = http.createServer((req, res) => void handle(site, req, res).catch(() => res.destroy()));
   await listen(server, opts.port, site.jobs);
   server.on('close', () => site.jobs.close());
   // --port 0: the kernel picked one; the Host check uses the real one.

@@ -53,12 +53,22 @@ export function terminalLine(line: string): string {
 // Past this, only the end of a giant line (a progress bar that never printed a newline) is read back.
 const MAX_TAIL_BYTES = 8 * 1024 * 1024;
 
+/** A log opened for reading: never through a symlink, never blocking on a FIFO put in its place; a regular file only. */
+export function openLogForReading(file: string): number {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
+  }
+  return fd;
+}
+
 /**
  * Prints the last n lines of a file; returns the offset reached (for following). Unless `raw`, lines are shown
  * as a terminal would (`\r` updates collapsed) and n counts those lines; raw copies the bytes as they are.
  */
 export function printLastLines(file: string, n: number, out: NodeJS.WritableStream, raw = true, maxBytes = MAX_TAIL_BYTES): number {
-  const fd = fs.openSync(file, 'r');
+  const fd = openLogForReading(file);
   try {
     const size = fs.fstatSync(fd).size;
     const floor = Math.max(0, size - maxBytes);

@@ -8,7 +8,7 @@ interface Row {
   label: string;
   final: boolean;
   why?: string;
-  array?: { name: string; index: number; size: number };
+  array?: { name: string; index: number; size: number; run?: string };
   queue?: string;
   createdAt: string;
   startedAt?: string;
@@ -19,6 +19,8 @@ interface Row {
 }
 interface Snapshot {
   jobs: Row[];
+  /** Each listed array's latest run, counted over all of its elements (the list holds only the newest finished jobs). */
+  arrays: Record<string, { run?: string; size: number; counts: Record<string, number> }>;
   queues: Array<{ name: string; slots: number; paused: boolean; running: number; waiting: number }>;
   hidden: number;
   total: number;
@@ -41,7 +43,7 @@ interface Detail extends Row {
   memHigh: number | null;
   samples: Sample[];
 }
-type Item = { kind: 'job'; row: Row; el: boolean } | { kind: 'group'; name: string; rows: Row[]; all: Row[] };
+type Item = { kind: 'job'; row: Row; el: boolean } | { kind: 'group'; key: string; name: string; rows: Row[]; all: Row[] };
 
 /** Rows shown at first and added by each "show more": 1,000 queued jobs page instead of drawing at once. */
 const PAGE_ROWS = 200;
@@ -54,7 +56,10 @@ const GROUPS: Record<string, (s: string) => boolean> = {
   done: (s) => s === 'succeeded' || s === 'cancelled' || s === 'skipped',
 };
 
-const token = new URLSearchParams(location.search).get('token') ?? '';
+// The key is kept for this tab and taken out of the address bar (and so out of history and screenshots).
+const token = new URLSearchParams(location.search).get('token') ?? sessionStorage.getItem('jobq-token') ?? '';
+sessionStorage.setItem('jobq-token', token);
+if (location.search.includes('token=')) history.replaceState(null, '', location.pathname);
 const api = (p: string) => `${p}${p.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T | null;
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
@@ -72,6 +77,8 @@ const ui = {
   detail: undefined as Detail | undefined,
   logSource: undefined as EventSource | undefined,
   refresh: undefined as number | undefined,
+  /** An action is on its way: no second one until it is answered (a double click must not act on a job nobody confirmed). */
+  pending: false,
 };
 
 // ---- formatting -------------------------------------------------------------------------------------------------
@@ -118,10 +125,12 @@ function buildItems(s: Snapshot): Item[] {
       if (matches(r)) out.push({ kind: 'job', row: r, el: false });
       continue;
     }
-    let g = groups.get(r.array.name);
+    // One group per run of the array (two arrays of one name, --allow-duplicate, stay apart; a rerun joins its run).
+    const key = `${r.array.name}@${r.array.run ?? ''}`;
+    let g = groups.get(key);
     if (!g) {
-      g = { kind: 'group', name: r.array.name, rows: [], all: [] };
-      groups.set(r.array.name, g);
+      g = { kind: 'group', key, name: r.array.name, rows: [], all: [] };
+      groups.set(key, g);
       out.push(g);
     }
     g.all.push(r);
@@ -132,34 +141,41 @@ function buildItems(s: Snapshot): Item[] {
     if (it.kind === 'job') flat.push(it);
     else if (it.rows.length) {
       flat.push(it);
-      if (ui.open.has(it.name)) for (const r of [...it.rows].sort((a, b) => a.array!.index - b.array!.index)) flat.push({ kind: 'job', row: r, el: true });
+      if (ui.open.has(it.key)) for (const r of [...it.rows].sort((a, b) => a.array!.index - b.array!.index)) flat.push({ kind: 'job', row: r, el: true });
     }
   }
   return flat;
 }
 
-/** An array's progress over the latest run of each element: counts by how they stand, and a bar. */
+/** An array's progress: the server's count of all its elements (latest run), else the newest of each element listed. */
 function progress(all: Row[]) {
-  const latest = new Map<number, Row>();
-  for (const r of all) {
-    const had = latest.get(r.array!.index);
-    if (!had || had.createdAt < r.createdAt) latest.set(r.array!.index, r);
+  const a = all[0]!.array!;
+  const whole = ui.snap?.arrays?.[a.name];
+  const byStatus: Record<string, number> = {};
+  if (whole && whole.run === a.run) Object.assign(byStatus, whole.counts);
+  else {
+    const latest = new Map<number, Row>();
+    for (const r of all) {
+      const had = latest.get(r.array!.index);
+      if (!had || had.createdAt < r.createdAt) latest.set(r.array!.index, r);
+    }
+    for (const r of latest.values()) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
   }
-  const size = all[0]!.array!.size;
+  const size = whole && whole.run === a.run ? whole.size : a.size;
   const n = { ok: 0, run: 0, bad: 0, wait: 0, warn: 0 };
-  for (const r of latest.values()) {
-    if (r.status === 'succeeded') n.ok++;
-    else if (GROUPS.running!(r.status)) n.run++;
-    else if (BAD.has(r.status)) n.bad++;
-    else if (GROUPS.waiting!(r.status)) n.wait++;
-    else n.warn++;
+  for (const [st, k] of Object.entries(byStatus)) {
+    if (st === 'succeeded') n.ok += k;
+    else if (GROUPS.running!(st)) n.run += k;
+    else if (BAD.has(st)) n.bad += k;
+    else if (GROUPS.waiting!(st)) n.wait += k;
+    else n.warn += k;
   }
   const words = [`${n.ok}/${size} done`, n.run && `${n.run} running`, n.bad && `${n.bad} failed`, n.wait && `${n.wait} waiting`].filter(Boolean).join(' · ');
   const bar = (Object.keys(n) as Array<keyof typeof n>)
     .filter((k) => n[k])
     .map((k) => `<span class="b-${k}" style="width:${((n[k] / size) * 100).toFixed(1)}%"></span>`)
     .join('');
-  return { words, bar, worst: n.bad ? 'failed' : n.run ? 'running' : n.wait ? 'queued' : 'succeeded' };
+  return { words, bar, size, worst: n.bad ? 'failed' : n.run ? 'running' : n.wait ? 'queued' : 'succeeded' };
 }
 
 function jobRow(r: Row, el: boolean): string {
@@ -177,10 +193,10 @@ function jobRow(r: Row, el: boolean): string {
 
 function groupRow(it: Item & { kind: 'group' }): string {
   const p = progress(it.all);
-  const open = ui.open.has(it.name);
+  const open = ui.open.has(it.key);
   return (
-    `<tr data-key="${esc(`group:${it.name}`)}" data-group="${esc(it.name)}" tabindex="-1" aria-expanded="${open}" class="group${open ? ' open' : ''}">` +
-    `<td class="c-name"><div class="nm">${esc(it.name)} <span class="dim">array of ${it.all[0]!.array!.size}</span></div><div class="bar">${p.bar}</div></td>` +
+    `<tr data-key="${esc(`group:${it.key}`)}" data-group="${esc(it.key)}" data-name="${esc(it.name)}" tabindex="-1" aria-expanded="${open}" class="group${open ? ' open' : ''}">` +
+    `<td class="c-name"><div class="nm">${esc(it.name)} <span class="dim">array of ${p.size}</span></div><div class="bar">${p.bar}</div></td>` +
     `<td class="c-state"><div class="${p.worst}" title="${esc(p.words)}">${esc(p.words)}</div></td>` +
     `<td class="c-el num"></td><td class="c-mem num"></td><td class="c-start num">${esc(clock(it.all.map((r) => r.startedAt ?? '').sort()[0]))}</td></tr>`
   );
@@ -207,6 +223,7 @@ function renderList(): void {
   renderStates(s);
   ui.items = buildItems(s);
   const shown = ui.items.slice(0, ui.limit);
+  const hadFocus = !!document.activeElement?.closest('#jobs');
   $('jobs')!.innerHTML = shown.map((it) => (it.kind === 'job' ? jobRow(it.row, it.el) : groupRow(it))).join('');
   const more: string[] = [];
   if (ui.items.length > shown.length)
@@ -216,7 +233,10 @@ function renderList(): void {
   if (!ui.items.length) more.push(`<span>${s.jobs.length ? 'No job matches this filter.' : 'No jobs yet: jobq run NAME -- CMD starts one.'}</span>`);
   if (s.hidden) more.push(`<span>${s.hidden} older finished jobs not listed (jobq status --all)</span>`);
   $('more')!.innerHTML = more.join('');
-  if (ui.cursor) document.querySelector(`#jobs tr[data-key="${CSS.escape(ui.cursor)}"]`)?.classList.add('sel');
+  const cur = ui.cursor ? document.querySelector<HTMLElement>(`#jobs tr[data-key="${CSS.escape(ui.cursor)}"]`) : null;
+  cur?.classList.add('sel');
+  // Redrawn every second while jobs run: the keyboard's place in the list survives it.
+  if (hadFocus) cur?.focus({ preventScroll: true });
   // The open job's headline follows the list between its own refreshes.
   const r = s.jobs.find((j) => j.id === ui.selected);
   if (r && ui.detail) headline(r);
@@ -237,10 +257,12 @@ function headline(r: Row): void {
 
 function buttons(r: { status: string; final: boolean }): void {
   const c = $<HTMLButtonElement>('cancel');
-  if (c) c.disabled = r.final;
+  if (c) c.disabled = r.final || ui.pending;
+  const re = $<HTMLButtonElement>('restart');
+  if (re) re.disabled = ui.pending;
   const p = $<HTMLButtonElement>('pause');
   if (p) {
-    p.disabled = !(r.status === 'running' || r.status === 'paused');
+    p.disabled = ui.pending || !(r.status === 'running' || r.status === 'paused');
     p.textContent = r.status === 'paused' ? 'Resume' : 'Pause';
   }
 }
@@ -310,6 +332,17 @@ function follow(id: string): void {
     const full = $('fullLog');
     if (full) full.textContent = `whole log (${size(bytes)})`;
   });
+  src.addEventListener('error', (e) => {
+    const data = (e as MessageEvent).data;
+    if (!data) return;
+    // The job is gone (jobq rm) or its log unreadable: said once, and nothing more is asked of it.
+    const why = $('jobWhy');
+    if (why) why.textContent = JSON.parse(data).error;
+    if (/no job|not found/i.test(JSON.parse(data).error)) {
+      src.close();
+      for (const b of ['cancel', 'pause', 'restart']) $<HTMLButtonElement>(b)?.setAttribute('disabled', '');
+    }
+  });
   src.addEventListener('state', (e) => {
     const s = JSON.parse((e as MessageEvent).data) as { status: string; label: string; final: boolean };
     if (ui.detail) Object.assign(ui.detail, { status: s.status, label: s.label, final: s.final });
@@ -336,7 +369,17 @@ async function search(): Promise<void> {
   }
   const { matches: hits, more, lines } = body as { matches: Array<{ line: number; text: string }>; more: number; lines: number };
   $('hitsNote')!.textContent = `${hits.length + more} of ${lines} lines match${more ? ` (the first ${hits.length} shown)` : ''}`;
-  const mark = (t: string) => esc(t).replace(new RegExp(esc(q).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (m) => `<mark>${m}</mark>`);
+  // Split the raw text on the raw query, then escape each piece: a search for `gt` or `amp` marks text, not entities.
+  const re = new RegExp(q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi');
+  const mark = (t: string) => {
+    let out = '';
+    let at = 0;
+    for (const m of t.matchAll(re)) {
+      out += `${esc(t.slice(at, m.index))}<mark>${esc(m[0])}</mark>`;
+      at = m.index + m[0].length;
+    }
+    return out + esc(t.slice(at));
+  };
   $('hits')!.innerHTML = hits.map((h) => `<li><span>${h.line}</span><span>${mark(h.text)}</span></li>`).join('');
 }
 
@@ -372,9 +415,20 @@ function question(what: string, d: Detail): [string, string] {
 
 async function action(what: string): Promise<void> {
   const d = ui.detail;
-  if (!d) return;
+  if (!d || ui.pending) return;
   const [text, yes] = question(what, d);
-  if (!(await confirmAction(text, yes))) return;
+  if (!(await confirmAction(text, yes)) || ui.pending || ui.detail?.id !== d.id) return;
+  ui.pending = true;
+  buttons(d);
+  try {
+    await send(what, d);
+  } finally {
+    ui.pending = false;
+    if (ui.detail) buttons(ui.detail);
+  }
+}
+
+async function send(what: string, d: Detail): Promise<void> {
   const id = d.id;
   const doing: Record<string, string> = { cancel: 'Cancelling', pause: 'Pausing', resume: 'Resuming', restart: 'Restarting' };
   const res0 = $('actionResult');
@@ -409,14 +463,16 @@ function charts(d: Detail): void {
   const cpu: Array<[number, number]> = [];
   for (let i = 1; i < s.length; i++) {
     const dt = s[i]!.t - s[i - 1]!.t;
-    if (dt > 0) cpu.push([s[i]!.t, Math.max(0, (s[i]!.cpu - s[i - 1]!.cpu) / (dt * 10))]);
+    // A counter that went back (a new attempt's cgroup) is no measure: that point is left out, not drawn as 0%.
+    const used = s[i]!.cpu - s[i - 1]!.cpu;
+    if (dt > 0 && used >= 0) cpu.push([s[i]!.t, used / (dt * 10)]);
   }
   const lines = [
     ...(d.memLimit ? [{ cls: 'limit', at: d.memLimit, color: '#cf222e' }] : []),
     ...(d.memHigh ? [{ cls: 'high', at: d.memHigh, color: '#9a6700' }] : []),
   ];
   draw({ box: 'memchartBox', id: 'memchart', label: 'memory over time', points: mem, fmt: size, lines, floorTop: 1024 * 1024 });
-  draw({ box: 'cpuchartBox', id: 'cpuchart', label: 'CPU over time', points: cpu, fmt: (v) => `${Math.round(v)}%`, floorTop: 100 });
+  draw({ box: 'cpuchartBox', id: 'cpuchart', label: 'CPU over time', points: cpu, fmt: (v) => `${Math.round(v)}%`, floorTop: 95 });
   const now = d.final ? null : (d.memNow ?? s[s.length - 1]?.mem ?? null);
   const peak = Math.max(d.memPeak ?? 0, now ?? 0, ...s.map((x) => x.mem));
   const legend = [
@@ -424,7 +480,7 @@ function charts(d: Detail): void {
     peak ? `peak <b>${size(peak)}</b>` : '',
     d.memLimit ? `<span style="color:#cf222e">- - limit <b>${size(d.memLimit)}</b></span>` : '',
     d.memHigh ? `<span style="color:#9a6700">- - high <b>${size(d.memHigh)}</b></span>` : '',
-    s.length ? `${s.length} samples, time since start` : '',
+    s.length > 1 ? `${s.length} samples, time since start` : '',
   ];
   $('memLegend')!.innerHTML = legend.filter(Boolean).join('');
 }
@@ -434,7 +490,8 @@ function draw(c: Series): void {
   const box = $(c.box);
   if (!box) return;
   if (c.points.length < 2) {
-    box.innerHTML = `<p class="dim">${ui.detail?.final ? 'No samples were taken: the job ended before the first one.' : 'No samples yet: one is taken every few seconds while the job runs.'}</p>`;
+    const few = c.points.length ? 'Too few samples to draw' : 'No samples';
+    box.innerHTML = `<p class="dim">${ui.detail?.final ? `${few}: the job ended soon after it started.` : `${few} yet: one is taken every few seconds while the job runs.`}</p>`;
     return;
   }
   const W = Math.max(box.clientWidth, 200);
@@ -552,8 +609,10 @@ function wire(): void {
   $('confirmYes')!.onclick = () => dialog.close('yes');
   $('confirmNo')!.onclick = () => dialog.close('no');
   document.addEventListener('keydown', (e) => {
-    if (dialog.open) return;
+    if (dialog.open || e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target as HTMLElement;
+    // A focused button or link takes Enter and Space itself.
+    if (t.tagName === 'BUTTON' || t.tagName === 'A') return;
     if (t.tagName === 'INPUT') {
       if (e.key === 'Escape' && t === filter) {
         filter.value = '';
@@ -573,8 +632,8 @@ function wire(): void {
       e.preventDefault();
       move(-1);
     } else if ((e.key === 'Enter' || e.key === 'ArrowRight' || e.key === 'ArrowLeft') && ui.cursor?.startsWith('group:')) {
-      const name = ui.cursor.slice('group:'.length);
-      if (e.key === 'Enter' || (e.key === 'ArrowRight') !== ui.open.has(name)) toggleGroup(name);
+      const key = ui.cursor.slice('group:'.length);
+      if (e.key === 'Enter' || (e.key === 'ArrowRight') !== ui.open.has(key)) toggleGroup(key);
     }
   });
   let width = window.innerWidth;

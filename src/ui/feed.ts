@@ -148,7 +148,10 @@ export function stream(res: http.ServerResponse, next: () => Promise<Record<stri
         res.write(frame(event, data));
       }
     } catch (e) {
-      res.write(frame('error', JSON.stringify({ error: (e as Error).message })));
+      // Said once, not every second: the page shows it and stops asking (a removed job does not come back).
+      const data = JSON.stringify({ error: (e as Error).message });
+      if (last.get('error') !== data) res.write(frame('error', data));
+      last.set('error', data);
     } finally {
       busy = false;
     }

@@ -50,60 +50,101 @@ async function dashboard(world: World): Promise<URL> {
   return new URL((await pollUntil(() => /dashboard: (\S+)/.exec(out)?.[1], 15_000, 'the dashboard URL'))!);
 }
 
-/** Every pair of visible text boxes that overlap, and every text box past the viewport's right edge. */
-function layoutFaults(page: Page) {
-  return page.evaluate(() => {
-    type Box = { l: number; t: number; r: number; b: number; text: string; node: number };
-    const boxes: Box[] = [];
-    /** A box cut to what its scrolling or clipping ancestors let show. */
-    const clip = (el: Element, r: Box): Box | undefined => {
-      let out = { ...r };
-      for (let p = el.parentElement; p; p = p.parentElement) {
-        const cs = getComputedStyle(p);
-        if (cs.overflowX === 'visible' && cs.overflowY === 'visible') continue;
-        const pr = p.getBoundingClientRect();
-        out = { ...out, l: Math.max(out.l, pr.left), t: Math.max(out.t, pr.top), r: Math.min(out.r, pr.right), b: Math.min(out.b, pr.bottom) };
-      }
-      return out.r - out.l > 0.5 && out.b - out.t > 0.5 ? out : undefined;
-    };
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    let node = 0;
-    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-      node++;
-      const el = n.parentElement;
-      if (!el || !n.textContent?.trim() || el.closest('script, style, dialog:not([open])')) continue;
-      if (getComputedStyle(el).visibility !== 'visible') continue;
-      let rects: DOMRect[];
-      if (el instanceof SVGElement) rects = [el.getBoundingClientRect()];
-      else {
-        const range = document.createRange();
-        range.selectNodeContents(n);
-        rects = [...range.getClientRects()];
-      }
-      for (const r of rects) {
-        const c = clip(el, { l: r.left, t: r.top, r: r.right, b: r.bottom, text: n.textContent.trim().slice(0, 40), node });
-        if (c) boxes.push(c);
-      }
-    }
-    const overlaps: string[] = [];
-    for (let i = 0; i < boxes.length; i++)
-      for (let j = i + 1; j < boxes.length; j++) {
-        const a = boxes[i]!;
-        const b = boxes[j]!;
-        // The lines of one wrapped text touch each other: only different texts count.
-        if (a.node === b.node) continue;
-        const x = Math.min(a.r, b.r) - Math.max(a.l, b.l);
-        const y = Math.min(a.b, b.b) - Math.max(a.t, b.t);
-        if (x > 1 && y > 1) overlaps.push(`"${a.text}" × "${b.text}"`);
-      }
-    const vw = document.documentElement.clientWidth;
-    return {
-      overlaps,
-      pastRight: boxes.filter((b) => b.r > vw + 1).map((b) => b.text),
-      pageScroll: document.documentElement.scrollWidth - vw,
-      texts: boxes.length,
-    };
+/**
+ * Every pair of visible boxes that overlap — each piece of text, each input, chart and progress bar, cut to what its
+ * clipping ancestors show — and every box past the viewport's right edge. Under `root` only (the open dialog), and
+ * with each scrolling panel (the job's) scrolled through its whole height, so what is below its fold is checked too.
+ */
+async function layoutFaults(page: Page, root = 'body') {
+  const panels = await page.evaluate((r) => {
+    const el = document.querySelector<HTMLElement>('#detail');
+    if (r !== 'body' || !el || el.scrollHeight <= el.clientHeight + 1) return [0];
+    const steps: number[] = [];
+    for (let y = 0; y < el.scrollHeight - el.clientHeight; y += Math.max(100, el.clientHeight - 100)) steps.push(y);
+    return [...steps, el.scrollHeight];
+  }, root);
+  const all = { overlaps: new Set<string>(), pastRight: new Set<string>(), pageScroll: 0, texts: 0 };
+  for (const top of panels) {
+    const f = await page.evaluate(
+      ({ r, top }) => {
+        const panel = document.querySelector<HTMLElement>('#detail');
+        if (panel) panel.scrollTop = top;
+        type Box = { l: number; t: number; r: number; b: number; text: string; el: Element; node: number };
+        const boxes: Box[] = [];
+        /** A box cut to what its scrolling or clipping ancestors let show. */
+        const clip = (el: Element, b: Omit<Box, 'el' | 'node' | 'text'>) => {
+          let out = { ...b };
+          for (let p = el.parentElement; p; p = p.parentElement) {
+            const cs = getComputedStyle(p);
+            if (cs.overflowX === 'visible' && cs.overflowY === 'visible') continue;
+            const pr = p.getBoundingClientRect();
+            out = { l: Math.max(out.l, pr.left), t: Math.max(out.t, pr.top), r: Math.min(out.r, pr.right), b: Math.min(out.b, pr.bottom) };
+          }
+          return out.r - out.l > 0.5 && out.b - out.t > 0.5 ? out : undefined;
+        };
+        const base = document.querySelector(r)!;
+        let node = 0;
+        const add = (el: Element, rect: DOMRect, text: string) => {
+          const c = clip(el, { l: rect.left, t: rect.top, r: rect.right, b: rect.bottom });
+          if (c) boxes.push({ ...c, text, el, node: ++node });
+        };
+        const walker = document.createTreeWalker(base, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const el = n.parentElement;
+          if (!el || !n.textContent?.trim() || el.closest('script, style, dialog:not([open])')) continue;
+          if (r === 'body' && el.closest('dialog')) continue;
+          if (getComputedStyle(el).visibility !== 'visible') continue;
+          const text = n.textContent.trim().slice(0, 40);
+          if (el instanceof SVGElement) add(el, el.getBoundingClientRect(), text);
+          else {
+            const range = document.createRange();
+            range.selectNodeContents(n);
+            const id = node + 1;
+            for (const rect of range.getClientRects()) {
+              const c = clip(el, { l: rect.left, t: rect.top, r: rect.right, b: rect.bottom });
+              if (c) boxes.push({ ...c, text, el, node: id });
+            }
+            node = id;
+          }
+        }
+        // Boxes with no text of their own: form fields, charts, progress bars.
+        for (const el of base.querySelectorAll('input, svg, .bar')) {
+          if (r === 'body' && el.closest('dialog')) continue;
+          const rect = el.getBoundingClientRect();
+          if (rect.width && rect.height && getComputedStyle(el).visibility === 'visible')
+            add(el, rect, `<${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}>`);
+        }
+        const overlaps: string[] = [];
+        for (let i = 0; i < boxes.length; i++)
+          for (let j = i + 1; j < boxes.length; j++) {
+            const a = boxes[i]!;
+            const b = boxes[j]!;
+            // The lines of one wrapped text touch each other; a chart holds its own labels.
+            if (a.node === b.node || a.el.contains(b.el) || b.el.contains(a.el)) continue;
+            const x = Math.min(a.r, b.r) - Math.max(a.l, b.l);
+            const y = Math.min(a.b, b.b) - Math.max(a.t, b.t);
+            if (x > 1 && y > 1) overlaps.push(`"${a.text}" × "${b.text}"`);
+          }
+        const vw = document.documentElement.clientWidth;
+        return {
+          overlaps,
+          pastRight: boxes.filter((b) => b.r > vw + 1).map((b) => b.text),
+          pageScroll: document.documentElement.scrollWidth - vw,
+          texts: boxes.length,
+        };
+      },
+      { r: root, top },
+    );
+    for (const o of f.overlaps) all.overlaps.add(o);
+    for (const p of f.pastRight) all.pastRight.add(p);
+    all.pageScroll = Math.max(all.pageScroll, f.pageScroll);
+    all.texts = Math.max(all.texts, f.texts);
+  }
+  await page.evaluate(() => {
+    const panel = document.querySelector<HTMLElement>('#detail');
+    if (panel) panel.scrollTop = 0;
   });
+  return { overlaps: [...all.overlaps], pastRight: [...all.pastRight], pageScroll: all.pageScroll, texts: all.texts };
 }
 
 /** The mix a researcher's machine shows: one of each way to run, wait and end, an array of 6 and 40 finished jobs. */
@@ -198,7 +239,7 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
         await page.goto(url.href);
         await page.waitForSelector(`#jobs tr[data-id="${ids.train}"]`, { timeout: 15_000 });
         // Arrays are one entry with their progress; opened, their elements are listed under it.
-        const group = page.locator('#jobs tr[data-group="sweep-lr"]');
+        const group = page.locator('#jobs tr.group[data-name="sweep-lr"]');
         await expect.poll(() => group.textContent(), { timeout: 15_000 }).toMatch(/3\/6 done · 2 running · 1 failed/);
         expect(await page.locator('#jobs tr.el').count()).toBe(0);
         // Why each waits or failed, in one line.
@@ -243,19 +284,35 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
         await broken.evaluate((e) => (e as Element).remove());
       }
       // Cancel asks first, naming the job and how long it has run; "Keep it" keeps it.
+      const posts: string[] = [];
+      page.on('request', (r) => r.method() === 'POST' && posts.push(r.url()));
       await page.click('#cancel');
       await page.waitForSelector('#confirm[open]').catch((e) => {
         throw new Error(`${e.message}; page errors: ${errors.join('; ')}`);
       });
       expect(await page.textContent('#confirmText')).toMatch(/^Cancel train-resnet50-lr3e-4 #\d+\? It has run for \d+/);
+      // The dialog itself fits the phone and overlaps nothing of its own.
+      const inDialog = await layoutFaults(page, '#confirm');
+      expect(inDialog.overlaps).toEqual([]);
+      expect(inDialog.pastRight).toEqual([]);
+      // "Keep it" (the focused button) and Escape both say no: nothing is sent.
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirmNo');
       await page.click('#confirmNo');
       await page.waitForSelector('#confirm', { state: 'hidden' });
+      await page.click('#cancel');
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#confirm', { state: 'hidden' });
+      expect(posts).toEqual([]);
       expect(w.record(ids.train!).state.status).toBe('running');
       await page.click('#cancel');
       await page.click('#confirmYes');
+      // While it is answered, no second action can start: a second click (forced, as a double click lands) does nothing.
+      await page.click('#cancel', { force: true });
+      expect(await page.locator('#confirm[open]').count()).toBe(0);
       await page.waitForFunction(() => document.querySelector('#jobState')?.textContent === 'cancelled', undefined, { timeout: 30_000 });
       // The result said once, plainly.
-      await expect.poll(() => page.textContent('#actionResult')).toMatch(/^Cancelled train-resnet50-lr3e-4 #\d+ after \d+/);
+      await expect.poll(() => page.textContent('#actionResult')).toMatch(/^Cancelled train-resnet50-lr3e-4 #\d+ after \d+[\w.]*\.$/);
+      expect(posts).toHaveLength(1);
       expect(w.record(ids.train!).state.status).toBe('cancelled');
       // Pause from the page, confirmed; the job is paused, then resumed.
       await page.click(`#jobs tr[data-id="${ids.gpu1}"]`);
@@ -346,6 +403,22 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
           .on('error', reject),
       );
       expect(dl.disposition).toBe('attachment; filename="big-log.log"');
+      // A log that is one 40 MB line: searched in bounded memory too, its hit cut to a readable length.
+      const one = await start(w, 'one-line', ['python3', '-c', 'import sys\nsys.stdout.write("x" * 40_000_000 + " needle")']);
+      await pollUntil(() => w.record(one).state.status === 'succeeded', 60_000, 'the one-line log');
+      const base = rss();
+      let peak = base;
+      const sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
+      try {
+        const r = await fetch(new URL(`/api/jobs/${one}/log/search?q=NEEDLE&token=${token}`, url));
+        const body = (await r.json()) as { matches: Array<{ line: number; text: string }>; lines: number };
+        expect(body.lines).toBe(1);
+        expect(body.matches).toHaveLength(1);
+        expect(body.matches[0]!.text.length).toBeLessThanOrEqual(401);
+      } finally {
+        clearInterval(sampler);
+      }
+      expect(peak - base, 'the server held the line in memory').toBeLessThan(40 * 1024 * 1024);
     } finally {
       await page.close();
     }

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -107,6 +108,13 @@ describe('jobq ui', () => {
     // A foreign Host gets nothing, not even the help page or the icon.
     expect(await request('GET', '/', { host: `evil.example:${url.port}` })).toBe(403);
     expect(await request('GET', '/favicon.ico', { host: `evil.example:${url.port}` })).toBe(403);
+    // A request line no URL parser takes, sent by anyone without the key: refused, and the server lives on.
+    const sock = net.connect(Number(url.port), '127.0.0.1');
+    sock.write(`GET http://[/ HTTP/1.1\r\nHost: 127.0.0.1:${url.port}\r\n\r\n`);
+    await new Promise((r) => sock.once('data', r).once('close', r));
+    sock.destroy();
+    expect(await request('GET', `/api/jobs?token=${url.searchParams.get('token')}`)).toBe(200);
+    expect(ui.exitCode).toBeNull();
   });
 
   it('with 2,000 finished jobs it sends the newest 100 and a count, not all of them', async () => {
