@@ -5,6 +5,7 @@ import path from 'node:path';
 import { BUILTIN_PRESETS, ENV_NAME } from '../domain/env.js';
 import { JobqError } from '../domain/errors.js';
 import { ISOLATION_MODES, type IsolationMode, validateQueue } from '../domain/job.js';
+import { PRESSURE_DEFAULTS, type PressureSettings, parsePressureGuard } from '../domain/pressure.js';
 import { parseDuration, parseSignal, parseSize } from '../domain/units.js';
 import { untrustedReason } from '../store/trust.js';
 
@@ -33,6 +34,8 @@ export interface Config {
   sampleMs: number;
   /** Guard rails for jobs started through `jobq mcp`: live jobs per owner, and the largest --mem-limit (also its default). */
   agents: { maxLive?: number; maxMemLimitBytes?: number };
+  /** The memory pressure guard (off unless asked for): docs/protection.md. */
+  pressureGuard?: PressureSettings;
 }
 
 /** Where each value came from: "default", a file path, or an environment variable. */
@@ -71,6 +74,7 @@ const KEYS = [
   'slurmOptions',
   'sampleInterval',
   'agents',
+  'pressureGuard',
 ];
 
 /** The user config file: $XDG_CONFIG_HOME/jobq/config.json, else ~/.config/jobq/config.json. */
@@ -259,6 +263,7 @@ const APPLY: Record<string, Apply> = {
   maxLogSize: sets('maxLogBytes', ({ size, wrap }) => wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'))),
   presets: applyPresets,
   agents: applyAgents,
+  pressureGuard: sets('pressureGuard', ({ o, wrap }) => wrap('pressureGuard', () => parsePressureGuard(o.pressureGuard))),
 };
 
 /** A config file's object, if there is one and it may be obeyed; an unreadable or malformed one is an error. */
@@ -309,6 +314,13 @@ export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.e
   if (env.JOBQ_GPUS !== undefined) {
     config.gpus = env.JOBQ_GPUS;
     sources.gpus = 'env JOBQ_GPUS';
+  }
+  // JOBQ_PRESSURE_GUARD=1 turns the guard on (a config file's thresholds kept), =0 off.
+  const guard = env.JOBQ_PRESSURE_GUARD;
+  if (guard !== undefined && guard !== '') {
+    if (!['0', '1', 'true', 'false'].includes(guard)) throw new JobqError('CONFIG', `bad JOBQ_PRESSURE_GUARD '${guard}': expected 1 or 0`);
+    config.pressureGuard = guard === '1' || guard === 'true' ? (config.pressureGuard ?? { ...PRESSURE_DEFAULTS }) : undefined;
+    sources.pressureGuard = 'env JOBQ_PRESSURE_GUARD';
   }
   if (env.JOBQ_HOME) {
     config.stateDir = path.isAbsolute(env.JOBQ_HOME) ? env.JOBQ_HOME : path.resolve(cwd ?? '/', env.JOBQ_HOME);
