@@ -1,8 +1,10 @@
 // The seam between commands and where jobs run. Commands talk only to Backend; one class (backend/jobs.ts) implements
 // it over the state dir, and what differs per place — this machine, a Slurm cluster — is a Runner. What a new place
 // touches today is listed in docs/protocol.md.
+
 import type { WaitReason } from '../domain/dispatch.js';
 import type { Admission, IsolationMode, JobPatch, JobRecord, JobState, Owner, ProcId, RetryPolicy } from '../domain/job.js';
+import type { PressureSettings } from '../domain/pressure.js';
 import type { PruneEntry } from '../domain/prune.js';
 import type { BrokenEntry, QueueState, Store } from '../store/store.js';
 import type { Sample } from '../store/timeline.js';
@@ -190,6 +192,7 @@ export interface Backend {
 export interface DispatchSettingsInput {
   memReserveBytes: number;
   gpuBusyMiB: number;
+  pressureGuard?: PressureSettings;
 }
 
 /** A job whose record was just written, ready for its runner to start. */

@@ -42,11 +42,13 @@ export interface Resources {
   gpus: Gpu[];
   /** A GPU using more memory than this (MiB) is busy, whoever uses it. */
   gpuBusyMiB: number;
+  /** Memory pressure over the guard's threshold now (`some avg10` and the threshold, percent): nothing new starts. */
+  pressure?: { some: number; limit: number };
 }
 
 /** Why a job waits, in the words `status` and `queue` print (and `waitingFor` in JSON). */
 export interface WaitReason {
-  waitingFor: 'retry' | 'after' | 'queue-paused' | 'slot' | 'array-cap' | 'mem' | 'gpus';
+  waitingFor: 'retry' | 'after' | 'queue-paused' | 'slot' | 'array-cap' | 'pressure' | 'mem' | 'gpus';
   text: string;
 }
 
@@ -152,6 +154,12 @@ export function slotWait(j: DispatchJob, queues: (name: string) => QueueSettings
   return undefined;
 }
 
+/** Why memory pressure holds it: the machine is reclaiming hard, and a new job would add to it (GNU parallel's --noswap). */
+export function pressureWait(res: Resources | undefined): WaitReason | undefined {
+  const p = res?.pressure;
+  return p ? { waitingFor: 'pressure', text: `memory pressure (some avg10 ${Math.round(p.some)}% > ${p.limit}%)` } : undefined;
+}
+
 /** Why memory holds it: what it declared is more than is free for jobs (MemAvailable less taken, less the reserve). */
 export function memWait(j: DispatchJob, memFree: number | undefined, res: Resources | undefined): WaitReason | undefined {
   if (j.memBytes && memFree !== undefined && res) {
@@ -185,7 +193,7 @@ function retryWait(j: DispatchJob, nowMs: number): WaitReason | undefined {
 
 /** Why a job waits, in the order a user would fix it; none: it may start, and the GPUs it needs are its own now. */
 function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
-  const why = retryWait(j, r.nowMs) ?? afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? memWait(j, r.taken.memFree, r.res);
+  const why = retryWait(j, r.nowMs) ?? afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? pressureWait(r.res) ?? memWait(j, r.taken.memFree, r.res);
   if (why || !j.gpus) return why;
   const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus);
   if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free)` };

@@ -67,7 +67,7 @@ export type JobState =
   | { status: 'queued'; since: string; retry?: { attempt: number; at: string } }
   | { status: 'starting'; claim?: Claim }
   | { status: 'running'; startedAt: string }
-  | { status: 'paused'; startedAt: string; pausedAt: string; how: 'freezer' | 'signal' }
+  | { status: 'paused'; startedAt: string; pausedAt: string; how: 'freezer' | 'signal'; reason?: string }
   | ({ status: 'succeeded'; startedAt: string } & Outcome)
   | ({ status: 'failed'; startedAt: string } & Outcome)
   | ({ status: 'killed'; startedAt: string; note?: string } & Outcome)
@@ -80,8 +80,8 @@ export type JobState =
 
 export type Status = JobState['status'];
 
-/** Who ended a job for memory: the kernel at the job's own limit, the kernel for the whole machine, or systemd-oomd. */
-export type OomBy = 'memory-limit' | 'kernel' | 'systemd-oomd';
+/** Who ended a job for memory: the kernel at the job's own limit, the kernel for the whole machine, systemd-oomd, or jobq's pressure guard. */
+export type OomBy = 'memory-limit' | 'kernel' | 'systemd-oomd' | 'pressure';
 
 /** An OOM end, as the supervisor learned it. */
 export interface OomCause {
@@ -326,8 +326,10 @@ export function exitCodeOf(state: JobState): number {
 export function classifyExit(
   startedAt: string,
   outcome: Outcome,
-  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: OomCause | boolean; cgroupKnown?: boolean },
+  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: OomCause | boolean; cgroupKnown?: boolean; pressure?: string },
 ): JobState {
+  // Ended by the pressure guard: an oom, however it exited (a job that traps TERM and exits 0 did not succeed on its own).
+  if (ctx.pressure && !ctx.cancel && !ctx.timeout) return { status: 'oom', startedAt, by: 'pressure', reason: ctx.pressure, ...outcome };
   // An OOM kill ended the job only if nothing else did and it did not exit 0 on its own (a child may die of one).
   const failed = outcome.signal !== null || outcome.exitCode !== 0;
   if (ctx.oom && failed && !ctx.cancel && !ctx.timeout) return { status: 'oom', startedAt, ...(typeof ctx.oom === 'object' ? ctx.oom : {}), ...outcome };

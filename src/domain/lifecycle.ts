@@ -201,19 +201,19 @@ export function cancelUnsupervised(cancel: CancelRequest, supervised: (rec: JobR
   };
 }
 
-/** running → paused, the job held by `hold` (freezer or SIGSTOP) under the job's lock. */
-export function pause(hold: () => Promise<'freezer' | 'signal'>, at = iso()): (rec: JobRecord) => Promise<JobRecord | undefined> {
+/** running → paused, the job held by `hold` (freezer or SIGSTOP) under the job's lock; `reason` when jobq paused it. */
+export function pause(hold: () => Promise<'freezer' | 'signal'>, reason?: string, at = iso()): (rec: JobRecord) => Promise<JobRecord | undefined> {
   return async (rec) => {
     if (rec.state.status !== 'running') return undefined;
     const how = await hold();
-    return { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: at, how } };
+    return { ...rec, state: { status: 'paused', startedAt: rec.state.startedAt, pausedAt: at, how, ...(reason ? { reason } : {}) } };
   };
 }
 
-/** paused → running; `how` learns how it was held, to let it go the same way. */
-export function resume(how: (h: 'freezer' | 'signal') => void): Move {
+/** paused → running; `how` learns how it was held, to let it go the same way; `only` limits it to some pauses. */
+export function resume(how: (h: 'freezer' | 'signal') => void, only: (s: { reason?: string }) => boolean = () => true): Move {
   return (rec) => {
-    if (rec.state.status !== 'paused') return undefined;
+    if (rec.state.status !== 'paused' || !only(rec.state)) return undefined;
     how(rec.state.how);
     return { ...rec, state: { status: 'running', startedAt: rec.state.startedAt } };
   };

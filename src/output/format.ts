@@ -30,6 +30,9 @@ export function stateLabel(v: Pick<JobView, 'state' | 'supervisorAlive' | 'note'
       if (s.retry) return `queued (attempt ${s.retry.attempt}/${(v.rec?.retry?.max ?? 0) + 1})`;
       if (v.rec?.queue) return `queued (${v.rec.queue} #${v.waiting?.position ?? '?'})`;
       return v.waiting?.reason ? `queued (${v.waiting.reason.split(' ')[0]})` : 'queued';
+    case 'paused':
+      // Paused by jobq's pressure guard, not by a person: say so, it will thaw by itself.
+      return s.reason ? 'paused (memory pressure)' : 'paused';
     default:
       return s.status;
   }
@@ -286,7 +289,11 @@ export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string
   if (a?.gpus) lines.push(['needs gpus', `${a.gpus}${r.gpus?.length ? ` (holds ${r.gpus.join(',')})` : ''}`]);
   if (r.queue) lines.push(['queue', `${r.queue}, priority ${r.priority ?? 0}${v.waiting ? `, position ${v.waiting.position}` : ''}`]);
   if (v.waiting?.reason) lines.push(['waiting', v.waiting.reason]);
-  if (s.status === 'paused') lines.push(['paused', `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}; jobq resume ${r.name})`]);
+  if (s.status === 'paused')
+    lines.push([
+      'paused',
+      `since ${s.pausedAt} (${s.how === 'freezer' ? 'cgroup frozen' : 'SIGSTOP'}${s.reason ? `, by the pressure guard: ${s.reason}; thawed when pressure eases` : ''}; jobq resume ${r.name})`,
+    ]);
   if (v.note) lines.push(['note', c.yellow(v.note)]);
   if (r.owner)
     lines.push([

@@ -1,9 +1,10 @@
-// What the machine has free for jobs: MemAvailable, what a job uses now, and the GPUs (nvidia-smi, or a given list).
+// What the machine has free for jobs: MemAvailable, memory pressure, what a job uses now, and the GPUs (nvidia-smi, or a given list).
 
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Gpu } from '../domain/dispatch.js';
 import type { Isolation } from '../domain/job.js';
+import { type Psi, parsePsi } from '../domain/pressure.js';
 import { cgroupStats } from './isolation.js';
 import { rssBytes } from './proc.js';
 import { type JobTarget, jobProcesses } from './signals.js';
@@ -13,6 +14,20 @@ export function meminfo(field: 'MemAvailable' | 'MemTotal'): number | undefined 
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/meminfo', 'latin1'));
     return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where memory PSI is read: the kernel's file, or (tests, or a user who knows) JOBQ_PRESSURE_FILE. */
+export function psiFile(): string {
+  return process.env.JOBQ_PRESSURE_FILE || '/proc/pressure/memory';
+}
+
+/** The machine's memory pressure now (`some`/`full` avg10), or undefined where the kernel has no PSI. */
+export function readPsi(file = psiFile()): Psi | undefined {
+  try {
+    return parsePsi(fs.readFileSync(file, 'utf8'));
   } catch {
     return undefined;
   }

@@ -19,6 +19,7 @@ import {
   upgradeRecord,
 } from '../domain/job.js';
 import { JOBLOG_HEADER } from '../domain/joblog.js';
+import type { PressureSettings } from '../domain/pressure.js';
 import { appendEvent } from './events.js';
 import { untrustedReason } from './trust.js';
 
@@ -66,6 +67,14 @@ export interface BrokenEntry {
 export interface DispatchSettings {
   memReserveBytes?: number;
   gpuBusyMiB?: number;
+  /** The memory pressure guard's settings, when it is on (supervisors act on them, dispatch waits by them). */
+  pressureGuard?: PressureSettings;
+}
+
+/** The pressure guard's one turn for the machine (pressure.json): the job it acts on now, and when it last acted. */
+export interface GuardTurn {
+  victim?: { id: string; stage: 'warned' | 'frozen'; at: string };
+  lastActionAt?: string;
 }
 
 /** A queue's stored settings. */
@@ -549,6 +558,24 @@ export class Store {
     await this.withLock('queues', () => writeFileAtomic(path.join(this.home, 'dispatch.json'), JSON.stringify(next) + '\n'));
   }
 
+  readGuardTurn(): GuardTurn {
+    try {
+      const t = JSON.parse(fs.readFileSync(path.join(this.home, 'pressure.json'), 'utf8')) as GuardTurn;
+      return t && typeof t === 'object' ? t : {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** Reads and changes the guard's turn under its lock: two supervisors never both take it. */
+  async updateGuardTurn<T>(f: (t: GuardTurn) => { next?: GuardTurn; result: T }): Promise<T> {
+    return this.withLock('pressure', () => {
+      const { next, result } = f(this.readGuardTurn());
+      if (next) writeFileAtomic(path.join(this.home, 'pressure.json'), JSON.stringify(next) + '\n');
+      return result;
+    });
+  }
+
   /**
    * The gate file of a job about to be held: `h` written now, and a descriptor at offset 0 for its wrapper, which
    * overwrites it with `g` on "go" (in place: no new space needed on a full disk).
@@ -667,7 +694,7 @@ export class Store {
     const { default: lockfile } = await import('proper-lockfile');
     const file = key.startsWith('name:')
       ? path.join(this.locksDir, `name-${key.slice(5)}.lock`)
-      : key === 'dispatch' || key === 'queues' || key === 'seq'
+      : key === 'dispatch' || key === 'queues' || key === 'seq' || key === 'pressure'
         ? path.join(this.locksDir, `${key}.lock`)
         : this.paths(key).lock;
     let release: () => Promise<void> | void;

@@ -40,6 +40,7 @@ import { awaitHandOff } from '../process/standby.js';
 import { appendEvent, lightEvents } from '../store/events.js';
 import { appendJoblog, loadLocking, openLogAppend, Store } from '../store/store.js';
 import { TimelineWriter } from '../store/timeline.js';
+import { PressureGuard } from './guard.js';
 import { runOnExit } from './hooks.js';
 import { appendLogLine, capLogFd } from './logcap.js';
 import { type Ending, monitor } from './monitor.js';
@@ -397,7 +398,8 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   const state = classifyExit(job.startedAt!, outcome, {
     cancel,
     timeout: end.timedOut,
-    oom: await oomCause(job, cg, end, !!cancel || !!end.timedOut),
+    pressure: end.pressure,
+    oom: await oomCause(job, cg, end, !!cancel || !!end.timedOut || !!end.pressure),
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
   // All read: the scope's keeper goes (thawed, if the job froze its whole scope), and systemd removes the scope.
@@ -521,6 +523,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     await failStart(job, new JobqError('START_FAILED', `${job.plan.prefix[0]} did not start the job (its error, if any, is in ${job.rec.log})`));
     return false;
   }
+  const guard = new PressureGuard({ store, rec: { ...job.rec, protection: job.prot }, target: job.target!, diag: store.paths(id).diag });
   // Watching starts before the release: a job that writes at once is capped from its first megabyte.
   const watching = monitor({
     id,
@@ -543,12 +546,15 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
       const c = store.readCancel(id);
       return !!c && (!c.asker || isAlive(c.asker));
     },
+    guard,
   });
   if (!(await release(job))) {
     await watching;
     return false;
   }
   const rec = await record(job, await watching);
+  // The guard's turn goes with a job it was acting on: the next job under pressure may be acted on.
+  if (guard.acting()) await guard.giveTurn().catch(() => undefined);
   // A job sent back for another attempt has not ended: its hook runs at its last end.
   if (rec.onExit && rec.state.status !== 'queued') {
     const fd = hookLogFd(job);

@@ -18,6 +18,8 @@ export interface Ending {
   /** When the exit was seen: a cancel asked for after this did not end the job. */
   seenAt: number;
   timedOut?: 'wall' | 'idle';
+  /** Ended by the memory pressure guard, with its reason (`pressure: some avg10 63% > 40% for 30s`). */
+  pressure?: string;
   peakBytes: number;
   cpuTicks: number;
 }
@@ -39,6 +41,8 @@ export interface MonitorInput {
   /** Where memory and CPU samples go, and how often (ms). */
   timeline?: TimelineWriter;
   sampleMs?: number;
+  /** The memory pressure guard, ticked with the sampler; `end` ends the job for pressure. */
+  guard?: { tick(end: (reason: string) => void): void };
 }
 
 // Node's timers hold at most 2^31-1 ms (~24.8 days); longer waits are chained.
@@ -77,6 +81,7 @@ export interface Watch {
   lastChange: number;
   lastMemScan: number;
   timedOut?: 'wall' | 'idle';
+  pressure?: string;
   ending?: Promise<void>;
   capping?: Promise<void>;
   retry?: NodeJS.Timeout;
@@ -187,11 +192,24 @@ export function checkIdle(w: Watch): void {
   else if (Date.now() - w.lastChange >= m.prot.idleTimeoutMs) endFor(w, 'idle');
 }
 
-/** One tick of the sampler: usage, the log, then the idle clock (which the log just moved). */
+/** One tick of the sampler: usage, the log, then the idle clock (which the log just moved), then memory pressure. */
 function sample(w: Watch): void {
   sampleUsage(w);
   noteLog(w);
   checkIdle(w);
+  if (!w.ending && !w.done) w.m.guard?.tick((reason) => endForPressure(w, reason));
+}
+
+/** Ends the job for memory pressure (the guard's last step): TERM -> grace -> KILL, unless a cancel or timeout owns the end. */
+export function endForPressure(w: Watch, reason: string): void {
+  if (w.ending || w.done || w.m.cancelled?.()) return;
+  w.pressure = reason;
+  const { m } = w;
+  w.ending = terminateJob(m.target, {
+    signal: m.prot.stopSignal as NodeJS.Signals,
+    graceMs: m.prot.graceMs,
+    onEscalate: (left) => appendEvent(m.diag, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
+  }).then((res) => appendEvent(m.diag, 'info', 'pressure ended the job', { id: m.id, reason, ...res }));
 }
 
 /** Ends the job for a timeout once: a cancel under way owns the ending, so the timeout waits behind it. */
@@ -296,7 +314,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       stopWatching(w);
       // A timeout's TERM-grace-KILL (a straggler may ignore TERM) or a cut in flight goes on past the leader's exit: wait.
       void Promise.allSettled([w.ending, w.capping]).then(() =>
-        resolve({ code, signal, seenAt, timedOut: w.timedOut, peakBytes: w.peakBytes, cpuTicks: w.cpuTicks }),
+        resolve({ code, signal, seenAt, timedOut: w.timedOut, pressure: w.pressure, peakBytes: w.peakBytes, cpuTicks: w.cpuTicks }),
       );
     });
   });

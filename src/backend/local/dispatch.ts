@@ -17,8 +17,9 @@ import {
 import { isBusy } from '../../domain/errors.js';
 import { isFinal, newToken, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
+import type { PressureSettings } from '../../domain/pressure.js';
 import { bootId, isAlive, procId } from '../../process/proc.js';
-import { jobMemUsed, listGpus, meminfo } from '../../process/resources.js';
+import { jobMemUsed, listGpus, meminfo, readPsi } from '../../process/resources.js';
 import { jobTarget } from '../../process/signals.js';
 import { appendEvent } from '../../store/events.js';
 import type { Store } from '../../store/store.js';
@@ -83,7 +84,15 @@ function resourcesFor(store: Store, jobs: DispatchJob[]): Resources {
     // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
     gpus: waiting.some((j) => j.gpus && !j.gpuList) ? listGpus(undefined) : [],
     gpuBusyMiB: s.gpuBusyMiB ?? 1024,
+    ...pressureNow(s.pressureGuard, waiting.length > 0),
   };
+}
+
+/** Memory pressure over the guard's threshold, read only when the guard is on and some job waits. */
+function pressureNow(g: PressureSettings | undefined, anyWaiting: boolean): Pick<Resources, 'pressure'> {
+  if (!g || !anyWaiting) return {};
+  const psi = readPsi();
+  return psi && psi.some > g.some ? { pressure: { some: psi.some, limit: g.some } } : {};
 }
 
 /** Plans from a list of live jobs: what would start, what can never start, why each other one waits. */
@@ -191,7 +200,9 @@ interface Watch {
 }
 
 function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
-  const timed = [...plan.waiting.values()].some((w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus' || w.waitingFor === 'retry');
+  const timed = [...plan.waiting.values()].some(
+    (w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus' || w.waitingFor === 'retry' || w.waitingFor === 'pressure',
+  );
   const procs: ProcId[] = [];
   for (const v of views) {
     if (v.state.status === 'queued') continue;

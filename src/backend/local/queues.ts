@@ -76,7 +76,11 @@ export class LocalQueues {
       for (const [name, q] of Object.entries(config.queues)) {
         if (store.readQueue(name).configured !== q.slots) await store.updateQueue(name, { configured: q.slots });
       }
-      await store.writeDispatchSettings({ memReserveBytes: config.memReserveBytes, gpuBusyMiB: config.gpuBusyMiB });
+      await store.writeDispatchSettings({
+        memReserveBytes: config.memReserveBytes,
+        gpuBusyMiB: config.gpuBusyMiB,
+        ...(config.pressureGuard ? { pressureGuard: config.pressureGuard } : {}),
+      });
     }
     await ensureDispatcher(store);
   }
