@@ -1,8 +1,10 @@
 // `jobq config [--json]`: the merged configuration and where each value came from.
+
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { EXIT } from '../domain/errors.js';
 import { JSON_SCHEMA } from '../domain/job.js';
+import { describePressure } from '../domain/pressure.js';
 import { formatDuration, formatSize } from '../domain/units.js';
 import { columns } from '../output/format.js';
 import { stateHome } from '../store/store.js';
@@ -33,6 +35,7 @@ export default function config(o: { json?: boolean }, _cmd: Command): number {
     ...(c.slurmOptions.length ? [['slurmOptions', c.slurmOptions.join(' '), sources.slurmOptions!]] : []),
     ...(c.agents.maxLive !== undefined ? [['agents.maxLive', String(c.agents.maxLive), sources.agents!]] : []),
     ...(c.agents.maxMemLimitBytes !== undefined ? [['agents.maxMemLimit', formatSize(c.agents.maxMemLimitBytes), sources.agents!]] : []),
+    ['pressureGuard', c.pressureGuard ? `on: ${describePressure(c.pressureGuard)}` : 'off', sources.pressureGuard ?? 'default'],
     ...(c.defaultQueue ? [['defaultQueue', c.defaultQueue, sources.defaultQueue!]] : []),
     ...Object.entries(c.queues).map(([name, q]) => [
       `queues.${name}`,

@@ -10,6 +10,7 @@ import { EXIT } from '../domain/errors.js';
 import { JSON_SCHEMA } from '../domain/job.js';
 import { makeChalk } from '../output/color.js';
 import { detectFacts, planIsolation, userManager } from '../process/isolation.js';
+import { psiFile } from '../process/resources.js';
 import { runBounded as tool } from '../process/spawn.js';
 import { Store, stateHome } from '../store/store.js';
 import { out, printJson } from './context.js';
@@ -139,7 +140,7 @@ function memoryFacts(): DoctorFacts['memory'] {
 }
 
 function psiFacts(): DoctorFacts['psi'] {
-  const text = read('/proc/pressure/memory') ?? '';
+  const text = read(psiFile()) ?? '';
   const avg10 = (kind: string) => new RegExp(`^${kind} avg10=([\\d.]+)`, 'm').exec(text)?.[1];
   const some = avg10('some');
   const full = avg10('full');
@@ -216,6 +217,7 @@ export function gatherFacts(): DoctorFacts {
     oomd: oomdFacts(systemd.pid1, uid),
     memory: memoryFacts(),
     psi: psiFacts(),
+    guard: config.pressureGuard ? { settings: config.pressureGuard, ...(sources.pressureGuard ? { from: sources.pressureGuard } : {}) } : {},
     gpus: gpuFacts(),
     stateDir: stateDirFacts(config.stateDir ?? stateHome(), all),
   };

@@ -1,5 +1,7 @@
 // `jobq doctor`'s rules, pure: the facts gathered about a machine in, checks (ok/warn/fail/info) and the commands that fix them out.
+
 import type { Isolation } from './job.js';
+import { describePressure, type PressureSettings } from './pressure.js';
 import { formatSize } from './units.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'info';
@@ -70,6 +72,8 @@ export interface DoctorFacts {
   };
   memory: { totalBytes?: number; availableBytes?: number; swapTotalBytes?: number; swapFreeBytes?: number };
   psi: { readable: boolean; someAvg10?: number; fullAvg10?: number };
+  /** jobq's pressure guard: its settings when on (and where from), else off. */
+  guard: { settings?: PressureSettings; from?: string };
   gpus: { nvidiaSmi: boolean; list: Array<{ index: number; name: string; memoryMiB: number }>; error?: string };
   stateDir: {
     path: string;
@@ -323,7 +327,23 @@ function memoryChecks(f: DoctorFacts): Check[] {
           summary: '/proc/pressure/memory unreadable (kernel without PSI, or psi=0): systemd-oomd cannot see pressure',
         },
   );
+  checks.push(guardCheck(f));
   return checks;
+}
+
+/** The pressure guard: off (how to turn it on), on with its thresholds and how pressure stands against them now. */
+function guardCheck(f: DoctorFacts): Check {
+  const g = f.guard.settings;
+  if (!g) return { id: 'guard', status: 'info', summary: 'pressure guard off (config "pressureGuard": true, or JOBQ_PRESSURE_GUARD=1)' };
+  const from = f.guard.from && f.guard.from !== 'default' ? ` (from ${f.guard.from})` : '';
+  if (!f.psi.readable) return { id: 'guard', status: 'warn', summary: `pressure guard on${from}, but PSI is unreadable: it cannot act` };
+  const now = f.psi.someAvg10 ?? 0;
+  return {
+    id: 'guard',
+    status: now > g.some ? 'warn' : 'ok',
+    summary: `pressure guard on${from}: some avg10 now ${now.toFixed(2)}% (${now > g.some ? 'over' : 'under'} ${g.some}%)`,
+    detail: describePressure(g),
+  };
 }
 
 function gpuCheck(f: DoctorFacts): Check {

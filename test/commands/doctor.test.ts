@@ -28,6 +28,7 @@ const ciHost: DoctorFacts = {
   oomd: { active: 'n/a', user: {}, root: {} },
   memory: { totalBytes: 24 * G, availableBytes: 20 * G, swapTotalBytes: 0, swapFreeBytes: 0 },
   psi: { readable: true, someAvg10: 0, fullAvg10: 0 },
+  guard: {},
   gpus: { nvidiaSmi: false, list: [] },
   stateDir: { path: '/root/.local/state/jobq', exists: false, writable: true, fsType: 'ext4', mountPoint: '/', freeBytes: 77 * G, totalBytes: 250 * G },
 };
@@ -52,6 +53,7 @@ const guest: DoctorFacts = {
   },
   memory: { totalBytes: 2_010_000 * 1024, availableBytes: 1_780_000 * 1024, swapTotalBytes: 0, swapFreeBytes: 0 },
   psi: { readable: true, someAvg10: 0, fullAvg10: 0 },
+  guard: {},
   gpus: { nvidiaSmi: false, list: [] },
   stateDir: { path: '/home/alice/.local/state/jobq', exists: false, writable: true, fsType: 'ext4', mountPoint: '/', freeBytes: 4.2 * G, totalBytes: 5.8 * G },
 };
@@ -97,6 +99,7 @@ describe('doctor rules', () => {
       'memory',
       'swap',
       'psi',
+      'guard',
       'gpus',
       'state-dir',
     ]);
@@ -119,6 +122,20 @@ describe('doctor rules', () => {
       "under memory pressure > 50% for 20s in your user manager, systemd-oomd kills the cgroup with the most reclaim activity: a jobq job's scope, or your terminal/tmux if that is where the pressure is",
     );
     expect(c.oomd!.detail).toContain('the swap rule never fires here: there is no swap');
+  });
+
+  it('the pressure guard: off says how to turn it on; on, its thresholds and where pressure stands now', () => {
+    expect(byId(diagnose(guest).checks).guard).toMatchObject({
+      status: 'info',
+      summary: expect.stringMatching(/^pressure guard off \(config "pressureGuard": true/),
+    });
+    const settings = { some: 40, forMs: 30_000, warnMs: 10_000, thawBelow: 10, thawMs: 30_000, endMs: 60_000 };
+    const on = byId(diagnose({ ...guest, guard: { settings, from: 'env JOBQ_PRESSURE_GUARD' }, psi: { readable: true, someAvg10: 63.2 } }).checks).guard!;
+    expect(on).toMatchObject({ status: 'warn', summary: 'pressure guard on (from env JOBQ_PRESSURE_GUARD): some avg10 now 63.20% (over 40%)' });
+    expect(on.detail).toBe(
+      'acts when memory some avg10 > 40% for 30s: warning signal, freeze after 10s, thaw when < 10% for 30s, end if still high 1m after the freeze',
+    );
+    expect(byId(diagnose({ ...guest, guard: { settings }, psi: { readable: false } }).checks).guard!.status).toBe('warn');
   });
 
   it('(b) guest, from a terminal inside user@1000.service: oomd may pick that terminal: warn', () => {
