@@ -528,19 +528,31 @@ export class Jobs implements Backend, RunnerHost {
 
   /** Removes a finished job (or a half-made dir) and its log if the log is in its dir; refuses a live job. */
   async remove(id: string): Promise<Removed> {
+    return (await this.removeAll([id]))[0]!;
+  }
+
+  /** Removes each job as `remove` does, in order until one is refused (those before it still go), all dirs at once. */
+  async removeAll(ids: string[]): Promise<Removed[]> {
+    const out: Removed[] = [];
+    try {
+      for (const id of ids) out.push(await this.removable(id));
+    } finally {
+      await this.store.removeJobs(out.map((r) => r.id));
+    }
+    return out;
+  }
+
+  /** What removing a job removes: a finished one, or a half-made dir; a live job is refused. */
+  private async removable(id: string): Promise<Removed> {
     let rec: JobRecord | undefined;
     try {
       rec = (await this.view(id)).rec;
     } catch (e) {
       const why = e instanceof JobqError && e.code === 'NOT_FOUND' ? this.store.inspect(id) : undefined;
       if (!why || why === 'creating') throw e;
-      this.store.removeJob(id);
-      await this.store.historyForget([id]);
       return { id, status: 'half-made' };
     }
     if (!isFinal(rec.state)) throw new JobqError('CONFLICT', `${id} is ${rec.state.status}: cancel it first (jobq cancel ${id})`);
-    this.store.removeJob(id);
-    await this.store.historyForget([id]);
     return { id, status: rec.state.status, ...(this.logIsOwn(rec) ? {} : { log: rec.log }) };
   }
 

@@ -219,6 +219,25 @@ export class Store {
     if (seq !== undefined && this.numbered(String(seq), false) === id) fs.rmSync(path.join(this.seqDir, String(seq)), { force: true });
   }
 
+  /** Removes jobs as removeJob does, several dirs at a time (the disk's work, not ours, is the cost), then their index lines. */
+  async removeJobs(ids: string[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      for (let id = ids[next++]; id !== undefined; id = ids[next++]) {
+        const seq = this.seqOf(id);
+        await fs.promises.rm(this.paths(id).dir, { recursive: true, force: true });
+        this.setActive(id, false);
+        this.setWaiting(id, false);
+        if (seq !== undefined && this.numbered(String(seq), false) === id) fs.rmSync(path.join(this.seqDir, String(seq)), { force: true });
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker));
+    } finally {
+      await this.historyForget(ids);
+    }
+  }
+
   /** Gives `count` consecutive fresh job numbers and returns the first: under a lock, so racing runs never share one. */
   async allocSeq(count = 1): Promise<number> {
     return this.withLock('seq', () => {
