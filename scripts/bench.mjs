@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeHistory, makeTemplates } from './history.mjs';
 import { killTagged } from './tagged.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,6 +16,7 @@ const node = process.execPath;
 const envFor = (home) => ({ ...process.env, JOBQ_HOME: home, JOBQ_TEST_TAG: tag, NO_COLOR: '1' });
 const emptyHome = path.join(tmp, 'empty');
 const manyHome = path.join(tmp, 'many');
+const hugeHome = path.join(tmp, 'huge');
 const runHome = path.join(tmp, 'run');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 21);
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -38,30 +40,20 @@ if (process.getuid?.() === 0 && (!has('nq') || !has('tsp'))) {
 const hasNq = has('nq');
 const hasTsp = has('tsp');
 
-// 2,000 finished jobs: one real job's directory copied under 2,000 ids (real record shape, no hand-made schema).
+// Histories as users leave them: a few dozen real jobs (every end, command and log shape) copied under varied names,
+// numbers, states and sizes, spread over six weeks (scripts/history.mjs): 2,000 and 20,000 finished jobs.
 fs.mkdirSync(emptyHome, { mode: 0o700 });
 execFileSync(bin, ['status'], { env: envFor(emptyHome), stdio: 'ignore' });
-execFileSync(bin, ['run', 'seed', '-q', '--', 'true'], { env: envFor(manyHome), stdio: 'ignore' });
-execFileSync(bin, ['wait', 'seed'], { env: envFor(manyHome), stdio: 'ignore' });
-const seedId = fs.readdirSync(path.join(manyHome, 'jobs'))[0];
-const seedRec = fs.readFileSync(path.join(manyHome, 'jobs', seedId, 'job.json'), 'utf8');
-fs.rmSync(path.join(manyHome, 'jobs', seedId), { recursive: true });
-const base = new Date(2026, 0, 1).getTime();
-for (let i = 0; i < 2000; i++) {
-  const d = new Date(base + i * 1000);
-  const p = (n) => String(n).padStart(2, '0');
-  const id = `old${i % 10}_${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
-  const dir = path.join(manyHome, 'jobs', id);
-  fs.mkdirSync(dir, { mode: 0o700 });
-  fs.writeFileSync(path.join(dir, 'job.json'), seedRec.split(seedId).join(id), { mode: 0o600 });
-  fs.writeFileSync(path.join(dir, 'output.log'), '', { mode: 0o600 });
+const templates = makeTemplates(path.join(tmp, 'templates'), envFor(path.join(tmp, 'templates')));
+for (const [home, count] of [
+  [manyHome, 2000],
+  [hugeHome, 20000],
+]) {
+  execFileSync(bin, ['status'], { env: envFor(home), stdio: 'ignore' });
+  makeHistory(home, templates, count);
+  const listed = JSON.parse(execFileSync(bin, ['status', '--json'], { env: envFor(home), maxBuffer: 1 << 28 }).toString());
+  if (listed.jobs.length + listed.hidden !== count) throw new Error(`${count}-job state dir did not list`);
 }
-if (
-  !execFileSync(bin, ['status', '--all', '--json'], { env: envFor(manyHome), maxBuffer: 1 << 28 })
-    .toString()
-    .includes('"hidden": 0')
-)
-  throw new Error('2,000-job state dir did not list');
 
 // Start-up figures, interleaved round-robin, each with NODE_EXTRA_CA_CERTS unset and set (node loads that bundle at
 // every start; bin/jobq starts the CLI without it): ratios are to `node -e 0` under the same setting, in this run.
@@ -73,6 +65,7 @@ const STARTUP = [
   ['jobq --version', [bin, '--version'], emptyHome],
   ['jobq status (no jobs)', [bin, 'status'], emptyHome],
   ['jobq status (2,000 jobs)', [bin, 'status'], manyHome],
+  ['jobq status (20,000 jobs)', [bin, 'status'], hugeHome],
   ['jobq run NAME -q -- true', [bin, 'run', 'b', '-q', '--allow-duplicate', '--', 'true'], runHome],
   // The lever of docs/development.md, off: the supervisor starts after the CLI instead of beside it.
   ['jobq run NAME -q -- true (JOBQ_STANDBY=0)', [bin, 'run', 'b', '-q', '--allow-duplicate', '--', 'true'], runHome, { JOBQ_STANDBY: '0' }],
@@ -86,6 +79,12 @@ fs.mkdirSync(path.join(tmp, 'nq1'));
 const times = new Map(cases.map(([k]) => [k, []]));
 for (let r = 0; r < ROUNDS; r++) for (const [k, argv, env] of cases) times.get(k).push(timeOnce(argv, env));
 const med = new Map([...times].map(([k, v]) => [k, median(v)]));
+
+// prune --older-than of the 20,000 (all ended over an hour ago): the whole command, once (it removes them).
+const pruneT = process.hrtime.bigint();
+const pruned = execFileSync(bin, ['prune', '--older-than', '30m'], { env: envFor(hugeHome), maxBuffer: 1 << 28 }).toString();
+const pruneMs = Number(process.hrtime.bigint() - pruneT) / 1e6;
+if (!pruned.includes('20000 jobs removed')) throw new Error(`prune of 20,000: ${pruned.trim().split('\n').at(-1)}`);
 
 // What the card's packages that sit off the hot paths cost when they are loaded: pino (a supervisor loads it once its
 // job runs; a CLI on its first event line), execa (only for Slurm). Import plus first use, against node -e 0.
@@ -300,6 +299,7 @@ const target = {
   'jobq --version': ['<= 1.2x node', (ca) => at('jobq --version', ca) / at('node -e 0', ca)],
   'jobq status (no jobs)': ['<= 1.5x node', (ca) => noJobs(ca) / at('node -e 0', ca)],
   'jobq status (2,000 jobs)': ['<= 1.3x status (no jobs)', (ca) => at('jobq status (2,000 jobs)', ca) / noJobs(ca)],
+  'jobq status (20,000 jobs)': ['<= 1.3x status (no jobs)', (ca) => at('jobq status (20,000 jobs)', ca) / noJobs(ca)],
   'jobq run NAME -q -- true': ['<= 3x node', (ca) => at('jobq run NAME -q -- true', ca) / at('node -e 0', ca)],
 };
 const cas = CA_SETTINGS.map(([ca]) => ca);
@@ -324,6 +324,7 @@ const more = [['figure', 'value', 'x setsid floor', 'target']];
 for (const k of ['setsid nohup sh -c true &', 'nq true', 'tsp true'])
   if (med.has(k)) more.push([k, `${f(med.get(k))} ms`, (med.get(k) / floor).toFixed(1), '']);
 for (const [k, v] of batches) more.push([k, `${f(v / 1000)} s total`, (v / batches[0][1]).toFixed(1), '']);
+more.push(['prune --older-than of 20,000 finished jobs (whole command)', `${f(pruneMs / 1000)} s`, '', 'seconds']);
 more.push(['supervisor PSS per job (10 running, node binary excluded)', `${f(pssPerJob)} MiB`, '', '<= 12 MiB']);
 more.push(['supervisor RSS (max of 10)', `${f(rssMax)} MiB`, '', '']);
 for (const [label, ms, mib] of libCost) more.push([`${label} (off the hot paths)`, `+${f(ms)} ms, +${f(mib)} MiB RSS`, '', '']);

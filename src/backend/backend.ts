@@ -173,6 +173,8 @@ export interface Backend {
   waitFinal(id: string, deadlineMs: number, onTick?: (v: JobView) => void): Promise<JobView | undefined>;
   pruneEntries(): Promise<PruneEntry[]>;
   remove(id: string): Promise<Removed>;
+  /** As `remove` for each, in order (prune: thousands at once); the first failure stops it. */
+  removeAll(ids: string[]): Promise<Removed[]>;
   queues(names: string[]): Promise<QueueInfo[]>;
   queueNames(): string[];
   /** A queue's slots and whether it is paused, without looking at its jobs. */

@@ -307,19 +307,17 @@ export class Jobs implements Backend, RunnerHost {
 
   /** Live jobs first (running, then starting/paused, then queued), then finished ones newest first; `recent` finished ones unless `all`. */
   async list(opts: { all: boolean; recent: number; withMemory: boolean }) {
-    const ids = this.store.listIds();
-    const active = new Set(this.store.activeIds());
-    let chosen = ids;
-    if (!opts.all) {
-      // Ids sort by the second they were made in; read a little past N so jobs of the same second sort by real time
-      // (those stand right after the Nth, the list being sorted: no need to look at the other thousands).
-      const done = ids.filter((id) => !active.has(id));
-      const edge = done[opts.recent - 1];
-      const second = edge ? parseId(edge)!.sortKey.slice(0, 14) : '';
-      let end = Math.min(opts.recent, done.length);
-      while (edge !== undefined && end < done.length && parseId(done[end]!)!.sortKey.startsWith(second)) end++;
-      const recent = new Set(done.slice(0, end));
-      chosen = ids.filter((id) => active.has(id) || recent.has(id));
+    let chosen: string[];
+    let total: number;
+    if (opts.all) {
+      chosen = this.store.listIds();
+      total = chosen.length;
+    } else {
+      // The active jobs and the newest N others (a little past N: jobs of the same second sort by real time), from
+      // the history index: the other thousands of job dirs are neither listed nor read.
+      const recent = await this.store.recentDone(opts.recent, this.store.activeIds());
+      chosen = [...recent.live, ...recent.ids];
+      total = recent.live.length + recent.total;
     }
     const views: JobView[] = [];
     const broken: BrokenEntry[] = [];
@@ -351,7 +349,7 @@ export class Jobs implements Backend, RunnerHost {
       shown = views.filter((v) => !isFinal(v.state) || ++finished <= opts.recent);
     }
     // Only what the recent cut left out: a job dir being made (or removed) meanwhile is not an older job.
-    return { views: shown, broken, hidden: ids.length - chosen.length + views.length - shown.length };
+    return { views: shown, broken, hidden: total - chosen.length + views.length - shown.length };
   }
 
   /** Refreshes views through their runners, each runner once for all of its jobs. */
@@ -531,17 +529,31 @@ export class Jobs implements Backend, RunnerHost {
 
   /** Removes a finished job (or a half-made dir) and its log if the log is in its dir; refuses a live job. */
   async remove(id: string): Promise<Removed> {
+    return (await this.removeAll([id]))[0]!;
+  }
+
+  /** Removes each job as `remove` does, in order until one is refused (those before it still go), all dirs at once. */
+  async removeAll(ids: string[]): Promise<Removed[]> {
+    const out: Removed[] = [];
+    try {
+      for (const id of ids) out.push(await this.removable(id));
+    } finally {
+      await this.store.removeJobs(out.map((r) => r.id));
+    }
+    return out;
+  }
+
+  /** What removing a job removes: a finished one, or a half-made dir; a live job is refused. */
+  private async removable(id: string): Promise<Removed> {
     let rec: JobRecord | undefined;
     try {
       rec = (await this.view(id)).rec;
     } catch (e) {
       const why = e instanceof JobqError && e.code === 'NOT_FOUND' ? this.store.inspect(id) : undefined;
       if (!why || why === 'creating') throw e;
-      this.store.removeJob(id);
       return { id, status: 'half-made' };
     }
     if (!isFinal(rec.state)) throw new JobqError('CONFLICT', `${id} is ${rec.state.status}: cancel it first (jobq cancel ${id})`);
-    this.store.removeJob(id);
     return { id, status: rec.state.status, ...(this.logIsOwn(rec) ? {} : { log: rec.log }) };
   }
 

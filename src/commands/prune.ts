@@ -50,11 +50,9 @@ export default async function prune(refs: string[], o: PruneOpts, cmd: Command):
   // Nothing selected: show what would go and how to really prune; never delete on a bare `prune`.
   const dry = o.dryRun || !selects(sel);
   const chosen = selectForPrune(await backend.pruneEntries(), selects(sel) ? sel : { all: true }, Date.now());
-  const removed: Array<{ id: string; status: string; log?: string }> = [];
-  for (const e of chosen) {
-    if (dry) removed.push({ id: e.id, status: e.status });
-    else removed.push(await backend.remove(e.id));
-  }
+  const removed: Array<{ id: string; status: string; log?: string }> = dry
+    ? chosen.map((e) => ({ id: e.id, status: e.status }))
+    : await backend.removeAll(chosen.map((e) => e.id));
   if (o.json) printJson({ schema: JSON_SCHEMA, dryRun: dry, removed });
   else {
     for (const r of removed)

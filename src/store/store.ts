@@ -21,6 +21,7 @@ import {
 import { JOBLOG_HEADER } from '../domain/joblog.js';
 import type { PressureSettings } from '../domain/pressure.js';
 import { appendEvent } from './events.js';
+import { formatHistory, insertionPoint, newestDone, readHistory, sortOldestFirst } from './history.js';
 import { untrustedReason } from './trust.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
@@ -105,6 +106,8 @@ export class Store {
   readonly seqDir: string;
   readonly eventsLog: string;
   readonly dispatcherFile: string;
+  /** Every job dir not marked active, oldest first: what `status` reads the newest of (store/history.ts). */
+  readonly historyFile: string;
   private identity?: { dev: number; ino: number };
 
   private constructor(home: string) {
@@ -117,6 +120,7 @@ export class Store {
     this.seqDir = path.join(home, 'seq');
     this.eventsLog = path.join(home, 'events.log');
     this.dispatcherFile = path.join(home, 'dispatcher.json');
+    this.historyFile = path.join(home, 'history');
   }
 
   /** Opens (creating 0700 if needed) the state dir; refuses one that another user owns, could write, or could swap. */
@@ -212,13 +216,35 @@ export class Store {
     throw new JobqError('IO', `cannot reserve an id for ${name}: too many jobs started in one second`);
   }
 
-  /** Removes a job's directory and index entries entirely (failed creation, prune, rm); its number is not given again. */
+  /**
+   * Removes a job's directory and index entries entirely (failed creation, prune, rm); its number is not given again.
+   * Its history index line goes with `historyForget`, once for all the jobs a command removes.
+   */
   removeJob(id: string): void {
     const seq = this.seqOf(id);
     fs.rmSync(this.paths(id).dir, { recursive: true, force: true });
     this.setActive(id, false);
     this.setWaiting(id, false);
     if (seq !== undefined && this.numbered(String(seq), false) === id) fs.rmSync(path.join(this.seqDir, String(seq)), { force: true });
+  }
+
+  /** Removes jobs as removeJob does, several dirs at a time (the disk's work, not ours, is the cost), then their index lines. */
+  async removeJobs(ids: string[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      for (let id = ids[next++]; id !== undefined; id = ids[next++]) {
+        const seq = this.seqOf(id);
+        await fs.promises.rm(this.paths(id).dir, { recursive: true, force: true });
+        this.setActive(id, false);
+        this.setWaiting(id, false);
+        if (seq !== undefined && this.numbered(String(seq), false) === id) fs.rmSync(path.join(this.seqDir, String(seq)), { force: true });
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker));
+    } finally {
+      await this.historyForget(ids);
+    }
   }
 
   /** Gives `count` consecutive fresh job numbers and returns the first: under a lock, so racing runs never share one. */
@@ -345,6 +371,8 @@ export class Store {
         if (!canMove(from, to)) return { rec, changed: false };
         const done = isFinal(next.state);
         writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: schemaOf(next) }, null, 2) + '\n', done);
+        // Indexed before it leaves the active index: a crash between the two leaves it listed, never lost.
+        if (done && !isFinal(rec.state)) await this.historyAdd(id);
         this.setActive(id, !done);
         // A queue's claim not yet taken by a running job still waits, for whoever watches the queue.
         const waits = to === 'queued' || (to === 'starting' && next.state.status === 'starting' && !!next.state.claim?.requeue);
@@ -444,6 +472,128 @@ export class Store {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw ioError('list', this.activeDir, e);
+    }
+  }
+
+  /**
+   * What `status` lists besides the active jobs (`active`: the active index as just read): the newest `n` other job
+   * dirs (and the rest of the nth's second), newest first, and how many there are in all. Read from the history
+   * index's end; when it is missing, broken or its count disagrees with the jobs dir's (someone, say an older jobq,
+   * changed jobs/ past it), from the job dirs, and the index rebuilt.
+   */
+  async recentDone(n: number, active: string[]): Promise<{ ids: string[]; live: string[]; total: number }> {
+    const live = active.filter((id) => fs.existsSync(path.join(this.jobsDir, id)));
+    const liveSet = new Set(live);
+    let h = readHistory(this.historyFile, (ids) => newestDone(ids, n, liveSet, false) !== undefined);
+    // A final job still in the active index is in both: counted once.
+    let both = h && this.indexedOf(h, live);
+    if (h && both === undefined) {
+      h = readHistory(this.historyFile);
+      both = h && this.indexedOf(h, live);
+    }
+    if (!h || both === undefined || !this.jobDirsAre(h.count + live.length - both, h.extra)) {
+      const all = (await this.rebuildHistory()).ids.reverse();
+      return { ids: newestDone(all, n, liveSet, true)!, live, total: all.filter((id) => !liveSet.has(id)).length };
+    }
+    return { ids: newestDone(h.ids, n, liveSet, h.whole)!, live, total: h.count - both };
+  }
+
+  /** How many of `live` the index read holds; undefined when that needs the whole index and only its end was read. */
+  private indexedOf(h: { ids: string[]; whole: boolean }, live: string[]): number | undefined {
+    if (!live.length) return 0;
+    const read = new Set(h.ids);
+    const oldest = h.ids.length ? parseId(h.ids.at(-1)!)!.sortKey : '';
+    let n = 0;
+    for (const id of live) {
+      if (read.has(id)) n++;
+      else if (!h.whole && parseId(id)!.sortKey <= oldest) return undefined;
+    }
+    return n;
+  }
+
+  /** Whether jobs/ holds `jobs` job dirs and `extra` other dirs: its link count where the filesystem keeps one, else a listing. */
+  private jobDirsAre(jobs: number, extra: number): boolean {
+    let links: number;
+    try {
+      links = fs.statSync(this.jobsDir).nlink;
+    } catch {
+      return jobs + extra === 0;
+    }
+    // A directory's link count is 2 + its subdirectories (ext4, xfs, tmpfs); btrfs and others keep 1: count by listing.
+    if (links >= 2) return links - 2 === jobs + extra;
+    return this.listIds().length === jobs;
+  }
+
+  /** Rebuilds the history index from the job dirs (all but the active ones, and `finished`); returns what it holds. */
+  async rebuildHistory(finished?: string): Promise<{ ids: string[]; extra: number }> {
+    try {
+      // Under the index's lock: an end recorded meanwhile is either seen here or added after.
+      return await this.withLock('history', () => this.rebuildLocked(finished), 2_000);
+    } catch {
+      // A read-only or full state dir, or a busy lock: list from the dirs this time, as jobq did before the index.
+      return this.scanHistory(finished);
+    }
+  }
+
+  private rebuildLocked(finished?: string): { ids: string[]; extra: number } {
+    const r = this.scanHistory(finished);
+    writeFileAtomic(this.historyFile, formatHistory(r.ids, r.extra), false);
+    return r;
+  }
+
+  /** What the history index should hold: the job dirs not in the active index (oldest first), and other dirs' count. */
+  private scanHistory(finished?: string): { ids: string[]; extra: number } {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(this.jobsDir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ids: [], extra: 0 };
+      throw ioError('list', this.jobsDir, e);
+    }
+    const active = new Set(this.activeIds());
+    if (finished) active.delete(finished);
+    const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+    return { ids: sortOldestFirst(dirs.filter((d) => !active.has(d))), extra: dirs.filter((d) => !parseId(d)).length };
+  }
+
+  /** Adds a job that is no longer active to the history index (best effort: a stale index is found and rebuilt). */
+  private async historyAdd(id: string): Promise<void> {
+    try {
+      await this.withLock(
+        'history',
+        () => {
+          const h = readHistory(this.historyFile);
+          if (!h) return void this.rebuildLocked(id);
+          const ids = h.ids.reverse();
+          const at = insertionPoint(ids, id);
+          if (ids[at] === id) return;
+          ids.splice(at, 0, id);
+          writeFileAtomic(this.historyFile, formatHistory(ids, h.extra), false);
+        },
+        5_000,
+      );
+    } catch {
+      /* the index is a cache: readers see it disagree with jobs/ and rebuild it */
+    }
+  }
+
+  /** Drops removed jobs from the history index, in one write for all of them (prune removes thousands). */
+  async historyForget(ids: string[]): Promise<void> {
+    if (!ids.length) return;
+    try {
+      await this.withLock(
+        'history',
+        () => {
+          const h = readHistory(this.historyFile);
+          if (!h) return;
+          const gone = new Set(ids);
+          const kept = h.ids.reverse().filter((id) => !gone.has(id));
+          if (kept.length !== h.count) writeFileAtomic(this.historyFile, formatHistory(kept, h.extra), false);
+        },
+        5_000,
+      );
+    } catch {
+      /* as in historyAdd */
     }
   }
 
@@ -689,12 +839,12 @@ export class Store {
     }
   }
 
-  /** Runs fn under a lock: a job's (its id), a name's (`name:NAME`), `dispatch`, `queues` or `seq` (job numbers); proper-lockfile, loaded only when needed. */
+  /** Runs fn under a lock: a job's (its id), a name's (`name:NAME`), `dispatch`, `queues`, `seq` (job numbers), `history` (its index) or `pressure` (the guard's turn); proper-lockfile, loaded only when needed. */
   async withLock<T>(key: string, fn: () => Promise<T> | T, waitMs = 30_000): Promise<T> {
     const { default: lockfile } = await import('proper-lockfile');
     const file = key.startsWith('name:')
       ? path.join(this.locksDir, `name-${key.slice(5)}.lock`)
-      : key === 'dispatch' || key === 'queues' || key === 'seq' || key === 'pressure'
+      : key === 'dispatch' || key === 'queues' || key === 'seq' || key === 'history' || key === 'pressure'
         ? path.join(this.locksDir, `${key}.lock`)
         : this.paths(key).lock;
     let release: () => Promise<void> | void;

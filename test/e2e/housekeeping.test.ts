@@ -1,7 +1,8 @@
 // Keeping a state dir in bounds: prune (a bare prune only shows) and rm, restart of a finished job, the log cap.
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { start, useWorld } from '../helpers/jobq.js';
+import { gate, pollUntil, start, useWorld } from '../helpers/jobq.js';
 
 const w = useWorld();
 
@@ -65,5 +66,45 @@ describe('safe defaults', () => {
     expect(rm.stderr).toMatch(/is running: cancel it first/);
     expect(w.ids()).not.toContain(ids[0]);
     expect(w.ids()).toContain(live);
+  });
+});
+
+describe('the history index (what plain status reads instead of every job dir)', () => {
+  const indexed = () => fs.readFileSync(path.join(w.home, 'history'), 'utf8').trim().split('\n').slice(1).sort();
+  const older = async (n: number) => /(\d+) older jobs? not shown/.exec((await w.run(['status', '-n', String(n)])).stdout)?.[1];
+
+  it('jobs that supervisors finish at once are all in it before any reader, and status lists them', async () => {
+    await w.run(['status']);
+    const g = gate(w, 'end');
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(await start(w, `end${i}`, ['sh', '-c', `${g.hold}; exit ${i % 2}`]));
+    g.open();
+    await w.run(['wait', ...ids, '--timeout', '60s']);
+    // The supervisors wrote it (a reader would rebuild it from the dirs: that proves nothing).
+    await pollUntil(() => indexed().length === 8, 10_000, 'eight ends in the index');
+    expect(indexed()).toEqual([...ids].sort());
+    const listed = JSON.parse((await w.run(['status', '--json'])).stdout);
+    expect(listed.jobs.map((j: { id: string }) => j.id).sort()).toEqual([...ids].sort());
+    expect(await older(3)).toBe('5');
+  });
+
+  it('rm and prune keep it and the "older jobs not shown" count right', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await start(w, `h${i}`, ['true']));
+    await w.run(['wait', ...ids]);
+    const live = await start(w, 'live', ['sleep', '30']);
+    expect(await older(2)).toBe('4');
+    await w.run(['rm', ids[0]!]);
+    expect(indexed()).toEqual(ids.slice(1).sort());
+    expect(await older(2)).toBe('3');
+    await w.run(['prune', 'h1', 'h2']);
+    expect(indexed()).toEqual(ids.slice(3).sort());
+    expect(await older(2)).toBe('1');
+    // An older jobq removes a dir and leaves the index: the count is still right.
+    fs.rmSync(path.join(w.home, 'jobs', ids[3]!), { recursive: true });
+    expect(await older(1)).toBe('1');
+    expect(indexed()).toEqual(ids.slice(4).sort());
+    const st = JSON.parse((await w.run(['status', '--json'])).stdout);
+    expect(st.jobs.map((j: { id: string }) => j.id)).toEqual([live, ids[5], ids[4]]);
   });
 });

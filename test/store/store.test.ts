@@ -151,3 +151,80 @@ describe('Store.transition: the one writer of state changes', () => {
     expect(events.filter((e) => e.id === id).map((e) => e.msg)).toEqual(['queued', 'starting', 'running', 'succeeded']);
   });
 });
+
+describe('the history index: a cache of the job dirs not active, rebuilt from them', () => {
+  const ended = (at: Date): JobState => ({ status: 'succeeded', startedAt: '', exitCode: 0, signal: null, endedAt: at.toISOString(), durationMs: 1 });
+  /** n jobs a minute apart, each created running and finished through transition (as a supervisor does). */
+  const finished = async (s: Store, name: string, n: number, from = new Date(2026, 0, 1)) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const at = new Date(from.getTime() + i * 60_000);
+      const id = s.reserveId(name, at);
+      s.create(makeRecord({ id, name, log: s.paths(id).log, createdAt: at.toISOString(), state: { status: 'running', startedAt: '' } }), { event: false });
+      await s.transition(id, (r) => ({ ...r, state: ended(at) }));
+      ids.push(id);
+    }
+    return ids;
+  };
+  const lines = (s: Store) => fs.readFileSync(s.historyFile, 'utf8').trim().split('\n');
+
+  it('lists the newest finished jobs from its end, and counts every one', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const ids = await finished(s, 'a', 30);
+    expect(lines(s)).toEqual(['jobq-history 1 30 0', ...ids]);
+    const live = s.reserveId('live', new Date(2026, 0, 2));
+    s.create(makeRecord({ id: live, name: 'live', log: s.paths(live).log, state: { status: 'running', startedAt: '' } }), { event: false });
+    const r = await s.recentDone(5, s.activeIds());
+    expect(r).toEqual({ ids: ids.slice(-5).reverse(), live: [live], total: 30 });
+  });
+
+  it('is rebuilt when deleted, corrupt, or stale (an older jobq finished or removed a job past it)', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const ids = await finished(s, 'a', 4);
+    const newest = async () => (await s.recentDone(2, s.activeIds())).ids;
+    fs.rmSync(s.historyFile);
+    expect(await newest()).toEqual([ids[3], ids[2]]);
+    expect(lines(s)).toEqual(['jobq-history 1 4 0', ...ids]);
+    for (const junk of ['garbage\n', 'jobq-history 1 4 0\na_1\n', 'jobq-history 1 9 0\n', `jobq-history 1 2 0\n${ids[1]}\n${ids[0]}\n`, '']) {
+      fs.writeFileSync(s.historyFile, junk);
+      expect(await newest(), junk).toEqual([ids[3], ids[2]]);
+      expect(lines(s)[0]).toBe('jobq-history 1 4 0');
+    }
+    // An older jobq: writes a finished record and leaves the index alone; removes a dir and leaves it alone.
+    const old = s.reserveId('old', new Date(2026, 0, 3));
+    fs.writeFileSync(s.paths(old).record, JSON.stringify(makeRecord({ id: old, name: 'old', state: ended(new Date()) })));
+    expect(await newest()).toEqual([old, ids[3]]);
+    fs.rmSync(s.paths(ids[3]!).dir, { recursive: true });
+    expect(await s.recentDone(2, [])).toEqual({ ids: [old, ids[2]], live: [], total: 4 });
+    expect(lines(s)).toEqual(['jobq-history 1 4 0', ids[0], ids[1], ids[2], old]);
+  });
+
+  it('an id line is data: one that is not an id, or a symlinked index, is never followed', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const ids = await finished(s, 'a', 2);
+    fs.writeFileSync(s.historyFile, 'jobq-history 1 2 0\n../../etc_20260101_000000\n' + ids[1] + '\n');
+    expect((await s.recentDone(5, [])).ids).toEqual([ids[1], ids[0]]);
+    const elsewhere = path.join(dir, 'planted');
+    fs.writeFileSync(elsewhere, `jobq-history 1 1 0\n${ids[0]}\n`);
+    fs.rmSync(s.historyFile);
+    fs.symlinkSync(elsewhere, s.historyFile);
+    expect((await s.recentDone(5, [])).ids).toEqual([ids[1], ids[0]]);
+    expect(fs.lstatSync(s.historyFile).isSymbolicLink()).toBe(false);
+  });
+
+  it('finishes at once all land in it; removed jobs leave it in one write', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const at = new Date(2026, 0, 1);
+    const ids = Array.from({ length: 12 }, (_, i) => {
+      const id = s.reserveId(`c${i}`, at);
+      s.create(makeRecord({ id, name: `c${i}`, log: s.paths(id).log, state: { status: 'running', startedAt: '' } }), { event: false });
+      return id;
+    });
+    await Promise.all(ids.map((id) => s.transition(id, (r) => ({ ...r, state: ended(at) }))));
+    expect(lines(s).slice(1).sort()).toEqual([...ids].sort());
+    expect(s.activeIds()).toEqual([]);
+    await s.removeJobs(ids.slice(0, 10));
+    expect(lines(s)).toEqual(['jobq-history 1 2 0', ...ids.slice(10).sort()]);
+    expect((await s.recentDone(20, [])).total).toBe(2);
+  });
+});
