@@ -207,8 +207,14 @@ describe('lifecycle moves', () => {
   });
 
   it('pause holds the job under the lock and records how', async () => {
-    const paused = await life.pause(async () => 'freezer', AT)(rec(STATES.running));
+    const paused = await life.pause(async () => 'freezer', undefined, AT)(rec(STATES.running));
     expect(paused?.state).toEqual({ status: 'paused', startedAt: AT, pausedAt: AT, how: 'freezer' });
+    // Paused by the pressure guard: the reason goes with it, and only such a pause is the guard's to undo.
+    const guarded = await life.pause(async () => 'freezer', 'pressure: some avg10 63% > 40% for 30s', AT)(rec(STATES.running));
+    expect(guarded?.state).toMatchObject({ status: 'paused', reason: 'pressure: some avg10 63% > 40% for 30s' });
+    const onlyGuarded = (s: { reason?: string }) => !!s.reason;
+    expect(life.resume(() => undefined, onlyGuarded)(paused!)).toBeUndefined();
+    expect(life.resume(() => undefined, onlyGuarded)(guarded!)?.state.status).toBe('running');
     let held = false;
     expect(
       await life.pause(async () => {
