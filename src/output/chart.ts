@@ -22,6 +22,33 @@ export function columnsOf(samples: Sample[], width: number): number[] {
   return out;
 }
 
+/** Whether the job was throttled (its --mem-high count rose) within each of `width` equal slices of its time. */
+export function throttledColumns(samples: Sample[], width: number): boolean[] {
+  const out = new Array<boolean>(Math.max(1, width)).fill(false);
+  if (samples.length < 2) return out;
+  const t0 = samples[0]!.t;
+  const span = Math.max(samples.at(-1)!.t - t0, 1e-9);
+  for (let i = 1; i < samples.length; i++) {
+    const [a, b] = [samples[i - 1]!, samples[i]!];
+    if (a.high === undefined || b.high === undefined || b.high <= a.high) continue;
+    // The rise happened between the two samples: every slice they span is marked.
+    const from = Math.min(out.length - 1, Math.floor(((a.t - t0) / span) * out.length));
+    const to = Math.min(out.length - 1, Math.floor(((b.t - t0) / span) * out.length));
+    for (let c = from; c <= to; c++) out[c] = true;
+  }
+  return out;
+}
+
+/** Seconds between samples across which the throttle count rose. */
+export function throttledTime(samples: Sample[]): number {
+  let sec = 0;
+  for (let i = 1; i < samples.length; i++) {
+    const [a, b] = [samples[i - 1]!, samples[i]!];
+    if (a.high !== undefined && b.high !== undefined && b.high > a.high) sec += b.t - a.t;
+  }
+  return sec;
+}
+
 /** The next 1, 2, 2.5 or 5 × 2^10k … figure at or above n (20M above 16.1M). */
 function roundUp(n: number): number {
   if (n <= 0) return 0;
@@ -55,9 +82,12 @@ export function memoryChart(samples: Sample[], opts: { limit?: number; width?: n
   }
   const span = (samples.at(-1)!.t - samples[0]!.t) * 1000;
   lines.push(`${' '.repeat(7)}└${'─'.repeat(cols.length)}`);
+  const slowed = throttledColumns(samples, cols.length);
+  if (slowed.some(Boolean)) lines.push(`${' '.repeat(8)}${slowed.map((x) => (x ? '▀' : ' ')).join('')} throttled (--mem-high)`);
   lines.push(`${' '.repeat(8)}0s${' '.repeat(Math.max(1, cols.length - 2 - formatDuration(span).length))}${formatDuration(span)}`);
+  const throttled = throttledTime(samples);
   lines.unshift(
-    `memory over ${formatDuration(span)}: peak ${formatSize(peak)}${opts.limit ? `, limit ${formatSize(opts.limit)}` : ''}, now ${formatSize(samples.at(-1)!.mem)}`,
+    `memory over ${formatDuration(span)}: peak ${formatSize(peak)}${opts.limit ? `, limit ${formatSize(opts.limit)}` : ''}, now ${formatSize(samples.at(-1)!.mem)}${throttled ? `; throttled during ${formatDuration(throttled * 1000)} of it` : ''}`,
   );
   return lines;
 }

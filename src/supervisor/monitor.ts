@@ -180,7 +180,9 @@ export function sampleUsage(w: Watch): void {
     if (leader) w.cpuTicks = Math.max(w.cpuTicks, leader.utimeTicks + leader.stimeTicks);
     cpu = (ticks * 1000) / CLK_TCK;
   }
-  m.timeline?.add({ t: (Date.now() - w.started) / 1000, mem, cpu });
+  // With a --mem-high, the throttle count so far: the chart shows when the job was slowed.
+  const high = m.prot.memHighBytes && cg.highEvents !== undefined ? { high: cg.highEvents } : {};
+  m.timeline?.add({ t: (Date.now() - w.started) / 1000, mem, cpu, ...high });
 }
 
 /** The idle clock's decision: a job quiet for --idle-timeout ends; paused time is not idle time. */

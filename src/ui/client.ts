@@ -32,6 +32,8 @@ interface Sample {
   t: number;
   mem: number;
   cpu: number;
+  /** With a --mem-high: times throttled so far. */
+  high?: number;
 }
 interface Detail extends Row {
   command: string;
@@ -454,6 +456,8 @@ interface Series {
   points: Array<[number, number]>;
   fmt: (v: number) => string;
   lines?: Array<{ cls: string; at: number; color: string }>;
+  /** Spans of time (from, to) drawn shaded: where the job was throttled above its --mem-high. */
+  bands?: Array<[number, number]>;
   floorTop: number;
 }
 
@@ -471,7 +475,12 @@ function charts(d: Detail): void {
     ...(d.memLimit ? [{ cls: 'limit', at: d.memLimit, color: '#cf222e' }] : []),
     ...(d.memHigh ? [{ cls: 'high', at: d.memHigh, color: '#9a6700' }] : []),
   ];
-  draw({ box: 'memchartBox', id: 'memchart', label: 'memory over time', points: mem, fmt: size, lines, floorTop: 1024 * 1024 });
+  const bands: Array<[number, number]> = [];
+  for (let i = 1; i < s.length; i++) {
+    const [a, b] = [s[i - 1]!, s[i]!];
+    if (a.high !== undefined && b.high !== undefined && b.high > a.high) bands.push([a.t, b.t]);
+  }
+  draw({ box: 'memchartBox', id: 'memchart', label: 'memory over time', points: mem, fmt: size, lines, bands, floorTop: 1024 * 1024 });
   draw({ box: 'cpuchartBox', id: 'cpuchart', label: 'CPU over time', points: cpu, fmt: (v) => `${Math.round(v)}%`, floorTop: 95 });
   const now = d.final ? null : (d.memNow ?? s[s.length - 1]?.mem ?? null);
   const peak = Math.max(d.memPeak ?? 0, now ?? 0, ...s.map((x) => x.mem));
@@ -480,6 +489,7 @@ function charts(d: Detail): void {
     peak ? `peak <b>${size(peak)}</b>` : '',
     d.memLimit ? `<span style="color:#cf222e">- - limit <b>${size(d.memLimit)}</b></span>` : '',
     d.memHigh ? `<span style="color:#9a6700">- - high <b>${size(d.memHigh)}</b></span>` : '',
+    bands.length ? `<span style="color:#9a6700">▮ throttled <b>${dur(bands.reduce((n, [a, b]) => n + b - a, 0))}</b></span>` : '',
     s.length > 1 ? `${s.length} samples, time since start` : '',
   ];
   $('memLegend')!.innerHTML = legend.filter(Boolean).join('');
@@ -517,6 +527,8 @@ function draw(c: Series): void {
     // A short run's ticks a fraction of a second apart: tenths, so no two read the same.
     svg += `<text class="xtick" x="${x(t)}" y="${H - 5}" text-anchor="${anchor}">${dur(t, t1 - t0 < 20)}</text>`;
   }
+  for (const [a, b] of c.bands ?? [])
+    svg += `<rect class="throttled" x="${x(a)}" y="${T}" width="${Math.max(1, x(b) - x(a))}" height="${H - T - B}" fill="#fff1b8"/>`;
   for (const l of c.lines ?? [])
     svg += `<line class="${l.cls}" x1="${L}" x2="${W - R}" y1="${y(l.at)}" y2="${y(l.at)}" stroke="${l.color}" stroke-dasharray="5 4"/>`;
   const pts = c.points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');

@@ -41,4 +41,18 @@ describe('memory chart', () => {
     expect(two.at(-2)).toBe(`       └${'─'.repeat(30)}`);
     expect(two[8]!.slice(8)).toBe('█'.repeat(30));
   });
+
+  it('marks where the job was throttled above its --mem-high, and for how long', () => {
+    // The count rises between t=20 and t=40 of an 78 s job, then stays.
+    const slowed = rising.map((x) => ({ ...x, high: x.t < 20 ? 0 : x.t <= 40 ? (x.t - 18) * 3 : 66 }));
+    const lines = memoryChart(slowed, { width: 20, height: 8 });
+    expect(lines[0]).toBe('memory over 1m18s: peak 400M, now 400M; throttled during 22s of it');
+    const row = lines.find((l) => l.endsWith(' throttled (--mem-high)'))!;
+    const marks = row.slice(8, 28);
+    expect(marks.slice(0, 4).trim()).toBe('');
+    expect(marks.slice(6, 10)).toBe('▀▀▀▀');
+    expect(marks.slice(12).trim()).toBe('');
+    // No --mem-high, or never throttled: no such row.
+    expect(memoryChart(rising, { width: 20 }).some((l) => l.includes('throttled'))).toBe(false);
+  });
 });

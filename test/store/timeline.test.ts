@@ -27,3 +27,22 @@ it('a month of 2 s samples stays under 1 MiB, spans the whole run in order, and 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("a --mem-high job's samples carry its throttle count; the three-column lines of before still read", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-timeline-'));
+  try {
+    const file = path.join(dir, 'samples');
+    fs.writeFileSync(file, '0.0 1000 0\n');
+    const w = new TimelineWriter(file);
+    w.add({ t: 2, mem: 2000, cpu: 10, high: 0 });
+    w.add({ t: 4, mem: 3000, cpu: 20, high: 312 });
+    expect(fs.readFileSync(file, 'utf8')).toBe('0.0 1000 0\n2.0 2000 10 0\n4.0 3000 20 312\n');
+    expect(readTimeline(file)).toEqual([
+      { t: 0, mem: 1000, cpu: 0 },
+      { t: 2, mem: 2000, cpu: 10, high: 0 },
+      { t: 4, mem: 3000, cpu: 20, high: 312 },
+    ]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
