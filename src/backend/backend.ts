@@ -88,6 +88,8 @@ export interface JobView {
   memHighEvents?: number;
   /** Memory in use now, the one measure of the chart and the peak: its cgroup's charge where it has one, else rssBytes. */
   memBytes?: number;
+  /** GPU memory its processes hold now (its supervisor's last sample), where it holds GPUs. */
+  vramBytes?: number;
   /** What a reader could not settle: an outcome not yet recorded, a truth it could not write. */
   note?: string;
   /** Set when the place it runs (a cluster's controller) did not answer: its state is the last one known. */

@@ -40,6 +40,8 @@ export interface Resources {
   memAvailable?: number;
   memReserve: number;
   gpus: Gpu[];
+  /** Why the machine's GPUs could not be listed (nvidia-smi failed or hung): a GPU job waits saying so. */
+  gpuError?: string;
   /** A GPU using more memory than this (MiB) is busy, whoever uses it. */
   gpuBusyMiB: number;
   /** Memory pressure over the guard's threshold now (`some avg10` and the threshold, percent): nothing new starts. */
@@ -196,7 +198,10 @@ function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
   const why = retryWait(j, r.nowMs) ?? afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? pressureWait(r.res) ?? memWait(j, r.taken.memFree, r.res);
   if (why || !j.gpus) return why;
   const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus);
-  if (free.length < j.gpus) return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free)` };
+  if (free.length < j.gpus) {
+    const err = !j.gpuList && r.res?.gpuError ? `: ${r.res.gpuError}, asked again every 30s` : '';
+    return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free${err})` };
+  }
   const got = free.slice(0, j.gpus).map((g) => g.index);
   for (const g of got) r.taken.heldGpus.add(g);
   r.gpusFor.set(j.id, got);

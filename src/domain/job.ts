@@ -40,6 +40,8 @@ export interface Outcome {
   endedAt: string;
   durationMs: number;
   peakMemBytes?: number;
+  /** The most GPU memory its processes held at a sample, where it held GPUs. */
+  peakVramBytes?: number;
   cpuMs?: number;
   /** How often it was throttled above its --mem-high (memory.events `high`). */
   memHighEvents?: number;

@@ -206,6 +206,16 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       ),
     );
   }
+  // GPU memory, the figure ML users watch: a column only when some job listed holds or held GPU memory.
+  const vram = (v: JobView) => v.vramBytes ?? outcomeOf(v.state)?.peakVramBytes;
+  if (opts.memory && views.some((v) => vram(v) !== undefined))
+    cols.push(
+      col(
+        'VRAM',
+        views.map((v) => (vram(v) !== undefined ? formatSize(vram(v)!) : '-')),
+        { drop: 6, paint: (t, i) => (views[i]!.vramBytes !== undefined || t === '-' ? t : c.dim(t)) },
+      ),
+    );
   if (opts.lastLine) cols.push(col('LAST OUTPUT', views.map(opts.lastLine), { rest: true, drop: 4, paint: (t) => c.dim(t) }));
   const fitted = opts.width ? fitColumns(cols, opts.width) : cols;
   const rows = [fitted.map((x) => c.bold(x.head))];
@@ -286,7 +296,7 @@ export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string
       `${a.array.name}: element ${a.array.index} of ${a.array.size}, value ${a.array.value}${a.array.cap ? `, at most ${a.array.cap} at once` : ''}`,
     ]);
   if (a?.memBytes) lines.push(['needs memory', formatSize(a.memBytes)]);
-  if (a?.gpus) lines.push(['needs gpus', `${a.gpus}${r.gpus?.length ? ` (holds ${r.gpus.join(',')})` : ''}`]);
+  if (a?.gpus) lines.push(['needs gpus', `${a.gpus}${r.gpus?.length ? ` (holds GPU ${r.gpus.join(', ')})` : ''}`]);
   if (r.queue) lines.push(['queue', `${r.queue}, priority ${r.priority ?? 0}${v.waiting ? `, position ${v.waiting.position}` : ''}`]);
   if (v.waiting?.reason) lines.push(['waiting', v.waiting.reason]);
   if (s.status === 'paused')
@@ -320,6 +330,10 @@ export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.memBytes) lines.push(['memory now', formatSize(v.memBytes)]);
   if (done?.peakMemBytes) lines.push(['peak memory', formatSize(done.peakMemBytes)]);
+  if (v.vramBytes !== undefined || done?.peakVramBytes !== undefined) {
+    const on = r.gpus?.length ? ` on GPU ${r.gpus.join(', ')}` : '';
+    lines.push(['gpu memory', v.vramBytes !== undefined ? `${formatSize(v.vramBytes)} now${on}` : `peak ${formatSize(done!.peakVramBytes!)}${on}`]);
+  }
   if (done?.cpuMs !== undefined) lines.push(['cpu time', formatDuration(done.cpuMs)]);
   const added = Object.entries(r.env.added)
     .map(([k, val]) => `${k}=${val}`)

@@ -14,6 +14,7 @@ export function jobJson(v: JobView) {
     supervisorAlive: v.supervisorAlive,
     ...(v.rssBytes ? { rssBytes: v.rssBytes } : {}),
     ...(v.memBytes ? { memBytes: v.memBytes } : {}),
+    ...(v.vramBytes !== undefined ? { vramBytes: v.vramBytes } : {}),
     ...(v.note ? { note: v.note } : {}),
     ...(v.waiting ? { waiting: v.waiting } : {}),
   };

@@ -33,17 +33,41 @@ export function readPsi(file = psiFile()): Psi | undefined {
   }
 }
 
+/**
+ * GPU memory in use per process (pid -> bytes), from `nvidia-smi --query-compute-apps`; undefined where nvidia-smi is
+ * missing, fails or does not answer in 5 s. Asynchronous: a supervisor's event loop never waits on a hung driver.
+ */
+export function gpuProcessMemory(env: NodeJS.ProcessEnv = process.env): Promise<Map<number, number> | undefined> {
+  const { execFile } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return new Promise((resolve) => {
+    execFile('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000, env }, (err, out) => {
+      if (err) return resolve(undefined);
+      const m = new Map<number, number>();
+      for (const line of out.split('\n')) {
+        const [pid, mib] = line.split(',').map((x) => x.trim());
+        if (pid && /^\d+$/.test(pid) && mib && /^\d+$/.test(mib)) m.set(Number(pid), (m.get(Number(pid)) ?? 0) + Number(mib) * 1024 ** 2);
+      }
+      resolve(m);
+    });
+  });
+}
+
 /** Memory a running job uses now: its cgroup's count where it has one, else the RSS of its processes. */
 export function jobMemUsed(t: JobTarget, isolation: Isolation): number {
   const cg = t.cgroups?.length ? cgroupStats(isolation, t.cgroups).currentBytes : undefined;
   return cg ?? rssBytes(jobProcesses(t).procs);
 }
 
+/** How long nvidia-smi may take, and how long a failure is remembered before it is asked again. */
+const SMI_TIMEOUT_MS = 5000;
+const SMI_RETRY_MS = 30_000;
+let smiFailed: { at: number; why: string } | undefined;
+
 /**
- * The machine's GPUs with their memory in use. A list from config or JOBQ_GPUS ("0,1", folded into config) wins (for
+ * The machine's GPUs with their memory in use; `error` says why there are none when nvidia-smi failed or hung. A list from config or JOBQ_GPUS ("0,1", folded into config) wins (for
  * machines without nvidia-smi; their memory use is then unknown and counts as free); else nvidia-smi on PATH; else none.
  */
-export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = process.env): Gpu[] {
+export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = process.env): Gpu[] & { error?: string } {
   if (list !== undefined) {
     const indices = list
       .split(',')
@@ -53,18 +77,27 @@ export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = proc
     // "0,0" is one GPU: it must not be handed out twice.
     return [...new Set(indices)].map((index) => ({ index }));
   }
+  // A driver that just failed or hung is not asked again for a while: a dispatcher's every round would wait on it.
+  if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return Object.assign([], { error: smiFailed.why });
   let out: string;
   try {
     // child_process only when a job asks for GPUs: every other command's start skips loading it.
     const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     out = execFileSync('nvidia-smi', ['--query-gpu=index,uuid,memory.used,memory.total', '--format=csv,noheader,nounits'], {
       encoding: 'utf8',
-      timeout: 10_000,
+      timeout: SMI_TIMEOUT_MS,
       stdio: ['ignore', 'pipe', 'ignore'],
       env,
     });
-  } catch {
-    return [];
+    smiFailed = undefined;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { signal?: string; status?: number };
+    // Not installed: no GPUs here, nothing to retry. Hung or failing: said, and asked again later.
+    if (err.code === 'ENOENT') return [];
+    const why =
+      err.code === 'ETIMEDOUT' || err.signal ? `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s` : `nvidia-smi failed (exit ${err.status ?? '?'})`;
+    smiFailed = { at: Date.now(), why };
+    return Object.assign([], { error: why });
   }
   const gpus: Gpu[] = [];
   for (const line of out.split('\n')) {

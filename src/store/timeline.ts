@@ -1,5 +1,6 @@
-// A job's memory and CPU over time: `samples` in its job dir, one line per sample ("SECONDS BYTES CPU_MS [HIGH]"),
-// bounded. HIGH, where the job has a --mem-high, is its cgroup's throttle count so far (older readers ignore it).
+// A job's memory and CPU over time: `samples` in its job dir, one line per sample ("SECONDS BYTES CPU_MS [HIGH [VRAM]]"),
+// bounded. HIGH, where the job has a --mem-high, is its cgroup's throttle count so far (`-` when it has none); VRAM,
+// where it holds GPUs, the GPU memory its processes use (bytes). Older readers read the first three.
 import fs from 'node:fs';
 
 /** One sample: seconds since the job started, memory in use (bytes), CPU time used so far (ms), times throttled so far. */
@@ -8,9 +9,16 @@ export interface Sample {
   mem: number;
   cpu: number;
   high?: number;
+  /** GPU memory its processes use (bytes), where it holds GPUs. */
+  vram?: number;
 }
 
-const lineOf = (s: Sample) => `${s.t.toFixed(1)} ${Math.round(s.mem)} ${Math.round(s.cpu)}${s.high !== undefined ? ` ${s.high}` : ''}\n`;
+function lineOf(s: Sample): string {
+  const cols = [s.t.toFixed(1), String(Math.round(s.mem)), String(Math.round(s.cpu))];
+  if (s.high !== undefined || s.vram !== undefined) cols.push(s.high === undefined ? '-' : String(s.high));
+  if (s.vram !== undefined) cols.push(String(Math.round(s.vram)));
+  return `${cols.join(' ')}\n`;
+}
 
 // Past this the file is thinned (every other sample kept) and the interval doubles: a week-long job stays under 1 MiB.
 const MAX_BYTES = 1024 * 1024;
@@ -54,6 +62,31 @@ export class TimelineWriter {
     fs.renameSync(tmp, this.file);
     this.bytes = text.length;
     this.stride *= 2;
+  }
+}
+
+/** One line of the file; undefined for a line cut short or not a sample. */
+function parseLine(line: string): Sample | undefined {
+  const [t, mem, cpu, high, vram] = line.split(' ').map(Number);
+  if (!Number.isFinite(t) || !Number.isFinite(mem) || !Number.isFinite(cpu)) return undefined;
+  return { t: t!, mem: mem!, cpu: cpu!, ...(Number.isFinite(high) ? { high } : {}), ...(Number.isFinite(vram) ? { vram } : {}) };
+}
+
+/** The last sample of a job, read from the file's end (a live job's current figures). */
+export function lastSample(file: string): Sample | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, 256));
+    fs.readSync(fd, buf, 0, buf.length, size - buf.length);
+    return parseLine(buf.toString('latin1').trim().split('\n').at(-1) ?? '');
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

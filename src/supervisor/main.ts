@@ -389,6 +389,7 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
     endedAt: new Date(end.seenAt).toISOString(),
     durationMs: end.seenAt - job.t0!,
     peakMemBytes: Math.max(cg.peakBytes ?? 0, end.peakBytes) || undefined,
+    ...(end.peakVramBytes !== undefined ? { peakVramBytes: end.peakVramBytes } : {}),
     cpuMs: cg.cpuMs ?? Math.round((end.cpuTicks * 1000) / CLK_TCK),
     ...(prot.memHighHow === 'cgroup' && cg.highEvents !== undefined ? { memHighEvents: cg.highEvents } : {}),
   };
@@ -547,6 +548,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
       return !!c && (!c.asker || isAlive(c.asker));
     },
     guard,
+    gpus: !!job.rec.gpus?.length,
   });
   if (!(await release(job))) {
     await watching;

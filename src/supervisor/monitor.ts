@@ -6,6 +6,7 @@ import type { Protection } from '../domain/job.js';
 import { formatSpan } from '../domain/units.js';
 import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
 import { CLK_TCK, rssBytes } from '../process/proc.js';
+import { gpuProcessMemory } from '../process/resources.js';
 import { type JobTarget, jobProcesses, signalLeader, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
 import type { TimelineWriter } from '../store/timeline.js';
@@ -22,6 +23,8 @@ export interface Ending {
   pressure?: string;
   peakBytes: number;
   cpuTicks: number;
+  /** The most GPU memory its processes held at a sample (bytes), where it holds GPUs and nvidia-smi answered. */
+  peakVramBytes?: number;
 }
 
 export interface MonitorInput {
@@ -41,6 +44,8 @@ export interface MonitorInput {
   /** Where memory and CPU samples go, and how often (ms). */
   timeline?: TimelineWriter;
   sampleMs?: number;
+  /** It holds GPUs: its GPU memory is sampled too (nvidia-smi, per process). */
+  gpus?: boolean;
   /** The memory pressure guard, ticked with the sampler; `end` ends the job for pressure. */
   guard?: { tick(end: (reason: string) => void): void };
 }
@@ -80,6 +85,10 @@ export interface Watch {
   lastMark: number;
   lastChange: number;
   lastMemScan: number;
+  /** GPU memory at the last answer of nvidia-smi, its peak, and whether a question is out. */
+  vram?: number;
+  peakVram?: number;
+  askingVram?: boolean;
   timedOut?: 'wall' | 'idle';
   pressure?: string;
   ending?: Promise<void>;
@@ -182,7 +191,24 @@ export function sampleUsage(w: Watch): void {
   }
   // With a --mem-high, the throttle count so far: the chart shows when the job was slowed.
   const high = m.prot.memHighBytes && cg.highEvents !== undefined ? { high: cg.highEvents } : {};
-  m.timeline?.add({ t: (Date.now() - w.started) / 1000, mem, cpu, ...high });
+  if (m.gpus) askVram(w);
+  m.timeline?.add({ t: (Date.now() - w.started) / 1000, mem, cpu, ...high, ...(w.vram !== undefined ? { vram: w.vram } : {}) });
+}
+
+/** Asks nvidia-smi (without waiting on it) what GPU memory the job's processes hold; the answer is the next sample's. */
+function askVram(w: Watch): void {
+  if (w.askingVram || w.done) return;
+  w.askingVram = true;
+  void gpuProcessMemory()
+    .then((byPid) => {
+      if (!byPid || w.done) return;
+      const pids = jobProcesses(w.m.target).procs.map((p) => p.pid);
+      w.vram = pids.reduce((n, pid) => n + (byPid.get(pid) ?? 0), 0);
+      w.peakVram = Math.max(w.peakVram ?? 0, w.vram);
+    })
+    .finally(() => {
+      w.askingVram = false;
+    });
 }
 
 /** The idle clock's decision: a job quiet for --idle-timeout ends; paused time is not idle time. */
@@ -316,7 +342,16 @@ export function monitor(m: MonitorInput): Promise<Ending> {
       stopWatching(w);
       // A timeout's TERM-grace-KILL (a straggler may ignore TERM) or a cut in flight goes on past the leader's exit: wait.
       void Promise.allSettled([w.ending, w.capping]).then(() =>
-        resolve({ code, signal, seenAt, timedOut: w.timedOut, pressure: w.pressure, peakBytes: w.peakBytes, cpuTicks: w.cpuTicks }),
+        resolve({
+          code,
+          signal,
+          seenAt,
+          timedOut: w.timedOut,
+          pressure: w.pressure,
+          peakBytes: w.peakBytes,
+          cpuTicks: w.cpuTicks,
+          ...(w.peakVram !== undefined ? { peakVramBytes: w.peakVram } : {}),
+        }),
       );
     });
   });

@@ -213,6 +213,65 @@ describe('GPU-aware admission', () => {
     await w.run(['cancel', b]);
   });
 
+  it('VRAM per job: the GPU memory of the job’s own processes, live in status, --json and the timeline, its peak kept at the end', async () => {
+    // A fake nvidia-smi that also answers --query-compute-apps with the per-process use the test writes (CI has no GPU).
+    const dir = path.join(w.home, 'fakebin');
+    fs.mkdirSync(dir, { recursive: true });
+    const apps = path.join(dir, 'apps.csv');
+    fs.writeFileSync(apps, '');
+    fs.writeFileSync(path.join(dir, 'gpus.csv'), '0, GPU-aaaa, 5, 81920\n');
+    fs.writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\ncase "$*" in *compute-apps*) cat ${apps};; *) cat ${dir}/gpus.csv;; esac\n`, { mode: 0o755 });
+    const env = { PATH: `${dir}:${process.env.PATH}` };
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '200ms' }));
+    const id = (await w.run(['run', 'train', '-q', '--gpus', '1', '--', 'sh', '-c', 'sleep 60 & wait'], { env })).stdout.trim();
+    await pollUntil(() => w.record(id).state.status === 'running', 15_000, 'running');
+    // The job's main process holds 30 GiB, its child 2 GiB; another program's 9 GiB is not the job's.
+    const child = await pollUntil(
+      () => Number(fs.readFileSync(`/proc/${w.record(id).job.pid}/task/${w.record(id).job.pid}/children`, 'utf8').trim()) || undefined,
+      10_000,
+      'the child',
+    );
+    fs.writeFileSync(apps, `${w.record(id).job.pid}, 30720\n${child}, 2048\n1, 9216\n`);
+    const json = async () => JSON.parse((await w.run(['status', id, '--json'], { env })).stdout);
+    await pollUntil(async () => (await json()).vramBytes === 32768 * 2 ** 20, 15_000, 'the VRAM of the job');
+    const detail = (await w.run(['status', id], { env })).stdout;
+    expect(detail).toMatch(/needs gpus\s+1 \(holds GPU 0\)/);
+    expect(detail).toMatch(/gpu memory\s+32G now on GPU 0/);
+    expect((await w.run(['status'], { env })).stdout).toMatch(/VRAM[\s\S]*train.*32G/);
+    const samples = fs
+      .readFileSync(path.join(w.home, 'jobs', id, 'samples'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(samples.at(-1)!.split(' ')).toHaveLength(5);
+    expect(Number(samples.at(-1)!.split(' ')[4])).toBe(32768 * 2 ** 20);
+    await w.run(['cancel', id]);
+    expect(w.record(id).state.peakVramBytes).toBe(32768 * 2 ** 20);
+    expect((await w.run(['status', id], { env })).stdout).toMatch(/gpu memory\s+peak 32G on GPU 0/);
+  });
+
+  it('nvidia-smi hangs: a --gpus job is not refused and waits saying why, within seconds; GPUs back, it starts', async () => {
+    const dir = path.join(w.home, 'hungbin');
+    fs.mkdirSync(dir, { recursive: true });
+    const hang = path.join(dir, 'hang');
+    fs.writeFileSync(hang, '');
+    // Hangs while the file exists (a wedged driver), else lists one GPU.
+    fs.writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\nwhile [ -e ${hang} ]; do sleep 0.1; done\necho "0, GPU-aaaa, 5, 16000"\n`, { mode: 0o755 });
+    const env = { PATH: `${dir}:${process.env.PATH}` };
+    const t0 = Date.now();
+    const r = await w.run(['run', 'wedged', '-q', '--gpus', '1', '--', 'true'], { env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    await pollUntil(
+      async () => /nvidia-smi did not answer in 5s/.test(JSON.parse((await w.run(['status', id, '--json'], { env })).stdout).waiting?.reason ?? ''),
+      30_000,
+      'the reason',
+    );
+    fs.rmSync(hang);
+    await pollUntil(() => w.record(id).state.status === 'succeeded', 60_000, 'the job, once nvidia-smi answers');
+  }, 90_000);
+
   it('a GPU busy with something else (memory used past the threshold) is not handed out', async () => {
     const gpu = fakeGpus();
     gpu.setUsed([9000, 5]);

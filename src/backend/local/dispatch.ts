@@ -82,10 +82,17 @@ function resourcesFor(store: Store, jobs: DispatchJob[]): Resources {
     ...(waiting.some((j) => j.memBytes) ? { memAvailable: meminfo('MemAvailable') } : {}),
     memReserve: s.memReserveBytes ?? 1024 ** 3,
     // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
-    gpus: waiting.some((j) => j.gpus && !j.gpuList) ? listGpus(undefined) : [],
+    ...gpusNow(waiting.some((j) => j.gpus && !j.gpuList)),
     gpuBusyMiB: s.gpuBusyMiB ?? 1024,
     ...pressureNow(s.pressureGuard, waiting.length > 0),
   };
+}
+
+/** The machine's GPUs, asked of nvidia-smi only when a waiting job needs them; its failure is said, not hidden. */
+function gpusNow(needed: boolean): Pick<Resources, 'gpus' | 'gpuError'> {
+  if (!needed) return { gpus: [] };
+  const gpus = listGpus(undefined);
+  return { gpus: [...gpus], ...(gpus.error ? { gpuError: gpus.error } : {}) };
 }
 
 /** Memory pressure over the guard's threshold, read only when the guard is on and some job waits. */

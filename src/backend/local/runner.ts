@@ -1,4 +1,5 @@
 // This machine: one detached supervisor per job, files as the truth; queues, dependencies and admission through dispatch.
+
 import os from 'node:os';
 import { settleSideWork } from '../../background.js';
 import { JobqError } from '../../domain/errors.js';
@@ -10,6 +11,7 @@ import { listGpus, meminfo } from '../../process/resources.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../../process/signals.js';
 import { awaitStandby, dismissStandby, handOff, takeStandby } from '../../process/standby.js';
 import { appendEvent } from '../../store/events.js';
+import { lastSample } from '../../store/timeline.js';
 import type { CancelResult, JobView, Made, Runner, RunnerHost, RunSpec } from '../backend.js';
 import { dispatchRound, ensureDispatcher, launchAll } from './dispatch.js';
 import { cleanupCgroups, settle } from './reconcile.js';
@@ -125,8 +127,10 @@ export class LocalRunner implements Runner {
       // A list the run was given is the job's pool at dispatch too, whatever the dispatcher's own environment says.
       const given = spec.machine?.gpus !== undefined ? listGpus(spec.machine.gpus).map((g) => g.index) : undefined;
       if (given) a.gpuList = given;
-      const have = given?.length ?? listGpus(undefined).length;
-      if (a.gpus > have) {
+      const listed = given ? undefined : listGpus(undefined);
+      const have = given?.length ?? listed!.length;
+      // nvidia-smi failed or hung: the job is not refused for it; it waits, and says why.
+      if (a.gpus > have && !listed?.error) {
         const how = have ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
         throw new JobqError('USAGE', `the job needs ${a.gpus} GPU${a.gpus === 1 ? '' : 's'} (--gpus): this machine has ${have}${how}`);
       }
@@ -138,6 +142,13 @@ export class LocalRunner implements Runner {
     const procs = opts.withMemory && views.some((v) => !isFinal(v.state)) ? allProcesses() : undefined;
     // Each view's record was read a moment ago (list, view): settle need not read it again.
     for (const v of views) Object.assign(v, await settle(host.store, v.rec.id, procs, v.rec));
+    // GPU memory as its supervisor last sampled it: status never waits on nvidia-smi.
+    if (opts.withMemory)
+      for (const v of views) {
+        if (!v.rec.gpus?.length || isFinal(v.state)) continue;
+        const vram = lastSample(host.store.paths(v.rec.id).samples)?.vram;
+        if (vram !== undefined) v.vramBytes = vram;
+      }
   }
 
   async cancel(host: RunnerHost, first: JobView, opts: { signal: NodeJS.Signals; graceMs: number; by?: string }): Promise<CancelResult> {
