@@ -142,9 +142,38 @@ export function fitColumns(cols: Col[], width: number): Col[] {
   return out;
 }
 
+/** A column of the status table. */
+const col = (head: string, cells: string[], more: Partial<Col> = {}): Col => ({ head, cells, ...more });
+
+/** The MEM column, and a VRAM column when some job listed holds or held GPU memory. */
+function memoryCols(c: ChalkInstance, views: JobView[]): Col[] {
+  const cols: Col[] = [];
+  const live = (v: JobView) => !!v.memBytes;
+  cols.push(
+    col(
+      'MEM',
+      views.map((v) => {
+        const mem = v.memBytes || outcomeOf(v.state)?.peakMemBytes;
+        return mem ? formatSize(mem) : '-';
+      }),
+      { drop: 6, paint: (t, i) => (live(views[i]!) || t === '-' ? t : c.dim(t)) },
+    ),
+  );
+  // GPU memory, the figure ML users watch: a column only when some job listed holds or held GPU memory.
+  const vram = (v: JobView) => v.vramBytes ?? outcomeOf(v.state)?.peakVramBytes;
+  if (views.some((v) => vram(v) !== undefined))
+    cols.push(
+      col(
+        'VRAM',
+        views.map((v) => (vram(v) !== undefined ? formatSize(vram(v)!) : '-')),
+        { drop: 6, paint: (t, i) => (views[i]!.vramBytes !== undefined || t === '-' ? t : c.dim(t)) },
+      ),
+    );
+  return cols;
+}
+
 /** The status table; with a width (a terminal's), it fits: no line longer, least useful columns left out first. */
 export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: boolean; lastLine?: (v: JobView) => string; width?: number }): string {
-  const col = (head: string, cells: string[], more: Partial<Col> = {}): Col => ({ head, cells, ...more });
   const cols: Col[] = [
     // The number, what a JOB is quickest typed as; kept to the last (older records have none: no column then).
     ...(views.some((v) => v.rec.seq !== undefined)
@@ -193,29 +222,7 @@ export function formatTable(c: ChalkInstance, views: JobView[], opts: { memory: 
       { drop: 5 },
     ),
   ];
-  if (opts.memory) {
-    const live = (v: JobView) => !!v.memBytes;
-    cols.push(
-      col(
-        'MEM',
-        views.map((v) => {
-          const mem = v.memBytes || outcomeOf(v.state)?.peakMemBytes;
-          return mem ? formatSize(mem) : '-';
-        }),
-        { drop: 6, paint: (t, i) => (live(views[i]!) || t === '-' ? t : c.dim(t)) },
-      ),
-    );
-  }
-  // GPU memory, the figure ML users watch: a column only when some job listed holds or held GPU memory.
-  const vram = (v: JobView) => v.vramBytes ?? outcomeOf(v.state)?.peakVramBytes;
-  if (opts.memory && views.some((v) => vram(v) !== undefined))
-    cols.push(
-      col(
-        'VRAM',
-        views.map((v) => (vram(v) !== undefined ? formatSize(vram(v)!) : '-')),
-        { drop: 6, paint: (t, i) => (views[i]!.vramBytes !== undefined || t === '-' ? t : c.dim(t)) },
-      ),
-    );
+  if (opts.memory) cols.push(...memoryCols(c, views));
   if (opts.lastLine) cols.push(col('LAST OUTPUT', views.map(opts.lastLine), { rest: true, drop: 4, paint: (t) => c.dim(t) }));
   const fitted = opts.width ? fitColumns(cols, opts.width) : cols;
   const rows = [fitted.map((x) => c.bold(x.head))];
@@ -256,6 +263,29 @@ export function formatDetail(c: ChalkInstance, v: JobView): string {
   const lines = detailLines(c, v);
   const width = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, val]) => `${c.dim(k.padEnd(width))}  ${val}`).join('\n');
+}
+
+/** Where a job runs and what protects it: its placement or isolation, memory high and limit, oom_score_adj. */
+function protectionLines(v: JobView): Array<[string, string]> {
+  const { rec: r, state: s } = v;
+  const p = r.protection;
+  const lines: Array<[string, string]> = [];
+  // A job that will never start (skipped, cancelled while queued, failed to start) has nothing "chosen when it starts".
+  const notYet = isFinal(s) ? 'never applied: it never started' : 'applied when it starts';
+  const pl = r.placement;
+  if (pl) lines.push([r.backend ?? 'placed', `job ${pl.id}${pl.cluster ? ` on cluster ${pl.cluster}` : ''}${pl.state ? ` (${pl.state})` : ''}`]);
+  else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (${notYet})`]);
+  // A scope by its unit name (what systemctl --user takes); any other cgroup by its path.
+  else lines.push(['isolation', `${p.isolation}${p.unit ? ` (${p.unit})` : p.cgroups?.length ? ` (${p.cgroups[0]})` : ''}`]);
+  if (p.memHighBytes) {
+    const n = outcomeOf(s)?.memHighEvents ?? v.memHighEvents;
+    const how = r.job ? ` via ${p.memHighHow ?? 'none'}` : ` (${notYet})`;
+    lines.push(['mem high', `${formatSize(p.memHighBytes)}${how}${n ? `; throttled ${n} time${n === 1 ? '' : 's'} (slowed, not killed)` : ''}`]);
+  }
+  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ` (${notYet})`}`]);
+  if (p.oomScoreAdj && !r.placement)
+    lines.push(['oom_score_adj', r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (${notYet})`]);
+  return lines;
 }
 
 /** What `status JOB` tells of a job, as (label, value) pairs: the terminal lays them out, the dashboard lists them. */
@@ -311,21 +341,7 @@ export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string
       `${r.owner.id}${r.owner.session ? ` (MCP session pid ${r.owner.session.pid}${r.owner.cleanup ? ', cancelled when it closes' : ''})` : ''}`,
     ]);
   if (s.status === 'cancelled') lines.push(['cancelled', `${s.cancel.signal} by ${s.cancel.by} at ${s.cancel.at}`]);
-  // A job that will never start (skipped, cancelled while queued, failed to start) has nothing "chosen when it starts".
-  const notYet = isFinal(s) ? 'never applied: it never started' : 'applied when it starts';
-  const pl = r.placement;
-  if (pl) lines.push([r.backend ?? 'placed', `job ${pl.id}${pl.cluster ? ` on cluster ${pl.cluster}` : ''}${pl.state ? ` (${pl.state})` : ''}`]);
-  else if (!r.job) lines.push(['isolation', `${p.isolationMode} asked (${notYet})`]);
-  // A scope by its unit name (what systemctl --user takes); any other cgroup by its path.
-  else lines.push(['isolation', `${p.isolation}${p.unit ? ` (${p.unit})` : p.cgroups?.length ? ` (${p.cgroups[0]})` : ''}`]);
-  if (p.memHighBytes) {
-    const n = outcomeOf(s)?.memHighEvents ?? v.memHighEvents;
-    const how = r.job ? ` via ${p.memHighHow ?? 'none'}` : ` (${notYet})`;
-    lines.push(['mem high', `${formatSize(p.memHighBytes)}${how}${n ? `; throttled ${n} time${n === 1 ? '' : 's'} (slowed, not killed)` : ''}`]);
-  }
-  if (p.memLimitBytes) lines.push(['mem limit', `${formatSize(p.memLimitBytes)}${r.job ? ` via ${p.memLimitHow ?? 'none'}` : ` (${notYet})`}`]);
-  if (p.oomScoreAdj && !r.placement)
-    lines.push(['oom_score_adj', r.job ? `${p.oomScoreAdj.actual ?? '?'} (asked ${p.oomScoreAdj.requested})` : `${p.oomScoreAdj.requested} asked (${notYet})`]);
+  lines.push(...protectionLines(v));
   if (p.timeoutMs) lines.push(['timeout', formatDuration(p.timeoutMs)]);
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.memBytes) lines.push(['memory now', formatSize(v.memBytes)]);
