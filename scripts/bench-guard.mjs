@@ -49,7 +49,12 @@ try {
   const used = sides.map((s, i) => ticks(s.home) - before[i]);
   const actions = sides.map((s) => {
     const log = path.join(s.home, 'events.log');
-    return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"msg":"pressure')).length : 0;
+    return fs.existsSync(log)
+      ? fs
+          .readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"msg":"pressure')).length
+      : 0;
   });
   const hz = 100;
   const pct = (t) => ((t / hz / (WINDOW_MS / 1000) / JOBS) * 100).toFixed(3);
