@@ -3,6 +3,7 @@
 // missing, broken or stale index is rebuilt from them, and what it holds is data (each line checked as an id).
 import fs from 'node:fs';
 import { parseId } from '../domain/job.js';
+import { openToRead } from './trust.js';
 
 const HEAD_RE = /^jobq-history 1 (\d{1,9}) (\d{1,9})\n/;
 const FIRST_CHUNK = 16 * 1024;
@@ -53,12 +54,8 @@ export function insertionPoint(ids: string[], id: string): number {
  * when it is missing, not a regular file of ours, or not well formed (a bad line, out of order, a count that is off).
  */
 export function readHistory(file: string, enough: (newestFirst: string[]) => boolean = () => false): HistoryRead | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
+  const fd = openToRead(file);
+  if (fd === undefined) return undefined;
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid)) return undefined;

@@ -2,6 +2,7 @@
 // bounded. HIGH, where the job has a --mem-high, is its cgroup's throttle count so far (`-` when it has none); VRAM,
 // where it holds GPUs, the GPU memory its processes use (bytes). Older readers read the first three.
 import fs from 'node:fs';
+import { openToRead } from './trust.js';
 
 /** One sample: seconds since the job started, memory in use (bytes), CPU time used so far (ms), times throttled so far. */
 export interface Sample {
@@ -74,12 +75,8 @@ function parseLine(line: string): Sample | undefined {
 
 /** The last sample of a job, read from the file's end (a live job's current figures). */
 export function lastSample(file: string): Sample | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
+  const fd = openToRead(file);
+  if (fd === undefined) return undefined;
   try {
     const size = fs.fstatSync(fd).size;
     const buf = Buffer.alloc(Math.min(size, 256));

@@ -66,3 +66,12 @@ function writableByOthers(dir: string, st: fs.Stats): string | undefined {
   if (!(st.mode & 0o022) || st.mode & 0o1000) return undefined;
   return `${dir} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})`;
 }
+
+/** Opens a state-dir file for reading: never through a symlink, never blocking on a FIFO; undefined if it cannot. */
+export function openToRead(file: string): number | undefined {
+  try {
+    return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+}
