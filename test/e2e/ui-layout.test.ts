@@ -6,12 +6,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, launchBrowser } from '../helpers/browser.js';
 import { BIN, HAS_CGROUP, IS_ROOT, pollUntil, ROOT, start, useWorld, type World } from '../helpers/jobq.js';
 import { plantRecord } from '../helpers/records.js';
 
-const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((f) => fs.existsSync(f));
 const SHOTS = path.join(ROOT, 'test-results');
 const WIDTHS = [
   { name: 'laptop', width: 1280, height: 800 },
@@ -24,12 +24,7 @@ let browser: Browser | undefined;
 let ui: ChildProcess | undefined;
 
 beforeAll(async () => {
-  if (CHROMIUM)
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+  if (CHROMIUM) browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();

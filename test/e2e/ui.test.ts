@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CHROMIUM, launchBrowser } from '../helpers/browser.js';
 import { BIN, pollUntil, ROOT, start, useWorld } from '../helpers/jobq.js';
 import { plantRecord } from '../helpers/records.js';
 
-const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((f) => fs.existsSync(f));
 const SHOTS = path.join(ROOT, 'test-results');
 
 const w = useWorld({ config: { sampleInterval: '300ms' } });
@@ -20,12 +20,7 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   if (!CHROMIUM) console.warn('UI browser tests skipped: no chromium (apt-get install chromium; .ci/run does)');
-  else
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+  else browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();

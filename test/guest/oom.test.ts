@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, BIN, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { tmuxInScope, tmuxOn } from '../helpers/tmux.js';
 
 const GUEST = !!process.env.JOBQ_GUEST;
 const WHY = 'JOBQ_GUEST is not set: these tests run in the systemd guest (bash scripts/systemd-vm.sh test)';
@@ -89,30 +90,16 @@ describe.skipIf(!GUEST)(GUEST ? 'OOM under a systemd user manager' : `OOM in the
 
   it('the seed incident: a hog beside tmux and an agent, in the user manager; through jobq only its scope dies', async () => {
     const sock = `seed-${process.pid}`;
-    const tmux = (...a: string[]) => execa('tmux', ['-L', sock, ...a], { reject: false, stdin: 'ignore' });
+    const tmux = tmuxOn(sock);
     const report: string[] = [];
     // tmux as a desktop terminal starts it: in a scope of its own under the user manager (where oomd watches).
     const startTmux = async (tag: string) => {
-      await execa('systemd-run', [
-        '--user',
-        '--scope',
-        '--quiet',
-        `--unit=seed-tmux-${tag}-${process.pid}.scope`,
-        'tmux',
-        '-L',
+      const { server, agent } = await tmuxInScope(
         sock,
-        'new-session',
-        '-d',
-        '-s',
         'seed',
-        '-x',
-        '200',
-        '-y',
-        '50',
+        `seed-tmux-${tag}-${process.pid}.scope`,
         "exec -a fake-agent python3 -c 'import time\nwhile True: time.sleep(1)'",
-      ]);
-      const server = Number((await tmux('display', '-p', '#{pid}')).stdout);
-      const agent = Number((await tmux('display', '-p', '-t', 'seed.0', '#{pane_pid}')).stdout);
+      );
       expect(alive(server) && alive(agent)).toBe(true);
       return { server, agent };
     };

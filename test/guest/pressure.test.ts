@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, pollUntil, start, type World, world } from '../helpers/jobq.js';
+import { tmuxInScope, tmuxOn } from '../helpers/tmux.js';
 
 const GUEST = !!process.env.JOBQ_GUEST;
 const WHY = 'JOBQ_GUEST is not set: these tests run in the systemd guest (bash scripts/systemd-vm.sh test)';
@@ -96,25 +97,15 @@ describe.skipIf(!GUEST)(GUEST ? 'the pressure guard under real memory pressure' 
       JSON.stringify({ ...JSON.parse(before), pressureGuard: { some: 15, for: '2s', warn: '2s', thawBelow: 8, thawAfter: '2s', endAfter: '20s' } }),
     );
     const sock = `guard-${process.pid}`;
-    const tmux = (...a: string[]) => execa('tmux', ['-L', sock, ...a], { reject: false, stdin: 'ignore' });
+    const tmux = tmuxOn(sock);
     try {
       // The agent stand-in keeps working: a few MB allocated and dropped ten times a second, in tmux, in a scope of its own.
-      await execa('systemd-run', [
-        '--user',
-        '--scope',
-        '--quiet',
-        `--unit=guard-tmux-${process.pid}.scope`,
-        'tmux',
-        '-L',
+      const { server, agent } = await tmuxInScope(
         sock,
-        'new-session',
-        '-d',
-        '-s',
         'guard',
+        `guard-tmux-${process.pid}.scope`,
         `exec -a fake-agent python3 -c 'import time\nwhile True:\n    b = bytearray(b"y" * (4 << 20)); time.sleep(0.1)'`,
-      ]);
-      const server = Number((await tmux('display', '-p', '#{pid}')).stdout);
-      const agent = Number((await tmux('display', '-p', '-t', 'guard.0', '#{pane_pid}')).stdout);
+      );
       const id = await start(
         w,
         'leaky',
