@@ -146,8 +146,9 @@ export class PressureGuard {
         { after: () => releaseJob(target, how) },
       );
       this.stage = { at: 'none' };
-      await this.giveTurn(now);
+      // Said as soon as it is done; the turn goes back after.
       if (t.changed) this.event('info', 'pressure: thawed', { thawBelow: s.thawBelow, lowMs: now - (this.clock.lowSince ?? now) });
+      await this.giveTurn(now);
     } else if (step === 'end') {
       const st = store.readRecord(id).state;
       // Resumed by its user meanwhile: theirs to decide now.

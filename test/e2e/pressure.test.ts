@@ -58,7 +58,8 @@ describe('the pressure guard', () => {
     await pollUntil(() => w.record(queued).state.status === 'succeeded', 15_000, 'the queued job to start once pressure eased');
     expect(w.record(hi).state.status).toBe('running');
     expect(alive(other)).toBe(true);
-    // Every decision is an event, with the numbers.
+    // Every decision is an event, with the numbers (each written a moment after the record it is about).
+    await pollUntil(() => events().includes('"msg":"pressure: thawed"'), 10_000, 'the thaw event');
     const log = events();
     for (const msg of ['pressure: warned', 'pressure: frozen', 'pressure: thawed']) expect(log).toContain(`"msg":"${msg}"`);
     expect(log).toMatch(/"some":63.*"threshold":40.*"signal":"SIGUSR1".*"msg":"pressure: warned"/);
