@@ -44,6 +44,9 @@ export interface RunSpec {
   memBytes?: number;
   /** GPUs it needs (free ones, not held by another job; CUDA_VISIBLE_DEVICES set). */
   gpus?: number;
+  /** VRAM reserved on each of its GPUs (--gpu-mem), and whether a job past it is ended (--gpu-mem-enforce). */
+  gpuMemBytes?: number;
+  gpuMemEnforce?: boolean;
   /** What the config says of this machine, to refuse at run a need it can never meet. */
   machine?: { memReserveBytes: number; gpus?: string };
   /** How often the supervisor samples memory and CPU (ms). */

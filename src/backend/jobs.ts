@@ -208,6 +208,8 @@ export class Jobs implements Backend, RunnerHost {
     // Only --mem is a need to wait for: --mem-limit is a cap, and a cap never holds a job back (a cluster may read it as both).
     if (spec.memBytes) a.memBytes = spec.memBytes;
     if (spec.gpus) a.gpus = spec.gpus;
+    if (spec.gpuMemBytes) a.gpuMemBytes = spec.gpuMemBytes;
+    if (spec.gpuMemEnforce) a.gpuMemEnforce = true;
     if (spec.element) a.array = spec.element;
     runner.admit?.(spec, a);
     return a;

@@ -44,6 +44,8 @@ export interface RunOpts {
   arrayFile?: string;
   mem?: string;
   gpus?: string;
+  gpuMem?: string;
+  gpuMemEnforce?: boolean;
   backend?: string;
   slurmOpt?: string[];
   owner?: string;
@@ -125,8 +127,8 @@ function memSize(text: string, flag: string): number {
 }
 
 /** Dependencies, an array, memory and GPU needs from the flags. */
-function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> {
-  const out: Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus'> = {};
+function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus' | 'gpuMemBytes' | 'gpuMemEnforce'> {
+  const out: Pick<RunSpec, 'after' | 'array' | 'memBytes' | 'gpus' | 'gpuMemBytes' | 'gpuMemEnforce'> = {};
   const after = [...(o.after ?? []).map((ref) => ({ ref, kind: 'ok' as const })), ...(o.afterAny ?? []).map((ref) => ({ ref, kind: 'any' as const }))];
   if (after.length) out.after = after;
   if (o.array && o.arrayFile) throw new JobqError('USAGE', '--array and --array-file: choose one');
@@ -149,6 +151,14 @@ function admissionOf(o: RunOpts, argv: string[]): Pick<RunSpec, 'after' | 'array
     process.stderr.write('jobq: note: no {} in the command: every element gets the same arguments (JOBQ_ARRAY_VALUE holds its value)\n');
   if (o.mem) out.memBytes = memSize(o.mem, '--mem');
   if (o.gpus) out.gpus = positive(o.gpus, '--gpus');
+  if (o.gpuMem) {
+    out.gpuMemBytes = memSize(o.gpuMem, '--gpu-mem');
+    out.gpus ??= 1;
+  }
+  if (o.gpuMemEnforce) {
+    if (!o.gpuMem) throw new JobqError('USAGE', '--gpu-mem-enforce goes with --gpu-mem SIZE (the reservation it enforces)');
+    out.gpuMemEnforce = true;
+  }
   return out;
 }
 
@@ -247,6 +257,12 @@ export function specFrom(name: string, argv: string[], o: RunOpts, config: Confi
   };
 }
 
+/** The GPU list a first run was given, as config writes it ("0:80G,1"). */
+function gpuListOf(a: JobRecord['admission']): { gpus?: string } {
+  if (!a?.gpuList) return {};
+  return { gpus: a.gpuList.map((i, k) => (a.gpuListMiB?.[k] ? `${i}:${a.gpuListMiB[k]}M` : String(i))).join(',') };
+}
+
 /** Variables jobq sets on every job itself: a restart's job gets its own, not the old job's. */
 const JOBQ_OWN = new Set(['BG_JOB', 'JOBQ_JOB_ID', 'JOBQ_JOB_NAME', 'JOBQ_LOG']);
 
@@ -294,11 +310,10 @@ export function specFromRecord(old: JobRecord, config: Config, ownLog: boolean, 
     ...(old.queue !== undefined ? { queue: old.queue, priority: old.priority ?? 0 } : {}),
     ...(old.admission?.memBytes ? { memBytes: old.admission.memBytes } : {}),
     ...(old.admission?.gpus ? { gpus: old.admission.gpus } : {}),
+    ...(old.admission?.gpuMemBytes ? { gpuMemBytes: old.admission.gpuMemBytes } : {}),
+    ...(old.admission?.gpuMemEnforce ? { gpuMemEnforce: true } : {}),
     // The machine as the caller sees it, else the GPU list the first run was given.
-    machine: {
-      memReserveBytes: config.memReserveBytes,
-      ...(config.gpus !== undefined ? { gpus: config.gpus } : old.admission?.gpuList ? { gpus: old.admission.gpuList.join(',') } : {}),
-    },
+    machine: { memReserveBytes: config.memReserveBytes, ...(config.gpus !== undefined ? { gpus: config.gpus } : gpuListOf(old.admission)) },
     ...(old.backend ? { backend: old.backend, submitOptions: old.placement?.options ?? [] } : {}),
     // pm2 / systemd semantics: a live job of that name is stopped first, unless keep starts a second copy.
     onLive: o.keep ? 'allow' : 'replace',

@@ -135,6 +135,8 @@ export const command: CommandDef = {
     { flags: '--array-file <file>', description: 'a job array with one value per line of FILE' },
     { flags: '--mem <size>', description: 'memory the job needs to start: it waits until that much is free (--mem-limit is only a cap)' },
     { flags: '--gpus <n>', description: 'GPUs it needs: N free ones not held by another job (CUDA_VISIBLE_DEVICES set); it waits for them' },
+    { flags: '--gpu-mem <size>', description: 'VRAM to reserve on each GPU (default --gpus 1): jobs share a GPU while reservations fit' },
+    { flags: '--gpu-mem-enforce', description: 'end the job (oom, gpu-mem) once its processes hold more GPU memory than --gpu-mem' },
     { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${PLACES[b]!.help})`).join(' or ') },
     { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
     { flags: '--retry <n>', description: 'run it again up to N more times after a failure (JOBQ_ATTEMPT=1, 2, … in the job)' },
@@ -160,6 +162,7 @@ Examples:
   jobq run eval --after train -- python eval.py   # skipped if train does not succeed
   jobq run sweep --array 1-20%4 -- python train.py --seed {}
   jobq run big --mem 12G --gpus 1 -- python big.py
+  jobq run sweep --array 1-64%16 --gpu-mem 20G -- python train.py --seed {}   # 4 per 80G GPU
   jobq run etl --mem-high 6G --mem-limit 8G -- ./etl.sh   # slowed above 6G, killed only past 8G
   jobq run fetch --retry 3 --retry-delay 10s -- ./download.sh   # flaky: up to 4 attempts, 10s, 20s, 40s apart
   jobq run train --mem-limit 8G --retry 2 --retry-on oom --mem-grow 1.5x -- python train.py

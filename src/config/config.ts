@@ -257,7 +257,9 @@ const APPLY: Record<string, Apply> = {
   gpus: sets('gpus', ({ file, o }) => {
     const g = o.gpus;
     const list = Array.isArray(g) ? g.join(',') : typeof g === 'string' ? g : undefined;
-    if (list === undefined || !/^\s*\d+(\s*,\s*\d+)*\s*$/.test(list)) bad(file, 'gpus', 'expected GPU indices, e.g. "0,1" or [0, 1]');
+    // An index may carry its memory ("0:80G"): a --gpu-mem job can be packed without nvidia-smi.
+    const item = String.raw`\s*\d+(?:\s*:\s*\d+(?:\.\d+)?\s*[KMGTkmgt]i?[Bb]?)?\s*`;
+    if (list === undefined || !new RegExp(`^${item}(,${item})*$`).test(list)) bad(file, 'gpus', 'expected GPU indices, e.g. "0,1", [0, 1] or "0:80G,1:80G"');
     return list.replace(/\s/g, '');
   }),
   maxLogSize: sets('maxLogBytes', ({ size, wrap }) => wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'))),

@@ -20,10 +20,15 @@ export interface DispatchJob {
   /** What it uses now (running jobs): declared memory it has not taken yet still counts as taken. */
   memUsedBytes?: number;
   gpus?: number;
-  /** The GPU indices its run was told of: these, not the machine's discovered list, are its pool. */
+  /** VRAM it reserves on each GPU it gets (--gpu-mem): it shares GPUs while reservations fit; absent, it holds them whole. */
+  gpuMemBytes?: number;
+  /** The GPU indices its run was told of: these, not the machine's discovered list, are its pool (with their sizes, if given). */
   gpuList?: number[];
+  gpuListMiB?: number[];
   /** GPUs it holds (live jobs). */
   heldGpus?: number[];
+  /** GPU memory its processes use now, per GPU index (MiB): a sharing job past its reservation takes what it uses. */
+  vramMiB?: Map<number, number>;
   /** A job sent back by --retry: its next attempt's number, and when it may start (ms since the epoch). */
   retry?: { attempt: number; atMs: number };
 }
@@ -31,7 +36,11 @@ export interface DispatchJob {
 /** One GPU of the machine. */
 export interface Gpu {
   index: number;
+  uuid?: string;
   memUsedMiB?: number;
+  memTotalMiB?: number;
+  /** Memory in use by processes that are no live job's (another program, a notebook): it counts against packing. */
+  foreignMiB?: number;
 }
 
 /** What the machine offers now. */
@@ -58,6 +67,8 @@ export interface WaitReason {
 export interface DispatchPlan {
   start: string[];
   gpusFor: Map<string, number[]>;
+  /** The UUIDs of the machine's GPUs by index, as nvidia-smi named them this round (kept in a started job's record). */
+  gpuUuids: Map<number, string>;
   skip: Map<string, string>;
   waiting: Map<string, WaitReason>;
   /** Each queued job's place in its queue's start order (1 = next). */
@@ -83,22 +94,35 @@ export type Orderable = Pick<DispatchJob, 'id' | 'priority' | 'createdAt'> & { a
 export interface Taken {
   busy: Map<string, number>;
   arrayBusy: Map<string, number>;
+  /** GPUs held whole (plain --gpus jobs). */
   heldGpus: Set<number>;
+  /** VRAM reserved per GPU by sharing (--gpu-mem) jobs, bytes: each one's reservation, or what it uses if more. */
+  gpuReserved: Map<number, number>;
   /** MemAvailable less what is taken; undefined: memory is not checked. */
   memFree?: number;
 }
 
 /** What the jobs already live take before a round admits anyone: its starting point. */
 export function takenBy(jobs: DispatchJob[], res?: Resources): Taken {
-  const t: Taken = { busy: new Map(), arrayBusy: new Map(), heldGpus: new Set(), memFree: res?.memAvailable };
+  const t: Taken = { busy: new Map(), arrayBusy: new Map(), heldGpus: new Set(), gpuReserved: new Map(), memFree: res?.memAvailable };
   for (const j of jobs) {
     if (j.status === 'queued') continue;
     holdSlots(t, j);
-    for (const g of j.heldGpus ?? []) t.heldGpus.add(g);
+    for (const g of j.heldGpus ?? []) {
+      if (!j.gpuMemBytes) t.heldGpus.add(g);
+      // Reservations, not the instant's free memory, decide: a job just started has not allocated yet.
+      else reserve(t, g, Math.max(j.gpuMemBytes, (j.vramMiB?.get(g) ?? 0) * MiB));
+    }
     // Declared but not yet used still counts as taken: the job may grow into it.
     if (t.memFree !== undefined && j.memBytes) t.memFree -= Math.max(0, j.memBytes - (j.memUsedBytes ?? 0));
   }
   return t;
+}
+
+const MiB = 1024 ** 2;
+
+function reserve(t: Taken, gpu: number, bytes: number): void {
+  t.gpuReserved.set(gpu, (t.gpuReserved.get(gpu) ?? 0) + bytes);
 }
 
 /** A job counted in its queue's and its array's busy slots: live ones, and each one the round starts. */
@@ -171,10 +195,47 @@ export function memWait(j: DispatchJob, memFree: number | undefined, res: Resour
   return undefined;
 }
 
-/** The GPUs a job may get now: from its own list or the machine's, neither held nor busy beyond gpuBusyMiB. */
-export function freeGpus(j: DispatchJob, res: Resources | undefined, held: Set<number>): { pool: Gpu[]; free: Gpu[] } {
-  const pool: Gpu[] = j.gpuList ? j.gpuList.map((index) => ({ index })) : (res?.gpus ?? []);
-  return { pool, free: pool.filter((g) => !held.has(g.index) && (g.memUsedMiB ?? 0) <= (res?.gpuBusyMiB ?? Infinity)) };
+/** The GPUs a job may draw from: the list its run was told of (with sizes, if given), else the machine's. */
+function gpuPool(j: DispatchJob, res: Resources | undefined): Gpu[] {
+  if (!j.gpuList) return res?.gpus ?? [];
+  return j.gpuList.map((index, i) => ({ index, ...(j.gpuListMiB?.[i] ? { memTotalMiB: j.gpuListMiB[i] } : {}) }));
+}
+
+/** The GPUs a job may get whole now: neither held, nor shared by --gpu-mem jobs, nor busy beyond gpuBusyMiB. */
+export function freeGpus(
+  j: DispatchJob,
+  res: Resources | undefined,
+  held: Set<number>,
+  reserved: Map<number, number> = new Map(),
+): { pool: Gpu[]; free: Gpu[] } {
+  const pool = gpuPool(j, res);
+  return { pool, free: pool.filter((g) => !held.has(g.index) && !reserved.get(g.index) && (g.memUsedMiB ?? 0) <= (res?.gpuBusyMiB ?? Infinity)) };
+}
+
+/** VRAM a GPU has unreserved (bytes): its size less other programs' use and the jobs' reservations; undefined: its size is unknown. */
+export function unreservedOn(g: Gpu, t: Taken): number | undefined {
+  if (!g.memTotalMiB) return undefined;
+  if (t.heldGpus.has(g.index)) return 0;
+  return Math.max(0, (g.memTotalMiB - (g.foreignMiB ?? g.memUsedMiB ?? 0)) * MiB - (t.gpuReserved.get(g.index) ?? 0));
+}
+
+/** The GPUs a --gpu-mem job gets (the most unreserved first: jobs spread), or why it waits. */
+function packGpus(j: DispatchJob, r: Round): number[] | WaitReason {
+  const need = j.gpuMemBytes!;
+  const n = j.gpus ?? 1;
+  const room = gpuPool(j, r.res)
+    .map((g) => ({ index: g.index, free: unreservedOn(g, r.taken) }))
+    .sort((a, b) => (b.free ?? -1) - (a.free ?? -1));
+  const fits = room.filter((g) => (g.free ?? 0) >= need);
+  if (fits.length >= n) return fits.slice(0, n).map((g) => g.index);
+  const where = n === 1 ? 'on one GPU' : `on each of ${n} GPUs`;
+  const next = room.find((g) => (g.free ?? 0) < need);
+  let best: string;
+  if (!room.length) best = 'this machine lists no GPU';
+  else if (next?.free === undefined) best = `GPU ${next!.index}'s size is unknown (nvidia-smi, or config gpus "${next!.index}:80G")`;
+  else best = `${n > 1 ? `${fits.length} ${fits.length === 1 ? 'has' : 'have'} it, next best` : 'best'} has ${formatSize(next.free)} unreserved`;
+  const err = !j.gpuList && r.res?.gpuError ? `: ${r.res.gpuError}, asked again every 30s` : '';
+  return { waitingFor: 'gpus', text: `gpu memory (needs ${formatSize(need)} ${where}; ${best}${err})` };
 }
 
 /** What one round sees while it admits jobs in start order. */
@@ -197,7 +258,14 @@ function retryWait(j: DispatchJob, nowMs: number): WaitReason | undefined {
 function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
   const why = retryWait(j, r.nowMs) ?? afterWait(j, r.status) ?? slotWait(j, r.queues, r.taken) ?? pressureWait(r.res) ?? memWait(j, r.taken.memFree, r.res);
   if (why || !j.gpus) return why;
-  const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus);
+  if (j.gpuMemBytes) {
+    const got = packGpus(j, r);
+    if (!Array.isArray(got)) return got;
+    for (const g of got) reserve(r.taken, g, j.gpuMemBytes);
+    r.gpusFor.set(j.id, got);
+    return undefined;
+  }
+  const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus, r.taken.gpuReserved);
   if (free.length < j.gpus) {
     const err = !j.gpuList && r.res?.gpuError ? `: ${r.res.gpuError}, asked again every 30s` : '';
     return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free${err})` };
@@ -211,7 +279,8 @@ function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
 /**
  * Plans one dispatch round. Never more jobs running (or starting, or paused) in a queue than it has slots, nor
  * in an array than its cap; memory is admitted against MemAvailable less what running jobs declared but do not
- * use yet (and less what this round already admitted), GPUs only if free and not held. `statusOf` gives the
+ * use yet (and less what this round already admitted), GPUs only if free and not held — or, for a --gpu-mem job,
+ * where its reservation fits beside the others'. `statusOf` gives the
  * state of any job (a dependency may have finished long ago); a dependency that can no longer succeed skips
  * the job, and that cascades.
  */
@@ -225,7 +294,8 @@ export function planDispatch(
   const taken = takenBy(jobs, res);
   const waiting = jobs.filter((x) => x.status === 'queued').sort(startOrder);
   const skip = cascadeSkips(waiting, statusOf);
-  const plan: DispatchPlan = { start: [], gpusFor: new Map(), skip, waiting: new Map(), position: new Map() };
+  const gpuUuids = new Map((res?.gpus ?? []).flatMap((g) => (g.uuid ? [[g.index, g.uuid] as const] : [])));
+  const plan: DispatchPlan = { start: [], gpusFor: new Map(), gpuUuids, skip, waiting: new Map(), position: new Map() };
   const round: Round = { queues, res, taken, status: (id) => (skip.has(id) ? 'skipped' : statusOf(id)), gpusFor: plan.gpusFor, nowMs };
   const seen = new Map<string, number>();
   for (const j of waiting) {

@@ -82,8 +82,11 @@ export type JobState =
 
 export type Status = JobState['status'];
 
-/** Who ended a job for memory: the kernel at the job's own limit, the kernel for the whole machine, systemd-oomd, or jobq's pressure guard. */
-export type OomBy = 'memory-limit' | 'kernel' | 'systemd-oomd' | 'pressure';
+/**
+ * Who ended a job for memory: the kernel at the job's own limit, the kernel for the whole machine, systemd-oomd,
+ * jobq's pressure guard, or its supervisor for GPU memory past --gpu-mem (with --gpu-mem-enforce).
+ */
+export type OomBy = 'memory-limit' | 'kernel' | 'systemd-oomd' | 'pressure' | 'gpu-mem';
 
 /** An OOM end, as the supervisor learned it. */
 export interface OomCause {
@@ -171,8 +174,9 @@ export interface JobRecord {
   priority?: number;
   /** What must hold before it may start (none: only its queue's slots). */
   admission?: Admission;
-  /** GPUs it holds (indices as nvidia-smi numbers them), given at its claim. */
+  /** GPUs it holds (indices as nvidia-smi numbers them), given at its claim, and their UUIDs where nvidia-smi named them. */
   gpus?: number[];
+  gpuUuids?: string[];
   /** Where it runs: absent or `local` (this machine), else a place of backend/places.ts, which names it in `placement`. */
   backend?: string;
   placement?: Placement;
@@ -284,8 +288,13 @@ export interface Admission {
   memBytes?: number;
   /** How many GPUs it needs. */
   gpus?: number;
-  /** The GPUs its run was told this machine has (config gpus or JOBQ_GPUS); else nvidia-smi decides at dispatch. */
+  /** VRAM it reserves on each GPU (--gpu-mem): it shares GPUs with other such jobs while reservations fit. */
+  gpuMemBytes?: number;
+  /** Ended (oom, by gpu-mem) when its processes hold more GPU memory than reserved (--gpu-mem-enforce). */
+  gpuMemEnforce?: boolean;
+  /** The GPUs its run was told this machine has (config gpus or JOBQ_GPUS), and their sizes (MiB) where given; else nvidia-smi decides at dispatch. */
   gpuList?: number[];
+  gpuListMiB?: number[];
   /**
    * An element of an array: its name, 1-based index, value, how many of the array may run at once, and which run of
    * that NAME it belongs to (`run`: one per `run --array`, kept by a rerun; absent on older records).
@@ -324,14 +333,20 @@ export function exitCodeOf(state: JobState): number {
   }
 }
 
+/** A job ended by jobq itself for memory: the pressure guard, or GPU memory past its --gpu-mem; and why, in one line. */
+export interface GuardEnd {
+  by: 'pressure' | 'gpu-mem';
+  reason: string;
+}
+
 /** Classifies a finished process: the cause of the end (OOM, timeout, cancel) wins over the exit code. */
 export function classifyExit(
   startedAt: string,
   outcome: Outcome,
-  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: OomCause | boolean; cgroupKnown?: boolean; pressure?: string },
+  ctx: { cancel?: CancelRequest; timeout?: 'wall' | 'idle'; oom?: OomCause | boolean; cgroupKnown?: boolean; guard?: GuardEnd },
 ): JobState {
-  // Ended by the pressure guard: an oom, however it exited (a job that traps TERM and exits 0 did not succeed on its own).
-  if (ctx.pressure && !ctx.cancel && !ctx.timeout) return { status: 'oom', startedAt, by: 'pressure', reason: ctx.pressure, ...outcome };
+  // Ended by a jobq guard: an oom, however it exited (a job that traps TERM and exits 0 did not succeed on its own).
+  if (ctx.guard && !ctx.cancel && !ctx.timeout) return { status: 'oom', startedAt, by: ctx.guard.by, reason: ctx.guard.reason, ...outcome };
   // An OOM kill ended the job only if nothing else did and it did not exit 0 on its own (a child may die of one).
   const failed = outcome.signal !== null || outcome.exitCode !== 0;
   if (ctx.oom && failed && !ctx.cancel && !ctx.timeout) return { status: 'oom', startedAt, ...(typeof ctx.oom === 'object' ? ctx.oom : {}), ...outcome };

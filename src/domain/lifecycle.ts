@@ -70,10 +70,11 @@ export function skip(reason: string, at = iso()): Move {
 }
 
 /** queued → starting by a dispatch round: claimed with a token; if no supervisor ever takes it, it waits again. */
-export function claimQueued(by: ProcId, token: string, boot: string, gpus?: number[], at = iso()): Move {
+export function claimQueued(by: ProcId, token: string, boot: string, held?: { gpus: number[]; uuids?: string[] }, at = iso()): Move {
   const claim: Claim = { by, token, at, requeue: true };
-  return (rec) =>
-    rec.state.status === 'queued' ? { ...rec, boot, supervisor: undefined, ...(gpus ? { gpus } : {}), state: { status: 'starting', claim } } : undefined;
+  // An attempt's GPUs replace the last one's, UUIDs included (undefined keys are not written).
+  const gpus = held ? { gpus: held.gpus, gpuUuids: held.uuids } : {};
+  return (rec) => (rec.state.status === 'queued' ? { ...rec, boot, supervisor: undefined, ...gpus, state: { status: 'starting', claim } } : undefined);
 }
 
 /** True while the record is starting under the claim that bears `token`. */
@@ -109,6 +110,14 @@ export function abortStart(cancel: CancelRequest | undefined, at = iso()): Move 
 /** running/paused → the end its supervisor classified (classifyExit in job.ts: the cause wins over the exit code). */
 export function finish(state: JobState, protection: Protection): Move {
   return (rec) => ({ ...rec, protection, state });
+}
+
+/** A warning found while the job runs (GPU memory past its reservation): in the record at once, not only at its end. */
+export function warn(text: string): Move {
+  return (rec) =>
+    isFinal(rec.state) || rec.protection.warnings.includes(text)
+      ? undefined
+      : { ...rec, protection: { ...rec.protection, warnings: [...rec.protection.warnings, text] } };
 }
 
 /** The class of end `--retry-on` names; undefined for the ends never retried (a success, a cancel). */

@@ -145,6 +145,25 @@ export function fitColumns(cols: Col[], width: number): Col[] {
 /** A column of the status table. */
 const col = (head: string, cells: string[], more: Partial<Col> = {}): Col => ({ head, cells, ...more });
 
+/** What a GPU job asked for and holds: `1 (holds GPU 0)`, or with --gpu-mem `1, 30G reserved on it (shares GPU 0)`. */
+function gpuNeed(a: NonNullable<JobRecord['admission']>, held: number[] | undefined): string {
+  const on = held?.length ? `GPU ${held.join(', ')}` : '';
+  if (!a.gpuMemBytes) return `${a.gpus}${on ? ` (holds ${on})` : ''}`;
+  const each = a.gpus === 1 ? 'on it' : 'on each';
+  return `${a.gpus}, ${formatSize(a.gpuMemBytes)} reserved ${each}${on ? ` (shares ${on})` : ''}${a.gpuMemEnforce ? ', ended past it' : ''}`;
+}
+
+/** GPU memory now (or its peak) on its GPUs, against what it reserved: past it is said, the kernel cannot hold VRAM to it. */
+function gpuMemoryLine(c: ChalkInstance, v: JobView, peak: number | undefined): string {
+  const r = v.rec;
+  const on = r.gpus?.length ? ` on GPU ${r.gpus.join(', ')}` : '';
+  const used = v.vramBytes ?? peak!;
+  const text = v.vramBytes !== undefined ? `${formatSize(used)} now${on}` : `peak ${formatSize(used)}${on}`;
+  const reserved = r.admission?.gpuMemBytes ? r.admission.gpuMemBytes * (r.gpus?.length || 1) : undefined;
+  if (!reserved) return text;
+  return used > reserved ? `${text}, ${c.yellow(`past its ${formatSize(reserved)} reserved`)}` : `${text} of ${formatSize(reserved)} reserved`;
+}
+
 /** The MEM column, and a VRAM column when some job listed holds or held GPU memory. */
 function memoryCols(c: ChalkInstance, views: JobView[]): Col[] {
   const cols: Col[] = [];
@@ -326,7 +345,8 @@ export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string
       `${a.array.name}: element ${a.array.index} of ${a.array.size}, value ${a.array.value}${a.array.cap ? `, at most ${a.array.cap} at once` : ''}`,
     ]);
   if (a?.memBytes) lines.push(['needs memory', formatSize(a.memBytes)]);
-  if (a?.gpus) lines.push(['needs gpus', `${a.gpus}${r.gpus?.length ? ` (holds GPU ${r.gpus.join(', ')})` : ''}`]);
+  if (a?.gpus) lines.push(['needs gpus', gpuNeed(a, r.gpus)]);
+  if (r.gpuUuids?.length) lines.push(['gpu uuids', r.gpuUuids.join(', ')]);
   if (r.queue) lines.push(['queue', `${r.queue}, priority ${r.priority ?? 0}${v.waiting ? `, position ${v.waiting.position}` : ''}`]);
   if (v.waiting?.reason) lines.push(['waiting', v.waiting.reason]);
   if (s.status === 'paused')
@@ -346,10 +366,7 @@ export function detailLines(c: ChalkInstance, v: JobView): Array<[string, string
   if (p.idleTimeoutMs) lines.push(['idle timeout', formatDuration(p.idleTimeoutMs)]);
   if (v.memBytes) lines.push(['memory now', formatSize(v.memBytes)]);
   if (done?.peakMemBytes) lines.push(['peak memory', formatSize(done.peakMemBytes)]);
-  if (v.vramBytes !== undefined || done?.peakVramBytes !== undefined) {
-    const on = r.gpus?.length ? ` on GPU ${r.gpus.join(', ')}` : '';
-    lines.push(['gpu memory', v.vramBytes !== undefined ? `${formatSize(v.vramBytes)} now${on}` : `peak ${formatSize(done!.peakVramBytes!)}${on}`]);
-  }
+  if (v.vramBytes !== undefined || done?.peakVramBytes !== undefined) lines.push(['gpu memory', gpuMemoryLine(c, v, done?.peakVramBytes)]);
   if (done?.cpuMs !== undefined) lines.push(['cpu time', formatDuration(done.cpuMs)]);
   const added = Object.entries(r.env.added)
     .map(([k, val]) => `${k}=${val}`)

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type { Gpu } from '../domain/dispatch.js';
 import type { Isolation } from '../domain/job.js';
 import { type Psi, parsePsi } from '../domain/pressure.js';
+import { parseSize } from '../domain/units.js';
 import { cgroupStats } from './isolation.js';
 import { rssBytes } from './proc.js';
 import { type JobTarget, jobProcesses } from './signals.js';
@@ -33,23 +34,57 @@ export function readPsi(file = psiFile()): Psi | undefined {
   }
 }
 
+/** How long nvidia-smi may take, and how long a failure is remembered before it is asked again. */
+const SMI_TIMEOUT_MS = 5000;
+const SMI_RETRY_MS = 30_000;
+let smiFailed: { at: number; why: string } | undefined;
+
+/** One process's use of one GPU, as `nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory` lists it. */
+export interface GpuApp {
+  pid: number;
+  uuid?: string;
+  bytes: number;
+}
+
+const APPS_QUERY = ['--query-compute-apps=pid,gpu_uuid,used_memory', '--format=csv,noheader,nounits'];
+
+/** Parses compute-apps lines ("pid, uuid, MiB", or "pid, MiB" from older callers and fakes). */
+export function parseGpuApps(out: string): GpuApp[] {
+  const apps: GpuApp[] = [];
+  for (const line of out.split('\n')) {
+    const f = line.split(',').map((x) => x.trim());
+    const [pid, mib] = [f[0], f.at(-1)];
+    if (f.length >= 2 && pid && /^\d+$/.test(pid) && mib && /^\d+$/.test(mib))
+      apps.push({ pid: Number(pid), ...(f.length > 2 && f[1] ? { uuid: f[1] } : {}), bytes: Number(mib) * 1024 ** 2 });
+  }
+  return apps;
+}
+
 /**
- * GPU memory in use per process (pid -> bytes), from `nvidia-smi --query-compute-apps`; undefined where nvidia-smi is
- * missing, fails or does not answer in 5 s. Asynchronous: a supervisor's event loop never waits on a hung driver.
+ * GPU memory in use per process (pid -> bytes over all GPUs); undefined where nvidia-smi is missing, fails or does
+ * not answer in 5 s. Asynchronous: a supervisor's event loop never waits on a hung driver.
  */
 export function gpuProcessMemory(env: NodeJS.ProcessEnv = process.env): Promise<Map<number, number> | undefined> {
   const { execFile } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   return new Promise((resolve) => {
-    execFile('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000, env }, (err, out) => {
+    execFile('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, env }, (err, out) => {
       if (err) return resolve(undefined);
       const m = new Map<number, number>();
-      for (const line of out.split('\n')) {
-        const [pid, mib] = line.split(',').map((x) => x.trim());
-        if (pid && /^\d+$/.test(pid) && mib && /^\d+$/.test(mib)) m.set(Number(pid), (m.get(Number(pid)) ?? 0) + Number(mib) * 1024 ** 2);
-      }
+      for (const a of parseGpuApps(out)) m.set(a.pid, (m.get(a.pid) ?? 0) + a.bytes);
       resolve(m);
     });
   });
+}
+
+/** The same list, waited on (a dispatch round packing --gpu-mem jobs): undefined where nvidia-smi failed. */
+export function gpuAppsNow(env: NodeJS.ProcessEnv = process.env): GpuApp[] | undefined {
+  if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return undefined;
+  try {
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+    return parseGpuApps(execFileSync('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'], env }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Memory a running job uses now: its cgroup's count where it has one, else the RSS of its processes. */
@@ -58,10 +93,14 @@ export function jobMemUsed(t: JobTarget, isolation: Isolation): number {
   return cg ?? rssBytes(jobProcesses(t).procs);
 }
 
-/** How long nvidia-smi may take, and how long a failure is remembered before it is asked again. */
-const SMI_TIMEOUT_MS = 5000;
-const SMI_RETRY_MS = 30_000;
-let smiFailed: { at: number; why: string } | undefined;
+/** "80G" as MiB; undefined for what is not a size. */
+function sizeMiB(text: string): number | undefined {
+  try {
+    return Math.floor(parseSize(text, 'gpus') / 1024 ** 2) || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The machine's GPUs with their memory in use; `error` says why there are none when nvidia-smi failed or hung. A list from config or JOBQ_GPUS ("0,1", folded into config) wins (for
@@ -69,13 +108,15 @@ let smiFailed: { at: number; why: string } | undefined;
  */
 export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = process.env): Gpu[] & { error?: string } {
   if (list !== undefined) {
-    const indices = list
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => /^\d+$/.test(s))
-      .map(Number);
     // "0,0" is one GPU: it must not be handed out twice.
-    return [...new Set(indices)].map((index) => ({ index }));
+    const byIndex = new Map<number, Gpu>();
+    for (const item of list.split(',')) {
+      const m = /^\s*(\d+)\s*(?::\s*(\S+)\s*)?$/.exec(item);
+      if (!m || byIndex.has(Number(m[1]))) continue;
+      const size = m[2] ? sizeMiB(m[2]) : undefined;
+      byIndex.set(Number(m[1]), { index: Number(m[1]), ...(size ? { memTotalMiB: size } : {}) });
+    }
+    return [...byIndex.values()];
   }
   // A driver that just failed or hung is not asked again for a while: a dispatcher's every round would wait on it.
   if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return Object.assign([], { error: smiFailed.why });
@@ -100,9 +141,12 @@ export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = proc
     return Object.assign([], { error: why });
   }
   const gpus: Gpu[] = [];
+  const num = (x: string | undefined) => (x && /^\d+$/.test(x) ? Number(x) : undefined);
   for (const line of out.split('\n')) {
-    const [index, , used] = line.split(',').map((x) => x.trim());
-    if (index !== undefined && /^\d+$/.test(index)) gpus.push({ index: Number(index), ...(used && /^\d+$/.test(used) ? { memUsedMiB: Number(used) } : {}) });
+    const [index, uuid, used, total] = line.split(',').map((x) => x.trim());
+    if (num(index) === undefined) continue;
+    const [u, t] = [num(used), num(total)];
+    gpus.push({ index: num(index)!, ...(uuid ? { uuid } : {}), ...(u !== undefined ? { memUsedMiB: u } : {}), ...(t ? { memTotalMiB: t } : {}) });
   }
   return gpus;
 }

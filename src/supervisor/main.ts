@@ -43,7 +43,7 @@ import { TimelineWriter } from '../store/timeline.js';
 import { PressureGuard } from './guard.js';
 import { runOnExit } from './hooks.js';
 import { appendLogLine, capLogFd } from './logcap.js';
-import { type Ending, monitor } from './monitor.js';
+import { type Ending, type MonitorInput, monitor } from './monitor.js';
 
 const NONE: IsolationPlan = { kind: 'none', prefix: [], cgroupDirs: [] };
 /** How long systemd-run may take to make the scope and exec the wrapper (a D-Bus round trip; seconds on a slow guest). */
@@ -109,6 +109,8 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
     appendEvent(store.eventsLog, 'info', 'submitted', { id, argv: rec.argv }, Date.parse(rec.createdAt));
   // GPUs given at the claim: only they are visible to the job, numbered as nvidia-smi numbers them.
   if (rec.gpus?.length) env = { ...(env ?? restoreJobEnv(process.env)), CUDA_VISIBLE_DEVICES: rec.gpus.join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' };
+  // Its reservation (bytes per GPU), for a job that caps itself (torch.cuda.set_per_process_memory_fraction).
+  if (rec.gpus?.length && rec.admission?.gpuMemBytes) env = { ...env!, JOBQ_GPU_MEM: String(rec.admission.gpuMemBytes) };
   const job: Job = { store, id, rec, self, env: env ?? restoreJobEnv(process.env), prot: rec.protection, plan: NONE, logFd: -1 };
   // --retry: the job knows which attempt it is (1, 2, …), e.g. to resume from its checkpoint.
   if (rec.retry) job.env = { ...job.env, JOBQ_ATTEMPT: String((rec.attempts?.length ?? 0) + 1) };
@@ -399,8 +401,8 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
   const state = classifyExit(job.startedAt!, outcome, {
     cancel,
     timeout: end.timedOut,
-    pressure: end.pressure,
-    oom: await oomCause(job, cg, end, !!cancel || !!end.timedOut || !!end.pressure),
+    guard: end.guardEnd,
+    oom: await oomCause(job, cg, end, !!cancel || !!end.timedOut || !!end.guardEnd),
     cgroupKnown: plan.cgroupDirs.length > 0,
   });
   // All read: the scope's keeper goes (thawed, if the job froze its whole scope), and systemd removes the scope.
@@ -525,6 +527,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     return false;
   }
   const guard = new PressureGuard({ store, rec: { ...job.rec, protection: job.prot }, target: job.target!, diag: store.paths(id).diag });
+  const a = job.rec.admission;
   // Watching starts before the release: a job that writes at once is capped from its first megabyte.
   const watching = monitor({
     id,
@@ -548,7 +551,8 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
       return !!c && (!c.asker || isAlive(c.asker));
     },
     guard,
-    gpus: !!job.rec.gpus?.length,
+    ...(job.rec.gpus?.length ? { gpus: { cache: path.join(store.home, 'gpu-apps.json') } } : {}),
+    ...(a?.gpuMemBytes && job.rec.gpus?.length ? { vramLimit: vramLimit(job, a.gpuMemBytes * job.rec.gpus.length, !!a.gpuMemEnforce) } : {}),
   });
   if (!(await release(job))) {
     await watching;
@@ -565,6 +569,20 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
   }
   closeLog(job);
   return true;
+}
+
+/** Its --gpu-mem reservation for the monitor: past it is a warning in the record, its supervisor.log and the event log. */
+function vramLimit(job: Job, bytes: number, enforce: boolean): NonNullable<MonitorInput['vramLimit']> {
+  return {
+    bytes,
+    enforce,
+    over: (text) => {
+      warnOnce(job.prot, text);
+      for (const log of [job.store.eventsLog, job.store.paths(job.id).diag])
+        appendEvent(log, 'warn', 'gpu memory past its reservation', { id: job.id, warning: text, enforce });
+      void job.store.transition(job.id, life.warn(text)).catch(() => undefined);
+    },
+  };
 }
 
 function closeLog(job: Job): void {

@@ -2,13 +2,13 @@
 
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { Protection } from '../domain/job.js';
-import { formatSpan } from '../domain/units.js';
+import type { GuardEnd, Protection } from '../domain/job.js';
+import { formatSize, formatSpan } from '../domain/units.js';
 import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
-import { CLK_TCK, rssBytes } from '../process/proc.js';
-import { gpuProcessMemory } from '../process/resources.js';
+import { CLK_TCK, cgroupPids, rssBytes } from '../process/proc.js';
 import { type JobTarget, jobProcesses, signalLeader, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
+import { sharedGpuMemory } from '../store/gpuapps.js';
 import type { TimelineWriter } from '../store/timeline.js';
 import { capLogFd } from './logcap.js';
 
@@ -19,8 +19,8 @@ export interface Ending {
   /** When the exit was seen: a cancel asked for after this did not end the job. */
   seenAt: number;
   timedOut?: 'wall' | 'idle';
-  /** Ended by the memory pressure guard, with its reason (`pressure: some avg10 63% > 40% for 30s`). */
-  pressure?: string;
+  /** Ended by a guard: memory pressure (`pressure: some avg10 63% > 40% for 30s`), or GPU memory past --gpu-mem. */
+  guardEnd?: GuardEnd;
   peakBytes: number;
   cpuTicks: number;
   /** The most GPU memory its processes held at a sample (bytes), where it holds GPUs and nvidia-smi answered. */
@@ -44,8 +44,10 @@ export interface MonitorInput {
   /** Where memory and CPU samples go, and how often (ms). */
   timeline?: TimelineWriter;
   sampleMs?: number;
-  /** It holds GPUs: its GPU memory is sampled too (nvidia-smi, per process). */
-  gpus?: boolean;
+  /** It holds GPUs: its GPU memory is sampled too (nvidia-smi, per process), through the state dir's shared answer in this file. */
+  gpus?: { cache: string };
+  /** Its --gpu-mem reservation over all its GPUs: past it, `over` is told once, and with `enforce` the job ends. */
+  vramLimit?: { bytes: number; enforce: boolean; over(text: string): void };
   /** The memory pressure guard, ticked with the sampler; `end` ends the job for pressure. */
   guard?: { tick(end: (reason: string) => void): void };
 }
@@ -89,8 +91,11 @@ export interface Watch {
   vram?: number;
   peakVram?: number;
   askingVram?: boolean;
+  vramOver?: boolean;
+  /** The job's pids at the last sample that listed them (no cgroup to count by): VRAM is matched to them without a second scan. */
+  pids?: number[];
   timedOut?: 'wall' | 'idle';
-  pressure?: string;
+  guardEnd?: GuardEnd;
   ending?: Promise<void>;
   capping?: Promise<void>;
   retry?: NodeJS.Timeout;
@@ -182,6 +187,7 @@ export function sampleUsage(w: Watch): void {
     cpu = cg.cpuMs ?? 0;
   } else {
     const procs = jobProcesses(m.target).procs;
+    w.pids = procs.map((p) => p.pid);
     mem = rssBytes(procs);
     w.peakBytes = Math.max(w.peakBytes, mem);
     const ticks = procs.reduce((n, p) => n + p.utimeTicks + p.stimeTicks, 0);
@@ -199,16 +205,32 @@ export function sampleUsage(w: Watch): void {
 function askVram(w: Watch): void {
   if (w.askingVram || w.done) return;
   w.askingVram = true;
-  void gpuProcessMemory()
+  // An answer from this sample interval will do: the supervisors of a state dir share one nvidia-smi per interval.
+  void sharedGpuMemory(w.m.gpus!.cache, sampleEvery(w.m) * 0.8)
     .then((byPid) => {
       if (!byPid || w.done) return;
-      const pids = jobProcesses(w.m.target).procs.map((p) => p.pid);
-      w.vram = pids.reduce((n, pid) => n + (byPid.get(pid) ?? 0), 0);
+      // Its cgroup lists every process of the job without a scan of /proc (which costs more than nvidia-smi here).
+      // On cgroup v1 each controller's dir lists the same pids: each counts once.
+      const pids = new Set(w.cgroups.length ? w.cgroups.flatMap(cgroupPids) : (w.pids ?? jobProcesses(w.m.target).procs.map((p) => p.pid)));
+      w.vram = [...pids].reduce((n, pid) => n + (byPid.get(pid) ?? 0), 0);
       w.peakVram = Math.max(w.peakVram ?? 0, w.vram);
+      checkVram(w, w.vram);
     })
     .finally(() => {
       w.askingVram = false;
     });
+}
+
+/** GPU memory past the --gpu-mem reservation: said once (the kernel cannot hold VRAM to it); ended with --gpu-mem-enforce. */
+export function checkVram(w: Watch, used: number): void {
+  const lim = w.m.vramLimit;
+  if (!lim || used <= lim.bytes || w.done) return;
+  const past = `${formatSize(used)} > ${formatSize(lim.bytes)} reserved`;
+  if (!w.vramOver) {
+    w.vramOver = true;
+    lim.over(`gpu memory went past --gpu-mem (${past}): nothing holds VRAM to a reservation, so jobs sharing its GPU may run out`);
+  }
+  if (lim.enforce) endForGuard(w, { by: 'gpu-mem', reason: `gpu-mem: ${past}` });
 }
 
 /** The idle clock's decision: a job quiet for --idle-timeout ends; paused time is not idle time. */
@@ -225,19 +247,19 @@ function sample(w: Watch): void {
   sampleUsage(w);
   noteLog(w);
   checkIdle(w);
-  if (!w.ending && !w.done) w.m.guard?.tick((reason) => endForPressure(w, reason));
+  if (!w.ending && !w.done) w.m.guard?.tick((reason) => endForGuard(w, { by: 'pressure', reason }));
 }
 
-/** Ends the job for memory pressure (the guard's last step): TERM -> grace -> KILL, unless a cancel or timeout owns the end. */
-export function endForPressure(w: Watch, reason: string): void {
+/** Ends the job for a guard (pressure, or GPU memory): TERM -> grace -> KILL, unless a cancel or timeout owns the end. */
+export function endForGuard(w: Watch, end: GuardEnd): void {
   if (w.ending || w.done || w.m.cancelled?.()) return;
-  w.pressure = reason;
+  w.guardEnd = end;
   const { m } = w;
   w.ending = terminateJob(m.target, {
     signal: m.prot.stopSignal as NodeJS.Signals,
     graceMs: m.prot.graceMs,
     onEscalate: (left) => appendEvent(m.diag, 'warn', 'escalated to SIGKILL', { id: m.id, left }),
-  }).then((res) => appendEvent(m.diag, 'info', 'pressure ended the job', { id: m.id, reason, ...res }));
+  }).then((res) => appendEvent(m.diag, 'info', `${end.by} ended the job`, { id: m.id, reason: end.reason, ...res }));
 }
 
 /** Ends the job for a timeout once: a cancel under way owns the ending, so the timeout waits behind it. */
@@ -347,7 +369,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
           signal,
           seenAt,
           timedOut: w.timedOut,
-          pressure: w.pressure,
+          guardEnd: w.guardEnd,
           peakBytes: w.peakBytes,
           cpuTicks: w.cpuTicks,
           ...(w.peakVram !== undefined ? { peakVramBytes: w.peakVram } : {}),

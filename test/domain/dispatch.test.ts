@@ -127,6 +127,16 @@ describe('admission', () => {
     );
     expect(named.gpusFor.get('n')).toEqual([8]);
     const arr = (id: string, s: DispatchJob['status'], at: number) => ({ ...job(id, s, undefined, 0, at), array: { name: 'sw', cap: 2 } });
+    // A plain --gpus job never takes a GPU that --gpu-mem jobs share.
+    const shared = planDispatch(
+      [
+        { ...job('s', 'running', undefined), heldGpus: [0], gpuMemBytes: 2 ** 30 },
+        { ...job('w', 'queued', undefined, 0, 1), gpus: 1 },
+      ],
+      queues(),
+      res({ gpus: [{ index: 0 }] }),
+    );
+    expect(shared.waiting.get('w')?.text).toBe('gpus (needs 1, 0 of 1 free)');
     const q = planDispatch([arr('1', 'running', 0), arr('2', 'queued', 1), arr('3', 'queued', 2)], queues(), res());
     expect(q.start).toEqual(['2']);
     expect(q.waiting.get('3')).toMatchObject({ waitingFor: 'array-cap' });
@@ -137,7 +147,7 @@ describe('the parts of a round', () => {
   const G = 1024 ** 3;
   const res = (over: Partial<Resources> = {}): Resources => ({ memReserve: 0, gpus: [], gpuBusyMiB: 1024, ...over });
   const q = (id: string, over: Partial<DispatchJob> = {}): DispatchJob => ({ ...job(id, 'queued', undefined), ...over });
-  const none: Taken = { busy: new Map(), arrayBusy: new Map(), heldGpus: new Set() };
+  const none: Taken = { busy: new Map(), arrayBusy: new Map(), heldGpus: new Set(), gpuReserved: new Map() };
   const statuses: Record<string, string> = { ok: 'succeeded', bad: 'failed', oom: 'oom', run: 'running', wait: 'queued', skip: 'skipped' };
   const status = (id: string) => statuses[id];
 
@@ -248,10 +258,82 @@ describe('the parts of a round', () => {
         { ...job('p', 'paused', 'gpu'), memBytes: 2 * G, memUsedBytes: 3 * G, array: { name: 'sw' } },
         { ...job('s', 'starting', undefined), memBytes: G, array: { name: 'sw' } },
         { ...job('w', 'queued', 'gpu'), memBytes: 8 * G, heldGpus: [5], array: { name: 'sw' } },
+        // Sharing jobs reserve: their --gpu-mem, or what they use when past it.
+        { ...job('v', 'running', undefined), gpuMemBytes: 10 * G, heldGpus: [3] },
+        { ...job('x', 'running', undefined), gpuMemBytes: 10 * G, heldGpus: [3], vramMiB: new Map([[3, 12 * 1024]]) },
       ],
       res({ memAvailable: 16 * G }),
     );
-    expect(t).toEqual({ busy: new Map([['gpu', 2]]), arrayBusy: new Map([['sw', 2]]), heldGpus: new Set([0, 1]), memFree: 10 * G });
+    expect(t).toEqual({
+      busy: new Map([['gpu', 2]]),
+      arrayBusy: new Map([['sw', 2]]),
+      heldGpus: new Set([0, 1]),
+      gpuReserved: new Map([[3, 22 * G]]),
+      memFree: 10 * G,
+    });
     expect(takenBy([{ ...job('r', 'running', undefined), memBytes: G }]).memFree).toBeUndefined();
+  });
+});
+
+describe('packing by VRAM (--gpu-mem)', () => {
+  const G = 1024 ** 3;
+  const res = (gpus: Resources['gpus']): Resources => ({ memReserve: 0, gpus, gpuBusyMiB: 1024 });
+  const q = (id: string, at: number, over: Partial<DispatchJob>): DispatchJob => ({ ...job(id, 'queued', undefined, 0, at), gpus: 1, ...over });
+  const gpu80 = (index: number, over: Partial<Resources['gpus'][number]> = {}) => ({
+    index,
+    uuid: `GPU-${index}`,
+    memUsedMiB: 0,
+    memTotalMiB: 80 * 1024,
+    ...over,
+  });
+
+  it('three 30G jobs on one 80G GPU: two start on it, the third waits saying why', () => {
+    const p = planDispatch(
+      [q('a', 1, { gpuMemBytes: 30 * G }), q('b', 2, { gpuMemBytes: 30 * G }), q('c', 3, { gpuMemBytes: 30 * G })],
+      queues(),
+      res([gpu80(0)]),
+    );
+    expect(p.start).toEqual(['a', 'b']);
+    expect(p.gpusFor.get('b')).toEqual([0]);
+    expect(p.gpuUuids.get(0)).toBe('GPU-0');
+    expect(p.waiting.get('c')).toEqual({ waitingFor: 'gpus', text: 'gpu memory (needs 30G on one GPU; best has 20G unreserved)' });
+  });
+
+  it('reservations of live jobs count even before they allocate; one past its reservation takes what it uses', () => {
+    const live = (id: string, vram?: number) => ({
+      ...job(id, 'running', undefined),
+      gpuMemBytes: 30 * G,
+      heldGpus: [0],
+      ...(vram ? { vramMiB: new Map([[0, vram]]) } : {}),
+    });
+    expect(planDispatch([live('r'), q('n', 1, { gpuMemBytes: 30 * G })], queues(), res([gpu80(0)])).start).toEqual(['n']);
+    const over = planDispatch([live('r', 55 * 1024), q('n', 1, { gpuMemBytes: 30 * G })], queues(), res([gpu80(0, { memUsedMiB: 55 * 1024, foreignMiB: 0 })]));
+    expect(over.waiting.get('n')?.text).toBe('gpu memory (needs 30G on one GPU; best has 25G unreserved)');
+  });
+
+  it('another program’s use counts against a GPU; a GPU held whole is not shared; jobs spread to the most unreserved', () => {
+    const foreign = planDispatch([q('n', 1, { gpuMemBytes: 30 * G })], queues(), res([gpu80(0, { memUsedMiB: 60 * 1024 })]));
+    expect(foreign.waiting.get('n')?.text).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');
+    const whole = planDispatch(
+      [{ ...job('h', 'running', undefined), heldGpus: [0] }, q('n', 1, { gpuMemBytes: 12 * G })],
+      queues(),
+      res([gpu80(0), gpu80(1, { memUsedMiB: 70 * 1024 })]),
+    );
+    expect(whole.waiting.get('n')?.text).toBe('gpu memory (needs 12G on one GPU; best has 10G unreserved)');
+    const spread = planDispatch(
+      [q('a', 1, { gpuMemBytes: 10 * G }), q('b', 2, { gpuMemBytes: 10 * G })],
+      queues(),
+      res([gpu80(0), gpu80(1, { memUsedMiB: 4 * 1024 })]),
+    );
+    expect([spread.gpusFor.get('a'), spread.gpusFor.get('b')]).toEqual([[0], [1]]);
+  });
+
+  it('several GPUs each; a list with sizes from config; an unknown size is said', () => {
+    const two = planDispatch([q('m', 1, { gpus: 2, gpuMemBytes: 50 * G })], queues(), res([gpu80(0), gpu80(1, { memUsedMiB: 40 * 1024 })]));
+    expect(two.waiting.get('m')?.text).toBe('gpu memory (needs 50G on each of 2 GPUs; 1 has it, next best has 40G unreserved)');
+    const listed = planDispatch([q('l', 1, { gpuMemBytes: 20 * G, gpuList: [4, 5], gpuListMiB: [16 * 1024, 24 * 1024] })], queues(), res([]));
+    expect(listed.gpusFor.get('l')).toEqual([5]);
+    const unknown = planDispatch([q('u', 1, { gpuMemBytes: 20 * G, gpuList: [4] })], queues(), res([]));
+    expect(unknown.waiting.get('u')?.text).toBe('gpu memory (needs 20G on one GPU; GPU 4\'s size is unknown (nvidia-smi, or config gpus "4:80G"))');
   });
 });

@@ -44,7 +44,7 @@ const PROT = rec(STATES.queued).protection;
 const MOVES: { name: string; move: life.Move; from: Status[]; to: Status; extra?: Partial<JobRecord> }[] = [
   { name: 'failStart', move: life.failStart('x', () => true, AT), from: ['starting'], to: 'failed-to-start' },
   { name: 'skip', move: life.skip('dep', AT), from: ['queued'], to: 'skipped' },
-  { name: 'claimQueued', move: life.claimQueued(ME, 't2', 'boot', [1], AT), from: ['queued'], to: 'starting' },
+  { name: 'claimQueued', move: life.claimQueued(ME, 't2', 'boot', { gpus: [1] }, AT), from: ['queued'], to: 'starting' },
   { name: 'adopt', move: life.adopt('tok', ME, 'boot'), from: ['starting'], to: 'starting' },
   { name: 'forgetStandby', move: life.forgetStandby(ME), from: ['starting'], to: 'starting', extra: { supervisor: ME } },
   { name: 'release', move: life.release(ME, TARGET, PROT, AT, () => false), from: ['starting'], to: 'running', extra: { supervisor: ME } },
@@ -171,8 +171,8 @@ describe('lifecycle moves', () => {
   });
 
   it('a claim from a queue is marked to wait again, with its GPUs and boot', () => {
-    const next = life.claimQueued(ME, 't2', 'boot-1', [0, 2], AT)(rec(STATES.queued, { supervisor: OTHER }))!;
-    expect(next).toMatchObject({ boot: 'boot-1', gpus: [0, 2], supervisor: undefined });
+    const next = life.claimQueued(ME, 't2', 'boot-1', { gpus: [0, 2], uuids: ['GPU-a', 'GPU-c'] }, AT)(rec(STATES.queued, { supervisor: OTHER }))!;
+    expect(next).toMatchObject({ boot: 'boot-1', gpus: [0, 2], gpuUuids: ['GPU-a', 'GPU-c'], supervisor: undefined });
     expect(next.state).toEqual({ status: 'starting', claim: { by: ME, token: 't2', at: AT, requeue: true } });
   });
 

@@ -342,6 +342,110 @@ describe('GPU-aware admission', () => {
   });
 });
 
+describe('packing by VRAM (--gpu-mem)', () => {
+  const MiB = 1024 ** 2;
+  /** A fake nvidia-smi with one 80 GB GPU: per-process use (pid -> MiB) the test sets, memory.used their sum, as the driver reports it. */
+  function fake80(): { env: Record<string, string>; set(apps: Array<[number, number]>): void } {
+    const dir = path.join(w.home, 'fake80');
+    fs.mkdirSync(dir, { recursive: true });
+    const set = (apps: Array<[number, number]>) => {
+      fs.writeFileSync(path.join(dir, 'apps.csv'), apps.map(([pid, mib]) => `${pid}, GPU-aaaa, ${mib}\n`).join(''));
+      fs.writeFileSync(path.join(dir, 'gpus.csv'), `0, GPU-aaaa, ${apps.reduce((n, [, m]) => n + m, 0)}, 81920\n`);
+    };
+    set([]);
+    fs.writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\ncase "$*" in *compute-apps*) cat ${dir}/apps.csv;; *) cat ${dir}/gpus.csv;; esac\n`, {
+      mode: 0o755,
+    });
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '200ms' }));
+    return { env: { PATH: `${dir}:${process.env.PATH}` }, set };
+  }
+  const reason = async (id: string, env: Record<string, string>) => JSON.parse((await w.run(['status', id, '--json'], { env })).stdout).waiting?.reason;
+
+  it('three 30G jobs on an 80G GPU: two share it, the third waits saying why and starts when one ends; past its reservation is warned', async () => {
+    const gpu = fake80();
+    const go = (n: string) => path.join(w.home, `${n}.go`);
+    const run = (n: string) =>
+      w.run(
+        [
+          'run',
+          n,
+          '-q',
+          '--gpu-mem',
+          '30G',
+          '--',
+          'sh',
+          '-c',
+          `echo "cvd=$CUDA_VISIBLE_DEVICES mem=$JOBQ_GPU_MEM"; while [ ! -e ${go(n)} ]; do sleep 0.05; done`,
+        ],
+        {
+          env: gpu.env,
+        },
+      );
+    const [a, b, c] = [(await run('p1')).stdout.trim(), (await run('p2')).stdout.trim(), (await run('p3')).stdout.trim()];
+    expect([state(a).status, state(b).status, state(c).status]).toEqual(['running', 'running', 'queued']);
+    expect(await reason(c, gpu.env)).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');
+    expect((await w.run(['status'], { env: gpu.env })).stdout).toMatch(/p3 .*queued \(gpu\)/);
+    const detail = (await w.run(['status', a], { env: gpu.env })).stdout;
+    expect(detail).toMatch(/needs gpus\s+1, 30G reserved on it \(shares GPU 0\)/);
+    expect(detail).toMatch(/gpu uuids\s+GPU-aaaa/);
+    expect(w.record(a).gpuUuids).toEqual(['GPU-aaaa']);
+    // The two that share GPU 0 allocate; b grows past its reservation: a warning in its record and the event log, not an end.
+    gpu.set([
+      [w.record(a).job.pid, 28 * 1024],
+      [w.record(b).job.pid, 34 * 1024],
+    ]);
+    await pollUntil(() => w.record(b).protection.warnings.some((x: string) => x.includes('past --gpu-mem (34G > 30G reserved)')), 15_000, 'the warning');
+    expect(state(b).status).toBe('running');
+    // a reserves 30G (it uses 28G), b takes the 34G it uses: 16G left, and the third still waits.
+    expect(await reason(c, gpu.env)).toBe('gpu memory (needs 30G on one GPU; best has 16G unreserved)');
+    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).toContain('gpu memory past its reservation');
+    await pollUntil(
+      async () => /gpu memory\s+34G now on GPU 0, past its 30G reserved/.test((await w.run(['status', b], { env: gpu.env })).stdout),
+      10_000,
+      'status',
+    );
+    // b's use past its reservation counts: with a gone, 80 - 34 = 46G is left for c.
+    fs.writeFileSync(go('p1'), '');
+    gpu.set([[w.record(b).job.pid, 34 * 1024]]);
+    await pollUntil(() => state(c).status === 'running', 20_000, 'the third, once the first ended');
+    const line = (id: string) => fs.readFileSync(w.record(id).log, 'utf8').trim();
+    expect([line(a), line(c)]).toEqual([`cvd=0 mem=${30 * 1024 * MiB}`, `cvd=0 mem=${30 * 1024 * MiB}`]);
+    for (const n of ['p2', 'p3']) fs.writeFileSync(go(n), '');
+    expect((await w.run(['wait', a, b, c, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(0);
+  }, 60_000);
+
+  it('another program holding 60G blocks a 30G reservation until it lets go; a plain --gpus job waits while the GPU is shared', async () => {
+    const gpu = fake80();
+    gpu.set([[1, 60 * 1024]]);
+    const d = (await w.run(['run', 'd', '-q', '--gpu-mem', '30G', '--', 'sleep', '30'], { env: gpu.env })).stdout.trim();
+    expect(state(d).status).toBe('queued');
+    expect(await reason(d, gpu.env)).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');
+    gpu.set([]);
+    await pollUntil(() => state(d).status === 'running', 20_000, 'the job, once the other program let go');
+    const whole = (await w.run(['run', 'whole', '-q', '--gpus', '1', '--', 'true'], { env: gpu.env })).stdout.trim();
+    expect(await reason(whole, gpu.env)).toBe('gpus (needs 1, 0 of 1 free)');
+    await w.run(['cancel', d], { env: gpu.env });
+    expect((await w.run(['wait', whole, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(0);
+  }, 60_000);
+
+  it('--gpu-mem-enforce ends a job past its reservation as oom (gpu-mem), though it traps TERM and exits 0; refusals in one line', async () => {
+    const gpu = fake80();
+    const id = (
+      await w.run(['run', 'greedy', '-q', '--gpu-mem', '20G', '--gpu-mem-enforce', '--', 'sh', '-c', "trap 'exit 0' TERM; sleep 60 & wait"], { env: gpu.env })
+    ).stdout.trim();
+    await pollUntil(() => state(id).status === 'running', 15_000, 'running');
+    gpu.set([[w.record(id).job.pid, 21 * 1024]]);
+    expect((await w.run(['wait', id, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(137);
+    expect(state(id)).toMatchObject({ status: 'oom', by: 'gpu-mem', reason: 'gpu-mem: 21G > 20G reserved' });
+    expect((await w.run(['status'], { env: gpu.env })).stdout).toContain('oom (gpu-mem)');
+    const big = await w.run(['run', 'big', '--gpu-mem', '100G', '--', 'true'], { env: gpu.env });
+    expect([big.exitCode, big.stderr.trim()]).toEqual([2, 'jobq: the job needs 100G of GPU memory (--gpu-mem) on one GPU: the largest GPU here has 80G']);
+    const alone = await w.run(['run', 'x', '--gpu-mem-enforce', '--', 'true'], { env: gpu.env });
+    expect([alone.exitCode, alone.stderr.trim()]).toEqual([2, 'jobq: --gpu-mem-enforce goes with --gpu-mem SIZE (the reservation it enforces)']);
+  }, 60_000);
+});
+
 describe('why it waits', () => {
   it('every waiting job says why in status, queue and --json', async () => {
     await w.run(['queue', 'set', 'why', '--slots', '1']);

@@ -9,6 +9,7 @@ import {
   DEFAULT_SLOTS,
   type DispatchJob,
   type DispatchPlan,
+  type Gpu,
   planDispatch,
   type QueueSettings,
   type Resources,
@@ -18,9 +19,9 @@ import { isBusy } from '../../domain/errors.js';
 import { isFinal, newToken, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
 import type { PressureSettings } from '../../domain/pressure.js';
-import { bootId, isAlive, procId } from '../../process/proc.js';
-import { jobMemUsed, listGpus, meminfo, readPsi } from '../../process/resources.js';
-import { jobTarget } from '../../process/signals.js';
+import { allProcesses, bootId, isAlive, procId } from '../../process/proc.js';
+import { gpuAppsNow, jobMemUsed, listGpus, meminfo, readPsi } from '../../process/resources.js';
+import { jobProcesses, jobTarget } from '../../process/signals.js';
 import { appendEvent } from '../../store/events.js';
 import type { Store } from '../../store/store.js';
 import type { JobView } from '../backend.js';
@@ -65,6 +66,8 @@ export function asDispatchJob(v: JobView): DispatchJob {
   if (a?.memBytes) j.memBytes = a.memBytes;
   if (a?.gpus) j.gpus = a.gpus;
   if (a?.gpuList) j.gpuList = a.gpuList;
+  if (a?.gpuListMiB) j.gpuListMiB = a.gpuListMiB;
+  if (a?.gpuMemBytes) j.gpuMemBytes = a.gpuMemBytes;
   if (r.gpus?.length && v.state.status !== 'queued') j.heldGpus = r.gpus;
   if (v.state.status === 'queued' && v.state.retry) j.retry = { attempt: v.state.retry.attempt, atMs: Date.parse(v.state.retry.at) };
   if (a?.memBytes && (v.state.status === 'running' || v.state.status === 'paused')) {
@@ -75,14 +78,16 @@ export function asDispatchJob(v: JobView): DispatchJob {
 }
 
 /** What the machine has now, read only when some waiting job needs it (nvidia-smi is not free). */
-function resourcesFor(store: Store, jobs: DispatchJob[]): Resources {
+function resourcesFor(store: Store, jobs: DispatchJob[], views: JobView[]): Resources {
   const waiting = jobs.filter((j) => j.status === 'queued');
   const s = store.readDispatchSettings();
+  // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
+  const gpus = gpusNow(waiting.some((j) => j.gpus && !j.gpuList));
+  if (gpus.gpus.length && waiting.some((j) => j.gpuMemBytes && !j.gpuList)) attributeVram(gpus.gpus, jobs, views);
   return {
     ...(waiting.some((j) => j.memBytes) ? { memAvailable: meminfo('MemAvailable') } : {}),
     memReserve: s.memReserveBytes ?? 1024 ** 3,
-    // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
-    ...gpusNow(waiting.some((j) => j.gpus && !j.gpuList)),
+    ...gpus,
     gpuBusyMiB: s.gpuBusyMiB ?? 1024,
     ...pressureNow(s.pressureGuard, waiting.length > 0),
   };
@@ -93,6 +98,34 @@ function gpusNow(needed: boolean): Pick<Resources, 'gpus' | 'gpuError'> {
   if (!needed) return { gpus: [] };
   const gpus = listGpus(undefined);
   return { gpus: [...gpus], ...(gpus.error ? { gpuError: gpus.error } : {}) };
+}
+
+/**
+ * Packing --gpu-mem jobs: which GPU memory is a live job's (its processes, per GPU) and which is another program's.
+ * Without nvidia-smi's per-process list, every byte in use counts as another program's: never more admitted, only fewer.
+ */
+function attributeVram(gpus: Gpu[], jobs: DispatchJob[], views: JobView[]): void {
+  const apps = gpuAppsNow();
+  if (!apps) return;
+  const byUuid = new Map(gpus.flatMap((g) => (g.uuid ? [[g.uuid, g] as const] : [])));
+  const owner = new Map<number, DispatchJob>();
+  const all = allProcesses();
+  for (const v of views) {
+    const j = jobs.find((x) => x.id === v.rec.id);
+    const t = j?.heldGpus && jobTarget(v.rec);
+    if (t) for (const p of jobProcesses(t, all).procs) owner.set(p.pid, j);
+  }
+  const jobsMiB = new Map<number, number>();
+  for (const a of apps) {
+    const g = a.uuid ? byUuid.get(a.uuid) : gpus.length === 1 ? gpus[0] : undefined;
+    const j = owner.get(a.pid);
+    if (!g || !j) continue;
+    const mib = a.bytes / 1024 ** 2;
+    j.vramMiB ??= new Map();
+    j.vramMiB.set(g.index, (j.vramMiB.get(g.index) ?? 0) + mib);
+    jobsMiB.set(g.index, (jobsMiB.get(g.index) ?? 0) + mib);
+  }
+  for (const g of gpus) g.foreignMiB = Math.max(0, (g.memUsedMiB ?? 0) - (jobsMiB.get(g.index) ?? 0));
 }
 
 /** Memory pressure over the guard's threshold, read only when the guard is on and some job waits. */
@@ -117,7 +150,7 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
       return undefined;
     }
   };
-  return planDispatch(jobs, (q) => queueSettings(store, q), resourcesFor(store, jobs), statusOf);
+  return planDispatch(jobs, (q) => queueSettings(store, q), resourcesFor(store, jobs, views), statusOf);
 }
 
 /**
@@ -157,7 +190,9 @@ export async function dispatchRound(
         if (opts.background && launcherOwns(id)) continue;
         const token = newToken();
         const gpus = plan.gpusFor.get(id);
-        const t = await store.transition(id, life.claimQueued(me, token, bootId(), gpus), { event: { by: me.pid, ...(gpus ? { gpus } : {}) } });
+        const uuids = gpus?.map((g) => plan.gpuUuids.get(g)).filter((u): u is string => !!u);
+        const held = gpus ? { gpus, ...(uuids?.length === gpus.length ? { uuids } : {}) } : undefined;
+        const t = await store.transition(id, life.claimQueued(me, token, bootId(), held), { event: { by: me.pid, ...(gpus ? { gpus } : {}) } });
         if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
       }
       await opts.whileHeld?.(claimed);

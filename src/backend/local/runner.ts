@@ -2,6 +2,7 @@
 
 import os from 'node:os';
 import { settleSideWork } from '../../background.js';
+import type { Gpu } from '../../domain/dispatch.js';
 import { JobqError } from '../../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
@@ -30,6 +31,20 @@ function crashPoint(step: string): void {
 }
 
 /** Runs jobs on this machine. */
+/** A --gpu-mem larger than every GPU this machine has (where their sizes are known) can never be met: refused now. */
+function refuseGpuMem(bytes: number, n: number, gpus: Gpu[]): void {
+  const sizes = gpus.map((g) => (g.memTotalMiB ?? 0) * 1024 ** 2);
+  if (!sizes.length || sizes.some((s) => !s)) return;
+  const big = sizes.filter((s) => s >= bytes).length;
+  if (big < n) {
+    const biggest = formatSize(Math.max(...sizes));
+    throw new JobqError(
+      'USAGE',
+      `the job needs ${formatSize(bytes)} of GPU memory (--gpu-mem) on ${n === 1 ? 'one GPU' : `each of ${n} GPUs`}: the largest GPU here has ${biggest}${n > 1 ? ` and ${big} have ${formatSize(bytes)}` : ''}`,
+    );
+  }
+}
+
 export class LocalRunner implements Runner {
   readonly kind = 'local';
 
@@ -125,15 +140,19 @@ export class LocalRunner implements Runner {
     }
     if (a.gpus) {
       // A list the run was given is the job's pool at dispatch too, whatever the dispatcher's own environment says.
-      const given = spec.machine?.gpus !== undefined ? listGpus(spec.machine.gpus).map((g) => g.index) : undefined;
-      if (given) a.gpuList = given;
-      const listed = given ? undefined : listGpus(undefined);
-      const have = given?.length ?? listed!.length;
-      // nvidia-smi failed or hung: the job is not refused for it; it waits, and says why.
-      if (a.gpus > have && !listed?.error) {
-        const how = have ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
-        throw new JobqError('USAGE', `the job needs ${a.gpus} GPU${a.gpus === 1 ? '' : 's'} (--gpus): this machine has ${have}${how}`);
+      const given = spec.machine?.gpus !== undefined ? listGpus(spec.machine.gpus) : undefined;
+      if (given) {
+        a.gpuList = given.map((g) => g.index);
+        if (given.some((g) => g.memTotalMiB)) a.gpuListMiB = given.map((g) => g.memTotalMiB ?? 0);
       }
+      const listed = given ? undefined : listGpus(undefined);
+      const gpus = given ?? listed!;
+      // nvidia-smi failed or hung: the job is not refused for it; it waits, and says why.
+      if (a.gpus > gpus.length && !listed?.error) {
+        const how = gpus.length ? '' : ' (no nvidia-smi; name them with the config key gpus or JOBQ_GPUS)';
+        throw new JobqError('USAGE', `the job needs ${a.gpus} GPU${a.gpus === 1 ? '' : 's'} (--gpus): this machine has ${gpus.length}${how}`);
+      }
+      if (a.gpuMemBytes) refuseGpuMem(a.gpuMemBytes, a.gpus, gpus);
     }
   }
 

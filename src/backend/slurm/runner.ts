@@ -256,6 +256,7 @@ export class SlurmRunner implements Runner {
     const warnings = [
       ...(spec.idleTimeoutMs ? ['--idle-timeout is not enforced on Slurm (no supervisor watches the log there)'] : []),
       ...(spec.onExit ? ['--on-exit does not run on Slurm (use sbatch --mail-type, or a --after-any job)'] : []),
+      ...(spec.gpuMemBytes ? ['--gpu-mem is not applied on Slurm: each job gets whole GPUs (--gres=gpu:N); shards are a cluster setting'] : []),
       ...(spec.isolationMode !== 'auto' ? ["--isolation does not apply on Slurm: the cluster's own cgroups confine the job"] : []),
     ];
     const name = cluster ?? (await clusterName());
