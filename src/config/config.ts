@@ -257,9 +257,7 @@ const APPLY: Record<string, Apply> = {
   gpus: sets('gpus', ({ file, o }) => {
     const g = o.gpus;
     const list = Array.isArray(g) ? g.join(',') : typeof g === 'string' ? g : undefined;
-    // An index may carry its memory ("0:80G"): a --gpu-mem job can be packed without nvidia-smi.
-    const item = String.raw`\s*\d+(?:\s*:\s*\d+(?:\.\d+)?\s*[KMGTkmgt]i?[Bb]?)?\s*`;
-    if (list === undefined || !new RegExp(`^${item}(,${item})*$`).test(list)) bad(file, 'gpus', 'expected GPU indices, e.g. "0,1", [0, 1] or "0:80G,1:80G"');
+    if (list === undefined || !gpuListOk(list)) bad(file, 'gpus', GPU_LIST_HINT);
     return list.replace(/\s/g, '');
   }),
   maxLogSize: sets('maxLogBytes', ({ size, wrap }) => wrap('maxLogSize', () => parseSize(size('maxLogSize'), 'maxLogSize'))),
@@ -302,6 +300,22 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
 }
 
 /** Loads the merged configuration for a working directory, with where each value came from and the files really read. */
+const GPU_LIST_HINT = 'expected GPU indices, e.g. "0,1", [0, 1] or, with their memory for --gpu-mem, "0:80G,1:80G"';
+
+/** A GPU list: indices, each with its memory if given ("0:80G"; a size of at least 1M, with its unit). */
+function gpuListOk(list: string): boolean {
+  return list.split(',').every((item) => {
+    const m = /^\s*\d+\s*(?::\s*(\S+)\s*)?$/.exec(item);
+    if (!m) return false;
+    if (m[1] === undefined) return true;
+    try {
+      return /[a-z]$/i.test(m[1]) && parseSize(m[1], 'gpus') >= 1024 ** 2;
+    } catch {
+      return false;
+    }
+  });
+}
+
 export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Sources; files: string[]; warnings: string[] } {
   const config: Config = { ...DEFAULTS, presets: { ...DEFAULTS.presets }, queues: {} };
   const sources: Sources = {};
@@ -314,6 +328,8 @@ export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.e
   // JOBQ_GPUS names the machine's GPUs over the config file: folded in here, so run's check, the pool recorded
   // with the job (dispatch uses it, whatever its own environment) and `jobq config` all say the same.
   if (env.JOBQ_GPUS !== undefined) {
+    // Empty: no GPUs here.
+    if (env.JOBQ_GPUS.trim() && !gpuListOk(env.JOBQ_GPUS)) throw new JobqError('CONFIG', `bad JOBQ_GPUS '${env.JOBQ_GPUS}': ${GPU_LIST_HINT}`);
     config.gpus = env.JOBQ_GPUS;
     sources.gpus = 'env JOBQ_GPUS';
   }

@@ -195,10 +195,17 @@ export function memWait(j: DispatchJob, memFree: number | undefined, res: Resour
   return undefined;
 }
 
-/** The GPUs a job may draw from: the list its run was told of (with sizes, if given), else the machine's. */
+/**
+ * The GPUs a job may draw from: the list its run was told of, else the machine's. A --gpu-mem job's listed GPUs
+ * still carry what nvidia-smi says of them (size, use by others) where it answers: packing needs both.
+ */
 function gpuPool(j: DispatchJob, res: Resources | undefined): Gpu[] {
   if (!j.gpuList) return res?.gpus ?? [];
-  return j.gpuList.map((index, i) => ({ index, ...(j.gpuListMiB?.[i] ? { memTotalMiB: j.gpuListMiB[i] } : {}) }));
+  const seen = new Map(j.gpuMemBytes ? (res?.gpus ?? []).map((g) => [g.index, g]) : []);
+  return j.gpuList.map((index, i) => {
+    const listed = j.gpuListMiB?.[i] ? { memTotalMiB: j.gpuListMiB[i] } : {};
+    return { ...seen.get(index), index, ...listed };
+  });
 }
 
 /** The GPUs a job may get whole now: neither held, nor shared by --gpu-mem jobs, nor busy beyond gpuBusyMiB. */
@@ -230,12 +237,18 @@ function packGpus(j: DispatchJob, r: Round): number[] | WaitReason {
   if (fits.length >= n) return fits.slice(0, n).map((g) => g.index);
   const where = n === 1 ? 'on one GPU' : `on each of ${n} GPUs`;
   const next = room.find((g) => (g.free ?? 0) < need);
+  const lead = n > 1 ? `${fits.length} ${fits.length === 1 ? 'has' : 'have'} it, next best` : 'best';
   let best: string;
   if (!room.length) best = 'this machine lists no GPU';
   else if (next?.free === undefined) best = `GPU ${next!.index}'s size is unknown (nvidia-smi, or config gpus "${next!.index}:80G")`;
-  else best = `${n > 1 ? `${fits.length} ${fits.length === 1 ? 'has' : 'have'} it, next best` : 'best'} has ${formatSize(next.free)} unreserved`;
-  const err = !j.gpuList && r.res?.gpuError ? `: ${r.res.gpuError}, asked again every 30s` : '';
-  return { waitingFor: 'gpus', text: `gpu memory (needs ${formatSize(need)} ${where}; ${best}${err})` };
+  else if (r.taken.heldGpus.has(next.index)) best = `${lead} is GPU ${next.index}, held whole by a --gpus job`;
+  else best = `${lead} has ${formatSize(next.free)} unreserved`;
+  return { waitingFor: 'gpus', text: `gpu memory (needs ${formatSize(need)} ${where}; ${best}${smiError(j, r)})` };
+}
+
+/** Why nvidia-smi could not say, for a job that depends on what it says. */
+function smiError(j: DispatchJob, r: Round): string {
+  return (!j.gpuList || j.gpuMemBytes) && r.res?.gpuError ? `: ${r.res.gpuError}, asked again every 30s` : '';
 }
 
 /** What one round sees while it admits jobs in start order. */
@@ -267,8 +280,9 @@ function blocker(j: DispatchJob, r: Round): WaitReason | undefined {
   }
   const { pool, free } = freeGpus(j, r.res, r.taken.heldGpus, r.taken.gpuReserved);
   if (free.length < j.gpus) {
-    const err = !j.gpuList && r.res?.gpuError ? `: ${r.res.gpuError}, asked again every 30s` : '';
-    return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free${err})` };
+    const shared = pool.filter((g) => r.taken.gpuReserved.get(g.index)).length;
+    const why = shared ? `, ${shared} shared by --gpu-mem jobs` : '';
+    return { waitingFor: 'gpus', text: `gpus (needs ${j.gpus}, ${free.length} of ${pool.length} free${why}${smiError(j, r)})` };
   }
   const got = free.slice(0, j.gpus).map((g) => g.index);
   for (const g of got) r.taken.heldGpus.add(g);

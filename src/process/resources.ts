@@ -60,29 +60,27 @@ export function parseGpuApps(out: string): GpuApp[] {
   return apps;
 }
 
-/**
- * GPU memory in use per process (pid -> bytes over all GPUs); undefined where nvidia-smi is missing, fails or does
- * not answer in 5 s. Asynchronous: a supervisor's event loop never waits on a hung driver.
- */
-export function gpuProcessMemory(env: NodeJS.ProcessEnv = process.env): Promise<Map<number, number> | undefined> {
+/** Runs nvidia-smi's per-process query without waiting on it; undefined where it is missing, fails or hangs. */
+export function gpuAppsAsync(env: NodeJS.ProcessEnv = process.env): Promise<GpuApp[] | undefined> {
   const { execFile } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   return new Promise((resolve) => {
-    execFile('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, env }, (err, out) => {
-      if (err) return resolve(undefined);
-      const m = new Map<number, number>();
-      for (const a of parseGpuApps(out)) m.set(a.pid, (m.get(a.pid) ?? 0) + a.bytes);
-      resolve(m);
-    });
+    execFile('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, env }, (err, out) => resolve(err ? undefined : parseGpuApps(out)));
   });
 }
 
-/** The same list, waited on (a dispatch round packing --gpu-mem jobs): undefined where nvidia-smi failed. */
+/** The same list, waited on (a dispatch round packing --gpu-mem jobs); a failure is remembered like listGpus's. */
 export function gpuAppsNow(env: NodeJS.ProcessEnv = process.env): GpuApp[] | undefined {
   if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return undefined;
   try {
     const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     return parseGpuApps(execFileSync('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'], env }));
-  } catch {
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { signal?: string; status?: number };
+    if (err.code !== 'ENOENT')
+      smiFailed = {
+        at: Date.now(),
+        why: err.code === 'ETIMEDOUT' || err.signal ? `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s` : 'nvidia-smi failed',
+      };
     return undefined;
   }
 }

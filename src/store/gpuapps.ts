@@ -1,31 +1,42 @@
 // nvidia-smi's per-process GPU memory, shared by the supervisors of a state dir (`gpu-apps.json`): with 64 jobs
-// packed on a machine's GPUs, one question per sample interval for all of them rather than one each.
+// packed on a machine's GPUs, one question per sample interval for all of them rather than one each. The file is
+// data: an entry that is not [pid, uuid, bytes], an answer from another boot, or one dated in the future is not used.
 import fs from 'node:fs';
-import { gpuProcessMemory } from '../process/resources.js';
+import { bootId } from '../process/proc.js';
+import { type GpuApp, gpuAppsAsync } from '../process/resources.js';
 import { writeFileAtomic } from './store.js';
 import { openToRead } from './trust.js';
 
 interface Cached {
   at: number;
-  /** [pid, bytes] over all GPUs. */
-  pids: Array<[number, number]>;
+  boot: string;
+  apps: GpuApp[];
 }
 
 // A turn older than this was taken by a supervisor that died while nvidia-smi had 5 s to answer.
 const STALE_TURN_MS = 10_000;
+// An answer older than this is not used even while another supervisor asks: a job could be ended on it.
+const STALE_ANSWER_MS = 10_000;
+
+const isApp = (a: unknown): a is [number, string, number] =>
+  Array.isArray(a) && Number.isInteger(a[0]) && a[0] > 0 && typeof a[1] === 'string' && Number.isFinite(a[2]) && a[2] >= 0;
 
 function readCache(file: string): Cached | undefined {
   const fd = openToRead(file);
   if (fd === undefined) return undefined;
   try {
-    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as Cached;
-    return typeof c.at === 'number' && Array.isArray(c.pids) ? c : undefined;
+    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { at?: unknown; boot?: unknown; apps?: unknown };
+    if (typeof c.at !== 'number' || c.boot !== bootId() || !Array.isArray(c.apps) || !c.apps.every(isApp)) return undefined;
+    return { at: c.at, boot: c.boot, apps: c.apps.map(([pid, uuid, bytes]) => ({ pid, ...(uuid ? { uuid } : {}), bytes })) };
   } catch {
     return undefined;
   } finally {
     fs.closeSync(fd);
   }
 }
+
+/** Age in ms, or Infinity for a date in the future (a clock stepped back must not make an answer fresh for ever). */
+const ageOf = (t: number) => (Date.now() >= t ? Date.now() - t : Number.POSITIVE_INFINITY);
 
 /** The turn to ask nvidia-smi (an O_EXCL file): one supervisor asks, the others read its answer. */
 function takeTurn(turn: string): boolean {
@@ -34,30 +45,39 @@ function takeTurn(turn: string): boolean {
       fs.closeSync(fs.openSync(turn, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
       return true;
     } catch {
-      const st = fs.lstatSync(turn, { throwIfNoEntry: false });
-      if (!st || Date.now() - st.mtimeMs < STALE_TURN_MS) return false;
-      fs.rmSync(turn, { force: true });
+      try {
+        const st = fs.lstatSync(turn, { throwIfNoEntry: false });
+        if (st && ageOf(st.mtimeMs) < STALE_TURN_MS) return false;
+        // Stale, dated in the future, or not a plain file: taken back.
+        fs.rmSync(turn, { force: true, recursive: st?.isDirectory() });
+      } catch {
+        return false;
+      }
     }
   }
   return false;
 }
 
 /**
- * GPU memory per process (pid -> bytes): the state dir's last answer if younger than `maxAgeMs`, else asked now by
- * whichever supervisor takes the turn (the others keep the last answer until the next sample). Undefined: no answer.
+ * GPU memory per process and GPU: the state dir's last answer if younger than `maxAgeMs`, else asked now by whichever
+ * supervisor takes the turn (the others keep a recent answer until the next sample). Undefined: no answer to trust.
  */
-export async function sharedGpuMemory(file: string, maxAgeMs: number): Promise<Map<number, number> | undefined> {
+export async function sharedGpuApps(file: string, maxAgeMs: number): Promise<GpuApp[] | undefined> {
   const cached = readCache(file);
-  if (cached && Date.now() - cached.at < maxAgeMs) return new Map(cached.pids);
+  if (cached && ageOf(cached.at) < maxAgeMs) return cached.apps;
   const turn = `${file}.asking`;
-  if (!takeTurn(turn)) return cached ? new Map(cached.pids) : undefined;
+  if (!takeTurn(turn)) return cached && ageOf(cached.at) < STALE_ANSWER_MS ? cached.apps : undefined;
   try {
-    const m = await gpuProcessMemory();
-    if (m) writeFileAtomic(file, JSON.stringify({ at: Date.now(), pids: [...m] } satisfies Cached), false);
-    return m;
+    const apps = await gpuAppsAsync();
+    if (apps) writeFileAtomic(file, JSON.stringify({ at: Date.now(), boot: bootId(), apps: apps.map((a) => [a.pid, a.uuid ?? '', a.bytes]) }), false);
+    return apps;
   } catch {
     return undefined;
   } finally {
-    fs.rmSync(turn, { force: true });
+    try {
+      fs.rmSync(turn, { force: true });
+    } catch {
+      /* taken back by another as stale, or not ours to remove: the next turn sorts it out */
+    }
   }
 }

@@ -551,8 +551,8 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
       return !!c && (!c.asker || isAlive(c.asker));
     },
     guard,
-    ...(job.rec.gpus?.length ? { gpus: { cache: path.join(store.home, 'gpu-apps.json') } } : {}),
-    ...(a?.gpuMemBytes && job.rec.gpus?.length ? { vramLimit: vramLimit(job, a.gpuMemBytes * job.rec.gpus.length, !!a.gpuMemEnforce) } : {}),
+    ...(job.rec.gpus?.length ? { gpus: { cache: path.join(store.home, 'gpu-apps.json'), ...(job.rec.gpuUuids ? { uuids: job.rec.gpuUuids } : {}) } } : {}),
+    ...(a?.gpuMemBytes && job.rec.gpus?.length ? { vramLimit: vramLimit(job, a.gpuMemBytes, job.rec.gpus.length, !!a.gpuMemEnforce) } : {}),
   });
   if (!(await release(job))) {
     await watching;
@@ -572,9 +572,10 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
 }
 
 /** Its --gpu-mem reservation for the monitor: past it is a warning in the record, its supervisor.log and the event log. */
-function vramLimit(job: Job, bytes: number, enforce: boolean): NonNullable<MonitorInput['vramLimit']> {
+function vramLimit(job: Job, perGpu: number, gpus: number, enforce: boolean): NonNullable<MonitorInput['vramLimit']> {
   return {
-    bytes,
+    perGpu,
+    gpus,
     enforce,
     over: (text) => {
       warnOnce(job.prot, text);

@@ -8,7 +8,7 @@ import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '..
 import { CLK_TCK, cgroupPids, rssBytes } from '../process/proc.js';
 import { type JobTarget, jobProcesses, signalLeader, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
-import { sharedGpuMemory } from '../store/gpuapps.js';
+import { sharedGpuApps } from '../store/gpuapps.js';
 import type { TimelineWriter } from '../store/timeline.js';
 import { capLogFd } from './logcap.js';
 
@@ -44,10 +44,10 @@ export interface MonitorInput {
   /** Where memory and CPU samples go, and how often (ms). */
   timeline?: TimelineWriter;
   sampleMs?: number;
-  /** It holds GPUs: its GPU memory is sampled too (nvidia-smi, per process), through the state dir's shared answer in this file. */
-  gpus?: { cache: string };
-  /** Its --gpu-mem reservation over all its GPUs: past it, `over` is told once, and with `enforce` the job ends. */
-  vramLimit?: { bytes: number; enforce: boolean; over(text: string): void };
+  /** It holds GPUs (their UUIDs where known): its GPU memory is sampled too, through the state dir's shared answer in `cache`. */
+  gpus?: { cache: string; uuids?: string[] };
+  /** Its --gpu-mem reservation per GPU, and how many it holds: past it, `over` is told once, and with `enforce` the job ends. */
+  vramLimit?: { perGpu: number; gpus: number; enforce: boolean; over(text: string): void };
   /** The memory pressure guard, ticked with the sampler; `end` ends the job for pressure. */
   guard?: { tick(end: (reason: string) => void): void };
 }
@@ -206,26 +206,40 @@ function askVram(w: Watch): void {
   if (w.askingVram || w.done) return;
   w.askingVram = true;
   // An answer from this sample interval will do: the supervisors of a state dir share one nvidia-smi per interval.
-  void sharedGpuMemory(w.m.gpus!.cache, sampleEvery(w.m) * 0.8)
-    .then((byPid) => {
-      if (!byPid || w.done) return;
+  void sharedGpuApps(w.m.gpus!.cache, sampleEvery(w.m) * 0.8)
+    .then((apps) => {
+      if (!apps || w.done) return;
       // Its cgroup lists every process of the job without a scan of /proc (which costs more than nvidia-smi here).
       // On cgroup v1 each controller's dir lists the same pids: each counts once.
       const pids = new Set(w.cgroups.length ? w.cgroups.flatMap(cgroupPids) : (w.pids ?? jobProcesses(w.m.target).procs.map((p) => p.pid)));
-      w.vram = [...pids].reduce((n, pid) => n + (byPid.get(pid) ?? 0), 0);
-      w.peakVram = Math.max(w.peakVram ?? 0, w.vram);
-      checkVram(w, w.vram);
+      const onGpu = new Map<string, number>();
+      let total = 0;
+      for (const a of apps) {
+        if (!pids.has(a.pid)) continue;
+        total += a.bytes;
+        if (a.uuid) onGpu.set(a.uuid, (onGpu.get(a.uuid) ?? 0) + a.bytes);
+      }
+      w.vram = total;
+      w.peakVram = Math.max(w.peakVram ?? 0, total);
+      checkVram(w, total, onGpu);
     })
+    .catch(() => undefined)
     .finally(() => {
       w.askingVram = false;
     });
 }
 
-/** GPU memory past the --gpu-mem reservation: said once (the kernel cannot hold VRAM to it); ended with --gpu-mem-enforce. */
-export function checkVram(w: Watch, used: number): void {
+/**
+ * GPU memory past the --gpu-mem reservation, on any one of its GPUs where nvidia-smi named them (else over all of
+ * them): said once (nothing holds VRAM to a reservation); ended with --gpu-mem-enforce.
+ */
+export function checkVram(w: Watch, total: number, onGpu: Map<string, number> = new Map()): void {
   const lim = w.m.vramLimit;
-  if (!lim || used <= lim.bytes || w.done) return;
-  const past = `${formatSize(used)} > ${formatSize(lim.bytes)} reserved`;
+  if (!lim || w.done) return;
+  const uuids = w.m.gpus?.uuids ?? [];
+  const [used, limit] = uuids.length ? [Math.max(0, ...uuids.map((u) => onGpu.get(u) ?? 0)), lim.perGpu] : [total, lim.perGpu * lim.gpus];
+  if (used <= limit) return;
+  const past = `${formatSize(used)} > ${formatSize(limit)} reserved`;
   if (!w.vramOver) {
     w.vramOver = true;
     lim.over(`gpu memory went past --gpu-mem (${past}): nothing holds VRAM to a reservation, so jobs sharing its GPU may run out`);

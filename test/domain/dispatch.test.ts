@@ -136,7 +136,7 @@ describe('admission', () => {
       queues(),
       res({ gpus: [{ index: 0 }] }),
     );
-    expect(shared.waiting.get('w')?.text).toBe('gpus (needs 1, 0 of 1 free)');
+    expect(shared.waiting.get('w')?.text).toBe('gpus (needs 1, 0 of 1 free, 1 shared by --gpu-mem jobs)');
     const q = planDispatch([arr('1', 'running', 0), arr('2', 'queued', 1), arr('3', 'queued', 2)], queues(), res());
     expect(q.start).toEqual(['2']);
     expect(q.waiting.get('3')).toMatchObject({ waitingFor: 'array-cap' });
@@ -320,6 +320,8 @@ describe('packing by VRAM (--gpu-mem)', () => {
       res([gpu80(0), gpu80(1, { memUsedMiB: 70 * 1024 })]),
     );
     expect(whole.waiting.get('n')?.text).toBe('gpu memory (needs 12G on one GPU; best has 10G unreserved)');
+    const held = planDispatch([{ ...job('h', 'running', undefined), heldGpus: [0] }, q('n', 1, { gpuMemBytes: 12 * G })], queues(), res([gpu80(0)]));
+    expect(held.waiting.get('n')?.text).toBe('gpu memory (needs 12G on one GPU; best is GPU 0, held whole by a --gpus job)');
     const spread = planDispatch(
       [q('a', 1, { gpuMemBytes: 10 * G }), q('b', 2, { gpuMemBytes: 10 * G })],
       queues(),
@@ -333,6 +335,9 @@ describe('packing by VRAM (--gpu-mem)', () => {
     expect(two.waiting.get('m')?.text).toBe('gpu memory (needs 50G on each of 2 GPUs; 1 has it, next best has 40G unreserved)');
     const listed = planDispatch([q('l', 1, { gpuMemBytes: 20 * G, gpuList: [4, 5], gpuListMiB: [16 * 1024, 24 * 1024] })], queues(), res([]));
     expect(listed.gpusFor.get('l')).toEqual([5]);
+    // A listed GPU still carries what nvidia-smi says of it: its size, and what others use.
+    const seen = planDispatch([q('s', 1, { gpuMemBytes: 30 * G, gpuList: [0] })], queues(), res([gpu80(0, { memUsedMiB: 60 * 1024 })]));
+    expect(seen.waiting.get('s')?.text).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');
     const unknown = planDispatch([q('u', 1, { gpuMemBytes: 20 * G, gpuList: [4] })], queues(), res([]));
     expect(unknown.waiting.get('u')?.text).toBe('gpu memory (needs 20G on one GPU; GPU 4\'s size is unknown (nvidia-smi, or config gpus "4:80G"))');
   });

@@ -421,16 +421,24 @@ describe('packing by VRAM (--gpu-mem)', () => {
     const d = (await w.run(['run', 'd', '-q', '--gpu-mem', '30G', '--', 'sleep', '30'], { env: gpu.env })).stdout.trim();
     expect(state(d).status).toBe('queued');
     expect(await reason(d, gpu.env)).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');
+    // The same with the GPU named in JOBQ_GPUS (with its size): nvidia-smi still says who else uses it.
+    const listed = (await w.run(['run', 'dl', '-q', '--gpu-mem', '30G', '--', 'true'], { env: { ...gpu.env, JOBQ_GPUS: '0:80G' } })).stdout.trim();
+    expect(await reason(listed, gpu.env)).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');
+    await w.run(['cancel', listed], { env: gpu.env });
     gpu.set([]);
     await pollUntil(() => state(d).status === 'running', 20_000, 'the job, once the other program let go');
     const whole = (await w.run(['run', 'whole', '-q', '--gpus', '1', '--', 'true'], { env: gpu.env })).stdout.trim();
-    expect(await reason(whole, gpu.env)).toBe('gpus (needs 1, 0 of 1 free)');
+    expect(await reason(whole, gpu.env)).toBe('gpus (needs 1, 0 of 1 free, 1 shared by --gpu-mem jobs)');
     await w.run(['cancel', d], { env: gpu.env });
     expect((await w.run(['wait', whole, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(0);
   }, 60_000);
 
   it('--gpu-mem-enforce ends a job past its reservation as oom (gpu-mem), though it traps TERM and exits 0; refusals in one line', async () => {
     const gpu = fake80();
+    // Planted: a cache answer that is not one (dated ahead, entries not [pid, uuid, bytes]) and a stale turn that is a directory.
+    fs.writeFileSync(path.join(w.home, 'gpu-apps.json'), JSON.stringify({ at: Date.now() + 3_600_000, boot: 'x', apps: [5] }));
+    fs.mkdirSync(path.join(w.home, 'gpu-apps.json.asking'));
+    fs.utimesSync(path.join(w.home, 'gpu-apps.json.asking'), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const id = (
       await w.run(['run', 'greedy', '-q', '--gpu-mem', '20G', '--gpu-mem-enforce', '--', 'sh', '-c', "trap 'exit 0' TERM; sleep 60 & wait"], { env: gpu.env })
     ).stdout.trim();
@@ -441,6 +449,11 @@ describe('packing by VRAM (--gpu-mem)', () => {
     expect((await w.run(['status'], { env: gpu.env })).stdout).toContain('oom (gpu-mem)');
     const big = await w.run(['run', 'big', '--gpu-mem', '100G', '--', 'true'], { env: gpu.env });
     expect([big.exitCode, big.stderr.trim()]).toEqual([2, 'jobq: the job needs 100G of GPU memory (--gpu-mem) on one GPU: the largest GPU here has 80G']);
+    const junk = await w.run(['run', 'j', '--gpu-mem', '1G', '--', 'true'], { env: { ...gpu.env, JOBQ_GPUS: '0:80' } });
+    expect([junk.exitCode, junk.stderr.trim()]).toEqual([
+      2,
+      'jobq: bad JOBQ_GPUS \'0:80\': expected GPU indices, e.g. "0,1", [0, 1] or, with their memory for --gpu-mem, "0:80G,1:80G"',
+    ]);
     const alone = await w.run(['run', 'x', '--gpu-mem-enforce', '--', 'true'], { env: gpu.env });
     expect([alone.exitCode, alone.stderr.trim()]).toEqual([2, 'jobq: --gpu-mem-enforce goes with --gpu-mem SIZE (the reservation it enforces)']);
   }, 60_000);

@@ -82,8 +82,9 @@ function resourcesFor(store: Store, jobs: DispatchJob[], views: JobView[]): Reso
   const waiting = jobs.filter((j) => j.status === 'queued');
   const s = store.readDispatchSettings();
   // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
-  const gpus = gpusNow(waiting.some((j) => j.gpus && !j.gpuList));
-  if (gpus.gpus.length && waiting.some((j) => j.gpuMemBytes && !j.gpuList)) attributeVram(gpus.gpus, jobs, views);
+  // A --gpu-mem job asks nvidia-smi even for listed GPUs: their sizes and others' use decide where it fits.
+  const gpus = gpusNow(waiting.some((j) => j.gpus && (!j.gpuList || j.gpuMemBytes)));
+  if (gpus.gpus.length && waiting.some((j) => j.gpuMemBytes)) attributeVram(gpus.gpus, jobs, views);
   return {
     ...(waiting.some((j) => j.memBytes) ? { memAvailable: meminfo('MemAvailable') } : {}),
     memReserve: s.memReserveBytes ?? 1024 ** 3,
@@ -119,7 +120,8 @@ function attributeVram(gpus: Gpu[], jobs: DispatchJob[], views: JobView[]): void
   for (const a of apps) {
     const g = a.uuid ? byUuid.get(a.uuid) : gpus.length === 1 ? gpus[0] : undefined;
     const j = owner.get(a.pid);
-    if (!g || !j) continue;
+    // Only on a GPU the job holds is its use its own (its reservation there); elsewhere it counts as another program's.
+    if (!g || !j?.heldGpus?.includes(g.index)) continue;
     const mib = a.bytes / 1024 ** 2;
     j.vramMiB ??= new Map();
     j.vramMiB.set(g.index, (j.vramMiB.get(g.index) ?? 0) + mib);

@@ -30,7 +30,6 @@ function crashPoint(step: string): void {
   if (process.env.JOBQ_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
 }
 
-/** Runs jobs on this machine. */
 /** A --gpu-mem larger than every GPU this machine has (where their sizes are known) can never be met: refused now. */
 function refuseGpuMem(bytes: number, n: number, gpus: Gpu[]): void {
   const sizes = gpus.map((g) => (g.memTotalMiB ?? 0) * 1024 ** 2);
@@ -40,11 +39,14 @@ function refuseGpuMem(bytes: number, n: number, gpus: Gpu[]): void {
     const biggest = formatSize(Math.max(...sizes));
     throw new JobqError(
       'USAGE',
-      `the job needs ${formatSize(bytes)} of GPU memory (--gpu-mem) on ${n === 1 ? 'one GPU' : `each of ${n} GPUs`}: the largest GPU here has ${biggest}${n > 1 ? ` and ${big} have ${formatSize(bytes)}` : ''}`,
+      n === 1
+        ? `the job needs ${formatSize(bytes)} of GPU memory (--gpu-mem) on one GPU: the largest GPU here has ${biggest}`
+        : `the job needs ${formatSize(bytes)} of GPU memory (--gpu-mem) on each of ${n} GPUs: ${big} of this machine's ${sizes.length} GPUs ${big === 1 ? 'has' : 'have'} that much`,
     );
   }
 }
 
+/** Runs jobs on this machine. */
 export class LocalRunner implements Runner {
   readonly kind = 'local';
 
