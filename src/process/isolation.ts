@@ -353,7 +353,8 @@ export function cgroupStats(
 export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Promise<string[]> {
   const until = Date.now() + waitMs;
   let left = dirs;
-  for (;;) {
+  // A cgroup is usually empty a moment after its last process is reaped: look again soon, then less often.
+  for (let pause = 2; ; pause = Math.min(pause * 2, 20)) {
     left = left.filter((dir) => {
       // A scope's cgroup is systemd's to remove, once empty: only wait for that.
       if (dir.endsWith('.scope')) return fs.existsSync(dir) && cgroupPids(dir).length > 0;
@@ -365,7 +366,7 @@ export async function removeCgroupsWhenEmpty(dirs: string[], waitMs = 3000): Pro
       }
     });
     if (!left.length || Date.now() >= until) return left;
-    await sleep(20);
+    await sleep(pause);
   }
 }
 

@@ -20,6 +20,8 @@ import {
 } from '../domain/job.js';
 import { JOBLOG_HEADER } from '../domain/joblog.js';
 import type { PressureSettings } from '../domain/pressure.js';
+import { sleep } from '../domain/units.js';
+import { bootId, isAlive, procId } from '../process/proc.js';
 import { appendEvent } from './events.js';
 import { formatHistory, insertionPoint, newestDone, readHistory, sortOldestFirst } from './history.js';
 import { untrustedReason } from './trust.js';
@@ -853,19 +855,25 @@ export class Store {
       lockfilePath: file,
       realpath: false,
       stale: 10_000,
+      fs: LOCK_FS,
       // A lock we lost (we were stopped past `stale`) must not crash a supervisor: the write it guarded is atomic anyway.
       onCompromised: () => undefined,
     };
     try {
-      // proper-lockfile retries every error for waitMs; a missing directory will not come back by waiting.
+      // A missing directory will not come back by waiting.
       fs.statSync(path.dirname(file));
-      try {
-        // A free lock is taken at once, without the thread pool's round trips; a held one is waited for.
-        release = lockfile.lockSync(file, opts);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
-        release = await lockfile.lock(file, { ...opts, retries: { retries: Math.ceil(waitMs / 100), minTimeout: 20, maxTimeout: 100, factor: 1.3 } });
+      // Taken at once if free (no thread pool round trips); a held one is looked at again within milliseconds, then
+      // less often (short holders — a chain of small jobs — hand over at once); a dead holder's is taken back.
+      for (let pause = 2, until = Date.now() + waitMs; ; pause = Math.min(pause * 1.5, 100)) {
+        try {
+          release = lockfile.lockSync(file, opts);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= until) throw e;
+          if (!reapDeadLock(file)) await sleep(pause);
+        }
       }
+      fs.writeFileSync(path.join(file, 'owner'), ownerLine());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('BUSY', `${key} is busy: another jobq holds ${file}; try again`);
       throw ioError('lock', file, e);
@@ -879,6 +887,56 @@ export class Store {
         /* already released or lost: nothing to undo */
       }
     }
+  }
+}
+
+/** fs for proper-lockfile: a lock dir holds its holder's `owner` line, so removing a lock removes what is in it. */
+const LOCK_FS = {
+  ...fs,
+  rmdir: (p: string, cb: (e: NodeJS.ErrnoException | null) => void) => fs.rm(p, { recursive: true, force: true }, cb),
+  rmdirSync: (p: string) => fs.rmSync(p, { recursive: true, force: true }),
+};
+
+let owner: string | undefined;
+/** Who holds a lock: pid, start time and boot, so a holder that died (SIGKILL, OOM) is known dead at once. */
+function ownerLine(): string {
+  owner ??= `${process.pid} ${procId(process.pid)?.startTicks ?? 0} ${bootId()}\n`;
+  return owner;
+}
+
+function readOwner(lock: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(lock, 'owner'), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes back a lock whose holder provably died (its `owner`: pid + start time + boot), rather than waiting out the 10 s
+ * of staleness with every jobq stalled behind it. Takers-back go one at a time (`.reap`), and the owner is read again
+ * under that mark: a lock dir is only ever removed by its holder, by proper-lockfile as stale, or here, as the dead one's.
+ */
+function reapDeadLock(lock: string): boolean {
+  const seen = readOwner(lock);
+  // Only an owner line that proves something (a torn or foreign one is left to staleness).
+  const [, pid, ticks, boot] = /^(\d+) (\d+) ([0-9a-f-]{36})\n$/.exec(seen ?? '') ?? [];
+  if (!seen || !pid || (boot === bootId() && isAlive({ pid: Number(pid), startTicks: Number(ticks) }))) return false;
+  const mark = `${lock}.reap`;
+  try {
+    fs.mkdirSync(mark);
+  } catch {
+    // A taker-back that died itself: its mark goes after a while.
+    const st = fs.statSync(mark, { throwIfNoEntry: false });
+    if (st && Date.now() - st.mtimeMs > 5000) fs.rmSync(mark, { recursive: true, force: true });
+    return false;
+  }
+  try {
+    if (readOwner(lock) !== seen) return false;
+    fs.rmSync(lock, { recursive: true, force: true });
+    return true;
+  } finally {
+    fs.rmSync(mark, { recursive: true, force: true });
   }
 }
 

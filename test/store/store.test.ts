@@ -1,4 +1,5 @@
 // The store on real files: permissions, atomic writes, ids under contention, listing.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -226,5 +227,46 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     await s.removeJobs(ids.slice(0, 10));
     expect(lines(s)).toEqual(['jobq-history 1 2 0', ...ids.slice(10).sort()]);
     expect((await s.recentDone(20, [])).total).toBe(2);
+  });
+});
+
+describe('locks whose holder died', () => {
+  /** A lock dir as a holder leaves it when SIGKILLed (fresh, so not stale for 10 s), naming that holder. */
+  function planted(s: Store, key: string, owner: string): string {
+    const lock = path.join(s.locksDir, `${key}.lock`);
+    fs.mkdirSync(lock);
+    fs.writeFileSync(path.join(lock, 'owner'), owner);
+    return lock;
+  }
+  const bootNow = () => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const ticksOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+
+  it('is taken back at once when its owner (pid + start time + boot) is dead', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const child = spawnSync('true');
+    planted(s, 'dispatch', `${child.pid} 12345 ${bootNow()}\n`);
+    const t0 = Date.now();
+    expect(await s.withLock('dispatch', () => 'mine', 3000)).toBe('mine');
+    // Well inside proper-lockfile's 10 s of staleness.
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(fs.existsSync(path.join(s.locksDir, 'dispatch.lock'))).toBe(false);
+  });
+
+  it('is waited for while its owner lives, even one whose pid is reused by another boot; junk owners are not authority', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const lock = planted(s, 'queues', `${sleeper.pid} ${ticksOf(sleeper.pid!)} ${bootNow()}\n`);
+      await expect(s.withLock('queues', () => 'mine', 300)).rejects.toThrow(/busy/);
+      expect(fs.existsSync(lock)).toBe(true);
+      // An owner line that proves nothing (garbage, or no owner file: an older jobq) is left to staleness.
+      fs.writeFileSync(path.join(lock, 'owner'), 'not a pid\n');
+      await expect(s.withLock('queues', () => 'mine', 300)).rejects.toThrow(/busy/);
+      fs.rmSync(path.join(lock, 'owner'));
+      await expect(s.withLock('queues', () => 'mine', 300)).rejects.toThrow(/busy/);
+      expect(fs.existsSync(lock)).toBe(true);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
   });
 });
