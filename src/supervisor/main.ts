@@ -302,9 +302,10 @@ async function release(job: Job): Promise<boolean> {
   }
   job.rec = r.rec;
   crashOnce('running');
-  // Its environment is in the job now; a queued job's copy on disk (secrets included) goes.
-  store.removeEnv(id);
   job.held!.release(job.rlimitKb);
+  // Its environment is in the job now; a queued job's copy on disk (secrets included) goes. Not before the release: a
+  // supervisor dying in between leaves a job that never ran, which waits again and needs it.
+  store.removeEnv(id);
   // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
   awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
   notifyLauncher();

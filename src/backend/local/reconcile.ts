@@ -6,8 +6,12 @@ import { jobProcesses, jobTarget } from '../../process/signals.js';
 import type { Store } from '../../store/store.js';
 import type { JobView } from '../backend.js';
 
-/** How long a queue's claim may wait for its supervisor to take the job before the claim counts as void. */
-const CLAIM_STALE_MS = 10_000;
+/**
+ * How long a queue's claim may wait, with no supervisor process of its own, for one to take the job before the claim
+ * counts as void: a launched supervisor has the job's id in its command line from its exec, and a slot runner adopts
+ * its own claim within milliseconds, so this only covers the moment between a claim and an exec.
+ */
+const CLAIM_STALE_MS = 3_000;
 
 /**
  * Decides what a record really means now; `persist` when the truth is provable and the record should say it.
@@ -39,13 +43,16 @@ export function reconcileState(rec: JobRecord, released?: () => boolean | undefi
   }
   const t = jobTarget(rec);
   if (t && isAlive(t.job)) return { state: s, supervisorAlive, persist: false };
-  // Recorded running, but its wrapper never read "go" (the supervisor died in between): nothing of it ran.
-  if (!otherBoot && released?.() === false)
+  // Recorded running, but its wrapper never read "go" (the supervisor died in between): nothing of it ran. A job that
+  // was dispatched (it waited: a queue, an array, a need) waits again, as an unstarted claim does; a plain run failed.
+  if (!otherBoot && released?.() === false) {
+    if (rec.queue !== undefined || rec.admission) return { state: { status: 'queued', since: now }, supervisorAlive, persist: true };
     return {
       state: { status: 'failed-to-start', error: 'the supervisor stopped before the command ran (see jobq events)', at: now },
       supervisorAlive,
       persist: true,
     };
+  }
   const reason = otherBoot
     ? 'the machine restarted while the job ran; exit status unknown'
     : rec.job && isReused(rec.job)
@@ -71,7 +78,11 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
         return again.persist ? settleTo(again.state)(fresh) : undefined;
       });
       rec = t.rec;
-      if (t.changed && (rec.state.status === 'lost' || rec.state.status === 'failed-to-start')) await cleanupCgroups(store, rec);
+      // A dead start's cgroups go with it, whether it failed or waits again.
+      if (t.changed && (rec.state.status === 'lost' || rec.state.status === 'failed-to-start' || rec.state.status === 'queued'))
+        await cleanupCgroups(store, rec);
+      // An ended job's waiting copy of its environment (secrets included), left by a supervisor that died, goes.
+      if (t.changed && isFinal(rec.state)) store.removeEnv(id);
       r = reconcileState(rec, released);
     } catch (e) {
       // A reader that cannot write still shows what is provable.
