@@ -70,11 +70,13 @@ export function skip(reason: string, at = iso()): Move {
 }
 
 /** queued → starting by a dispatch round: claimed with a token; if no supervisor ever takes it, it waits again. */
-export function claimQueued(by: ProcId, token: string, boot: string, held?: { gpus: number[]; uuids?: string[] }, at = iso()): Move {
+export function claimQueued(by: ProcId, token: string, boot: string, held?: { gpus: number[]; uuids?: string[] }, at = iso(), supervises = false): Move {
   const claim: Claim = { by, token, at, requeue: true };
   // An attempt's GPUs replace the last one's, UUIDs included (undefined keys are not written).
   const gpus = held ? { gpus: held.gpus, gpuUuids: held.uuids } : {};
-  return (rec) => (rec.state.status === 'queued' ? { ...rec, boot, supervisor: undefined, ...gpus, state: { status: 'starting', claim } } : undefined);
+  // A supervisor that claims the next job of its own chain is its supervisor at once: no second write to adopt it.
+  const supervisor = supervises ? by : undefined;
+  return (rec) => (rec.state.status === 'queued' ? { ...rec, boot, supervisor, ...gpus, state: { status: 'starting', claim } } : undefined);
 }
 
 /** True while the record is starting under the claim that bears `token`. */

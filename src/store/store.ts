@@ -639,6 +639,15 @@ export class Store {
     });
   }
 
+  /** The ids in the index of queued jobs (names only: each record says whether it still waits). */
+  waitingIds(): string[] {
+    try {
+      return fs.readdirSync(this.waitingDir).filter((n) => parseId(n));
+    } catch {
+      return [];
+    }
+  }
+
   /** Whether any job waits (queued, or claimed from a queue and not yet started): reads one entry, not the index. */
   anyWaiting(): boolean {
     let d: fs.Dir | undefined;

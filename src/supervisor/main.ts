@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Claimed, dispatcherLoop, dispatchRound, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
+import { type Claimed, dispatcherLoop, dispatchRound, endThenClaim, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { joblogLine } from '../domain/joblog.js';
@@ -69,6 +69,8 @@ interface Job {
   t0?: number;
   /** The log's size before the job wrote to it: what it wrote is the joblog's Receive. */
   logAt?: number;
+  /** What was claimed under the dispatch lock its end was written in (undefined: no round yet). */
+  claims?: Claimed[];
 }
 
 let handshakeOpen = true;
@@ -437,29 +439,23 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
 
 /** Writes the end (or the move to the next --retry attempt): the outcome lives in memory until it is on disk. */
 async function writeEnd(job: Job, state: JobState, again: life.NextAttempt | undefined, event: Record<string, unknown>): Promise<JobRecord> {
-  const { store, id, prot } = job;
+  const { store, id } = job;
+  // Jobs wait: the end and the next claim under one dispatch lock (a failure here is retried below, without it).
+  // Not with an --on-exit hook: the next job would wait for the hook, which runs after the end.
+  if (!job.rec.onExit && store.anyWaiting()) {
+    const r = await endThenClaim(store, () => endOnce(job, state, again, event)).catch(() => undefined);
+    if (r) {
+      job.claims = r.claims;
+      return r.rec;
+    }
+  }
   // A full or read-only state dir is retried, with backoff.
   for (let delay = 100, tries = 1; ; tries++, delay = Math.min(delay * 2, 30_000)) {
     try {
-      if (again) store.writeEnv(id, job.env);
-      const r =
-        again && life.isDone(state)
-          ? await store.transition(
-              id,
-              life.retry(state, prot, again, () => !!store.readCancel(id)),
-              { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } },
-            )
-          : undefined;
-      if (r?.changed) return joblogged(job, r.rec, state);
-      const f = await store.transition(id, life.finish(state, prot), { event });
-      // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
-      housekeep(() => {
-        for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
-      });
-      return joblogged(job, f.rec, state);
+      return await endOnce(job, state, again, event);
     } catch (e) {
       // The job dir itself is gone (its state dir removed by hand): no one can ever read an outcome, so stop.
-      if (!fs.existsSync(path.dirname(store.paths(id).record))) return { ...job.rec, protection: prot, state };
+      if (!fs.existsSync(path.dirname(store.paths(id).record))) return { ...job.rec, protection: job.prot, state };
       if (tries === 1) {
         appendEvent(store.eventsLog, 'error', 'cannot record the outcome; retrying', { id, error: (e as Error).message });
         // The log may be what filled the disk: deleting it must free its space, so it is not held open while waiting.
@@ -469,6 +465,27 @@ async function writeEnd(job: Job, state: JobState, again: life.NextAttempt | und
       await sleep(delay);
     }
   }
+}
+
+/** One try at writing the end, then its joblog line. */
+async function endOnce(job: Job, state: JobState, again: life.NextAttempt | undefined, event: Record<string, unknown>): Promise<JobRecord> {
+  const { store, id, prot } = job;
+  if (again) store.writeEnv(id, job.env);
+  const r =
+    again && life.isDone(state)
+      ? await store.transition(
+          id,
+          life.retry(state, prot, again, () => !!store.readCancel(id)),
+          { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } },
+        )
+      : undefined;
+  if (r?.changed) return joblogged(job, r.rec, state);
+  const f = await store.transition(id, life.finish(state, prot), { event });
+  // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
+  housekeep(() => {
+    for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
+  });
+  return joblogged(job, f.rec, state);
 }
 
 /** Appends the end to the job's joblog (GNU parallel's format), once it is recorded; a joblog that fails costs nothing else. */
@@ -508,16 +525,16 @@ function retryMarker(rec: JobRecord, state: JobState, next: life.NextAttempt): s
 }
 
 /** Supervises one claimed job from its claim to its recorded end; false if it never started. */
-async function supervise(store: Store, id: string, token: string, env?: Record<string, string>): Promise<boolean> {
+async function supervise(store: Store, id: string, token: string, env?: Record<string, string>): Promise<Claimed[] | undefined> {
   crashOnce('begun');
   const job = await prepare(store, id, token, env);
-  if (!job) return false;
+  if (!job) return undefined;
   try {
     startHeld(job);
   } catch (e) {
     await removeCgroupsWhenEmpty(job.plan.cgroupDirs, 0);
     await failStart(job, e);
-    return false;
+    return undefined;
   }
   crashOnce('held');
   if (!(await protect(job))) {
@@ -525,7 +542,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     // Still our own unreaped child (a hung systemd-run): it is provably ours, so it goes.
     if (job.held!.child.exitCode === null && job.held!.child.signalCode === null) job.held!.child.kill('SIGKILL');
     await failStart(job, new JobqError('START_FAILED', `${job.plan.prefix[0]} did not start the job (its error, if any, is in ${job.rec.log})`));
-    return false;
+    return undefined;
   }
   const guard = new PressureGuard({ store, rec: { ...job.rec, protection: job.prot }, target: job.target!, diag: store.paths(id).diag });
   const a = job.rec.admission;
@@ -557,7 +574,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
   });
   if (!(await release(job))) {
     await watching;
-    return false;
+    return undefined;
   }
   const rec = await record(job, await watching);
   // The guard's turn goes with a job it was acting on: the next job under pressure may be acted on.
@@ -569,7 +586,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     if (fd !== undefined) fs.closeSync(fd);
   }
   closeLog(job);
-  return true;
+  return job.claims;
 }
 
 /** Its --gpu-mem reservation for the monitor: past it is a warning in the record, its supervisor.log and the event log. */
@@ -609,23 +626,26 @@ function hookLogFd(job: Job): number | undefined {
 }
 
 /**
- * The slot runner: after its job is recorded, a supervisor runs a dispatch round (its job's end may have freed a
- * slot), starts what was claimed — the first claim in this same process, so a queue of short jobs costs no Node
- * start per job — and keeps a dispatcher alive while jobs still wait. It exits when nothing is left for it.
+ * The slot runner: its job's end frees a slot, and the claims made under the lock that end was written in (or a
+ * dispatch round after it) are started — the first claim in this same process, so a queue of short jobs costs no
+ * Node start per job — and a dispatcher is kept alive while jobs still wait. It exits when nothing is left for it.
  */
 async function runSlots(store: Store, first: { id: string; token: string }, firstEnv?: Record<string, string>): Promise<void> {
   let next: Claimed | undefined = first;
   let env = firstEnv;
   for (let queue: string | undefined; next; ) {
-    await supervise(store, next.id, next.token, env);
+    const made = await supervise(store, next.id, next.token, env);
     queue = next.queue ?? store.readRecord(next.id).queue;
     // A dispatcher made sure of while the claims are still under the lock: if this process dies holding one, someone
     // sees it, and that dispatcher cannot take the slot from under this process before it claims.
     // A dispatch lock held past a short wait: the one who holds it dispatches, and the dispatcher below takes the
     // queue; nothing failed.
-    const claims = await dispatchRound(store, { waitMs: 2000, whileHeld: (c) => (c.length ? ensureDispatcher(store) : undefined) }).catch((e) =>
-      isBusy(e) ? [] : Promise.reject(e),
-    );
+    const claims: Claimed[] =
+      made ??
+      (await dispatchRound(store, { waitMs: 2000, whileHeld: (c) => (c.length ? ensureDispatcher(store) : undefined) }).catch((e: unknown) => {
+        if (isBusy(e)) return [];
+        throw e;
+      }));
     if (claims.length) crashOnce('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(

@@ -236,3 +236,75 @@ describe('rerun', () => {
     expect([unknown.exitCode, unknown.stderr.trim()]).toEqual([1, 'jobq: no array or queue named nosuch (jobq status lists arrays, jobq queue the queues)']);
   });
 });
+
+describe('a chain of small jobs', () => {
+  /** The live jobq supervisors of this state dir's records, by the records (and /proc: only a supervisor is signalled). */
+  function liveSupervisors(): number[] {
+    const pids = new Set<number>();
+    for (const id of fs.readdirSync(path.join(w.home, 'active'))) {
+      try {
+        const rec = w.record(id);
+        for (const p of [rec.supervisor?.pid, rec.state.claim?.by?.pid]) if (p) pids.add(p);
+      } catch {
+        /* ended and gone meanwhile */
+      }
+    }
+    return [...pids].filter((pid) => {
+      try {
+        // A job's supervisor, not the dispatcher (which a claim may name): that one is the safety net here.
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+        return cmd.includes('supervisor.js') && !cmd.includes('--dispatch');
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  it('one supervisor runs many elements in turn; SIGKILLed 100 times at random points, no element is lost or run twice', async () => {
+    const n = 240;
+    const ran = path.join(w.home, 'ran.txt');
+    const id0 = (await w.run(['run', 'chain', '-q', '--array', `1-${n}%2`, '--', 'sh', '-c', `echo {} >> ${ran}; sleep 0.0$(( {} % 4 ))`])).stdout.trim();
+    expect(id0.split('\n')).toHaveLength(n);
+    // Unkilled, a chain keeps one Node per slot: the first elements are run by 2 supervisors, not one each.
+    await pollUntil(() => fs.existsSync(ran) && fs.readFileSync(ran, 'utf8').split('\n').length > 12, 30_000, 'a dozen elements');
+    // (the records: who supervised each of the first ten)
+    const first = fs
+      .readdirSync(path.join(w.home, 'jobs'))
+      .filter((d) => /^chain\.([1-9]|10)_/.test(d))
+      .map((d) => w.record(d).supervisor?.pid);
+    expect(first).toHaveLength(10);
+    expect(new Set(first).size).toBeLessThanOrEqual(3);
+    let kills = 0;
+    for (const until = Date.now() + 150_000; kills < 100 && Date.now() < until; ) {
+      const live = liveSupervisors();
+      if (!live.length) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
+      // A random point of its work: claiming, starting, watching, recording, claiming the next.
+      await new Promise((r) => setTimeout(r, Math.random() * 40));
+      const pid = live[Math.floor(Math.random() * live.length)]!;
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+        if (cmd.includes('supervisor.js') && !cmd.includes('--dispatch')) {
+          process.kill(pid, 'SIGKILL');
+          kills++;
+        }
+      } catch {
+        /* gone on its own */
+      }
+    }
+    expect(kills).toBe(100);
+    const ids = fs.readdirSync(path.join(w.home, 'jobs')).filter((d) => d.startsWith('chain.'));
+    await pollUntil(() => ids.every((id) => !['queued', 'starting', 'running'].includes(w.record(id).state.status)), 120_000, 'every element ended');
+    const byIndex = new Map<string, number>();
+    for (const line of fs.readFileSync(ran, 'utf8').trim().split('\n')) byIndex.set(line, (byIndex.get(line) ?? 0) + 1);
+    // None twice, none lost: each index ran exactly once, whatever its record could learn of its end.
+    expect([...byIndex.values()].filter((c) => c !== 1)).toEqual([]);
+    const never = ids.filter((id) => !byIndex.has(String(w.record(id).admission.array.index)));
+    expect(never.map((id) => [id, w.record(id).state])).toEqual([]);
+    expect(byIndex.size).toBe(n);
+    const states = ids.map((id) => w.record(id).state.status);
+    expect(states.filter((s) => s !== 'succeeded' && s !== 'lost')).toEqual([]);
+  }, 300_000);
+});

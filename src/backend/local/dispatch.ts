@@ -16,7 +16,7 @@ import {
   type WaitReason,
 } from '../../domain/dispatch.js';
 import { isBusy } from '../../domain/errors.js';
-import { isFinal, newToken, type ProcId } from '../../domain/job.js';
+import { isFinal, type JobRecord, newToken, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
 import type { PressureSettings } from '../../domain/pressure.js';
 import { allProcesses, bootId, isAlive, procId } from '../../process/proc.js';
@@ -155,53 +155,121 @@ export function planFor(store: Store, views: JobView[]): DispatchPlan {
   return planDispatch(jobs, (q) => queueSettings(store, q), resourcesFor(store, jobs, views), statusOf);
 }
 
+/** What a round is told: whether it is the dispatcher's, what it saw, and what runs with its claims before the lock goes. */
+interface RoundOpts {
+  background?: boolean;
+  seen?: (views: JobView[], plan: DispatchPlan) => void;
+  waitMs?: number;
+  /** Runs with the claims made, before the lock goes. */
+  whileHeld?: (claims: Claimed[]) => Promise<void> | undefined;
+}
+
 /**
  * One round under the dispatch lock: skips what can never start, claims (queued -> starting) what may start now.
  * The dispatcher's rounds (`background`) reconcile the live jobs even when none waits — a claim whose claimer died
  * before starting its supervisor goes back to waiting that way — and leave a just-queued job to the `run` that
  * wrote it while that run lives (it starts it itself and reports it started, as an unqueued run would).
  */
-export async function dispatchRound(
-  store: Store,
-  opts: {
-    background?: boolean;
-    seen?: (views: JobView[], plan: DispatchPlan) => void;
-    waitMs?: number;
-    /** Runs with the claims made, before the lock goes. */
-    whileHeld?: (claims: Claimed[]) => Promise<void> | undefined;
-  } = {},
-): Promise<Claimed[]> {
+export async function dispatchRound(store: Store, opts: RoundOpts = {}): Promise<Claimed[]> {
   if (!opts.background && !store.anyWaiting()) return [];
-  return store.withLock(
-    'dispatch',
-    async () => {
-      const views = await liveJobs(store);
-      const plan = planFor(store, views);
-      opts.seen?.(views, plan);
-      const me = procId(process.pid)!;
-      for (const [id, reason] of plan.skip) {
-        await store.transition(id, life.skip(reason), { event: { reason } });
-        store.removeEnv(id);
-      }
-      const claimed: Claimed[] = [];
-      const launcherOwns = (id: string) => {
-        const r = views.find((v) => v.rec.id === id)?.rec;
-        return !!r && Date.now() - Date.parse(r.createdAt) < 2000 && isAlive(r.launcher);
-      };
-      for (const id of plan.start) {
-        if (opts.background && launcherOwns(id)) continue;
-        const token = newToken();
-        const gpus = plan.gpusFor.get(id);
-        const uuids = gpus?.map((g) => plan.gpuUuids.get(g)).filter((u): u is string => !!u);
-        const held = gpus ? { gpus, ...(uuids?.length === gpus.length ? { uuids } : {}) } : undefined;
-        const t = await store.transition(id, life.claimQueued(me, token, bootId(), held), { event: { by: me.pid, ...(gpus ? { gpus } : {}) } });
-        if (t.changed) claimed.push({ id, token, queue: t.rec.queue });
-      }
-      await opts.whileHeld?.(claimed);
-      return claimed;
-    },
-    opts.waitMs,
-  );
+  return store.withLock('dispatch', () => roundHeld(store, opts), opts.waitMs);
+}
+
+/** A round's work, the dispatch lock held. */
+async function roundHeld(store: Store, opts: RoundOpts): Promise<Claimed[]> {
+  const views = await liveJobs(store);
+  const plan = planFor(store, views);
+  opts.seen?.(views, plan);
+  for (const [id, reason] of plan.skip) {
+    await store.transition(id, life.skip(reason), { event: { reason } });
+    store.removeEnv(id);
+  }
+  const claimed: Claimed[] = [];
+  const launcherOwns = (id: string) => {
+    const r = views.find((v) => v.rec.id === id)?.rec;
+    return !!r && Date.now() - Date.parse(r.createdAt) < 2000 && isAlive(r.launcher);
+  };
+  for (const id of plan.start) {
+    if (opts.background && launcherOwns(id)) continue;
+    const gpus = plan.gpusFor.get(id);
+    const uuids = gpus?.map((g) => plan.gpuUuids.get(g)).filter((u): u is string => !!u);
+    const c = await claim(store, id, gpus ? { gpus, ...(uuids?.length === gpus.length ? { uuids } : {}) } : undefined);
+    if (c) claimed.push(c);
+  }
+  await opts.whileHeld?.(claimed);
+  return claimed;
+}
+
+/** queued -> starting for this process, with a fresh token its supervisor must show; undefined if it no longer waits. */
+async function claim(store: Store, id: string, held?: { gpus: number[]; uuids?: string[] }, supervises = false): Promise<Claimed | undefined> {
+  const me = procId(process.pid)!;
+  const token = newToken();
+  const move = life.claimQueued(me, token, bootId(), held, undefined, supervises);
+  const t = await store.transition(id, move, { event: { by: me.pid, ...(held ? { gpus: held.gpus } : {}) } });
+  return t.changed ? { id, token, queue: t.rec.queue } : undefined;
+}
+
+/**
+ * A supervisor's end and its next claim under one dispatch lock, so no other jobq takes the slot its job frees in
+ * between (and starts a Node for it). The next element of its array is claimed without reading every waiting record
+ * where nothing but the array's cap holds it; otherwise a full round runs. Undefined: the lock was busy past 2 s —
+ * the end is not written, and the caller writes it and dispatches as usual.
+ */
+export async function endThenClaim(store: Store, writeEnd: () => Promise<JobRecord>): Promise<{ rec: JobRecord; claims?: Claimed[] } | undefined> {
+  try {
+    return await store.withLock(
+      'dispatch',
+      async () => {
+        const rec = await writeEnd();
+        const whileHeld = (c: Claimed[]) => (c.length ? ensureDispatcher(store) : undefined);
+        try {
+          const next = await nextOfArray(store, rec);
+          if (next) await whileHeld([next]);
+          return { rec, claims: next ? [next] : await roundHeld(store, { whileHeld }) };
+        } catch {
+          // The end is written; the caller's own round (and the dispatcher) will start what waits.
+          return { rec };
+        }
+      },
+      2000,
+    );
+  } catch (e) {
+    if (isBusy(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The fast path of a sweep: the lowest queued index of an ended element's own array run, claimed into the slot of
+ * the array's cap that element freed. Only where the cap is all that holds them — no queue, no memory or GPU need,
+ * no pressure guard, the same cap — so what a full round would start is what starts.
+ */
+async function nextOfArray(store: Store, ended: JobRecord): Promise<Claimed | undefined> {
+  const a = ended.admission;
+  if (!a?.array?.cap || ended.queue !== undefined || a.memBytes || a.gpus || ended.state.status === 'queued') return undefined;
+  if (store.readDispatchSettings().pressureGuard) return undefined;
+  const prefix = `${a.array.name}.`;
+  const candidates = store
+    .waitingIds()
+    .filter((id) => id.startsWith(prefix))
+    .map((id) => ({ id, index: Number(/^(\d+)_/.exec(id.slice(prefix.length))?.[1]) }))
+    .filter((c) => Number.isInteger(c.index))
+    .sort((x, y) => x.index - y.index);
+  for (const c of candidates.slice(0, 8)) {
+    let rec: JobRecord;
+    try {
+      rec = store.readRecord(c.id);
+    } catch {
+      continue;
+    }
+    const b = rec.admission;
+    if (rec.state.status !== 'queued' || b?.array?.name !== a.array.name || b.array.run !== a.array.run) continue;
+    // Anything else that could hold it (a retry's delay, another cap, a queue, a need): a full round decides.
+    if (rec.state.retry || b.array.cap !== a.array.cap || rec.queue !== undefined || b.memBytes || b.gpus) return undefined;
+    // This supervisor runs it next (runSlots takes a lone claim itself).
+    return claim(store, c.id, undefined, true);
+  }
+  return undefined;
 }
 
 /** Starts a detached supervisor for each claim, with the job's own environment (kept in its env file while it waited). */
@@ -314,9 +382,10 @@ export async function dispatcherLoop(store: Store): Promise<void> {
       await new Promise<void>((r) => {
         if (changed) return void setTimeout(r, 20);
         const t = setTimeout(r, 500);
+        // While live supervisors run, each end dispatches itself: changes are taken in batches, not one round each.
         wake = () => {
           clearTimeout(t);
-          setTimeout(r, 20);
+          setTimeout(r, watch.procs.length ? 250 : 20);
         };
       });
       wake = undefined;
