@@ -299,6 +299,11 @@ describe.skipIf(!CHROMIUM)('the dashboard in Chromium', () => {
       await page.waitForSelector('#confirm', { state: 'hidden' });
       expect(posts).toEqual([]);
       expect(w.record(ids.train!).state.status).toBe('running');
+      // The answer is held back a moment, so the second click below lands while the action is in flight.
+      await page.route('**/cancel*', async (route) => {
+        await new Promise((r) => setTimeout(r, 1500));
+        await route.continue();
+      });
       await page.click('#cancel');
       await page.click('#confirmYes');
       // While it is answered, no second action can start: a second click (forced, as a double click lands) does nothing.
