@@ -140,7 +140,7 @@ export const command: CommandDef = {
     { flags: '--backend <where>', description: BACKENDS.map((b) => `${b} (${PLACES[b]!.help})`).join(' or ') },
     { flags: '--slurm-opt <opt>', description: 'an extra sbatch option, e.g. --partition=gpu (repeatable)', repeatable: true },
     { flags: '--retry <n>', description: 'run it again up to N more times after a failure (JOBQ_ATTEMPT=1, 2, … in the job)' },
-    { flags: '--retry-on <ends>', description: 'which ends are retried: exit,signal,oom,timeout (default: all; a cancel never)' },
+    { flags: '--retry-on <ends>', description: 'which ends are retried: exit,signal,oom,timeout,lost (default: all; a cancel never)' },
     { flags: '--retry-delay <duration>', description: 'wait before the next attempt, doubled each time (default 0s)' },
     { flags: '--mem-grow <factor>', description: 'with --retry-on oom: each attempt after an OOM gets --mem-limit × FACTOR, e.g. 1.5x' },
     { flags: '--joblog <file>', description: "append each end to FILE in GNU parallel's --joblog format (an array has one in the state dir anyway)" },

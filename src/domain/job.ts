@@ -190,8 +190,11 @@ export interface JobRecord {
   state: JobState;
 }
 
-/** The ends `--retry-on` names: a non-zero exit, a signal, the OOM killer, a --timeout. A cancel is never retried. */
-export const RETRY_ON = ['exit', 'signal', 'oom', 'timeout'] as const;
+/**
+ * The ends `--retry-on` names: a non-zero exit, a signal, the OOM killer, a --timeout, and lost (the job and its
+ * supervisor gone, found by whoever reads it next). A cancel is never retried.
+ */
+export const RETRY_ON = ['exit', 'signal', 'oom', 'timeout', 'lost'] as const;
 export type RetryOn = (typeof RETRY_ON)[number];
 
 /** How a job is run again after a failure. */

@@ -126,7 +126,7 @@ export function warn(text: string): Move {
 export function retryClass(s: JobState): RetryOn | undefined {
   if (s.status === 'failed') return 'exit';
   if (s.status === 'killed') return 'signal';
-  if (s.status === 'oom' || s.status === 'timeout') return s.status;
+  if (s.status === 'oom' || s.status === 'timeout' || s.status === 'lost') return s.status;
   return undefined;
 }
 
@@ -189,6 +189,34 @@ export function retry(end: DoneState, protection: Protection, next: NextAttempt,
       ...rest,
       protection: askedProtection(protection, next.memLimitBytes),
       attempts: [...(rec.attempts ?? []), attemptOf(next.attempt - 1, end, protection.memLimitBytes)],
+      state: { status: 'queued', since: at, retry: { attempt: next.attempt, at: next.at } },
+    };
+  };
+}
+
+/**
+ * running/paused → queued for the next attempt when a reader finds the job lost (job and supervisor gone) and its
+ * --retry-on names lost; unless a cancel was asked. Whoever dispatches starts it, with the environment kept for it.
+ */
+export function retryLost(lost: Extract<JobState, { status: 'lost' }>, next: NextAttempt, cancelled: () => boolean, at = iso()): Move {
+  return (rec) => {
+    if ((rec.state.status !== 'running' && rec.state.status !== 'paused') || cancelled()) return undefined;
+    const { job: _gone, ...rest } = rec;
+    const startedAt = lost.startedAt ?? rec.createdAt;
+    const ended: Attempt = {
+      attempt: next.attempt - 1,
+      status: 'lost',
+      exitCode: null,
+      signal: null,
+      startedAt,
+      endedAt: lost.detectedAt,
+      durationMs: Math.max(0, Date.parse(lost.detectedAt) - Date.parse(startedAt)),
+      reason: lost.reason,
+    };
+    return {
+      ...rest,
+      protection: askedProtection(rec.protection),
+      attempts: [...(rec.attempts ?? []), ended],
       state: { status: 'queued', since: at, retry: { attempt: next.attempt, at: next.at } },
     };
   };

@@ -306,8 +306,11 @@ async function release(job: Job): Promise<boolean> {
   crashOnce('running');
   job.held!.release(job.rlimitKb);
   // Its environment is in the job now; a queued job's copy on disk (secrets included) goes. Not before the release: a
-  // supervisor dying in between leaves a job that never ran, which waits again and needs it.
-  store.removeEnv(id);
+  // supervisor dying in between leaves a job that never ran, which waits again and needs it. Kept (written, for a
+  // job that never waited) while a lost end would be retried: the next attempt starts without this process.
+  const policy = job.rec.retry;
+  if (policy?.on.includes('lost') && (job.rec.attempts?.length ?? 0) < policy.max) housekeep(() => store.writeEnv(id, job.env));
+  else store.removeEnv(id);
   // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
   awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
   notifyLauncher();
@@ -481,8 +484,10 @@ async function endOnce(job: Job, state: JobState, again: life.NextAttempt | unde
       : undefined;
   if (r?.changed) return joblogged(job, r.rec, state);
   const f = await store.transition(id, life.finish(state, prot), { event });
-  // Once the outcome is safe: cgroups ended jobs left in use, removed once empty (usually none are noted).
+  // Once the outcome is safe: the environment kept for a retry after a loss, and cgroups ended jobs left in use,
+  // removed once empty (usually none are noted).
   housekeep(() => {
+    store.removeEnv(id);
     for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
   });
   return joblogged(job, f.rec, state);

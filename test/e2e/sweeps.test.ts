@@ -22,7 +22,7 @@ describe('retries', () => {
     expect(log.match(/^attempt \d$/gm)).toEqual(['attempt 1', 'attempt 2', 'attempt 3']);
     expect(log).toMatch(/\[jobq\] attempt 1 of 3 ended failed \(3\); attempt 2 now/);
     const detail = (await w.run(['status', id])).stdout;
-    expect(detail).toMatch(/retry\s+up to 2 more on exit,signal,oom,timeout, at once/);
+    expect(detail).toMatch(/retry\s+up to 2 more on exit,signal,oom,timeout,lost, at once/);
     expect(detail).toMatch(/attempt 1\s+failed \(3\) after/);
   });
 
@@ -85,6 +85,36 @@ describe('retries', () => {
     expect((await w.run(['wait', id, '--timeout', '30s'])).exitCode).toBe(3);
     expect(fs.readFileSync(w.record(id).log, 'utf8').match(/^limit .*$/gm)).toEqual(['limit 262144', 'limit 262144']);
     expect(w.record(id).protection.memLimitHow).toBe('rlimit-as');
+  });
+
+  it('--retry-on lost: a job whose supervisor and processes were SIGKILLed runs again once a reader finds it lost; without lost it stays lost', async () => {
+    const marks = path.join(w.home, 'attempts');
+    const cmd = (name: string) => ['sh', '-c', `echo ${name} $JOBQ_ATTEMPT >> ${marks}; [ "$JOBQ_ATTEMPT" = 2 ] && exit 0; exec sleep 60`];
+    const a = await start(w, 'lossy', cmd('a'), ['--retry', '1', '--retry-on', 'lost']);
+    const b = await start(w, 'kept', cmd('b'), ['--retry', '1', '--retry-on', 'exit,signal']);
+    const env = (id: string) => fs.existsSync(path.join(w.home, 'jobs', id, 'env.json'));
+    for (const id of [a, b]) {
+      await pollUntil(() => w.record(id).state.status === 'running' && fs.existsSync(marks), 10_000, `${id} running`);
+      // Its environment stays on disk (0600, as while a job waits) only while a loss could be retried.
+      expect(env(id)).toBe(id === a);
+      const rec = w.record(id);
+      process.kill(rec.supervisor.pid, 'SIGKILL');
+      await pollUntil(() => !fs.existsSync(`/proc/${rec.supervisor.pid}`), 5000, 'the supervisor gone');
+      process.kill(-rec.job.pid, 'SIGKILL');
+    }
+    // No jobq process is left to notice: the next reader does, and has the retry dispatched.
+    await w.run(['status']);
+    expect((await w.run(['wait', a, '--timeout', '30s'])).exitCode).toBe(0);
+    const ra = w.record(a);
+    expect(ra.state.status).toBe('succeeded');
+    expect(ra.attempts.map((x: { attempt: number; status: string }) => [x.attempt, x.status])).toEqual([[1, 'lost']]);
+    expect(env(a)).toBe(false);
+    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).toMatch(/"msg":"lost; run again \(--retry-on lost\)"/);
+    expect((await w.run(['status', a])).stdout).toMatch(/attempt 1\s+lost/);
+    expect((await w.run(['wait', b, '--timeout', '10s'])).exitCode).toBe(1);
+    expect(w.record(b).state.status).toBe('lost');
+    expect(w.record(b).attempts).toBeUndefined();
+    expect(fs.readFileSync(marks, 'utf8').split('\n').filter(Boolean).sort()).toEqual(['a 1', 'a 2', 'b 1']);
   });
 
   it('bad retry flags are one-line usage errors, nothing written', async () => {

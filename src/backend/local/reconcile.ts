@@ -1,8 +1,10 @@
+import os from 'node:os';
 import { isFinal, type JobRecord, type JobState } from '../../domain/job.js';
-import { lostState, settleTo } from '../../domain/lifecycle.js';
+import { lostState, nextAttempt, retryLost, settleTo } from '../../domain/lifecycle.js';
 import { cgroupStats, highEventsOf, removeCgroupsWhenEmpty } from '../../process/isolation.js';
 import { bootId, findSupervisors, isAlive, isReused, type ProcStat, rssBytes } from '../../process/proc.js';
 import { jobProcesses, jobTarget } from '../../process/signals.js';
+import { appendEvent } from '../../store/events.js';
 import type { Store } from '../../store/store.js';
 import type { JobView } from '../backend.js';
 
@@ -61,6 +63,13 @@ export function reconcileState(rec: JobRecord, released?: () => boolean | undefi
   return { state: lostState(s, reason, now), supervisorAlive, persist: true };
 }
 
+/** The next attempt's record for a job found lost, if its --retry allows one and its environment was kept for it. */
+function retryOfLost(store: Store, rec: JobRecord, lost: Extract<JobState, { status: 'lost' }>): JobRecord | undefined {
+  const next = nextAttempt(rec, lost, Date.now(), os.totalmem());
+  if (!next || !store.readEnv(rec.id)) return undefined;
+  return retryLost(lost, next, () => !!store.readCancel(rec.id))(rec);
+}
+
 /**
  * Reads (unless the caller just did: `known`) and reconciles one record; moves it through the store's transition
  * when its truth is provable.
@@ -72,15 +81,20 @@ export async function settle(store: Store, id: string, procs?: ProcStat[], known
   let note: string | undefined;
   if (r.persist) {
     try {
-      // Decided again on the fresh record, under its lock.
+      let before = rec;
+      // Decided again on the fresh record, under its lock; lost with a --retry-on lost attempt left: it waits again.
       const t = await store.transition(id, (fresh) => {
+        before = fresh;
         const again = reconcileState(fresh, released);
-        return again.persist ? settleTo(again.state)(fresh) : undefined;
+        if (!again.persist) return undefined;
+        return (again.state.status === 'lost' && retryOfLost(store, fresh, again.state)) || settleTo(again.state)(fresh);
       });
       rec = t.rec;
       // A dead start's cgroups go with it, whether it failed or waits again.
       if (t.changed && (rec.state.status === 'lost' || rec.state.status === 'failed-to-start' || rec.state.status === 'queued'))
-        await cleanupCgroups(store, rec);
+        await cleanupCgroups(store, before);
+      const retry = t.changed && rec.state.status === 'queued' ? rec.state.retry : undefined;
+      if (retry) appendEvent(store.eventsLog, 'warn', 'lost; run again (--retry-on lost)', { id, attempt: retry.attempt, at: retry.at });
       // An ended job's waiting copy of its environment (secrets included), left by a supervisor that died, goes.
       if (t.changed && isFinal(rec.state)) store.removeEnv(id);
       r = reconcileState(rec, released);

@@ -162,7 +162,14 @@ export class LocalRunner implements Runner {
   async refresh(host: RunnerHost, views: JobView[], opts: { withMemory?: boolean }): Promise<void> {
     const procs = opts.withMemory && views.some((v) => !isFinal(v.state)) ? allProcesses() : undefined;
     // Each view's record was read a moment ago (list, view): settle need not read it again.
-    for (const v of views) Object.assign(v, await settle(host.store, v.rec.id, procs, v.rec));
+    let again = false;
+    for (const v of views) {
+      const was = v.rec.state.status;
+      Object.assign(v, await settle(host.store, v.rec.id, procs, v.rec));
+      again ||= was !== 'queued' && v.state.status === 'queued';
+    }
+    // A job that waits again (a lost one with --retry-on lost, a void claim): someone must dispatch it.
+    if (again) await ensureDispatcher(host.store);
     // GPU memory as its supervisor last sampled it: status never waits on nvidia-smi.
     if (opts.withMemory)
       for (const v of views) {
