@@ -207,6 +207,27 @@ if (hasTsp) {
   spawnSync('tsp', ['-K'], { env: tsEnv });
 }
 
+// Issue 27's sweep of small tasks, side by side in this run: 1,000 `true`, 2 at a time, submitted and drained. jobq: one
+// run --array (a supervisor runs the next element itself); task-spooler: 1,000 `tsp true` into its 2 slots.
+const sweep = [];
+{
+  const home = path.join(tmp, 'sweep');
+  fs.mkdirSync(home, { mode: 0o700 });
+  const t = process.hrtime.bigint();
+  execFileSync(bin, ['run', 'sw', '-q', '--array', '1-1000%2', '--', 'true'], { env: envFor(home), stdio: 'ignore' });
+  spawnSync(bin, ['wait', 'sw'], { env: envFor(home), stdio: 'ignore' });
+  sweep.push(['run --array 1-1000%2 -- true: submit + drain', Number(process.hrtime.bigint() - t) / 1e6]);
+  if (hasTsp) {
+    const tsEnv = { ...process.env, TS_SOCKET: path.join(tmp, 'ts3.sock'), TS_MAXFINISHED: '2000' };
+    spawnSync('tsp', ['-S', '2'], { env: tsEnv });
+    const t2 = process.hrtime.bigint();
+    for (let i = 0; i < 1000; i++) spawnSync('tsp', ['true'], { env: tsEnv });
+    spawnSync('tsp', ['-w'], { env: tsEnv });
+    sweep.push(['1,000 true: task-spooler -S 2 (submit + drain)', Number(process.hrtime.bigint() - t2) / 1e6]);
+    spawnSync('tsp', ['-K'], { env: tsEnv });
+  }
+}
+
 // Supervisor memory with 10 jobs running (pino loaded in each): PSS summed over mappings other than the node
 // binary's, and RSS.
 const memHome = path.join(tmp, 'mem');
@@ -324,6 +345,12 @@ const more = [['figure', 'value', 'x setsid floor', 'target']];
 for (const k of ['setsid nohup sh -c true &', 'nq true', 'tsp true'])
   if (med.has(k)) more.push([k, `${f(med.get(k))} ms`, (med.get(k) / floor).toFixed(1), '']);
 for (const [k, v] of batches) more.push([k, `${f(v / 1000)} s total`, (v / batches[0][1]).toFixed(1), '']);
+for (const [k, v] of sweep) more.push([k, `${f(v / 1000)} s total`, '', '']);
+if (sweep.length === 2) more.push(['1,000-element sweep: jobq / task-spooler', `${(sweep[0][1] / sweep[1][1]).toFixed(1)}x`, '', '<= 3x']);
+const tspSubmit = batches.find(([k]) => k.startsWith('200 true: task-spooler'));
+const jobqSubmit = batches.find(([k]) => k === '200 separate run --queue: submission');
+if (tspSubmit && jobqSubmit)
+  more.push(['200 run --queue submissions: jobq / task-spooler (submit + drain)', `${(jobqSubmit[1] / tspSubmit[1]).toFixed(1)}x`, '', '<= 3x']);
 more.push(['prune --older-than of 20,000 finished jobs (whole command)', `${f(pruneMs / 1000)} s`, '', 'seconds']);
 more.push(['supervisor PSS per job (10 running, node binary excluded)', `${f(pssPerJob)} MiB`, '', '<= 12 MiB']);
 more.push(['supervisor RSS (max of 10)', `${f(rssMax)} MiB`, '', '']);
