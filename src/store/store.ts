@@ -882,7 +882,6 @@ export class Store {
           if (!reapDeadLock(file)) await sleep(pause);
         }
       }
-      fs.writeFileSync(path.join(file, 'owner'), ownerLine());
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ELOCKED') throw new JobqError('BUSY', `${key} is busy: another jobq holds ${file}; try again`);
       throw ioError('lock', file, e);
@@ -899,37 +898,60 @@ export class Store {
   }
 }
 
-/** fs for proper-lockfile: a lock dir holds its holder's `owner` line, so removing a lock removes what is in it. */
+type Cb = (e: NodeJS.ErrnoException | null) => void;
+/** Removes a lock: ours is a symlink; an older jobq's is a directory. */
+function unlinkLock(p: string, cb: Cb): void {
+  fs.unlink(p, (e) => (e?.code === 'EISDIR' || e?.code === 'EPERM' ? fs.rm(p, { recursive: true, force: true }, cb) : cb(e)));
+}
+
+/**
+ * fs for proper-lockfile: a lock is a symlink whose target names its holder, so it is taken and signed in one atomic
+ * call (and removed in one); it is never followed: its own mtime (lstat, lutimes) is what staleness reads.
+ */
 const LOCK_FS = {
   ...fs,
-  rmdir: (p: string, cb: (e: NodeJS.ErrnoException | null) => void) => fs.rm(p, { recursive: true, force: true }, cb),
-  rmdirSync: (p: string) => fs.rmSync(p, { recursive: true, force: true }),
+  mkdir: (p: string, cb: Cb) => fs.symlink(ownerLine(), p, cb),
+  mkdirSync: (p: string) => fs.symlinkSync(ownerLine(), p),
+  stat: (p: string, cb: (e: NodeJS.ErrnoException | null, st: fs.Stats) => void) => fs.lstat(p, cb),
+  statSync: (p: string) => fs.lstatSync(p),
+  utimes: (p: string, a: Date, m: Date, cb: Cb) => fs.lutimes(p, a, m, cb),
+  utimesSync: (p: string, a: Date, m: Date) => fs.lutimesSync(p, a, m),
+  rmdir: unlinkLock,
+  rmdirSync: (p: string) => {
+    try {
+      fs.unlinkSync(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'EPERM') throw e;
+      fs.rmSync(p, { recursive: true, force: true });
+    }
+  },
 };
 
 let owner: string | undefined;
 /** Who holds a lock: pid, start time and boot, so a holder that died (SIGKILL, OOM) is known dead at once. */
 function ownerLine(): string {
-  owner ??= `${process.pid} ${procId(process.pid)?.startTicks ?? 0} ${bootId()}\n`;
+  owner ??= `${process.pid} ${procId(process.pid)?.startTicks ?? 0} ${bootId()}`;
   return owner;
 }
 
 function readOwner(lock: string): string | undefined {
   try {
-    return fs.readFileSync(path.join(lock, 'owner'), 'utf8');
+    return fs.readlinkSync(lock);
   } catch {
     return undefined;
   }
 }
 
 /**
- * Takes back a lock whose holder provably died (its `owner`: pid + start time + boot), rather than waiting out the 10 s
- * of staleness with every jobq stalled behind it. Takers-back go one at a time (`.reap`), and the owner is read again
- * under that mark: a lock dir is only ever removed by its holder, by proper-lockfile as stale, or here, as the dead one's.
+ * Takes back a lock whose holder provably died (its link's target: pid + start time + boot), rather than waiting out the
+ * 10 s of staleness with every jobq stalled behind it. Takers-back go one at a time (`.reap`), and the owner is read
+ * again under that mark: a lock is only ever removed by its holder, by proper-lockfile as stale, or here, as the dead one's.
  */
 function reapDeadLock(lock: string): boolean {
   const seen = readOwner(lock);
-  // Only an owner line that proves something (a torn or foreign one is left to staleness).
-  const [, pid, ticks, boot] = /^(\d+) (\d+) ([0-9a-f-]{36})\n$/.exec(seen ?? '') ?? [];
+  // Only an owner that proves something (a foreign link, or an older jobq's lock dir, is left to staleness).
+  const [, pid, ticks, boot] = /^(\d+) (\d+) ([0-9a-f-]{36})$/.exec(seen ?? '') ?? [];
   if (!seen || !pid || (boot === bootId() && isAlive({ pid: Number(pid), startTicks: Number(ticks) }))) return false;
   const mark = `${lock}.reap`;
   try {
@@ -942,7 +964,7 @@ function reapDeadLock(lock: string): boolean {
   }
   try {
     if (readOwner(lock) !== seen) return false;
-    fs.rmSync(lock, { recursive: true, force: true });
+    fs.unlinkSync(lock);
     return true;
   } finally {
     fs.rmSync(mark, { recursive: true, force: true });

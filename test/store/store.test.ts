@@ -231,40 +231,53 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
 });
 
 describe('locks whose holder died', () => {
-  /** A lock dir as a holder leaves it when SIGKILLed (fresh, so not stale for 10 s), naming that holder. */
+  /** A lock as a holder leaves it when SIGKILLed (fresh, so not stale for 10 s): a symlink naming that holder. */
   function planted(s: Store, key: string, owner: string): string {
     const lock = path.join(s.locksDir, `${key}.lock`);
-    fs.mkdirSync(lock);
-    fs.writeFileSync(path.join(lock, 'owner'), owner);
+    fs.symlinkSync(owner, lock);
     return lock;
   }
   const bootNow = () => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   const ticksOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
 
+  it('a held lock is a symlink naming its holder (pid, start time, boot), gone once released', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const lock = path.join(s.locksDir, 'seq.lock');
+    const seen = await s.withLock('seq', () => fs.readlinkSync(lock));
+    expect(seen).toBe(`${process.pid} ${ticksOf(process.pid)} ${bootNow()}`);
+    expect(fs.lstatSync(lock, { throwIfNoEntry: false })).toBe(undefined);
+  });
+
   it('is taken back at once when its owner (pid + start time + boot) is dead', async () => {
     const s = Store.open(path.join(dir, 'state'));
     const child = spawnSync('true');
-    planted(s, 'dispatch', `${child.pid} 12345 ${bootNow()}\n`);
+    planted(s, 'dispatch', `${child.pid} 12345 ${bootNow()}`);
     const t0 = Date.now();
     expect(await s.withLock('dispatch', () => 'mine', 3000)).toBe('mine');
     // Well inside proper-lockfile's 10 s of staleness.
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(fs.existsSync(path.join(s.locksDir, 'dispatch.lock'))).toBe(false);
+    expect(fs.lstatSync(path.join(s.locksDir, 'dispatch.lock'), { throwIfNoEntry: false })).toBe(undefined);
   });
 
-  it('is waited for while its owner lives, even one whose pid is reused by another boot; junk owners are not authority', async () => {
+  it("is waited for while its owner lives; junk owners and an older jobq's lock dir are left to staleness", async () => {
     const s = Store.open(path.join(dir, 'state'));
     const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
-      const lock = planted(s, 'queues', `${sleeper.pid} ${ticksOf(sleeper.pid!)} ${bootNow()}\n`);
+      const lock = planted(s, 'queues', `${sleeper.pid} ${ticksOf(sleeper.pid!)} ${bootNow()}`);
       await expect(s.withLock('queues', () => 'mine', 300)).rejects.toThrow(/busy/);
-      expect(fs.existsSync(lock)).toBe(true);
-      // An owner line that proves nothing (garbage, or no owner file: an older jobq) is left to staleness.
-      fs.writeFileSync(path.join(lock, 'owner'), 'not a pid\n');
+      expect(fs.readlinkSync(lock)).toMatch(/^\d+ /);
+      // An owner that proves nothing (garbage, or a directory: an older jobq) is not authority.
+      fs.unlinkSync(lock);
+      planted(s, 'queues', 'not a pid');
       await expect(s.withLock('queues', () => 'mine', 300)).rejects.toThrow(/busy/);
-      fs.rmSync(path.join(lock, 'owner'));
+      fs.unlinkSync(lock);
+      fs.mkdirSync(lock);
       await expect(s.withLock('queues', () => 'mine', 300)).rejects.toThrow(/busy/);
-      expect(fs.existsSync(lock)).toBe(true);
+      expect(fs.statSync(lock).isDirectory()).toBe(true);
+      // Stale (its mtime 20 s old), an older jobq's lock dir is taken over as before.
+      const old = new Date(Date.now() - 20_000);
+      fs.utimesSync(lock, old, old);
+      expect(await s.withLock('queues', () => 'mine', 300)).toBe('mine');
     } finally {
       sleeper.kill('SIGKILL');
     }
