@@ -172,6 +172,8 @@ describe.skipIf(process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v s
       expect(rec.protection.oomScoreAdj.requested).toBe(-500);
       expect(rec.protection.oomScoreAdj.actual).toBeGreaterThanOrEqual(0);
       expect(rec.user).toBe('nobody');
+      // Its supervisor records the end after run returns: gone before the state dir goes.
+      if (rec.supervisor?.pid) await pollUntil(() => !alive(rec.supervisor.pid), 10_000, "nobody's supervisor to exit");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
