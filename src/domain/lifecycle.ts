@@ -182,16 +182,7 @@ function askedProtection(p: Protection, memLimitBytes?: number): Protection {
  * A cancel that came after the attempt ended (`cancelled`, read under the job's lock) means no retry: the end stands.
  */
 export function retry(end: DoneState, protection: Protection, next: NextAttempt, cancelled: () => boolean = () => false, at = iso()): Move {
-  return (rec) => {
-    if ((rec.state.status !== 'running' && rec.state.status !== 'paused') || cancelled()) return undefined;
-    const { job: _ended, ...rest } = rec;
-    return {
-      ...rest,
-      protection: askedProtection(protection, next.memLimitBytes),
-      attempts: [...(rec.attempts ?? []), attemptOf(next.attempt - 1, end, protection.memLimitBytes)],
-      state: { status: 'queued', since: at, retry: { attempt: next.attempt, at: next.at } },
-    };
-  };
+  return requeueAttempt(attemptOf(next.attempt - 1, end, protection.memLimitBytes), askedProtection(protection, next.memLimitBytes), next, cancelled, at);
 }
 
 /**
@@ -200,8 +191,6 @@ export function retry(end: DoneState, protection: Protection, next: NextAttempt,
  */
 export function retryLost(lost: Extract<JobState, { status: 'lost' }>, next: NextAttempt, cancelled: () => boolean, at = iso()): Move {
   return (rec) => {
-    if ((rec.state.status !== 'running' && rec.state.status !== 'paused') || cancelled()) return undefined;
-    const { job: _gone, ...rest } = rec;
     const startedAt = lost.startedAt ?? rec.createdAt;
     const ended: Attempt = {
       attempt: next.attempt - 1,
@@ -213,9 +202,18 @@ export function retryLost(lost: Extract<JobState, { status: 'lost' }>, next: Nex
       durationMs: Math.max(0, Date.parse(lost.detectedAt) - Date.parse(startedAt)),
       reason: lost.reason,
     };
+    return requeueAttempt(ended, askedProtection(rec.protection), next, cancelled, at)(rec);
+  };
+}
+
+/** The record of a running or paused job moved to wait for its next attempt, the ended one kept in `attempts`. */
+function requeueAttempt(ended: Attempt, protection: Protection, next: NextAttempt, cancelled: () => boolean, at: string): Move {
+  return (rec) => {
+    if ((rec.state.status !== 'running' && rec.state.status !== 'paused') || cancelled()) return undefined;
+    const { job: _ended, ...rest } = rec;
     return {
       ...rest,
-      protection: askedProtection(rec.protection),
+      protection,
       attempts: [...(rec.attempts ?? []), ended],
       state: { status: 'queued', since: at, retry: { attempt: next.attempt, at: next.at } },
     };
