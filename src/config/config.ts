@@ -299,7 +299,6 @@ function applyFile(cfg: Config, sources: Sources, file: string, warnings: string
   return true;
 }
 
-/** Loads the merged configuration for a working directory, with where each value came from and the files really read. */
 const GPU_LIST_HINT = 'expected GPU indices, e.g. "0,1", [0, 1] or, with their memory for --gpu-mem, "0:80G,1:80G"';
 
 /** A GPU list: indices, each with its memory if given ("0:80G"; a size of at least 1M, with its unit). */
@@ -316,6 +315,7 @@ function gpuListOk(list: string): boolean {
   });
 }
 
+/** Loads the merged configuration for a working directory, with where each value came from and the files really read. */
 export function loadConfig(cwd = callerCwd(), env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Sources; files: string[]; warnings: string[] } {
   const config: Config = { ...DEFAULTS, presets: { ...DEFAULTS.presets }, queues: {} };
   const sources: Sources = {};

@@ -70,18 +70,29 @@ export function gpuAppsAsync(env: NodeJS.ProcessEnv = process.env): Promise<GpuA
 
 /** The same list, waited on (a dispatch round packing --gpu-mem jobs); a failure is remembered like listGpus's. */
 export function gpuAppsNow(env: NodeJS.ProcessEnv = process.env): GpuApp[] | undefined {
-  if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return undefined;
+  const r = smiSync(APPS_QUERY, env);
+  return r.out === undefined ? undefined : parseGpuApps(r.out);
+}
+
+/**
+ * nvidia-smi, waited on up to SMI_TIMEOUT_MS: its output, or why not (`missing`: not installed, nothing to retry).
+ * A driver that just failed or hung is not asked again for a while: a dispatcher's every round would wait on it.
+ */
+function smiSync(args: string[], env: NodeJS.ProcessEnv): { out?: string; missing?: boolean; error?: string } {
+  if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return { error: smiFailed.why };
   try {
+    // child_process only when a job asks for GPUs: every other command's start skips loading it.
     const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
-    return parseGpuApps(execFileSync('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'], env }));
+    const out = execFileSync('nvidia-smi', args, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'], env });
+    smiFailed = undefined;
+    return { out };
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { signal?: string; status?: number };
-    if (err.code !== 'ENOENT')
-      smiFailed = {
-        at: Date.now(),
-        why: err.code === 'ETIMEDOUT' || err.signal ? `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s` : 'nvidia-smi failed',
-      };
-    return undefined;
+    if (err.code === 'ENOENT') return { missing: true };
+    const why =
+      err.code === 'ETIMEDOUT' || err.signal ? `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s` : `nvidia-smi failed (exit ${err.status ?? '?'})`;
+    smiFailed = { at: Date.now(), why };
+    return { error: why };
   }
 }
 
@@ -116,28 +127,10 @@ export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = proc
     }
     return [...byIndex.values()];
   }
-  // A driver that just failed or hung is not asked again for a while: a dispatcher's every round would wait on it.
-  if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return Object.assign([], { error: smiFailed.why });
-  let out: string;
-  try {
-    // child_process only when a job asks for GPUs: every other command's start skips loading it.
-    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
-    out = execFileSync('nvidia-smi', ['--query-gpu=index,uuid,memory.used,memory.total', '--format=csv,noheader,nounits'], {
-      encoding: 'utf8',
-      timeout: SMI_TIMEOUT_MS,
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env,
-    });
-    smiFailed = undefined;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException & { signal?: string; status?: number };
-    // Not installed: no GPUs here, nothing to retry. Hung or failing: said, and asked again later.
-    if (err.code === 'ENOENT') return [];
-    const why =
-      err.code === 'ETIMEDOUT' || err.signal ? `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s` : `nvidia-smi failed (exit ${err.status ?? '?'})`;
-    smiFailed = { at: Date.now(), why };
-    return Object.assign([], { error: why });
-  }
+  // Not installed: no GPUs here, nothing to retry. Hung or failing: said, and asked again later.
+  const { out, missing, error } = smiSync(['--query-gpu=index,uuid,memory.used,memory.total', '--format=csv,noheader,nounits'], env);
+  if (missing) return [];
+  if (out === undefined) return Object.assign([], { error });
   const gpus: Gpu[] = [];
   const num = (x: string | undefined) => (x && /^\d+$/.test(x) ? Number(x) : undefined);
   for (const line of out.split('\n')) {
