@@ -410,6 +410,8 @@ describe('packing by VRAM (--gpu-mem)', () => {
     gpu.set([[w.record(b).job.pid, 34 * 1024]]);
     await pollUntil(() => state(c).status === 'running', 20_000, 'the third, once the first ended');
     const line = (id: string) => fs.readFileSync(w.record(id).log, 'utf8').trim();
+    // Running comes before the job's first line reaches its log.
+    await pollUntil(() => line(c) !== '', 10_000, "the third's first line");
     expect([line(a), line(c)]).toEqual([`cvd=0 mem=${30 * 1024 * MiB}`, `cvd=0 mem=${30 * 1024 * MiB}`]);
     for (const n of ['p2', 'p3']) fs.writeFileSync(go(n), '');
     expect((await w.run(['wait', a, b, c, '--timeout', '30s'], { env: gpu.env })).exitCode).toBe(0);
