@@ -311,8 +311,8 @@ async function release(job: Job): Promise<boolean> {
   const policy = job.rec.retry;
   if (policy?.on.includes('lost') && (job.rec.attempts?.length ?? 0) < policy.max) housekeep(() => store.writeEnv(id, job.env));
   else store.removeEnv(id);
-  // The launcher returns only once the command itself runs (or already ended), not merely the wrapper.
-  awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
+  // The launcher returns only once the command itself runs (or already ended), not merely the wrapper; a chained job has none.
+  if (handshakeOpen) awaitPhase(job.held!.pid, (p) => p !== 'wrapper', 2000);
   notifyLauncher();
   // The job runs: now pino may load.
   lightEvents(false);
