@@ -175,6 +175,9 @@ export async function dispatchRound(store: Store, opts: RoundOpts = {}): Promise
   return store.withLock('dispatch', () => roundHeld(store, opts), opts.waitMs);
 }
 
+/** How long a live `run` keeps its just-queued job to start itself, as an unqueued run would. */
+const LAUNCHER_GRACE_MS = 2000;
+
 /** A round's work, the dispatch lock held. */
 async function roundHeld(store: Store, opts: RoundOpts): Promise<Claimed[]> {
   const views = await liveJobs(store);
@@ -187,7 +190,7 @@ async function roundHeld(store: Store, opts: RoundOpts): Promise<Claimed[]> {
   const claimed: Claimed[] = [];
   const launcherOwns = (id: string) => {
     const r = views.find((v) => v.rec.id === id)?.rec;
-    return !!r && Date.now() - Date.parse(r.createdAt) < 2000 && isAlive(r.launcher);
+    return !!r && Date.now() - Date.parse(r.createdAt) < LAUNCHER_GRACE_MS && isAlive(r.launcher);
   };
   for (const id of plan.start) {
     if (opts.background && launcherOwns(id)) continue;
@@ -307,22 +310,53 @@ export async function ensureDispatcher(store: Store, opts: { evenIfNothingWaits?
 interface Watch {
   /** A wait that only time tells (memory, GPUs, a claim or a just-queued job's grace): a full round each tick. */
   poll: boolean;
-  /** The live jobs' supervisors and processes: one dying frees a slot with no file changed. */
+  /** The live jobs' supervisors and processes, and runs in their grace: one dying frees a slot with no file changed. */
   procs: ProcId[];
+  /** When a run's grace for its just-queued job ends (the job is then ours to start): a round then. */
+  dueAt: number;
+  /** Every started job has a live supervisor and nothing waits on time: each end dispatches itself (a sweep's chain);
+   * then only a supervisor's death (not its job's end) needs a round. */
+  chain?: ProcId[];
 }
 
 function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
   const timed = [...plan.waiting.values()].some(
     (w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus' || w.waitingFor === 'retry' || w.waitingFor === 'pressure',
   );
+  const seen = new Map<number, boolean>();
+  const live = (p: ProcId | undefined): p is ProcId => {
+    if (p && !seen.has(p.pid)) seen.set(p.pid, isAlive(p));
+    return !!p && seen.get(p.pid)!;
+  };
   const procs: ProcId[] = [];
+  // Whose own end or round dispatches next: live supervisors, and live runs in their just-queued jobs' grace.
+  const others = new Map<number, ProcId>();
+  let dueAt = Number.POSITIVE_INFINITY;
+  let supervised = true;
+  let early = false;
   for (const v of views) {
-    if (v.state.status === 'queued') continue;
-    for (const p of [v.rec.supervisor, jobTarget(v.rec)?.job]) if (p && isAlive(p)) procs.push(p);
+    if (v.state.status === 'queued') {
+      const graceEnd = Date.parse(v.rec.createdAt) + LAUNCHER_GRACE_MS;
+      if (graceEnd > Date.now() && live(v.rec.launcher)) {
+        others.set(v.rec.launcher.pid, v.rec.launcher);
+        dueAt = Math.min(dueAt, graceEnd);
+      }
+      continue;
+    }
+    const sup = live(v.rec.supervisor) ? v.rec.supervisor : undefined;
+    if (sup) others.set(sup.pid, sup);
+    else supervised = false;
+    // A claim not yet taken up by a live supervisor: only time tells.
+    if (!sup && v.state.status === 'starting') early = true;
+    for (const p of [sup, jobTarget(v.rec)?.job]) if (live(p)) procs.push(p);
   }
-  const early = views.some((v) => v.state.status === 'starting' || (v.state.status === 'queued' && Date.now() - Date.parse(v.rec.createdAt) < 3000));
-  return { poll: timed || early || plan.start.length > 0, procs };
+  const poll = timed || early || plan.start.length > 0;
+  const chain = !poll && supervised && others.size ? [...others.values()] : undefined;
+  return { poll, procs: [...procs, ...others.values()], dueAt, ...(chain ? { chain } : {}) };
 }
+
+/** While supervisors chain a sweep, changes are taken in a round at most this often (each end dispatches itself). */
+const CHAIN_ROUND_MS = 2000;
 
 /** Past this, a round runs even if nothing it watches changed (a record edited by hand, a watch missed). */
 const SAFETY_ROUND_MS = 60_000;
@@ -360,11 +394,14 @@ export async function dispatcherLoop(store: Store): Promise<void> {
   }
   const inotify = watchers.length === 3;
   let idleSince = 0;
-  let watch: Watch = { poll: true, procs: [] };
+  let watch: Watch = { poll: true, procs: [], dueAt: 0 };
   let lastRound = 0;
   try {
     for (;;) {
-      const due = changed || !inotify || watch.poll || Date.now() - lastRound > SAFETY_ROUND_MS || watch.procs.some((p) => !isAlive(p));
+      const since = Date.now() - lastRound;
+      // A chain's every end changes the indexes: a round for each would read every waiting record a thousand times.
+      const news = (changed || !inotify) && (!watch.chain || since > CHAIN_ROUND_MS);
+      const due = news || watch.poll || Date.now() >= watch.dueAt || since > SAFETY_ROUND_MS || (watch.chain ?? watch.procs).some((p) => !isAlive(p));
       if (due) {
         changed = false;
         lastRound = Date.now();
@@ -380,8 +417,9 @@ export async function dispatcherLoop(store: Store): Promise<void> {
       else if (!idleSince) idleSince = Date.now();
       else if (Date.now() - idleSince > 2000 && !(await stayAfterAll(store, me))) break;
       await new Promise<void>((r) => {
-        if (changed) return void setTimeout(r, 20);
+        if (changed && !watch.chain) return void setTimeout(r, 20);
         const t = setTimeout(r, 500);
+        if (watch.chain) return;
         // While live supervisors run, each end dispatches itself: changes are taken in batches, not one round each.
         wake = () => {
           clearTimeout(t);
