@@ -308,7 +308,7 @@ export async function ensureDispatcher(store: Store, opts: { evenIfNothingWaits?
 
 /** What can end a wait without a file changing, as the last round saw it: the dispatcher looks at just that. */
 interface Watch {
-  /** A wait that only time tells (memory, GPUs, a claim or a just-queued job's grace): a full round each tick. */
+  /** A wait that only time tells (memory, GPUs, a retry's delay, a claim not yet taken up): a full round each tick. */
   poll: boolean;
   /** The live jobs' supervisors and processes, and runs in their grace: one dying frees a slot with no file changed. */
   procs: ProcId[];
@@ -323,10 +323,13 @@ function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
   const timed = [...plan.waiting.values()].some(
     (w) => w.waitingFor === 'mem' || w.waitingFor === 'gpus' || w.waitingFor === 'retry' || w.waitingFor === 'pressure',
   );
-  const seen = new Map<number, boolean>();
+  // One look per process (a sweep's thousand records name the same run as their launcher).
+  const seen = new Map<string, boolean>();
   const live = (p: ProcId | undefined): p is ProcId => {
-    if (p && !seen.has(p.pid)) seen.set(p.pid, isAlive(p));
-    return !!p && seen.get(p.pid)!;
+    if (!p) return false;
+    const k = `${p.pid} ${p.startTicks}`;
+    if (!seen.has(k)) seen.set(k, isAlive(p));
+    return seen.get(k)!;
   };
   const procs: ProcId[] = [];
   // Whose own end or round dispatches next: live supervisors, and live runs in their just-queued jobs' grace.
