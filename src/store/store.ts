@@ -909,7 +909,9 @@ function unlinkLock(p: string, cb: Cb): void {
  * call (and removed in one); it is never followed: its own mtime (lstat, lutimes) is what staleness reads.
  */
 const LOCK_FS = {
-  ...fs,
+  // Only what proper-lockfile calls: spreading all of fs would run its getters (streams, promises: ~4 ms a start).
+  realpath: fs.realpath,
+  realpathSync: fs.realpathSync,
   mkdir: (p: string, cb: Cb) => fs.symlink(ownerLine(), p, cb),
   mkdirSync: (p: string) => fs.symlinkSync(ownerLine(), p),
   stat: (p: string, cb: (e: NodeJS.ErrnoException | null, st: fs.Stats) => void) => fs.lstat(p, cb),
