@@ -1,6 +1,6 @@
 // jobq's own logs, written with pino: events.log (what jobq did: one line per state change, cancels, queues) and each
 // job's supervisor.log (what its supervisor decided and why). pino is loaded on the first line a process writes —
-// never by status or a plain run — and a supervisor, until its job has started, writes pino's lines without pino.
+// never by status or run (a queued one too) — and a supervisor, until its job has started, writes pino's lines without pino.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
