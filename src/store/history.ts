@@ -36,17 +36,48 @@ export function sortOldestFirst(ids: Iterable<string>): string[] {
   return keyed.map((k) => k.slice(k.indexOf('\0') + 1));
 }
 
-/** Where `id` goes in ids sorted oldest first (binary search on the sort key). */
-export function insertionPoint(ids: string[], id: string): number {
-  const key = `${parseId(id)!.sortKey}\0${id}`;
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (`${parseId(ids[mid]!)!.sortKey}\0${ids[mid]}` < key) lo = mid + 1;
-    else hi = mid;
+/** The whole index as text: undefined when it is missing, or not a regular file of ours. */
+export function readHistoryText(file: string): string | undefined {
+  const fd = openToRead(file);
+  if (fd === undefined) return undefined;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid)) return undefined;
+    return fs.readFileSync(fd, 'utf8');
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
   }
-  return lo;
+}
+
+/**
+ * The index's text with `id` in its place, found from the end (an ended job is nearly always among the newest), so
+ * an end costs a copy of the text, not a parse of every line. The same text if it holds `id` already; undefined if it
+ * is not an index or its count is off (the caller rebuilds it). Lines it does not reach are left to readers to check.
+ */
+export function withHistoryId(text: string, id: string): string | undefined {
+  const m = HEAD_RE.exec(text);
+  const p = parseId(id);
+  if (!m || !p) return undefined;
+  const body = text.slice(m[0].length);
+  if (body.length && !body.endsWith('\n')) return undefined;
+  let lines = 0;
+  for (let i = body.indexOf('\n'); i >= 0; i = body.indexOf('\n', i + 1)) lines++;
+  if (lines !== Number(m[1])) return undefined;
+  const key = `${p.sortKey}\0${id}`;
+  let at = body.length;
+  while (at > 0) {
+    const start = body.lastIndexOf('\n', at - 2) + 1;
+    const line = body.slice(start, at - 1);
+    const q = parseId(line);
+    if (!q) return undefined;
+    const k = `${q.sortKey}\0${line}`;
+    if (k === key) return text;
+    if (k < key) break;
+    at = start;
+  }
+  return `jobq-history 1 ${lines + 1} ${m[2]}\n${body.slice(0, at)}${id}\n${body.slice(at)}`;
 }
 
 /**

@@ -23,7 +23,7 @@ import type { PressureSettings } from '../domain/pressure.js';
 import { sleep } from '../domain/units.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { appendEvent } from './events.js';
-import { formatHistory, insertionPoint, newestDone, readHistory, sortOldestFirst } from './history.js';
+import { formatHistory, newestDone, readHistory, readHistoryText, sortOldestFirst, withHistoryId } from './history.js';
 import { untrustedReason } from './trust.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
@@ -564,13 +564,10 @@ export class Store {
       await this.withLock(
         'history',
         () => {
-          const h = readHistory(this.historyFile);
-          if (!h) return void this.rebuildLocked(id);
-          const ids = h.ids.reverse();
-          const at = insertionPoint(ids, id);
-          if (ids[at] === id) return;
-          ids.splice(at, 0, id);
-          writeFileAtomic(this.historyFile, formatHistory(ids, h.extra), false);
+          const text = readHistoryText(this.historyFile);
+          const next = text === undefined ? undefined : withHistoryId(text, id);
+          if (next === undefined) return void this.rebuildLocked(id);
+          if (next !== text) writeFileAtomic(this.historyFile, next, false);
         },
         5_000,
       );

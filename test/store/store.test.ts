@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type JobRecord, type JobState, SCHEMA_VERSION, validateName } from '../../src/domain/job.js';
+import { formatHistory, withHistoryId } from '../../src/store/history.js';
 import { openLogAppend, Store, writeFileAtomic } from '../../src/store/store.js';
 import { makeRecord } from '../helpers/records.js';
 
@@ -211,6 +212,32 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     fs.symlinkSync(elsewhere, s.historyFile);
     expect((await s.recentDone(5, [])).ids).toEqual([ids[1], ids[0]]);
     expect(fs.lstatSync(s.historyFile).isSymbolicLink()).toBe(false);
+  });
+
+  it('an end goes in its place, found from the end: appended, inserted, or already there; a bad index is rebuilt', () => {
+    const id = (name: string, min: number) => `${name}_20260101_10${String(min).padStart(2, '0')}00`;
+    const ids = [id('a', 0), id('b', 10), id('c', 20)];
+    const text = formatHistory(ids, 1);
+    expect(withHistoryId(text, id('d', 30))).toBe(formatHistory([...ids, id('d', 30)], 1));
+    expect(withHistoryId(text, id('x', 15))).toBe(formatHistory([ids[0]!, ids[1]!, id('x', 15), ids[2]!], 1));
+    expect(withHistoryId(text, id('o', 0).replace('10', '09'))).toBe(formatHistory([id('o', 0).replace('10', '09'), ...ids], 1));
+    expect(withHistoryId(text, ids[1]!)).toBe(text);
+    expect(withHistoryId(formatHistory([], 0), ids[0]!)).toBe(formatHistory([ids[0]!], 0));
+    // Not an index, a count that is off, a cut last line, a line it reaches that is no id: undefined (rebuilt).
+    for (const bad of ['garbage\n', 'jobq-history 1 4 0\n' + ids.join('\n') + '\n', text.slice(0, -1), formatHistory([...ids, '../x'], 0)])
+      expect(withHistoryId(bad, id('d', 30)), bad).toBeUndefined();
+  });
+
+  it('an end with 20,000 jobs in the index lands after the newest, counted, and status still trusts it', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const at = new Date(2026, 0, 1);
+    const many = Array.from({ length: 20_000 }, (_, i) => `h${i}_20250101_${String(100000 + i).slice(-6)}`);
+    fs.writeFileSync(s.historyFile, formatHistory(many, 0));
+    for (const h of many) fs.mkdirSync(path.join(s.jobsDir, h));
+    const [last] = await finished(s, 'z', 1, at);
+    expect(lines(s).slice(-2)).toEqual([many.at(-1), last]);
+    expect(lines(s)[0]).toBe('jobq-history 1 20001 0');
+    expect((await s.recentDone(1, [])).total).toBe(20_001);
   });
 
   it('finishes at once all land in it; removed jobs leave it in one write', async () => {
