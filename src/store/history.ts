@@ -21,7 +21,26 @@ export interface HistoryRead {
 
 /** The index's text: a header with the counts, then one id a line, oldest first (`ids` must be sorted so). */
 export function formatHistory(ids: string[], extra: number): string {
-  return `jobq-history 1 ${ids.length} ${extra}\n${ids.map((id) => `${id}\n`).join('')}`;
+  return `${historyHead(ids.length, extra)}${ids.map((id) => `${id}\n`).join('')}`;
+}
+
+function historyHead(count: number, extra: number | string): string {
+  return `jobq-history 1 ${count} ${extra}\n`;
+}
+
+/** Runs `fn` on the index opened for reading, only if it is a regular file of ours (never a planted link or FIFO). */
+function withOwnIndex<T>(file: string, fn: (fd: number, st: fs.Stats) => T | undefined): T | undefined {
+  const fd = openToRead(file);
+  if (fd === undefined) return undefined;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid)) return undefined;
+    return fn(fd, st);
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Ids oldest first, by the second they were made in (the order `listIds` gives, reversed). */
@@ -38,17 +57,7 @@ export function sortOldestFirst(ids: Iterable<string>): string[] {
 
 /** The whole index as text: undefined when it is missing, or not a regular file of ours. */
 export function readHistoryText(file: string): string | undefined {
-  const fd = openToRead(file);
-  if (fd === undefined) return undefined;
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid)) return undefined;
-    return fs.readFileSync(fd, 'utf8');
-  } catch {
-    return undefined;
-  } finally {
-    fs.closeSync(fd);
-  }
+  return withOwnIndex(file, (fd) => fs.readFileSync(fd, 'utf8'));
 }
 
 /**
@@ -77,7 +86,7 @@ export function withHistoryId(text: string, id: string): string | undefined {
     if (k < key) break;
     at = start;
   }
-  return `jobq-history 1 ${lines + 1} ${m[2]}\n${body.slice(0, at)}${id}\n${body.slice(at)}`;
+  return `${historyHead(lines + 1, m[2]!)}${body.slice(0, at)}${id}\n${body.slice(at)}`;
 }
 
 /**
@@ -85,11 +94,7 @@ export function withHistoryId(text: string, id: string): string | undefined {
  * when it is missing, not a regular file of ours, or not well formed (a bad line, out of order, a count that is off).
  */
 export function readHistory(file: string, enough: (newestFirst: string[]) => boolean = () => false): HistoryRead | undefined {
-  const fd = openToRead(file);
-  if (fd === undefined) return undefined;
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.uid !== (process.getuid?.() ?? st.uid)) return undefined;
+  return withOwnIndex(file, (fd, st) => {
     const head = Buffer.alloc(Math.min(48, st.size));
     fs.readSync(fd, head, 0, head.length, 0);
     const m = HEAD_RE.exec(head.toString('latin1'));
@@ -104,11 +109,7 @@ export function readHistory(file: string, enough: (newestFirst: string[]) => boo
       if (ids.length > count) return undefined;
       if (enough(ids)) return { count, extra: Number(m[2]), ids, whole: false };
     }
-  } catch {
-    return undefined;
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 /** The ids in bytes [from, to) of the index, newest first (a cut first line dropped); undefined if any is malformed. */
