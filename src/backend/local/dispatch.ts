@@ -331,6 +331,7 @@ function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
     if (!seen.has(k)) seen.set(k, isAlive(p));
     return seen.get(k)!;
   };
+  // The jobs' own processes; with `others`, what the dispatcher watches die when not in a chain.
   const procs: ProcId[] = [];
   // Whose own end or round dispatches next: live supervisors, and live runs in their just-queued jobs' grace.
   const others = new Map<number, ProcId>();
@@ -351,7 +352,8 @@ function watchFrom(views: JobView[], plan: DispatchPlan): Watch {
     else supervised = false;
     // A claim not yet taken up by a live supervisor: only time tells.
     if (!sup && v.state.status === 'starting') early = true;
-    for (const p of [sup, jobTarget(v.rec)?.job]) if (live(p)) procs.push(p);
+    const job = jobTarget(v.rec)?.job;
+    if (live(job)) procs.push(job);
   }
   const poll = timed || early || plan.start.length > 0;
   const chain = !poll && supervised && others.size ? [...others.values()] : undefined;
