@@ -40,9 +40,14 @@ export function readStat(pid: number): ProcStat | null {
   };
 }
 
+/** This process's own id: its start time never changes, and a chain of jobs asks for it several times a job. */
+let self: ProcId | undefined;
+
 /** Identity of a live process, for recording it. */
 export function procId(pid: number): ProcId | null {
+  if (pid === process.pid && self) return { ...self };
   const st = readStat(pid);
+  if (st && pid === process.pid) self = { pid, startTicks: st.startTicks };
   return st ? { pid, startTicks: st.startTicks } : null;
 }
 

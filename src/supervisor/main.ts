@@ -14,7 +14,7 @@ import {
   type CgroupWatch,
   cgroupStats,
   createCgroups,
-  detectFacts,
+  detectFactsCached,
   enterCgroups,
   type IsolationPlan,
   kernelOomNamed,
@@ -118,7 +118,7 @@ async function prepare(store: Store, id: string, token: string, env?: Record<str
   if (rec.retry) job.env = { ...job.env, JOBQ_ATTEMPT: String((rec.attempts?.length ?? 0) + 1) };
   try {
     checkStartable(rec.argv, rec.cwd, job.env);
-    job.plan = planIsolation(job.prot.isolationMode, detectFacts(job.env), {
+    job.plan = planIsolation(job.prot.isolationMode, detectFactsCached(job.env), {
       id,
       memLimitBytes: job.prot.memLimitBytes,
       memHighBytes: job.prot.memHighBytes,
@@ -657,7 +657,8 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
       store,
       claims.filter((c) => c !== next),
     );
-    await ensureDispatcher(store);
+    // A claim made sure of a dispatcher under the lock just now; with none, this process may be the last to look.
+    if (!claims.length) await ensureDispatcher(store);
     env = next ? store.readEnv(next.id) : undefined;
     if (next && !env) {
       // Nothing to start it with: launchAll records why.
