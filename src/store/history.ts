@@ -24,13 +24,57 @@ export function formatHistory(ids: string[], extra: number): string {
   return `${historyHead(ids.length, extra)}${ids.map((id) => `${id}\n`).join('')}`;
 }
 
+/** The count is nine digits wide, so an end can rewrite it in place (appendHistoryId); readers take any width. */
 function historyHead(count: number, extra: number | string): string {
-  return `jobq-history 1 ${count} ${extra}\n`;
+  return `jobq-history 1 ${String(count).padStart(9, '0')} ${extra}\n`;
+}
+const WIDE_HEAD_RE = /^jobq-history 1 (\d{9}) (\d{1,9})\n/;
+const COUNT_AT = 'jobq-history 1 '.length;
+
+/**
+ * Adds `id` in place when it sorts after the index's last line (an end nearly always does): the line appended, then
+ * the count rewritten, no copy and no new file. False when it cannot (no index, a narrow count, `id` not the newest):
+ * the caller rewrites the index. A reader between the two writes sees a count one short, and rebuilds the index.
+ */
+export function appendHistoryId(file: string, id: string): boolean {
+  const p = parseId(id);
+  if (!p) return false;
+  return (
+    withOwnIndex(file, fs.constants.O_RDWR, (fd, st) => {
+      const head = Buffer.alloc(Math.min(48, st.size));
+      fs.readSync(fd, head, 0, head.length, 0);
+      const m = WIDE_HEAD_RE.exec(head.toString('latin1'));
+      if (!m || Number(m[1]) >= 999_999_999) return false;
+      const body = st.size - m[0].length;
+      if (body > 0) {
+        // The last line (an id is under 100 bytes): it must sort before `id`.
+        const tail = Buffer.alloc(Math.min(body, 200));
+        fs.readSync(fd, tail, 0, tail.length, st.size - tail.length);
+        const t = tail.toString('latin1');
+        if (!t.endsWith('\n')) return false;
+        const last = t.slice(t.lastIndexOf('\n', t.length - 2) + 1, -1);
+        const q = parseId(last);
+        if (!q) return false;
+        const was = `${q.sortKey}\0${last}`;
+        const key = `${p.sortKey}\0${id}`;
+        if (was === key) return true;
+        if (was > key) return false;
+      }
+      fs.writeSync(fd, `${id}\n`, st.size);
+      fs.writeSync(fd, String(Number(m[1]) + 1).padStart(9, '0'), COUNT_AT);
+      return true;
+    }) ?? false
+  );
 }
 
-/** Runs `fn` on the index opened for reading, only if it is a regular file of ours (never a planted link or FIFO). */
-function withOwnIndex<T>(file: string, fn: (fd: number, st: fs.Stats) => T | undefined): T | undefined {
-  const fd = openToRead(file);
+/** Runs `fn` on the index opened (for reading, or `flags`), only if it is a regular file of ours (never a planted link or FIFO). */
+function withOwnIndex<T>(file: string, flags: number, fn: (fd: number, st: fs.Stats) => T | undefined): T | undefined {
+  let fd: number | undefined;
+  try {
+    fd = flags === fs.constants.O_RDONLY ? openToRead(file) : fs.openSync(file, flags | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
   if (fd === undefined) return undefined;
   try {
     const st = fs.fstatSync(fd);
@@ -57,7 +101,7 @@ export function sortOldestFirst(ids: Iterable<string>): string[] {
 
 /** The whole index as text: undefined when it is missing, or not a regular file of ours. */
 export function readHistoryText(file: string): string | undefined {
-  return withOwnIndex(file, (fd) => fs.readFileSync(fd, 'utf8'));
+  return withOwnIndex(file, fs.constants.O_RDONLY, (fd) => fs.readFileSync(fd, 'utf8'));
 }
 
 /**
@@ -94,7 +138,7 @@ export function withHistoryId(text: string, id: string): string | undefined {
  * when it is missing, not a regular file of ours, or not well formed (a bad line, out of order, a count that is off).
  */
 export function readHistory(file: string, enough: (newestFirst: string[]) => boolean = () => false): HistoryRead | undefined {
-  return withOwnIndex(file, (fd, st) => {
+  return withOwnIndex(file, fs.constants.O_RDONLY, (fd, st) => {
     const head = Buffer.alloc(Math.min(48, st.size));
     fs.readSync(fd, head, 0, head.length, 0);
     const m = HEAD_RE.exec(head.toString('latin1'));

@@ -23,7 +23,7 @@ import type { PressureSettings } from '../domain/pressure.js';
 import { sleep } from '../domain/units.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { appendEvent } from './events.js';
-import { formatHistory, newestDone, readHistory, readHistoryText, sortOldestFirst, withHistoryId } from './history.js';
+import { appendHistoryId, formatHistory, newestDone, readHistory, readHistoryText, sortOldestFirst, withHistoryId } from './history.js';
 import { untrustedReason } from './trust.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
@@ -564,6 +564,7 @@ export class Store {
       await this.withLock(
         'history',
         () => {
+          if (appendHistoryId(this.historyFile, id)) return;
           const text = readHistoryText(this.historyFile);
           const next = text === undefined ? undefined : withHistoryId(text, id);
           if (next === undefined) return void this.rebuildLocked(id);

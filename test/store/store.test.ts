@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type JobRecord, type JobState, SCHEMA_VERSION, validateName } from '../../src/domain/job.js';
-import { formatHistory, withHistoryId } from '../../src/store/history.js';
+import { appendHistoryId, formatHistory, withHistoryId } from '../../src/store/history.js';
 import { openLogAppend, Store, writeFileAtomic } from '../../src/store/store.js';
 import { makeRecord } from '../helpers/records.js';
 
@@ -169,11 +169,13 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     return ids;
   };
   const lines = (s: Store) => fs.readFileSync(s.historyFile, 'utf8').trim().split('\n');
+  /** The header as jobq writes it: the count nine digits wide (rewritten in place as jobs end). */
+  const head = (n: number, extra = 0) => `jobq-history 1 ${String(n).padStart(9, '0')} ${extra}`;
 
   it('lists the newest finished jobs from its end, and counts every one', async () => {
     const s = Store.open(path.join(dir, 'state'));
     const ids = await finished(s, 'a', 30);
-    expect(lines(s)).toEqual(['jobq-history 1 30 0', ...ids]);
+    expect(lines(s)).toEqual([head(30), ...ids]);
     const live = s.reserveId('live', new Date(2026, 0, 2));
     s.create(makeRecord({ id: live, name: 'live', log: s.paths(live).log, state: { status: 'running', startedAt: '' } }), { event: false });
     const r = await s.recentDone(5, s.activeIds());
@@ -186,11 +188,11 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     const newest = async () => (await s.recentDone(2, s.activeIds())).ids;
     fs.rmSync(s.historyFile);
     expect(await newest()).toEqual([ids[3], ids[2]]);
-    expect(lines(s)).toEqual(['jobq-history 1 4 0', ...ids]);
+    expect(lines(s)).toEqual([head(4), ...ids]);
     for (const junk of ['garbage\n', 'jobq-history 1 4 0\na_1\n', 'jobq-history 1 9 0\n', `jobq-history 1 2 0\n${ids[1]}\n${ids[0]}\n`, '']) {
       fs.writeFileSync(s.historyFile, junk);
       expect(await newest(), junk).toEqual([ids[3], ids[2]]);
-      expect(lines(s)[0]).toBe('jobq-history 1 4 0');
+      expect(lines(s)[0]).toBe(head(4));
     }
     // An older jobq: writes a finished record and leaves the index alone; removes a dir and leaves it alone.
     const old = s.reserveId('old', new Date(2026, 0, 3));
@@ -198,7 +200,7 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     expect(await newest()).toEqual([old, ids[3]]);
     fs.rmSync(s.paths(ids[3]!).dir, { recursive: true });
     expect(await s.recentDone(2, [])).toEqual({ ids: [old, ids[2]], live: [], total: 4 });
-    expect(lines(s)).toEqual(['jobq-history 1 4 0', ids[0], ids[1], ids[2], old]);
+    expect(lines(s)).toEqual([head(4), ids[0], ids[1], ids[2], old]);
   });
 
   it('an id line is data: one that is not an id, or a symlinked index, is never followed', async () => {
@@ -228,6 +230,28 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
       expect(withHistoryId(bad, id('d', 30)), bad).toBeUndefined();
   });
 
+  it('an end is appended in place (the same file, its count rewritten); an older narrow index or an end out of order is rewritten', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const ids = await finished(s, 'a', 3);
+    const ino = fs.statSync(s.historyFile).ino;
+    const [d] = await finished(s, 'd', 1, new Date(2026, 0, 2));
+    expect([fs.statSync(s.historyFile).ino, lines(s)]).toEqual([ino, [head(4), ...ids, d]]);
+    // Ended again (already there): nothing changes.
+    expect(appendHistoryId(s.historyFile, d!)).toBe(true);
+    expect(lines(s)).toEqual([head(4), ...ids, d]);
+    // Older than the newest: not appended; the writer puts it in its place by a rewrite.
+    const [early] = await finished(s, 'e', 1, new Date(2025, 0, 1));
+    expect(lines(s)).toEqual([head(5), early, ...ids, d]);
+    // A narrow count (an older jobq's index): rewritten wide, then appended in place again.
+    fs.writeFileSync(s.historyFile, `jobq-history 1 5 0\n${[early, ...ids, d].join('\n')}\n`);
+    const [f] = await finished(s, 'f', 1, new Date(2026, 0, 3));
+    expect(lines(s)).toEqual([head(6), early, ...ids, d, f]);
+    // A count one short, as a reader between the two writes (or after a crash there) sees it: rebuilt, right.
+    fs.writeFileSync(s.historyFile, `${head(5)}\n${[early, ...ids, d, f].join('\n')}\n`);
+    expect(await s.recentDone(2, [])).toEqual({ ids: [f, d], live: [], total: 6 });
+    expect(lines(s)[0]).toBe(head(6));
+  });
+
   it('an end with 20,000 jobs in the index lands after the newest, counted, and status still trusts it', async () => {
     const s = Store.open(path.join(dir, 'state'));
     const at = new Date(2026, 0, 1);
@@ -236,7 +260,7 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     for (const h of many) fs.mkdirSync(path.join(s.jobsDir, h));
     const [last] = await finished(s, 'z', 1, at);
     expect(lines(s).slice(-2)).toEqual([many.at(-1), last]);
-    expect(lines(s)[0]).toBe('jobq-history 1 20001 0');
+    expect(lines(s)[0]).toBe(head(20_001));
     expect((await s.recentDone(1, [])).total).toBe(20_001);
   });
 
@@ -252,7 +276,7 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     expect(lines(s).slice(1).sort()).toEqual([...ids].sort());
     expect(s.activeIds()).toEqual([]);
     await s.removeJobs(ids.slice(0, 10));
-    expect(lines(s)).toEqual(['jobq-history 1 2 0', ...ids.slice(10).sort()]);
+    expect(lines(s)).toEqual(['jobq-history 1 000000002 0', ...ids.slice(10).sort()]);
     expect((await s.recentDone(20, [])).total).toBe(2);
   });
 });
