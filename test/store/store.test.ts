@@ -152,6 +152,25 @@ describe('Store.transition: the one writer of state changes', () => {
       .map((l) => JSON.parse(l));
     expect(events.filter((e) => e.id === id).map((e) => e.msg)).toEqual(['queued', 'starting', 'running', 'succeeded']);
   });
+
+  it("keeps each index entry as a link to the index's one mark file, and makes its own file when the mark cannot be linked", () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const ids = [0, 1, 2].map(() => s.reserveId('t', new Date()));
+    for (const id of ids) s.create(rec(s, id, { status: 'queued', since: new Date().toISOString() }));
+    const mark = fs.statSync(path.join(s.waitingDir, '.mark'));
+    for (const id of ids) expect(fs.statSync(path.join(s.waitingDir, id)).ino).toBe(mark.ino);
+    expect(fs.statSync(path.join(s.waitingDir, '.mark')).nlink).toBe(4);
+    expect([s.waitingIds().sort(), s.activeIds().sort()]).toEqual([[...ids].sort(), [...ids].sort()]);
+    s.setWaiting(ids[0]!, false);
+    expect(fs.statSync(path.join(s.waitingDir, '.mark')).nlink).toBe(3);
+    // A mark that is not a file we can link (a directory here): the entry is a plain file, as before.
+    fs.rmSync(path.join(s.activeDir, '.mark'));
+    fs.mkdirSync(path.join(s.activeDir, '.mark'));
+    const id = s.reserveId('t', new Date());
+    s.setActive(id, true);
+    expect(fs.statSync(path.join(s.activeDir, id)).isFile()).toBe(true);
+    expect(s.activeIds()).toContain(id);
+  });
 });
 
 describe('the history index: a cache of the job dirs not active, rebuilt from them', () => {
