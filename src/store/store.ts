@@ -858,7 +858,7 @@ export class Store {
       lockfilePath: file,
       realpath: false,
       stale: 10_000,
-      fs: LOCK_FS,
+      fs: lockFs(this.locksDir),
       // A lock we lost (we were stopped past `stale`) must not crash a supervisor: the write it guarded is atomic anyway.
       onCompromised: () => undefined,
     };
@@ -947,10 +947,89 @@ function unlinkLock(p: string, cb: Cb): void {
 }
 
 /**
- * fs for proper-lockfile: a lock is a symlink whose target names its holder, so it is taken and signed in one atomic
- * call (and removed in one); it is never followed: its own mtime (lstat, lutimes) is what staleness reads.
+ * fs for proper-lockfile: a lock is taken and signed in one atomic call (and removed in one). It is a hard link to one
+ * of this process's owner files (locks/owner-PID-TICKS-N, holding pid, start time and boot), so taking and dropping it
+ * makes and frees no inode (on ext4 without a journal each freed inode slows the next allocations for ~30 s); where no
+ * link can be made, a symlink naming the holder (as before). Never followed: its own mtime (lstat, lutimes) is what
+ * staleness reads, so each lock held at once has an owner file of its own.
  */
-const LOCK_FS = {
+const lockFsByDir = new Map<string, typeof LOCK_FS_BASE>();
+function lockFs(locksDir: string): typeof LOCK_FS_BASE {
+  let f = lockFsByDir.get(locksDir);
+  if (!f) {
+    const take = (p: string) => {
+      for (let tries = 0; ; tries++) {
+        const own = ownerFile(locksDir);
+        try {
+          fs.linkSync(own, p);
+          owners.held.set(p, own);
+          return;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          // Our owner file removed by hand: a new one.
+          if (code === 'ENOENT' && !tries && !fs.existsSync(own)) continue;
+          owners.free.push(own);
+          if (code === 'EEXIST' || code === 'ENOENT') throw e;
+          // No link here (another filesystem, EMLINK): the holder named by a symlink.
+          fs.symlinkSync(ownerLine(), p);
+          return;
+        }
+      }
+    };
+    f = {
+      ...LOCK_FS_BASE,
+      mkdir: (p: string, cb: Cb) => {
+        try {
+          take(p);
+        } catch (e) {
+          return cb(e as NodeJS.ErrnoException);
+        }
+        cb(null);
+      },
+      mkdirSync: take,
+    };
+    lockFsByDir.set(locksDir, f);
+  }
+  return f;
+}
+
+/** This process's owner files: those free to sign a lock, those signing one now (by lock path), and all it made. */
+const owners = { free: [] as string[], held: new Map<string, string>(), made: [] as string[] };
+
+/** A free owner file of this process in `locksDir`, made (and the dead's swept) when none is free. */
+function ownerFile(locksDir: string): string {
+  const i = owners.free.findIndex((f) => path.dirname(f) === locksDir);
+  if (i >= 0) return owners.free.splice(i, 1)[0]!;
+  if (!owners.made.length) {
+    sweepDeadOwners(locksDir);
+    process.on('exit', () => {
+      for (const f of owners.made) fs.rmSync(f, { force: true });
+    });
+  }
+  const id = procId(process.pid);
+  const file = path.join(locksDir, `owner-${process.pid}-${id?.startTicks ?? 0}-${owners.made.length}`);
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, ownerLine(), { mode: 0o600, flag: 'wx' });
+  owners.made.push(file);
+  return file;
+}
+
+/** Owner files of processes that died without removing them (SIGKILL): the locks they sign stay readable. */
+function sweepDeadOwners(locksDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(locksDir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^owner-(\d+)-(\d+)-\d+$/.exec(n);
+    if (m && !isAlive({ pid: Number(m[1]), startTicks: Number(m[2]) })) fs.rmSync(path.join(locksDir, n), { force: true });
+  }
+}
+
+/** The calls proper-lockfile makes besides taking a lock. */
+const LOCK_FS_BASE = {
   // Only what proper-lockfile calls: spreading all of fs would run its getters (streams, promises: ~4 ms a start).
   realpath: fs.realpath,
   realpathSync: fs.realpathSync,
@@ -960,7 +1039,11 @@ const LOCK_FS = {
   statSync: (p: string) => fs.lstatSync(p),
   utimes: (p: string, a: Date, m: Date, cb: Cb) => fs.lutimes(p, a, m, cb),
   utimesSync: (p: string, a: Date, m: Date) => fs.lutimesSync(p, a, m),
-  rmdir: unlinkLock,
+  rmdir: (p: string, cb: Cb) =>
+    unlinkLock(p, (e) => {
+      freeOwner(p);
+      cb(e);
+    }),
   rmdirSync: (p: string) => {
     try {
       fs.unlinkSync(p);
@@ -968,9 +1051,19 @@ const LOCK_FS = {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EISDIR' && code !== 'EPERM') throw e;
       fs.rmSync(p, { recursive: true, force: true });
+    } finally {
+      freeOwner(p);
     }
   },
 };
+
+/** A lock of ours removed: its owner file signs the next one. */
+function freeOwner(p: string): void {
+  const own = owners.held.get(p);
+  if (own === undefined) return;
+  owners.held.delete(p);
+  owners.free.push(own);
+}
 
 let owner: string | undefined;
 /** Who holds a lock: pid, start time and boot, so a holder that died (SIGKILL, OOM) is known dead at once. */
@@ -982,6 +1075,19 @@ function ownerLine(): string {
 function readOwner(lock: string): string | undefined {
   try {
     return fs.readlinkSync(lock);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') return undefined;
+  }
+  // A hard link to its holder's owner file: read without following, never blocking on a FIFO, only a small file.
+  try {
+    const fd = fs.openSync(lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.size > 200) return undefined;
+      return fs.readFileSync(fd, 'latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return undefined;
   }

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type JobRecord, type JobState, SCHEMA_VERSION, validateName } from '../../src/domain/job.js';
 import { appendHistoryId, formatHistory, withHistoryId } from '../../src/store/history.js';
 import { openLogAppend, Store, writeFileAtomic } from '../../src/store/store.js';
+import { BIN } from '../helpers/jobq.js';
 import { makeRecord } from '../helpers/records.js';
 
 let dir: string;
@@ -310,12 +311,42 @@ describe('locks whose holder died', () => {
   const bootNow = () => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   const ticksOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
 
-  it('a held lock is a symlink naming its holder (pid, start time, boot), gone once released', async () => {
+  it('a held lock is a hard link to an owner file naming its holder (pid, start time, boot), gone once released', async () => {
     const s = Store.open(path.join(dir, 'state'));
     const lock = path.join(s.locksDir, 'seq.lock');
-    const seen = await s.withLock('seq', () => fs.readlinkSync(lock));
-    expect(seen).toBe(`${process.pid} ${ticksOf(process.pid)} ${bootNow()}`);
+    const seen = await s.withLock('seq', () => ({ text: fs.readFileSync(lock, 'latin1'), st: fs.lstatSync(lock) }));
+    expect(seen.text).toBe(`${process.pid} ${ticksOf(process.pid)} ${bootNow()}`);
+    expect(seen.st.isFile()).toBe(true);
     expect(fs.lstatSync(lock, { throwIfNoEntry: false })).toBe(undefined);
+    // No inode made or freed per lock: the next locks, one inside another, are links to this process's owner files.
+    const owners = () => fs.readdirSync(s.locksDir).filter((n) => n.startsWith(`owner-${process.pid}-`));
+    const inodes = await s.withLock('seq', async () => [
+      fs.lstatSync(lock).ino,
+      await s.withLock('queues', () => fs.lstatSync(path.join(s.locksDir, 'queues.lock')).ino),
+    ]);
+    expect(inodes[0]).toBe(seen.st.ino);
+    expect(inodes[1]).not.toBe(seen.st.ino);
+    expect(owners()).toHaveLength(2);
+    expect(fs.readdirSync(s.locksDir).filter((n) => n.endsWith('.lock'))).toEqual([]);
+  });
+
+  it("a dead holder's hard-linked lock is taken back at once, and its owner file swept by the next new process", async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const child = spawnSync('true');
+    const own = path.join(s.locksDir, `owner-${child.pid}-12345-0`);
+    fs.writeFileSync(own, `${child.pid} 12345 ${bootNow()}`);
+    fs.linkSync(own, path.join(s.locksDir, 'dispatch.lock'));
+    const t0 = Date.now();
+    expect(await s.withLock('dispatch', () => 'mine', 3000)).toBe('mine');
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // Another process (a fresh node, as every jobq command is) sweeps owner files of the dead, never a live one's.
+    const live = fs.readdirSync(s.locksDir).filter((n) => n.startsWith(`owner-${process.pid}-`));
+    const r = spawnSync(BIN, ['queue', 'set', 'q', '--slots', '1'], { encoding: 'utf8', env: { ...process.env, JOBQ_HOME: path.join(dir, 'state') } });
+    expect(r.stderr).toBe('');
+    expect(fs.existsSync(own)).toBe(false);
+    for (const n of live) expect(fs.existsSync(path.join(s.locksDir, n))).toBe(true);
+    // Its own owner file went with it at exit.
+    expect(fs.readdirSync(s.locksDir).filter((n) => n.startsWith('owner-') && !live.includes(n))).toEqual([]);
   });
 
   it('is taken back at once when its owner (pid + start time + boot) is dead', async () => {
