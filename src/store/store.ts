@@ -953,14 +953,18 @@ function unlinkLock(p: string, cb: Cb): void {
  * link can be made, a symlink naming the holder (as before). Never followed: its own mtime (lstat, lutimes) is what
  * staleness reads, so each lock held at once has an owner file of its own.
  */
-const lockFsByDir = new Map<string, typeof LOCK_FS_BASE>();
-function lockFs(locksDir: string): typeof LOCK_FS_BASE {
+type LockFs = typeof LOCK_FS_BASE & { mkdir: (p: string, cb: Cb) => void; mkdirSync: (p: string) => void };
+const lockFsByDir = new Map<string, LockFs>();
+function lockFs(locksDir: string): LockFs {
   let f = lockFsByDir.get(locksDir);
   if (!f) {
     const take = (p: string) => {
       for (let tries = 0; ; tries++) {
         const own = ownerFile(locksDir);
         try {
+          // Fresh before it is a lock: a reused owner file's mtime would read as a stale lock to a waiter.
+          const now = new Date();
+          fs.utimesSync(own, now, now);
           fs.linkSync(own, p);
           owners.held.set(p, own);
           return;
@@ -1033,8 +1037,6 @@ const LOCK_FS_BASE = {
   // Only what proper-lockfile calls: spreading all of fs would run its getters (streams, promises: ~4 ms a start).
   realpath: fs.realpath,
   realpathSync: fs.realpathSync,
-  mkdir: (p: string, cb: Cb) => fs.symlink(ownerLine(), p, cb),
-  mkdirSync: (p: string) => fs.symlinkSync(ownerLine(), p),
   stat: (p: string, cb: (e: NodeJS.ErrnoException | null, st: fs.Stats) => void) => fs.lstat(p, cb),
   statSync: (p: string) => fs.lstatSync(p),
   utimes: (p: string, a: Date, m: Date, cb: Cb) => fs.lutimes(p, a, m, cb),

@@ -328,6 +328,10 @@ describe('locks whose holder died', () => {
     expect(inodes[1]).not.toBe(seen.st.ino);
     expect(owners()).toHaveLength(2);
     expect(fs.readdirSync(s.locksDir).filter((n) => n.endsWith('.lock'))).toEqual([]);
+    // An owner file reused after a quiet minute: the lock it becomes is fresh, never stale to a waiter.
+    const old = new Date(Date.now() - 60_000);
+    for (const n of owners()) fs.utimesSync(path.join(s.locksDir, n), old, old);
+    expect(await s.withLock('seq', () => Date.now() - fs.lstatSync(lock).mtimeMs)).toBeLessThan(5000);
   });
 
   it("a dead holder's hard-linked lock is taken back at once, and its owner file swept by the next new process", async () => {
