@@ -189,8 +189,9 @@ describe('a queue with slots', () => {
 
   it('a supervisor SIGKILLed while it holds a claimed job (before the release): the job waits again and runs once', async () => {
     const marker = path.join(w.home, 'crashed');
+    // A spawned supervisor (with the standby, `run` itself starts a fresh one: standby.test.ts).
     const r = await w.run(['run', 'again', '-q', '--queue', 'solo', '--', 'sh', '-c', 'echo ran >> ran.txt'], {
-      env: { JOBQ_TEST_CRASH_AT: `held:${marker}` },
+      env: { JOBQ_TEST_CRASH_AT: `held:${marker}`, JOBQ_STANDBY: '0' },
       cwd: w.home,
     });
     expect(r.exitCode, r.stderr).toBe(0);

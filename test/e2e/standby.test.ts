@@ -101,15 +101,17 @@ describe('run through the standby', () => {
 
   it('a run that starts nothing now leaves no standby behind (usage error, help, queued, conflict)', async () => {
     const blocker = await start(w, 'blocker', ['sleep', '30']);
+    await w.run(['queue', 'pause', 'held']);
     const runs = [
       ['run', 'bad', '--'],
       ['run', '--help'],
       ['run', 'later', '-q', '--after', blocker, '--', 'true'],
+      ['run', 'waits', '-q', '--queue', 'held', '--', 'true'],
       ['run', 'blocker', '--', 'true'],
     ];
     const codes = [];
     for (const args of runs) codes.push((await w.run(args)).exitCode);
-    expect(codes).toEqual([2, 0, 0, 1]);
+    expect(codes).toEqual([2, 0, 0, 0, 1]);
     // Only the blocker's supervisor (a standby once) lives; each unused standby left when its CLI did.
     const blockerSup = w.record(blocker).supervisor.pid;
     await pollUntil(() => standbys().every((p) => p === blockerSup), 10_000, 'unused standbys to exit');
@@ -144,6 +146,35 @@ describe('a standby is taken on the launcher word only', () => {
     expect(alive(other)).toBe(true);
     await pollUntil(() => logOf(id).includes('BG_JOB=1'), 10_000, 'the job to print its environment');
     expect(logOf(id)).not.toContain('JOBQ_STANDBY');
+  });
+});
+
+describe('run --queue into a free slot', () => {
+  it('is supervised by the standby, which adopts the claim the round made', async () => {
+    const id = await start(w, 'qsb', ['sleep', '30'], ['--queue', 'free']);
+    const rec = w.record(id);
+    expect(rec.state.status).toBe('running');
+    expect(argvOf(rec.supervisor.pid)).toContain('--standby');
+  });
+
+  it.each([
+    ['before its job comes', 'standby'],
+    ['with its job handed over, before adopting it', 'standby-handed'],
+    ['holding its job (spawned, in its cgroup), before releasing it', 'held'],
+  ])('a standby that dies %s: the queued job starts all the same, once', async (_, step) => {
+    const marker = path.join(w.home, 'crashed');
+    const r = await w.run(['run', 'qlone', '-q', '--queue', 'free', '--', 'sh', '-c', 'echo ran >> ran.txt; echo ran'], {
+      env: { JOBQ_TEST_CRASH_AT: step === 'held' ? `held:${marker}` : step },
+      cwd: w.home,
+    });
+    if (step === 'held') expect(fs.existsSync(marker)).toBe(true);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    // Started by a supervisor `run` spawned in its place, before `run` returned (not requeued for the dispatcher).
+    expect(['running', 'succeeded']).toContain(w.record(id).state.status);
+    await finished(id);
+    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
+    expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
   });
 });
 

@@ -59,9 +59,10 @@ export class LocalRunner implements Runner {
     // A dispatcher first: if this process is killed once the records exist, they still start (it outlives us, and
     // it stays a moment even while nothing waits yet).
     if (waits) await ensureDispatcher(host.store, { evenIfNothingWaits: true });
-    // A job run at once is recorded with the standby bin/jobq started as its supervisor; a waiting one needs none now.
+    // A job run at once is recorded with the standby bin/jobq started as its supervisor; a single waiting one keeps
+    // it until the round below says whether it starts now (then the standby adopts the claim); others need none.
     const standby = waits ? undefined : takeStandby();
-    dismissStandby();
+    if (!waits || elements.length > 1) dismissStandby();
     const made = elements.map((e, i) => host.create(e, admission[i]!, waits ? 'queued' : 'starting', standby));
     crashPoint('queued');
     if (!waits) return [await this.start(host, made[0]!, standby)];
@@ -70,13 +71,15 @@ export class LocalRunner implements Runner {
     await settleSideWork();
     const claims = await dispatchRound(host.store);
     const ours = made.length === 1 ? claims.find((c) => c.id === made[0]!.id) : undefined;
+    const spare = ours ? takeStandby() : undefined;
+    dismissStandby();
     crashPoint('claimed');
     await launchAll(
       host.store,
       claims.filter((c) => c !== ours),
     );
     await ensureDispatcher(host.store);
-    if (ours) return [await this.start(host, { ...made[0]!, token: ours.token })];
+    if (ours) return [await this.start(host, { ...made[0]!, token: ours.token }, spare)];
     return Promise.all(made.map(async (m) => (await host.view(m.id)).rec));
   }
 
@@ -93,9 +96,9 @@ export class LocalRunner implements Runner {
       crashPoint('handed-off');
       if (!given || (await awaitStandby(() => store.readRecord(id), standby)) === 'gone') {
         // No standby, or it died before starting the job: the record must stop naming it (a supervisor would stand
-        // down), and one is started as without a standby.
+        // down), and one is started as without a standby; so too where it died before adopting a queued job's claim.
         const t = standby ? await store.transition(id, life.forgetStandby(standby)) : undefined;
-        if (!t || t.changed) {
+        if (!t || t.changed || (life.claimedBy(token)(t.rec) && !t.rec.supervisor)) {
           // Loaded here so reading commands (and a start through the standby) never pay for child_process.
           const { startSupervisor } = await import('../../process/spawn.js');
           silent = !(await startSupervisor(store.home, id, token, env));
