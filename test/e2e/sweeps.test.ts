@@ -290,6 +290,18 @@ describe('a chain of small jobs', () => {
     });
   }
 
+  it("a capped array's first element starts while run still records the rest", async () => {
+    const n = 400;
+    const ids = (await w.run(['run', 'early', '-q', '--array', `1-${n}%1`, '--', 'sleep', '30'])).stdout.trim().split('\n');
+    expect(ids).toHaveLength(n);
+    await pollUntil(() => w.record(ids[0]!).state.status === 'running', 10_000, 'the first element to run');
+    const startedAt = Date.parse(w.record(ids[0]!).state.startedAt);
+    // Recorded ~1 ms an element: the first started ~0.1 s in, hundreds of records before the last.
+    expect(startedAt).toBeLessThan(Date.parse(w.record(ids[n - 1]!).createdAt));
+    expect(ids.slice(1).every((id) => w.record(id).state.status === 'queued')).toBe(true);
+    await w.run(['cancel', 'early']);
+  });
+
   it('one supervisor runs many elements in turn; SIGKILLed 100 times at random points, no element is lost or run twice', async () => {
     const n = 240;
     const ran = path.join(w.home, 'ran.txt');
