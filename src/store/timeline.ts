@@ -30,6 +30,9 @@ export class TimelineWriter {
   private stride = 1;
   private skipped = 0;
 
+  /** A new file's first sample (taken as the job starts), written with the second: a job over by then makes no file. */
+  private first?: Sample;
+
   constructor(
     private readonly file: string,
     private readonly maxBytes = MAX_BYTES,
@@ -37,7 +40,8 @@ export class TimelineWriter {
     try {
       this.bytes = fs.statSync(file).size;
     } catch {
-      fs.writeFileSync(file, '', { mode: 0o600 });
+      // No file yet: made with the second sample.
+      this.bytes = -1;
     }
   }
 
@@ -45,9 +49,17 @@ export class TimelineWriter {
   add(s: Sample): void {
     if (++this.skipped < this.stride) return;
     this.skipped = 0;
-    const line = lineOf(s);
+    if (this.bytes < 0 && !this.first) {
+      this.first = s;
+      return;
+    }
+    const line = (this.first ? lineOf(this.first) : '') + lineOf(s);
     try {
-      fs.appendFileSync(this.file, line);
+      if (this.bytes < 0) {
+        fs.writeFileSync(this.file, line, { mode: 0o600, flag: 'a' });
+        this.bytes = 0;
+        this.first = undefined;
+      } else fs.appendFileSync(this.file, line);
       this.bytes += line.length;
       if (this.bytes > this.maxBytes) this.thin();
     } catch {
