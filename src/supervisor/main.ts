@@ -71,6 +71,8 @@ interface Job {
   logAt?: number;
   /** What was claimed under the dispatch lock its end was written in (undefined: no round yet). */
   claims?: Claimed[];
+  /** Its end's joblog line is written (once, whatever tries the record takes). */
+  joblogged?: boolean;
 }
 
 let handshakeOpen = true;
@@ -470,9 +472,13 @@ async function writeEnd(job: Job, state: JobState, again: life.NextAttempt | und
   }
 }
 
-/** One try at writing the end, then its joblog line. */
+/** One try at writing the end; its joblog line first, once, so a `wait` that sees the end finds the line. */
 async function endOnce(job: Job, state: JobState, again: life.NextAttempt | undefined, event: Record<string, unknown>): Promise<JobRecord> {
   const { store, id, prot } = job;
+  if (!job.joblogged) {
+    job.joblogged = true;
+    joblogged(job, state);
+  }
   if (again) store.writeEnv(id, job.env);
   const r =
     again && life.isDone(state)
@@ -482,7 +488,7 @@ async function endOnce(job: Job, state: JobState, again: life.NextAttempt | unde
           { event: { ...event, ended: state.status, attempt: again.attempt, at: again.at } },
         )
       : undefined;
-  if (r?.changed) return joblogged(job, r.rec, state);
+  if (r?.changed) return r.rec;
   const f = await store.transition(id, life.finish(state, prot), { event });
   // Once the outcome is safe: the environment kept for a retry after a loss, and cgroups ended jobs left in use,
   // removed once empty (usually none are noted).
@@ -490,12 +496,13 @@ async function endOnce(job: Job, state: JobState, again: life.NextAttempt | unde
     store.removeEnv(id);
     for (const { id: other, dirs } of sweepLeftCgroups(store.cgroupsLeft().filter((l) => l.id !== id))) store.setCgroupsLeft(other, dirs);
   });
-  return joblogged(job, f.rec, state);
+  return f.rec;
 }
 
-/** Appends the end to the job's joblog (GNU parallel's format), once it is recorded; a joblog that fails costs nothing else. */
-function joblogged(job: Job, rec: JobRecord, state: JobState): JobRecord {
+/** Appends the end to the job's joblog (GNU parallel's format), just before it is recorded; a joblog that fails costs nothing else. */
+function joblogged(job: Job, state: JobState): void {
   const done = life.outcomeOf(state);
+  const rec = job.rec;
   if (rec.joblog && done) {
     let size = 0;
     housekeep(() => {
@@ -510,7 +517,6 @@ function joblogged(job: Job, rec: JobRecord, state: JobState): JobRecord {
       signal: done.signal,
     });
   }
-  return rec;
 }
 
 /** One run's line in the job's joblog: its Seq is an array element's index, else the job's number. */
