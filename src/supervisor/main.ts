@@ -538,6 +538,8 @@ function retryMarker(rec: JobRecord, state: JobState, next: life.NextAttempt): s
 /** Supervises one claimed job from its claim to its recorded end; false if it never started. */
 async function supervise(store: Store, id: string, token: string, env?: Record<string, string>): Promise<Claimed[] | undefined> {
   crashOnce('begun');
+  // Fault injection for the tests: a supervisor slower than its launcher's patience (JOBQ_START_TIMEOUT).
+  if (process.env.JOBQ_TEST_STALL_MS) await sleep(Number(process.env.JOBQ_TEST_STALL_MS));
   const job = await prepare(store, id, token, env);
   if (!job) return undefined;
   try {

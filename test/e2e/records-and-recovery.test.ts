@@ -235,14 +235,16 @@ describe('supervisor loss', () => {
 describe('a launcher that gives up has the last word', () => {
   it('run reports failure and the job never starts later', async () => {
     const marker = path.join(tmpDir(), 'ran');
-    const r = await w.run(['run', 'stall', '--', 'sh', '-c', `echo ran > ${marker}`], { env: { JOBQ_START_TIMEOUT: '1' } });
+    // A supervisor that comes to its job only after run gave up (a 1 ms patience; a stall, so a fast one cannot win).
+    const r = await w.run(['run', 'stall', '--', 'sh', '-c', `echo ran > ${marker}`], { env: { JOBQ_START_TIMEOUT: '1', JOBQ_TEST_STALL_MS: '1500' } });
     expect(r.exitCode).toBe(127);
     expect(r.stderr).toMatch(/did not report/);
     const id = w.ids()[0]!;
-    await new Promise((res) => setTimeout(res, 2000));
+    const events = () => fs.readFileSync(path.join(w.home, 'events.log'), 'utf8');
+    // Stood down: it never took the job, so nothing ran or can run.
+    await pollUntil(() => events().includes('supervisor stood down'), 10_000, 'the late supervisor to stand down');
     expect(fs.existsSync(marker)).toBe(false);
     expect(state(id).status).toBe('failed-to-start');
-    expect(fs.readFileSync(path.join(w.home, 'events.log'), 'utf8')).toContain('supervisor stood down');
   });
 });
 
