@@ -156,45 +156,32 @@ describe('run --queue into a free slot', () => {
     expect(rec.state.status).toBe('running');
     expect(argvOf(rec.supervisor.pid)).toContain('--standby');
   });
-
-  it.each([
-    ['before its job comes', 'standby'],
-    ['with its job handed over, before adopting it', 'standby-handed'],
-    ['holding its job (spawned, in its cgroup), before releasing it', 'held'],
-  ])('a standby that dies %s: the queued job starts all the same, once', async (_, step) => {
-    const marker = path.join(w.home, 'crashed');
-    const r = await w.run(['run', 'qlone', '-q', '--queue', 'free', '--', 'sh', '-c', 'echo ran >> ran.txt; echo ran'], {
-      env: { JOBQ_TEST_CRASH_AT: step === 'held' ? `held:${marker}` : step },
-      cwd: w.home,
-    });
-    if (step === 'held') expect(fs.existsSync(marker)).toBe(true);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const id = r.stdout.trim();
-    // Started by a supervisor `run` spawned in its place, before `run` returned (not requeued for the dispatcher).
-    expect(['running', 'succeeded']).toContain(w.record(id).state.status);
-    await finished(id);
-    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
-    expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
-  });
 });
 
 describe('SIGKILL around the hand-off', () => {
-  it.each([
+  const steps = [
     ['before its job comes (the hand-off finds no reader)', 'standby'],
     ['with its job handed over, before starting it', 'standby-handed'],
     ['holding its job (spawned, in its cgroup), before releasing it', 'held'],
-  ])('a standby that dies %s: the job starts all the same, once', async (_, step) => {
-    const marker = path.join(w.home, 'crashed');
-    const at = step === 'held' ? `held:${marker}` : step;
-    const r = await w.run(['run', 'lone', '-q', '--', 'sh', '-c', 'echo ran >> ran.txt; echo ran'], { env: { JOBQ_TEST_CRASH_AT: at }, cwd: w.home });
-    if (step === 'held') expect(fs.existsSync(marker)).toBe(true);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const id = r.stdout.trim();
-    await finished(id);
-    expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
-    expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
-    expect(logOf(id).trim()).toBe('ran');
-  });
+  ];
+  it.each([...steps.map(([what, step]) => [what, step, '']), ...steps.map(([what, step]) => [what, step, ' (run --queue, a free slot)'])])(
+    'a standby that dies %s: the job starts all the same, once%s',
+    async (_, step, queued) => {
+      const marker = path.join(w.home, 'crashed');
+      const at = step === 'held' ? `held:${marker}` : step;
+      const via = queued ? ['--queue', 'free'] : [];
+      const r = await w.run(['run', 'lone', '-q', ...via, '--', 'sh', '-c', 'echo ran >> ran.txt; echo ran'], { env: { JOBQ_TEST_CRASH_AT: at }, cwd: w.home });
+      if (step === 'held') expect(fs.existsSync(marker)).toBe(true);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const id = r.stdout.trim();
+      // Started by a supervisor `run` spawned in its place, before `run` returned (a queued one is not left to the dispatcher).
+      expect(['running', 'succeeded']).toContain(w.record(id).state.status);
+      await finished(id);
+      expect(fs.readFileSync(path.join(w.home, 'ran.txt'), 'utf8')).toBe('ran\n');
+      expect(w.record(id).state).toMatchObject({ status: 'succeeded', exitCode: 0 });
+      expect(logOf(id).trim()).toBe('ran');
+    },
+  );
 
   it('the CLI killed right after the hand-off: the standby still runs the job to its recorded end', async () => {
     const r = await w.run(['run', 'orphan', '--', 'sh', '-c', 'sleep 0.3; echo done'], { env: { JOBQ_TEST_CRASH_AT: 'handed-off' } });
