@@ -67,14 +67,9 @@ export function appendHistoryId(file: string, id: string): boolean {
   );
 }
 
-/** Runs `fn` on the index opened (for reading, or `flags`), only if it is a regular file of ours (never a planted link or FIFO). */
-function withOwnIndex<T>(file: string, flags: number, fn: (fd: number, st: fs.Stats) => T | undefined): T | undefined {
-  let fd: number | undefined;
-  try {
-    fd = flags === fs.constants.O_RDONLY ? openToRead(file) : fs.openSync(file, flags | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
+/** Runs `fn` on the index opened (for reading, or `access`), only if it is a regular file of ours (never a planted link or FIFO). */
+function withOwnIndex<T>(file: string, access: number, fn: (fd: number, st: fs.Stats) => T | undefined): T | undefined {
+  const fd = openToRead(file, access);
   if (fd === undefined) return undefined;
   try {
     const st = fs.fstatSync(fd);

@@ -24,7 +24,7 @@ import { sleep } from '../domain/units.js';
 import { bootId, isAlive, procId } from '../process/proc.js';
 import { appendEvent } from './events.js';
 import { appendHistoryId, formatHistory, newestDone, readHistory, readHistoryText, sortOldestFirst, withHistoryId } from './history.js';
-import { untrustedReason } from './trust.js';
+import { openToRead, untrustedReason } from './trust.js';
 
 /** Where state lives: $JOBQ_HOME, else $XDG_STATE_HOME/jobq, else ~/.local/state/jobq. */
 export function stateHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -1012,6 +1012,7 @@ function ownerFile(locksDir: string): string {
   }
   const id = procId(process.pid);
   const file = path.join(locksDir, `owner-${process.pid}-${id?.startTicks ?? 0}-${owners.made.length}`);
+  // A name left by an earlier boot's process with the same pid and start time.
   fs.rmSync(file, { force: true });
   fs.writeFileSync(file, ownerLine(), { mode: 0o600, flag: 'wx' });
   owners.made.push(file);
@@ -1081,17 +1082,15 @@ function readOwner(lock: string): string | undefined {
     if ((e as NodeJS.ErrnoException).code !== 'EINVAL') return undefined;
   }
   // A hard link to its holder's owner file: read without following, never blocking on a FIFO, only a small file.
+  const fd = openToRead(lock);
+  if (fd === undefined) return undefined;
   try {
-    const fd = fs.openSync(lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile() || st.size > 200) return undefined;
-      return fs.readFileSync(fd, 'latin1');
-    } finally {
-      fs.closeSync(fd);
-    }
+    const st = fs.fstatSync(fd);
+    return st.isFile() && st.size <= 200 ? fs.readFileSync(fd, 'latin1') : undefined;
   } catch {
     return undefined;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -67,10 +67,10 @@ function writableByOthers(dir: string, st: fs.Stats): string | undefined {
   return `${dir} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)})`;
 }
 
-/** Opens a state-dir file for reading: never through a symlink, never blocking on a FIFO; undefined if it cannot. */
-export function openToRead(file: string): number | undefined {
+/** Opens a state-dir file for reading (or `access`): never through a symlink, never blocking on a FIFO; undefined if it cannot. */
+export function openToRead(file: string, access: number = fs.constants.O_RDONLY): number | undefined {
   try {
-    return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    return fs.openSync(file, access | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
