@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Claimed, dispatcherLoop, dispatchRound, endThenClaim, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
+import { type Claimed, claimIntoSlot, dispatcherLoop, dispatchRound, endThenClaim, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { joblogLine } from '../domain/joblog.js';
@@ -445,13 +445,17 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
 /** Writes the end (or the move to the next --retry attempt): the outcome lives in memory until it is on disk. */
 async function writeEnd(job: Job, state: JobState, again: life.NextAttempt | undefined, event: Record<string, unknown>): Promise<JobRecord> {
   const { store, id } = job;
-  // Jobs wait: the end and the next claim under one dispatch lock (a failure here is retried below, without it).
-  // Not with an --on-exit hook: the next job would wait for the hook, which runs after the end.
+  // Jobs wait: the next element claimed into this slot first, or else the end and a round under one dispatch lock (a
+  // failure here is retried below, without it). Not with an --on-exit hook: the next job would wait for the hook.
   if (!job.rec.onExit && store.anyWaiting()) {
-    const r = await endThenClaim(store, () => endOnce(job, state, again, event)).catch(() => undefined);
-    if (r) {
-      job.claims = r.claims;
-      return r.rec;
+    const next = again ? undefined : await claimIntoSlot(store, job.rec).catch(() => undefined);
+    if (next) job.claims = [next];
+    else {
+      const r = await endThenClaim(store, () => endOnce(job, state, again, event)).catch(() => undefined);
+      if (r) {
+        job.claims = r.claims;
+        return r.rec;
+      }
     }
   }
   // A full or read-only state dir is retried, with backoff.

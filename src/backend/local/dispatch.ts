@@ -213,10 +213,9 @@ async function claim(store: Store, id: string, held?: { gpus: number[]; uuids?: 
 }
 
 /**
- * A supervisor's end and its next claim under one dispatch lock, so no other jobq takes the slot its job frees in
- * between (and starts a Node for it). The next element of its array is claimed without reading every waiting record
- * where nothing but the array's cap holds it; otherwise a full round runs. Undefined: the lock was busy past 2 s —
- * the end is not written, and the caller writes it and dispatches as usual.
+ * A supervisor's end and a full round under one dispatch lock, so no other jobq takes the slot its job frees in
+ * between (and starts a Node for it). Undefined: the lock was busy past 2 s — the end is not written, and the caller
+ * writes it and dispatches as usual.
  */
 export async function endThenClaim(store: Store, writeEnd: () => Promise<JobRecord>): Promise<{ rec: JobRecord; claims?: Claimed[] } | undefined> {
   try {
@@ -226,9 +225,7 @@ export async function endThenClaim(store: Store, writeEnd: () => Promise<JobReco
         const rec = await writeEnd();
         const whileHeld = (c: Claimed[]) => (c.length ? ensureDispatcher(store) : undefined);
         try {
-          const next = await nextOfArray(store, rec);
-          if (next) await whileHeld([next]);
-          return { rec, claims: next ? [next] : await roundHeld(store, { whileHeld }) };
+          return { rec, claims: await roundHeld(store, { whileHeld }) };
         } catch {
           // The end is written; the caller's own round (and the dispatcher) will start what waits.
           return { rec };
@@ -243,14 +240,44 @@ export async function endThenClaim(store: Store, writeEnd: () => Promise<JobReco
 }
 
 /**
+ * A sweep's element ended: the next element of its array claimed into the slot the ended process left, before its
+ * end is written. Until then the ended record still counts against the cap, so no one else claims into that slot,
+ * and the dispatch lock covers this claim alone (the end, its fsync and the history come after, outside it).
+ * Undefined: not an array held only by its cap, none of it waits, or the lock was busy past 2 s.
+ */
+export async function claimIntoSlot(store: Store, ending: JobRecord): Promise<Claimed | undefined> {
+  if (!capOnly(ending)) return undefined;
+  try {
+    return await store.withLock(
+      'dispatch',
+      async () => {
+        const next = await nextOfArray(store, ending);
+        // A dispatcher made sure of while the claim is under the lock: if this process dies holding it, someone sees it.
+        if (next) await ensureDispatcher(store);
+        return next;
+      },
+      2000,
+    );
+  } catch (e) {
+    if (isBusy(e)) return undefined;
+    throw e;
+  }
+}
+
+/** An array element that nothing but its array's cap holds: no queue, no memory or GPU need. */
+function capOnly(rec: JobRecord): boolean {
+  const a = rec.admission;
+  return !!a?.array?.cap && rec.queue === undefined && !a.memBytes && !a.gpus;
+}
+
+/**
  * The fast path of a sweep: the lowest queued index of an ended element's own array run, claimed into the slot of
- * the array's cap that element freed. Only where the cap is all that holds them — no queue, no memory or GPU need,
+ * the array's cap that element frees. Only where the cap is all that holds them — no queue, no memory or GPU need,
  * no pressure guard, the same cap — so what a full round would start is what starts.
  */
 async function nextOfArray(store: Store, ended: JobRecord): Promise<Claimed | undefined> {
-  const a = ended.admission;
-  if (!a?.array?.cap || ended.queue !== undefined || a.memBytes || a.gpus || ended.state.status === 'queued') return undefined;
-  if (store.readDispatchSettings().pressureGuard) return undefined;
+  const a = ended.admission!;
+  if (!a.array || store.readDispatchSettings().pressureGuard) return undefined;
   const prefix = `${a.array.name}.`;
   const candidates = store
     .waitingIds()
