@@ -272,34 +272,55 @@ function capOnly(rec: JobRecord): boolean {
 
 /**
  * The fast path of a sweep: the lowest queued index of an ended element's own array run, claimed into the slot of
- * the array's cap that element frees. Only where the cap is all that holds them — no queue, no memory or GPU need,
- * no pressure guard, the same cap — so what a full round would start is what starts.
+ * the array's cap that element frees, where the same cap is all that holds it (and no pressure guard), so what a
+ * full round would start is what starts.
  */
 async function nextOfArray(store: Store, ended: JobRecord): Promise<Claimed | undefined> {
-  const a = ended.admission!;
-  if (!a.array || store.readDispatchSettings().pressureGuard) return undefined;
-  const prefix = `${a.array.name}.`;
-  const candidates = store
+  const a = ended.admission!.array!;
+  if (store.readDispatchSettings().pressureGuard) return undefined;
+  // The list this process keeps first; read afresh once if that ran out.
+  for (let reread = false; ; reread = true) {
+    const { ids, fresh } = arrayQueue(store, a.name, reread);
+    for (let tries = 0; ids.length && tries < 8; tries++) {
+      let rec: JobRecord;
+      try {
+        rec = store.readRecord(ids[0]!);
+      } catch {
+        ids.shift();
+        continue;
+      }
+      const b = rec.admission;
+      if (rec.state.status !== 'queued' || b?.array?.name !== a.name || b.array.run !== a.run) {
+        ids.shift();
+        continue;
+      }
+      // Anything else that could hold it (a retry's delay, another cap, a queue, a need): a full round decides.
+      if (rec.state.retry || b.array.cap !== a.cap || rec.queue !== undefined || b.memBytes || b.gpus) return undefined;
+      // This supervisor runs it next (runSlots takes a lone claim itself).
+      const c = await claim(store, ids.shift()!, undefined, true);
+      if (c) return c;
+    }
+    if (fresh) return undefined;
+  }
+}
+
+/** The waiting elements of the array this process works through, lowest index first: the index is read again once the list runs out or is a second old. */
+let arrayWaiting: { key: string; at: number; ids: string[] } | undefined;
+
+function arrayQueue(store: Store, name: string, reread: boolean): { ids: string[]; fresh: boolean } {
+  const key = `${store.home}/${name}`;
+  const old = arrayWaiting;
+  if (!reread && old?.key === key && old.ids.length && Date.now() - old.at < 1000) return { ids: old.ids, fresh: false };
+  const prefix = `${name}.`;
+  const ids = store
     .waitingIds()
     .filter((id) => id.startsWith(prefix))
     .map((id) => ({ id, index: Number(/^(\d+)_/.exec(id.slice(prefix.length))?.[1]) }))
     .filter((c) => Number.isInteger(c.index))
-    .sort((x, y) => x.index - y.index);
-  for (const c of candidates.slice(0, 8)) {
-    let rec: JobRecord;
-    try {
-      rec = store.readRecord(c.id);
-    } catch {
-      continue;
-    }
-    const b = rec.admission;
-    if (rec.state.status !== 'queued' || b?.array?.name !== a.array.name || b.array.run !== a.array.run) continue;
-    // Anything else that could hold it (a retry's delay, another cap, a queue, a need): a full round decides.
-    if (rec.state.retry || b.array.cap !== a.array.cap || rec.queue !== undefined || b.memBytes || b.gpus) return undefined;
-    // This supervisor runs it next (runSlots takes a lone claim itself).
-    return claim(store, c.id, undefined, true);
-  }
-  return undefined;
+    .sort((x, y) => x.index - y.index)
+    .map((c) => c.id);
+  arrayWaiting = { key, at: Date.now(), ids };
+  return { ids, fresh: true };
 }
 
 /** Starts a detached supervisor for each claim, with the job's own environment (kept in its env file while it waited). */
