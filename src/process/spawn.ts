@@ -163,31 +163,39 @@ export interface HeldJob {
   abort(): void;
 }
 
+let devNull: number | undefined;
+
 /** Spawns the job in a new session (pid = pgid = sid), stdin /dev/null, output on the log fd, held before exec. */
 export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<string, string>; logFd: number; gateFd: number; prefix: string[] }): HeldJob {
   const full = [...opts.prefix, '/bin/sh', '-c', HELD_WRAPPER, 'jobq-job', ...argv];
+  // Without a prefix the spawned process is the wrapper and no keeper is started: fds 4 and 5 go to /dev/null, two
+  // pipes fewer per job (a chain of small jobs makes thousands).
+  const bare = !opts.prefix.length;
+  if (bare) devNull ??= fs.openSync('/dev/null', 'r+');
   const child = spawn(full[0]!, full.slice(1), {
     cwd: opts.cwd,
     env: opts.env,
     detached: true,
     // fd 3: the gate (lines to the wrapper); fd 4: the wrapper's one byte; fd 5: the keeper's lifeline; fd 6: the
     // gate file, marked by the wrapper as it takes "go".
-    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe', 'pipe', 'pipe', opts.gateFd],
+    stdio: ['ignore', opts.logFd, opts.logFd, 'pipe', bare ? devNull! : 'pipe', bare ? devNull! : 'pipe', opts.gateFd],
   });
   if (!child.pid) throw new JobqError('START_FAILED', `cannot spawn ${full[0]}`);
   const gate = child.stdio[3] as NodeJS.WritableStream & { destroy(): void };
   gate.on('error', () => undefined);
-  const here = child.stdio[4] as NodeJS.ReadableStream & { destroy(): void };
-  here.on('error', () => undefined);
-  const lifeline = (child.stdio as unknown as NodeJS.ReadableStream[])[5] as NodeJS.ReadableStream & { destroy(): void };
-  lifeline.on('error', () => undefined);
+  const here = child.stdio[4] as (NodeJS.ReadableStream & { destroy(): void }) | null;
+  here?.on('error', () => undefined);
+  const lifeline = (child.stdio as unknown as (NodeJS.ReadableStream & { destroy(): void })[])[5] ?? null;
+  lifeline?.on('error', () => undefined);
   // One byte or the end of the pipe: only the wrapper writes it, and every holder of the other end is this process.
-  const arrived = new Promise<boolean>((resolve) => {
-    here.once('data', () => resolve(true));
-    here.once('end', () => resolve(false));
-    here.once('close', () => resolve(false));
-    child.once('exit', () => resolve(false));
-  });
+  const arrived = !here
+    ? Promise.resolve(true)
+    : new Promise<boolean>((resolve) => {
+        here.once('data', () => resolve(true));
+        here.once('end', () => resolve(false));
+        here.once('close', () => resolve(false));
+        child.once('exit', () => resolve(false));
+      });
   return {
     child,
     pid: child.pid,
@@ -198,22 +206,23 @@ export function spawnHeld(argv: string[], opts: { cwd: string; env: Record<strin
       });
       const ok = await Promise.race([arrived, late]);
       clearTimeout(timer);
-      here.destroy();
+      here?.destroy();
       return ok;
     },
     keep(dir) {
+      if (!lifeline) throw new Error('a keeper needs a prefix (its lifeline is a pipe only then)');
       gate.write(`keep:${dir}\n`);
     },
     release(rlimitKb) {
       gate.end(rlimitKb ? `rlimit:${rlimitKb}\ngo\n` : 'go\n');
     },
     dismiss() {
-      lifeline.destroy();
+      lifeline?.destroy();
     },
     abort() {
       gate.destroy();
-      here.destroy();
-      lifeline.destroy();
+      here?.destroy();
+      lifeline?.destroy();
     },
   };
 }
