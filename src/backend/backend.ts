@@ -180,7 +180,8 @@ export interface Backend {
   remove(id: string): Promise<Removed>;
   /** As `remove` for each, in order (prune: thousands at once); the first failure stops it. */
   removeAll(ids: string[]): Promise<Removed[]>;
-  queues(names: string[]): Promise<QueueInfo[]>;
+  /** The named queues, and (`outside`) the jobs that wait in no queue: an array's cap, --after, memory, GPUs, a retry's delay. */
+  queues(names: string[]): Promise<{ queues: QueueInfo[]; outside: QueueInfo['waiting'] }>;
   queueNames(): string[];
   /** A queue's slots and whether it is paused, without looking at its jobs. */
   queueSettings(name: string): { slots: number; paused: boolean };

@@ -559,7 +559,7 @@ export class Jobs implements Backend, RunnerHost {
     return { id, status: rec.state.status, ...(this.logIsOwn(rec) ? {} : { log: rec.log }) };
   }
 
-  queues(names: string[]): Promise<QueueInfo[]> {
+  queues(names: string[]): Promise<{ queues: QueueInfo[]; outside: QueueInfo['waiting'] }> {
     return this.local.queues(names);
   }
 

@@ -587,25 +587,31 @@ function queueTool({ server, b }: Tools): void {
     {
       title: 'Queues',
       description:
-        "Queues: slots, running jobs, waiting jobs in start order and why each waits. With slots, set a queue's slots; with paused, pause or resume it.",
+        "Queues: slots, running jobs, waiting jobs in start order and why each waits; without a queue named, also the jobs waiting in none (an array's cap, a dependency, memory, GPUs). With slots, set a queue's slots; with paused, pause or resume it.",
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
       inputSchema: { queue: z.string().optional(), slots: z.number().int().positive().optional(), paused: z.boolean().optional() },
-      outputSchema: { queues: z.array(z.looseObject({ name: z.string(), slots: z.number(), paused: z.boolean() })) },
+      outputSchema: {
+        queues: z.array(z.looseObject({ name: z.string(), slots: z.number(), paused: z.boolean() })),
+        waitingOutsideQueues: z.array(z.looseObject({ id: z.string() })).optional(),
+      },
     },
     (a) =>
       answer(async () => {
         if (a.queue && (a.slots !== undefined || a.paused !== undefined)) {
           await b.updateQueue(a.queue, { ...(a.slots !== undefined ? { slots: a.slots } : {}), ...(a.paused !== undefined ? { paused: a.paused } : {}) });
         }
-        const qs = await b.queues(a.queue ? [a.queue] : b.queueNames());
+        const { queues, outside } = await b.queues(a.queue ? [a.queue] : b.queueNames());
+        const waiting = (w: (typeof outside)[number]) => ({ id: w.view.rec.id, position: w.position, reason: w.reason, waitingFor: w.waitingFor });
         return {
-          queues: qs.map((q) => ({
+          queues: queues.map((q) => ({
             name: q.name,
             slots: q.slots,
             paused: q.paused,
             running: q.running.map((v) => v.rec.id),
-            waiting: q.waiting.map((w) => ({ id: w.view.rec.id, position: w.position, reason: w.reason, waitingFor: w.waitingFor })),
+            waiting: q.waiting.map(waiting),
           })),
+          // Without a queue named: the jobs that wait in none (an array's cap, a dependency, memory, GPUs, a retry).
+          ...(a.queue ? {} : { waitingOutsideQueues: outside.map(waiting) }),
         };
       }),
   );

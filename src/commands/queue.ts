@@ -54,7 +54,10 @@ export default async function queue(
   if (second) throw new JobqError('USAGE', `unknown queue action '${first}' (set, pause, resume; or a queue name alone)`);
   if (o.slots) throw new JobqError('USAGE', '--slots goes with set: jobq queue set QUEUE --slots N');
   const names = first ? [existing(validateQueue(first))] : known();
-  const queues = await b.queues(names);
+  const { queues, outside: all } = await b.queues(names);
+  // Every queue asked for: the jobs that wait in none are shown too (an array's cap, --after, memory, GPUs, a retry).
+  const outside = first ? [] : all;
+  const waitJson = (w: (typeof all)[number]) => ({ ...jobJson(w.view), position: w.position, reason: w.reason, waitingFor: w.waitingFor });
   if (o.json) {
     printJson({
       schema: JSON_SCHEMA,
@@ -63,13 +66,14 @@ export default async function queue(
         slots: q.slots,
         paused: q.paused,
         running: q.running.map(jobJson),
-        waiting: q.waiting.map((w) => ({ ...jobJson(w.view), position: w.position, reason: w.reason, waitingFor: w.waitingFor })),
+        waiting: q.waiting.map(waitJson),
       })),
+      ...(first ? {} : { waitingOutsideQueues: outside.map(waitJson) }),
     });
     return EXIT.ok;
   }
   const c = ctx.chalk;
-  if (!queues.length) out('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
+  if (!queues.length && !outside.length) out('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
   for (const q of queues) {
     out(
       `${c.bold(q.name)}  ${q.running.length}/${q.slots} slot${q.slots === 1 ? '' : 's'} busy${q.paused ? c.yellow('  paused') : ''}  ${q.waiting.length} waiting\n`,
@@ -79,6 +83,10 @@ export default async function queue(
       out(`  ${paintState(c, v.state.status, stateLabel(v).padEnd(8))} ${v.rec.id}${e === undefined ? '' : `  ${formatDuration(e)}`}\n`);
     }
     for (const w of q.waiting) out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
+  }
+  if (outside.length) {
+    out(`${c.bold('(no queue)')}  ${outside.length} waiting\n`);
+    for (const w of outside) out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
   }
   return EXIT.ok;
 }
@@ -96,7 +104,7 @@ export const command: CommandDef = {
   ],
   afterHelp: `
 Examples:
-  jobq queue                       # every queue
+  jobq queue                       # every queue, then the jobs waiting in none (array cap, --after, --mem, --gpus)
   jobq queue heavy --json
   jobq queue set heavy --slots 2   # a new queue has 1 slot; config may define queues too
   jobq queue pause heavy           # running jobs go on; no new ones start

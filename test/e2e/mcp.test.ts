@@ -149,6 +149,12 @@ describe('jobq mcp', () => {
   it('queue, pause and resume: an agent holds a queue, sees why a job waits, then lets it go', async () => {
     const q = await call('jobq_queue', { queue: 'agents', slots: 1, paused: true });
     expect(q).toEqual({ queues: [{ name: 'agents', slots: 1, paused: true, running: [], waiting: [] }] });
+    // No queue named: every queue, and what waits in none (here, an array's cap).
+    const gated = await call('jobq_run', { name: 'gated', array: '1-2%1', command: ['sleep', '30'] });
+    const all = await call('jobq_queue', {});
+    expect(all.queues.map((x: { name: string }) => x.name)).toContain('agents');
+    expect(all.waitingOutsideQueues).toEqual([expect.objectContaining({ id: gated.jobs[1].id, waitingFor: 'array-cap', position: 1 })]);
+    await call('jobq_cancel', { job: 'gated' });
     const r = await call('jobq_run', { name: 'held', queue: 'agents', command: ['sh', '-c', 'echo go; sleep 30'] });
     expect(r).toMatchObject({ status: 'queued', reason: expect.stringMatching(/paused/) });
     const [waiting] = (await call('jobq_queue', { queue: 'agents' })).queues[0].waiting;

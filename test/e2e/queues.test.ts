@@ -219,6 +219,31 @@ describe('a queue with slots', () => {
     expect(typo.stderr).toContain("did you mean 'adhoc'?");
   });
 
+  it('queue lists the jobs that wait in no queue, with why (an array cap, --after); queue NAME and a queue job stay apart', async () => {
+    const arr = (await w.run(['run', 'capd', '-q', '--array', '1-3%1', '--', 'sleep', '30'])).stdout.trim().split('\n');
+    const dep = (await w.run(['run', 'dep', '-q', '--after', 'capd', '--', 'true'])).stdout.trim();
+    const inQ = await start(w, 'inq', ['sleep', '30'], ['--queue', 'solo']);
+    await pollUntil(() => w.record(arr[0]!).state.status === 'running', 10_000, 'the first element to run');
+    const text = (await w.run(['queue'])).stdout;
+    expect(text).toMatch(/^\(no queue\) {2}3 waiting$/m);
+    expect(text).toMatch(new RegExp(`^ {2}#\\d +${arr[1]} .*array capd: 1 running \\(%1\\)$`, 'm'));
+    expect(text).toMatch(new RegExp(`^ {2}#\\d +${dep} .*after ${arr[0]} \\(running\\)`, 'm'));
+    expect(text).toMatch(/^solo {2}1\/1 slot busy/m);
+    const j = JSON.parse((await w.run(['queue', '--json'])).stdout);
+    expect(j.waitingOutsideQueues.map((x: { id: string; waitingFor: string }) => [x.id, x.waitingFor]).sort()).toEqual(
+      [
+        [arr[1], 'array-cap'],
+        [arr[2], 'array-cap'],
+        [dep, 'after'],
+      ].sort(),
+    );
+    // One queue asked for: only it.
+    const one = await w.run(['queue', 'solo', '--json']);
+    expect(JSON.parse(one.stdout)).not.toHaveProperty('waitingOutsideQueues');
+    expect((await w.run(['queue', 'solo'])).stdout).not.toContain('(no queue)');
+    await w.run(['cancel', 'capd', 'dep', inQ]);
+  });
+
   it('a claim whose supervisor never came does not hold the slot for ever, though its claimer lives', async () => {
     // As a dispatcher leaves it when the supervisor it launched dies before taking the job: the claimer lives on.
     const claimer = bystander();

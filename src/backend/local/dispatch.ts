@@ -513,7 +513,7 @@ async function stayAfterAll(store: Store, me: DispatcherFile): Promise<boolean> 
 export function queueView(
   views: JobView[],
   plan: DispatchPlan,
-  name: string,
+  name: string | undefined,
 ): { running: JobView[]; waiting: Array<{ view: JobView; position: number; reason?: string; waitingFor?: WaitReason['waitingFor'] }> } {
   const inQ = views.filter((v) => v.rec.queue === name);
   const waiting = inQ

@@ -34,12 +34,16 @@ export class LocalQueues {
     return ids.map((id) => live.find((v) => v.rec.id === id)).filter((v): v is JobView => !!v);
   }
 
-  async queues(names: string[]): Promise<QueueInfo[]> {
+  async queues(names: string[]): Promise<{ queues: QueueInfo[]; outside: QueueInfo['waiting'] }> {
     const { store } = this.host;
     const views = await liveJobs(store, (id) => this.host.view(id));
     this.explainWaits(views);
-    const plan = planFor(store, views.filter(here));
-    return names.map((name) => ({ name, ...queueSettings(store, name), ...queueView(views, plan, name) }));
+    const local = views.filter(here);
+    const plan = planFor(store, local);
+    return {
+      queues: names.map((name) => ({ name, ...queueSettings(store, name), ...queueView(views, plan, name) })),
+      outside: queueView(local, plan, undefined).waiting,
+    };
   }
 
   /** Every queue that has settings or a live job in it. */
