@@ -152,12 +152,15 @@ function noIsolationWarning(env: Record<string, string>): string {
 /** Records that the job could not start (nothing of it ran) and tells the launcher. */
 async function failStart(job: Job, err: unknown): Promise<void> {
   const msg = err instanceof JobqError ? err.message : `cannot start: ${(err as Error).message}`;
-  const t = await job.store.transition(job.id, life.failStart(msg));
+  const fail = life.failStart(msg);
+  await job.store.transition(job.id, (rec) => {
+    const next = fail(rec);
+    // In the joblog as parallel writes a command it could not run (exit 127, no time), before the record: a `wait`
+    // that sees the end finds the line.
+    if (next) joblogEnd(rec, { startedAt: new Date().toISOString(), durationMs: 0, receivedBytes: 0, exitCode: 127, signal: null });
+    return next;
+  });
   notifyLauncher();
-  // In the joblog as parallel writes a command it could not run: exit 127, no time.
-  if (t.changed && job.rec.joblog) {
-    joblogEnd(job.rec, { startedAt: new Date().toISOString(), durationMs: 0, receivedBytes: 0, exitCode: 127, signal: null });
-  }
 }
 
 /** start: creates the cgroups and spawns the job held before exec, output on the log. */

@@ -164,6 +164,15 @@ describe('joblog', () => {
     expect((await w.run(['status', 'sw'])).stdout).toContain(`joblog: ${file}`);
   });
 
+  it('a command that cannot start is its joblog line (Exitval 127), written before its record: wait sees every line', async () => {
+    const r = await w.run(['run', 'nf', '--array', '1-12', '--', '/nonexistent/cmd', '{}']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await w.run(['wait', 'nf', '--timeout', '30s'])).exitCode).toBe(127);
+    const rows = joblog(path.join(w.home, 'joblogs', 'nf.tsv'));
+    expect(rows.map((x) => [x.Exitval, x.JobRuntime])).toEqual(Array.from({ length: 12 }, () => ['127', '0.000']));
+    expect(rows.map((x) => Number(x.Seq)).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+  });
+
   it('--joblog FILE for one job: a signal is its Signal column, each --retry attempt a line; a planted symlink is refused', async () => {
     const file = path.join(w.home, 'my.joblog');
     const id = await start(w, 'sig', ['sh', '-c', '[ "$JOBQ_ATTEMPT" = 2 ] || kill -9 $$'], ['--joblog', file, '--retry', '1']);
