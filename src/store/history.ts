@@ -1,5 +1,6 @@
-// The history index (`history` in the state dir): every job dir not marked active, oldest id first, so `status` reads
-// its tail (the newest) instead of listing every job dir. A cache only: the job dirs and records are the truth; a
+// The history index (`history` in the state dir): every job dir not marked active, oldest first by the second it was
+// made in (jobs of one second in any order: the order they ended), so `status` reads its tail (the newest) instead of
+// listing every job dir. A cache only: the job dirs and records are the truth; a
 // missing, broken or stale index is rebuilt from them, and what it holds is data (each line checked as an id).
 import fs from 'node:fs';
 import { parseId } from '../domain/job.js';
@@ -32,9 +33,10 @@ const WIDE_HEAD_RE = /^jobq-history 1 (\d{9}) (\d{1,9})\n/;
 const COUNT_AT = 'jobq-history 1 '.length;
 
 /**
- * Adds `id` in place when it sorts after the index's last line (an end nearly always does): the line appended, then
- * the count rewritten, no copy and no new file. False when it cannot (no index, a narrow count, `id` not the newest):
- * the caller rewrites the index. A reader between the two writes sees a count one short, and rebuilds the index.
+ * Adds `id` in place when it was made no earlier than the index's last line (an end nearly always was; a sweep's
+ * elements share their second): the line appended, then the count rewritten, no copy and no new file. False when it
+ * cannot (no index, a narrow count, `id` older than the last): the caller rewrites the index. A reader between the two
+ * writes sees a count one short, and rebuilds the index.
  */
 export function appendHistoryId(file: string, id: string): boolean {
   const p = parseId(id);
@@ -55,10 +57,8 @@ export function appendHistoryId(file: string, id: string): boolean {
         const last = t.slice(t.lastIndexOf('\n', t.length - 2) + 1, -1);
         const q = parseId(last);
         if (!q) return false;
-        const was = `${q.sortKey}\0${last}`;
-        const key = `${p.sortKey}\0${id}`;
-        if (was === key) return true;
-        if (was > key) return false;
+        if (last === id) return true;
+        if (q.sortKey > p.sortKey) return false;
       }
       fs.writeSync(fd, `${id}\n`, st.size);
       fs.writeSync(fd, String(Number(m[1]) + 1).padStart(9, '0'), COUNT_AT);
@@ -113,17 +113,16 @@ export function withHistoryId(text: string, id: string): string | undefined {
   let lines = 0;
   for (let i = body.indexOf('\n'); i >= 0; i = body.indexOf('\n', i + 1)) lines++;
   if (lines !== Number(m[1])) return undefined;
-  const key = `${p.sortKey}\0${id}`;
+  // After the last line made no later than `id` (lines made in its second, in any order, are looked through for it).
   let at = body.length;
-  while (at > 0) {
-    const start = body.lastIndexOf('\n', at - 2) + 1;
-    const line = body.slice(start, at - 1);
+  for (let end = body.length, start: number; end > 0; end = start) {
+    start = body.lastIndexOf('\n', end - 2) + 1;
+    const line = body.slice(start, end - 1);
     const q = parseId(line);
     if (!q) return undefined;
-    const k = `${q.sortKey}\0${line}`;
-    if (k === key) return text;
-    if (k < key) break;
-    at = start;
+    if (line === id) return text;
+    if (q.sortKey < p.sortKey) break;
+    if (q.sortKey > p.sortKey) at = start;
   }
   return `${historyHead(lines + 1, m[2]!)}${body.slice(0, at)}${id}\n${body.slice(at)}`;
 }
@@ -162,9 +161,8 @@ function linesFrom(fd: number, from: number, to: number, cut: boolean): string[]
   let last = '';
   for (const l of lines) {
     const p = parseId(l);
-    const key = p && `${p.sortKey}\0${l}`;
-    if (!key || key <= last) return undefined;
-    last = key;
+    if (!p || p.sortKey < last) return undefined;
+    last = p.sortKey;
   }
   return lines.reverse();
 }

@@ -272,6 +272,28 @@ describe('the history index: a cache of the job dirs not active, rebuilt from th
     expect(lines(s)[0]).toBe(head(6));
   });
 
+  it("a sweep's elements, made in one second, are appended in place in the order they end; an older second is not", async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const at = new Date(2026, 0, 1);
+    const ids = [1, 2, 9, 10, 100].map((i) => {
+      const id = s.reserveId(`sw.${i}`, at);
+      s.create(makeRecord({ id, name: `sw.${i}`, log: s.paths(id).log, state: { status: 'running', startedAt: '' } }), { event: false });
+      return id;
+    });
+    const [before] = await finished(s, 'b', 1, new Date(2025, 11, 31));
+    const ino = fs.statSync(s.historyFile).ino;
+    // sw.10 sorts before sw.9 as text, and two chains end their elements out of turn: each still an append.
+    const order = [ids[1], ids[0], ids[3], ids[2], ids[4]] as string[];
+    for (const id of order) await s.transition(id, (r) => ({ ...r, state: ended(at) }));
+    expect([fs.statSync(s.historyFile).ino, lines(s)]).toEqual([ino, [head(6), before, ...order]]);
+    expect((await s.recentDone(2, [])).ids.sort()).toEqual([...ids].sort());
+    // One made a second earlier than the last line: put in its place by a rewrite, and readers still trust the index.
+    const [older] = await finished(s, 'o', 1, new Date(at.getTime() - 1000));
+    expect(lines(s)).toEqual([head(7), before, older, ...order]);
+    expect((await s.recentDone(1, [])).total).toBe(7);
+    expect(withHistoryId(formatHistory([before!, ...order], 0), ids[2]!)).toBe(formatHistory([before!, ...order], 0));
+  });
+
   it('an end with 20,000 jobs in the index lands after the newest, counted, and status still trusts it', async () => {
     const s = Store.open(path.join(dir, 'state'));
     const at = new Date(2026, 0, 1);
