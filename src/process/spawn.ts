@@ -118,6 +118,8 @@ export function spawnShell(cmd: string, opts: { cwd: string; env: Record<string,
 }
 
 function isExecutableFile(file: string): boolean {
+  // Most of PATH does not hold it: asked without a throw first (a thrown fs error costs a stack trace).
+  if (!fs.existsSync(file)) return false;
   try {
     fs.accessSync(file, fs.constants.X_OK);
     return fs.statSync(file).isFile();

@@ -619,6 +619,7 @@ export class Store {
   cgroupsLeft(): Array<{ id: string; dirs: unknown }> {
     const dir = path.join(this.home, 'cgroups-left');
     let ids: string[];
+    if (!fs.existsSync(dir)) return [];
     try {
       ids = fs.readdirSync(dir).filter((n) => parseId(n));
     } catch {
@@ -836,8 +837,11 @@ export class Store {
 
   /** The cancel request left for a job, if any. */
   readCancel(id: string): CancelRequest | undefined {
+    const file = this.paths(id).cancel;
+    // Nearly always absent: asked without a throw (each costs a stack trace, and a monitor asks at every sample).
+    if (!fs.existsSync(file)) return undefined;
     try {
-      const r = JSON.parse(fs.readFileSync(this.paths(id).cancel, 'utf8')) as CancelRequest;
+      const r = JSON.parse(fs.readFileSync(file, 'utf8')) as CancelRequest;
       return r && typeof r.at === 'string' && typeof r.signal === 'string' ? r : undefined;
     } catch {
       return undefined;
@@ -900,12 +904,18 @@ export class Store {
  */
 function setMarker(dir: string, id: string, on: boolean): void {
   const p = path.join(dir, id);
+  // Looked at first: most moves find the entry as they leave it, and a thrown fs error costs a stack trace.
+  const there = fs.lstatSync(p, { throwIfNoEntry: false });
   if (!on) {
     try {
-      fs.unlinkSync(p);
+      if (there) fs.unlinkSync(p);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+    return;
+  }
+  if (there) {
+    touch(p);
     return;
   }
   const mark = path.join(dir, '.mark');
