@@ -448,12 +448,12 @@ async function record(job: Job, end: Ending): Promise<JobRecord> {
 /** Writes the end (or the move to the next --retry attempt): the outcome lives in memory until it is on disk. */
 async function writeEnd(job: Job, state: JobState, again: life.NextAttempt | undefined, event: Record<string, unknown>): Promise<JobRecord> {
   const { store, id } = job;
-  // Jobs wait: the next element claimed into this slot first, or else the end and a round under one dispatch lock (a
-  // failure here is retried below, without it). Not with an --on-exit hook: the next job would wait for the hook.
-  if (!job.rec.onExit && store.anyWaiting()) {
+  // The next element of its array claimed into this slot first; else, while jobs wait, the end and a round under one
+  // dispatch lock (a failure here is retried below, without it). Not with an --on-exit hook: the next job would wait for it.
+  if (!job.rec.onExit) {
     const next = again ? undefined : await claimIntoSlot(store, job.rec).catch(() => undefined);
     if (next) job.claims = [next];
-    else {
+    else if (store.anyWaiting()) {
       const r = await endThenClaim(store, () => endOnce(job, state, again, event)).catch(() => undefined);
       if (r) {
         job.claims = r.claims;
@@ -662,10 +662,12 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
     // queue; nothing failed.
     const claims: Claimed[] =
       made ??
-      (await dispatchRound(store, { waitMs: 2000, whileHeld: (c) => (c.length ? ensureDispatcher(store) : undefined) }).catch((e: unknown) => {
-        if (isBusy(e)) return [];
-        throw e;
-      }));
+      (await dispatchRound(store, { waitMs: 2000, whileHeld: (c) => (c.length ? ensureDispatcher(store, { evenIfNothingWaits: true }) : undefined) }).catch(
+        (e: unknown) => {
+          if (isBusy(e)) return [];
+          throw e;
+        },
+      ));
     if (claims.length) crashOnce('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(

@@ -223,7 +223,8 @@ export async function endThenClaim(store: Store, writeEnd: () => Promise<JobReco
       'dispatch',
       async () => {
         const rec = await writeEnd();
-        const whileHeld = (c: Claimed[]) => (c.length ? ensureDispatcher(store) : undefined);
+        // A claim waits until its job runs: no need to look whether anything waits.
+        const whileHeld = (c: Claimed[]) => (c.length ? ensureDispatcher(store, { evenIfNothingWaits: true }) : undefined);
         try {
           return { rec, claims: await roundHeld(store, { whileHeld }) };
         } catch {
@@ -253,7 +254,7 @@ export async function claimIntoSlot(store: Store, ending: JobRecord): Promise<Cl
       async () => {
         const next = await nextOfArray(store, ending);
         // A dispatcher made sure of while the claim is under the lock: if this process dies holding it, someone sees it.
-        if (next) await ensureDispatcher(store);
+        if (next) await ensureDispatcher(store, { evenIfNothingWaits: true });
         return next;
       },
       2000,
