@@ -869,11 +869,13 @@ export class Store {
     try {
       // A missing directory will not come back by waiting.
       fs.statSync(path.dirname(file));
-      // Taken at once if free (no thread pool round trips); a held one is looked at again within milliseconds, then
-      // less often (short holders — a chain of small jobs — hand over at once); a dead holder's is taken back.
+      // Taken at once if free (every fs call below answers synchronously: no thread pool round trips); a held one is
+      // looked at again within milliseconds, then less often (short holders — a chain of small jobs — hand over at
+      // once); a dead holder's is taken back. Not lockSync: it wraps the fs anew each call, so proper-lockfile probed
+      // the mtime precision (a utimes and a stat) at every lock instead of once per process.
       for (let pause = 2, until = Date.now() + waitMs; ; pause = Math.min(pause * 1.5, 100)) {
         try {
-          release = lockfile.lockSync(file, opts);
+          release = await lockfile.lock(file, opts);
           break;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= until) throw e;
@@ -951,9 +953,16 @@ function touch(p: string): void {
 }
 
 type Cb = (e: NodeJS.ErrnoException | null) => void;
-/** Removes a lock: ours is a symlink; an older jobq's is a directory. */
-function unlinkLock(p: string, cb: Cb): void {
-  fs.unlink(p, (e) => (e?.code === 'EISDIR' || e?.code === 'EPERM' ? fs.rm(p, { recursive: true, force: true }, cb) : cb(e)));
+/** A synchronous fs call answered through a node-style callback. */
+function syncCall<T>(call: () => T, cb: (e: NodeJS.ErrnoException | null, v?: T) => void): void {
+  let v: T;
+  try {
+    v = call();
+  } catch (e) {
+    cb(e as NodeJS.ErrnoException);
+    return;
+  }
+  cb(null, v);
 }
 
 /**
@@ -1048,15 +1057,12 @@ const LOCK_FS_BASE = {
   // Only what proper-lockfile calls: spreading all of fs would run its getters (streams, promises: ~4 ms a start).
   realpath: fs.realpath,
   realpathSync: fs.realpathSync,
-  stat: (p: string, cb: (e: NodeJS.ErrnoException | null, st: fs.Stats) => void) => fs.lstat(p, cb),
+  // Each answers at once, through its callback: a lock is taken or dropped without a thread pool round trip.
+  stat: (p: string, cb: (e: NodeJS.ErrnoException | null, st?: fs.Stats) => void) => syncCall(() => fs.lstatSync(p), cb),
   statSync: (p: string) => fs.lstatSync(p),
-  utimes: (p: string, a: Date, m: Date, cb: Cb) => fs.lutimes(p, a, m, cb),
+  utimes: (p: string, a: Date, m: Date, cb: Cb) => syncCall(() => fs.lutimesSync(p, a, m), cb),
   utimesSync: (p: string, a: Date, m: Date) => fs.lutimesSync(p, a, m),
-  rmdir: (p: string, cb: Cb) =>
-    unlinkLock(p, (e) => {
-      freeOwner(p);
-      cb(e);
-    }),
+  rmdir: (p: string, cb: Cb) => syncCall(() => LOCK_FS_BASE.rmdirSync(p), cb),
   rmdirSync: (p: string) => {
     try {
       fs.unlinkSync(p);
