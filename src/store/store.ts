@@ -365,14 +365,20 @@ export class Store {
     return this.withLock(
       id,
       async () => {
-        const rec = this.readRecord(id);
+        const read: { of?: string } = {};
+        const rec = this.readRecord(id, read);
         const next = await change(rec);
         if (!next) return { rec, changed: false };
         const from = rec.state.status;
         const to = next.state.status;
         if (!canMove(from, to)) return { rec, changed: false };
         const done = isFinal(next.state);
-        writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: schemaOf(next) }, null, 2) + '\n', done);
+        // Only over the record as read: a holder stopped past the lock's staleness (SIGSTOP, a suspend) finds that
+        // another jobq took the lock and moved the record meanwhile, and leaves that move standing.
+        const written = writeFileAtomic(this.paths(id).record, JSON.stringify({ ...next, schema: schemaOf(next) }, null, 2) + '\n', done, (st) =>
+          st ? recordVersion(st) === read.of : false,
+        );
+        if (!written) return { rec: this.readRecord(id), changed: false };
         // Indexed before it leaves the active index: a crash between the two leaves it listed, never lost.
         if (done && !isFinal(rec.state)) await this.historyAdd(id);
         this.setActive(id, !done);
@@ -392,15 +398,16 @@ export class Store {
   }
 
   /** Reads a record (never through a symlink, only one we own); throws a one-line error naming the file if it is missing or broken. */
-  readRecord(id: string): JobRecord {
+  readRecord(id: string, version?: { of?: string }): JobRecord {
     const file = this.paths(id).record;
     let text: string;
     try {
       const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
       try {
-        const st = fs.fstatSync(fd);
+        const st = fs.fstatSync(fd, { bigint: true });
+        if (version) version.of = recordVersion(st);
         if (!st.isFile()) throw new JobqError('IO', `broken record ${file}: not a regular file; left as it is`);
-        if (st.uid !== (process.getuid?.() ?? st.uid)) throw new JobqError('UNSAFE', `refusing record ${file}: owned by uid ${st.uid}, not by you`);
+        if (st.uid !== BigInt(process.getuid?.() ?? st.uid)) throw new JobqError('UNSAFE', `refusing record ${file}: owned by uid ${st.uid}, not by you`);
         text = fs.readFileSync(fd, 'utf8');
       } finally {
         fs.closeSync(fd);
@@ -1171,8 +1178,11 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** Atomic replace: write a 0600 temp file (never through a symlink), fsync when asked, rename over the target. */
-export function writeFileAtomic(file: string, data: string, durable = true): void {
+/**
+ * Atomic replace: write a 0600 temp file (never through a symlink), fsync when asked, rename over the target. With
+ * `over`, only if it accepts the target as it is just before the rename (false: nothing written).
+ */
+export function writeFileAtomic(file: string, data: string, durable = true, over?: (st: fs.BigIntStats | undefined) => boolean): boolean {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   let fd: number | undefined;
   try {
@@ -1181,12 +1191,22 @@ export function writeFileAtomic(file: string, data: string, durable = true): voi
     if (durable) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
+    if (over && !over(fs.lstatSync(file, { bigint: true, throwIfNoEntry: false }))) {
+      fs.rmSync(tmp, { force: true });
+      return false;
+    }
     fs.renameSync(tmp, file);
+    return true;
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw ioError('write', file, e);
   }
+}
+
+/** Which write of a record this is: every write is a new file renamed in place (a new inode, made at its own ns). */
+function recordVersion(st: fs.BigIntStats): string {
+  return `${st.ino}:${st.ctimeNs}`;
 }
 
 /**

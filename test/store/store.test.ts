@@ -154,6 +154,25 @@ describe('Store.transition: the one writer of state changes', () => {
     expect(events.filter((e) => e.id === id).map((e) => e.msg)).toEqual(['queued', 'starting', 'running', 'succeeded']);
   });
 
+  it('a holder stopped past its lock (another jobq took it as stale and moved the record) leaves that move standing', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const id = s.reserveId('t', new Date());
+    s.create(rec(s, id, { status: 'queued', since: new Date().toISOString() }));
+    const done = { status: 'succeeded', startedAt: '', exitCode: 0, signal: null, endedAt: new Date().toISOString(), durationMs: 1 } as const;
+    const claim = { by: { pid: 1, startTicks: 1 }, token: 't', at: new Date().toISOString(), requeue: true };
+    // While our change runs (we were stopped), the other jobq claims, runs and ends the job: its record, written as jobq writes one.
+    const t = await s.transition(id, (r) => {
+      writeFileAtomic(s.paths(id).record, `${JSON.stringify({ ...r, state: done })}\n`, false);
+      return { ...r, state: { status: 'starting', claim } };
+    });
+    expect([t.changed, t.rec.state.status, s.readRecord(id).state.status]).toEqual([false, 'succeeded', 'succeeded']);
+    expect(fs.readdirSync(s.paths(id).dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // Unraced, the same move is made.
+    const id2 = s.reserveId('t', new Date());
+    s.create(rec(s, id2, { status: 'queued', since: new Date().toISOString() }));
+    expect((await s.transition(id2, (r) => ({ ...r, state: { status: 'starting', claim } }))).changed).toBe(true);
+  });
+
   it("keeps each index entry as a link to the index's one mark file, and makes its own file when the mark cannot be linked", () => {
     const s = Store.open(path.join(dir, 'state'));
     const ids = [0, 1, 2].map(() => s.reserveId('t', new Date()));
