@@ -1002,6 +1002,7 @@ function lockFs(locksDir: string): LockFs {
           if (code === 'EEXIST' || code === 'ENOENT') throw e;
           // No link here (another filesystem, EMLINK): the holder named by a symlink.
           fs.symlinkSync(ownerLine(), p);
+          owners.linked.add(p);
           return;
         }
       }
@@ -1024,7 +1025,16 @@ function lockFs(locksDir: string): LockFs {
 }
 
 /** This process's owner files: those free to sign a lock, those signing one now (by lock path), and all it made. */
-const owners = { free: [] as string[], held: new Map<string, string>(), made: [] as string[] };
+const owners = { free: [] as string[], held: new Map<string, string>(), made: [] as string[], linked: new Set<string>() };
+
+/** Whether the lock at `p` is still the one this process took: the same file as its owner file, or its own symlink. */
+function stillOurs(p: string): boolean {
+  const own = owners.held.get(p);
+  if (own === undefined) return readOwner(p) === ownerLine();
+  const a = fs.lstatSync(p, { throwIfNoEntry: false });
+  const b = fs.lstatSync(own, { throwIfNoEntry: false });
+  return !!a && !!b && a.ino === b.ino && a.dev === b.dev;
+}
 
 /** A free owner file of this process in `locksDir`, made (and the dead's swept) when none is free. */
 function ownerFile(locksDir: string): string {
@@ -1072,6 +1082,13 @@ const LOCK_FS_BASE = {
   rmdir: (p: string, cb: Cb) => syncCall(() => LOCK_FS_BASE.rmdirSync(p), cb),
   rmdirSync: (p: string) => {
     try {
+      // Our own lock let go: removed only while it is still ours. A holder stopped past the staleness (SIGSTOP, a
+      // suspend) finds another jobq's lock there, taken after its own was taken back, and leaves it.
+      if (owners.held.has(p) || owners.linked.has(p)) {
+        if (stillOurs(p)) fs.unlinkSync(p);
+        return;
+      }
+      // Someone else's, stale.
       fs.unlinkSync(p);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -1079,6 +1096,7 @@ const LOCK_FS_BASE = {
       fs.rmSync(p, { recursive: true, force: true });
     } finally {
       freeOwner(p);
+      owners.linked.delete(p);
     }
   },
 };

@@ -352,6 +352,29 @@ describe('locks whose holder died', () => {
   const bootNow = () => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   const ticksOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
 
+  it('a holder stopped past staleness leaves the lock another jobq took meanwhile: its release removes only its own', async () => {
+    const s = Store.open(path.join(dir, 'state'));
+    const lock = path.join(s.locksDir, 'dispatch.lock');
+    await s.withLock('dispatch', () => {
+      // While we were stopped: ours taken back as stale, and the lock taken by another jobq (an older one's lock dir here).
+      fs.unlinkSync(lock);
+      fs.mkdirSync(lock);
+    });
+    expect(fs.statSync(lock).isDirectory()).toBe(true);
+    fs.rmdirSync(lock);
+    // And as another jobq's hard link.
+    await s.withLock('dispatch', () => {
+      fs.unlinkSync(lock);
+      fs.writeFileSync(`${lock}.other`, 'x');
+      fs.linkSync(`${lock}.other`, lock);
+    });
+    expect(fs.readFileSync(lock, 'utf8')).toBe('x');
+    fs.rmSync(lock);
+    // Unraced, its own lock goes at release, as ever.
+    await s.withLock('dispatch', () => expect(fs.existsSync(lock)).toBe(true));
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
   it('a held lock is a hard link to an owner file naming its holder (pid, start time, boot), gone once released', async () => {
     const s = Store.open(path.join(dir, 'state'));
     const lock = path.join(s.locksDir, 'seq.lock');
