@@ -73,6 +73,8 @@ export default async function queue(
     return EXIT.ok;
   }
   const c = ctx.chalk;
+  const waitLine = (w: (typeof all)[number]) =>
+    out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
   if (!queues.length && !outside.length) out('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
   for (const q of queues) {
     out(
@@ -82,11 +84,11 @@ export default async function queue(
       const e = elapsedMs(v);
       out(`  ${paintState(c, v.state.status, stateLabel(v).padEnd(8))} ${v.rec.id}${e === undefined ? '' : `  ${formatDuration(e)}`}\n`);
     }
-    for (const w of q.waiting) out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
+    for (const w of q.waiting) waitLine(w);
   }
   if (outside.length) {
     out(`${c.bold('(no queue)')}  ${outside.length} waiting\n`);
-    for (const w of outside) out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
+    for (const w of outside) waitLine(w);
   }
   return EXIT.ok;
 }

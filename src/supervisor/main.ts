@@ -4,7 +4,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Claimed, claimIntoSlot, dispatcherLoop, dispatchRound, endThenClaim, ensureDispatcher, launchAll } from '../backend/local/dispatch.js';
+import {
+  type Claimed,
+  claimIntoSlot,
+  dispatcherForClaims,
+  dispatcherLoop,
+  dispatchRound,
+  endThenClaim,
+  ensureDispatcher,
+  launchAll,
+} from '../backend/local/dispatch.js';
 import { isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { joblogLine } from '../domain/joblog.js';
@@ -662,12 +671,10 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
     // queue; nothing failed.
     const claims: Claimed[] =
       made ??
-      (await dispatchRound(store, { waitMs: 2000, whileHeld: (c) => (c.length ? ensureDispatcher(store, { evenIfNothingWaits: true }) : undefined) }).catch(
-        (e: unknown) => {
-          if (isBusy(e)) return [];
-          throw e;
-        },
-      ));
+      (await dispatchRound(store, { waitMs: 2000, whileHeld: dispatcherForClaims(store) }).catch((e: unknown) => {
+        if (isBusy(e)) return [];
+        throw e;
+      }));
     if (claims.length) crashOnce('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(

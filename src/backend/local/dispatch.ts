@@ -223,10 +223,8 @@ export async function endThenClaim(store: Store, writeEnd: () => Promise<JobReco
       'dispatch',
       async () => {
         const rec = await writeEnd();
-        // A claim waits until its job runs: no need to look whether anything waits.
-        const whileHeld = (c: Claimed[]) => (c.length ? ensureDispatcher(store, { evenIfNothingWaits: true }) : undefined);
         try {
-          return { rec, claims: await roundHeld(store, { whileHeld }) };
+          return { rec, claims: await roundHeld(store, { whileHeld: dispatcherForClaims(store) }) };
         } catch {
           // The end is written; the caller's own round (and the dispatcher) will start what waits.
           return { rec };
@@ -253,8 +251,7 @@ export async function claimIntoSlot(store: Store, ending: JobRecord): Promise<Cl
       'dispatch',
       async () => {
         const next = await nextOfArray(store, ending);
-        // A dispatcher made sure of while the claim is under the lock: if this process dies holding it, someone sees it.
-        if (next) await ensureDispatcher(store, { evenIfNothingWaits: true });
+        if (next) await dispatcherForClaims(store)([next]);
         return next;
       },
       2000,
@@ -346,6 +343,14 @@ interface DispatcherFile extends ProcId {
 export function runningDispatcher(store: Store): DispatcherFile | undefined {
   const d = store.readDispatcher();
   return d && d.boot === bootId() && isAlive(d) ? d : undefined;
+}
+
+/**
+ * For a round's `whileHeld`: claims just made are sure of a dispatcher while still under the lock (if their claimer
+ * dies holding them, someone sees it). A claim waits until its job runs: no need to look whether anything waits.
+ */
+export function dispatcherForClaims(store: Store): (claims: Claimed[]) => Promise<void> | undefined {
+  return (claims) => (claims.length ? ensureDispatcher(store, { evenIfNothingWaits: true }) : undefined);
 }
 
 /** While any job waits, makes sure a dispatcher runs (starting one if it is gone); cheap when nothing waits. */
