@@ -31,6 +31,8 @@ describe('status order', () => {
     const abe = await start(w, 'abe', ['true']);
     await w.run(['wait', abe]);
     for (let i = 0; i < 25; i++) await w.run(['run', `filler${i}`, '-q', '--', 'true']);
+    // Every filler ended: the running job is then the only live one (a filler still ending is live too, and newer).
+    await w.run(['wait', ...Array.from({ length: 25 }, (_, i) => `filler${i}`)]);
     const j = JSON.parse((await w.run(['status', '--all', '--json'])).stdout);
     const ids: string[] = j.jobs.map((x: { id: string }) => x.id);
     expect(ids[0]).toBe(running);
