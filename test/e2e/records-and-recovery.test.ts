@@ -385,9 +385,12 @@ describe.skipIf(!IS_ROOT)('a full or read-only state dir while a job runs', () =
     expect(r.exitCode, r.stderr).toBe(0);
     const id = r.stdout.trim();
     const log = path.join(home, 'jobs', id, 'output.log');
-    fs.writeFileSync(go, '');
-    await pollUntil(async () => (await w.run(['status'], { env })).stderr.includes('ENOSPC'), 10_000, 'status to say the state dir is full');
     const free = () => fs.statfsSync(mnt).bfree;
+    fs.writeFileSync(go, '');
+    // Full before any status runs: a status's write probe taking a page while the job fills would leave that page
+    // free afterwards, and the outcome would then be recorded at once (nothing held, nothing to say).
+    await pollUntil(() => free() === 0, 10_000, 'the job to fill the disk');
+    await pollUntil(async () => (await w.run(['status'], { env })).stderr.includes('ENOSPC'), 10_000, 'status to say the state dir is full');
     const before = free();
     fs.rmSync(log);
     // Nothing holds the deleted log open: its blocks are free at once.
