@@ -81,6 +81,8 @@ const ui = {
   refresh: undefined as number | undefined,
   /** An action is on its way: no second one until it is answered (a double click must not act on a job nobody confirmed). */
   pending: false,
+  /** Settles the open confirm dialog's question. */
+  answer: undefined as ((yes: boolean) => void) | undefined,
 };
 
 // ---- formatting -------------------------------------------------------------------------------------------------
@@ -392,11 +394,20 @@ function confirmAction(text: string, yes: string): Promise<boolean> {
   const d = $<HTMLDialogElement>('confirm')!;
   $('confirmText')!.textContent = text;
   $('confirmYes')!.textContent = yes;
+  answer(false);
   d.returnValue = '';
   d.showModal();
   return new Promise((resolve) => {
-    d.addEventListener('close', () => resolve(d.returnValue === 'yes'), { once: true });
+    ui.answer = resolve;
   });
+}
+
+/** Settles the question once; the buttons answer in their click, not in the close event a task later, where a
+ * second click could land first and ask again. */
+function answer(yes: boolean): void {
+  const a = ui.answer;
+  ui.answer = undefined;
+  a?.(yes);
 }
 
 function question(what: string, d: Detail): [string, string] {
@@ -418,11 +429,12 @@ function question(what: string, d: Detail): [string, string] {
 async function action(what: string): Promise<void> {
   const d = ui.detail;
   if (!d || ui.pending) return;
-  const [text, yes] = question(what, d);
-  if (!(await confirmAction(text, yes)) || ui.pending || ui.detail?.id !== d.id) return;
+  // Held from the question on: a click while the dialog is open or closing starts nothing.
   ui.pending = true;
-  buttons(d);
   try {
+    const [text, yes] = question(what, d);
+    if (!(await confirmAction(text, yes)) || ui.detail?.id !== d.id) return;
+    buttons(d);
     await send(what, d);
   } finally {
     ui.pending = false;
@@ -618,8 +630,16 @@ function wire(): void {
     renderList();
   });
   const dialog = $<HTMLDialogElement>('confirm')!;
-  $('confirmYes')!.onclick = () => dialog.close('yes');
-  $('confirmNo')!.onclick = () => dialog.close('no');
+  $('confirmYes')!.onclick = () => {
+    dialog.close('yes');
+    answer(true);
+  };
+  $('confirmNo')!.onclick = () => {
+    dialog.close('no');
+    answer(false);
+  };
+  // Escape; a close queued before the dialog was opened again is not its answer.
+  dialog.addEventListener('close', () => !dialog.open && answer(false));
   document.addEventListener('keydown', (e) => {
     if (dialog.open || e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target as HTMLElement;
