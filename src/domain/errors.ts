@@ -1,5 +1,7 @@
 // Typed errors: every failure jobq reports has a stable code and a documented exit code.
 
+import fs from 'node:fs';
+
 /** Exit codes jobq itself uses (docs/exit-codes.md). Job codes pass through `wait`/`tail -f`. */
 export const EXIT = {
   ok: 0,
@@ -46,4 +48,21 @@ export function ioError(action: string, path: string, err: unknown): JobqError {
 /** Whether an error is a lock another jobq held past the wait: a reason to leave the work to it, not a failure. */
 export function isBusy(e: unknown): boolean {
   return e instanceof JobqError && e.code === 'BUSY';
+}
+
+/**
+ * Fault injection for the tests' SIGKILL-at-every-step checks: JOBQ_TEST_CRASH_AT=STEP dies at STEP each time;
+ * STEP:FILE only the first time (FILE marks it done).
+ */
+export function crashAt(step: string): void {
+  const [at, marker] = (process.env.JOBQ_TEST_CRASH_AT ?? '').split(':');
+  if (at !== step) return;
+  if (marker) {
+    try {
+      fs.closeSync(fs.openSync(marker, 'wx'));
+    } catch {
+      return;
+    }
+  }
+  process.kill(process.pid, 'SIGKILL');
 }

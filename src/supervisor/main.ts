@@ -14,7 +14,7 @@ import {
   ensureDispatcher,
   launchAll,
 } from '../backend/local/dispatch.js';
-import { isBusy, JobqError } from '../domain/errors.js';
+import { crashAt, isBusy, JobqError } from '../domain/errors.js';
 import { classifyExit, type JobRecord, type JobState, newToken, type OomCause, type Outcome, type ProcId, type Protection } from '../domain/job.js';
 import { joblogLine } from '../domain/joblog.js';
 import * as life from '../domain/lifecycle.js';
@@ -317,7 +317,7 @@ async function release(job: Job): Promise<boolean> {
     return false;
   }
   job.rec = r.rec;
-  crashOnce('running');
+  crashAt('running');
   job.held!.release(job.rlimitKb);
   // Its environment is in the job now; a queued job's copy on disk (secrets included) goes. Not before the release: a
   // supervisor dying in between leaves a job that never ran, which waits again and needs it. Kept (written, for a
@@ -358,18 +358,6 @@ function endMarker(state: JobState, prot: Protection): string | undefined {
     default:
       return undefined;
   }
-}
-
-/** Fault injection for the tests: JOBQ_TEST_CRASH_AT=STEP:FILE dies at STEP the first time (FILE marks it done). */
-function crashOnce(step: string): void {
-  const [at, marker] = (process.env.JOBQ_TEST_CRASH_AT ?? '').split(':');
-  if (at !== step || !marker) return;
-  try {
-    fs.closeSync(fs.openSync(marker, 'wx'));
-  } catch {
-    return;
-  }
-  process.kill(process.pid, 'SIGKILL');
 }
 
 /** Why the job ended for memory, if it did: its cgroup counted an OOM kill, or systemd-oomd's journal names it. */
@@ -553,7 +541,7 @@ function retryMarker(rec: JobRecord, state: JobState, next: life.NextAttempt): s
 
 /** Supervises one claimed job from its claim to its recorded end; false if it never started. */
 async function supervise(store: Store, id: string, token: string, env?: Record<string, string>): Promise<Claimed[] | undefined> {
-  crashOnce('begun');
+  crashAt('begun');
   // Fault injection for the tests: a supervisor slower than its launcher's patience (JOBQ_START_TIMEOUT).
   if (process.env.JOBQ_TEST_STALL_MS) await sleep(Number(process.env.JOBQ_TEST_STALL_MS));
   const job = await prepare(store, id, token, env);
@@ -565,7 +553,7 @@ async function supervise(store: Store, id: string, token: string, env?: Record<s
     await failStart(job, e);
     return undefined;
   }
-  crashOnce('held');
+  crashAt('held');
   if (!(await protect(job))) {
     job.held!.abort();
     // Still our own unreaped child (a hung systemd-run): it is provably ours, so it goes.
@@ -675,7 +663,7 @@ async function runSlots(store: Store, first: { id: string; token: string }, firs
         if (isBusy(e)) return [];
         throw e;
       }));
-    if (claims.length) crashOnce('slot-claimed');
+    if (claims.length) crashAt('slot-claimed');
     next = claims.find((c) => c.queue === queue) ?? claims[0];
     await launchAll(
       store,

@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { settleSideWork } from '../../background.js';
 import type { Gpu } from '../../domain/dispatch.js';
-import { JobqError } from '../../domain/errors.js';
+import { crashAt, JobqError } from '../../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
 import { formatSize, sleep } from '../../domain/units.js';
@@ -23,11 +23,6 @@ function who(): string {
   } catch {
     return `uid ${process.getuid?.()}@${os.hostname()} pid ${process.pid}`;
   }
-}
-
-/** Fault injection for the tests' SIGKILL-at-every-step checks: JOBQ_TEST_CRASH_AT names the step to die at. */
-function crashPoint(step: string): void {
-  if (process.env.JOBQ_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
 }
 
 /** A --gpu-mem larger than every GPU this machine has (where their sizes are known) can never be met: refused now. */
@@ -73,7 +68,7 @@ export class LocalRunner implements Runner {
         await launchAll(host.store, await dispatchRound(host.store));
       }
     }
-    crashPoint('queued');
+    crashAt('queued');
     if (!waits) return [await this.start(host, made[0]!, standby)];
     // Waiting: a dispatch round may start it at once (a single job is then reported started, as without a queue).
     // It reads the settings this command stores on the side (its memReserve, its GPUs): those first.
@@ -82,7 +77,7 @@ export class LocalRunner implements Runner {
     const ours = made.length === 1 ? claims.find((c) => c.id === made[0]!.id) : undefined;
     const spare = ours ? takeStandby() : undefined;
     dismissStandby();
-    crashPoint('claimed');
+    crashAt('claimed');
     await launchAll(
       host.store,
       claims.filter((c) => c !== ours),
@@ -102,7 +97,7 @@ export class LocalRunner implements Runner {
     let silent = false;
     try {
       const given = standby && handOff({ home: store.home, id, token, env });
-      crashPoint('handed-off');
+      crashAt('handed-off');
       if (!given || (await awaitStandby(() => store.readRecord(id), standby)) === 'gone') {
         // No standby, or it died before starting the job: the record must stop naming it (a supervisor would stand
         // down), and one is started as without a standby; so too where it died before adopting a queued job's claim.
