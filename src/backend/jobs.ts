@@ -311,14 +311,17 @@ export class Jobs implements Backend, RunnerHost {
   async list(opts: { all: boolean; recent: number; withMemory: boolean }) {
     let chosen: string[];
     let total: number;
+    let active: string[];
     if (opts.all) {
       chosen = this.store.listIds();
       total = chosen.length;
+      active = this.store.activeIds();
     } else {
       // The active jobs and the newest N others (a little past N: jobs of the same second sort by real time), from
       // the history index: the other thousands of job dirs are neither listed nor read.
       const recent = await this.store.recentDone(opts.recent, this.store.activeIds());
       chosen = [...recent.live, ...recent.ids];
+      active = recent.live;
       total = recent.live.length + recent.total;
     }
     const views: JobView[] = [];
@@ -337,6 +340,9 @@ export class Jobs implements Backend, RunnerHost {
       }
     }
     await this.refreshAll(views, { withMemory: opts.withMemory });
+    // A final record still in the active index (its writer died before indexing it): the move is finished here.
+    const wasActive = new Set(active);
+    for (const v of views) if (isFinal(v.state) && wasActive.has(v.rec.id)) await this.store.indexEnded(v.rec.id);
     // Queued jobs in the order they will start (the dispatcher's own order); the others newest first.
     const order = (v: JobView) => ({ id: v.rec.id, priority: v.rec.priority ?? 0, createdAt: v.rec.createdAt, array: v.rec.admission?.array });
     const queuedOrder = (a: JobView, b: JobView) => startOrder(order(a), order(b));

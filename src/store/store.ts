@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ioError, JobqError } from '../domain/errors.js';
+import { crashAt, ioError, JobqError } from '../domain/errors.js';
 import {
   type CancelRequest,
   canMove,
@@ -379,22 +379,49 @@ export class Store {
           st ? recordVersion(st) === read.of : false,
         );
         if (!written) return { rec: this.readRecord(id), changed: false };
-        // Indexed before it leaves the active index: a crash between the two leaves it listed, never lost.
+        if (done) crashAt('recorded');
+        // Indexed before it leaves the active index: a crash between the two leaves it listed, never lost (and
+        // indexEnded finishes the move).
         if (done && !isFinal(rec.state)) await this.historyAdd(id);
         this.setActive(id, !done);
         // A queue's claim not yet taken by a running job still waits, for whoever watches the queue.
         const waits = to === 'queued' || (to === 'starting' && next.state.status === 'starting' && !!next.state.claim?.requeue);
         if (from !== to || to === 'starting') this.setWaiting(id, waits);
-        if (from !== to) {
-          const level = to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
-          appendEvent(this.eventsLog, level, to, { id, from, ...opts.event });
-        }
+        if (from !== to) appendEvent(this.eventsLog, levelOf(to), to, { id, from, ...opts.event });
         // What must happen with the move, before anyone else may move it (pause/resume's thaw).
         opts.after?.(next);
         return { rec: next, changed: true };
       },
       opts.lockWaitMs,
     );
+  }
+
+  /**
+   * Finishes the move of a final record its writer left in the active index (killed between the record and the
+   * index): history, indexes and its event line, as transition would have. Only if the job's lock is free at once:
+   * a writer holding it is still at work. Returns whether it did.
+   */
+  async indexEnded(id: string): Promise<boolean> {
+    if (!fs.existsSync(path.join(this.activeDir, id))) return false;
+    try {
+      return await this.withLock(
+        id,
+        async () => {
+          if (!fs.existsSync(path.join(this.activeDir, id))) return false;
+          const rec = this.readRecord(id);
+          if (!isFinal(rec.state)) return false;
+          await this.historyAdd(id);
+          this.setActive(id, false);
+          this.setWaiting(id, false);
+          const to = rec.state.status;
+          appendEvent(this.eventsLog, levelOf(to), to, { id, note: 'indexed by a reader: its writer stopped after recording it' });
+          return true;
+        },
+        0,
+      );
+    } catch {
+      return false;
+    }
   }
 
   /** Reads a record (never through a symlink, only one we own); throws a one-line error naming the file if it is missing or broken. */
@@ -885,8 +912,11 @@ export class Store {
           release = await lockfile.lock(file, opts);
           break;
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= until) throw e;
-          if (!reapDeadLock(file)) await sleep(pause);
+          if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+          // A dead holder's is taken back even by a caller that does not wait.
+          if (reapDeadLock(file)) continue;
+          if (Date.now() >= until) throw e;
+          await sleep(pause);
         }
       }
     } catch (e) {
@@ -903,6 +933,11 @@ export class Store {
       }
     }
   }
+}
+
+/** An event line's level for a move to `to`. */
+function levelOf(to: string): 'warn' | 'info' {
+  return to === 'lost' || to === 'failed-to-start' ? 'warn' : 'info';
 }
 
 /**

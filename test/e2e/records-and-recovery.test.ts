@@ -61,6 +61,35 @@ describe('faults', () => {
     expect((await w.run(['wait', id!])).exitCode).toBe(127);
   });
 
+  it('a supervisor SIGKILLed between the end on disk and its index: the next status or dispatch finishes the move', async () => {
+    const marker = path.join(w.home, 'crashed');
+    const r = await w.run(['run', 'unindexed', '-q', '--', 'true'], { env: { JOBQ_STANDBY: '0', JOBQ_TEST_CRASH_AT: `recorded:${marker}` } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    const sup = w.record(id).supervisor;
+    await pollUntil(() => fs.existsSync(marker) && !alive(sup.pid), 10_000, 'the supervisor to die after recording the end');
+    const active = path.join(w.home, 'active', id);
+    const events = () =>
+      fs
+        .readFileSync(path.join(w.home, 'events.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(`"id":"${id}"`));
+    const history = () => fs.readFileSync(path.join(w.home, 'history'), 'utf8');
+    // Where it died: the record final, the job still in the active index, out of the history, no line for its end.
+    expect(state(id).status).toBe('succeeded');
+    expect(fs.existsSync(active)).toBe(true);
+    expect(events().some((l) => l.includes('"msg":"succeeded"'))).toBe(false);
+    const st = await w.run(['status', '--json']);
+    expect(JSON.parse(st.stdout).jobs.find((j: { id: string }) => j.id === id).state.status).toBe('succeeded');
+    expect(fs.existsSync(active)).toBe(false);
+    expect(history()).toContain(id);
+    expect(events().filter((l) => l.includes('"msg":"succeeded"'))).toHaveLength(1);
+    // Once: a second reader finds nothing left to do.
+    await w.run(['status']);
+    expect(events().filter((l) => l.includes('"msg":"succeeded"'))).toHaveLength(1);
+    expect(history().split(id).length - 1).toBe(1);
+  });
+
   it.each([
     ['a spawned supervisor', '0'],
     ['the standby', '1'],

@@ -49,6 +49,8 @@ export async function liveJobs(store: Store, view?: (id: string) => Promise<JobV
       if (!view && store.readRecord(id).backend) continue;
       const v = view ? await view(id) : await settle(store, id);
       if (!isFinal(v.state)) views.push(v);
+      // Its writer died before indexing the end: the move is finished here.
+      else await store.indexEnded(id);
     } catch {
       /* unreadable or gone: not a job dispatch can count or start */
     }
