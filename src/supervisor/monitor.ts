@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { GuardEnd, Protection } from '../domain/job.js';
 import { formatSize, formatSpan } from '../domain/units.js';
 import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
-import { CLK_TCK, cgroupPids, rssBytes } from '../process/proc.js';
+import { CLK_TCK, cgroupPids, type ProcStat, readStat, rssBytes } from '../process/proc.js';
 import { type JobTarget, jobProcesses, signalLeader, terminateJob } from '../process/signals.js';
 import { appendEvent } from '../store/events.js';
 import { sharedGpuApps } from '../store/gpuapps.js';
@@ -174,8 +174,12 @@ export function noteLog(w: Watch): void {
   capIfOver(w);
 }
 
-/** Memory and CPU every sampleMs (2 s by default): the cgroup's own counts, else a walk of /proc for the job's processes. */
-export function sampleUsage(w: Watch): void {
+/**
+ * Memory and CPU every sampleMs (2 s by default): the cgroup's own counts, else a walk of /proc for the job's
+ * processes; the first, at its start, reads the leader alone (all the job is yet: a walk costs ~4 ms, a short job
+ * paid it for nothing).
+ */
+export function sampleUsage(w: Watch, atStart = false): void {
   const { m, cgroups } = w;
   if (Date.now() - w.lastMemScan < (m.sampleMs ?? 2000)) return;
   w.lastMemScan = Date.now();
@@ -186,7 +190,7 @@ export function sampleUsage(w: Watch): void {
     mem = cg.currentBytes;
     cpu = cg.cpuMs ?? 0;
   } else {
-    const procs = jobProcesses(m.target).procs;
+    const procs = atStart ? leaderOf(m.target) : jobProcesses(m.target).procs;
     w.pids = procs.map((p) => p.pid);
     mem = rssBytes(procs);
     w.peakBytes = Math.max(w.peakBytes, mem);
@@ -199,6 +203,12 @@ export function sampleUsage(w: Watch): void {
   const high = m.prot.memHighBytes && cg.highEvents !== undefined ? { high: cg.highEvents } : {};
   if (m.gpus) askVram(w);
   m.timeline?.add({ t: (Date.now() - w.started) / 1000, mem, cpu, ...high, ...(w.vram !== undefined ? { vram: w.vram } : {}) });
+}
+
+/** The job's leader, if it still is the process recorded. */
+function leaderOf(t: JobTarget): ProcStat[] {
+  const p = readStat(t.job.pid);
+  return p && p.startTicks === t.job.startTicks ? [p] : [];
 }
 
 /** Asks nvidia-smi (without waiting on it) what GPU memory the job's processes hold; the answer is the next sample's. */
@@ -257,8 +267,8 @@ export function checkIdle(w: Watch): void {
 }
 
 /** One tick of the sampler: usage, the log, then the idle clock (which the log just moved), then memory pressure. */
-function sample(w: Watch): void {
-  sampleUsage(w);
+function sample(w: Watch, atStart = false): void {
+  sampleUsage(w, atStart);
   noteLog(w);
   checkIdle(w);
   if (!w.ending && !w.done) w.m.guard?.tick((reason) => endForGuard(w, { by: 'pressure', reason }));
@@ -370,7 +380,7 @@ export function monitor(m: MonitorInput): Promise<Ending> {
   const w = newWatch(m);
   watchQuiet(w);
   w.sampler = setInterval(() => sample(w), sampleEvery(m));
-  sample(w);
+  sample(w, true);
   armTimeouts(w);
   return new Promise((resolve) => {
     m.child.on('exit', (code, signal) => {
