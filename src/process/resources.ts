@@ -37,7 +37,10 @@ export function readPsi(file = psiFile()): Psi | undefined {
 /** How long nvidia-smi may take, and how long a failure is remembered before it is asked again. */
 const SMI_TIMEOUT_MS = 5000;
 const SMI_RETRY_MS = 30_000;
-let smiFailed: { at: number; why: string } | undefined;
+// Room for the per-process list of a machine running thousands of GPU processes; execFileSync's 1 MiB is not.
+const SMI_MAX_OUTPUT = 16 * 1024 ** 2;
+// Per query: a failing per-process list (a driver mismatch can fail it alone) must not stop the GPU list being asked.
+const smiFailed = new Map<string, { at: number; why: string }>();
 
 /** One process's use of one GPU, as `nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory` lists it. */
 export interface GpuApp {
@@ -53,18 +56,30 @@ export function parseGpuApps(out: string): GpuApp[] {
   const apps: GpuApp[] = [];
   for (const line of out.split('\n')) {
     const f = line.split(',').map((x) => x.trim());
-    const [pid, mib] = [f[0], f.at(-1)];
-    if (f.length >= 2 && pid && /^\d+$/.test(pid) && mib && /^\d+$/.test(mib))
-      apps.push({ pid: Number(pid), ...(f.length > 2 && f[1] ? { uuid: f[1] } : {}), bytes: Number(mib) * 1024 ** 2 });
+    const [pid, mib] = [smiNumber(f[0]), smiNumber(f.at(-1))];
+    const uuid = f.length > 2 ? smiUuid(f[1]) : undefined;
+    if (f.length >= 2 && pid && mib !== undefined) apps.push({ pid, ...(uuid ? { uuid } : {}), bytes: mib * 1024 ** 2 });
   }
   return apps;
+}
+
+/** A count nvidia-smi printed: digits only, and no larger than a GPU could hold (1 EiB in MiB); else not a figure. */
+function smiNumber(x: string | undefined): number | undefined {
+  return x && /^\d{1,13}$/.test(x) && Number(x) < 2 ** 40 ? Number(x) : undefined;
+}
+
+/** A GPU's UUID as nvidia-smi prints them (GPU-…, MIG-…): it is shown on terminals, so nothing else is taken. */
+function smiUuid(x: string | undefined): string | undefined {
+  return x && /^[A-Za-z0-9][A-Za-z0-9-]{0,95}$/.test(x) ? x : undefined;
 }
 
 /** Runs nvidia-smi's per-process query without waiting on it; undefined where it is missing, fails or hangs. */
 export function gpuAppsAsync(env: NodeJS.ProcessEnv = process.env): Promise<GpuApp[] | undefined> {
   const { execFile } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   return new Promise((resolve) => {
-    execFile('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, env }, (err, out) => resolve(err ? undefined : parseGpuApps(out)));
+    execFile('nvidia-smi', APPS_QUERY, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, maxBuffer: SMI_MAX_OUTPUT, env }, (err, out) =>
+      resolve(err ? undefined : parseGpuApps(out)),
+    );
   });
 }
 
@@ -79,21 +94,35 @@ export function gpuAppsNow(env: NodeJS.ProcessEnv = process.env): GpuApp[] | und
  * A driver that just failed or hung is not asked again for a while: a dispatcher's every round would wait on it.
  */
 function smiSync(args: string[], env: NodeJS.ProcessEnv): { out?: string; missing?: boolean; error?: string } {
-  if (smiFailed && Date.now() - smiFailed.at < SMI_RETRY_MS) return { error: smiFailed.why };
+  const key = args.join(' ');
+  const failed = smiFailed.get(key);
+  if (failed && Date.now() - failed.at < SMI_RETRY_MS) return { error: failed.why };
   try {
     // child_process only when a job asks for GPUs: every other command's start skips loading it.
     const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
-    const out = execFileSync('nvidia-smi', args, { encoding: 'utf8', timeout: SMI_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'], env });
-    smiFailed = undefined;
+    const out = execFileSync('nvidia-smi', args, {
+      encoding: 'utf8',
+      timeout: SMI_TIMEOUT_MS,
+      maxBuffer: SMI_MAX_OUTPUT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env,
+    });
+    smiFailed.delete(key);
     return { out };
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { signal?: string; status?: number };
     if (err.code === 'ENOENT') return { missing: true };
-    const why =
-      err.code === 'ETIMEDOUT' || err.signal ? `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s` : `nvidia-smi failed (exit ${err.status ?? '?'})`;
-    smiFailed = { at: Date.now(), why };
+    const why = smiFailure(err);
+    smiFailed.set(key, { at: Date.now(), why });
     return { error: why };
   }
+}
+
+/** Why nvidia-smi gave no answer, in a few words. */
+function smiFailure(err: NodeJS.ErrnoException & { signal?: string | null; status?: number | null }): string {
+  if (err.code === 'ENOBUFS' || err.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return `nvidia-smi printed more than ${SMI_MAX_OUTPUT / 1024 ** 2} MiB`;
+  if (err.code === 'ETIMEDOUT' || err.signal) return `nvidia-smi did not answer in ${SMI_TIMEOUT_MS / 1000}s`;
+  return `nvidia-smi failed (exit ${err.status ?? err.code ?? '?'})`;
 }
 
 /** Memory a running job uses now: its cgroup's count where it has one, else the RSS of its processes. */
@@ -131,13 +160,14 @@ export function listGpus(list: string | undefined, env: NodeJS.ProcessEnv = proc
   const { out, missing, error } = smiSync(['--query-gpu=index,uuid,memory.used,memory.total', '--format=csv,noheader,nounits'], env);
   if (missing) return [];
   if (out === undefined) return Object.assign([], { error });
-  const gpus: Gpu[] = [];
-  const num = (x: string | undefined) => (x && /^\d+$/.test(x) ? Number(x) : undefined);
+  // One GPU per index, as with a given list: a line printed twice must not be handed out twice.
+  const byIndex = new Map<number, Gpu>();
   for (const line of out.split('\n')) {
-    const [index, uuid, used, total] = line.split(',').map((x) => x.trim());
-    if (num(index) === undefined) continue;
-    const [u, t] = [num(used), num(total)];
-    gpus.push({ index: num(index)!, ...(uuid ? { uuid } : {}), ...(u !== undefined ? { memUsedMiB: u } : {}), ...(t ? { memTotalMiB: t } : {}) });
+    const [index, uuidText, used, total] = line.split(',').map((x) => x.trim());
+    const i = smiNumber(index);
+    if (i === undefined || byIndex.has(i)) continue;
+    const [u, t, uuid] = [smiNumber(used), smiNumber(total), smiUuid(uuidText)];
+    byIndex.set(i, { index: i, ...(uuid ? { uuid } : {}), ...(u !== undefined ? { memUsedMiB: u } : {}), ...(t ? { memTotalMiB: t } : {}) });
   }
-  return gpus;
+  return [...byIndex.values()];
 }

@@ -1,0 +1,74 @@
+// nvidia-smi as jobq reads it, through a fake on PATH: what it prints is data (a broken driver prints anything).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+const calls = () => (fs.existsSync(path.join(dir, 'calls')) ? fs.readFileSync(path.join(dir, 'calls'), 'utf8').split('\n').filter(Boolean) : []);
+
+/** A fake nvidia-smi: `gpus` answers --query-gpu, `apps` --query-compute-apps (a shell body each); every call is counted. */
+function fake(gpus: string, apps: string): void {
+  fs.writeFileSync(path.join(dir, 'gq'), `#!/bin/sh\n${gpus}\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'aq'), `#!/bin/sh\n${apps}\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(dir, 'nvidia-smi'),
+    `#!/bin/sh\necho "$1" >> ${dir}/calls\ncase "$*" in *compute-apps*) exec ${dir}/aq;; *) exec ${dir}/gq;; esac\n`,
+    { mode: 0o755 },
+  );
+}
+
+/** resources.ts afresh: its failure memory is per process, and each test is a new process to it. */
+const resources = async () => {
+  vi.resetModules();
+  return import('../../src/process/resources.js');
+};
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobq-smi-'));
+  env = { ...process.env, PATH: `${dir}:${process.env.PATH}` };
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('nvidia-smi read as data', () => {
+  it('a GPU printed twice is one GPU; an escape-laden UUID and figures past any GPU are not taken', async () => {
+    fake(
+      [
+        'echo "0, GPU-aaaa, 5, 81920"',
+        'echo "0, GPU-aaaa, 5, 81920"',
+        `printf '1, GPU-\\033[31mRED\\033]0;pwned\\a, 5, 81920\\n'`,
+        `echo "2, GPU-cccc, ${'9'.repeat(400)}, 81920"`,
+      ].join('\n'),
+      `echo "4242, GPU-aaaa, ${'9'.repeat(400)}"; echo "4243, GPU-aaaa, 2048"; printf '4244, GPU-\\033[2J, 10\\n'`,
+    );
+    const { listGpus, gpuAppsNow } = await resources();
+    const gpus = listGpus(undefined, env);
+    expect(gpus.map((g) => g.index)).toEqual([0, 1, 2]);
+    expect(gpus[1]!.uuid).toBeUndefined();
+    expect(gpus[2]!.memUsedMiB).toBeUndefined();
+    expect(gpuAppsNow(env)).toEqual([
+      { pid: 4243, uuid: 'GPU-aaaa', bytes: 2048 * 1024 ** 2 },
+      { pid: 4244, bytes: 10 * 1024 ** 2 },
+    ]);
+  });
+
+  it('a failing per-process list is remembered on its own: the GPU list is still asked', async () => {
+    fake('echo "0, GPU-aaaa, 5, 81920"', 'exit 9');
+    const { listGpus, gpuAppsNow } = await resources();
+    expect(gpuAppsNow(env)).toBeUndefined();
+    const gpus = listGpus(undefined, env);
+    expect(gpus.error).toBeUndefined();
+    expect(gpus.map((g) => g.uuid)).toEqual(['GPU-aaaa']);
+    // The failure itself is remembered: not asked again at once.
+    expect(gpuAppsNow(env)).toBeUndefined();
+    expect(calls().filter((c) => c.includes('compute-apps'))).toHaveLength(1);
+  });
+
+  it('output past its bound is said as such, not as a hang', async () => {
+    fake(`head -c 17000000 /dev/zero | tr '\\0' 'x'`, 'true');
+    const { listGpus } = await resources();
+    expect(listGpus(undefined, env).error).toBe('nvidia-smi printed more than 16 MiB');
+  });
+});
