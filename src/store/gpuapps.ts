@@ -10,7 +10,8 @@ import { openToRead } from './trust.js';
 interface Cached {
   at: number;
   boot: string;
-  apps: GpuApp[];
+  /** Undefined: nvidia-smi failed or hung when asked (remembered too, or each supervisor would ask at each sample). */
+  apps?: GpuApp[];
 }
 
 // A turn older than this was taken by a supervisor that died while nvidia-smi had 5 s to answer.
@@ -25,8 +26,10 @@ function readCache(file: string): Cached | undefined {
   const fd = openToRead(file);
   if (fd === undefined) return undefined;
   try {
-    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { at?: unknown; boot?: unknown; apps?: unknown };
-    if (typeof c.at !== 'number' || c.boot !== bootId() || !Array.isArray(c.apps) || !c.apps.every(isApp)) return undefined;
+    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { at?: unknown; boot?: unknown; apps?: unknown; failed?: unknown };
+    if (typeof c.at !== 'number' || c.boot !== bootId()) return undefined;
+    if (c.failed === true) return { at: c.at, boot: c.boot };
+    if (!Array.isArray(c.apps) || !c.apps.every(isApp)) return undefined;
     return { at: c.at, boot: c.boot, apps: c.apps.map(([pid, uuid, bytes]) => ({ pid, ...(uuid ? { uuid } : {}), bytes })) };
   } catch {
     return undefined;
@@ -69,7 +72,8 @@ export async function sharedGpuApps(file: string, maxAgeMs: number): Promise<Gpu
   if (!takeTurn(turn)) return cached && ageOf(cached.at) < STALE_ANSWER_MS ? cached.apps : undefined;
   try {
     const apps = await gpuAppsAsync();
-    if (apps) writeFileAtomic(file, JSON.stringify({ at: Date.now(), boot: bootId(), apps: apps.map((a) => [a.pid, a.uuid ?? '', a.bytes]) }), false);
+    const answer = apps ? { apps: apps.map((a) => [a.pid, a.uuid ?? '', a.bytes]) } : { failed: true };
+    writeFileAtomic(file, JSON.stringify({ at: Date.now(), boot: bootId(), ...answer }), false);
     return apps;
   } catch {
     return undefined;

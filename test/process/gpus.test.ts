@@ -71,4 +71,25 @@ describe('nvidia-smi read as data', () => {
     const { listGpus } = await resources();
     expect(listGpus(undefined, env).error).toBe('nvidia-smi printed more than 16 MiB');
   });
+
+  it('the supervisors of a state dir share a failure as they share an answer: one call per interval', async () => {
+    fake('true', 'echo called >> /dev/null; exit 9');
+    const saved = process.env.PATH;
+    process.env.PATH = env.PATH;
+    try {
+      vi.resetModules();
+      const { sharedGpuApps } = await import('../../src/store/gpuapps.js');
+      const file = path.join(dir, 'gpu-apps.json');
+      for (let i = 0; i < 5; i++) expect(await sharedGpuApps(file, 60_000)).toBeUndefined();
+      expect(calls()).toHaveLength(1);
+      expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ failed: true });
+      // Once the interval is over, asked again; an answer replaces the failure.
+      fake('true', 'echo "77, GPU-aaaa, 100"');
+      expect(await sharedGpuApps(file, 0)).toEqual([{ pid: 77, uuid: 'GPU-aaaa', bytes: 100 * 1024 ** 2 }]);
+      expect(await sharedGpuApps(file, 60_000)).toEqual([{ pid: 77, uuid: 'GPU-aaaa', bytes: 100 * 1024 ** 2 }]);
+      expect(calls()).toHaveLength(2);
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
 });
