@@ -1,7 +1,7 @@
 // The one list of commands and options: help, parsing and completion all read this commander program.
 // Each command defines itself at the end of its own file (src/commands/definition.ts says how); the bundle keeps
 // each definition apart from its command's code, which loads only when the command runs (scripts/build.mjs).
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { settleSideWork } from './background.js';
 import { command as cancel } from './commands/cancel.js';
 import { command as completion } from './commands/completion.js';
@@ -52,12 +52,18 @@ export const COMMANDS: readonly CommandDef[] = [
   completion,
 ];
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** A value given empty (an unset $VAR in a script) is refused, never taken as no option at all. */
+const given = (v: string) => {
+  if (v === '') throw new InvalidArgumentError('it is empty (an unset variable?)');
+  return v;
+};
+const collect = (v: string, prev: string[] = []) => [...prev, given(v)];
 
 function optionOf(d: OptionDef): Option {
   const o = new Option(d.flags, d.description);
   if (d.choices) o.choices(d.choices);
   if (d.repeatable) o.argParser(collect);
+  else if (!d.choices && d.flags.includes('<')) o.argParser(given);
   if (d.default !== undefined) o.default(d.default);
   if (d.hidden) o.hideHelp();
   return o;

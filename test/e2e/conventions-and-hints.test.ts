@@ -197,4 +197,15 @@ describe('small things', () => {
     expect(m2.stderr).toMatch(/more than this machine's memory/);
     expect(w.ids()).toEqual([]);
   });
+
+  it('an option given an empty value (an unset $VAR) is a usage error, never taken as not given', async () => {
+    for (const opt of ['--gpu-mem', '--gpus', '--mem', '--timeout', '--env', '--queue', '--isolation']) {
+      const r = await w.run(['run', 'x', opt, '', '--', 'true']);
+      expect(r.exitCode, opt).toBe(2);
+      expect(r.stderr.trim().split('\n'), opt).toHaveLength(1);
+      expect(r.stderr, opt).toContain(`'${opt} <`);
+    }
+    expect((await w.run(['status', '-n', ''])).exitCode).toBe(2);
+    expect(w.ids()).toEqual([]);
+  });
 });
