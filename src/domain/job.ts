@@ -143,6 +143,9 @@ export interface Protection {
   warnings: string[];
 }
 
+/** How the warning of a job past its --gpu-mem begins: readers tell it from the others by it. */
+export const GPU_MEM_PAST = 'gpu memory went past --gpu-mem';
+
 export interface JobRecord {
   schema: number;
   id: string;

@@ -1,7 +1,7 @@
 // Human formatting of jobs: the status table, the detail view, and state colours.
 import type { ChalkInstance } from 'chalk';
 import type { BrokenRecord, JobView } from '../backend/backend.js';
-import { exitCodeOf, isFinal, type JobRecord, type JobState } from '../domain/job.js';
+import { exitCodeOf, GPU_MEM_PAST, isFinal, type JobRecord, type JobState } from '../domain/job.js';
 import { outcomeOf, startedAtOf } from '../domain/lifecycle.js';
 import { formatDuration, formatSize, shellWords } from '../domain/units.js';
 
@@ -159,9 +159,14 @@ function gpuMemoryLine(c: ChalkInstance, v: JobView, peak: number | undefined): 
   const on = r.gpus?.length ? ` on GPU ${r.gpus.join(', ')}` : '';
   const used = v.vramBytes ?? peak!;
   const text = v.vramBytes !== undefined ? `${formatSize(used)} now${on}` : `peak ${formatSize(used)}${on}`;
-  const reserved = r.admission?.gpuMemBytes ? r.admission.gpuMemBytes * (r.gpus?.length || 1) : undefined;
+  const reserved = r.admission?.gpuMemBytes;
   if (!reserved) return text;
-  return used > reserved ? `${text}, ${c.yellow(`past its ${formatSize(reserved)} reserved`)}` : `${text} of ${formatSize(reserved)} reserved`;
+  const each = (r.gpus?.length ?? 0) > 1 ? ' on each' : '';
+  // Past it as its supervisor judged, per GPU (its use on a GPU it does not hold is not against its reservation).
+  const past = r.protection.warnings.some((w) => w.startsWith(GPU_MEM_PAST));
+  return past
+    ? `${text}, ${c.yellow(`past its ${formatSize(reserved)} reserved${each ? ' on one' : ''}`)}`
+    : `${text} of ${formatSize(reserved)} reserved${each}`;
 }
 
 /** The MEM column, and a VRAM column when some job listed holds or held GPU memory. */

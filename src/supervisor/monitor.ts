@@ -2,7 +2,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { GuardEnd, Protection } from '../domain/job.js';
+import { GPU_MEM_PAST, type GuardEnd, type Protection } from '../domain/job.js';
 import { formatSize, formatSpan } from '../domain/units.js';
 import { canFreeze, cgroupStats, freezeCgroups, isFrozen, thawCgroups } from '../process/isolation.js';
 import { CLK_TCK, cgroupPids, type ProcStat, readStat, rssBytes } from '../process/proc.js';
@@ -218,7 +218,12 @@ function askVram(w: Watch): void {
   // An answer from this sample interval will do: the supervisors of a state dir share one nvidia-smi per interval.
   void sharedGpuApps(w.m.gpus!.cache, sampleEvery(w.m) * 0.8)
     .then((apps) => {
-      if (!apps || w.done) return;
+      if (w.done) return;
+      // No answer: no figure, rather than the last one shown as now.
+      if (!apps) {
+        w.vram = undefined;
+        return;
+      }
       // Its cgroup lists every process of the job without a scan of /proc (which costs more than nvidia-smi here).
       // On cgroup v1 each controller's dir lists the same pids: each counts once.
       const pids = new Set(w.cgroups.length ? w.cgroups.flatMap(cgroupPids) : (w.pids ?? jobProcesses(w.m.target).procs.map((p) => p.pid)));
@@ -252,7 +257,7 @@ export function checkVram(w: Watch, total: number, onGpu: Map<string, number> = 
   const past = `${formatSize(used)} > ${formatSize(limit)} reserved`;
   if (!w.vramOver) {
     w.vramOver = true;
-    lim.over(`gpu memory went past --gpu-mem (${past}): nothing holds VRAM to a reservation, so jobs sharing its GPU may run out`);
+    lim.over(`${GPU_MEM_PAST} (${past}): nothing holds VRAM to a reservation, so jobs sharing its GPU may run out`);
   }
   if (lim.enforce) endForGuard(w, { by: 'gpu-mem', reason: `gpu-mem: ${past}` });
 }

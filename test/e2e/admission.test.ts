@@ -362,6 +362,38 @@ describe('packing by VRAM (--gpu-mem)', () => {
   }
   const reason = async (id: string, env: Record<string, string>) => JSON.parse((await w.run(['status', id, '--json'], { env })).stdout).waiting?.reason;
 
+  it('--gpus 2 --gpu-mem 40G is judged per GPU, in status JOB as in the check; no answer from nvidia-smi shows no VRAM "now"', async () => {
+    const dir = path.join(w.home, 'fake2');
+    fs.mkdirSync(dir, { recursive: true });
+    const apps = path.join(dir, 'apps.csv');
+    fs.writeFileSync(apps, '');
+    fs.writeFileSync(path.join(dir, 'gpus.csv'), '0, GPU-aaaa, 5, 81920\n1, GPU-bbbb, 5, 81920\n');
+    const fail = path.join(dir, 'fail');
+    fs.writeFileSync(
+      path.join(dir, 'nvidia-smi'),
+      `#!/bin/sh\ncase "$*" in *compute-apps*) [ -e ${fail} ] && exit 9; cat ${apps};; *) cat ${dir}/gpus.csv;; esac\n`,
+      { mode: 0o755 },
+    );
+    fs.mkdirSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq'), { recursive: true });
+    fs.writeFileSync(path.join(w.env.XDG_CONFIG_HOME!, 'jobq', 'config.json'), JSON.stringify({ sampleInterval: '200ms' }));
+    const env = { PATH: `${dir}:${process.env.PATH}` };
+    const id = (await w.run(['run', 'two', '-q', '--gpus', '2', '--gpu-mem', '40G', '--', 'sleep', '60'], { env })).stdout.trim();
+    const pid = w.record(id).job.pid;
+    // 30G on each of its GPUs: 60G in all, under 40G on each.
+    fs.writeFileSync(apps, `${pid}, GPU-aaaa, 30720\n${pid}, GPU-bbbb, 30720\n`);
+    const detail = async () => (await w.run(['status', id], { env })).stdout;
+    await pollUntil(async () => /gpu memory\s+60G now on GPU 0, 1 of 40G reserved on each/.test(await detail()), 15_000, 'the per-GPU line');
+    expect(w.record(id).protection.warnings).toEqual([]);
+    // 50G on one of them: past, as the supervisor judged it.
+    fs.writeFileSync(apps, `${pid}, GPU-aaaa, 51200\n${pid}, GPU-bbbb, 1024\n`);
+    await pollUntil(async () => /gpu memory\s+51G now on GPU 0, 1, past its 40G reserved on one/.test(await detail()), 15_000, 'past on one GPU');
+    // nvidia-smi stops answering: no figure is shown as now.
+    fs.writeFileSync(fail, '');
+    await pollUntil(async () => JSON.parse((await w.run(['status', id, '--json'], { env })).stdout).vramBytes === undefined, 15_000, 'no VRAM now');
+    await w.run(['cancel', id]);
+    expect(w.record(id).state.peakVramBytes).toBe(61440 * 2 ** 20);
+  });
+
   it('three 30G jobs on an 80G GPU: two share it, the third waits saying why and starts when one ends; past its reservation is warned', async () => {
     const gpu = fake80();
     const go = (n: string) => path.join(w.home, `${n}.go`);
