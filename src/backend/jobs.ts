@@ -26,6 +26,7 @@ import * as life from '../domain/lifecycle.js';
 import type { PruneEntry } from '../domain/prune.js';
 import { sleep } from '../domain/units.js';
 import { bootId, procId } from '../process/proc.js';
+import { shareSmiFailuresIn } from '../process/resources.js';
 import { appendEvent } from '../store/events.js';
 import { appendJoblog, type BrokenEntry, openLogAppend, type QueueState, Store } from '../store/store.js';
 import { readTimeline, type Sample } from '../store/timeline.js';
@@ -211,6 +212,7 @@ export class Jobs implements Backend, RunnerHost {
     if (spec.gpuMemBytes) a.gpuMemBytes = spec.gpuMemBytes;
     if (spec.gpuMemEnforce) a.gpuMemEnforce = true;
     if (spec.element) a.array = spec.element;
+    if (a.gpus) shareSmiFailuresIn(this.store.smiFailuresFile);
     runner.admit?.(spec, a);
     return a;
   }

@@ -6,8 +6,9 @@ import type { Gpu } from '../domain/dispatch.js';
 import type { Isolation } from '../domain/job.js';
 import { type Psi, parsePsi } from '../domain/pressure.js';
 import { parseSize } from '../domain/units.js';
+import { writeFileAtomic } from '../store/store.js';
 import { cgroupStats } from './isolation.js';
-import { rssBytes } from './proc.js';
+import { bootId, rssBytes } from './proc.js';
 import { type JobTarget, jobProcesses } from './signals.js';
 
 /** A /proc/meminfo field in bytes (MemAvailable, MemTotal); undefined if the kernel does not say. */
@@ -41,6 +42,66 @@ const SMI_RETRY_MS = 30_000;
 const SMI_MAX_OUTPUT = 16 * 1024 ** 2;
 // Per query: a failing per-process list (a driver mismatch can fail it alone) must not stop the GPU list being asked.
 const smiFailed = new Map<string, { at: number; why: string }>();
+/** The state dir's file where its processes share nvidia-smi's failures (set by those that plan a dispatch). */
+let sharedFailures: string | undefined;
+
+/**
+ * Shares nvidia-smi's failures through `file`: a hang found by the dispatcher is not waited out again by each
+ * status, queue or run for the next 30 s. The file is data: another boot's, a future date or an odd reason is not used.
+ */
+export function shareSmiFailuresIn(file: string): void {
+  sharedFailures = file;
+}
+
+type Failures = Record<string, { at: number; why: string }>;
+
+function readFailures(): Failures {
+  const out: Failures = {};
+  if (!sharedFailures) return out;
+  let fd: number;
+  try {
+    fd = fs.openSync(sharedFailures, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return out;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > 64 * 1024 || st.uid !== process.getuid?.()) return out;
+    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { boot?: unknown; failed?: Record<string, { at?: unknown; why?: unknown }> };
+    if (c.boot !== bootId() || typeof c.failed !== 'object' || !c.failed) return out;
+    for (const [key, f] of Object.entries(c.failed)) {
+      // The reason is shown in wait reasons: printable, short, and said by nvidia-smi's own wording.
+      if (typeof f?.at === 'number' && f.at <= Date.now() && typeof f.why === 'string' && /^nvidia-smi [\x20-\x7e]{1,120}$/.test(f.why))
+        out[key] = { at: f.at, why: f.why };
+    }
+  } catch {
+    /* broken or planted: no shared failures */
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}
+
+function writeFailures(change: (f: Failures) => boolean): void {
+  if (!sharedFailures) return;
+  const f = readFailures();
+  if (!change(f)) return;
+  try {
+    writeFileAtomic(sharedFailures, JSON.stringify({ boot: bootId(), failed: f }), false);
+  } catch {
+    /* a full or read-only state dir: each process remembers on its own */
+  }
+}
+
+/** A failure of this query within SMI_RETRY_MS, this process's or (through the state dir) another's. */
+function failedRecently(key: string): { at: number; why: string } | undefined {
+  const fresh = (f: { at: number; why: string } | undefined) => (f && Date.now() - f.at < SMI_RETRY_MS ? f : undefined);
+  const mine = fresh(smiFailed.get(key));
+  if (mine || !sharedFailures) return mine;
+  const theirs = fresh(readFailures()[key]);
+  if (theirs) smiFailed.set(key, theirs);
+  return theirs;
+}
 
 /** One process's use of one GPU, as `nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory` lists it. */
 export interface GpuApp {
@@ -95,8 +156,8 @@ export function gpuAppsNow(env: NodeJS.ProcessEnv = process.env): GpuApp[] | und
  */
 function smiSync(args: string[], env: NodeJS.ProcessEnv): { out?: string; missing?: boolean; error?: string } {
   const key = args.join(' ');
-  const failed = smiFailed.get(key);
-  if (failed && Date.now() - failed.at < SMI_RETRY_MS) return { error: failed.why };
+  const failed = failedRecently(key);
+  if (failed) return { error: failed.why };
   try {
     // child_process only when a job asks for GPUs: every other command's start skips loading it.
     const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
@@ -108,12 +169,18 @@ function smiSync(args: string[], env: NodeJS.ProcessEnv): { out?: string; missin
       env,
     });
     smiFailed.delete(key);
+    writeFailures((f) => key in f && delete f[key]);
     return { out };
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { signal?: string; status?: number };
     if (err.code === 'ENOENT') return { missing: true };
     const why = smiFailure(err);
-    smiFailed.set(key, { at: Date.now(), why });
+    const at = Date.now();
+    smiFailed.set(key, { at, why });
+    writeFailures((f) => {
+      f[key] = { at, why };
+      return true;
+    });
     return { error: why };
   }
 }

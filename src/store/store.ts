@@ -110,6 +110,8 @@ export class Store {
   readonly dispatcherFile: string;
   /** Every job dir not marked active, oldest first: what `status` reads the newest of (store/history.ts). */
   readonly historyFile: string;
+  /** nvidia-smi's recent failures, shared by the state dir's processes (process/resources.ts). */
+  readonly smiFailuresFile: string;
   private identity?: { dev: number; ino: number };
 
   private constructor(home: string) {
@@ -123,6 +125,7 @@ export class Store {
     this.eventsLog = path.join(home, 'events.log');
     this.dispatcherFile = path.join(home, 'dispatcher.json');
     this.historyFile = path.join(home, 'history');
+    this.smiFailuresFile = path.join(home, 'nvidia-smi.json');
   }
 
   /** Opens (creating 0700 if needed) the state dir; refuses one that another user owns, could write, or could swap. */

@@ -255,8 +255,12 @@ describe('GPU-aware admission', () => {
     fs.mkdirSync(dir, { recursive: true });
     const hang = path.join(dir, 'hang');
     fs.writeFileSync(hang, '');
-    // Hangs while the file exists (a wedged driver), else lists one GPU.
-    fs.writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\nwhile [ -e ${hang} ]; do sleep 0.1; done\necho "0, GPU-aaaa, 5, 16000"\n`, { mode: 0o755 });
+    // Hangs while the file exists (a wedged driver), else lists one GPU; each call is counted.
+    const calls = path.join(dir, 'calls');
+    fs.writeFileSync(path.join(dir, 'nvidia-smi'), `#!/bin/sh\necho x >> ${calls}\nwhile [ -e ${hang} ]; do sleep 0.1; done\necho "0, GPU-aaaa, 5, 16000"\n`, {
+      mode: 0o755,
+    });
+    const count = () => fs.readFileSync(calls, 'utf8').length / 2;
     const env = { PATH: `${dir}:${process.env.PATH}` };
     const t0 = Date.now();
     const r = await w.run(['run', 'wedged', '-q', '--gpus', '1', '--', 'true'], { env });
@@ -268,6 +272,12 @@ describe('GPU-aware admission', () => {
       30_000,
       'the reason',
     );
+    // The hang is remembered in the state dir: the readers that follow say it without waiting it out again.
+    const before = count();
+    const st = await w.run(['status'], { env });
+    expect(st.stdout).toMatch(/wedged .*queued \(gpus\)/);
+    expect((await w.run(['queue'], { env })).stdout).toMatch(/nvidia-smi did not answer in 5s/);
+    expect(count()).toBe(before);
     fs.rmSync(hang);
     await pollUntil(() => w.record(id).state.status === 'succeeded', 60_000, 'the job, once nvidia-smi answers');
   }, 90_000);

@@ -72,6 +72,38 @@ describe('nvidia-smi read as data', () => {
     expect(listGpus(undefined, env).error).toBe('nvidia-smi printed more than 16 MiB');
   });
 
+  it('a failure shared through the state dir spares the next process the wait; the file is data', async () => {
+    fake('echo "0, GPU-aaaa, 5, 81920"', 'true');
+    const { bootId } = await import('../../src/process/proc.js');
+    const file = path.join(dir, 'nvidia-smi.json');
+    const key = '--query-gpu=index,uuid,memory.used,memory.total --format=csv,noheader,nounits';
+    const plant = (f: object) => fs.writeFileSync(file, JSON.stringify({ boot: bootId(), failed: { [key]: f } }));
+    const ask = async () => {
+      const r = await resources();
+      r.shareSmiFailuresIn(file);
+      return r.listGpus(undefined, env);
+    };
+    // Not used: an odd reason (it would reach a terminal), a date ahead of the clock, another boot's.
+    for (const bad of [
+      { at: Date.now(), why: 'nvidia-smi \u001b]0;pwned\u0007' },
+      { at: Date.now() + 60_000, why: 'nvidia-smi failed (exit 9)' },
+    ]) {
+      plant(bad);
+      expect((await ask()).error).toBeUndefined();
+    }
+    fs.writeFileSync(file, JSON.stringify({ boot: 'another', failed: { [key]: { at: Date.now(), why: 'nvidia-smi failed (exit 9)' } } }));
+    expect((await ask()).error).toBeUndefined();
+    expect(calls()).toHaveLength(3);
+    // Another process's fresh failure: said without asking; once it is 30 s old, asked again (and cleared on success).
+    plant({ at: Date.now() - 1000, why: 'nvidia-smi did not answer in 5s' });
+    expect((await ask()).error).toBe('nvidia-smi did not answer in 5s');
+    expect(calls()).toHaveLength(3);
+    plant({ at: Date.now() - 31_000, why: 'nvidia-smi did not answer in 5s' });
+    expect((await ask()).error).toBeUndefined();
+    expect(calls()).toHaveLength(4);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).failed).toEqual({});
+  });
+
   it('the supervisors of a state dir share a failure as they share an answer: one call per interval', async () => {
     fake('true', 'echo called >> /dev/null; exit 9');
     const saved = process.env.PATH;

@@ -20,7 +20,7 @@ import { isFinal, type JobRecord, newToken, type ProcId } from '../../domain/job
 import * as life from '../../domain/lifecycle.js';
 import type { PressureSettings } from '../../domain/pressure.js';
 import { allProcesses, bootId, isAlive, procId } from '../../process/proc.js';
-import { gpuAppsNow, jobMemUsed, listGpus, meminfo, readPsi } from '../../process/resources.js';
+import { gpuAppsNow, jobMemUsed, listGpus, meminfo, readPsi, shareSmiFailuresIn } from '../../process/resources.js';
 import { jobProcesses, jobTarget } from '../../process/signals.js';
 import { appendEvent } from '../../store/events.js';
 import type { Store } from '../../store/store.js';
@@ -85,7 +85,10 @@ function resourcesFor(store: Store, jobs: DispatchJob[], views: JobView[]): Reso
   const s = store.readDispatchSettings();
   // A job whose run named its GPUs carries that list; the others get what nvidia-smi says now.
   // A --gpu-mem job asks nvidia-smi even for listed GPUs: their sizes and others' use decide where it fits.
-  const gpus = gpusNow(waiting.some((j) => j.gpus && (!j.gpuList || j.gpuMemBytes)));
+  const gpus = gpusNow(
+    store,
+    waiting.some((j) => j.gpus && (!j.gpuList || j.gpuMemBytes)),
+  );
   if (gpus.gpus.length && waiting.some((j) => j.gpuMemBytes)) attributeVram(gpus.gpus, jobs, views);
   return {
     ...(waiting.some((j) => j.memBytes) ? { memAvailable: meminfo('MemAvailable') } : {}),
@@ -97,8 +100,9 @@ function resourcesFor(store: Store, jobs: DispatchJob[], views: JobView[]): Reso
 }
 
 /** The machine's GPUs, asked of nvidia-smi only when a waiting job needs them; its failure is said, not hidden. */
-function gpusNow(needed: boolean): Pick<Resources, 'gpus' | 'gpuError'> {
+function gpusNow(store: Store, needed: boolean): Pick<Resources, 'gpus' | 'gpuError'> {
   if (!needed) return { gpus: [] };
+  shareSmiFailuresIn(store.smiFailuresFile);
   const gpus = listGpus(undefined);
   return { gpus: [...gpus], ...(gpus.error ? { gpuError: gpus.error } : {}) };
 }
