@@ -1,5 +1,5 @@
 // Which waiting jobs start now, which can never start, and why each other one waits: a pure plan over a snapshot.
-import { formatSize } from './units.js';
+import { formatSize, formatSizesApart } from './units.js';
 
 /** A queue's settings as dispatch sees them. */
 export interface QueueSettings {
@@ -239,11 +239,16 @@ function packGpus(j: DispatchJob, r: Round): number[] | WaitReason {
   const next = room.find((g) => (g.free ?? 0) < need);
   const lead = n > 1 ? `${fits.length} ${fits.length === 1 ? 'has' : 'have'} it, next best` : 'best';
   let best: string;
+  let needs = formatSize(need);
   if (!room.length) best = 'this machine lists no GPU';
   else if (next?.free === undefined) best = `GPU ${next!.index}'s size is unknown (nvidia-smi, or config gpus "${next!.index}:80G")`;
   else if (r.taken.heldGpus.has(next.index)) best = `${lead} is GPU ${next.index}, held whole by a --gpus job`;
-  else best = `${lead} has ${formatSize(next.free)} unreserved`;
-  return { waitingFor: 'gpus', text: `gpu memory (needs ${formatSize(need)} ${where}; ${best}${smiError(j, r)})` };
+  else {
+    const [n1, n2] = formatSizesApart(need, next.free);
+    needs = n1;
+    best = `${lead} has ${n2} unreserved`;
+  }
+  return { waitingFor: 'gpus', text: `gpu memory (needs ${needs} ${where}; ${best}${smiError(j, r)})` };
 }
 
 /** Why nvidia-smi could not say, for a job that depends on what it says. */

@@ -70,6 +70,24 @@ export function formatSize(bytes: number): string {
   return `${v >= 10 || i === 0 ? Math.round(v) : v.toFixed(1)}${units[i]}`;
 }
 
+/** Two sizes a sentence compares: with more digits where formatSize would print the same for different figures. */
+export function formatSizesApart(a: number, b: number): [string, string] {
+  const [fa, fb] = [formatSize(a), formatSize(b)];
+  if (fa !== fb || a === b) return [fa, fb];
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  const i = Math.max(0, units.indexOf(fa.slice(-1)));
+  for (let digits = 1; digits <= 2; digits++) {
+    const [x, y] = [(a / 1024 ** i).toFixed(digits), (b / 1024 ** i).toFixed(digits)];
+    if (x !== y) return [`${x}${units[i]}`, `${y}${units[i]}`];
+  }
+  // Whole numbers of the unit below, down to bytes.
+  for (let j = i - 1; j >= 0; j--) {
+    const [x, y] = [Math.floor(a / 1024 ** j), Math.floor(b / 1024 ** j)];
+    if (x !== y || j === 0) return [`${x}${units[j]}`, `${y}${units[j]}`];
+  }
+  return [fa, fb];
+}
+
 /** Normalises "term", "SIGTERM" or "15" to a signal name Node accepts. */
 export function parseSignal(text: string): NodeJS.Signals {
   const sigs = constants.signals as Record<string, number>;

@@ -311,6 +311,11 @@ describe('packing by VRAM (--gpu-mem)', () => {
     expect(over.waiting.get('n')?.text).toBe('gpu memory (needs 30G on one GPU; best has 25G unreserved)');
   });
 
+  it('a wait reason never reads "needs 80G; best has 80G": the two figures get the digits that tell them apart', () => {
+    const p = planDispatch([q('n', 1, { gpuMemBytes: 80 * G })], queues(), res([gpu80(0, { memUsedMiB: 5 })]));
+    expect(p.waiting.get('n')?.text).toBe('gpu memory (needs 81920M on one GPU; best has 81915M unreserved)');
+  });
+
   it('another program’s use counts against a GPU; a GPU held whole is not shared; jobs spread to the most unreserved', () => {
     const foreign = planDispatch([q('n', 1, { gpuMemBytes: 30 * G })], queues(), res([gpu80(0, { memUsedMiB: 60 * 1024 })]));
     expect(foreign.waiting.get('n')?.text).toBe('gpu memory (needs 30G on one GPU; best has 20G unreserved)');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_PRESETS, buildJobEnv, parseEnvPairs } from '../../src/domain/env.js';
 import { classifyExit, exitCodeOf, makeId, type Outcome, parseId, redactEnv, validateName } from '../../src/domain/job.js';
-import { formatDuration, formatSize, formatSpan, parseDuration, parseSignal, parseSize } from '../../src/domain/units.js';
+import { formatDuration, formatSize, formatSizesApart, formatSpan, parseDuration, parseSignal, parseSize } from '../../src/domain/units.js';
 
 describe('units', () => {
   it('parses and formats durations, sizes and signals', () => {
@@ -20,6 +20,9 @@ describe('units', () => {
     expect(() => parseSize('0')).toThrow(/above zero/);
     expect(() => parseSize('lots')).toThrow(/invalid size/);
     expect(formatSize(1536)).toBe('1.5K');
+    expect(formatSizesApart(80.1 * 1024 ** 3, 80 * 1024 ** 3)).toEqual(['80.1G', '80.0G']);
+    expect(formatSizesApart(30 * 1024 ** 3, 20 * 1024 ** 3)).toEqual(['30G', '20G']);
+    expect(formatSizesApart(1025, 1024)).toEqual(['1025B', '1024B']);
     expect(parseSignal('term')).toBe('SIGTERM');
     expect(parseSignal('SIGUSR1')).toBe('SIGUSR1');
     expect(parseSignal('9')).toBe('SIGKILL');

@@ -6,7 +6,7 @@ import type { Gpu } from '../../domain/dispatch.js';
 import { crashAt, JobqError } from '../../domain/errors.js';
 import { type Admission, type CancelRequest, isFinal, type JobRecord, type ProcId } from '../../domain/job.js';
 import * as life from '../../domain/lifecycle.js';
-import { formatSize, sleep } from '../../domain/units.js';
+import { formatSize, formatSizesApart, sleep } from '../../domain/units.js';
 import { allProcesses, awaitPhase, isAlive, procId } from '../../process/proc.js';
 import { listGpus, meminfo } from '../../process/resources.js';
 import { holdJob, jobTarget, releaseJob, terminateJob } from '../../process/signals.js';
@@ -31,11 +31,11 @@ function refuseGpuMem(bytes: number, n: number, gpus: Gpu[]): void {
   if (!sizes.length || sizes.some((s) => !s)) return;
   const big = sizes.filter((s) => s >= bytes).length;
   if (big < n) {
-    const biggest = formatSize(Math.max(...sizes));
+    const [needs, biggest] = formatSizesApart(bytes, Math.max(...sizes));
     throw new JobqError(
       'USAGE',
       n === 1
-        ? `the job needs ${formatSize(bytes)} of GPU memory (--gpu-mem) on one GPU: the largest GPU here has ${biggest}`
+        ? `the job needs ${needs} of GPU memory (--gpu-mem) on one GPU: the largest GPU here has ${biggest}`
         : `the job needs ${formatSize(bytes)} of GPU memory (--gpu-mem) on each of ${n} GPUs: ${big} of this machine's ${sizes.length} GPUs ${big === 1 ? 'has' : 'have'} that much`,
     );
   }
