@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { EXIT, JobqError } from '../domain/errors.js';
 import { JSON_SCHEMA, validateQueue } from '../domain/job.js';
 import { formatDuration } from '../domain/units.js';
+import { stdoutIsTTY } from '../output/color.js';
 import { elapsedMs, paintState, stateLabel } from '../output/format.js';
 import { jobJson } from '../output/json.js';
 import { closest } from '../store/store.js';
@@ -73,8 +74,19 @@ export default async function queue(
     return EXIT.ok;
   }
   const c = ctx.chalk;
-  const waitLine = (w: (typeof all)[number]) =>
-    out(`  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}  ${c.dim(w.reason ?? '')}\n`);
+  // On a terminal too narrow for a job and its reason on one line, the reason goes under it, wrapped at words.
+  const width = stdoutIsTTY() ? process.stdout.columns : undefined;
+  const waitLine = (w: (typeof all)[number]) => {
+    const head = `  ${`#${w.position}`.padEnd(8)} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}`;
+    const why = w.reason ?? '';
+    const lead = `  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}`;
+    if (!width || head.length + 2 + why.length <= width) return out(`${lead}  ${c.dim(why)}\n`);
+    out(
+      `${lead}\n${wrapWords(why, width - 11)
+        .map((l) => `${' '.repeat(11)}${c.dim(l)}\n`)
+        .join('')}`,
+    );
+  };
   if (!queues.length && !outside.length) out('no queues yet (jobq run NAME --queue Q -- CMD, or jobq queue set Q --slots N)\n');
   for (const q of queues) {
     out(
@@ -91,6 +103,19 @@ export default async function queue(
     for (const w of outside) waitLine(w);
   }
   return EXIT.ok;
+}
+
+/** Lines of at most `width` characters, broken at spaces (a word longer than that stands alone). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
 }
 
 export const command: CommandDef = {

@@ -117,6 +117,22 @@ describe('status in a terminal', () => {
       fs.writeFileSync(g, '');
     }
   }, 60_000);
+
+  it('jobq queue fits 80 columns: a reason too long for the line goes under it, whole, wrapped at words', async () => {
+    const g = path.join(w.home, 'go');
+    const first = await start(w, 'train-resnet50-imagenet-baseline-long', ['sh', '-c', `while [ ! -e ${g} ]; do sleep 0.1; done`]);
+    await w.run(['run', 'eval-resnet50-imagenet-baseline', '-q', '--after', 'train-resnet50-imagenet-baseline-long', '--', 'true']);
+    try {
+      const [shown] = await inPty(80, 24, `${BIN} queue`);
+      const lines = shown!.trimEnd().split('\n');
+      for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(80);
+      expect(lines.join(' ').replace(/\s+/g, ' ')).toContain(`after ${first} (running)`);
+      // Piped: one line per job, as before (for grep).
+      expect((await w.run(['queue'])).stdout).toMatch(new RegExp(`eval-resnet50-imagenet-baseline\\S+ {2}priority 0 {2}after ${first} \\(running\\)`));
+    } finally {
+      fs.writeFileSync(g, '');
+    }
+  });
 });
 
 describe('tail', () => {
