@@ -26,6 +26,9 @@ function readCache(file: string): Cached | undefined {
   const fd = openToRead(file);
   if (fd === undefined) return undefined;
   try {
+    // Another user's file (one who could write the state dir) could end a job through --gpu-mem-enforce: not used.
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== process.getuid?.() || st.size > 16 * 1024 ** 2) return undefined;
     const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { at?: unknown; boot?: unknown; apps?: unknown; failed?: unknown };
     if (typeof c.at !== 'number' || c.boot !== bootId()) return undefined;
     if (c.failed === true) return { at: c.at, boot: c.boot };

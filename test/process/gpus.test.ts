@@ -124,4 +124,22 @@ describe('nvidia-smi read as data', () => {
       process.env.PATH = saved;
     }
   });
+
+  it.skipIf(process.getuid?.() !== 0)("another user's answer file is not used, however fresh", async () => {
+    fake('true', 'echo "77, GPU-aaaa, 100"');
+    const file = path.join(dir, 'gpu-apps.json');
+    const { bootId } = await import('../../src/process/proc.js');
+    fs.writeFileSync(file, JSON.stringify({ at: Date.now(), boot: bootId(), apps: [[4242, 'GPU-aaaa', 99 * 1024 ** 3]] }));
+    fs.chownSync(file, 65534, 65534);
+    const saved = process.env.PATH;
+    process.env.PATH = env.PATH;
+    try {
+      vi.resetModules();
+      const { sharedGpuApps } = await import('../../src/store/gpuapps.js');
+      expect(await sharedGpuApps(file, 60_000)).toEqual([{ pid: 77, uuid: 'GPU-aaaa', bytes: 100 * 1024 ** 2 }]);
+      expect(calls()).toHaveLength(1);
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
 });
