@@ -247,31 +247,34 @@ function announceEnds(b: Backend, server: McpServer): Set<string> {
   return watched;
 }
 
+/** A string option's value: given empty it is refused, never taken as not given (an agent's unset variable). */
+const given = () => z.string().min(1, 'empty: leave it out, or give a value');
+
 /** jobq_run's arguments: `jobq run`'s options, as an agent passes them. */
 function runInput() {
   return {
     name: z.string().describe('job name: letters, digits, . _ -'),
     command: z.array(z.string()).min(1).describe('the command and its arguments, e.g. ["python", "train.py", "--epochs", "3"]'),
-    cwd: z.string().optional().describe("working directory (default: the server's)"),
+    cwd: given().optional().describe("working directory (default: the server's)"),
     env: z.record(z.string(), z.string()).optional().describe('extra environment variables'),
-    memLimit: z.string().optional().describe('memory limit enforced by the kernel, e.g. "8G"'),
-    memHigh: z.string().optional().describe('soft limit: above it the job is throttled, never killed (cgroup v2), e.g. "6G"'),
-    timeout: z.string().optional().describe('end the job after this long, e.g. "2h"'),
-    idleTimeout: z.string().optional().describe('end the job after this long without output'),
+    memLimit: given().optional().describe('memory limit enforced by the kernel, e.g. "8G"'),
+    memHigh: given().optional().describe('soft limit: above it the job is throttled, never killed (cgroup v2), e.g. "6G"'),
+    timeout: given().optional().describe('end the job after this long, e.g. "2h"'),
+    idleTimeout: given().optional().describe('end the job after this long without output'),
     memsafe: z.boolean().optional().describe('single-threaded BLAS/OpenMP and fewer malloc arenas'),
-    queue: z.string().optional().describe('wait for a free slot of this queue'),
+    queue: given().optional().describe('wait for a free slot of this queue'),
     priority: z.number().int().optional().describe('within the queue, higher starts first'),
     after: z.array(z.string()).optional().describe('start only after these jobs succeeded'),
-    array: z.string().optional().describe('a job array FROM-TO[:STEP][%K], e.g. "1-20%4": one job NAME.i per value, {} in the command replaced by it'),
+    array: given().optional().describe('a job array FROM-TO[:STEP][%K], e.g. "1-20%4": one job NAME.i per value, {} in the command replaced by it'),
     gpus: z.number().int().positive().optional().describe('GPUs it needs (CUDA_VISIBLE_DEVICES is set)'),
-    gpuMem: z.string().optional().describe('VRAM to reserve on each of its GPUs, e.g. "20G": jobs share a GPU while their reservations fit'),
+    gpuMem: given().optional().describe('VRAM to reserve on each of its GPUs, e.g. "20G": jobs share a GPU while their reservations fit'),
     gpuMemEnforce: z.boolean().optional().describe('end the job (oom, by gpu-mem) once it holds more GPU memory than gpuMem'),
-    mem: z.string().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
+    mem: given().optional().describe('memory it needs free before it starts, e.g. "16G" (it waits for it)'),
     replace: z.boolean().optional().describe('if a job of this name is live, cancel it first (the answer names it)'),
     retry: z.number().int().min(1).max(100).optional().describe('run it again up to this many more times after a failure (JOBQ_ATTEMPT in the job)'),
     retryOn: z.array(z.enum(RETRY_ON)).optional().describe('which ends are retried (default: all; a cancel never)'),
-    retryDelay: z.string().optional().describe('wait before the next attempt, doubled each time, e.g. "10s"'),
-    owner: z.string().optional().describe("who the job belongs to, to find it later (jobq_status owner); default: this session's owner"),
+    retryDelay: given().optional().describe('wait before the next attempt, doubled each time, e.g. "10s"'),
+    owner: given().optional().describe("who the job belongs to, to find it later (jobq_status owner); default: this session's owner"),
     cleanup: z
       .enum(['detached', 'session'])
       .optional()

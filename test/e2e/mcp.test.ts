@@ -300,6 +300,16 @@ describe('jobq mcp', () => {
     expect(r.isError).toBe(true);
     const u = (await client.callTool({ name: 'no_such_tool', arguments: {} })) as { isError?: boolean };
     expect(u.isError).toBe(true);
+    // An option given empty (an agent's unset variable) is refused, never taken as not given: no job is made.
+    for (const opt of ['gpuMem', 'mem', 'timeout', 'queue']) {
+      const e = (await client.callTool({ name: 'jobq_run', arguments: { name: 'empty', command: ['true'], [opt]: '' } })) as {
+        isError?: boolean;
+        content: Array<{ text: string }>;
+      };
+      expect(e.isError, opt).toBe(true);
+      expect(e.content[0]!.text, opt).toMatch(/empty: leave it out/);
+    }
+    expect(w.ids().filter((id) => id.startsWith('empty'))).toEqual([]);
   });
 
   it('wait on a 90 s job: with default client options it returns normally within 50 s; with progress it waits to the end', async () => {
