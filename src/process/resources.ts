@@ -7,6 +7,7 @@ import type { Isolation } from '../domain/job.js';
 import { type Psi, parsePsi } from '../domain/pressure.js';
 import { parseSize } from '../domain/units.js';
 import { writeFileAtomic } from '../store/store.js';
+import { readOwnJson } from '../store/trust.js';
 import { cgroupStats } from './isolation.js';
 import { bootId, rssBytes } from './proc.js';
 import { type JobTarget, jobProcesses } from './signals.js';
@@ -58,26 +59,12 @@ type Failures = Record<string, { at: number; why: string }>;
 function readFailures(): Failures {
   const out: Failures = {};
   if (!sharedFailures) return out;
-  let fd: number;
-  try {
-    fd = fs.openSync(sharedFailures, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return out;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.size > 64 * 1024 || st.uid !== process.getuid?.()) return out;
-    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { boot?: unknown; failed?: Record<string, { at?: unknown; why?: unknown }> };
-    if (c.boot !== bootId() || typeof c.failed !== 'object' || !c.failed) return out;
-    for (const [key, f] of Object.entries(c.failed)) {
-      // The reason is shown in wait reasons: printable, short, and said by nvidia-smi's own wording.
-      if (typeof f?.at === 'number' && f.at <= Date.now() && typeof f.why === 'string' && /^nvidia-smi [\x20-\x7e]{1,120}$/.test(f.why))
-        out[key] = { at: f.at, why: f.why };
-    }
-  } catch {
-    /* broken or planted: no shared failures */
-  } finally {
-    fs.closeSync(fd);
+  const c = readOwnJson(sharedFailures, 64 * 1024) as { boot?: unknown; failed?: Record<string, { at?: unknown; why?: unknown }> } | undefined;
+  if (c?.boot !== bootId() || typeof c.failed !== 'object' || !c.failed) return out;
+  for (const [key, f] of Object.entries(c.failed)) {
+    // The reason is shown in wait reasons: printable, short, and said by nvidia-smi's own wording.
+    if (typeof f?.at === 'number' && f.at <= Date.now() && typeof f.why === 'string' && /^nvidia-smi [\x20-\x7e]{1,120}$/.test(f.why))
+      out[key] = { at: f.at, why: f.why };
   }
   return out;
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { bootId } from '../process/proc.js';
 import { type GpuApp, gpuAppsAsync } from '../process/resources.js';
 import { writeFileAtomic } from './store.js';
-import { openToRead } from './trust.js';
+import { readOwnJson } from './trust.js';
 
 interface Cached {
   at: number;
@@ -23,22 +23,12 @@ const isApp = (a: unknown): a is [number, string, number] =>
   Array.isArray(a) && Number.isInteger(a[0]) && a[0] > 0 && typeof a[1] === 'string' && Number.isFinite(a[2]) && a[2] >= 0;
 
 function readCache(file: string): Cached | undefined {
-  const fd = openToRead(file);
-  if (fd === undefined) return undefined;
-  try {
-    // Another user's file (one who could write the state dir) could end a job through --gpu-mem-enforce: not used.
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.uid !== process.getuid?.() || st.size > 16 * 1024 ** 2) return undefined;
-    const c = JSON.parse(fs.readFileSync(fd, 'utf8')) as { at?: unknown; boot?: unknown; apps?: unknown; failed?: unknown };
-    if (typeof c.at !== 'number' || c.boot !== bootId()) return undefined;
-    if (c.failed === true) return { at: c.at, boot: c.boot };
-    if (!Array.isArray(c.apps) || !c.apps.every(isApp)) return undefined;
-    return { at: c.at, boot: c.boot, apps: c.apps.map(([pid, uuid, bytes]) => ({ pid, ...(uuid ? { uuid } : {}), bytes })) };
-  } catch {
-    return undefined;
-  } finally {
-    fs.closeSync(fd);
-  }
+  // Another user's file (one who could write the state dir) could end a job through --gpu-mem-enforce: not used.
+  const c = readOwnJson(file, 16 * 1024 ** 2) as { at?: unknown; boot?: unknown; apps?: unknown; failed?: unknown } | undefined;
+  if (typeof c?.at !== 'number' || c.boot !== bootId()) return undefined;
+  if (c.failed === true) return { at: c.at, boot: c.boot };
+  if (!Array.isArray(c.apps) || !c.apps.every(isApp)) return undefined;
+  return { at: c.at, boot: c.boot, apps: c.apps.map(([pid, uuid, bytes]) => ({ pid, ...(uuid ? { uuid } : {}), bytes })) };
 }
 
 /** Age in ms, or Infinity for a date in the future (a clock stepped back must not make an answer fresh for ever). */

@@ -75,3 +75,21 @@ export function openToRead(file: string, access: number = fs.constants.O_RDONLY)
     return undefined;
   }
 }
+
+/**
+ * A state-dir file's JSON, read only if it is our own plain file of at most `maxBytes` (another user's could steer
+ * what jobq does); undefined for anything else, or for broken JSON. What it holds is still data to check.
+ */
+export function readOwnJson(file: string, maxBytes: number): unknown {
+  const fd = openToRead(file);
+  if (fd === undefined) return undefined;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== myUid() || st.size > maxBytes) return undefined;
+    return JSON.parse(fs.readFileSync(fd, 'utf8'));
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
