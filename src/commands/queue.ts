@@ -77,10 +77,9 @@ export default async function queue(
   // On a terminal too narrow for a job and its reason on one line, the reason goes under it, wrapped at words.
   const width = stdoutIsTTY() ? process.stdout.columns : undefined;
   const waitLine = (w: (typeof all)[number]) => {
-    const head = `  ${`#${w.position}`.padEnd(8)} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}`;
-    const why = w.reason ?? '';
-    const lead = `  ${c.dim(`#${w.position}`.padEnd(8))} ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}`;
-    if (!width || head.length + 2 + why.length <= width) return out(`${lead}  ${c.dim(why)}\n`);
+    const [pos, rest, why] = [`#${w.position}`.padEnd(8), ` ${w.view.rec.id}  priority ${w.view.rec.priority ?? 0}`, w.reason ?? ''];
+    const lead = `  ${c.dim(pos)}${rest}`;
+    if (!width || 2 + pos.length + rest.length + 2 + why.length <= width) return out(`${lead}  ${c.dim(why)}\n`);
     out(
       `${lead}\n${wrapWords(why, width - 11)
         .map((l) => `${' '.repeat(11)}${c.dim(l)}\n`)
